@@ -1,0 +1,4 @@
+ARTIFACT_BUCKET ?= triage-mlflow-artifacts
+export ARTIFACT_BUCKET
+
+-include mk/*.mk
