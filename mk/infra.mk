@@ -89,7 +89,7 @@ infra-validate: ## Run terraform fmt -check and validate on every env (skipped w
 	done
 
 infra-check: tools-checkov ## Run checkov over infra/ (its own venv in .tools/checkov)
-	$(CHECKOV) --directory infra --framework terraform --compact --quiet \
+	$(CHECKOV) --directory infra --framework terraform --compact --quiet --skip-download \
 	  --skip-path '\.terraform' --download-external-modules false
 
 tools-checkov: $(CHECKOV_STAMP) ## Install the pinned checkov into .tools/checkov, apart from .venv

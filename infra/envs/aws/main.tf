@@ -1,0 +1,77 @@
+locals {
+  tags = merge(
+    {
+      Project   = "triage-monitor"
+      Stack     = var.name
+      ManagedBy = "terraform"
+    },
+    var.tags,
+  )
+}
+
+module "network" {
+  source = "../../modules/network"
+
+  name               = var.name
+  create_vpc         = var.create_vpc
+  vpc_cidr           = var.vpc_cidr
+  vpc_id             = var.vpc_id
+  public_subnet_ids  = var.public_subnet_ids
+  private_subnet_ids = var.private_subnet_ids
+  allowed_cidrs      = var.allowed_cidrs
+
+  tags = local.tags
+}
+
+module "artifact_store" {
+  source = "../../modules/artifact_store"
+
+  bucket_name                        = var.artifact_bucket_name
+  noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+
+  tags = local.tags
+}
+
+module "metadata_db" {
+  source = "../../modules/metadata_db"
+
+  identifier              = "${var.name}-metadata"
+  engine_version          = var.db_engine_version
+  instance_class          = var.db_instance_class
+  allocated_storage       = var.db_allocated_storage
+  multi_az                = var.db_multi_az
+  backup_retention_period = var.db_backup_retention_period
+  deletion_protection     = var.db_deletion_protection
+  subnet_ids              = module.network.private_subnet_ids
+  vpc_security_group_ids  = [module.network.db_security_group_id]
+
+  tags = local.tags
+}
+
+module "tracking_host" {
+  source = "../../modules/tracking_host"
+
+  name               = var.name
+  instance_type      = var.instance_type
+  key_name           = var.key_name
+  subnet_id          = module.network.public_subnet_ids[0]
+  security_group_ids = [module.network.host_security_group_id]
+
+  artifact_bucket_name = module.artifact_store.bucket_id
+  artifact_bucket_arn  = module.artifact_store.bucket_arn
+
+  db_host        = module.metadata_db.db_instance_address
+  db_port        = module.metadata_db.db_instance_port
+  db_username    = module.metadata_db.db_username
+  db_secret_arn  = module.metadata_db.master_user_secret_arn
+  mlflow_db_name = module.metadata_db.db_name
+
+  project_git_url   = var.project_git_url
+  project_git_ref   = var.project_git_ref
+  project_pip_spec  = var.project_pip_spec
+  model_name        = var.model_name
+  monitor_schedule  = var.monitor_schedule
+  enable_basic_auth = var.enable_basic_auth
+
+  tags = local.tags
+}

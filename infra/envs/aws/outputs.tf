@@ -1,0 +1,49 @@
+output "tracking_uri" {
+  description = "MLflow tracking URI; export it as MLFLOW_TRACKING_URI / PIPELINE_TRACKING_URI from an allowed address."
+  value       = module.tracking_host.tracking_uri
+}
+
+output "artifact_bucket" {
+  description = "Name of the artifact bucket (PIPELINE_ARTIFACT_BUCKET)."
+  value       = module.artifact_store.bucket_id
+}
+
+output "db_endpoint" {
+  description = "host:port of the RDS database; reachable from the tracking host only."
+  value       = module.metadata_db.db_instance_endpoint
+}
+
+output "db_secret_arn" {
+  description = "Secrets Manager secret with the database user and password (managed and rotated by RDS)."
+  value       = module.metadata_db.master_user_secret_arn
+}
+
+output "grafana_url" {
+  description = "Grafana dashboards."
+  value       = module.tracking_host.grafana_url
+}
+
+output "grafana_admin_secret_arn" {
+  description = "Secret holding the Grafana admin password, filled by the host on first boot."
+  value       = module.tracking_host.grafana_admin_secret_arn
+}
+
+output "mlflow_admin_secret_arn" {
+  description = "Secret holding the MLflow basic-auth admin, when enable_basic_auth is on."
+  value       = module.tracking_host.mlflow_admin_secret_arn
+}
+
+output "adminer_url" {
+  description = "Adminer, to browse the databases (server: the db_endpoint host)."
+  value       = module.tracking_host.adminer_url
+}
+
+output "instance_id" {
+  description = "ID of the tracking host."
+  value       = module.tracking_host.instance_id
+}
+
+output "ssm_session_command" {
+  description = "Opens a shell on the host through SSM Session Manager (no SSH needed)."
+  value       = module.tracking_host.ssm_session_command
+}

@@ -1,0 +1,196 @@
+variable "region" {
+  description = "AWS region of the stack."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region code such as us-east-1."
+  }
+}
+
+variable "name" {
+  description = "Name of the stack; prefix of its resources."
+  type        = string
+  default     = "triage"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
+    error_message = "name must be 3-32 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource, on top of Project, Stack and ManagedBy."
+  type        = map(string)
+  default     = {}
+}
+
+variable "allowed_cidrs" {
+  description = "IPv4 CIDRs that may reach MLflow, Grafana and Adminer, e.g. your VPN's egress /32. No default on purpose."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.allowed_cidrs) > 0 && alltrue([for c in var.allowed_cidrs : can(cidrhost(c, 0))])
+    error_message = "allowed_cidrs must list at least one valid IPv4 CIDR, e.g. [\"203.0.113.10/32\"]."
+  }
+
+  validation {
+    condition     = !contains(var.allowed_cidrs, "0.0.0.0/0")
+    error_message = "0.0.0.0/0 would open MLflow, Grafana and Adminer to the internet; list your own addresses."
+  }
+}
+
+variable "create_vpc" {
+  description = "Create a VPC for the stack; false reuses vpc_id and the subnet ids below."
+  type        = bool
+  default     = true
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the new VPC."
+  type        = string
+  default     = "10.40.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0))
+    error_message = "vpc_cidr must be a valid IPv4 CIDR such as 10.40.0.0/16."
+  }
+}
+
+variable "vpc_id" {
+  description = "Existing VPC, when create_vpc is false."
+  type        = string
+  default     = null
+}
+
+variable "public_subnet_ids" {
+  description = "Existing public subnets, when create_vpc is false."
+  type        = list(string)
+  default     = []
+}
+
+variable "private_subnet_ids" {
+  description = "Existing private subnets in two or more AZs, when create_vpc is false."
+  type        = list(string)
+  default     = []
+}
+
+variable "artifact_bucket_name" {
+  description = "Artifact bucket name; the Makefile passes ARTIFACT_BUCKET. Bucket names are global on AWS."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.artifact_bucket_name))
+    error_message = "artifact_bucket_name must be 3-63 lowercase letters, digits, dots or hyphens."
+  }
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days old artifact versions are kept after being overwritten or deleted."
+  type        = number
+  default     = 30
+}
+
+variable "instance_type" {
+  description = "EC2 type of the tracking host."
+  type        = string
+  default     = "t3.medium"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.instance_type)) && !startswith(var.instance_type, "db.")
+    error_message = "instance_type must be an EC2 type such as t3.medium, without a db. prefix."
+  }
+}
+
+variable "db_instance_class" {
+  description = "RDS class of the metadata database."
+  type        = string
+  default     = "db.t4g.micro"
+
+  validation {
+    condition     = startswith(var.db_instance_class, "db.")
+    error_message = "db_instance_class must be an RDS class such as db.t4g.micro (with the db. prefix)."
+  }
+}
+
+variable "db_engine_version" {
+  description = "PostgreSQL major version."
+  type        = string
+  default     = "17"
+}
+
+variable "db_allocated_storage" {
+  description = "Initial database storage in GiB."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.db_allocated_storage >= 20
+    error_message = "db_allocated_storage must be at least 20 GiB for gp3."
+  }
+}
+
+variable "db_deletion_protection" {
+  description = "Protect the database from deletion; switch off (and apply) before infra-destroy."
+  type        = bool
+  default     = true
+}
+
+variable "db_backup_retention_period" {
+  description = "Days of automated database backups."
+  type        = number
+  default     = 7
+}
+
+variable "db_multi_az" {
+  description = "Run a standby database in a second AZ."
+  type        = bool
+  default     = false
+}
+
+variable "project_git_url" {
+  description = "HTTPS URL of this project's repository, deployed on the host."
+  type        = string
+
+  validation {
+    condition     = startswith(var.project_git_url, "https://")
+    error_message = "project_git_url must be an https:// URL."
+  }
+}
+
+variable "project_git_ref" {
+  description = "Branch, tag or commit to deploy."
+  type        = string
+  default     = "main"
+}
+
+variable "project_pip_spec" {
+  description = "pip install spec run inside the clone (\".\" installs the checkout)."
+  type        = string
+  default     = "."
+}
+
+variable "model_name" {
+  description = "Registered model name (PIPELINE_MODEL_NAME)."
+  type        = string
+  default     = "triage-classifier"
+}
+
+variable "monitor_schedule" {
+  description = "systemd OnCalendar expression for the drift monitor."
+  type        = string
+  default     = "hourly"
+}
+
+variable "enable_basic_auth" {
+  description = "Put MLflow's basic-auth app in front of the tracking server."
+  type        = bool
+  default     = false
+}
+
+variable "key_name" {
+  description = "EC2 key pair for SSH; null (default) leaves SSH off in favour of SSM Session Manager."
+  type        = string
+  default     = null
+}

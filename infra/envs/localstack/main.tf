@@ -1,0 +1,11 @@
+# What LocalStack's free edition (and the moto server) serve of the AWS stack: the artifact store.
+# RDS is a paid LocalStack feature and community EC2 only mocks the API, so locally the database is
+# the project's own Postgres and MLflow runs on the developer's machine.
+module "artifact_store" {
+  source = "../../modules/artifact_store"
+
+  bucket_name   = var.artifact_bucket_name
+  force_destroy = true # the emulator's bucket holds throwaway artifacts
+
+  tags = merge({ Project = "triage-monitor", Stack = "localstack", ManagedBy = "terraform" }, var.tags)
+}

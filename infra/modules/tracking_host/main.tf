@@ -1,0 +1,196 @@
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+data "aws_ssm_parameter" "ami" {
+  count = var.ami_id == null ? 1 : 0
+
+  name = var.ami_ssm_parameter
+}
+
+locals {
+  ami_id = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.ami[0].value)
+
+  # Secrets whose value the host generates on first boot, so it never passes through Terraform state.
+  generated_secrets = merge(
+    { "grafana-admin" = "Grafana admin password of ${var.name}, generated on the host" },
+    var.enable_basic_auth ? { "mlflow-admin" = "MLflow basic-auth admin of ${var.name}, generated on the host" } : {},
+  )
+
+  kms_key_arns = compact(concat([var.kms_key_arn], var.kms_key_arns))
+
+  user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
+    name                    = var.name
+    region                  = data.aws_region.current.name
+    project_git_url         = var.project_git_url
+    project_git_ref         = var.project_git_ref
+    project_pip_spec        = var.project_pip_spec
+    enable_basic_auth       = var.enable_basic_auth
+    mlflow_port             = var.service_ports["mlflow"]
+    extra_allowed_hosts     = join(",", var.extra_allowed_hosts)
+    artifact_bucket         = var.artifact_bucket_name
+    db_host                 = var.db_host
+    db_port                 = var.db_port
+    db_username             = var.db_username
+    db_secret_arn           = var.db_secret_arn
+    mlflow_db_name          = var.mlflow_db_name
+    metrics_db_name         = var.metrics_db_name
+    auth_db_name            = var.auth_db_name
+    grafana_secret_arn      = aws_secretsmanager_secret.generated["grafana-admin"].arn
+    mlflow_admin_secret_arn = var.enable_basic_auth ? aws_secretsmanager_secret.generated["mlflow-admin"].arn : ""
+    model_name              = var.model_name
+    compose_file            = var.compose_file
+    monitor_schedule        = var.monitor_schedule
+    monitor_args            = var.monitor_args
+    hostctl_py              = file("${path.module}/templates/hostctl.py")
+    mlflow_server_sh        = file("${path.module}/templates/mlflow-server.sh")
+    bootstrap_sh            = file("${path.module}/templates/bootstrap.sh")
+  })
+}
+
+################################################################################
+# Secrets generated on the host
+################################################################################
+
+resource "aws_secretsmanager_secret" "generated" {
+  #checkov:skip=CKV2_AWS_57:Generated once by the host for a human login; rotating would need a Lambda and a restart of Grafana/MLflow.
+  #checkov:skip=CKV_AWS_149:Encrypted with aws/secretsmanager by default; pass kms_key_arn for a customer-managed key.
+  for_each = local.generated_secrets
+
+  name_prefix             = "${var.name}/${each.key}-"
+  description             = each.value
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = var.secret_recovery_window_in_days
+
+  tags = var.tags
+}
+
+################################################################################
+# Instance profile: this bucket's objects, these secrets, and SSM Session Manager
+################################################################################
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "host" {
+  statement {
+    sid       = "ListArtifactBucket"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [var.artifact_bucket_arn]
+  }
+
+  statement {
+    sid = "ReadWriteArtifacts"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:DeleteObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = ["${var.artifact_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "ReadDatabaseSecret"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [var.db_secret_arn]
+  }
+
+  statement {
+    sid       = "FillGeneratedSecrets"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [for s in aws_secretsmanager_secret.generated : s.arn]
+  }
+
+  dynamic "statement" {
+    for_each = length(local.kms_key_arns) > 0 ? [local.kms_key_arns] : []
+
+    content {
+      sid       = "UseCustomerKeys"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = statement.value
+    }
+  }
+}
+
+resource "aws_iam_role" "host" {
+  name_prefix        = "${substr(var.name, 0, 24)}-host-"
+  description        = "Tracking host of ${var.name}"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "host" {
+  name   = "artifacts-and-secrets"
+  role   = aws_iam_role.host.id
+  policy = data.aws_iam_policy_document.host.json
+}
+
+resource "aws_iam_role_policy_attachment" "ssm" {
+  role       = aws_iam_role.host.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+resource "aws_iam_instance_profile" "host" {
+  name_prefix = "${substr(var.name, 0, 24)}-host-"
+  role        = aws_iam_role.host.name
+
+  tags = var.tags
+}
+
+################################################################################
+# Instance
+################################################################################
+
+resource "aws_instance" "this" {
+  #checkov:skip=CKV_AWS_88:The host serves MLflow, Grafana and Adminer to allowed_cidrs directly; its security group admits no one else.
+  ami                         = local.ami_id
+  instance_type               = var.instance_type
+  subnet_id                   = var.subnet_id
+  vpc_security_group_ids      = var.security_group_ids
+  associate_public_ip_address = var.associate_public_ip_address
+  iam_instance_profile        = aws_iam_instance_profile.host.name
+  key_name                    = var.key_name
+  ebs_optimized               = true
+  monitoring                  = var.enable_detailed_monitoring
+
+  # Gzipped to stay under the 16 KiB user-data limit; a change replaces the host (its state lives in RDS and S3).
+  user_data_base64            = base64gzip(local.user_data)
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required" # IMDSv2 only
+    http_put_response_hop_limit = 1          # containers on the host cannot reach the instance's credentials
+    instance_metadata_tags      = "disabled"
+  }
+
+  root_block_device {
+    volume_type           = "gp3"
+    volume_size           = var.root_volume_size
+    encrypted             = true
+    kms_key_id            = var.kms_key_arn
+    delete_on_termination = true
+
+    tags = merge(var.tags, { Name = "${var.name}-root" })
+  }
+
+  tags = merge(var.tags, { Name = var.name })
+
+  lifecycle {
+    # The default AMI parameter moves with every Ubuntu release; do not replace a running host for it.
+    ignore_changes = [ami]
+  }
+
+  depends_on = [aws_iam_role_policy.host, aws_iam_role_policy_attachment.ssm]
+}

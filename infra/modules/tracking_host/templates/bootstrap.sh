@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# First boot of the tracking host, run once by cloud-init as root: fetch and install the project,
+# then start MLflow, the dashboards and the monitor timer.
+set -euo pipefail
+
+set -a
+# shellcheck source=/dev/null
+. /etc/triage/host.env
+set +a
+
+if ! id triage >/dev/null 2>&1; then
+  useradd --system --home-dir /var/lib/triage --create-home --shell /usr/sbin/nologin triage
+fi
+
+src=/opt/triage/src
+venv=/opt/triage/venv
+if [ ! -d "$src/.git" ]; then
+  # init + fetch works for a branch, a tag or a commit id alike.
+  git init --quiet "$src"
+  git -C "$src" remote add origin "$TRIAGE_GIT_URL"
+  git -C "$src" fetch --quiet --depth 1 origin "$TRIAGE_GIT_REF"
+  git -C "$src" checkout --quiet FETCH_HEAD
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+extras=()
+if [ "$TRIAGE_ENABLE_BASIC_AUTH" = "true" ]; then
+  extras+=("mlflow[auth]") # resolved together with the project, so its mlflow pin holds
+fi
+cd "$src"
+# TRIAGE_PIP_SPEC may name several requirements: split it on spaces on purpose.
+read -r -a specs <<<"$TRIAGE_PIP_SPEC"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "${specs[@]}" "${extras[@]}"
+
+systemctl daemon-reload
+systemctl enable --now docker.service
+systemctl enable --now triage-mlflow.service
+systemctl enable --now triage-dashboards.service
+systemctl enable --now triage-monitor.timer

@@ -1,0 +1,222 @@
+variable "name" {
+  description = "Name of the host; prefix of its IAM role and secrets."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
+    error_message = "name must be 3-32 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "instance_type" {
+  description = "EC2 instance type. MLflow, Grafana, Adminer and a retraining run share it."
+  type        = string
+  default     = "t3.medium"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.instance_type)) && !startswith(var.instance_type, "db.")
+    error_message = "instance_type must be an EC2 type such as t3.medium (an RDS class like db.t4g.micro does not fit here)."
+  }
+}
+
+variable "ami_id" {
+  description = "AMI to boot. Null takes the latest Ubuntu 24.04 LTS from ami_ssm_parameter (cloud-init expects apt)."
+  type        = string
+  default     = null
+}
+
+variable "ami_ssm_parameter" {
+  description = "Public SSM parameter holding the default AMI id."
+  type        = string
+  default     = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+}
+
+variable "subnet_id" {
+  description = "Public subnet to run the host in."
+  type        = string
+}
+
+variable "security_group_ids" {
+  description = "Security groups of the host (the network module's host group)."
+  type        = list(string)
+}
+
+variable "associate_public_ip_address" {
+  description = "Give the host a public IPv4 address, so allowed_cidrs can reach it without a VPN."
+  type        = bool
+  default     = true
+}
+
+variable "key_name" {
+  description = "EC2 key pair for SSH. Null (the default) means no key: use SSM Session Manager instead."
+  type        = string
+  default     = null
+}
+
+variable "root_volume_size" {
+  description = "Size of the encrypted gp3 root volume in GiB (OS, Python environment, container images)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.root_volume_size >= 16
+    error_message = "root_volume_size must be at least 16 GiB."
+  }
+}
+
+variable "enable_detailed_monitoring" {
+  description = "One-minute CloudWatch metrics for the instance."
+  type        = bool
+  default     = true
+}
+
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key for the root volume and the host-generated secrets. Null uses AWS-managed keys."
+  type        = string
+  default     = null
+}
+
+variable "kms_key_arns" {
+  description = "Customer-managed KMS keys the host must use to read the bucket or the database secret, if any."
+  type        = list(string)
+  default     = []
+}
+
+variable "artifact_bucket_name" {
+  description = "Artifact bucket MLflow proxies to and the pipeline writes to."
+  type        = string
+}
+
+variable "artifact_bucket_arn" {
+  description = "ARN of the artifact bucket; the host's role is limited to it."
+  type        = string
+}
+
+variable "db_host" {
+  description = "Host name of the PostgreSQL database."
+  type        = string
+}
+
+variable "db_port" {
+  description = "Port of the PostgreSQL database."
+  type        = number
+  default     = 5432
+}
+
+variable "db_username" {
+  description = "Database user the services connect as."
+  type        = string
+}
+
+variable "db_secret_arn" {
+  description = "Secrets Manager secret holding the database user's password (the RDS-managed master secret)."
+  type        = string
+}
+
+variable "mlflow_db_name" {
+  description = "Database of MLflow's backend store."
+  type        = string
+  default     = "mlflow"
+}
+
+variable "metrics_db_name" {
+  description = "Database of the pipeline's drift metrics (read by Grafana); created on first boot."
+  type        = string
+  default     = "metrics"
+}
+
+variable "auth_db_name" {
+  description = "Database of MLflow's basic-auth users; created on first boot when enable_basic_auth is on."
+  type        = string
+  default     = "mlflow_auth"
+}
+
+variable "enable_basic_auth" {
+  description = "Run MLflow with --app-name basic-auth; its admin credentials are generated on the host into Secrets Manager."
+  type        = bool
+  default     = false
+}
+
+variable "project_git_url" {
+  description = "HTTPS URL of the project's git repository, cloned to /opt/triage/src (holds docker/compose.yaml)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://[^\\s\"'$]+$", var.project_git_url))
+    error_message = "project_git_url must be an https:// URL (the host's egress allows HTTPS, not SSH)."
+  }
+}
+
+variable "project_git_ref" {
+  description = "Branch, tag or commit of project_git_url to deploy."
+  type        = string
+  default     = "main"
+}
+
+variable "project_pip_spec" {
+  description = "What pip installs, from inside the clone: \".\" for the checkout, or e.g. \"triage-monitor==0.1.0\"."
+  type        = string
+  default     = "."
+
+  validation {
+    condition     = !can(regex("[\"'$`\\\\]", var.project_pip_spec))
+    error_message = "project_pip_spec must not contain quotes, backslashes, backticks or dollar signs."
+  }
+}
+
+variable "compose_file" {
+  description = "Compose file of the project, relative to the clone, that defines the grafana and adminer services."
+  type        = string
+  default     = "docker/compose.yaml"
+}
+
+variable "model_name" {
+  description = "Registered model the pipeline monitors (PIPELINE_MODEL_NAME)."
+  type        = string
+  default     = "triage-classifier"
+}
+
+variable "monitor_schedule" {
+  description = "systemd OnCalendar expression for `pipeline monitor`, e.g. hourly, daily or *-*-* 06:00:00."
+  type        = string
+  default     = "hourly"
+}
+
+variable "monitor_args" {
+  description = "Extra arguments for `pipeline monitor`."
+  type        = string
+  default     = ""
+}
+
+variable "service_ports" {
+  description = "Ports of MLflow, Grafana and Adminer on the host (Grafana's and Adminer's are set by the compose file)."
+  type        = map(number)
+  default = {
+    mlflow  = 5000
+    grafana = 3000
+    adminer = 8080
+  }
+
+  validation {
+    condition     = alltrue([for k in ["mlflow", "grafana", "adminer"] : contains(keys(var.service_ports), k)])
+    error_message = "service_ports must name the mlflow, grafana and adminer ports."
+  }
+}
+
+variable "extra_allowed_hosts" {
+  description = "More Host header values MLflow accepts, e.g. a DNS name you point at the host."
+  type        = list(string)
+  default     = []
+}
+
+variable "secret_recovery_window_in_days" {
+  description = "Days a deleted host-generated secret can still be restored (0 deletes at once)."
+  type        = number
+  default     = 7
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
