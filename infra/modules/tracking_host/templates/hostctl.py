@@ -99,7 +99,9 @@ def exec_with_secrets(client, args):
     env = dict(os.environ)
     if args.db:
         _, password = read_db_credentials(client)
-        env["PGPASSWORD"] = password  # libpq: MLflow's backend and auth stores carry no password in their URIs
+        env["PGPASSWORD"] = (
+            password  # libpq: MLflow's backend and auth stores carry no password in their URIs
+        )
         env["PIPELINE_METRICS_DB_PASSWORD"] = password
         env["METRICS_DB_PASSWORD"] = password
     if args.grafana:
@@ -118,7 +120,9 @@ def main(argv=None):
     sub.add_parser("init-secrets", help="give host-generated secrets a value on first boot")
     sub.add_parser("init-db", help="create the metrics and auth databases if missing")
     run = sub.add_parser("exec", help="run a command with secrets in its environment")
-    run.add_argument("--db", action="store_true", help="database password (PGPASSWORD and the metrics settings)")
+    run.add_argument(
+        "--db", action="store_true", help="database password (PGPASSWORD and the metrics settings)"
+    )
     run.add_argument("--grafana", action="store_true", help="Grafana admin password")
     run.add_argument("--mlflow-admin", action="store_true", help="MLflow basic-auth admin, when enabled")
     run.add_argument("command", nargs=argparse.REMAINDER)

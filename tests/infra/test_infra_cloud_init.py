@@ -1,0 +1,250 @@
+"""The tracking host's cloud-init renders with the module's variables, and its shell parts parse."""
+
+import ast
+import base64
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from tfconfig import MODULES, locals_of, named_blocks
+
+HOST = MODULES / "tracking_host"
+TEMPLATE = HOST / "templates" / "cloud-init.yaml.tftpl"
+
+# The subset of Terraform's template language the cloud-init uses: ${name}, ${indent(n, name)},
+# %{ if name } / %{ if !name } / %{ else } / %{ endif }, and the $${ / %%{ escapes. Strip markers (~)
+# are left out on purpose: their whitespace rules are subtle, and the template does not need them.
+TOKEN = re.compile(r"\$\$\{|%%\{|\$\{([^}]*)\}|%\{\s*(if\s+!?\w+|else|endif)\s*\}")
+
+
+def render(template: str, values: dict) -> str:
+    assert not re.search(r"%\{~|~\}|\$\{~", template), "strip markers are not supported by this renderer"
+    out: list[str] = []
+    stack: list[bool] = []  # one entry per open if: is this branch emitting?
+    pos = 0
+
+    def emit(text: str) -> None:
+        if all(stack):
+            out.append(text)
+
+    for match in TOKEN.finditer(template):
+        emit(template[pos : match.start()])
+        pos = match.end()
+        token = match.group(0)
+        if token in ("$${", "%%{"):
+            emit(token[1:])
+        elif match.group(1) is not None:
+            emit(evaluate(match.group(1).strip(), values))
+        else:
+            directive = match.group(2)
+            if directive.startswith("if"):
+                name = directive.split()[1]
+                value = values[name.lstrip("!")]
+                assert isinstance(value, bool), f"%{{ if {name} }} needs a bool"
+                stack.append(not value if name.startswith("!") else value)
+            elif directive == "else":
+                stack[-1] = not stack[-1]
+            else:
+                stack.pop()
+    emit(template[pos:])
+    assert not stack, "unterminated %{ if }"
+    return "".join(out)
+
+
+def evaluate(expression: str, values: dict) -> str:
+    call = re.fullmatch(r"indent\((\d+),\s*(\w+)\)", expression)
+    if call:
+        return str(values[call.group(2)]).replace("\n", "\n" + " " * int(call.group(1)))
+    assert re.fullmatch(r"\w+", expression), f"the test renderer does not know ${{{expression}}}"
+    value = values[expression]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def templatefile_keys() -> set[str]:
+    call = locals_of(HOST)["user_data"]
+    assert "cloud-init.yaml.tftpl" in call
+    return set(re.findall(r"(\w+)\s*=", call.split("{", 1)[1]))
+
+
+def template_values(enable_basic_auth: bool) -> dict:
+    """The values main.tf passes, from the module's variable defaults plus sample inputs."""
+    defaults = {k: v.get("default") for k, v in named_blocks(HOST, "variable").items()}
+    values = {
+        "name": "triage",
+        "region": "us-east-1",
+        "project_git_url": "https://example.com/triage-monitor.git",
+        "project_git_ref": defaults["project_git_ref"],
+        "project_pip_spec": defaults["project_pip_spec"],
+        "enable_basic_auth": enable_basic_auth,
+        "mlflow_port": defaults["service_ports"]["mlflow"],
+        "extra_allowed_hosts": ",".join(defaults["extra_allowed_hosts"]),
+        "artifact_bucket": "triage-mlflow-artifacts",
+        "db_host": "triage-metadata.abc123.us-east-1.rds.amazonaws.com",
+        "db_port": defaults["db_port"],
+        "db_username": "triage",
+        "db_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1234-AbCdEf",
+        "mlflow_db_name": defaults["mlflow_db_name"],
+        "metrics_db_name": defaults["metrics_db_name"],
+        "auth_db_name": defaults["auth_db_name"],
+        "grafana_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:triage/grafana-admin-1",
+        "mlflow_admin_secret_arn": (
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:triage/mlflow-admin-1"
+            if enable_basic_auth
+            else ""
+        ),
+        "model_name": defaults["model_name"],
+        "compose_file": defaults["compose_file"],
+        "monitor_schedule": defaults["monitor_schedule"],
+        "monitor_args": defaults["monitor_args"],
+        "hostctl_py": (HOST / "templates" / "hostctl.py").read_text(),
+        "mlflow_server_sh": (HOST / "templates" / "mlflow-server.sh").read_text(),
+        "bootstrap_sh": (HOST / "templates" / "bootstrap.sh").read_text(),
+    }
+    assert set(values) == templatefile_keys(), "keep template_values in step with main.tf's templatefile()"
+    return values
+
+
+@pytest.fixture(params=[False, True], ids=["basic-auth-off", "basic-auth-on"])
+def cloud_config(request):
+    rendered = render(TEMPLATE.read_text(), template_values(request.param))
+    assert rendered.startswith("#cloud-config\n")
+    return request.param, rendered, yaml.safe_load(rendered)
+
+
+def files_of(config: dict) -> dict[str, str]:
+    return {entry["path"]: entry["content"] for entry in config["write_files"]}
+
+
+def test_template_uses_exactly_the_values_main_tf_passes():
+    used = set()
+    for match in TOKEN.finditer(TEMPLATE.read_text()):
+        if match.group(1):
+            used.update(re.findall(r"[a-z_]+", match.group(1).replace("indent", "")))
+        elif match.group(2) and match.group(2).startswith("if"):
+            used.add(match.group(2).split()[1].lstrip("!"))
+    assert used == templatefile_keys()
+
+
+def test_user_data_fits_the_ec2_limit_when_gzipped(cloud_config):
+    _, rendered, _ = cloud_config
+    assert len(base64.b64encode(gzip.compress(rendered.encode()))) < 16384
+
+
+def test_shell_scripts_pass_bash_n(cloud_config, tmp_path):
+    _, _, config = cloud_config
+    bash = shutil.which("bash")
+    assert bash, "bash is needed for this test"
+    scripts = {
+        path: body for path, body in files_of(config).items() if body.startswith("#!/usr/bin/env bash")
+    }
+    assert set(scripts) == {"/usr/local/lib/triage/mlflow-server.sh", "/usr/local/lib/triage/bootstrap.sh"}
+    for path, body in scripts.items():
+        script = tmp_path / path.rsplit("/", 1)[1]
+        script.write_text(body)
+        result = subprocess.run([bash, "-n", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{path}: {result.stderr}"
+    for command in config["runcmd"]:
+        line = " ".join(command) if isinstance(command, list) else command
+        result = subprocess.run([bash, "-n", "-c", line], capture_output=True, text=True)
+        assert result.returncode == 0, f"runcmd {line!r}: {result.stderr}"
+
+
+def test_hostctl_is_valid_python(cloud_config):
+    _, _, config = cloud_config
+    source = files_of(config)["/usr/local/lib/triage/hostctl"]
+    assert source.startswith("#!/opt/triage/venv/bin/python")
+    ast.parse(source)
+
+
+def test_environment_file_follows_the_settings_interface(cloud_config):
+    basic_auth, _, config = cloud_config
+    lines = files_of(config)["/etc/triage/host.env"].splitlines()
+    env = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    env = {k: v.strip('"') for k, v in env.items()}
+    assert env["PIPELINE_TRACKING_URI"] == "http://127.0.0.1:5000"
+    assert env["PIPELINE_S3_ENDPOINT_URL"] == ""
+    assert env["PIPELINE_ARTIFACT_BUCKET"] == "triage-mlflow-artifacts"
+    assert re.fullmatch(
+        r"postgresql://triage@[\w.-]+:5432/metrics\?sslmode=require", env["PIPELINE_METRICS_DB_URL"]
+    )
+    assert env["PIPELINE_MODEL_NAME"]
+    for key in ("METRICS_DB_HOST", "METRICS_DB_PORT", "METRICS_DB_USER", "METRICS_DB_NAME"):
+        assert env[key], key
+    assert env["METRICS_DB_SSLMODE"] == "require"
+    assert ("TRIAGE_AUTH_DB" in env) is basic_auth
+    assert not [k for k in env if "PASSWORD" in k], "passwords are injected at start, never written"
+
+
+def test_mlflow_unit_reads_the_secret_at_start(cloud_config):
+    _, _, config = cloud_config
+    unit = files_of(config)["/etc/systemd/system/triage-mlflow.service"]
+    assert "EnvironmentFile=/etc/triage/host.env" in unit
+    assert "ExecStartPre=/usr/local/lib/triage/hostctl init-db" in unit
+    assert re.search(
+        r"ExecStart=/usr/local/lib/triage/hostctl exec --db .*-- /usr/local/lib/triage/mlflow-server.sh", unit
+    )
+    script = files_of(config)["/usr/local/lib/triage/mlflow-server.sh"]
+    for flag in (
+        "--serve-artifacts",
+        '--artifacts-destination "s3://$TRIAGE_ARTIFACT_BUCKET"',
+        "--allowed-hosts",
+        "--backend-store-uri",
+        "--app-name basic-auth",
+        "database_uri = ",
+    ):
+        assert flag in script, flag
+    assert "public-hostname" in script
+
+
+def test_dashboards_start_from_the_project_compose_file(cloud_config):
+    _, _, config = cloud_config
+    unit = files_of(config)["/etc/systemd/system/triage-dashboards.service"]
+    assert "docker compose -f docker/compose.yaml up -d grafana adminer" in unit
+    assert "exec --db --grafana" in unit
+
+
+def test_monitor_runs_on_a_timer(cloud_config):
+    _, _, config = cloud_config
+    files = files_of(config)
+    assert "/opt/triage/venv/bin/pipeline monitor" in files["/etc/systemd/system/triage-monitor.service"]
+    assert "OnCalendar=hourly" in files["/etc/systemd/system/triage-monitor.timer"]
+    bootstrap = files["/usr/local/lib/triage/bootstrap.sh"]
+    assert "systemctl enable --now triage-monitor.timer" in bootstrap
+
+
+def test_hostctl_generates_grafana_password_on_the_host():
+    source = (HOST / "templates" / "hostctl.py").read_text()
+    assert "put_secret_value" in source and "ResourceNotFoundException" in source
+    assert "GF_SECURITY_ADMIN_PASSWORD" in source and "PIPELINE_METRICS_DB_PASSWORD" in source
+
+
+TERRAFORM = shutil.which("tofu") or shutil.which("terraform")
+
+
+@pytest.mark.skipif(
+    TERRAFORM is None, reason="no terraform/tofu binary; the Python renderer is checked alone"
+)
+@pytest.mark.parametrize("enable_basic_auth", [False, True], ids=["basic-auth-off", "basic-auth-on"])
+def test_python_renderer_matches_terraform_templatefile(enable_basic_auth, tmp_path):
+    """Where a Terraform binary exists, its templatefile() gives the same text (no provider needed)."""
+    values = template_values(enable_basic_auth)
+    (tmp_path / "values.json").write_text(json.dumps(values))
+    (tmp_path / "main.tf").write_text(
+        'output "rendered" {\n'
+        f'  value = templatefile("{TEMPLATE}", jsondecode(file("${{path.module}}/values.json")))\n'
+        "}\n"
+    )
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    for args in (["apply", "-auto-approve", "-input=false", "-no-color"], ["output", "-raw", "rendered"]):
+        result = subprocess.run(
+            [TERRAFORM, f"-chdir={tmp_path}", *args], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+    assert result.stdout == render(TEMPLATE.read_text(), values)

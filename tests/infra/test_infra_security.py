@@ -1,0 +1,295 @@
+"""The security properties of the stack, one test each, asserted on the parsed configuration."""
+
+import re
+
+import hcl2
+from tfconfig import (
+    ENVS,
+    INFRA,
+    MODULES,
+    all_resources,
+    first,
+    load_dir,
+    named_blocks,
+    resources,
+    tf_files,
+)
+
+NETWORK = MODULES / "network"
+STORE = MODULES / "artifact_store"
+DB = MODULES / "metadata_db"
+HOST = MODULES / "tracking_host"
+
+
+def host_instance():
+    return resources(HOST, "aws_instance")["this"]
+
+
+def db_instance():
+    return resources(DB, "aws_db_instance")["this"]
+
+
+def variable(directory, name):
+    return named_blocks(directory, "variable")[name]
+
+
+def policy_statements(directory, document):
+    return resources(directory, "aws_iam_policy_document", kind="data")[document]["statement"]
+
+
+# --- tracking host -------------------------------------------------------------------------------
+
+
+def test_imdsv2_required():
+    options = first(host_instance()["metadata_options"])
+    assert options["http_tokens"] == "required"
+    assert options["http_put_response_hop_limit"] == 1
+
+
+def test_root_volume_encrypted():
+    root = first(host_instance()["root_block_device"])
+    assert root["encrypted"] is True
+
+
+def test_host_ebs_optimised():
+    assert host_instance()["ebs_optimized"] is True
+
+
+def test_no_ssh_key_by_default():
+    assert host_instance()["key_name"] == "${var.key_name}"
+    assert variable(HOST, "key_name")["default"] is None
+    assert variable(ENVS / "aws", "key_name")["default"] is None
+
+
+def test_ssm_session_manager_instead_of_ssh():
+    attachment = resources(HOST, "aws_iam_role_policy_attachment")["ssm"]
+    assert attachment["policy_arn"].endswith(":iam::aws:policy/AmazonSSMManagedInstanceCore")
+    ports = [rule["from_port"] for rule in resources(NETWORK, "aws_vpc_security_group_ingress_rule").values()]
+    assert 22 not in ports
+
+
+def test_no_open_ingress_default():
+    assert variable(NETWORK, "allowed_cidrs")["default"] == []
+    env_cidrs = variable(ENVS / "aws", "allowed_cidrs")
+    assert "default" not in env_cidrs, "the AWS env must make users name their own CIDRs"
+    conditions = " ".join(v["condition"] for v in env_cidrs["validation"])
+    assert '!contains(var.allowed_cidrs, "0.0.0.0/0")' in conditions
+
+
+def test_host_ingress_only_from_allowed_cidrs_on_service_ports():
+    rules = resources(NETWORK, "aws_vpc_security_group_ingress_rule")
+    host_rules = [r for r in rules.values() if "aws_security_group.host" in r["security_group_id"]]
+    assert host_rules
+    for rule in host_rules:
+        assert rule["for_each"] == "${local.host_ingress}"
+        assert rule["cidr_ipv4"] == "${each.value.cidr}"
+        assert rule["from_port"] == rule["to_port"] == "${each.value.port}"
+    local = load_dir(NETWORK)["locals"][0]["host_ingress"]
+    assert "setproduct(keys(var.service_ports), var.allowed_cidrs)" in local
+    assert set(variable(NETWORK, "service_ports")["default"]) == {"mlflow", "grafana", "adminer"}
+    assert not list(resources(NETWORK, "aws_security_group_rule"))
+
+
+def test_instance_profile_least_privilege():
+    document = resources(HOST, "aws_iam_policy_document", kind="data")["host"]
+    statements = list(document["statement"])
+    statements += [first(d["statement"]["content"]) for d in document.get("dynamic", [])]
+    for statement in statements:
+        assert statement.get("effect", "Allow") == "Allow"
+        for action in statement["actions"]:
+            assert "*" not in action, f"wildcard action {action}"
+        assert "*" not in statement["resources"], "wildcard resource"
+    by_sid = {s["sid"]: s for s in statements}
+    assert by_sid["ListArtifactBucket"]["resources"] == ["${var.artifact_bucket_arn}"]
+    assert by_sid["ReadWriteArtifacts"]["resources"] == ["${var.artifact_bucket_arn}/*"]
+    assert by_sid["ReadDatabaseSecret"]["resources"] == ["${var.db_secret_arn}"]
+    assert "aws_secretsmanager_secret.generated" in by_sid["FillGeneratedSecrets"]["resources"]
+    assert set(by_sid["UseCustomerKeys"]["actions"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    services = {action.split(":")[0] for s in statements for action in s["actions"]}
+    assert services == {"s3", "secretsmanager", "kms"}
+    # The only managed policy is SSM's core one (Session Manager).
+    assert list(resources(HOST, "aws_iam_role_policy_attachment")) == ["ssm"]
+
+
+# --- metadata database ---------------------------------------------------------------------------
+
+
+def test_rds_not_publicly_accessible():
+    assert db_instance()["publicly_accessible"] is False
+
+
+def test_rds_storage_encrypted():
+    assert db_instance()["storage_encrypted"] is True
+
+
+def test_rds_manage_master_user_password():
+    instance = db_instance()
+    assert instance["manage_master_user_password"] is True
+    assert "password" not in instance
+    for directory in (DB, ENVS / "aws"):
+        assert not [v for v in named_blocks(directory, "variable") if "password" in v]
+
+
+def test_rds_ca_rsa2048_g1():
+    assert db_instance()["ca_cert_identifier"] == "${var.ca_cert_identifier}"
+    assert variable(DB, "ca_cert_identifier")["default"] == "rds-ca-rsa2048-g1"
+
+
+def test_rds_deletion_protection_on_by_default():
+    assert db_instance()["deletion_protection"] == "${var.deletion_protection}"
+    assert variable(DB, "deletion_protection")["default"] is True
+    assert variable(ENVS / "aws", "db_deletion_protection")["default"] is True
+    assert variable(DB, "skip_final_snapshot")["default"] is False
+
+
+def test_rds_backups_on():
+    retention = variable(DB, "backup_retention_period")
+    assert retention["default"] >= 1
+    assert "var.backup_retention_period >= 1" in retention["validation"][0]["condition"]
+
+
+def test_rds_log_exports_on():
+    assert "postgresql" in variable(DB, "enabled_cloudwatch_logs_exports")["default"]
+
+
+def test_rds_in_private_subnets():
+    call = named_blocks(ENVS / "aws", "module")["metadata_db"]
+    assert call["subnet_ids"] == "${module.network.private_subnet_ids}"
+    private_routes = resources(NETWORK, "aws_route_table")["private"]
+    assert "route" not in private_routes, "private subnets must not route to the internet"
+
+
+def test_rds_ingress_only_from_host_security_group():
+    rules = resources(NETWORK, "aws_vpc_security_group_ingress_rule")
+    db_rules = [r for r in rules.values() if "aws_security_group.db" in r["security_group_id"]]
+    assert len(db_rules) == 1
+    assert db_rules[0]["referenced_security_group_id"] == "${aws_security_group.host.id}"
+    assert "cidr_ipv4" not in db_rules[0]
+    call = named_blocks(ENVS / "aws", "module")["metadata_db"]
+    assert call["vpc_security_group_ids"] == ["${module.network.db_security_group_id}"]
+
+
+def test_rds_forces_tls():
+    params = {p["name"]: p["value"] for p in resources(DB, "aws_db_parameter_group")["this"]["parameter"]}
+    assert params["rds.force_ssl"] == "1"
+
+
+# --- artifact store ------------------------------------------------------------------------------
+
+
+def test_bucket_tls_only_policy():
+    statements = policy_statements(STORE, "tls_only")
+    deny = [s for s in statements if s["effect"] == "Deny" and s["actions"] == ["s3:*"]]
+    conditions = {(first(s["condition"])["variable"], tuple(first(s["condition"])["values"])) for s in deny}
+    assert ("aws:SecureTransport", ("false",)) in conditions
+    policy = resources(STORE, "aws_s3_bucket_policy")["this"]
+    assert policy["policy"] == "${data.aws_iam_policy_document.tls_only.json}"
+
+
+def test_bucket_public_access_blocks():
+    block = resources(STORE, "aws_s3_bucket_public_access_block")["this"]
+    for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):
+        assert block[flag] is True, flag
+
+
+def test_bucket_ownership_enforced():
+    rule = first(resources(STORE, "aws_s3_bucket_ownership_controls")["this"]["rule"])
+    assert rule["object_ownership"] == "BucketOwnerEnforced"
+
+
+def test_bucket_versioning():
+    config = first(resources(STORE, "aws_s3_bucket_versioning")["this"]["versioning_configuration"])
+    assert config["status"] == "Enabled"
+
+
+def test_bucket_default_encryption():
+    sse = resources(STORE, "aws_s3_bucket_server_side_encryption_configuration")["this"]
+    default = first(first(sse["rule"])["apply_server_side_encryption_by_default"])
+    assert default["sse_algorithm"] == "aws:kms"
+
+
+def test_bucket_noncurrent_version_expiry():
+    rule = first(resources(STORE, "aws_s3_bucket_lifecycle_configuration")["this"]["rule"])
+    assert rule["status"] == "Enabled"
+    assert first(rule["noncurrent_version_expiration"])["noncurrent_days"] == (
+        "${var.noncurrent_version_expiration_days}"
+    )
+    assert variable(STORE, "noncurrent_version_expiration_days")["default"] > 0
+
+
+def test_bucket_not_force_destroyed_by_default():
+    assert variable(STORE, "force_destroy")["default"] is False
+
+
+# --- network -------------------------------------------------------------------------------------
+
+
+def test_default_security_group_denies_all():
+    default = resources(NETWORK, "aws_default_security_group")["this"]
+    assert "ingress" not in default and "egress" not in default
+
+
+def test_vpc_flow_log_on():
+    assert variable(NETWORK, "create_flow_log")["default"] is True
+    assert resources(NETWORK, "aws_flow_log")["this"]["traffic_type"] == "ALL"
+
+
+# --- secrets never in files, state outputs or tfvars ---------------------------------------------
+
+
+def test_no_generated_passwords_in_state():
+    for directory in {p.parent for p in tf_files()}:
+        kinds = set(all_resources(directory))
+        assert "random_password" not in kinds, directory
+        assert "aws_secretsmanager_secret_version" not in kinds, directory
+
+
+def test_outputs_carry_no_secret_values():
+    for directory in {p.parent for p in tf_files()}:
+        for name, body in named_blocks(directory, "output").items():
+            value = str(body["value"])
+            assert not re.search(r"secret_string|\.password\b|random_password", value), name
+            if "password" in name or "secret" in name:
+                assert name.endswith("_arn"), f"{name}: only secret ARNs may be output"
+            assert body.get("sensitive") is not True, f"{name}: a sensitive output means a secret got in"
+
+
+def test_example_tfvars_hold_no_secrets():
+    for path in INFRA.rglob("*.tfvars*"):
+        text = path.read_text()
+        assert not re.search(r"(?im)^\s*\w*(password|secret|token)\w*\s*=", text), path
+
+
+# --- state and environments ----------------------------------------------------------------------
+
+
+def test_s3_backend_with_lockfile():
+    terraform = load_dir(ENVS / "aws")["terraform"][0]
+    assert "s3" in first(terraform["backend"])
+    # use_lockfile needs Terraform 1.10 or newer.
+    assert int(re.fullmatch(r">= 1\.(\d+)", terraform["required_version"]).group(1)) >= 10
+    with (ENVS / "aws" / "backend.hcl.example").open() as handle:
+        example = hcl2.load(handle)
+    assert example["use_lockfile"] is True
+    assert example["encrypt"] is True
+
+
+def test_localstack_uses_local_state():
+    terraform = load_dir(ENVS / "localstack")["terraform"][0]
+    assert "backend" not in terraform
+
+
+def test_localstack_endpoints_switched_by_variable():
+    provider = first(load_dir(ENVS / "localstack")["provider"])["aws"]
+    for flag in (
+        "s3_use_path_style",
+        "skip_credentials_validation",
+        "skip_metadata_api_check",
+        "skip_requesting_account_id",
+    ):
+        assert provider[flag] == "${var.use_local_endpoints}", flag
+    dynamic = first(provider["dynamic"])["endpoints"]
+    assert dynamic["for_each"] == "${var.use_local_endpoints ? [var.endpoint_url] : []}"
+    assert first(dynamic["content"])["s3"] == "${endpoints.value}"
+    assert variable(ENVS / "localstack", "endpoint_url")["default"] == "http://localhost:4566"
+    assert "access_key" not in provider and "secret_key" not in provider
