@@ -1,0 +1,118 @@
+"""A monitor run's worth of metrics and events, written through the pipeline's own store.
+
+Twelve batches of one model: a quiet start, a drifted batch that raises an alarm, is retrained and
+promotes a challenger, a cooldown, a second drift whose challenger is rejected, a drop in quality on a
+labelled batch, and a rollback recorded by a later command. One batch of another model checks that the
+dashboard's model variable filters. The data is the only thing the dashboard tests know about, so a
+real monitor run can replace it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.store import BatchRow, Event, MetricsStore
+
+MODEL = "ed-triage-admission"
+OTHER_MODEL = "ed-triage-admission-shadow"
+RUN_KEY = "monitor-seed-0001"
+THRESHOLD = 0.1
+
+# batch: (prediction drift, drifted columns, share missing, ROC AUC or None, champion version)
+_BATCHES = [
+    (0.021, 0, 0.010, 0.842, 1),
+    (0.034, 1, 0.012, None, 1),
+    (0.048, 1, 0.011, 0.838, 1),
+    (0.066, 2, 0.015, None, 1),
+    (0.183, 6, 0.041, 0.801, 1),  # drift: alarm, retrain, challenger v2 promoted
+    (0.052, 1, 0.013, None, 2),
+    (0.047, 1, 0.012, 0.851, 2),
+    (0.071, 2, 0.014, None, 2),
+    (0.100, 4, 0.022, 0.829, 2),  # exactly at the threshold: alarm, retrain, challenger v3 rejected
+    (0.058, 2, 0.013, None, 2),
+    (0.062, 2, 0.016, 0.771, 2),  # quality drop below the holdout AUC: alarm, in cooldown
+    (0.044, 1, 0.012, None, 2),
+]
+N_FEATURES = 14
+HOLDOUT_AUC = 0.846
+AUC_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class SeededRun:
+    dsn: str
+    model: str
+    run_key: str
+    threshold: float
+    n_batches: int
+    alarms: tuple[int, ...]
+    promotions: tuple[int, ...]
+    rejections: tuple[int, ...]
+
+
+def seed_monitor_run(dsn: str) -> SeededRun:
+    store = MetricsStore(dsn)
+    store.create_schema()
+    store.start_run(RUN_KEY, MODEL, THRESHOLD, ["s3://triage-data/ed/batches/"])
+    store.record_event(
+        Event(RUN_KEY, MODEL, "bootstrap", "registered v1 trained on the reference window", model_version=1)
+    )
+    alarms, promotions, rejections = [], [], []
+    for index, (drift, drifted, missing, auc, champion) in enumerate(_BATCHES):
+        drift_detected = drift >= THRESHOLD
+        performance_drop = auc is not None and auc < HOLDOUT_AUC - AUC_TOLERANCE
+        events: list[Event] = []
+        action = "none"
+        if drift_detected or performance_drop:
+            alarms.append(index)
+            reason = "prediction drift" if drift_detected else "ROC AUC drop"
+            events.append(Event(RUN_KEY, MODEL, "alarm", f"{reason} on batch {index}", batch_index=index,
+                                champion_version=champion, details={"drift": drift, "roc_auc": auc}))
+        if index == 4:
+            action = "retrain"
+            events.append(Event(RUN_KEY, MODEL, "retrain", "retrained on the last 20000 rows", index,
+                                model_version=2, champion_version=1))
+            events.append(Event(RUN_KEY, MODEL, "promotion", "v2 beat v1 by 0.011 nats/row", index,
+                                model_version=2, champion_version=2, details={"gain": 0.011}))
+            promotions.append(index)
+        elif index == 8:
+            action = "retrain"
+            events.append(Event(RUN_KEY, MODEL, "retrain", "retrained on the last 20000 rows", index,
+                                model_version=3, champion_version=2))
+            events.append(Event(RUN_KEY, MODEL, "rejection", "v3 gain 0.001 below the 0.002 minimum", index,
+                                model_version=3, champion_version=2, details={"gain": 0.001}))
+            rejections.append(index)
+        elif performance_drop:
+            action = "cooldown"
+        store.record_batch(
+            BatchRow(
+                run_key=RUN_KEY,
+                batch_index=index,
+                model_name=MODEL,
+                champion_version=champion,
+                source=f"s3://triage-data/ed/batches/batch-{index:03d}.parquet",
+                n_rows=2000 - 37 * (index % 3),
+                prediction_drift=drift,
+                drift_threshold=THRESHOLD,
+                drifted_columns=drifted,
+                share_drifted_columns=drifted / N_FEATURES,
+                share_missing=missing,
+                unseen_categories=1 if index == 4 else 0,
+                drift_detected=drift_detected,
+                roc_auc=auc,
+                accuracy=None if auc is None else round(auc - 0.09, 3),
+                performance_drop=performance_drop,
+                action=action,
+            ),
+            events=events,
+        )
+    store.record_event(
+        Event("rollback-seed-0001", MODEL, "rollback", "champion alias moved back from v2 to v1",
+              model_version=1, champion_version=1)
+    )
+    store.record_batch(
+        BatchRow("shadow-seed-0001", 0, OTHER_MODEL, 1, "s3://triage-data/ed/batches/batch-000.parquet", 500,
+                 0.012, THRESHOLD, 0, 0.0, 0.01, 0, False, None, None, False, "none")
+    )
+    return SeededRun(dsn, MODEL, RUN_KEY, THRESHOLD, len(_BATCHES), tuple(alarms), tuple(promotions),
+                     tuple(rejections))

@@ -1,0 +1,158 @@
+"""Every query of the dashboard and the alert, expanded as Grafana expands it, runs on a real Postgres.
+
+The database holds a monitor run written through MetricsStore. Each query is its own test case, named
+after its panel, annotation, variable or alert, so a broken query names itself.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from grafana_sql import QueryContext, expand
+from metrics_seed import OTHER_MODEL, SeededRun
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = json.loads((ROOT / "grafana" / "dashboards" / "model_monitoring.json").read_text())
+
+# The columns each panel is drawn from, time first. A new panel needs an entry here.
+PANEL_COLUMNS = {
+    "Prediction drift": ["time", "prediction drift", "threshold"],
+    "Champion version": ["time", "champion version"],
+    "Drifted feature columns": ["time", "drifted columns", "share of columns drifted"],
+    "Share of missing values": ["time", "share missing", "unseen categories"],
+    "Champion quality on labelled batches": ["time", "ROC AUC", "accuracy"],
+    "Rows per batch": ["time", "rows"],
+    "Batches and alarms per interval": ["time", "batches", "alarms"],
+    "Events": ["time", "kind", "run", "batch", "model version", "champion version", "message"],
+}
+ANNOTATION_COLUMNS = ["time", "text", "tags"]
+ALERT_COLUMNS = {"A": ["model_name", "drifted_batches"], "B": ["model_name", "max_drift"]}
+
+
+def _load_alert_queries() -> list[tuple[str, dict[str, Any]]]:
+    import yaml
+
+    config = yaml.safe_load((ROOT / "grafana" / "provisioning" / "alerting" / "drift.yaml").read_text())
+    found = []
+    for group in config["groups"]:
+        for rule in group["rules"]:
+            for query in rule["data"]:
+                if query["datasourceUid"] != "__expr__":
+                    found.append((f"{rule['title']} {query['refId']}", query))
+    return found
+
+
+PANELS = [(p["title"], t) for p in DASHBOARD["panels"] for t in p.get("targets", [])]
+ANNOTATIONS = [a for a in DASHBOARD["annotations"]["list"] if not a.get("builtIn")]
+ALERT_QUERIES = _load_alert_queries()
+
+pytestmark = pytest.mark.integration
+
+
+def _run(dsn: str, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    conn.close()
+    return names, rows
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _is_time(value: Any) -> bool:
+    # A timestamp, or epoch seconds as $__timeGroup returns them (Grafana reads both as time).
+    return isinstance(value, datetime | date) or _is_number(value)
+
+
+def _dashboard_context(model: str) -> QueryContext:
+    return QueryContext.last(timedelta(days=7), interval="5m", model=model)
+
+
+def test_every_panel_has_expected_columns_declared() -> None:
+    assert sorted(PANEL_COLUMNS) == sorted(p["title"] for p in DASHBOARD["panels"])
+
+
+@pytest.mark.parametrize(("title", "target"), PANELS, ids=[title for title, _ in PANELS])
+def test_panel_query_returns_time_first_then_numbers(
+    seeded_metrics: SeededRun, title: str, target: dict[str, Any]
+) -> None:
+    names, rows = _run(seeded_metrics.dsn, expand(target["rawSql"], _dashboard_context(seeded_metrics.model)))
+
+    assert names == PANEL_COLUMNS[title]
+    assert rows, f"panel {title!r} shows nothing for a monitor run"
+    assert all(_is_time(row[0]) for row in rows)
+    if target["format"] == "time_series":
+        times = [float(r[0]) if _is_number(r[0]) else r[0].timestamp() for r in rows]
+        assert times == sorted(times), "time series rows must come in time order"
+        for row in rows:
+            assert all(value is None or _is_number(value) for value in row[1:]), row
+
+
+@pytest.mark.parametrize("annotation", ANNOTATIONS, ids=[a["name"] for a in ANNOTATIONS])
+def test_annotation_query_returns_time_text_and_tags(seeded_metrics: SeededRun, annotation: dict[str, Any]) -> None:
+    sql = expand(annotation["target"]["rawSql"], _dashboard_context(seeded_metrics.model))
+    names, rows = _run(seeded_metrics.dsn, sql)
+
+    assert names == ANNOTATION_COLUMNS
+    assert rows, f"annotation {annotation['name']!r} finds none of the seeded events"
+    for when, text, tags in rows:
+        assert isinstance(when, datetime)
+        assert text and tags
+
+
+def test_model_variable_lists_every_monitored_model(seeded_metrics: SeededRun) -> None:
+    (variable,) = [v for v in DASHBOARD["templating"]["list"] if v["name"] == "model"]
+    names, rows = _run(seeded_metrics.dsn, expand(variable["query"], _dashboard_context("unused")))
+
+    assert len(names) == 1
+    assert {row[0] for row in rows} == {seeded_metrics.model, OTHER_MODEL}
+
+
+def test_panels_follow_the_model_variable(seeded_metrics: SeededRun) -> None:
+    (target,) = [t for title, t in PANELS if title == "Prediction drift"]
+
+    _, mine = _run(seeded_metrics.dsn, expand(target["rawSql"], _dashboard_context(seeded_metrics.model)))
+    _, other = _run(seeded_metrics.dsn, expand(target["rawSql"], _dashboard_context(OTHER_MODEL)))
+
+    assert len(mine) == seeded_metrics.n_batches
+    assert len(other) == 1
+    assert {row[2] for row in mine} == {seeded_metrics.threshold}
+
+
+def test_panels_show_nothing_outside_the_time_range(seeded_metrics: SeededRun) -> None:
+    past = datetime.now(UTC) - timedelta(days=30)
+    ctx = QueryContext(past - timedelta(days=1), past, "5m", {"model": seeded_metrics.model})
+    for title, target in PANELS:
+        _, rows = _run(seeded_metrics.dsn, expand(target["rawSql"], ctx))
+        assert rows == [], title
+
+
+@pytest.mark.parametrize(("name", "query"), ALERT_QUERIES, ids=[name for name, _ in ALERT_QUERIES])
+def test_alert_query_returns_one_number_per_model(seeded_metrics: SeededRun, name: str, query: dict[str, Any]) -> None:
+    window = query["relativeTimeRange"]
+    now = datetime.now(UTC)
+    ctx = QueryContext(now - timedelta(seconds=window["from"]), now - timedelta(seconds=window["to"]))
+    names, rows = _run(seeded_metrics.dsn, expand(query["model"]["rawSql"], ctx))
+
+    assert names == ALERT_COLUMNS[query["refId"]]
+    assert {row[0] for row in rows} == {seeded_metrics.model, OTHER_MODEL}
+    assert all(_is_number(row[1]) for row in rows)
+
+
+def test_alert_counts_batches_at_or_above_the_stored_threshold(seeded_metrics: SeededRun) -> None:
+    (query,) = [q for _, q in ALERT_QUERIES if q["refId"] == "A"]
+    now = datetime.now(UTC)
+    _, rows = _run(seeded_metrics.dsn, expand(query["model"]["rawSql"], QueryContext(now - timedelta(hours=1), now)))
+
+    counts = dict(rows)
+    # Batch 4 is far above 0.1 and batch 8 sits exactly on it: both count. The other model is quiet.
+    assert counts == {seeded_metrics.model: 2, OTHER_MODEL: 0}
