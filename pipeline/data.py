@@ -1,0 +1,208 @@
+"""Read batches from local paths or ``s3://`` and validate them against the feature schema."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.schema import FeatureSchema
+
+SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+class DataError(ValueError):
+    """A batch that cannot be used. The message is one line naming the file and the problem."""
+
+
+@dataclass
+class Batch:
+    """A validated batch: schema columns only, numerics as float64, categoricals as strings."""
+
+    source: str
+    frame: pd.DataFrame
+    has_labels: bool
+    extra_columns: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+
+def make_s3_client(endpoint_url: str | None, region: str) -> Any:
+    """A boto3 S3 client; the endpoint decides between moto, LocalStack and AWS."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    rest = uri[len("s3://") :]
+    bucket, _, key = rest.partition("/")
+    if not bucket or not key:
+        raise DataError(f"{uri}: an s3 path needs the form s3://bucket/key")
+    return bucket, key
+
+
+def _suffix(source: str) -> str:
+    suffix = Path(source.split("?")[0]).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DataError(f"{source}: unsupported file type {suffix or '(none)'!r}; use .csv or .parquet")
+    return suffix
+
+
+def read_bytes(source: str, s3_client: Any | None = None) -> bytes:
+    """Fetch the raw bytes of a local file or an S3 object, with errors that name the source."""
+    if source.startswith("s3://"):
+        if s3_client is None:
+            raise DataError(f"{source}: no S3 client configured")
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = _split_s3(source)
+        try:
+            return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "error")
+            if code in ("NoSuchKey", "404"):
+                raise DataError(f"{source}: no such key in bucket {bucket}") from err
+            if code == "NoSuchBucket":
+                raise DataError(f"{source}: bucket {bucket} does not exist") from err
+            if code in ("AccessDenied", "403"):
+                raise DataError(f"{source}: access denied to bucket {bucket}") from err
+            raise DataError(f"{source}: S3 error {code}") from err
+        except BotoCoreError as err:
+            raise DataError(f"{source}: S3 unreachable ({err.__class__.__name__})") from err
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{source}: no such file")
+    if path.is_dir():
+        raise DataError(f"{source}: is a directory, not a data file")
+    return path.read_bytes()
+
+
+def _parse_csv(source: str, raw: bytes) -> pd.DataFrame:
+    if not raw.strip():
+        raise DataError(f"{source}: empty file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{source}: not UTF-8 text (byte {err.start})") from err
+    header = next(csv.reader(io.StringIO(text)), [])
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise DataError(f"{source}: duplicated column names: {', '.join(duplicates)}")
+    try:
+        return pd.read_csv(io.StringIO(text), low_memory=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataError(f"{source}: not a readable CSV ({str(err).splitlines()[0]})") from err
+
+
+def _parse_parquet(source: str, raw: bytes) -> pd.DataFrame:
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(io.BytesIO(raw))
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise DataError(f"{source}: not a readable Parquet file") from err
+
+
+def read_table(source: str, s3_client: Any | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet table from a local path or ``s3://bucket/key``."""
+    suffix = _suffix(source)
+    raw = read_bytes(source, s3_client)
+    if suffix == ".csv":
+        return _parse_csv(source, raw)
+    return _parse_parquet(source, raw)
+
+
+def write_table(frame: pd.DataFrame, destination: str, s3_client: Any | None = None) -> None:
+    """Write a frame as CSV or Parquet (by suffix) to a local path or ``s3://``."""
+    suffix = _suffix(destination)
+    buffer = io.BytesIO()
+    if suffix == ".csv":
+        buffer.write(frame.to_csv(index=False).encode("utf-8"))
+    else:
+        frame.to_parquet(buffer, index=False)
+    if destination.startswith("s3://"):
+        if s3_client is None:
+            raise DataError(f"{destination}: no S3 client configured")
+        bucket, key = _split_s3(destination)
+        s3_client.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+        return
+    path = Path(destination)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)
+
+
+def _coerce_numeric(source: str, name: str, column: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(column):
+        return column.astype("float64")
+    if pd.api.types.is_numeric_dtype(column):
+        return column.astype("float64")
+    converted = pd.to_numeric(column, errors="coerce")
+    bad = column[converted.isna() & column.notna() & (column.astype(str).str.strip() != "")]
+    if len(bad):
+        raise DataError(f"{source}: column {name!r} holds non-numeric value {str(bad.iloc[0])!r}")
+    return converted.astype("float64")
+
+
+def _coerce_categorical(column: pd.Series) -> pd.Series:
+    values = column.astype("object")
+    mask = values.notna()
+    values = values.where(~mask, values[mask].astype(str).str.strip())
+    return values.replace("", np.nan)
+
+
+def _check_target(source: str, column: pd.Series, schema: FeatureSchema) -> pd.Series:
+    values = _coerce_categorical(column)
+    if values.isna().any():
+        raise DataError(f"{source}: target {schema.target!r} has {int(values.isna().sum())} empty values")
+    unknown = sorted(set(values.unique()) - set(schema.labels))
+    if unknown:
+        raise DataError(
+            f"{source}: target {schema.target!r} holds {unknown[0]!r}; expected {schema.positive!r} "
+            f"or {schema.negative!r}"
+        )
+    return values
+
+
+def validate_frame(frame: pd.DataFrame, schema: FeatureSchema, source: str) -> Batch:
+    """Check a raw frame against the schema and return a clean batch, or raise ``DataError``."""
+    columns = [str(name) for name in frame.columns]
+    duplicates = sorted({name for name in columns if columns.count(name) > 1})
+    if duplicates:
+        raise DataError(f"{source}: duplicated column names: {', '.join(duplicates)}")
+    missing = [name for name in schema.features if name not in frame.columns]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+        raise DataError(f"{source}: missing feature columns: {shown}")
+    if frame.empty:
+        raise DataError(f"{source}: no rows (header only or empty)")
+    clean = pd.DataFrame(index=pd.RangeIndex(len(frame)))
+    for name in schema.numerical:
+        clean[name] = _coerce_numeric(source, name, frame[name].reset_index(drop=True))
+    for name in schema.categorical:
+        clean[name] = _coerce_categorical(frame[name].reset_index(drop=True))
+    has_labels = schema.target in frame.columns
+    if has_labels:
+        clean[schema.target] = _check_target(source, frame[schema.target].reset_index(drop=True), schema)
+    known = set(schema.features) | {schema.target}
+    extra = [name for name in columns if name not in known]
+    return Batch(source=source, frame=clean, has_labels=has_labels, extra_columns=extra)
+
+
+def load_batch(source: str, schema: FeatureSchema, s3_client: Any | None = None) -> Batch:
+    """Read and validate one batch."""
+    return validate_frame(read_table(source, s3_client), schema, source)
+
+
+def labels_of(frame: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
+    """The target as 0/1 (1 = admit)."""
+    return (frame[schema.target].to_numpy() == schema.positive).astype(np.int64)

@@ -1,0 +1,451 @@
+"""The monitoring loop: score each batch with the champion, measure drift, decide, retrain when needed.
+
+Data flows one way per batch: load -> validate -> score -> measure drift -> decide -> (retrain -> tune ->
+register -> compare -> promote) -> store. Each batch is written to Postgres in one transaction, keyed by
+(run key, batch index): rerunning the same monitor run skips what is already recorded and resumes.
+
+Alarms:
+- prediction drift: the normed Wasserstein distance between the champion's predicted probabilities on the
+  reference and on the batch is >= the threshold (higher = more drift);
+- dataset drift: at least ``drifted_share_threshold`` of the feature columns drifted;
+- performance: on a labelled batch, the champion's ROC AUC is more than ``auc_tolerance`` below its
+  holdout ROC AUC. Only this one sees a concept shift (same inputs, new relation to the label).
+A retrain is followed by ``cooldown_batches`` batches during which alarms do not retrain again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline import tracking
+from pipeline.data import Batch, DataError, labels_of, load_batch, validate_frame
+from pipeline.drift import DriftResult, ReferenceProfile
+from pipeline.registry import Registry, VersionInfo
+from pipeline.retrain import RetrainOutcome, WindowInfo, retrain
+from pipeline.schema import FeatureSchema
+from pipeline.settings import Settings
+from pipeline.store import BatchRow, Event, MetricsStore
+from pipeline.synth import DriftKind, Population, generate_stream
+from pipeline.train import predict_proba, quality
+
+ACTIONS = ("none", "retrained-promoted", "retrained-rejected", "skipped-cooldown", "skipped-busy")
+Say = Callable[[str], None]
+
+
+class NoChampion(RuntimeError):
+    """The registry has no champion to monitor with."""
+
+
+@dataclass(frozen=True)
+class BatchSource:
+    """A batch to monitor: its name and how to load (and validate) it."""
+
+    name: str
+    load: Callable[[], Batch]
+
+
+def file_sources(paths: Sequence[str], schema: FeatureSchema, s3_client: Any | None) -> list[BatchSource]:
+    return [BatchSource(path, lambda path=path: load_batch(path, schema, s3_client)) for path in paths]
+
+
+def simulated_sources(
+    reference: pd.DataFrame,
+    schema: FeatureSchema,
+    *,
+    batches: int,
+    rows: int,
+    drift_at: int | None,
+    kind: DriftKind,
+    seed: int,
+) -> list[BatchSource]:
+    """A stream sampled from a population fitted to the reference data set, drift injected from ``drift_at``."""
+    population = Population.fit(reference, schema)
+    frames = generate_stream(population, rows=rows, batches=batches, drift_at=drift_at, kind=kind, seed=seed)
+    label = f"drift={kind.value}@{drift_at}" if drift_at and kind is not DriftKind.none else "stable"
+    return [
+        BatchSource(f"simulated:{i:03d}:{label}", lambda frame=frame, i=i: validate_frame(frame, schema, f"simulated:{i:03d}"))
+        for i, frame in enumerate(frames, start=1)
+    ]
+
+
+def run_key_for(model_name: str, reference: str, sources: Sequence[str], extra: str = "") -> str:
+    """A deterministic key for a monitor run: the same inputs give the same key, so a rerun never double-counts."""
+    parts = [model_name, reference, extra]
+    for source in [reference, *sources]:
+        path = Path(source)
+        stat = path.stat() if not source.startswith("s3://") and path.exists() else None
+        parts.append(f"{source}:{stat.st_size}:{stat.st_mtime_ns}" if stat else source)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass
+class MonitorResult:
+    run_key: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    mlflow_run_id: str | None = None
+    tracking_uri: str = ""
+    skipped: int = 0
+
+    @property
+    def alarms(self) -> int:
+        return sum(1 for r in self.records if r.get("drift_detected") or r.get("performance_drop"))
+
+    @property
+    def retrains(self) -> int:
+        return sum(1 for r in self.records if str(r.get("action", "")).startswith("retrained"))
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+class Monitor:
+    """Holds the collaborators (settings, store, registry) and the state of one monitor run."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        schema: FeatureSchema,
+        store: MetricsStore,
+        registry: Registry,
+        say: Say = print,
+    ) -> None:
+        self.settings = settings
+        self.schema = schema
+        self.store = store
+        self.registry = registry
+        self.say = say
+        self.champion: VersionInfo | None = None
+        self.model: Any = None
+        self.reference: pd.DataFrame | None = None
+        self.profile: ReferenceProfile | None = None
+        self.window: list[tuple[str, pd.DataFrame]] = []
+        self.last_retrain_batch: int | None = None
+        self.latest_drift: tuple[int, DriftResult] | None = None
+
+    # ------------------------------------------------------------ champion and reference
+
+    def load_champion(self) -> None:
+        champion = self.registry.champion()
+        if champion is None:
+            raise NoChampion(
+                f"model {self.registry.name!r} has no champion: run `pipeline train --data PATH` first"
+            )
+        self.champion = champion
+        self.model = tracking.load_model(f"models:/{self.registry.name}/{champion.version}")
+        self.profile = None
+
+    def set_reference(self, frame: pd.DataFrame) -> None:
+        self.reference = frame
+        self.profile = None
+
+    def _profile(self) -> ReferenceProfile:
+        if self.profile is None:
+            assert self.reference is not None
+            self.profile = ReferenceProfile(
+                self.reference,
+                predict_proba(self.model, self.reference, self.schema),
+                self.schema,
+                prediction_threshold=self.threshold,
+                column_threshold=self.settings.column_drift_threshold,
+            )
+        return self.profile
+
+    # ------------------------------------------------------------ the loop
+
+    def run(
+        self,
+        reference: Batch,
+        sources: Sequence[BatchSource],
+        run_key: str,
+        *,
+        threshold: float | None = None,
+        on_batch: Callable[[dict[str, Any]], None] | None = None,
+    ) -> MonitorResult:
+        import mlflow
+
+        self.threshold = threshold if threshold is not None else self.settings.drift_threshold
+        self.store.create_schema()
+        self.store.start_run(run_key, self.registry.name, self.threshold, [s.name for s in sources])
+        recorded = self.store.recorded_batches(run_key)
+        self.load_champion()
+        self.set_reference(reference.frame)
+        if reference.has_labels:
+            self.window.append((reference.source, reference.frame))
+        result = MonitorResult(run_key=run_key, tracking_uri=self.settings.tracking_uri)
+        existing = self._mlflow_run_id(run_key)
+        with mlflow.start_run(run_id=existing, run_name=None if existing else f"monitor {run_key}") as run:
+            result.mlflow_run_id = run.info.run_id
+            if not existing:
+                self.store.set_run_mlflow_id(run_key, run.info.run_id)
+                mlflow.set_tags({"step": "monitor", "run_key": run_key, "model_name": self.registry.name})
+                mlflow.log_params(
+                    {"threshold": self.threshold, "batches": len(sources), "reference": reference.source}
+                )
+            for index, source in enumerate(sources, start=1):
+                record = self._one_batch(index, source, run_key, recorded.get(index), result)
+                result.records.append(record)
+                if on_batch:
+                    on_batch(record)
+            self._log_run_artifacts(result)
+        return result
+
+    def _mlflow_run_id(self, run_key: str) -> str | None:
+        with self.store.transaction() as cur:
+            cur.execute("SELECT mlflow_run_id FROM monitor_runs WHERE run_key = %s", (run_key,))
+            row = cur.fetchone()
+        return row[0] if row and row[0] else None
+
+    def _one_batch(
+        self,
+        index: int,
+        source: BatchSource,
+        run_key: str,
+        recorded: dict[str, Any] | None,
+        result: MonitorResult,
+    ) -> dict[str, Any]:
+        try:
+            batch = source.load()
+        except DataError as err:
+            message = str(err)
+            result.errors.append(message)
+            self.say(f"[batch {index}] skipped, nothing written: {message}")
+            return {"batch": index, "source": source.name, "error": message, "action": "none",
+                    "model_name": self.registry.name}
+        if batch.extra_columns:
+            self.say(f"[batch {index}] ignoring {len(batch.extra_columns)} extra columns: "
+                     f"{', '.join(batch.extra_columns[:5])}")
+        if batch.has_labels:
+            self.window.append((source.name, batch.frame))
+        if recorded is not None:
+            result.skipped += 1
+            self._replay(index, batch, recorded)
+            self.say(f"[batch {index}] already recorded in run {run_key}, skipped")
+            return self._record_from_row(recorded)
+        return self._measure_and_decide(index, batch, run_key)
+
+    def _replay(self, index: int, batch: Batch, recorded: dict[str, Any]) -> None:
+        action = recorded["action"]
+        if action.startswith("retrained"):
+            self.last_retrain_batch = index
+        if action == "retrained-promoted":
+            self.load_champion()
+            self.set_reference(batch.frame)
+
+    def _record_from_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        record = {
+            "batch": row["batch_index"],
+            "source": row["source"],
+            "rows": row["n_rows"],
+            "prediction_drift": row["prediction_drift"],
+            "drifted_columns": row["drifted_columns"],
+            "share_missing": row["share_missing"],
+            "drift_detected": row["drift_detected"],
+            "performance_drop": row["performance_drop"],
+            "unseen_categories": row["unseen_categories"],
+            "action": row["action"],
+            "model_name": row["model_name"],
+            "champion_version": row["champion_version"],
+        }
+        if row["roc_auc"] is not None or row["accuracy"] is not None:
+            record.update(roc_auc=row["roc_auc"], accuracy=row["accuracy"])
+        return record
+
+    def _measure_and_decide(self, index: int, batch: Batch, run_key: str) -> dict[str, Any]:
+        import mlflow
+
+        assert self.champion is not None
+        version = self.champion.version
+        proba = predict_proba(self.model, batch.frame, self.schema)
+        drift = self._profile().measure(batch.frame, proba)
+        roc_auc = accuracy = None
+        performance_drop = False
+        if batch.has_labels:
+            y = labels_of(batch.frame, self.schema)
+            q = quality(y, proba)
+            roc_auc, accuracy = _finite(q["roc_auc"]), q["accuracy"]
+            holdout_auc = self.champion.metric("holdout_roc_auc")
+            enough = len(y) >= self.settings.min_rows_for_auc and 0 < y.sum() < len(y)
+            if enough and roc_auc is not None and holdout_auc is not None:
+                performance_drop = roc_auc < holdout_auc - self.settings.auc_tolerance
+        drift_detected = (
+            drift.prediction_drift >= self.threshold
+            or drift.share_drifted_columns >= self.settings.drifted_share_threshold
+        )
+        alarm = drift_detected or performance_drop
+        if drift_detected or self.latest_drift is None:
+            self.latest_drift = (index, drift)
+        events: list[Event] = []
+        action = "none"
+        if alarm:
+            why = self._why(drift, performance_drop, roc_auc)
+            events.append(Event(run_key, self.registry.name, "alarm", why, index, champion_version=version,
+                                details={"prediction_drift": drift.prediction_drift,
+                                         "drifted_columns": drift.drifted_columns, "roc_auc": roc_auc}))
+            in_cooldown = (
+                self.last_retrain_batch is not None
+                and index - self.last_retrain_batch <= self.settings.cooldown_batches
+            )
+            if in_cooldown:
+                action = "skipped-cooldown"
+                self.say(f"[batch {index}] alarm ({why}); cooldown after the retrain at batch "
+                         f"{self.last_retrain_batch}, no retrain")
+            else:
+                action, more = self._retrain(index, batch, run_key, why)
+                events.extend(more)
+        record = {
+            "batch": index,
+            "source": batch.source,
+            "rows": batch.rows,
+            "prediction_drift": drift.prediction_drift,
+            "drifted_columns": drift.drifted_columns,
+            "share_missing": drift.share_missing,
+            "drift_detected": bool(drift_detected),
+            "performance_drop": bool(performance_drop),
+            "unseen_categories": drift.unseen_categories,
+            "action": action,
+            "model_name": self.registry.name,
+            "champion_version": version,
+        }
+        if batch.has_labels:
+            record.update(roc_auc=roc_auc, accuracy=accuracy)
+        row = BatchRow(
+            run_key=run_key,
+            batch_index=index,
+            model_name=self.registry.name,
+            champion_version=version,
+            source=batch.source,
+            n_rows=batch.rows,
+            prediction_drift=drift.prediction_drift,
+            drift_threshold=self.threshold,
+            drifted_columns=drift.drifted_columns,
+            share_drifted_columns=drift.share_drifted_columns,
+            share_missing=drift.share_missing,
+            unseen_categories=drift.unseen_categories,
+            drift_detected=bool(drift_detected),
+            roc_auc=roc_auc,
+            accuracy=accuracy,
+            performance_drop=bool(performance_drop),
+            action=action,
+        )
+        self.store.record_batch(row, events)
+        metrics = {"prediction_drift": drift.prediction_drift, "drifted_columns": drift.drifted_columns,
+                   "share_missing": drift.share_missing, "alarm": float(alarm)}
+        if roc_auc is not None:
+            metrics["roc_auc"] = roc_auc
+        mlflow.log_metrics(metrics, step=index)
+        flag = "ALARM" if alarm else "ok   "
+        auc_text = f" auc={roc_auc:.3f}" if roc_auc is not None else ""
+        self.say(f"[batch {index}] {flag} v{version} rows={batch.rows} pred_drift={drift.prediction_drift:.3f} "
+                 f"drifted_cols={drift.drifted_columns}{auc_text} -> {action}")
+        return record
+
+    def _why(self, drift: DriftResult, performance_drop: bool, roc_auc: float | None) -> str:
+        reasons = []
+        if drift.prediction_drift >= self.threshold:
+            reasons.append(f"prediction drift {drift.prediction_drift:.3f} >= {self.threshold}")
+        if drift.share_drifted_columns >= self.settings.drifted_share_threshold:
+            reasons.append(f"{drift.drifted_columns} feature columns drifted")
+        if performance_drop:
+            reasons.append(f"ROC AUC {roc_auc:.3f} below holdout by more than {self.settings.auc_tolerance}")
+        return "; ".join(reasons)
+
+    def _window_frame(self) -> tuple[pd.DataFrame, list[str]]:
+        frames, names, total = [], [], 0
+        for name, frame in reversed(self.window):
+            take = frame.iloc[max(0, len(frame) - (self.settings.window_rows - total)) :]
+            frames.append(take)
+            names.append(name)
+            total += len(take)
+            if total >= self.settings.window_rows:
+                break
+        frames.reverse()
+        names.reverse()
+        return pd.concat(frames, ignore_index=True), names
+
+    def _retrain(self, index: int, batch: Batch, run_key: str, why: str) -> tuple[str, list[Event]]:
+        with self.store.retrain_lock(self.registry.name) as held:
+            if not held:
+                self.say(f"[batch {index}] alarm ({why}); another monitor is retraining {self.registry.name}, "
+                         "monitoring goes on")
+                return "skipped-busy", []
+            window, names = self._window_frame()
+            self.say(f"[batch {index}] alarm ({why}); retraining on {len(window)} rows "
+                     f"({len(names)} sources, newest held out)")
+            outcome: RetrainOutcome = retrain(
+                window,
+                WindowInfo(len(window), names, f"batch {index}: {why}"),
+                settings=self.settings,
+                schema=self.schema,
+                registry=self.registry,
+                champion_model=self.model,
+                say=self.say,
+            )
+        self.last_retrain_batch = index
+        assert self.champion is not None
+        details = {"mlflow_run_id": outcome.run_id, "candidate": outcome.candidate,
+                   "decision": outcome.decision.as_dict(), "window_rows": len(window), "sources": names}
+        events = [Event(run_key, self.registry.name, "retrain",
+                        f"trained v{outcome.version} ({outcome.candidate}) on {len(window)} rows",
+                        index, outcome.version, self.champion.version, details)]
+        if outcome.promoted:
+            events.append(Event(run_key, self.registry.name, "promotion",
+                                f"v{outcome.version} promoted over v{self.champion.version}: {outcome.decision.reason}",
+                                index, outcome.version, self.champion.version, details))
+            self.say(f"[batch {index}] PROMOTED v{outcome.version} (was v{self.champion.version}): "
+                     f"{outcome.decision.reason}")
+            self.load_champion()
+            self.set_reference(batch.frame)
+            return "retrained-promoted", events
+        events.append(Event(run_key, self.registry.name, "rejection",
+                            f"v{outcome.version} not promoted: {outcome.decision.reason}",
+                            index, outcome.version, self.champion.version, details))
+        self.say(f"[batch {index}] REJECTED v{outcome.version}: {outcome.decision.reason}")
+        return "retrained-rejected", events
+
+    def _log_run_artifacts(self, result: MonitorResult) -> None:
+        import mlflow
+
+        with tempfile.TemporaryDirectory() as tmp:
+            records = Path(tmp) / "batches.json"
+            records.write_text(json.dumps(result.records, indent=2, default=str))
+            mlflow.log_artifact(str(records))
+            if self.latest_drift is not None:
+                index, drift = self.latest_drift
+                html = Path(tmp) / f"evidently_batch_{index:03d}.html"
+                drift.save_html(str(html))
+                mlflow.log_artifact(str(html), "reports")
+            try:
+                from pipeline.report import plot_drift_timeline
+            except ImportError:
+                return
+            batches = [{"batch_index": r["batch"], **r} for r in result.records if "error" not in r]
+            events = self.store.last_events(self.registry.name, limit=1000, run_key=result.run_key)
+            png = Path(tmp) / "drift_timeline.png"
+            plot_drift_timeline(batches, events, self.threshold, png)
+            mlflow.log_artifact(str(png), "reports")
+
+
+def write_report_json(records: list[dict[str, Any]], path: Path) -> None:
+    """The public per-batch record (see README: "The --report-json record"), atomically written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(records, indent=2, default=_json_default))
+    tmp.replace(path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)

@@ -1,0 +1,110 @@
+"""The model registry: ONE registered model name and three aliases.
+
+- ``champion``: the version that serves (and that the monitor loads);
+- ``challenger``: the version just trained;
+- ``previous``: the champion it replaced, for rollback.
+
+A promotion sets ``previous`` first, then switches ``champion`` in one alias update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous"
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot be done (no champion, nothing to roll back to)."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    run_id: str | None
+    tags: dict[str, str]
+
+    def metric(self, key: str) -> float | None:
+        value = self.tags.get(key)
+        return float(value) if value not in (None, "") else None
+
+
+class Registry:
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def ensure_model(self) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(self.name)
+        except MlflowException:
+            self.client.create_registered_model(
+                self.name,
+                description=(
+                    "Admission at emergency-department triage (admit vs discharge). Aliases: champion serves, "
+                    "challenger is the latest retrain, previous is the champion it replaced (rollback target)."
+                ),
+            )
+
+    def by_alias(self, alias: str) -> VersionInfo | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version_by_alias(self.name, alias)
+        except MlflowException:
+            return None
+        return VersionInfo(int(mv.version), mv.run_id, dict(mv.tags or {}))
+
+    def champion(self) -> VersionInfo | None:
+        return self.by_alias(CHAMPION)
+
+    def uri(self, alias: str = CHAMPION) -> str:
+        return f"models:/{self.name}@{alias}"
+
+    def register(self, model_uri: str, run_id: str, tags: dict[str, str], description: str) -> int:
+        """Register a logged model as a new version of the one model name, with tags and a description."""
+        import mlflow
+
+        self.ensure_model()
+        mv = mlflow.register_model(model_uri, self.name, tags=tags)
+        version = int(mv.version)
+        self.client.update_model_version(self.name, str(version), description=description)
+        return version
+
+    def set_alias(self, alias: str, version: int) -> None:
+        self.client.set_registered_model_alias(self.name, alias, str(version))
+
+    def tag_version(self, version: int, key: str, value: str) -> None:
+        self.client.set_model_version_tag(self.name, str(version), key, value)
+
+    def promote(self, version: int) -> int | None:
+        """Make ``version`` the champion; the replaced champion becomes ``previous``. Returns it."""
+        current = self.champion()
+        if current is not None and current.version == version:
+            return None
+        if current is not None:
+            self.set_alias(PREVIOUS, current.version)
+        self.set_alias(CHAMPION, version)
+        return current.version if current else None
+
+    def rollback(self) -> tuple[int, int]:
+        """Move ``champion`` back to ``previous``. Returns (rolled back from, rolled back to)."""
+        current = self.champion()
+        previous = self.by_alias(PREVIOUS)
+        if current is None:
+            raise RegistryError(f"model {self.name!r} has no champion")
+        if previous is None:
+            raise RegistryError(f"model {self.name!r} has no previous champion to roll back to")
+        self.set_alias(CHAMPION, previous.version)
+        self.client.delete_registered_model_alias(self.name, PREVIOUS)
+        self.tag_version(current.version, "rolled_back", "true")
+        return current.version, previous.version
+
+    def aliases(self) -> dict[str, int]:
+        model = self.client.get_registered_model(self.name)
+        return {alias: int(version) for alias, version in (model.aliases or {}).items()}

@@ -1,0 +1,139 @@
+"""Pictures of a monitor run without Grafana: a drift timeline PNG and the batch table as CSV.
+
+``plot_drift_timeline`` draws what it is given and returns the data it drew, so callers (and tests) can
+check what the picture shows without reading pixels. ``write_run_report`` reads one run back from the
+metrics database and writes both files. matplotlib is imported only when a picture is drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.store import BATCH_COLUMNS, MetricsStore
+
+TIMELINE_PNG = "drift_timeline.png"
+BATCHES_CSV = "batches.csv"
+
+
+def _flag(batch: Mapping[str, Any], name: str) -> bool:
+    return bool(batch.get(name) or False)
+
+
+def _event_batches(events: Sequence[Mapping[str, Any]], kind: str, known: set[int]) -> list[int]:
+    """Indexes of the plotted batches that carry an event of this kind (run-level events have none)."""
+    found = {int(e["batch_index"]) for e in events if e.get("kind") == kind and e.get("batch_index") is not None}
+    return sorted(found & known)
+
+
+def plot_drift_timeline(
+    batches: Sequence[Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]],
+    threshold: float,
+    out: Path,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Draw prediction drift per batch with the threshold, alarms and model decisions; save it as PNG.
+
+    ``batches`` need ``batch_index`` and ``prediction_drift``; ``drift_detected`` and ``performance_drop``
+    mark a batch as an alarm. ``events`` need ``kind`` and ``batch_index``: alarm events mark alarms too,
+    promotion and rejection events mark the batch whose challenger was promoted or rejected.
+    Returns the plotted data: batch indexes, drift values, the threshold and the marked batches.
+    """
+    if not batches:
+        raise ValueError("no batches to plot")
+    ordered = sorted(batches, key=lambda b: int(b["batch_index"]))
+    xs = [int(b["batch_index"]) for b in ordered]
+    drift = [float(b["prediction_drift"]) for b in ordered]
+    known = set(xs)
+    flagged = {int(b["batch_index"]) for b in ordered if _flag(b, "drift_detected") or _flag(b, "performance_drop")}
+    alarms = sorted(flagged | set(_event_batches(events, "alarm", known)))
+    promotions = _event_batches(events, "promotion", known)
+    rejections = _event_batches(events, "rejection", known)
+
+    # The object-oriented API with the Agg canvas: no pyplot state, no display, safe in any thread.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot(xs, drift, marker="o", color="tab:blue", label="prediction drift")
+    ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1.2, label=f"threshold {threshold:g}")
+    by_index = dict(zip(xs, drift, strict=True))
+    if alarms:
+        ax.scatter(
+            alarms,
+            [by_index[i] for i in alarms],
+            marker="X",
+            s=110,
+            color="tab:red",
+            zorder=3,
+            label="alarm",
+        )
+    for n, index in enumerate(promotions):
+        ax.axvline(index, color="tab:green", linewidth=1.5, label="promotion" if n == 0 else None)
+    for n, index in enumerate(rejections):
+        ax.axvline(index, color="tab:orange", linestyle=":", linewidth=1.5, label="rejection" if n == 0 else None)
+    ax.set_xlabel("batch")
+    ax.set_ylabel("prediction drift")
+    ax.set_xticks(xs)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or "Prediction drift per batch")
+    ax.legend(loc="upper left", fontsize="small")
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", dpi=110)
+    return {
+        "batch": xs,
+        "drift": drift,
+        "threshold": float(threshold),
+        "alarms": alarms,
+        "promotions": promotions,
+        "rejections": rejections,
+    }
+
+
+def _write_batches_csv(batches: Sequence[Mapping[str, Any]], out: Path) -> None:
+    columns = ["ts", *BATCH_COLUMNS]
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for batch in batches:
+            row = dict(batch)
+            ts = row.get("ts")
+            if ts is not None and hasattr(ts, "isoformat"):
+                row["ts"] = ts.isoformat()
+            writer.writerow(row)
+
+
+def write_run_report(store: MetricsStore, run_key: str | None, model_name: str, out_dir: Path) -> list[Path]:
+    """Write the drift timeline PNG and the batch table CSV of one run (the model's latest by default).
+
+    Raises LookupError when the model has no recorded run, or the run has no batches of this model.
+    """
+    if run_key is None:
+        run_key = store.latest_run_key(model_name)
+        if run_key is None:
+            raise LookupError(f"no monitor run of model {model_name!r} is recorded")
+    batches = store.batches_of_run(run_key)
+    if not batches:
+        raise LookupError(f"run {run_key!r} has no recorded batches")
+    others = sorted({b["model_name"] for b in batches} - {model_name})
+    if others:
+        raise LookupError(f"run {run_key!r} belongs to model {', '.join(others)}, not {model_name!r}")
+    events = store.events_of_run(run_key)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = out_dir / TIMELINE_PNG
+    csv_path = out_dir / BATCHES_CSV
+    # The threshold a run was measured against is stored on every batch; the newest one is shown.
+    threshold = float(batches[-1]["drift_threshold"])
+    plot_drift_timeline(batches, events, threshold, png, title=f"Prediction drift of {model_name}, run {run_key}")
+    _write_batches_csv(batches, csv_path)
+    return [png, csv_path]

@@ -1,0 +1,162 @@
+"""One retraining cycle: candidates with defaults -> tune the best -> register -> compare -> promote.
+
+Everything is tracked in MLflow under one ``retrain`` run: each candidate is a nested run (params,
+validation metrics, its model), each tuning trial a nested run (params, metrics, no model), and the
+tuned challenger is the model of the retrain run itself. The registry version carries tags saying which
+data window trained it and why it was made.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from pipeline import tracking
+from pipeline.evaluate import Decision, compare
+from pipeline.registry import CHALLENGER, Registry
+from pipeline.schema import FeatureSchema
+from pipeline.settings import Settings
+from pipeline.train import ZOO, Split, evaluate, features_of, fit, split_in_time
+from pipeline.tune import tune
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class WindowInfo:
+    """Where the training rows came from, for tags and descriptions."""
+
+    rows: int
+    sources: list[str]
+    reason: str
+
+    def describe(self) -> str:
+        first, last = (self.sources[0], self.sources[-1]) if self.sources else ("?", "?")
+        return f"{self.rows} rows, oldest from {first}, newest from {last}"
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    version: int
+    promoted: bool
+    previous_champion: int | None
+    decision: Decision
+    candidate: str
+    params: dict[str, Any]
+    run_id: str
+    model: Any
+    split: Split
+
+
+def _train_candidates(
+    split: Split, schema: FeatureSchema, say: Say
+) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    import mlflow
+
+    scores: dict[str, dict[str, float]] = {}
+    models: dict[str, Any] = {}
+    for name, candidate in ZOO.items():
+        with mlflow.start_run(run_name=f"candidate-{name}", nested=True):
+            mlflow.set_tag("step", "candidate")
+            mlflow.log_params({"candidate": name, **candidate.defaults})
+            model = fit(candidate, {}, split.train, schema)
+            metrics = evaluate(model, split.validation, schema)
+            mlflow.log_metrics({f"val_{key}": value for key, value in metrics.items()})
+            tracking.log_model(model, features_of(split.train, schema))
+        scores[name] = metrics
+        models[name] = model
+        say(f"  candidate {name:<8} val log loss {metrics['log_loss']:.4f}  ROC AUC {metrics['roc_auc']:.4f}")
+    return scores, models
+
+
+def retrain(
+    window: pd.DataFrame,
+    info: WindowInfo,
+    *,
+    settings: Settings,
+    schema: FeatureSchema,
+    registry: Registry,
+    champion_model: Any | None,
+    say: Say = print,
+) -> RetrainOutcome:
+    """Train, tune, register and (if it beats the champion on the newest held-out rows) promote."""
+    import mlflow
+
+    split = split_in_time(window, settings.holdout_fraction, settings.validation_fraction)
+    champion = registry.champion()
+    with mlflow.start_run(run_name=f"retrain ({info.reason})", nested=mlflow.active_run() is not None) as run:
+        mlflow.set_tags({"step": "retrain", "reason": info.reason, "model_name": registry.name})
+        mlflow.log_params({**split.describe(), "window_rows": info.rows, "reason": info.reason})
+        scores, defaults = _train_candidates(split, schema, say)
+        best_name = min(scores, key=lambda name: scores[name]["log_loss"])
+        say(f"  tuning {best_name} with {settings.tuning_trials} TPE trials on validation data")
+        tuned = tune(
+            ZOO[best_name],
+            split,
+            schema,
+            trials=settings.tuning_trials,
+            seed=settings.seed,
+            on_trial=lambda i, loss: say(f"    trial {i:02d} val log loss {loss:.4f}"),
+        )
+        model, params = tuned.model, tuned.params
+        if scores[best_name]["log_loss"] <= tuned.validation["log_loss"]:
+            model, params = defaults[best_name], dict(ZOO[best_name].defaults)
+        mlflow.log_params({"candidate": best_name, **{f"best_{k}": v for k, v in params.items()}})
+        decision = compare(
+            champion_model,
+            model,
+            split.holdout,
+            schema,
+            min_gain=settings.promotion_min_gain,
+            z=settings.promotion_z,
+        )
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in decision.challenger.items()})
+        if decision.champion:
+            mlflow.log_metrics({f"champion_holdout_{k}": v for k, v in decision.champion.items()})
+        model_info = tracking.log_model(model, features_of(split.train, schema))
+        tags = {
+            "reason": info.reason,
+            "candidate": best_name,
+            "window": info.describe(),
+            "window_rows": str(info.rows),
+            "window_first_source": info.sources[0] if info.sources else "",
+            "window_last_source": info.sources[-1] if info.sources else "",
+            "holdout_roc_auc": f"{decision.challenger['roc_auc']:.6f}",
+            "holdout_log_loss": f"{decision.challenger['log_loss']:.6f}",
+            "params": json.dumps(params, default=str),
+        }
+        description = (
+            f"{best_name} trained because: {info.reason}. Window: {info.describe()}. "
+            f"Holdout ROC AUC {decision.challenger['roc_auc']:.4f}, log loss {decision.challenger['log_loss']:.4f}."
+        )
+        version = registry.register(model_info.model_uri, run.info.run_id, tags, description)
+        registry.set_alias(CHALLENGER, version)
+        mlflow.set_tags(
+            {
+                "registered_version": str(version),
+                "decision": "promoted" if decision.promote else "rejected",
+                "decision_reason": decision.reason,
+            }
+        )
+        mlflow.log_dict(decision.as_dict(), "decision.json")
+        previous = None
+        if decision.promote:
+            previous = registry.promote(version)
+        registry.tag_version(version, "decision", "promoted" if decision.promote else "rejected")
+        if champion is not None:
+            registry.tag_version(version, "compared_with", str(champion.version))
+    return RetrainOutcome(
+        version=version,
+        promoted=decision.promote,
+        previous_champion=previous,
+        decision=decision,
+        candidate=best_name,
+        params=params,
+        run_id=run.info.run_id,
+        model=model,
+        split=split,
+    )

@@ -1,0 +1,96 @@
+"""One typed settings object, built from the environment (prefix ``PIPELINE_``) and an optional ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BUCKET = "triage-mlflow-artifacts"
+
+
+class Settings(BaseSettings):
+    """Every knob of the pipeline. Defaults point at the local stack started by ``make local-up``."""
+
+    model_config = SettingsConfigDict(env_prefix="PIPELINE_", env_file=".env", extra="ignore")
+
+    tracking_uri: str = Field("http://127.0.0.1:5000", description="MLflow tracking server URI.")
+    experiment_name: str = Field("ed-triage-monitoring", description="MLflow experiment for all runs.")
+    s3_endpoint_url: str | None = Field(
+        "http://127.0.0.1:4566",
+        description="S3 endpoint for s3:// data paths (moto/LocalStack); empty means AWS itself.",
+    )
+    aws_region: str = Field("us-east-1", description="Region for the S3 client.")
+    artifact_bucket: str = Field(DEFAULT_BUCKET, description="Bucket holding MLflow artifacts.")
+    metrics_db_url: str = Field(
+        "postgresql://pipeline@127.0.0.1:15432/metrics", description="Postgres URL of the metrics database."
+    )
+    metrics_db_password: SecretStr | None = Field(
+        None, description="Password for the metrics database, when not in the URL (e.g. read from a secret)."
+    )
+    model_name: str = Field("ed-triage-admission", description="The one registered model name.")
+
+    drift_threshold: float = Field(
+        0.1,
+        gt=0,
+        description="Alarm when the prediction drift score (normed Wasserstein distance) is >= this.",
+    )
+    column_drift_threshold: float = Field(
+        0.1, gt=0, description="Per-feature drift score at or above which a column counts as drifted."
+    )
+    drifted_share_threshold: float = Field(
+        0.5, gt=0, le=1, description="Alarm when this share of feature columns drifted (dataset drift)."
+    )
+    auc_tolerance: float = Field(
+        0.05, ge=0, description="Alarm when a labelled batch's ROC AUC falls this far below the holdout AUC."
+    )
+    min_rows_for_auc: int = Field(200, ge=10, description="Smallest labelled batch whose AUC is trusted.")
+    cooldown_batches: int = Field(3, ge=0, description="Batches after a retrain during which no retrain runs.")
+
+    window_rows: int = Field(20_000, ge=500, description="Rows in the sliding retraining window.")
+    holdout_fraction: float = Field(0.2, gt=0, lt=0.5, description="Newest share of the window held out.")
+    validation_fraction: float = Field(
+        0.2, gt=0, lt=0.5, description="Share of the rest (newest first) used to select and tune."
+    )
+    tuning_trials: int = Field(5, ge=1, description="Hyperopt TPE trials per retrain.")
+    promotion_min_gain: float = Field(
+        0.002, ge=0, description="Least log-loss improvement (nats/row) a challenger needs to be promoted."
+    )
+    promotion_z: float = Field(
+        2.0, ge=0, description="The improvement must also exceed this many paired standard errors."
+    )
+
+    sim_batches: int = Field(12, ge=1, description="Batches simulated when no --current is given.")
+    sim_batch_rows: int = Field(2000, ge=50, description="Rows per simulated batch.")
+    seed: int = Field(42, description="Random seed for simulation, splits and tuning.")
+    state_dir: Path = Field(Path(".stack"), description="Folder of the local stack's state and logs.")
+    pg_port: int = Field(15432, description="Port of the local stack's PostgreSQL.")
+    s3_port: int = Field(4566, description="Port of the local stack's moto S3 (LocalStack's edge port).")
+    mlflow_port: int = Field(5000, description="Port of the local stack's MLflow server.")
+
+    @field_validator("s3_endpoint_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def metrics_dsn(self) -> str:
+        """The metrics database URL with the password injected when it is given separately."""
+        if self.metrics_db_password is None:
+            return self.metrics_db_url
+        parts = urlsplit(self.metrics_db_url)
+        if parts.password:
+            return self.metrics_db_url
+        user = parts.username or ""
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        secret = quote(self.metrics_db_password.get_secret_value(), safe="")
+        netloc = f"{user}:{secret}@{host}{port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment, with explicit overrides (CLI options) on top."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**clean)  # type: ignore[arg-type]

@@ -1,0 +1,307 @@
+"""Postgres tables for batch metrics and events: created idempotently, written with parameterised SQL.
+
+One transaction per batch: the batch's metrics row and its events land together or not at all. The key
+(run_key, batch_index) makes a rerun of the same monitor run skip what is already recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+from psycopg2 import sql
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+EVENT_KINDS = ("bootstrap", "alarm", "retrain", "promotion", "rejection", "rollback")
+RUN_LEVEL = -1  # batch_index of events that belong to no batch (bootstrap, rollback)
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS monitor_runs (
+    run_key        text PRIMARY KEY,
+    model_name     text NOT NULL,
+    started_at     timestamptz NOT NULL DEFAULT now(),
+    threshold      double precision NOT NULL,
+    sources        jsonb NOT NULL DEFAULT '[]'::jsonb,
+    mlflow_run_id  text
+);
+CREATE TABLE IF NOT EXISTS batch_metrics (
+    run_key                 text NOT NULL,
+    batch_index             integer NOT NULL,
+    ts                      timestamptz NOT NULL DEFAULT now(),
+    model_name              text NOT NULL,
+    champion_version        integer,
+    source                  text NOT NULL,
+    n_rows                  integer NOT NULL,
+    prediction_drift        double precision NOT NULL,
+    drift_threshold         double precision NOT NULL,
+    drifted_columns         integer NOT NULL,
+    share_drifted_columns   double precision NOT NULL,
+    share_missing           double precision NOT NULL,
+    unseen_categories       integer NOT NULL DEFAULT 0,
+    drift_detected          boolean NOT NULL,
+    roc_auc                 double precision,
+    accuracy                double precision,
+    performance_drop        boolean NOT NULL DEFAULT false,
+    action                  text NOT NULL,
+    PRIMARY KEY (run_key, batch_index)
+);
+CREATE INDEX IF NOT EXISTS batch_metrics_model_ts ON batch_metrics (model_name, ts);
+CREATE TABLE IF NOT EXISTS events (
+    id              bigserial PRIMARY KEY,
+    ts              timestamptz NOT NULL DEFAULT now(),
+    run_key         text NOT NULL,
+    batch_index     integer NOT NULL DEFAULT -1,
+    model_name      text NOT NULL,
+    kind            text NOT NULL CHECK (kind IN ('bootstrap','alarm','retrain','promotion','rejection','rollback')),
+    model_version   integer,
+    champion_version integer,
+    message         text NOT NULL,
+    details         jsonb NOT NULL DEFAULT '{}'::jsonb,
+    UNIQUE (run_key, batch_index, kind)
+);
+CREATE INDEX IF NOT EXISTS events_model_ts ON events (model_name, ts);
+"""
+
+BATCH_COLUMNS = (
+    "run_key",
+    "batch_index",
+    "model_name",
+    "champion_version",
+    "source",
+    "n_rows",
+    "prediction_drift",
+    "drift_threshold",
+    "drifted_columns",
+    "share_drifted_columns",
+    "share_missing",
+    "unseen_categories",
+    "drift_detected",
+    "roc_auc",
+    "accuracy",
+    "performance_drop",
+    "action",
+)
+
+
+class StoreUnavailable(RuntimeError):
+    """The metrics database cannot be reached."""
+
+
+@dataclass
+class BatchRow:
+    run_key: str
+    batch_index: int
+    model_name: str
+    champion_version: int | None
+    source: str
+    n_rows: int
+    prediction_drift: float
+    drift_threshold: float
+    drifted_columns: int
+    share_drifted_columns: float
+    share_missing: float
+    unseen_categories: int
+    drift_detected: bool
+    roc_auc: float | None
+    accuracy: float | None
+    performance_drop: bool
+    action: str
+
+
+@dataclass
+class Event:
+    run_key: str
+    model_name: str
+    kind: str
+    message: str
+    batch_index: int = RUN_LEVEL
+    model_version: int | None = None
+    champion_version: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {self.kind!r}; expected one of {', '.join(EVENT_KINDS)}")
+
+
+_transient = retry(
+    retry=retry_if_exception_type(psycopg2.OperationalError),
+    wait=wait_exponential(multiplier=0.2, max=5),
+    stop=stop_after_delay(30),
+    reraise=True,
+)
+
+
+class MetricsStore:
+    """The metrics database. Every write is parameterised; connections are retried with backoff."""
+
+    def __init__(self, dsn: str, connect_timeout: int = 5) -> None:
+        self._dsn = dsn
+        self._connect_timeout = connect_timeout
+
+    def _connect(self) -> Any:
+        return psycopg2.connect(self._dsn, connect_timeout=self._connect_timeout)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A connection in one transaction: committed on success, rolled back on any error."""
+        try:
+            conn = _transient(self._connect)()
+        except psycopg2.OperationalError as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+            raise StoreUnavailable(f"metrics database unreachable: {first}") from err
+        try:
+            with conn:
+                with conn.cursor() as cur:
+                    yield cur
+        finally:
+            conn.close()
+
+    def create_schema(self) -> None:
+        """Create the tables if they do not exist (never drops anything)."""
+        with self.transaction() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('pipeline-schema'))")
+            cur.execute(SCHEMA_SQL)
+
+    def start_run(self, run_key: str, model_name: str, threshold: float, sources: Sequence[str]) -> None:
+        with self.transaction() as cur:
+            cur.execute(
+                "INSERT INTO monitor_runs (run_key, model_name, threshold, sources) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (run_key) DO NOTHING",
+                (run_key, model_name, threshold, json.dumps(list(sources))),
+            )
+
+    def set_run_mlflow_id(self, run_key: str, mlflow_run_id: str) -> None:
+        with self.transaction() as cur:
+            cur.execute("UPDATE monitor_runs SET mlflow_run_id = %s WHERE run_key = %s", (mlflow_run_id, run_key))
+
+    def recorded_batches(self, run_key: str) -> dict[int, dict[str, Any]]:
+        """Batches of this run already recorded, by index."""
+        with self.transaction() as cur:
+            cur.execute(
+                sql.SQL("SELECT {} FROM batch_metrics WHERE run_key = %s ORDER BY batch_index").format(
+                    sql.SQL(", ").join(map(sql.Identifier, BATCH_COLUMNS))
+                ),
+                (run_key,),
+            )
+            return {row[1]: dict(zip(BATCH_COLUMNS, row, strict=True)) for row in cur.fetchall()}
+
+    def record_batch(self, row: BatchRow, events: Sequence[Event] = ()) -> bool:
+        """Write a batch's row and its events in one transaction. False if the batch was already there."""
+        values = asdict(row)
+        with self.transaction() as cur:
+            cur.execute(
+                sql.SQL("INSERT INTO batch_metrics ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
+                    sql.SQL(", ").join(map(sql.Identifier, BATCH_COLUMNS)),
+                    sql.SQL(", ").join(sql.Placeholder() * len(BATCH_COLUMNS)),
+                ),
+                [values[name] for name in BATCH_COLUMNS],
+            )
+            if cur.rowcount == 0:
+                return False
+            for event in events:
+                self._insert_event(cur, event)
+        return True
+
+    def record_event(self, event: Event) -> bool:
+        with self.transaction() as cur:
+            return self._insert_event(cur, event)
+
+    @staticmethod
+    def _insert_event(cur: Any, event: Event) -> bool:
+        cur.execute(
+            "INSERT INTO events (run_key, batch_index, model_name, kind, model_version, champion_version, "
+            "message, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (
+                event.run_key,
+                event.batch_index,
+                event.model_name,
+                event.kind,
+                event.model_version,
+                event.champion_version,
+                event.message,
+                json.dumps(event.details, default=str),
+            ),
+        )
+        return bool(cur.rowcount)
+
+    def last_batches(self, model_name: str, limit: int = 10) -> list[dict[str, Any]]:
+        with self.transaction() as cur:
+            cur.execute(
+                "SELECT ts, run_key, batch_index, champion_version, n_rows, prediction_drift, drifted_columns, "
+                "share_missing, drift_detected, roc_auc, action FROM batch_metrics WHERE model_name = %s "
+                "ORDER BY ts DESC, batch_index DESC LIMIT %s",
+                (model_name, limit),
+            )
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def last_events(self, model_name: str, limit: int = 10, run_key: str | None = None) -> list[dict[str, Any]]:
+        with self.transaction() as cur:
+            cur.execute(
+                "SELECT ts, run_key, batch_index, kind, model_version, champion_version, message FROM events "
+                "WHERE model_name = %s AND (%s::text IS NULL OR run_key = %s) ORDER BY id DESC LIMIT %s",
+                (model_name, run_key, run_key, limit),
+            )
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def latest_run_key(self, model_name: str) -> str | None:
+        """The run of this model whose newest batch is the most recent, or None if it has no batches."""
+        with self.transaction() as cur:
+            cur.execute(
+                "SELECT run_key FROM batch_metrics WHERE model_name = %s "
+                "ORDER BY ts DESC, batch_index DESC LIMIT 1",
+                (model_name,),
+            )
+            row = cur.fetchone()
+            return None if row is None else str(row[0])
+
+    def batches_of_run(self, run_key: str) -> list[dict[str, Any]]:
+        """Every batch row of one run, oldest first, with its timestamp."""
+        with self.transaction() as cur:
+            cur.execute(
+                sql.SQL("SELECT ts, {} FROM batch_metrics WHERE run_key = %s ORDER BY batch_index").format(
+                    sql.SQL(", ").join(map(sql.Identifier, BATCH_COLUMNS))
+                ),
+                (run_key,),
+            )
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def events_of_run(self, run_key: str) -> list[dict[str, Any]]:
+        """Every event of one run, run-level ones included, in the order they were written."""
+        with self.transaction() as cur:
+            cur.execute(
+                "SELECT id, ts, run_key, batch_index, model_name, kind, model_version, champion_version, "
+                "message, details FROM events WHERE run_key = %s ORDER BY id",
+                (run_key,),
+            )
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    @contextmanager
+    def retrain_lock(self, model_name: str) -> Iterator[bool]:
+        """A session-level advisory lock per model: True if this process holds it, False if another does."""
+        try:
+            conn = _transient(self._connect)()
+        except psycopg2.OperationalError as err:
+            raise StoreUnavailable("metrics database unreachable") from err
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_try_advisory_lock(hashtext('retrain'), hashtext(%s))", (model_name,))
+                held = bool(cur.fetchone()[0])
+            try:
+                yield held
+            finally:
+                if held:
+                    with conn.cursor() as cur:
+                        cur.execute("SELECT pg_advisory_unlock(hashtext('retrain'), hashtext(%s))", (model_name,))
+        finally:
+            conn.close()

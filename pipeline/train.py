@@ -1,0 +1,157 @@
+"""The model zoo and the training step: each candidate is a sklearn pipeline over the raw columns.
+
+Adding a model is one entry in ``ZOO``: a builder taking hyperparameters and a hyperopt search space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from hyperopt import hp
+from hyperopt.pyll import scope
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from pipeline.data import labels_of
+from pipeline.schema import FeatureSchema
+
+Params = dict[str, Any]
+
+
+def _categorical_encoder() -> Pipeline:
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=5)),
+        ]
+    )
+
+
+def build_logreg(schema: FeatureSchema, params: Params) -> Pipeline:
+    numeric = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+            ("scale", StandardScaler()),
+        ]
+    )
+    pre = ColumnTransformer(
+        [("num", numeric, list(schema.numerical)), ("cat", _categorical_encoder(), list(schema.categorical))]
+    )
+    model = LogisticRegression(C=float(params.get("C", 1.0)), max_iter=2000)
+    return Pipeline([("pre", pre), ("model", model)])
+
+
+def build_xgboost(schema: FeatureSchema, params: Params) -> Pipeline:
+    from xgboost import XGBClassifier
+
+    pre = ColumnTransformer(
+        [("num", "passthrough", list(schema.numerical)), ("cat", _categorical_encoder(), list(schema.categorical))]
+    )
+    model = XGBClassifier(
+        n_estimators=int(params.get("n_estimators", 200)),
+        max_depth=int(params.get("max_depth", 4)),
+        learning_rate=float(params.get("learning_rate", 0.1)),
+        subsample=float(params.get("subsample", 1.0)),
+        min_child_weight=float(params.get("min_child_weight", 1.0)),
+        reg_lambda=float(params.get("reg_lambda", 1.0)),
+        tree_method="hist",
+        n_jobs=2,
+        eval_metric="logloss",
+    )
+    return Pipeline([("pre", pre), ("model", model)])
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    build: Callable[[FeatureSchema, Params], Pipeline]
+    defaults: Params
+    space: dict[str, Any] = field(default_factory=dict)
+
+
+ZOO: dict[str, Candidate] = {
+    "logreg": Candidate(
+        "logreg",
+        build_logreg,
+        {"C": 1.0},
+        {"C": hp.loguniform("C", np.log(1e-3), np.log(10.0))},
+    ),
+    "xgboost": Candidate(
+        "xgboost",
+        build_xgboost,
+        {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1},
+        {
+            "n_estimators": scope.int(hp.quniform("n_estimators", 50, 400, 25)),
+            "max_depth": scope.int(hp.quniform("max_depth", 2, 8, 1)),
+            "learning_rate": hp.loguniform("learning_rate", np.log(0.02), np.log(0.3)),
+            "subsample": hp.uniform("subsample", 0.6, 1.0),
+            "min_child_weight": hp.loguniform("min_child_weight", np.log(0.5), np.log(20.0)),
+            "reg_lambda": hp.loguniform("reg_lambda", np.log(0.1), np.log(20.0)),
+        },
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    """A time-ordered split of the retraining window: oldest rows train, newest are held out."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    holdout: pd.DataFrame
+
+    def describe(self) -> dict[str, int]:
+        return {"train_rows": len(self.train), "validation_rows": len(self.validation), "holdout_rows": len(self.holdout)}
+
+
+def split_in_time(frame: pd.DataFrame, holdout_fraction: float, validation_fraction: float) -> Split:
+    """``frame`` is ordered oldest to newest. The newest slice is the holdout, the slice before it validation."""
+    n = len(frame)
+    n_holdout = max(1, int(round(n * holdout_fraction)))
+    n_validation = max(1, int(round((n - n_holdout) * validation_fraction)))
+    cut_val = n - n_holdout - n_validation
+    if cut_val < 10:
+        raise ValueError(f"retraining window of {n} rows is too small to split")
+    return Split(
+        train=frame.iloc[:cut_val].reset_index(drop=True),
+        validation=frame.iloc[cut_val : n - n_holdout].reset_index(drop=True),
+        holdout=frame.iloc[n - n_holdout :].reset_index(drop=True),
+    )
+
+
+def features_of(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+    return frame[list(schema.features)]
+
+
+def predict_proba(model: Any, frame: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
+    """Probability of admission for every row, in one vectorised call."""
+    return np.asarray(model.predict_proba(features_of(frame, schema))[:, 1], dtype="float64")
+
+
+def quality(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """ROC AUC, log loss and accuracy (cut at 0.5). AUC is NaN when only one class is present."""
+    clipped = np.clip(proba, 1e-7, 1 - 1e-7)
+    both = len(np.unique(y_true)) == 2
+    return {
+        "roc_auc": float(roc_auc_score(y_true, proba)) if both else float("nan"),
+        "log_loss": float(log_loss(y_true, clipped, labels=[0, 1])),
+        "accuracy": float(accuracy_score(y_true, proba >= 0.5)),
+    }
+
+
+def fit(candidate: Candidate, params: Params, train: pd.DataFrame, schema: FeatureSchema) -> Pipeline:
+    model = candidate.build(schema, {**candidate.defaults, **params})
+    model.fit(features_of(train, schema), labels_of(train, schema))
+    return model
+
+
+def evaluate(model: Any, frame: pd.DataFrame, schema: FeatureSchema) -> dict[str, float]:
+    return quality(labels_of(frame, schema), predict_proba(model, frame, schema))
