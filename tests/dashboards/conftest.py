@@ -1,4 +1,4 @@
-"""Fixtures of the dashboard and stack checks: the repository's files, and a database holding a monitor run."""
+"""Fixtures of the dashboard and stack checks: the repository's files and a database holding a monitor run."""
 
 from __future__ import annotations
 
@@ -14,10 +14,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from metrics_seed import SeededRun, seed_monitor_run  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-GRAFANA = ROOT / "grafana"
-DOCKER = ROOT / "docker"
+from stack_files import DOCKER, GRAFANA  # noqa: E402
 
 
 @pytest.fixture(scope="session")

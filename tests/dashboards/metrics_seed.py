@@ -66,21 +66,68 @@ def seed_monitor_run(dsn: str) -> SeededRun:
         if drift_detected or performance_drop:
             alarms.append(index)
             reason = "prediction drift" if drift_detected else "ROC AUC drop"
-            events.append(Event(RUN_KEY, MODEL, "alarm", f"{reason} on batch {index}", batch_index=index,
-                                champion_version=champion, details={"drift": drift, "roc_auc": auc}))
+            events.append(
+                Event(
+                    RUN_KEY,
+                    MODEL,
+                    "alarm",
+                    f"{reason} on batch {index}",
+                    batch_index=index,
+                    champion_version=champion,
+                    details={"drift": drift, "roc_auc": auc},
+                )
+            )
         if index == 4:
             action = "retrain"
-            events.append(Event(RUN_KEY, MODEL, "retrain", "retrained on the last 20000 rows", index,
-                                model_version=2, champion_version=1))
-            events.append(Event(RUN_KEY, MODEL, "promotion", "v2 beat v1 by 0.011 nats/row", index,
-                                model_version=2, champion_version=2, details={"gain": 0.011}))
+            events.append(
+                Event(
+                    RUN_KEY,
+                    MODEL,
+                    "retrain",
+                    "retrained on the last 20000 rows",
+                    index,
+                    model_version=2,
+                    champion_version=1,
+                )
+            )
+            events.append(
+                Event(
+                    RUN_KEY,
+                    MODEL,
+                    "promotion",
+                    "v2 beat v1 by 0.011 nats/row",
+                    index,
+                    model_version=2,
+                    champion_version=2,
+                    details={"gain": 0.011},
+                )
+            )
             promotions.append(index)
         elif index == 8:
             action = "retrain"
-            events.append(Event(RUN_KEY, MODEL, "retrain", "retrained on the last 20000 rows", index,
-                                model_version=3, champion_version=2))
-            events.append(Event(RUN_KEY, MODEL, "rejection", "v3 gain 0.001 below the 0.002 minimum", index,
-                                model_version=3, champion_version=2, details={"gain": 0.001}))
+            events.append(
+                Event(
+                    RUN_KEY,
+                    MODEL,
+                    "retrain",
+                    "retrained on the last 20000 rows",
+                    index,
+                    model_version=3,
+                    champion_version=2,
+                )
+            )
+            events.append(
+                Event(
+                    RUN_KEY,
+                    MODEL,
+                    "rejection",
+                    "v3 gain 0.001 below the 0.002 minimum",
+                    index,
+                    model_version=3,
+                    champion_version=2,
+                    details={"gain": 0.001},
+                )
+            )
             rejections.append(index)
         elif performance_drop:
             action = "cooldown"
@@ -107,12 +154,36 @@ def seed_monitor_run(dsn: str) -> SeededRun:
             events=events,
         )
     store.record_event(
-        Event("rollback-seed-0001", MODEL, "rollback", "champion alias moved back from v2 to v1",
-              model_version=1, champion_version=1)
+        Event(
+            "rollback-seed-0001",
+            MODEL,
+            "rollback",
+            "champion alias moved back from v2 to v1",
+            model_version=1,
+            champion_version=1,
+        )
     )
     store.record_batch(
-        BatchRow("shadow-seed-0001", 0, OTHER_MODEL, 1, "s3://triage-data/ed/batches/batch-000.parquet", 500,
-                 0.012, THRESHOLD, 0, 0.0, 0.01, 0, False, None, None, False, "none")
+        BatchRow(
+            "shadow-seed-0001",
+            0,
+            OTHER_MODEL,
+            1,
+            "s3://triage-data/ed/batches/batch-000.parquet",
+            500,
+            0.012,
+            THRESHOLD,
+            0,
+            0.0,
+            0.01,
+            0,
+            False,
+            None,
+            None,
+            False,
+            "none",
+        )
     )
-    return SeededRun(dsn, MODEL, RUN_KEY, THRESHOLD, len(_BATCHES), tuple(alarms), tuple(promotions),
-                     tuple(rejections))
+    return SeededRun(
+        dsn, MODEL, RUN_KEY, THRESHOLD, len(_BATCHES), tuple(alarms), tuple(promotions), tuple(rejections)
+    )

@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
+import yaml
 from grafana_sql import QueryContext, expand
 from metrics_seed import OTHER_MODEL, SeededRun
+from stack_files import GRAFANA
 
-ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = json.loads((ROOT / "grafana" / "dashboards" / "model_monitoring.json").read_text())
+DASHBOARD = json.loads((GRAFANA / "dashboards" / "model_monitoring.json").read_text())
 
 # The columns each panel is drawn from, time first. A new panel needs an entry here.
 PANEL_COLUMNS = {
@@ -36,9 +36,7 @@ ALERT_COLUMNS = {"A": ["model_name", "drifted_batches"], "B": ["model_name", "ma
 
 
 def _load_alert_queries() -> list[tuple[str, dict[str, Any]]]:
-    import yaml
-
-    config = yaml.safe_load((ROOT / "grafana" / "provisioning" / "alerting" / "drift.yaml").read_text())
+    config = yaml.safe_load((GRAFANA / "provisioning" / "alerting" / "drift.yaml").read_text())
     found = []
     for group in config["groups"]:
         for rule in group["rules"]:
@@ -98,7 +96,9 @@ def test_panel_query_returns_time_first_then_numbers(
 
 
 @pytest.mark.parametrize("annotation", ANNOTATIONS, ids=[a["name"] for a in ANNOTATIONS])
-def test_annotation_query_returns_time_text_and_tags(seeded_metrics: SeededRun, annotation: dict[str, Any]) -> None:
+def test_annotation_query_returns_time_text_and_tags(
+    seeded_metrics: SeededRun, annotation: dict[str, Any]
+) -> None:
     sql = expand(annotation["target"]["rawSql"], _dashboard_context(seeded_metrics.model))
     names, rows = _run(seeded_metrics.dsn, sql)
 
@@ -137,7 +137,9 @@ def test_panels_show_nothing_outside_the_time_range(seeded_metrics: SeededRun) -
 
 
 @pytest.mark.parametrize(("name", "query"), ALERT_QUERIES, ids=[name for name, _ in ALERT_QUERIES])
-def test_alert_query_returns_one_number_per_model(seeded_metrics: SeededRun, name: str, query: dict[str, Any]) -> None:
+def test_alert_query_returns_one_number_per_model(
+    seeded_metrics: SeededRun, name: str, query: dict[str, Any]
+) -> None:
     window = query["relativeTimeRange"]
     now = datetime.now(UTC)
     ctx = QueryContext(now - timedelta(seconds=window["from"]), now - timedelta(seconds=window["to"]))
@@ -151,7 +153,9 @@ def test_alert_query_returns_one_number_per_model(seeded_metrics: SeededRun, nam
 def test_alert_counts_batches_at_or_above_the_stored_threshold(seeded_metrics: SeededRun) -> None:
     (query,) = [q for _, q in ALERT_QUERIES if q["refId"] == "A"]
     now = datetime.now(UTC)
-    _, rows = _run(seeded_metrics.dsn, expand(query["model"]["rawSql"], QueryContext(now - timedelta(hours=1), now)))
+    _, rows = _run(
+        seeded_metrics.dsn, expand(query["model"]["rawSql"], QueryContext(now - timedelta(hours=1), now))
+    )
 
     counts = dict(rows)
     # Batch 4 is far above 0.1 and batch 8 sits exactly on it: both count. The other model is quiet.
