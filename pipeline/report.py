@@ -60,6 +60,7 @@ def plot_drift_timeline(
     # The object-oriented API with the Agg canvas: no pyplot state, no display, safe in any thread.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(10, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
@@ -85,8 +86,8 @@ def plot_drift_timeline(
         )
     ax.set_xlabel("batch")
     ax.set_ylabel("prediction drift")
-    ax.set_xticks(xs)
-    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(*drift, threshold) * 1.15 or 1.0)
     ax.grid(True, alpha=0.3)
     ax.set_title(title or "Prediction drift per batch")
     ax.legend(loc="upper left", fontsize="small")
