@@ -66,10 +66,24 @@ infra-init: ## Initialise Terraform for ENV=aws|localstack (default localstack)
 	$(INFRA_TF_VARS) $(TF) -chdir=$(INFRA_DIR) init $(INFRA_INIT_ARGS) \
 	  $(if $(filter aws,$(ENV)),-backend-config=backend.hcl)
 
+# `make local-up` may have created the bucket already: adopt it into the LocalStack env's state
+# instead of failing with BucketAlreadyExists. Import fails quietly when there is no such bucket.
+define infra_adopt_local_bucket
+	@if [ "$(ENV)" = localstack ] && \
+	  ! $(TF) -chdir=$(INFRA_DIR) state list 2>/dev/null | grep -qx 'module.artifact_store.aws_s3_bucket.this'; then \
+	  if $(INFRA_TF_VARS) $(TF) -chdir=$(INFRA_DIR) import -input=false \
+	    module.artifact_store.aws_s3_bucket.this $(ARTIFACT_BUCKET) >/dev/null 2>&1; then \
+	    echo "Adopted the existing bucket $(ARTIFACT_BUCKET) into the localstack state."; \
+	  fi; \
+	fi
+endef
+
 infra-plan: infra-init ## Show what Terraform would change for ENV (writes ENV's tfplan)
+	$(infra_adopt_local_bucket)
 	$(INFRA_TF_VARS) $(TF) -chdir=$(INFRA_DIR) plan -input=false -out=tfplan
 
 infra-apply: infra-init ## Create or update the stack for ENV (asks first unless AUTO_APPROVE=1)
+	$(infra_adopt_local_bucket)
 	$(INFRA_TF_VARS) $(TF) -chdir=$(INFRA_DIR) apply -input=false $(INFRA_APPROVE)
 
 infra-destroy: infra-init ## Destroy the stack for ENV (asks first unless AUTO_APPROVE=1)

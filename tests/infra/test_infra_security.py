@@ -183,7 +183,13 @@ def test_bucket_tls_only_policy():
     conditions = {(first(s["condition"])["variable"], tuple(first(s["condition"])["values"])) for s in deny}
     assert ("aws:SecureTransport", ("false",)) in conditions
     policy = resources(STORE, "aws_s3_bucket_policy")["this"]
-    assert policy["policy"] == "${data.aws_iam_policy_document.tls_only.json}"
+    assert policy["policy"] == "${data.aws_iam_policy_document.tls_only[0].json}"
+    assert variable(STORE, "attach_deny_insecure_transport_policy")["default"] is True
+    # Only the emulator env turns it off, and only while it points at the emulator.
+    aws_call = named_blocks(ENVS / "aws", "module")["artifact_store"]
+    assert "attach_deny_insecure_transport_policy" not in aws_call
+    local_call = named_blocks(ENVS / "localstack", "module")["artifact_store"]
+    assert local_call["attach_deny_insecure_transport_policy"] == "${!var.use_local_endpoints}"
 
 
 def test_bucket_public_access_blocks():

@@ -7,5 +7,9 @@ module "artifact_store" {
   bucket_name   = var.artifact_bucket_name
   force_destroy = true # the emulator's bucket holds throwaway artifacts
 
+  # The emulators serve plain HTTP on :4566 and the moto server enforces bucket policies, so the
+  # TLS-only policy would refuse every request there. Against real AWS it stays on.
+  attach_deny_insecure_transport_policy = !var.use_local_endpoints
+
   tags = merge({ Project = "triage-monitor", Stack = "localstack", ManagedBy = "terraform" }, var.tags)
 }

@@ -17,6 +17,12 @@ variable "force_destroy" {
   default     = false
 }
 
+variable "attach_deny_insecure_transport_policy" {
+  description = "Attach the bucket policy that denies requests without TLS (or below TLS 1.2). Only emulators served over plain HTTP need it off."
+  type        = bool
+  default     = true
+}
+
 variable "kms_key_arn" {
   description = "Customer-managed KMS key for default encryption. Null uses the AWS-managed aws/s3 key (SSE-KMS)."
   type        = string
