@@ -1,6 +1,8 @@
 """Every Terraform file parses, and every module and env keeps the agreed shape."""
 
 import re
+import shutil
+import subprocess
 
 import hcl2
 import pytest
@@ -86,7 +88,8 @@ def test_module_resources_merge_the_common_tags(module):
 def documented_names(readme, heading):
     text = readme.read_text()
     block = text.split("<!-- BEGIN_TF_DOCS -->", 1)[1].split("<!-- END_TF_DOCS -->", 1)[0]
-    section = block.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    section = re.split(rf"^#+ {heading}$", block, maxsplit=1, flags=re.M)[1]
+    section = re.split(r"^#+ ", section, maxsplit=1, flags=re.M)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Name")]
     return {row.split("|")[1].strip() for row in rows}
 
@@ -99,3 +102,28 @@ def test_readme_tables_match_inputs_and_outputs(directory):
     assert readme.is_file(), f"{readme} is missing"
     assert documented_names(readme, "Inputs") == set(named_blocks(directory, "variable"))
     assert documented_names(readme, "Outputs") == set(named_blocks(directory, "output"))
+
+
+def test_top_readme_documents_the_aws_env():
+    readme = INFRA / "README.md"
+    assert documented_names(readme, "Inputs") == set(named_blocks(ENVS / "aws", "variable"))
+    assert documented_names(readme, "Outputs") == set(named_blocks(ENVS / "aws", "output"))
+    text = readme.read_text()
+    for section in ("## Cost of the defaults", "## Apply", "## Destroy", "## How this has been verified"):
+        assert section in text
+
+
+TERRAFORM = shutil.which("tofu") or shutil.which("terraform")
+
+
+@pytest.mark.skipif(
+    TERRAFORM is None, reason="no terraform/tofu binary; make infra-validate covers it elsewhere"
+)
+def test_terraform_fmt_is_clean():
+    result = subprocess.run(
+        [TERRAFORM, "fmt", "-check", "-recursive", "-diff", str(INFRA)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout
