@@ -193,7 +193,7 @@ def test_mlflow_unit_reads_the_secret_at_start(cloud_config):
     script = files_of(config)["/usr/local/lib/triage/mlflow-server.sh"]
     for flag in (
         "--serve-artifacts",
-        '--artifacts-destination "s3://$TRIAGE_ARTIFACT_BUCKET"',
+        '--artifacts-destination "s3://$TRIAGE_ARTIFACT_BUCKET/mlflow"',
         "--allowed-hosts",
         "--backend-store-uri",
         "--app-name basic-auth",

@@ -4,8 +4,8 @@ output "artifact_bucket" {
 }
 
 output "artifacts_destination" {
-  description = "s3:// URI for mlflow server --artifacts-destination."
-  value       = module.artifact_store.artifacts_destination
+  description = "s3:// URI for mlflow server --artifacts-destination (artifacts under mlflow/, as on the AWS host)."
+  value       = "${module.artifact_store.bucket_uri}/mlflow"
 }
 
 output "s3_endpoint_url" {

@@ -13,7 +13,7 @@ output "bucket_regional_domain_name" {
   value       = aws_s3_bucket.this.bucket_regional_domain_name
 }
 
-output "artifacts_destination" {
-  description = "The s3:// URI MLflow proxies artifacts to (--artifacts-destination)."
+output "bucket_uri" {
+  description = "s3:// URI of the bucket root."
   value       = "s3://${aws_s3_bucket.this.id}"
 }

@@ -32,7 +32,7 @@ args=(
   --port "$port"
   --backend-store-uri "$db/$TRIAGE_MLFLOW_DB?sslmode=require"
   --serve-artifacts
-  --artifacts-destination "s3://$TRIAGE_ARTIFACT_BUCKET"
+  --artifacts-destination "s3://$TRIAGE_ARTIFACT_BUCKET/mlflow"
   --allowed-hosts "$hosts"
 )
 
