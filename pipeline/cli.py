@@ -37,6 +37,7 @@ def _quiet_libraries() -> None:
     import warnings
 
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     for name in ("mlflow", "alembic", "botocore", "urllib3"):
@@ -291,7 +292,10 @@ def monitor(
 def _summary(result: Any, settings: Settings, store: Any) -> None:
     table = Table(title=f"monitor run {result.run_key} — {settings.model_name}")
     for column in ("batch", "rows", "pred drift", "drifted cols", "missing", "ROC AUC", "champion", "action"):
-        table.add_column(column, justify="right" if column != "action" else "left")
+        if column == "action":
+            table.add_column(column, no_wrap=True, min_width=18)
+        else:
+            table.add_column(column, justify="right")
     for r in result.records:
         if "error" in r:
             table.add_row(str(r["batch"]), "-", "-", "-", "-", "-", "-", f"[red]error[/]")

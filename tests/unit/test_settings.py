@@ -1,0 +1,45 @@
+from pipeline.settings import DEFAULT_BUCKET, Settings, load_settings
+
+
+def test_defaults_point_at_the_local_stack(monkeypatch):
+    for name in ("PIPELINE_TRACKING_URI", "PIPELINE_METRICS_DB_URL", "PIPELINE_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)
+    assert settings.tracking_uri == "http://127.0.0.1:5000"
+    assert settings.s3_endpoint_url == "http://127.0.0.1:4566"
+    assert settings.metrics_db_url.startswith("postgresql://") and ":15432/" in settings.metrics_db_url
+    assert settings.artifact_bucket == DEFAULT_BUCKET
+
+
+def test_environment_overrides_and_empty_endpoint_means_aws(monkeypatch):
+    monkeypatch.setenv("PIPELINE_DRIFT_THRESHOLD", "0.25")
+    monkeypatch.setenv("PIPELINE_S3_ENDPOINT_URL", "")
+    monkeypatch.setenv("PIPELINE_MODEL_NAME", "other-model")
+    settings = Settings(_env_file=None)
+    assert settings.drift_threshold == 0.25
+    assert settings.s3_endpoint_url is None
+    assert settings.model_name == "other-model"
+
+
+def test_cli_overrides_win_and_none_means_unset(monkeypatch):
+    monkeypatch.setenv("PIPELINE_MODEL_NAME", "from-env")
+    assert load_settings(model_name="from-cli").model_name == "from-cli"
+    assert load_settings(model_name=None).model_name == "from-env"
+
+
+def test_password_from_a_secret_is_injected_and_quoted():
+    settings = Settings(
+        _env_file=None, metrics_db_url="postgresql://app@db.example:5432/metrics?sslmode=require",
+        metrics_db_password="p@ss/word",
+    )
+    assert settings.metrics_dsn() == "postgresql://app:p%40ss%2Fword@db.example:5432/metrics?sslmode=require"
+    assert "p@ss" not in repr(settings)
+
+
+def test_invalid_threshold_is_refused(monkeypatch):
+    monkeypatch.setenv("PIPELINE_DRIFT_THRESHOLD", "-1")
+    import pydantic
+    import pytest
+
+    with pytest.raises(pydantic.ValidationError):
+        Settings(_env_file=None)
