@@ -20,7 +20,7 @@ export PIPELINE_STATE_DIR ?= $(STATE_DIR)
 
 -include mk/*.mk
 
-.PHONY: help install local-up local-down monitor test test-fast test-reliability lint bench clean
+.PHONY: help install local-up local-down monitor test test-fast lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -61,14 +61,8 @@ monitor: install local-up $(DEMO_DIR)/manifest.json ## Bootstrap a champion if n
 test: install tools-checkov ## Run the whole test suite (unit, integration, end to end, infra)
 	$(VENV)/bin/pytest
 
-test-fast: install ## Run the fast layer only (no end-to-end loop runs)
+test-fast: install tools-checkov ## Run the fast layer only (no end-to-end loop runs)
 	$(VENV)/bin/pytest -m "not e2e"
-
-test-reliability: install ## Fault-injection tests (not written yet: this target only says so)
-	@echo "test-reliability: the fault-injection suite is not written yet (see the reliability issue)"; exit 1
-
-bench: install ## Benchmarks (not written yet: this target only says so)
-	@echo "bench: the benchmark is not written yet (see the performance issue)"; exit 1
 
 lint: install ## ruff and a secrets scan
 	$(VENV)/bin/ruff check pipeline tests

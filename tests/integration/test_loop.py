@@ -1,0 +1,189 @@
+"""The whole loop through the CLI, on a real MLflow server, real Postgres and moto S3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg2
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.tracking import load_model
+
+pytestmark = pytest.mark.integration
+
+REPORT_FIELDS = {"batch", "source", "rows", "prediction_drift", "drifted_columns", "share_missing",
+                 "drift_detected", "action", "model_name", "champion_version"}
+ACTIONS = {"none", "retrained-promoted", "retrained-rejected", "skipped-cooldown"}
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    if result.exit_code != 0:
+        raise AssertionError(f"pipeline {' '.join(args)} exited {result.exit_code}:\n{result.output}\n{result.exception!r}")
+    return result.output
+
+
+def synth(out: Path, kind: str, drift_at: int | None, batches: int = 6, rows: int = 800) -> list[str]:
+    args = ["data", "synth", "--out", str(out), "--rows", str(rows), "--batches", str(batches),
+            "--reference-rows", "3000", "--drift-kind", kind, "--seed", "7"]
+    if drift_at:
+        args += ["--drift-at", str(drift_at)]
+    invoke(*args)
+    return [str(out / f"batch_{i:03d}.csv") for i in range(1, batches + 1)]
+
+
+def rows(dsn: str, query: str, *params) -> list[tuple]:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+@pytest.fixture
+def bootstrapped(settings, tmp_path):
+    """A champion trained on a synthetic reference."""
+    batches = synth(tmp_path / "data", "none", None)
+    invoke("train", "--data", str(tmp_path / "data" / "reference.csv"))
+    return tmp_path / "data", batches
+
+
+def monitor(settings, data: Path, batches: list[str], report: Path, *extra: str) -> list[dict]:
+    invoke("monitor", "--reference", str(data / "reference.csv"), "--current", *batches,
+           "--report-json", str(report), *extra)
+    return json.loads(report.read_text())
+
+
+def test_bootstrap_registers_one_champion_with_artifacts_in_s3(settings, bootstrapped, servers):
+    client = MlflowClient(settings.tracking_uri)
+    model = client.get_registered_model(settings.model_name)
+    assert model.aliases == {"champion": "1", "challenger": "1"}
+    version = client.get_model_version(settings.model_name, "1")
+    assert version.tags["reason"] == "bootstrap" and "rows" in version.tags["window"]
+    assert version.source.startswith("models:/") or "mlflow-artifacts" in version.source
+    loaded = load_model(f"models:/{settings.model_name}@champion")
+    assert hasattr(loaded, "predict_proba")
+    keys = servers.artifact_keys()
+    assert any(key.startswith("mlflow/") and key.endswith("model.skops") for key in keys), keys[:10]
+    # candidates and nested tuning trials are tracked under the retrain run
+    runs = client.search_runs([client.get_experiment_by_name("integration-tests").experiment_id],
+                              filter_string=f"tags.mlflow.parentRunId = '{version.run_id}'")
+    steps = sorted(run.data.tags.get("step") for run in runs)
+    assert steps.count("candidate") == 2 and steps.count("tuning-trial") == 2
+
+
+def test_stable_stream_raises_no_alarm_and_retrains_nothing(settings, bootstrapped, tmp_path):
+    data, batches = bootstrapped
+    records = monitor(settings, data, batches, tmp_path / "stable.json")
+    assert [r["batch"] for r in records] == list(range(1, len(batches) + 1))
+    for record in records:
+        assert REPORT_FIELDS <= record.keys()
+        assert record["action"] == "none" and not record["drift_detected"]
+        assert record["prediction_drift"] < settings.drift_threshold
+        assert record["champion_version"] == 1 and record["model_name"] == settings.model_name
+        assert 0.5 < record["roc_auc"] <= 1 and 0 < record["accuracy"] <= 1
+        assert record["rows"] == 800
+    assert rows(settings.metrics_db_url, "SELECT count(*) FROM events WHERE kind <> 'bootstrap'") == [(0,)]
+
+
+@pytest.mark.e2e
+def test_covariate_drift_alarms_retrains_and_promotes(settings, tmp_path):
+    batches = synth(tmp_path / "d", "covariate", 4)
+    invoke("train", "--data", str(tmp_path / "d" / "reference.csv"))
+    records = monitor(settings, tmp_path / "d", batches, tmp_path / "r.json")
+    assert all(not r["drift_detected"] for r in records[:3])
+    assert records[3]["drift_detected"] and records[3]["prediction_drift"] >= settings.drift_threshold
+    assert records[3]["action"] in {"retrained-promoted", "retrained-rejected"}
+    assert records[3]["champion_version"] == 1
+    assert all(r["action"] in ACTIONS for r in records)
+    client = MlflowClient(settings.tracking_uri)
+    aliases = client.get_registered_model(settings.model_name).aliases
+    assert aliases["challenger"] == "2"
+    if records[3]["action"] == "retrained-promoted":
+        assert aliases["champion"] == "2" and aliases["previous"] == "1"
+        assert records[4]["champion_version"] == 2
+        kinds = [k for (k,) in rows(settings.metrics_db_url, "SELECT kind FROM events WHERE batch_index = 4 ORDER BY id")]
+        assert kinds == ["alarm", "retrain", "promotion"]
+    v2 = client.get_model_version(settings.model_name, "2")
+    assert v2.tags["reason"].startswith("batch 4: prediction drift")
+    assert v2.tags["window_last_source"].endswith("batch_004.csv")
+    assert rows(settings.metrics_db_url, "SELECT count(*) FROM batch_metrics") == [(len(batches),)]
+
+
+@pytest.mark.e2e
+def test_challenger_that_is_not_better_is_rejected_and_cooldown_holds(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("PIPELINE_PROMOTION_MIN_GAIN", "10")  # no challenger can gain 10 nats per row
+    batches = synth(tmp_path / "d", "prior", 3)
+    invoke("train", "--data", str(tmp_path / "d" / "reference.csv"))
+    records = monitor(settings, tmp_path / "d", batches, tmp_path / "r.json")
+    assert records[2]["action"] == "retrained-rejected"
+    # two cooldown batches, then the still-drifting stream retrains again
+    assert [r["action"] for r in records[3:6]] == ["skipped-cooldown", "skipped-cooldown", "retrained-rejected"]
+    aliases = MlflowClient(settings.tracking_uri).get_registered_model(settings.model_name).aliases
+    assert aliases["champion"] == "1" and aliases["challenger"] == "3" and "previous" not in aliases
+    assert all(r["champion_version"] == 1 for r in records)
+    kinds = rows(settings.metrics_db_url, "SELECT kind, count(*) FROM events WHERE kind <> 'bootstrap' GROUP BY kind ORDER BY kind")
+    assert dict(kinds)["rejection"] == 2 and "promotion" not in dict(kinds)
+
+
+@pytest.mark.e2e
+def test_concept_shift_is_caught_by_the_label_aware_trigger_only(settings, tmp_path):
+    batches = synth(tmp_path / "d", "concept", 3, batches=4)
+    invoke("train", "--data", str(tmp_path / "d" / "reference.csv"))
+    records = monitor(settings, tmp_path / "d", batches, tmp_path / "r.json")
+    drifted = records[2]
+    assert drifted["prediction_drift"] < settings.drift_threshold  # the inputs did not move
+    assert drifted["performance_drop"] and drifted["roc_auc"] < 0.7
+    assert drifted["action"].startswith("retrained")
+
+
+def test_rerun_never_double_counts(settings, bootstrapped, tmp_path):
+    data, batches = bootstrapped
+    first = monitor(settings, data, batches[:3], tmp_path / "a.json")
+    second = monitor(settings, data, batches[:3], tmp_path / "b.json")
+    assert [r["batch"] for r in second] == [1, 2, 3]
+    assert [r["prediction_drift"] for r in second] == pytest.approx([r["prediction_drift"] for r in first])
+    assert rows(settings.metrics_db_url, "SELECT count(*), count(DISTINCT run_key) FROM batch_metrics") == [(3, 1)]
+
+
+def test_bad_batch_is_reported_skipped_and_the_rest_recorded(settings, bootstrapped, tmp_path):
+    data, batches = bootstrapped
+    bad = tmp_path / "bad.csv"
+    bad.write_text("age,esi\n40,3\n")
+    result = CliRunner().invoke(app, ["monitor", "--reference", str(data / "reference.csv"), "--current",
+                                      batches[0], str(bad), batches[1], "--report-json", str(tmp_path / "r.json")])
+    assert result.exit_code == 1
+    assert f"{bad}: missing feature columns" in result.output
+    records = json.loads((tmp_path / "r.json").read_text())
+    assert records[1]["error"].startswith(str(bad)) and records[2]["action"] == "none"
+    assert sorted(b for (b,) in rows(settings.metrics_db_url, "SELECT batch_index FROM batch_metrics")) == [1, 3]
+
+
+def test_unreadable_reference_fails_before_any_work(settings, bootstrapped, tmp_path):
+    result = CliRunner().invoke(app, ["monitor", "--reference", str(tmp_path / "missing.csv")])
+    assert result.exit_code == 2
+    assert "missing.csv: no such file" in result.output
+
+
+def test_rollback_moves_champion_back_to_previous(settings, bootstrapped, tmp_path):
+    data, _ = bootstrapped
+    invoke("train", "--data", str(data / "batch_001.csv"))  # a second version, compared with the champion
+    client = MlflowClient(settings.tracking_uri)
+    client.set_registered_model_alias(settings.model_name, "previous", "1")
+    client.set_registered_model_alias(settings.model_name, "champion", "2")
+    output = invoke("rollback")
+    assert "champion is now v1 (was v2)" in output
+    aliases = client.get_registered_model(settings.model_name).aliases
+    assert aliases["champion"] == "1" and "previous" not in aliases
+    assert rows(settings.metrics_db_url, "SELECT kind, model_version FROM events WHERE kind = 'rollback'") == [("rollback", 1)]
+    again = CliRunner().invoke(app, ["rollback"])
+    assert again.exit_code == 2 and "no previous champion" in again.output
+
+
+def test_status_shows_champion_batches_and_events(settings, bootstrapped, tmp_path):
+    data, batches = bootstrapped
+    monitor(settings, data, batches[:2], tmp_path / "r.json")
+    output = invoke("status")
+    assert "champion=v1" in output and "bootstrap" in output
