@@ -368,6 +368,28 @@ def status(model_name: ModelName = None) -> None:
         console.print(events)
 
 
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="Folder for drift_timeline.png and batches.csv.")],
+    run_key: Annotated[str | None, typer.Option(help="Monitor run key (default: the model's latest run).")] = None,
+    model_name: ModelName = None,
+) -> None:
+    """Write the drift timeline PNG (threshold, alarms, promotions marked) and the batch table of a past run."""
+    from pipeline.report import write_run_report
+    from pipeline.store import MetricsStore
+
+    settings = _settings(model_name)
+    with _clean_errors():
+        store = MetricsStore(settings.metrics_dsn())
+        store.create_schema()
+        try:
+            paths = write_run_report(store, run_key, settings.model_name, out)
+        except LookupError as err:
+            _fail(str(err))
+        for path in paths:
+            _say(f"wrote {path}")
+
+
 # ------------------------------------------------------------------ local stack
 
 

@@ -415,26 +415,29 @@ class Monitor:
         return "retrained-rejected", events
 
     def _log_run_artifacts(self, result: MonitorResult) -> None:
+        """The pictures without Grafana: the Evidently HTML of the latest drifted (or last) batch and the
+        drift timeline PNG of the whole run (with the data behind it as JSON), logged to the monitor run."""
         import mlflow
+
+        from pipeline.report import plot_drift_timeline
 
         with tempfile.TemporaryDirectory() as tmp:
             records = Path(tmp) / "batches.json"
-            records.write_text(json.dumps(result.records, indent=2, default=str))
+            records.write_text(json.dumps(result.records, indent=2, default=_json_default))
             mlflow.log_artifact(str(records))
             if self.latest_drift is not None:
                 index, drift = self.latest_drift
                 html = Path(tmp) / f"evidently_batch_{index:03d}.html"
                 drift.save_html(str(html))
                 mlflow.log_artifact(str(html), "reports")
-            try:
-                from pipeline.report import plot_drift_timeline
-            except ImportError:
+            batches = self.store.batches_of_run(result.run_key)
+            if not batches:
                 return
-            batches = [{"batch_index": r["batch"], **r} for r in result.records if "error" not in r]
-            events = self.store.last_events(self.registry.name, limit=1000, run_key=result.run_key)
             png = Path(tmp) / "drift_timeline.png"
-            plot_drift_timeline(batches, events, self.threshold, png)
+            plotted = plot_drift_timeline(batches, self.store.events_of_run(result.run_key), self.threshold, png)
+            (Path(tmp) / "drift_timeline.json").write_text(json.dumps(plotted, default=_json_default))
             mlflow.log_artifact(str(png), "reports")
+            mlflow.log_artifact(str(Path(tmp) / "drift_timeline.json"), "reports")
 
 
 def write_report_json(records: list[dict[str, Any]], path: Path) -> None:

@@ -111,6 +111,34 @@ def test_covariate_drift_alarms_retrains_and_promotes(settings, tmp_path):
     assert v2.tags["window_last_source"].endswith("batch_004.csv")
     assert rows(settings.metrics_db_url, "SELECT count(*) FROM batch_metrics") == [(len(batches),)]
 
+    # the pictures without Grafana, logged to the monitor run (so to S3): the Evidently HTML of the
+    # drifted batch and the timeline PNG, whose plotted data marks the alarm and the decision
+    import mlflow
+
+    (monitor_run,) = client.search_runs(
+        [client.get_experiment_by_name("integration-tests").experiment_id],
+        filter_string=f"tags.step = 'monitor' and tags.model_name = '{settings.model_name}'")
+    artifacts = {a.path for a in client.list_artifacts(monitor_run.info.run_id, "reports")}
+    last_drifted = max(r["batch"] for r in records if r["drift_detected"])
+    html = f"evidently_batch_{last_drifted:03d}.html"
+    assert {"reports/drift_timeline.png", "reports/drift_timeline.json", f"reports/{html}"} <= artifacts
+    local = Path(mlflow.artifacts.download_artifacts(run_id=monitor_run.info.run_id, artifact_path="reports",
+                                                     dst_path=str(tmp_path / "dl")))
+    assert (local / "drift_timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plotted = json.loads((local / "drift_timeline.json").read_text())
+    assert plotted["alarms"] == [r["batch"] for r in records if r["drift_detected"] or r["performance_drop"]]
+    decided = plotted["promotions"] if records[3]["action"] == "retrained-promoted" else plotted["rejections"]
+    assert 4 in decided
+    page = (local / html).read_text()
+    assert page.lstrip().lower().startswith("<!doctype html>") and "Drifted Columns" in page and "prediction" in page
+
+    # `pipeline report` writes the same from Postgres for the run
+    output = invoke("report", "--out", str(tmp_path / "report"))
+    assert (tmp_path / "report" / "drift_timeline.png").exists() and "batches.csv" in output
+
+    # every Grafana query runs on this real run's metrics and events
+    check_dashboard_queries(settings.metrics_db_url, settings.model_name)
+
 
 @pytest.mark.e2e
 def test_challenger_that_is_not_better_is_rejected_and_cooldown_holds(settings, tmp_path, monkeypatch):
@@ -187,3 +215,28 @@ def test_status_shows_champion_batches_and_events(settings, bootstrapped, tmp_pa
     monitor(settings, data, batches[:2], tmp_path / "r.json")
     output = invoke("status")
     assert "champion=v1" in output and "bootstrap" in output
+
+
+def check_dashboard_queries(dsn: str, model: str) -> None:
+    """Every panel, annotation and alert query of the Grafana provisioning, on this real run's data."""
+    import sys
+
+    here = Path(__file__).resolve().parents[1] / "dashboards"
+    sys.path.insert(0, str(here))
+    from test_panel_sql import (  # noqa: PLC0415 - the dashboard tests' own helpers
+        ALERT_QUERIES, ANNOTATIONS, PANEL_COLUMNS, PANELS, _dashboard_context, _is_number, _is_time, _run, expand)
+
+    context = _dashboard_context(model)
+    for title, target in PANELS:
+        names, result = _run(dsn, expand(target["rawSql"], context))
+        assert names == PANEL_COLUMNS[title], f"panel {title!r}: columns {names}"
+        assert result, f"panel {title!r} shows nothing for a real monitor run"
+        if title != "Events":
+            for row in result:
+                assert _is_time(row[0]) and all(v is None or _is_number(v) for v in row[1:]), f"panel {title!r}: {row}"
+    for annotation in ANNOTATIONS:
+        names, _ = _run(dsn, expand(annotation["target"]["rawSql"], context))
+        assert names[0] == "time", f"annotation {annotation['name']!r}"
+    for name, query in ALERT_QUERIES:
+        names, result = _run(dsn, expand(query["model"]["rawSql"] if "model" in query else query["rawSql"], context))
+        assert result, f"alert query {name!r} returns nothing"
