@@ -1,4 +1,4 @@
-"""Drift measured with Evidently 0.7 against a reference profile built once.
+"""Drift of each batch against a reference profile built once, with Evidently's methods, computed in numpy.
 
 The drift score of a numerical column (and of the prediction) is Evidently's ``wasserstein`` method: the
 Wasserstein distance between the reference and current distributions divided by the reference standard
@@ -7,40 +7,159 @@ when its score is >= the threshold (default 0.1, i.e. the mass moved by a tenth 
 average). Categorical columns use Jensen-Shannon distance (0..1, larger = more drift), threshold 0.1.
 
 Prediction drift is measured on the predicted probability of admission, not on the 0/1 label.
+
+How it is computed. The reference does not change between batches, so it is profiled once: per numerical
+column its distinct finite values, their cumulative counts and its standard deviation; per categorical column
+its level counts. A batch then costs one sort per numerical column and a ``value_counts`` per categorical one.
+The Wasserstein distance is the exact integral of |F_ref - F_cur| over the merged support of both samples
+(what scipy computes, on distinct values instead of all values), so the scores equal Evidently's up to
+floating-point rounding; ``tests/unit/test_drift_agreement.py`` holds them to Evidently's own values.
+
+Evidently stays the report engine: ``DriftResult.save_html`` builds an Evidently report for the batch on
+demand, and ``ReferenceProfile.evidently_report`` is the per-batch report the scores are checked against.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.metrics import DatasetMissingValueCount, DriftedColumnsCount, ValueDrift
 
 from pipeline.schema import FeatureSchema
 
 PREDICTION = "prediction"
 NUM_METHOD = "wasserstein"
 CAT_METHOD = "jensenshannon"
+MIN_NORM = 0.001  # Evidently's floor on the reference standard deviation
 
 
 @dataclass(frozen=True)
 class DriftResult:
+    """One batch's drift. ``column_scores`` holds every feature's score (NaN where a side has no values)."""
+
     prediction_drift: float
     drifted_columns: int
     share_drifted_columns: float
     share_missing: float
     unseen_categories: int
-    snapshot: Any
+    column_scores: Mapping[str, float] = field(default_factory=dict, repr=False)
+    build_report: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+
+    def evidently_snapshot(self) -> Any:
+        """The Evidently report of this batch against the reference, computed now."""
+        if self.build_report is None:
+            raise RuntimeError("this drift result keeps no data to build an Evidently report from")
+        return self.build_report()
 
     def save_html(self, path: str) -> None:
-        self.snapshot.save_html(path)
+        self.evidently_snapshot().save_html(path)
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    """A numerical column of the reference: its distinct finite values, the share of each, its std."""
+
+    values: np.ndarray
+    shares: np.ndarray
+    count: int
+    norm: float
+
+    @classmethod
+    def of(cls, sorted_finite: np.ndarray) -> NumericProfile:
+        values, counts = _distinct(sorted_finite)
+        size = sorted_finite.size
+        norm = max(float(np.std(sorted_finite)), MIN_NORM) if size else MIN_NORM
+        return cls(values, counts / max(size, 1), int(size), norm)
+
+    def score(self, current_sorted: np.ndarray) -> float:
+        """Normed Wasserstein distance to a sorted sample of finite values (NaN if either side is empty).
+
+        W1 is the integral of |F_ref - F_cur| over the line. Both samples' distinct values are merged in
+        order (a stable argsort of two sorted runs, linear time); the running sum of reference shares minus
+        current shares is F_ref - F_cur just after each point, constant up to the next point.
+        """
+        if self.count == 0 or current_sorted.size == 0:
+            return float("nan")
+        values, counts = _distinct(current_sorted)
+        points = np.concatenate((self.values, values))
+        order = np.argsort(points, kind="stable")
+        gap = np.cumsum(np.concatenate((self.shares, counts / -current_sorted.size))[order])
+        return float(np.dot(np.abs(gap[:-1]), np.diff(points[order]))) / self.norm
+
+
+@dataclass(frozen=True)
+class CategoricalProfile:
+    """A categorical column of the reference: the count of each level (missing values left out)."""
+
+    counts: dict[Any, int]
+    count: int
+    levels: frozenset[str]
+
+    @classmethod
+    def of(cls, column: pd.Series) -> CategoricalProfile:
+        counts = column.value_counts(dropna=True)
+        return cls(
+            {key: int(n) for key, n in counts.items()},
+            int(counts.sum()),
+            frozenset(str(key) for key in counts.index),
+        )
+
+    def score(self, current: pd.Series) -> float:
+        """Jensen-Shannon distance (natural log) of the level frequencies (NaN if a side is empty)."""
+        if self.count == 0 or current.sum() == 0:
+            return float("nan")
+        keys = list(self.counts.keys() | current.index)
+        ref = np.array([self.counts.get(key, 0) for key in keys], dtype=np.float64) / self.count
+        cur = current.reindex(keys, fill_value=0).to_numpy(dtype=np.float64) / float(current.sum())
+        return jensen_shannon(ref, cur)
+
+    def unseen(self, current: pd.Series) -> int:
+        return int(sum(n for key, n in current.items() if str(key) not in self.levels))
+
+
+def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon distance between two frequency vectors, as ``scipy.spatial.distance.jensenshannon``."""
+    p = p / p.sum()
+    q = q / q.sum()
+    mid = (p + q) / 2
+    total = _relative_entropy(p, mid) + _relative_entropy(q, mid)
+    return float(np.sqrt(max(total, 0.0) / 2))
+
+
+def _relative_entropy(p: np.ndarray, q: np.ndarray) -> float:
+    nonzero = p > 0
+    return float(np.sum(p[nonzero] * np.log(p[nonzero] / q[nonzero])))
+
+
+def _distinct(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted array and how often each occurs."""
+    if sorted_values.size == 0:
+        return sorted_values, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
+    return sorted_values[starts], np.diff(np.append(starts, sorted_values.size))
+
+
+def _sorted_columns(frame: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
+    """The columns as rows of one float64 array, each sorted (NaN last)."""
+    rows = np.empty((len(names), len(frame)), dtype=np.float64)
+    for i, name in enumerate(names):
+        rows[i] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    rows.sort(axis=1)
+    return rows
+
+
+def _finite_part(sorted_row: np.ndarray) -> np.ndarray:
+    """The finite values of a sorted row: after any -inf, before any +inf and NaN."""
+    low = int(np.searchsorted(sorted_row, -np.inf, side="right"))
+    high = int(np.searchsorted(sorted_row, np.inf, side="left"))
+    return sorted_row[low:high]
 
 
 class ReferenceProfile:
-    """The reference data and the champion's predictions on it, wrapped for Evidently once."""
+    """The reference data and the champion's predictions on it, profiled once for every later batch."""
 
     def __init__(
         self,
@@ -55,58 +174,137 @@ class ReferenceProfile:
         self.prediction_threshold = prediction_threshold
         self.column_threshold = column_threshold
         self.rows = len(frame)
-        self._definition = DataDefinition(
-            numerical_columns=[*schema.numerical, PREDICTION], categorical_columns=list(schema.categorical)
-        )
-        reference = frame[list(schema.features)].copy()
-        reference[PREDICTION] = predictions
-        self._dataset = Dataset.from_pandas(reference, data_definition=self._definition)
-        self._levels = {
-            name: set(frame[name].dropna().astype(str).unique()) for name in schema.categorical
-        }
-        self._present = [name for name in schema.features if frame[name].notna().any()]
+        self._frame = frame
+        self._predictions = np.asarray(predictions, dtype=np.float64)
+        reference = _sorted_columns(frame, schema.numerical)
+        self._numeric = [NumericProfile.of(_finite_part(row)) for row in reference]
+        self._prediction = NumericProfile.of(self._predictions)
+        self._categorical = [CategoricalProfile.of(frame[name]) for name in schema.categorical]
+        self._evidently: tuple[Any, Any] | None = None
 
-    def _metrics(self, usable: list[str]) -> tuple[ValueDrift, DriftedColumnsCount, DatasetMissingValueCount]:
-        return (
-            ValueDrift(column=PREDICTION, method=NUM_METHOD, threshold=self.prediction_threshold),
-            DriftedColumnsCount(
-                columns=usable,
-                num_method=NUM_METHOD,
-                cat_method=CAT_METHOD,
-                num_threshold=self.column_threshold,
-                cat_threshold=self.column_threshold,
-            ),
-            DatasetMissingValueCount(columns=list(self.schema.features)),
+    # ------------------------------------------------------------ the fast path
+
+    def measure(self, frame: pd.DataFrame, predictions: np.ndarray) -> DriftResult:
+        """Drift of one batch against the reference. A column empty on either side counts as not drifted."""
+        scores: dict[str, float] = {}
+        missing = 0
+        current = _sorted_columns(frame, self.schema.numerical)
+        for name, profile, row in zip(self.schema.numerical, self._numeric, current, strict=True):
+            missing += row.size - int(np.searchsorted(row, np.nan, side="left"))
+            scores[name] = profile.score(_finite_part(row))
+        unseen = 0
+        for name, profile in zip(self.schema.categorical, self._categorical, strict=True):
+            column = frame[name]
+            counts = column.value_counts(dropna=True)
+            missing += len(column) - int(counts.sum())
+            scores[name] = profile.score(counts)
+            unseen += profile.unseen(counts)
+        proba = np.sort(np.asarray(predictions, dtype=np.float64))
+        prediction_drift = self._prediction.score(_finite_part(proba))
+        drifted = sum(1 for score in scores.values() if score >= self.column_threshold)
+        cells = len(frame) * len(self.schema.features)
+        return DriftResult(
+            prediction_drift=prediction_drift,
+            drifted_columns=drifted,
+            share_drifted_columns=drifted / len(self.schema.features),
+            share_missing=missing / cells if cells else 0.0,
+            unseen_categories=unseen,
+            column_scores=scores,
+            build_report=lambda: self.evidently_report(frame, predictions),
         )
 
     def unseen_categories(self, frame: pd.DataFrame) -> int:
         """Cells whose category level never occurs in the reference."""
-        total = 0
-        for name, levels in self._levels.items():
-            values = frame[name].dropna().astype(str)
-            total += int((~values.isin(levels)).sum())
-        return total
+        return sum(
+            profile.unseen(frame[name].value_counts(dropna=True))
+            for name, profile in zip(self.schema.categorical, self._categorical, strict=True)
+        )
 
-    def measure(self, frame: pd.DataFrame, predictions: np.ndarray) -> DriftResult:
-        """Drift of one batch against the reference, read from Evidently by metric."""
+    # ------------------------------------------------------------ Evidently, the reference implementation
+
+    def _evidently_inputs(self) -> tuple[Any, Any]:
+        from evidently import DataDefinition, Dataset
+
+        if self._evidently is None:
+            definition = DataDefinition(
+                numerical_columns=[*self.schema.numerical, PREDICTION],
+                categorical_columns=list(self.schema.categorical),
+            )
+            reference = self._frame[list(self.schema.features)].copy()
+            reference[PREDICTION] = self._predictions
+            self._evidently = (definition, Dataset.from_pandas(reference, data_definition=definition))
+        return self._evidently
+
+    def usable_columns(self, frame: pd.DataFrame) -> list[str]:
+        """Features with values on both sides: the ones Evidently can compare."""
+        return [
+            name
+            for name in self.schema.features
+            if self._frame[name].notna().any() and frame[name].notna().any()
+        ]
+
+    def _evidently_metrics(self, usable: list[str], per_column: bool) -> tuple[Any, Any, Any, dict[str, Any]]:
+        from evidently.metrics import DatasetMissingValueCount, DriftedColumnsCount, ValueDrift
+
+        prediction = ValueDrift(column=PREDICTION, method=NUM_METHOD, threshold=self.prediction_threshold)
+        columns = DriftedColumnsCount(
+            columns=usable,
+            num_method=NUM_METHOD,
+            cat_method=CAT_METHOD,
+            num_threshold=self.column_threshold,
+            cat_threshold=self.column_threshold,
+        )
+        missing = DatasetMissingValueCount(columns=list(self.schema.features))
+        categorical = set(self.schema.categorical)
+        each = {
+            name: ValueDrift(
+                column=name,
+                method=CAT_METHOD if name in categorical else NUM_METHOD,
+                threshold=self.column_threshold,
+            )
+            for name in (usable if per_column else [])
+        }
+        return prediction, columns, missing, each
+
+    def _run_evidently(
+        self, frame: pd.DataFrame, predictions: np.ndarray, per_column: bool
+    ) -> tuple[Any, tuple]:
+        from evidently import Dataset, Report
+
+        definition, reference = self._evidently_inputs()
         current = frame[list(self.schema.features)].copy()
         current[PREDICTION] = predictions
-        # A column empty on either side has no distribution to compare; it is counted as not drifted.
-        usable = [name for name in self._present if current[name].notna().any()]
-        prediction_metric, columns_metric, missing_metric = self._metrics(usable)
-        snapshot = Report([prediction_metric, columns_metric, missing_metric]).run(
-            Dataset.from_pandas(current, data_definition=self._definition), self._dataset
-        )
+        metrics = self._evidently_metrics(self.usable_columns(frame), per_column)
+        prediction, columns, missing, each = metrics
+        report = Report([prediction, columns, missing, *each.values()])
+        return report.run(Dataset.from_pandas(current, data_definition=definition), reference), metrics
+
+    def evidently_report(
+        self, frame: pd.DataFrame, predictions: np.ndarray, *, per_column: bool = False
+    ) -> Any:
+        """A fresh Evidently report of the batch: prediction drift, drifted columns, missing values.
+
+        With ``per_column``, one ``ValueDrift`` per usable feature is added (slow: for checks only).
+        """
+        return self._run_evidently(frame, predictions, per_column)[0]
+
+    def measure_with_evidently(
+        self, frame: pd.DataFrame, predictions: np.ndarray, *, per_column: bool = False
+    ) -> DriftResult:
+        """The result of ``measure`` with every figure read from a fresh Evidently report: the slow baseline.
+
+        ``column_scores`` is filled only with ``per_column``.
+        """
+        snapshot, (prediction, columns, missing, each) = self._run_evidently(frame, predictions, per_column)
         results = snapshot.metric_results
-        prediction_drift = float(results[prediction_metric.metric_id].value)
-        drifted = results[columns_metric.metric_id]
-        missing = results[missing_metric.metric_id]
-        cells = len(current) * len(self.schema.features)
+        drifted = int(results[columns.metric_id].count.value)
+        cells = len(frame) * len(self.schema.features)
         return DriftResult(
-            prediction_drift=prediction_drift,
-            drifted_columns=int(drifted.count.value),
-            share_drifted_columns=float(drifted.count.value) / len(self.schema.features),
-            share_missing=float(missing.count.value) / cells if cells else 0.0,
-            unseen_categories=self.unseen_categories(current),
-            snapshot=snapshot,
+            prediction_drift=float(results[prediction.metric_id].value),
+            drifted_columns=drifted,
+            share_drifted_columns=drifted / len(self.schema.features),
+            share_missing=float(results[missing.metric_id].count.value) / cells if cells else 0.0,
+            unseen_categories=self.unseen_categories(frame),
+            column_scores={name: float(results[metric.metric_id].value) for name, metric in each.items()},
+            build_report=lambda: snapshot,
         )
