@@ -240,3 +240,14 @@ def check_dashboard_queries(dsn: str, model: str) -> None:
     for name, query in ALERT_QUERIES:
         names, result = _run(dsn, expand(query["model"]["rawSql"] if "model" in query else query["rawSql"], context))
         assert result, f"alert query {name!r} returns nothing"
+
+
+@pytest.mark.e2e
+def test_without_current_a_stream_is_simulated_from_the_reference(settings, bootstrapped, tmp_path):
+    data, _ = bootstrapped
+    invoke("monitor", "--reference", str(data / "reference.csv"), "--batches", "3", "--batch-rows", "600",
+           "--drift-kind", "prior", "--drift-at", "3", "--report-json", str(tmp_path / "sim.json"))
+    records = json.loads((tmp_path / "sim.json").read_text())
+    assert [r["source"].split(":")[0] for r in records] == ["simulated"] * 3
+    assert [r["drift_detected"] for r in records] == [False, False, True]
+    assert records[2]["action"].startswith("retrained")
