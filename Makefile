@@ -35,8 +35,9 @@ install: $(VENV)/.installed ## Create .venv and install the project with its ext
 
 local-up: install ## Start the local stack (Docker compose if an engine answers, else host processes)
 	@if docker info >/dev/null 2>&1; then \
-		echo "Docker engine found: starting docker/compose.yaml"; \
-		docker compose -f docker/compose.yaml up -d --wait; \
+		test -f docker/.env || { echo "Docker engine found, but docker/.env is missing: cp docker/.env.example docker/.env and set its passwords"; exit 1; }; \
+		echo "Docker engine found: starting docker/compose.yaml (profile local)"; \
+		docker compose -f docker/compose.yaml --profile local up -d --wait; \
 	else \
 		echo "No Docker engine: starting the embedded host stack (PostgreSQL, moto_server, MLflow) under $(STATE_DIR)/"; \
 		$(PIPELINE) stack up; \
@@ -44,7 +45,7 @@ local-up: install ## Start the local stack (Docker compose if an engine answers,
 
 local-down: ## Stop the local stack (the bucket is snapshotted to disk first)
 	@if docker info >/dev/null 2>&1 && docker compose -f docker/compose.yaml ps -q 2>/dev/null | grep -q .; then \
-		docker compose -f docker/compose.yaml down; \
+		docker compose -f docker/compose.yaml --profile local down; \
 	elif [ -x $(PIPELINE) ]; then \
 		$(PIPELINE) stack down; \
 	fi
