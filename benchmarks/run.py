@@ -1,0 +1,212 @@
+"""Run the benchmarks and write ``docs/benchmarks.md``.
+
+python -m benchmarks.run                 # everything, as `make bench` does (about 10 minutes on 2 cores)
+python -m benchmarks.run --quick         # a smoke run: small sizes, few runs, minutes not tens of minutes
+python -m benchmarks.run --sections 1,4  # some sections only (section 2 comes with section 1)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (
+    BenchStack,
+    Section,
+    Table,
+    load_average,
+    machine,
+    percent,
+    ratio,
+    seconds,
+    versions,
+)
+
+DEFAULT_OUT = Path("docs/benchmarks.md")
+
+
+def _say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="Small sizes and few runs: checks the bench runs."
+    )
+    parser.add_argument(
+        "--sections", default="1,2,3,4", help="Comma-separated sections to run (1 includes 2)."
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"Markdown file to write (default {DEFAULT_OUT}; with --quick, a file in the temp folder).",
+    )
+    parser.add_argument(
+        "--no-stack",
+        action="store_true",
+        help="Start no Postgres/MLflow: the store stage is skipped and section 3 cannot run.",
+    )
+    return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def _stack(needed: bool, with_mlflow: bool) -> Iterator[BenchStack | None]:
+    if not needed:
+        yield None
+        return
+    from benchmarks.common import throwaway_stack
+
+    with throwaway_stack(with_mlflow, _say) as stack:
+        yield stack
+
+
+def run(argv: list[str] | None = None) -> list[Section]:
+    args = parse_args(argv)
+    wanted = {part.strip() for part in args.sections.split(",") if part.strip()}
+    if "2" in wanted:
+        wanted.add("1")
+    if args.no_stack:
+        wanted.discard("3")
+    started = time.perf_counter()
+    load_before = load_average()
+    sections: list[Section] = []
+    with _stack(not args.no_stack and bool(wanted & {"1", "3"}), with_mlflow="3" in wanted) as stack:
+        if "1" in wanted:
+            from benchmarks import throughput
+            from pipeline.store import MetricsStore
+
+            config = throughput.ThroughputConfig.quick() if args.quick else throughput.ThroughputConfig()
+            store = MetricsStore(stack.metrics_dsn) if stack else None
+            _say("section 1-2: monitor throughput and agreement")
+            sections += throughput.run(config, store, _say)
+        if "4" in wanted:
+            from benchmarks import quality
+
+            _say("section 4: quality under drift")
+            sections.append(
+                quality.run(quality.QualityConfig.quick() if args.quick else quality.QualityConfig(), _say)
+            )
+        if "3" in wanted and stack is not None:
+            from benchmarks import retrain_cycle
+
+            _say("section 3: retrain cycle")
+            config3 = retrain_cycle.CycleConfig.quick() if args.quick else retrain_cycle.CycleConfig()
+            sections.append(retrain_cycle.run(config3, stack, _say))
+    sections.sort(key=lambda section: section.title)
+    elapsed = time.perf_counter() - started
+    command = (
+        "make bench"
+        if os.environ.get("BENCH_VIA_MAKE")
+        else "python -m benchmarks.run "
+        + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    )
+    document = render(
+        sections,
+        command=command.strip(),
+        elapsed=elapsed,
+        quick=args.quick,
+        load=(load_before, load_average()),
+    )
+    out = args.out or (Path(tempfile.gettempdir()) / "benchmarks-quick.md" if args.quick else DEFAULT_OUT)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(document, encoding="utf-8")
+    _say(f"wrote {out} in {seconds(elapsed)}")
+    return sections
+
+
+def _figure(sections: list[Section], prefix: str) -> dict[str, Any]:
+    for section in sections:
+        if section.title.startswith(prefix):
+            return section.figures
+    return {}
+
+
+def targets(sections: list[Section]) -> Table:
+    """Each target of issue 6 against what this run measured."""
+    table = Table(["target", "measured", "met"])
+
+    def add(target: str, measured: str, met: bool | None) -> None:
+        table.rows.append([target, measured, "n/a" if met is None else ("yes" if met else "**no**")])
+
+    throughput = _figure(sections, "1.")
+    if throughput:
+        rows = throughput["largest"]
+        largest = throughput["by_rows"][rows]
+        add(f"{rows:,}-row batch end to end ≤ 1 s", seconds(largest["ours"]), largest["ours"] <= 1.0)
+        add(
+            f"{rows:,}-row batch ≥ 20× faster than Evidently per batch",
+            f"{ratio(largest['speedup'])} end to end ({ratio(largest['drift_speedup'])} on the drift stage)",
+            largest["speedup"] >= 20,
+        )
+    agreement = _figure(sections, "2.")
+    if agreement:
+        add(
+            "equal decisions on ≥ 99% of (column, batch) pairs",
+            percent(agreement["equal_share"], 2),
+            agreement["equal_share"] >= 0.99,
+        )
+    cycle = _figure(sections, "3.")
+    if cycle:
+        add(
+            "MLflow + registry overhead ≤ 50% of pure fit time",
+            f"{percent(cycle['overhead_share'], 0)} "
+            f"({seconds(cycle['overhead'])} over {seconds(cycle['fit'])} of fit)",
+            cycle["overhead_share"] <= 0.5,
+        )
+    drift = _figure(sections, "4.")
+    if drift:
+        add("detection within 1 batch of each injected change", drift["delays_text"], drift["delays_ok"])
+        add(
+            f"0 false alarms over {drift['stable_batches']} stable batches",
+            str(drift["false_alarms"]),
+            drift["false_alarms"] == 0,
+        )
+        add("mean ROC AUC ≥ 97% of retrain-every-batch", drift["auc_text"], drift["auc_ok"])
+        add("≤ 20% of retrain-every-batch's retrains", drift["retrain_text"], drift["retrain_ok"])
+    return table
+
+
+def render(
+    sections: list[Section], *, command: str, elapsed: float, quick: bool, load: tuple[str, str]
+) -> str:
+    info = machine()
+    lines = [
+        "# Benchmarks",
+        "",
+        "Monitoring throughput, agreement with Evidently, the cost of a retrain cycle and model quality under"
+        " drift.",
+        "This file is written by `make bench` (`python -m benchmarks.run`); the code is in `benchmarks/`.",
+        "",
+        f"- Command: `{command}`"
+        + (" (quick mode: small sizes, not the reference figures)" if quick else ""),
+        f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, whole run {seconds(elapsed)}",
+        f"- Machine: {info['cpu']}, {info['cores']} cores, {info['memory']} RAM, {info['os']}, "
+        f"Python {info['python']}",
+        f"- Load average (1/5/15 min) at start {load[0]}, at end {load[1]}: figures are wall-clock times, so"
+        " other"
+        " work on the machine lengthens them",
+        "- Versions: " + ", ".join(f"{name} {version}" for name, version in versions().items()),
+        "",
+        "## Targets",
+        "",
+        targets(sections).markdown(),
+        "",
+    ]
+    for section in sections:
+        lines.append(section.markdown())
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    run()
