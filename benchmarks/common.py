@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import shutil
@@ -203,6 +204,8 @@ def throwaway_stack(with_mlflow: bool, say: Say) -> Iterator[BenchStack]:
     """Start the stack in a fresh folder (never on the developer ports) and remove everything after."""
     from pipeline import stack
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     state = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
     state.chmod(0o755)  # as root, Postgres runs as a system user that must reach this folder
     cfg = stack.StackConfig(state_dir=state, pg_port=stack.free_port())

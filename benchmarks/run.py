@@ -136,14 +136,19 @@ def targets(sections: list[Section]) -> Table:
     """Each target of issue 6 against what this run measured."""
     table = Table(["target", "measured", "met"])
 
-    def add(target: str, measured: str, met: bool | None) -> None:
-        table.rows.append([target, measured, "n/a" if met is None else ("yes" if met else "**no**")])
+    def add(target: str, measured: str, met: bool | str | None) -> None:
+        shown = {None: "n/a", True: "yes", False: "**no**"}.get(met, f"**{met}**")  # type: ignore[arg-type]
+        table.rows.append([target, measured, shown])
 
     throughput = _figure(sections, "1.")
     if throughput:
         rows = throughput["largest"]
         largest = throughput["by_rows"][rows]
-        add(f"{rows:,}-row batch end to end ≤ 1 s", seconds(largest["ours"]), largest["ours"] <= 1.0)
+        add(
+            f"{rows:,}-row batch end to end ≤ 1 s",
+            f"{seconds(largest['ours'])} wall ({seconds(largest['ours_cpu'])} CPU)",
+            largest["ours"] <= 1.0,
+        )
         add(
             f"{rows:,}-row batch ≥ 20× faster than Evidently per batch",
             f"{ratio(largest['speedup'])} end to end ({ratio(largest['drift_speedup'])} on the drift stage)",
@@ -172,7 +177,11 @@ def targets(sections: list[Section]) -> Table:
             str(drift["false_alarms"]),
             drift["false_alarms"] == 0,
         )
-        add("mean ROC AUC ≥ 97% of retrain-every-batch", drift["auc_text"], drift["auc_ok"])
+        add(
+            "mean ROC AUC ≥ 97% of retrain-every-batch (over the streams; on each stream)",
+            drift["auc_text"],
+            drift["auc_ok"],
+        )
         add("≤ 20% of retrain-every-batch's retrains", drift["retrain_text"], drift["retrain_ok"])
     return table
 
