@@ -164,10 +164,11 @@ class Simulator:
         return outcome
 
     def _retrain_into(
-        self, outcome: StreamOutcome, frames: list[pd.DataFrame], champion: Champion
+        self, outcome: StreamOutcome, frames: list[pd.DataFrame], champion: Champion, index: int
     ) -> Champion:
         challenger, promoted = self.retrain(self.window(frames), champion)
         outcome.retrains += 1
+        outcome.retrained_at.append((index, promoted))
         if promoted:
             outcome.promotions += 1
             return challenger
@@ -323,7 +324,7 @@ default settings (alarm on prediction drift >= {settings.drift_threshold}, on >=
 {settings.drifted_share_threshold:.0%} of columns drifted, or on ROC AUC more than
 {settings.auc_tolerance} below the champion's holdout AUC; cooldown {settings.cooldown_batches}
 batches; window of the newest {settings.window_rows:,} labelled rows), without MLflow, the registry
-or tuning. Each retrain fits the {chosen} with default parameters on the window and promotes it only
+or tuning. Each retrain fits {chosen} with default parameters on the window and promotes it only
 if it beats the champion on the newest held-out rows (`pipeline.evaluate.compare`); a promotion
 makes the batch the new reference. The two baselines run the same retrain on the same batches:
 never, and after every batch. Mean ROC AUC is that of the champion serving each batch, scored before

@@ -14,7 +14,8 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,19 @@ def run(argv: list[str] | None = None) -> list[Section]:
     started = time.perf_counter()
     load_before = load_average()
     sections: list[Section] = []
+    failed: list[str] = []
+
+    def attempt(title: str, produce: Callable[[], list[Section]]) -> None:
+        """Run one section; a failure is written into the document and fails the run at the end."""
+        try:
+            sections.extend(produce())
+        except Exception as err:  # noqa: BLE001 - reported, and the exit code says so
+            _say(f"{title} failed:\n{traceback.format_exc()}")
+            failed.append(title)
+            sections.append(
+                Section(title, f"This section failed in this run: `{type(err).__name__}: {err}`.")
+            )
+
     with _stack(not args.no_stack and bool(wanted & {"1", "3"}), with_mlflow="3" in wanted) as stack:
         if "1" in wanted:
             from benchmarks import throughput
@@ -89,20 +103,19 @@ def run(argv: list[str] | None = None) -> list[Section]:
             config = throughput.ThroughputConfig.quick() if args.quick else throughput.ThroughputConfig()
             store = MetricsStore(stack.metrics_dsn) if stack else None
             _say("section 1-2: monitor throughput and agreement")
-            sections += throughput.run(config, store, _say)
+            attempt("1. Monitor throughput", lambda: list(throughput.run(config, store, _say)))
         if "4" in wanted:
             from benchmarks import quality
 
+            config4 = quality.QualityConfig.quick() if args.quick else quality.QualityConfig()
             _say("section 4: quality under drift")
-            sections.append(
-                quality.run(quality.QualityConfig.quick() if args.quick else quality.QualityConfig(), _say)
-            )
+            attempt("4. Quality under drift", lambda: [quality.run(config4, _say)])
         if "3" in wanted and stack is not None:
             from benchmarks import retrain_cycle
 
-            _say("section 3: retrain cycle")
             config3 = retrain_cycle.CycleConfig.quick() if args.quick else retrain_cycle.CycleConfig()
-            sections.append(retrain_cycle.run(config3, stack, _say))
+            _say("section 3: retrain cycle")
+            attempt("3. Retrain cycle", lambda: [retrain_cycle.run(config3, stack, _say)])
     sections.sort(key=lambda section: section.title)
     elapsed = time.perf_counter() - started
     command = (
@@ -122,6 +135,8 @@ def run(argv: list[str] | None = None) -> list[Section]:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(document, encoding="utf-8")
     _say(f"wrote {out} in {seconds(elapsed)}")
+    if failed:
+        raise SystemExit(f"failed sections: {', '.join(failed)}")
     return sections
 
 

@@ -1,0 +1,28 @@
+"""The benchmark document's structure: the targets table and every section (no figure is checked)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+# benchmarks/ sits beside the package, not in it: it runs from the repository root and is not installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks import run as bench  # noqa: E402
+from benchmarks.common import Section, Table  # noqa: E402
+
+
+def test_the_document_has_the_targets_table_and_every_section():
+    sections = [
+        Section("1. Monitor throughput", "intro", [("", Table(["a"], [["1"]]))],
+                figures={"largest": 100, "by_rows": {100: {"ours": 0.5, "ours_cpu": 0.6, "speedup": 30.0,
+                                                           "drift_speedup": 90.0}}}),
+        Section("3. Retrain cycle", "intro", figures={"fit": 10.0, "overhead": 6.0, "overhead_share": 0.6}),
+    ]
+    document = bench.render(sections, command="make bench", elapsed=1.0, quick=False, load=("0", "0"))
+    assert document.startswith("# Benchmarks")
+    for heading in ("## Targets", "## 1. Monitor throughput", "## 3. Retrain cycle"):
+        assert heading in document
+    targets = bench.targets(sections)
+    assert [row[2] for row in targets.rows] == ["yes", "yes", "**no**"]
+    assert np.isfinite(float(targets.rows[0][1].split()[0]))
