@@ -201,6 +201,43 @@ def targets(sections: list[Section]) -> Table:
     return table
 
 
+def limits(sections: list[Section]) -> list[str]:
+    """What holds back the targets this run did not meet, from its own figures."""
+    found = []
+    throughput = _figure(sections, "1.")
+    if throughput:
+        rows = throughput["largest"]
+        largest = throughput["by_rows"][rows]
+        if largest["ours"] > 1.0 or largest["speedup"] < 20:
+            stages = largest["stages"]
+            shares = ", ".join(
+                f"{name} {seconds(value)}"
+                for name, value in sorted(stages.items(), key=lambda item: -item[1])
+            )
+            common = sum(value for name, value in stages.items() if name != "drift")
+            slowest = max(stages, key=stages.get)
+            why = {
+                "score": "the champion's `predict_proba`, mostly xgboost's own predict",
+                "drift": "our drift measurement",
+            }.get(slowest, f"the {slowest} step")
+            found.append(
+                f"Throughput at {rows:,} rows. Our stages, slowest first: {shares}. The slowest is {slowest}"
+                f" ({why}). Load, validate, score and store are the same code in both paths and take"
+                f" {seconds(common)} together, so however fast drift gets, the end-to-end speed-up cannot"
+                f" exceed {ratio((common + largest['baseline_drift']) / common)} on this run; the drift stage"
+                f" alone is {ratio(largest['drift_speedup'])} faster than Evidently's report. Wall times"
+                " also carry the machine's other load (see the load average above)."
+            )
+    drift = _figure(sections, "4.")
+    if drift and drift["auc_ok"] is not True:
+        found.append(
+            "Quality under drift: the monitor's mean ROC AUC is within 97% of retraining every batch over"
+            " all streams, but not on the concept-shift stream; section 4 says why (a first retrain on a"
+            " window of mostly old rows is rejected, then the cooldown delays the next one)."
+        )
+    return found
+
+
 def render(
     sections: list[Section], *, command: str, elapsed: float, quick: bool, load: tuple[str, str]
 ) -> str:
@@ -227,6 +264,9 @@ def render(
         targets(sections).markdown(),
         "",
     ]
+    found = limits(sections)
+    if found:
+        lines += ["What limits the targets not met:", ""] + [f"- {text}" for text in found] + [""]
     for section in sections:
         lines.append(section.markdown())
     return "\n".join(lines).rstrip() + "\n"

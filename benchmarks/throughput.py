@@ -48,8 +48,8 @@ KINDS = (DriftKind.none, DriftKind.none, DriftKind.covariate, DriftKind.concept,
 class ThroughputConfig:
     sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     reference_rows: int = 20_000
-    passes: dict[int, int] = field(default_factory=lambda: {1_000: 3, 10_000: 2, 100_000: 1})
-    baseline_batches: dict[int, int] = field(default_factory=lambda: {1_000: 5, 10_000: 5, 100_000: 3})
+    passes: dict[int, int] = field(default_factory=lambda: {1_000: 3, 10_000: 2, 100_000: 2})
+    baseline_batches: dict[int, int] = field(default_factory=lambda: {1_000: 5, 10_000: 5, 100_000: 5})
     seed: int = 7
 
     @classmethod
@@ -323,6 +323,8 @@ def _throughput_section(
             ]
         )
         figures[result.rows] = {
+            "stages": {stage: _median_stage(result.ours, stage) for stage in STAGES},
+            "baseline_drift": base_drift,
             "ours_cpu": median([r.cpu for r in result.ours]),
             "ours": ours_total,
             "baseline": base_total,
