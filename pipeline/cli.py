@@ -69,11 +69,12 @@ def _clean_errors() -> Any:
     from pipeline.registry import RegistryError
     from pipeline.stack import StackError
     from pipeline.store import StoreUnavailable
-    from pipeline.tracking import TrackingUnavailable
+    from pipeline.tracking import TrackingUnavailable, UntrustedModel
 
     try:
         yield
-    except (DataError, NoChampion, RegistryError, StackError, StoreUnavailable, TrackingUnavailable) as err:
+    except (DataError, NoChampion, RegistryError, StackError, StoreUnavailable, TrackingUnavailable,
+            UntrustedModel) as err:
         _fail(str(err))
 
 
@@ -239,6 +240,9 @@ def monitor(
     batch_rows: Annotated[int | None, typer.Option(min=50, help="Rows per simulated batch.")] = None,
     drift_kind: Annotated[str, typer.Option(help="Simulated drift: none | covariate | concept | prior.")] = "covariate",
     drift_at: Annotated[int | None, typer.Option(min=1, help="First simulated drifted batch (default: middle).")] = None,
+    max_batch_mb: Annotated[
+        float, typer.Option(min=0.001, help="Refuse (skip) a batch file bigger than this many MB; it is read whole.")
+    ] = 256.0,
 ) -> None:
     """Score batches with the champion, measure drift, and retrain/tune/register/promote past the threshold.
 
@@ -261,9 +265,9 @@ def monitor(
         registry = _registry(settings)
         store = MetricsStore(settings.metrics_dsn())
         s3 = _s3(settings) if any(p.startswith("s3://") for p in [reference, *paths]) else None
-        ref = load_batch(reference, schema, s3)
+        ref = load_batch(reference, schema, s3, max_batch_mb)
         if paths:
-            sources = file_sources(paths, schema, s3)
+            sources = file_sources(paths, schema, s3, max_batch_mb)
             key = run_id or run_key_for(settings.model_name, reference, paths)
         else:
             try:
@@ -286,6 +290,9 @@ def monitor(
         _summary(result, settings, store)
     if result.errors:
         err_console.print(f"[bold red]{len(result.errors)} batch(es) failed validation; nothing was written for them[/]")
+    for failure in result.failures:
+        err_console.print(f"failed: {failure}", highlight=False, soft_wrap=True, markup=False)
+    if result.errors or result.failures:
         raise typer.Exit(1)
 
 

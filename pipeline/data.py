@@ -14,6 +14,7 @@ import pandas as pd
 from pipeline.schema import FeatureSchema
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
+DEFAULT_MAX_BATCH_MB = 256.0  # a batch is read whole; bigger files are refused before any byte is read
 
 
 class DataError(ValueError):
@@ -56,8 +57,19 @@ def _suffix(source: str) -> str:
     return suffix
 
 
-def read_bytes(source: str, s3_client: Any | None = None) -> bytes:
-    """Fetch the raw bytes of a local file or an S3 object, with errors that name the source."""
+def _check_size(source: str, size: int, max_mb: float | None) -> None:
+    if max_mb is not None and size > max_mb * 1024 * 1024:
+        raise DataError(
+            f"{source}: {size / 1024 / 1024:.1f} MB is over the batch limit of {max_mb:g} MB "
+            "(--max-batch-mb); split it into smaller batches"
+        )
+
+
+def read_bytes(source: str, s3_client: Any | None = None, max_mb: float | None = None) -> bytes:
+    """Fetch the raw bytes of a local file or an S3 object, with errors that name the source.
+
+    A file bigger than ``max_mb`` is refused from its size alone (stat, or the S3 object's length).
+    """
     if source.startswith("s3://"):
         if s3_client is None:
             raise DataError(f"{source}: no S3 client configured")
@@ -65,7 +77,13 @@ def read_bytes(source: str, s3_client: Any | None = None) -> bytes:
 
         bucket, key = _split_s3(source)
         try:
-            return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            response = s3_client.get_object(Bucket=bucket, Key=key)
+            body = response["Body"]
+            try:
+                _check_size(source, int(response.get("ContentLength") or 0), max_mb)
+                return body.read()
+            finally:
+                body.close()
         except ClientError as err:
             code = err.response.get("Error", {}).get("Code", "error")
             if code in ("NoSuchKey", "404"):
@@ -82,6 +100,7 @@ def read_bytes(source: str, s3_client: Any | None = None) -> bytes:
         raise DataError(f"{source}: no such file")
     if path.is_dir():
         raise DataError(f"{source}: is a directory, not a data file")
+    _check_size(source, path.stat().st_size, max_mb)
     return path.read_bytes()
 
 
@@ -111,10 +130,10 @@ def _parse_parquet(source: str, raw: bytes) -> pd.DataFrame:
         raise DataError(f"{source}: not a readable Parquet file") from err
 
 
-def read_table(source: str, s3_client: Any | None = None) -> pd.DataFrame:
+def read_table(source: str, s3_client: Any | None = None, max_mb: float | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet table from a local path or ``s3://bucket/key``."""
     suffix = _suffix(source)
-    raw = read_bytes(source, s3_client)
+    raw = read_bytes(source, s3_client, max_mb)
     if suffix == ".csv":
         return _parse_csv(source, raw)
     return _parse_parquet(source, raw)
@@ -198,9 +217,31 @@ def validate_frame(frame: pd.DataFrame, schema: FeatureSchema, source: str) -> B
     return Batch(source=source, frame=clean, has_labels=has_labels, extra_columns=extra)
 
 
-def load_batch(source: str, schema: FeatureSchema, s3_client: Any | None = None) -> Batch:
+def load_batch(
+    source: str, schema: FeatureSchema, s3_client: Any | None = None, max_mb: float | None = None
+) -> Batch:
     """Read and validate one batch."""
-    return validate_frame(read_table(source, s3_client), schema, source)
+    return validate_frame(read_table(source, s3_client, max_mb), schema, source)
+
+
+def empty_columns(batch: Batch, reference: pd.DataFrame, schema: FeatureSchema) -> list[str]:
+    """Feature columns with no value at all in this batch, where the reference allows that.
+
+    The rule: a column entirely empty in a batch is an ERROR when the reference never has it missing
+    (age, ESI, the vitals, sex, arrival mode...: an empty one means a broken extract), and only a WARNING
+    (returned here) when the reference has missing values in it too: lab results are legitimately
+    missing for most visits, so a small batch can have none.
+    """
+    allowed = []
+    for name in schema.features:
+        if batch.frame[name].notna().any():
+            continue
+        if name in reference.columns and reference[name].notna().all():
+            raise DataError(
+                f"{batch.source}: column {name!r} is entirely empty; it is never empty in the reference"
+            )
+        allowed.append(name)
+    return allowed
 
 
 def labels_of(frame: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import tracking
-from pipeline.data import Batch, DataError, labels_of, load_batch, validate_frame
+from pipeline.data import Batch, DataError, empty_columns, labels_of, load_batch, validate_frame
 from pipeline.drift import DriftResult, ReferenceProfile
 from pipeline.registry import Registry, VersionInfo
 from pipeline.retrain import RetrainOutcome, WindowInfo, retrain
@@ -39,6 +39,11 @@ from pipeline.synth import DriftKind, Population, generate_stream
 from pipeline.train import predict_proba, quality
 
 ACTIONS = ("none", "retrained-promoted", "retrained-rejected", "skipped-cooldown", "skipped-busy")
+# Actions after which alarms wait ``cooldown_batches`` batches before retraining again. A failed retrain is
+# recorded as ``retrained-rejected`` (its rejection event says why); ``skipped-busy`` means another monitor
+# holds the model's retrain lock, and this one holds off for the same cooldown.
+COOLDOWN_ACTIONS = ("retrained-promoted", "retrained-rejected", "skipped-busy")
+TRACKING_WAIT_SECONDS = 300.0
 Say = Callable[[str], None]
 
 
@@ -54,8 +59,10 @@ class BatchSource:
     load: Callable[[], Batch]
 
 
-def file_sources(paths: Sequence[str], schema: FeatureSchema, s3_client: Any | None) -> list[BatchSource]:
-    return [BatchSource(path, lambda path=path: load_batch(path, schema, s3_client)) for path in paths]
+def file_sources(
+    paths: Sequence[str], schema: FeatureSchema, s3_client: Any | None, max_mb: float | None = None
+) -> list[BatchSource]:
+    return [BatchSource(path, lambda path=path: load_batch(path, schema, s3_client, max_mb)) for path in paths]
 
 
 def simulated_sources(
@@ -93,6 +100,7 @@ class MonitorResult:
     run_key: str
     records: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
     mlflow_run_id: str | None = None
     tracking_uri: str = ""
     skipped: int = 0
@@ -120,6 +128,7 @@ class Monitor:
         store: MetricsStore,
         registry: Registry,
         say: Say = print,
+        tracking_wait: float = TRACKING_WAIT_SECONDS,
     ) -> None:
         self.settings = settings
         self.schema = schema
@@ -133,6 +142,11 @@ class Monitor:
         self.window: list[tuple[str, pd.DataFrame]] = []
         self.last_retrain_batch: int | None = None
         self.latest_drift: tuple[int, DriftResult] | None = None
+        self.tracking_wait = tracking_wait
+        self.baseline: pd.DataFrame | None = None
+        self.reported_extra: set[str] = set()
+        self.failures: list[str] = []
+        self.mlflow_run_id: str | None = None
 
     # ------------------------------------------------------------ champion and reference
 
@@ -180,14 +194,21 @@ class Monitor:
         self.store.start_run(run_key, self.registry.name, self.threshold, [s.name for s in sources])
         recorded = self.store.recorded_batches(run_key)
         self.load_champion()
+        self._resume_champion(run_key, recorded)
         self.set_reference(reference.frame)
+        self.baseline = reference.frame
         if reference.has_labels:
             self.window.append((reference.source, reference.frame))
         result = MonitorResult(run_key=run_key, tracking_uri=self.settings.tracking_uri)
-        existing = self._mlflow_run_id(run_key)
+        existing = self.store.run_mlflow_id(run_key)
         with mlflow.start_run(run_id=existing, run_name=None if existing else f"monitor {run_key}") as run:
-            result.mlflow_run_id = run.info.run_id
-            if not existing:
+            result.mlflow_run_id = self.mlflow_run_id = run.info.run_id
+            if existing:
+                ended = tracking.end_running_children(existing, "KILLED")
+                if ended:
+                    self.say(f"resuming run {run_key}: {len(ended)} MLflow runs left running by an interrupted "
+                             "attempt marked KILLED")
+            else:
                 self.store.set_run_mlflow_id(run_key, run.info.run_id)
                 mlflow.set_tags({"step": "monitor", "run_key": run_key, "model_name": self.registry.name})
                 mlflow.log_params(
@@ -198,14 +219,30 @@ class Monitor:
                 result.records.append(record)
                 if on_batch:
                     on_batch(record)
-            self._log_run_artifacts(result)
+            try:
+                self._log_run_artifacts(result)
+            except Exception as err:
+                if not tracking.is_tracking_failure(err):
+                    raise
+                self.failures.append(f"run artifacts not logged to MLflow: {tracking.one_line(err)}")
+                self.say(f"warning: {self.failures[-1]}")
+        result.failures = list(self.failures)
         return result
 
-    def _mlflow_run_id(self, run_key: str) -> str | None:
-        with self.store.transaction() as cur:
-            cur.execute("SELECT mlflow_run_id FROM monitor_runs WHERE run_key = %s", (run_key,))
-            row = cur.fetchone()
-        return row[0] if row and row[0] else None
+    def _resume_champion(self, run_key: str, recorded: dict[int, dict[str, Any]]) -> None:
+        """After a crash between a promotion and the write of its batch, score from that batch on with the
+        champion of the time (the one the promoted version was compared with), so the rerun reproduces the
+        batch, finds the promoted version and records its story instead of training again."""
+        assert self.champion is not None
+        tags = self.champion.tags
+        made_at, before = tags.get("monitor_batch"), tags.get("compared_with")
+        if tags.get("monitor_run_key") != run_key or not made_at or not before or int(made_at) in recorded:
+            return
+        self.say(f"resuming run {run_key}: v{self.champion.version} was promoted at batch {made_at} by an "
+                 f"interrupted attempt; scoring from there with v{before}, the champion at that batch")
+        self.champion = self.registry.version(int(before))
+        self.model = tracking.load_model(f"models:/{self.registry.name}/{before}")
+        self.profile = None
 
     def _one_batch(
         self,
@@ -217,15 +254,22 @@ class Monitor:
     ) -> dict[str, Any]:
         try:
             batch = source.load()
+            allowed_empty = empty_columns(batch, self.baseline, self.schema) if self.baseline is not None else []
         except DataError as err:
             message = str(err)
             result.errors.append(message)
-            self.say(f"[batch {index}] skipped, nothing written: {message}")
+            self.say(f"[batch {index}] skipped, nothing written, the run goes on: {message}")
             return {"batch": index, "source": source.name, "error": message, "action": "none",
                     "model_name": self.registry.name}
-        if batch.extra_columns:
-            self.say(f"[batch {index}] ignoring {len(batch.extra_columns)} extra columns: "
-                     f"{', '.join(batch.extra_columns[:5])}")
+        new_extra = [name for name in batch.extra_columns if name not in self.reported_extra]
+        if new_extra:
+            self.reported_extra.update(new_extra)
+            self.say(f"[batch {index}] ignoring {len(new_extra)} extra columns (said once per run): "
+                     f"{', '.join(new_extra[:5])}{' ...' if len(new_extra) > 5 else ''}")
+        if allowed_empty and recorded is None:
+            self.say(f"[batch {index}] warning: {len(allowed_empty)} columns entirely empty, allowed as the "
+                     f"reference has them missing too: {', '.join(allowed_empty[:5])}"
+                     f"{' ...' if len(allowed_empty) > 5 else ''}")
         if batch.has_labels:
             self.window.append((source.name, batch.frame))
         if recorded is not None:
@@ -237,11 +281,10 @@ class Monitor:
 
     def _replay(self, index: int, batch: Batch, recorded: dict[str, Any]) -> None:
         action = recorded["action"]
-        if action.startswith("retrained"):
+        if action in COOLDOWN_ACTIONS:
             self.last_retrain_batch = index
         if action == "retrained-promoted":
-            self.load_champion()
-            self.set_reference(batch.frame)
+            self.set_reference(batch.frame)  # the champion itself was loaded (as of now) when the run started
 
     def _record_from_row(self, row: dict[str, Any]) -> dict[str, Any]:
         record = {
@@ -344,7 +387,13 @@ class Monitor:
                    "share_missing": drift.share_missing, "alarm": float(alarm)}
         if roc_auc is not None:
             metrics["roc_auc"] = roc_auc
-        mlflow.log_metrics(metrics, step=index)
+        try:
+            mlflow.log_metrics(metrics, step=index)
+        except Exception as err:
+            if not tracking.is_tracking_failure(err):
+                raise
+            self.say(f"[batch {index}] warning: metrics not mirrored to MLflow ({tracking.one_line(err, 120)}); "
+                     "Postgres has them")
         flag = "ALARM" if alarm else "ok   "
         auc_text = f" auc={roc_auc:.3f}" if roc_auc is not None else ""
         self.say(f"[batch {index}] {flag} v{version} rows={batch.rows} pred_drift={drift.prediction_drift:.3f} "
@@ -377,21 +426,32 @@ class Monitor:
     def _retrain(self, index: int, batch: Batch, run_key: str, why: str) -> tuple[str, list[Event]]:
         with self.store.retrain_lock(self.registry.name) as held:
             if not held:
-                self.say(f"[batch {index}] alarm ({why}); another monitor is retraining {self.registry.name}, "
-                         "monitoring goes on")
+                self.last_retrain_batch = index
+                self.say(f"[batch {index}] alarm ({why}); another monitor is retraining {self.registry.name}: "
+                         f"skipped-busy, no retrain for {self.settings.cooldown_batches} batches, monitoring goes on")
                 return "skipped-busy", []
+            origin = {"monitor_run_key": run_key, "monitor_batch": str(index)}
+            done = self.registry.find_version(origin)
+            if done is not None:
+                return self._adopt(index, batch, run_key, done)
             window, names = self._window_frame()
             self.say(f"[batch {index}] alarm ({why}); retraining on {len(window)} rows "
                      f"({len(names)} sources, newest held out)")
-            outcome: RetrainOutcome = retrain(
-                window,
-                WindowInfo(len(window), names, f"batch {index}: {why}"),
-                settings=self.settings,
-                schema=self.schema,
-                registry=self.registry,
-                champion_model=self.model,
-                say=self.say,
-            )
+            try:
+                outcome: RetrainOutcome = retrain(
+                    window,
+                    WindowInfo(len(window), names, f"batch {index}: {why}"),
+                    settings=self.settings,
+                    schema=self.schema,
+                    registry=self.registry,
+                    champion_model=self.model,
+                    say=self.say,
+                    origin=origin,
+                )
+            except Exception as err:
+                if not tracking.is_tracking_failure(err):
+                    raise
+                return self._retrain_failed(index, batch, run_key, err, origin)
         self.last_retrain_batch = index
         assert self.champion is not None
         details = {"mlflow_run_id": outcome.run_id, "candidate": outcome.candidate,
@@ -413,6 +473,65 @@ class Monitor:
                             index, outcome.version, self.champion.version, details))
         self.say(f"[batch {index}] REJECTED v{outcome.version}: {outcome.decision.reason}")
         return "retrained-rejected", events
+
+    def _adopt(self, index: int, batch: Batch, run_key: str, done: VersionInfo) -> tuple[str, list[Event]]:
+        """A version this run already made for this batch (before a crash): finish its story, never retrain."""
+        assert self.champion is not None
+        self.last_retrain_batch = index
+        promoted = done.tags.get("decision") == "promoted"
+        details = {"mlflow_run_id": done.run_id, "candidate": done.tags.get("candidate"), "recovered": True}
+        events = [Event(run_key, self.registry.name, "retrain",
+                        f"trained v{done.version} ({done.tags.get('candidate')}) on {done.tags.get('window_rows')} "
+                        "rows (found after an interrupted attempt)", index, done.version, self.champion.version,
+                        details)]
+        if not promoted:
+            events.append(Event(run_key, self.registry.name, "rejection", f"v{done.version} not promoted",
+                                index, done.version, self.champion.version, details))
+            self.say(f"[batch {index}] v{done.version} was trained and rejected by an interrupted attempt")
+            return "retrained-rejected", events
+        current = self.registry.champion()
+        if current is None or current.version != done.version:
+            self.registry.promote(done.version)
+        events.append(Event(run_key, self.registry.name, "promotion",
+                            f"v{done.version} promoted over v{self.champion.version} (finished after an interrupted "
+                            "attempt)", index, done.version, self.champion.version, details))
+        self.say(f"[batch {index}] v{done.version} promoted over v{self.champion.version} "
+                 "(finishing an interrupted attempt)")
+        self.load_champion()
+        self.set_reference(batch.frame)
+        return "retrained-promoted", events
+
+    def _retrain_failed(
+        self, index: int, batch: Batch, run_key: str, err: BaseException, origin: dict[str, str]
+    ) -> tuple[str, list[Event]]:
+        """The tracking side failed mid-retrain. Wait for the server if it is down (giving up raises
+        ``TrackingUnavailable``: nothing is written for the batch, a rerun does it again); then close the
+        runs the failure left open and record a rejection: the champion is unchanged."""
+        import mlflow
+
+        assert self.champion is not None
+        line = tracking.one_line(err)
+        self.say(f"[batch {index}] retrain failed: {line}")
+        uri = self.settings.tracking_uri
+        if not tracking.server_up(uri):
+            self.say(f"[batch {index}] MLflow at {uri} is down; waiting up to {self.tracking_wait:.0f}s for it "
+                     "before recording anything")
+            tracking.wait_for_server(uri, self.tracking_wait)
+            self.say(f"[batch {index}] MLflow is back")
+        active = mlflow.active_run()
+        while active is not None and active.info.run_id != self.mlflow_run_id:
+            mlflow.end_run("FAILED")
+            active = mlflow.active_run()
+        if self.mlflow_run_id:
+            tracking.end_running_children(self.mlflow_run_id, "FAILED")
+        done = self.registry.find_version(origin)
+        if done is not None:
+            return self._adopt(index, batch, run_key, done)
+        self.last_retrain_batch = index
+        message = f"retrain failed, champion v{self.champion.version} unchanged: {line}"
+        self.failures.append(f"batch {index}: {message}")
+        return "retrained-rejected", [Event(run_key, self.registry.name, "rejection", message, index, None,
+                                            self.champion.version, {"error": line, "failed": True})]
 
     def _log_run_artifacts(self, result: MonitorResult) -> None:
         """The pictures without Grafana: the Evidently HTML of the latest drifted (or last) batch and the

@@ -63,6 +63,20 @@ class Registry:
     def champion(self) -> VersionInfo | None:
         return self.by_alias(CHAMPION)
 
+    def version(self, version: int) -> VersionInfo:
+        mv = self.client.get_model_version(self.name, str(version))
+        return VersionInfo(int(mv.version), mv.run_id, dict(mv.tags or {}))
+
+    def find_version(self, tags: dict[str, str]) -> VersionInfo | None:
+        """The newest version carrying all these tags (e.g. the monitor run and batch that made it)."""
+        quoted = self.name.replace("'", "\\'")
+        found = [
+            VersionInfo(int(mv.version), mv.run_id, dict(mv.tags or {}))
+            for mv in self.client.search_model_versions(f"name = '{quoted}'")
+        ]
+        matching = [v for v in found if all(v.tags.get(key) == value for key, value in tags.items())]
+        return max(matching, key=lambda v: v.version) if matching else None
+
     def uri(self, alias: str = CHAMPION) -> str:
         return f"models:/{self.name}@{alias}"
 

@@ -82,8 +82,15 @@ def retrain(
     registry: Registry,
     champion_model: Any | None,
     say: Say = print,
+    origin: dict[str, str] | None = None,
 ) -> RetrainOutcome:
-    """Train, tune, register and (if it beats the champion on the newest held-out rows) promote."""
+    """Train, tune, register and (if it beats the champion on the newest held-out rows) promote.
+
+    The order makes a crash at any point safe: the model's artifacts are uploaded before a version is
+    registered (no version points at missing files); the version is born with its decision and
+    ``origin`` tags (which monitor run and batch made it), so a rerun finds and finishes it instead of
+    training again; promotion comes last, ``previous`` set before the one ``champion`` switch.
+    """
     import mlflow
 
     split = split_in_time(window, settings.holdout_fraction, settings.validation_fraction)
@@ -128,6 +135,9 @@ def retrain(
             "holdout_roc_auc": f"{decision.challenger['roc_auc']:.6f}",
             "holdout_log_loss": f"{decision.challenger['log_loss']:.6f}",
             "params": json.dumps(params, default=str),
+            "decision": "promoted" if decision.promote else "rejected",
+            **({"compared_with": str(champion.version)} if champion is not None else {}),
+            **(origin or {}),
         }
         description = (
             f"{best_name} trained because: {info.reason}. Window: {info.describe()}. "
@@ -146,9 +156,6 @@ def retrain(
         previous = None
         if decision.promote:
             previous = registry.promote(version)
-        registry.tag_version(version, "decision", "promoted" if decision.promote else "rejected")
-        if champion is not None:
-            registry.tag_version(version, "compared_with", str(champion.version))
     return RetrainOutcome(
         version=version,
         promoted=decision.promote,

@@ -7,15 +7,16 @@ One transaction per batch: the batch's metrics row and its events land together 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.extras
 from psycopg2 import sql
-from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 EVENT_KINDS = ("bootstrap", "alarm", "retrain", "promotion", "rejection", "rollback")
 RUN_LEVEL = -1  # batch_index of events that belong to no batch (bootstrap, rollback)
@@ -129,10 +130,28 @@ class Event:
             raise ValueError(f"unknown event kind {self.kind!r}; expected one of {', '.join(EVENT_KINDS)}")
 
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRY_SECONDS = 60  # how long a restarting database is waited for before the run gives up
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else err.__class__.__name__
+
+
+def _log_retry(state: RetryCallState) -> None:
+    err = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0
+    log.warning("metrics database unreachable (%s); retry %d in %.1fs", _first_line(err) if err else "?",
+                state.attempt_number, wait)
+
+
 _transient = retry(
-    retry=retry_if_exception_type(psycopg2.OperationalError),
+    retry=retry_if_exception_type((psycopg2.OperationalError, psycopg2.InterfaceError)),
     wait=wait_exponential(multiplier=0.2, max=5),
-    stop=stop_after_delay(30),
+    stop=stop_after_delay(RETRY_SECONDS),
+    before_sleep=_log_retry,
     reraise=True,
 )
 
@@ -149,40 +168,77 @@ class MetricsStore:
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        """A connection in one transaction: committed on success, rolled back on any error."""
+        """A connection in one transaction: committed on success, rolled back on any error.
+
+        Connecting is retried with backoff; a connection lost inside the block is not (see ``_in_transaction``).
+        """
         try:
             conn = _transient(self._connect)()
-        except psycopg2.OperationalError as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
-            raise StoreUnavailable(f"metrics database unreachable: {first}") from err
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
+            raise StoreUnavailable(f"metrics database unreachable: {_first_line(err)}") from err
         try:
-            with conn:
-                with conn.cursor() as cur:
-                    yield cur
+            with conn, conn.cursor() as cur:
+                yield cur
         finally:
             conn.close()
 
+    def _in_transaction(self, work: Callable[[Any], T]) -> T:
+        """Run ``work(cursor)`` in one transaction, the WHOLE transaction retried with backoff when the
+        server goes away (restart, failover) before or during it. Every write here is idempotent (keys and
+        ON CONFLICT DO NOTHING), so a transaction whose commit was lost in flight is safe to run again."""
+
+        def attempt() -> T:
+            conn = self._connect()
+            try:
+                with conn, conn.cursor() as cur:
+                    return work(cur)
+            finally:
+                conn.close()
+
+        try:
+            return _transient(attempt)()
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
+            raise StoreUnavailable(f"metrics database unreachable: {_first_line(err)}") from err
+
     def create_schema(self) -> None:
         """Create the tables if they do not exist (never drops anything)."""
-        with self.transaction() as cur:
+
+        def work(cur: Any) -> None:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('pipeline-schema'))")
             cur.execute(SCHEMA_SQL)
 
+        self._in_transaction(work)
+
     def start_run(self, run_key: str, model_name: str, threshold: float, sources: Sequence[str]) -> None:
-        with self.transaction() as cur:
-            cur.execute(
+        self._in_transaction(
+            lambda cur: cur.execute(
                 "INSERT INTO monitor_runs (run_key, model_name, threshold, sources) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (run_key) DO NOTHING",
                 (run_key, model_name, threshold, json.dumps(list(sources))),
             )
+        )
 
     def set_run_mlflow_id(self, run_key: str, mlflow_run_id: str) -> None:
-        with self.transaction() as cur:
-            cur.execute("UPDATE monitor_runs SET mlflow_run_id = %s WHERE run_key = %s", (mlflow_run_id, run_key))
+        self._in_transaction(
+            lambda cur: cur.execute(
+                "UPDATE monitor_runs SET mlflow_run_id = %s WHERE run_key = %s", (mlflow_run_id, run_key)
+            )
+        )
+
+    def run_mlflow_id(self, run_key: str) -> str | None:
+        """The MLflow run of a monitor run, once it has one."""
+
+        def work(cur: Any) -> str | None:
+            cur.execute("SELECT mlflow_run_id FROM monitor_runs WHERE run_key = %s", (run_key,))
+            row = cur.fetchone()
+            return row[0] if row and row[0] else None
+
+        return self._in_transaction(work)
 
     def recorded_batches(self, run_key: str) -> dict[int, dict[str, Any]]:
         """Batches of this run already recorded, by index."""
-        with self.transaction() as cur:
+
+        def work(cur: Any) -> dict[int, dict[str, Any]]:
             cur.execute(
                 sql.SQL("SELECT {} FROM batch_metrics WHERE run_key = %s ORDER BY batch_index").format(
                     sql.SQL(", ").join(map(sql.Identifier, BATCH_COLUMNS))
@@ -191,10 +247,16 @@ class MetricsStore:
             )
             return {row[1]: dict(zip(BATCH_COLUMNS, row, strict=True)) for row in cur.fetchall()}
 
+        return self._in_transaction(work)
+
     def record_batch(self, row: BatchRow, events: Sequence[Event] = ()) -> bool:
-        """Write a batch's row and its events in one transaction. False if the batch was already there."""
+        """Write a batch's row and its events in one transaction. False if the batch was already there.
+
+        Retried as a whole while the database restarts: the row and its events land together, once.
+        """
         values = asdict(row)
-        with self.transaction() as cur:
+
+        def work(cur: Any) -> bool:
             cur.execute(
                 sql.SQL("INSERT INTO batch_metrics ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
                     sql.SQL(", ").join(map(sql.Identifier, BATCH_COLUMNS)),
@@ -206,11 +268,12 @@ class MetricsStore:
                 return False
             for event in events:
                 self._insert_event(cur, event)
-        return True
+            return True
+
+        return self._in_transaction(work)
 
     def record_event(self, event: Event) -> bool:
-        with self.transaction() as cur:
-            return self._insert_event(cur, event)
+        return self._in_transaction(lambda cur: self._insert_event(cur, event))
 
     @staticmethod
     def _insert_event(cur: Any, event: Event) -> bool:
@@ -290,8 +353,8 @@ class MetricsStore:
         """A session-level advisory lock per model: True if this process holds it, False if another does."""
         try:
             conn = _transient(self._connect)()
-        except psycopg2.OperationalError as err:
-            raise StoreUnavailable("metrics database unreachable") from err
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
+            raise StoreUnavailable(f"metrics database unreachable: {_first_line(err)}") from err
         conn.autocommit = True
         try:
             with conn.cursor() as cur:
@@ -301,7 +364,12 @@ class MetricsStore:
                 yield held
             finally:
                 if held:
-                    with conn.cursor() as cur:
-                        cur.execute("SELECT pg_advisory_unlock(hashtext('retrain'), hashtext(%s))", (model_name,))
+                    try:
+                        with conn.cursor() as cur:
+                            cur.execute(
+                                "SELECT pg_advisory_unlock(hashtext('retrain'), hashtext(%s))", (model_name,)
+                            )
+                    except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                        pass  # the session is gone (database restarted), and its lock with it
         finally:
             conn.close()

@@ -1,16 +1,19 @@
 """MLflow plumbing: connect to the tracking server, log a model with skops, load one back.
 
 Models are saved with skops (never pickle) and loaded with an explicit list of trusted types, the only
-types beyond skops' defaults that our pipelines contain. Requirements are pinned to what is installed,
+types beyond skops' defaults that our pipelines contain; a model artifact saying otherwise is refused. Requirements are pinned to what is installed,
 so ``log_model`` never infers them (inference takes seconds per model).
 """
 
 from __future__ import annotations
 
+import tempfile
+import time
 import urllib.error
 import urllib.request
 from functools import cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,6 +63,67 @@ def check_server(tracking_uri: str) -> None:
     raise TrackingUnavailable(f"MLflow tracking server {tracking_uri} is unhealthy")
 
 
+def server_up(tracking_uri: str) -> bool:
+    try:
+        check_server(tracking_uri)
+    except TrackingUnavailable:
+        return False
+    return True
+
+
+def wait_for_server(tracking_uri: str, timeout: float) -> None:
+    """Wait (with backoff, up to ``timeout`` seconds) until the tracking server answers again."""
+    deadline = time.monotonic() + timeout
+    delay = 0.5
+    while not server_up(tracking_uri):
+        if time.monotonic() + delay > deadline:
+            raise TrackingUnavailable(
+                f"MLflow tracking server {tracking_uri} did not come back within {timeout:.0f}s"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 10)
+
+
+def is_tracking_failure(err: BaseException) -> bool:
+    """An error of the tracking side (server gone, artifact store refusing a write), not a bug of ours."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        boto_errors: tuple[type[BaseException], ...] = (BotoCoreError, ClientError)
+    except ImportError:  # pragma: no cover - boto3 is a dependency
+        boto_errors = ()
+    return isinstance(err, (MlflowException, requests.RequestException, ConnectionError, *boto_errors))
+
+
+def one_line(err: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(err).split()) or err.__class__.__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def end_running_children(run_id: str, status: str) -> list[str]:
+    """Mark every run still RUNNING below ``run_id`` (nested retrain, candidates, trials) as ``status``.
+
+    Runs left RUNNING by a process that died, or by a server that went away mid-run, end up FAILED or
+    KILLED instead of running forever in the UI. Returns the ids it ended.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    experiment = client.get_run(run_id).info.experiment_id
+    ended, parents = [], [run_id]
+    while parents:
+        parent = parents.pop()
+        for run in client.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{parent}'"):
+            parents.append(run.info.run_id)
+            if run.info.status == "RUNNING":
+                client.set_terminated(run.info.run_id, status)
+                ended.append(run.info.run_id)
+    return ended
+
+
 def connect(tracking_uri: str, experiment_name: str) -> str:
     """Point the MLflow client at the server and the experiment; returns the experiment id."""
     import mlflow
@@ -87,8 +151,32 @@ def log_model(model: Any, sample: pd.DataFrame) -> Any:
     )
 
 
-def load_model(model_uri: str) -> Any:
-    """Load a sklearn pipeline (skops, explicit trusted types) from any MLflow model URI."""
-    import mlflow.sklearn
+class UntrustedModel(RuntimeError):
+    """A model artifact that is not skops, or holds types beyond the trusted list: never loaded."""
 
-    return mlflow.sklearn.load_model(model_uri)
+
+def load_model(model_uri: str) -> Any:
+    """Load a sklearn pipeline from any MLflow model URI: skops only, with OUR trusted types.
+
+    MLflow's own loader would take the trusted-types list from the artifact's MLmodel file (which whoever
+    writes the artifact controls) and would unpickle a model saved as pickle. Here the MLmodel file only
+    says where the skops file is; anything else is refused, and skops gets ``SKOPS_TRUSTED_TYPES``.
+    """
+    import mlflow.artifacts
+    import skops.io
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="model-") as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        conf = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8")) or {}
+        flavor = (conf.get("flavors") or {}).get("sklearn") or {}
+        fmt = flavor.get("serialization_format")
+        if fmt != "skops":
+            raise UntrustedModel(f"{model_uri}: serialization format {fmt!r}; only skops models are loaded")
+        path = (local / str(flavor.get("pickled_model", "model.skops"))).resolve()
+        if local.resolve() not in path.parents:
+            raise UntrustedModel(f"{model_uri}: model file outside the model folder")
+        try:
+            return skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)
+        except skops.io.exceptions.UntrustedTypesFoundException as err:
+            raise UntrustedModel(f"{model_uri}: untrusted types in the model file: {err}") from err
