@@ -1,0 +1,106 @@
+"""A monitor process SIGKILLed during a retrain or right after its promotion, then rerun: the champion is a
+valid, loadable version, every batch is counted exactly once, no version is trained twice, and the events
+tell the story. Promotion itself is one alias switch, with `previous` set before it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from reliability_rig import VENV_BIN, Case, invoke, running_descendants, subprocess_env
+
+from pipeline import tracking
+from pipeline.registry import Registry
+
+pytestmark = pytest.mark.reliability
+
+
+def start_monitor(case: Case, run_key: str, report: Path, **env: str) -> subprocess.Popen:
+    args = [str(VENV_BIN / "pipeline"), "monitor", "--reference", str(case.data.reference), "--run-id", run_key,
+            "--threshold", "0.000001", "--report-json", str(report),
+            "--current", *[str(p) for p in case.data.batches[:2]]]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,  # noqa: S603
+                            env=subprocess_env(case, **env), start_new_session=True)
+
+
+@pytest.mark.parametrize("kill_on", ["candidate", "PROMOTED"], ids=["during-retrain", "after-promotion"])
+def test_sigkill_then_rerun_leaves_a_valid_champion_and_counts_every_batch_once(
+    weak_case: Case, kill_on: str, tmp_path: Path
+):
+    case = weak_case  # v1 the base model, v2 the poor champion: the retrain (v3) is always promoted
+    proc = start_monitor(case, "killed", tmp_path / "first.json")
+    seen = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if kill_on in line:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    aliases = case.aliases()
+    if kill_on == "PROMOTED":  # killed between the alias switch and the write of the batch
+        assert aliases["champion"] == "3" and aliases["previous"] == "2"
+    else:
+        assert aliases["champion"] == "2"
+    written_before = case.rows("SELECT count(*) FROM batch_metrics")[0][0]
+
+    rerun = invoke("monitor", "--reference", str(case.data.reference), "--run-id", "killed", "--threshold",
+                   "0.000001", "--report-json", str(tmp_path / "rerun.json"),
+                   "--current", *[str(p) for p in case.data.batches[:2]])
+    records = json.loads((tmp_path / "rerun.json").read_text())
+    assert [r["action"] for r in records] == ["retrained-promoted", "skipped-cooldown"], rerun.output
+    assert records[0]["champion_version"] == 2 and records[1]["champion_version"] == 3
+    assert written_before == 0 or kill_on == "PROMOTED"
+    assert case.rows("SELECT batch_index, count(*) FROM batch_metrics GROUP BY 1 ORDER BY 1") == [(1, 1), (2, 1)]
+    story = case.rows("SELECT kind, model_version, champion_version FROM events WHERE batch_index = 1 ORDER BY id")
+    assert story == [("alarm", None, 2), ("retrain", 3, 2), ("promotion", 3, 2)]
+    assert case.versions() == [1, 2, 3]  # the interrupted work was finished or redone, never doubled
+    assert case.aliases() == {"champion": "3", "previous": "2", "challenger": "3"}
+    # what lets a rerun finish instead of retrain: the version is born with its decision and origin
+    tags = MlflowClient(case.settings.tracking_uri).get_model_version(case.model_name, "3").tags
+    assert tags["decision"] == "promoted" and tags["compared_with"] == "2"
+    assert tags["monitor_run_key"] == "killed" and tags["monitor_batch"] == "1"
+    model = tracking.load_model(f"models:/{case.model_name}@champion")
+    from pipeline.data import load_batch
+    from pipeline.schema import load_schema
+    from pipeline.train import predict_proba
+
+    schema = load_schema()
+    proba = predict_proba(model, load_batch(str(case.data.batches[2]), schema).frame, schema)
+    assert ((proba >= 0) & (proba <= 1)).all()
+    run_id = case.rows("SELECT mlflow_run_id FROM monitor_runs WHERE run_key = 'killed'")[0][0]
+    assert running_descendants(case.settings.tracking_uri, run_id) == []
+
+
+class RecordingClient:
+    """A registry client that records alias writes (the order is the property under test)."""
+
+    def __init__(self, champion: int | None) -> None:
+        self.aliases = {} if champion is None else {"champion": str(champion)}
+        self.writes: list[tuple[str, str]] = []
+
+    def get_model_version_by_alias(self, name, alias):
+        from mlflow.exceptions import MlflowException
+
+        if alias not in self.aliases:
+            raise MlflowException(f"no alias {alias}")
+        return type("MV", (), {"version": self.aliases[alias], "run_id": None, "tags": {}})()
+
+    def set_registered_model_alias(self, name, alias, version):
+        self.writes.append((alias, version))
+        self.aliases[alias] = version
+
+
+def test_promotion_is_previous_first_then_one_champion_switch():
+    client = RecordingClient(champion=4)
+    assert Registry(client, "m").promote(7) == 4
+    assert client.writes == [("previous", "4"), ("champion", "7")]
+    first = RecordingClient(champion=None)
+    assert Registry(first, "m").promote(1) is None
+    assert first.writes == [("champion", "1")]
