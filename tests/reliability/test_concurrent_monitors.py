@@ -21,7 +21,7 @@ def test_two_monitors_on_one_model_exactly_one_retrains(weak_case: Case, tmp_pat
                 "--threshold", "0.000001", "--report-json", str(tmp_path / f"{name}.json"),
                 "--current", *[str(p) for p in case.data.batches[:2]]]
         procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,  # noqa: S603
-                                      env=subprocess_env(case, PIPELINE_TUNING_TRIALS="3")))
+                                      env=subprocess_env(case, PIPELINE_TUNING_TRIALS="2")))
     outputs = [proc.communicate(timeout=400)[0] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outputs
     reports = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in ("left", "right")}
