@@ -62,7 +62,9 @@ class BatchSource:
 def file_sources(
     paths: Sequence[str], schema: FeatureSchema, s3_client: Any | None, max_mb: float | None = None
 ) -> list[BatchSource]:
-    return [BatchSource(path, lambda path=path: load_batch(path, schema, s3_client, max_mb)) for path in paths]
+    return [
+        BatchSource(path, lambda path=path: load_batch(path, schema, s3_client, max_mb)) for path in paths
+    ]
 
 
 def simulated_sources(
@@ -206,8 +208,8 @@ class Monitor:
             if existing:
                 ended = tracking.end_running_children(existing, "KILLED")
                 if ended:
-                    self.say(f"resuming run {run_key}: {len(ended)} MLflow runs left running by an interrupted "
-                             "attempt marked KILLED")
+                    self.say(f"resuming run {run_key}: {len(ended)} MLflow runs left running by an "
+                             "interrupted attempt marked KILLED")
             else:
                 self.store.set_run_mlflow_id(run_key, run.info.run_id)
                 mlflow.set_tags({"step": "monitor", "run_key": run_key, "model_name": self.registry.name})
@@ -254,7 +256,7 @@ class Monitor:
     ) -> dict[str, Any]:
         try:
             batch = source.load()
-            allowed_empty = empty_columns(batch, self.baseline, self.schema) if self.baseline is not None else []
+            allowed_empty = [] if self.baseline is None else empty_columns(batch, self.baseline, self.schema)
         except DataError as err:
             message = str(err)
             result.errors.append(message)
@@ -392,8 +394,8 @@ class Monitor:
         except Exception as err:
             if not tracking.is_tracking_failure(err):
                 raise
-            self.say(f"[batch {index}] warning: metrics not mirrored to MLflow ({tracking.one_line(err, 120)}); "
-                     "Postgres has them")
+            self.say(f"[batch {index}] warning: metrics not mirrored to MLflow "
+                     f"({tracking.one_line(err, 120)}); Postgres has them")
         flag = "ALARM" if alarm else "ok   "
         auc_text = f" auc={roc_auc:.3f}" if roc_auc is not None else ""
         self.say(f"[batch {index}] {flag} v{version} rows={batch.rows} pred_drift={drift.prediction_drift:.3f} "
@@ -427,8 +429,9 @@ class Monitor:
         with self.store.retrain_lock(self.registry.name) as held:
             if not held:
                 self.last_retrain_batch = index
-                self.say(f"[batch {index}] alarm ({why}); another monitor is retraining {self.registry.name}: "
-                         f"skipped-busy, no retrain for {self.settings.cooldown_batches} batches, monitoring goes on")
+                self.say(f"[batch {index}] alarm ({why}); another monitor is retraining "
+                         f"{self.registry.name}: skipped-busy, no retrain for "
+                         f"{self.settings.cooldown_batches} batches, monitoring goes on")
                 return "skipped-busy", []
             origin = {"monitor_run_key": run_key, "monitor_batch": str(index)}
             done = self.registry.find_version(origin)
@@ -475,14 +478,15 @@ class Monitor:
         return "retrained-rejected", events
 
     def _adopt(self, index: int, batch: Batch, run_key: str, done: VersionInfo) -> tuple[str, list[Event]]:
-        """A version this run already made for this batch (before a crash): finish its story, never retrain."""
+        """A version this run already made for this batch (before a crash): finish its story, no retrain."""
         assert self.champion is not None
         self.last_retrain_batch = index
         promoted = done.tags.get("decision") == "promoted"
         details = {"mlflow_run_id": done.run_id, "candidate": done.tags.get("candidate"), "recovered": True}
         events = [Event(run_key, self.registry.name, "retrain",
-                        f"trained v{done.version} ({done.tags.get('candidate')}) on {done.tags.get('window_rows')} "
-                        "rows (found after an interrupted attempt)", index, done.version, self.champion.version,
+                        f"trained v{done.version} ({done.tags.get('candidate')}) on "
+                        f"{done.tags.get('window_rows')} rows (found after an interrupted attempt)",
+                        index, done.version, self.champion.version,
                         details)]
         if not promoted:
             events.append(Event(run_key, self.registry.name, "rejection", f"v{done.version} not promoted",
@@ -493,8 +497,8 @@ class Monitor:
         if current is None or current.version != done.version:
             self.registry.promote(done.version)
         events.append(Event(run_key, self.registry.name, "promotion",
-                            f"v{done.version} promoted over v{self.champion.version} (finished after an interrupted "
-                            "attempt)", index, done.version, self.champion.version, details))
+                            f"v{done.version} promoted over v{self.champion.version} (finished after an "
+                            "interrupted attempt)", index, done.version, self.champion.version, details))
         self.say(f"[batch {index}] v{done.version} promoted over v{self.champion.version} "
                  "(finishing an interrupted attempt)")
         self.load_champion()
@@ -514,8 +518,8 @@ class Monitor:
         self.say(f"[batch {index}] retrain failed: {line}")
         uri = self.settings.tracking_uri
         if not tracking.server_up(uri):
-            self.say(f"[batch {index}] MLflow at {uri} is down; waiting up to {self.tracking_wait:.0f}s for it "
-                     "before recording anything")
+            self.say(f"[batch {index}] MLflow at {uri} is down; waiting up to {self.tracking_wait:.0f}s "
+                     "for it before recording anything")
             tracking.wait_for_server(uri, self.tracking_wait)
             self.say(f"[batch {index}] MLflow is back")
         active = mlflow.active_run()

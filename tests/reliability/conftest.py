@@ -40,8 +40,13 @@ def rig(pg_stack: stack.StackConfig) -> Iterator[Rig]:
     endpoint = f"http://{host}:{port}"
     own = state_dir("pipeline-reliability-")
     cfg = replace(pg_stack, state_dir=own, s3_port=port, mlflow_port=stack.free_port(), bucket=BUCKET)
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-                 aws_secret_access_key="test").create_bucket(Bucket=BUCKET)  # pragma: allowlist secret
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # pragma: allowlist secret
+    ).create_bucket(Bucket=BUCKET)
     stack.start_mlflow(cfg)
     yield Rig(cfg, endpoint)
     stack.stop_mlflow(cfg)
@@ -52,8 +57,22 @@ def rig(pg_stack: stack.StackConfig) -> Iterator[Rig]:
 @pytest.fixture(scope="session")
 def data() -> Data:
     folder = state_dir("pipeline-reliability-data-")
-    invoke("data", "synth", "--out", str(folder), "--rows", "400", "--batches", "3", "--reference-rows", "1500",
-           "--drift-kind", "none", "--seed", "11")
+    invoke(
+        "data",
+        "synth",
+        "--out",
+        str(folder),
+        "--rows",
+        "400",
+        "--batches",
+        "3",
+        "--reference-rows",
+        "1500",
+        "--drift-kind",
+        "none",
+        "--seed",
+        "11",
+    )
     return Data(folder, folder / "reference.csv", [folder / f"batch_{i:03d}.csv" for i in (1, 2, 3)])
 
 
@@ -76,7 +95,11 @@ def log_and_register(tracking_uri: str, name: str, frame, flip_labels: bool = Fa
     with mlflow.start_run(run_name=f"test champion {name}") as run:
         info = tracking.log_model(model, features_of(frame, schema))
     registry = Registry(MlflowClient(tracking_uri), name)
-    tags = {"holdout_roc_auc": "0.9" if flip_labels else f"{auc:.6f}", "candidate": "logreg", "reason": "test"}
+    tags = {
+        "holdout_roc_auc": "0.9" if flip_labels else f"{auc:.6f}",
+        "candidate": "logreg",
+        "reason": "test",
+    }
     version = registry.register(info.model_uri, run.info.run_id, tags, "a champion made by the test rig")
     registry.promote(version)
     return registry.version(version)
@@ -94,8 +117,14 @@ def base_champion(rig: Rig, data: Data) -> tuple[str, VersionInfo]:
 
 
 @pytest.fixture
-def case(rig: Rig, data: Data, pg_dsn: str, base_champion: tuple[str, VersionInfo],
-         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Case:
+def case(
+    rig: Rig,
+    data: Data,
+    pg_dsn: str,
+    base_champion: tuple[str, VersionInfo],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Case:
     """A fresh model name whose v1 (champion) is the base model, and a fresh metrics database."""
     name = f"rel-{uuid.uuid4().hex[:8]}"
     copy_champion(rig.tracking_uri, *base_champion, name)

@@ -34,8 +34,13 @@ class Rig:
         return self.cfg.tracking_uri
 
     def s3(self):
-        return boto3.client("s3", endpoint_url=self.s3_endpoint, region_name="us-east-1",
-                            aws_access_key_id="test", aws_secret_access_key="test")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # pragma: allowlist secret
+        )
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,10 @@ class Case:
 def invoke(*args: str, expect: int | None = 0):
     result = CliRunner().invoke(app, list(args))
     if expect is not None and result.exit_code != expect:
-        raise AssertionError(f"pipeline {' '.join(args)} exited {result.exit_code}, expected {expect}:\n"
-                             f"{result.output}\n{result.exception!r}")
+        raise AssertionError(
+            f"pipeline {' '.join(args)} exited {result.exit_code}, expected {expect}:\n"
+            f"{result.output}\n{result.exception!r}"
+        )
     return result
 
 
@@ -90,7 +97,9 @@ def create_database(cfg: stack.StackConfig, name: str) -> str:
     conn = psycopg2.connect(cfg.pg_url("postgres", user="postgres"))
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier("pipeline")))
+        cur.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier("pipeline"))
+        )
     conn.close()
     return cfg.pg_url(name)
 
@@ -137,7 +146,11 @@ def monitor_for(case: Case, tracking_uri: str | None = None, store_dsn: str | No
     from pipeline.schema import load_schema
     from pipeline.store import MetricsStore
 
-    settings = case.settings if tracking_uri is None else case.settings.model_copy(update={"tracking_uri": tracking_uri})
+    settings = (
+        case.settings
+        if tracking_uri is None
+        else case.settings.model_copy(update={"tracking_uri": tracking_uri})
+    )
     tracking.connect(settings.tracking_uri, settings.experiment_name)
     registry = Registry(MlflowClient(settings.tracking_uri), case.model_name)
     return Monitor(settings, load_schema(), MetricsStore(store_dsn or case.dsn), registry, **kwargs)

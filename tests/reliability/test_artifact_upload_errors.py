@@ -22,14 +22,35 @@ def test_refused_artifact_upload_registers_nothing_and_keeps_the_champion(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     s3 = rig.s3()
     before = case.aliases()
-    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
-                       "Resource": f"arn:aws:s3:::{BUCKET}/*"}],
-    }))
+    s3.put_bucket_policy(
+        Bucket=BUCKET,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:PutObject",
+                        "Resource": f"arn:aws:s3:::{BUCKET}/*",
+                    }
+                ],
+            }
+        ),
+    )
     try:
-        result = invoke("monitor", "--reference", str(case.data.reference), "--run-id", "refused", "--threshold",
-                        "0.000001", "--current", *[str(p) for p in case.data.batches[:2]], expect=1)
+        result = invoke(
+            "monitor",
+            "--reference",
+            str(case.data.reference),
+            "--run-id",
+            "refused",
+            "--threshold",
+            "0.000001",
+            "--current",
+            *[str(p) for p in case.data.batches[:2]],
+            expect=1,
+        )
     finally:
         s3.delete_bucket_policy(Bucket=BUCKET)
     assert "failed: batch 1: retrain failed, champion v1 unchanged" in result.output
@@ -39,9 +60,15 @@ def test_refused_artifact_upload_registers_nothing_and_keeps_the_champion(
     for version in client.search_model_versions(f"name = '{case.model_name}'"):
         assert hasattr(tracking.load_model(f"models:/{case.model_name}/{version.version}"), "predict_proba")
     assert case.rows("SELECT batch_index, action FROM batch_metrics ORDER BY 1") == [
-        (1, "retrained-rejected"), (2, "skipped-cooldown")]
-    assert case.rows("SELECT kind FROM events WHERE batch_index = 1 ORDER BY id") == [("alarm",), ("rejection",)]
+        (1, "retrained-rejected"),
+        (2, "skipped-cooldown"),
+    ]
+    assert case.rows("SELECT kind FROM events WHERE batch_index = 1 ORDER BY id") == [
+        ("alarm",),
+        ("rejection",),
+    ]
     retrain_run = client.search_runs(
         [client.get_experiment_by_name(case.settings.experiment_name).experiment_id],
-        "tags.step = 'retrain' and tags.model_name = '" + case.model_name + "'")
+        "tags.step = 'retrain' and tags.model_name = '" + case.model_name + "'",
+    )
     assert [r.info.status for r in retrain_run] == ["FAILED"]

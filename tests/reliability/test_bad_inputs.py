@@ -53,21 +53,51 @@ def write_bad_inputs(case: Case, folder: Path, s3) -> list[Bad]:
         path.write_bytes(payload)
         return str(path)
 
-    bad.append(Bad("missing columns", csv("missing.csv", frame.drop(columns=["age", "esi"])),
-                   "missing feature columns: age, esi"))
+    bad.append(
+        Bad(
+            "missing columns",
+            csv("missing.csv", frame.drop(columns=["age", "esi"])),
+            "missing feature columns: age, esi",
+        )
+    )
     text = frame.astype({"triage_vital_hr": object})
     text.loc[7, "triage_vital_hr"] = "tachy"
-    bad.append(Bad("text in a numeric column", csv("text.csv", text),
-                   "column 'triage_vital_hr' holds non-numeric value 'tachy'"))
-    bad.append(Bad("required column entirely empty", csv("empty_age.csv", frame.assign(age=np.nan)),
-                   "column 'age' is entirely empty; it is never empty in the reference"))
+    bad.append(
+        Bad(
+            "text in a numeric column",
+            csv("text.csv", text),
+            "column 'triage_vital_hr' holds non-numeric value 'tachy'",
+        )
+    )
+    bad.append(
+        Bad(
+            "required column entirely empty",
+            csv("empty_age.csv", frame.assign(age=np.nan)),
+            "column 'age' is entirely empty; it is never empty in the reference",
+        )
+    )
     bad.append(Bad("empty file", raw("empty.csv", b""), "empty file"))
-    bad.append(Bad("header only", raw("header.csv", (",".join(f'"{c}"' for c in frame.columns) + "\n").encode()),
-                   "no rows (header only or empty)"))
-    bad.append(Bad("not CSV or Parquet", raw("batch.json", b'{"age": 40}'), "unsupported file type '.json'; "
-                   "use .csv or .parquet"))
-    bad.append(Bad("Parquet that is not Parquet", raw("batch.parquet", b"age,esi\n40,3\n"),
-                   "not a readable Parquet file"))
+    bad.append(
+        Bad(
+            "header only",
+            raw("header.csv", (",".join(f'"{c}"' for c in frame.columns) + "\n").encode()),
+            "no rows (header only or empty)",
+        )
+    )
+    bad.append(
+        Bad(
+            "not CSV or Parquet",
+            raw("batch.json", b'{"age": 40}'),
+            "unsupported file type '.json'; use .csv or .parquet",
+        )
+    )
+    bad.append(
+        Bad(
+            "Parquet that is not Parquet",
+            raw("batch.parquet", b"age,esi\n40,3\n"),
+            "not a readable Parquet file",
+        )
+    )
     latin = frame.astype({"gender": object})
     latin.loc[0, "gender"] = "f\xe9minin"
     latin_path = folder / "latin1.csv"
@@ -75,23 +105,43 @@ def write_bad_inputs(case: Case, folder: Path, s3) -> list[Bad]:
     bad.append(Bad("non-UTF-8 bytes", str(latin_path), "not UTF-8 text (byte"))
     target = frame.copy()
     target.loc[3, "disposition"] = "transfer"
-    bad.append(Bad("target outside admit/discharge", csv("target.csv", target),
-                   "target 'disposition' holds 'transfer'; expected 'admit' or 'discharge'"))
+    bad.append(
+        Bad(
+            "target outside admit/discharge",
+            csv("target.csv", target),
+            "target 'disposition' holds 'transfer'; expected 'admit' or 'discharge'",
+        )
+    )
     dup = folder / "dup.csv"
     header = list(frame.columns) + ["esi"]
-    dup.write_text(",".join(f'"{c}"' for c in header) + "\n" + "\n".join(
-        ",".join(map(str, row)) + ",3" for row in frame.fillna("").astype(str).to_numpy().tolist()
-    ) + "\n")
+    dup.write_text(
+        ",".join(f'"{c}"' for c in header)
+        + "\n"
+        + "\n".join(
+            ",".join(map(str, row)) + ",3" for row in frame.fillna("").astype(str).to_numpy().tolist()
+        )
+        + "\n"
+    )
     bad.append(Bad("duplicated column names", str(dup), "duplicated column names: esi"))
     big = pd.concat([frame] * 8, ignore_index=True)
     big_path = csv("big.csv", big)
     assert Path(big_path).stat().st_size > MAX_MB * 1024 * 1024
     bad.append(Bad("bigger than the batch limit", big_path, f"MB is over the batch limit of {MAX_MB:g} MB"))
     bad.append(Bad("local file that does not exist", str(folder / "nowhere.csv"), "no such file"))
-    bad.append(Bad("s3 key that does not exist", f"s3://{INPUT_BUCKET}/missing/batch.csv",
-                   f"no such key in bucket {INPUT_BUCKET}"))
-    bad.append(Bad("bucket without permission", f"s3://{LOCKED_BUCKET}/batch.csv",
-                   f"access denied to bucket {LOCKED_BUCKET}"))
+    bad.append(
+        Bad(
+            "s3 key that does not exist",
+            f"s3://{INPUT_BUCKET}/missing/batch.csv",
+            f"no such key in bucket {INPUT_BUCKET}",
+        )
+    )
+    bad.append(
+        Bad(
+            "bucket without permission",
+            f"s3://{LOCKED_BUCKET}/batch.csv",
+            f"access denied to bucket {LOCKED_BUCKET}",
+        )
+    )
     return bad
 
 
@@ -101,8 +151,12 @@ def write_warnings(case: Case, folder: Path) -> dict[str, str]:
     unseen = frame.copy()
     unseen.loc[:20, "arrivalmode"] = "helicopter"
     lab = frame.assign(albumin_last=np.nan, albumin_max=np.nan)
-    paths = {"extra": folder / "extra_1.csv", "extra again": folder / "extra_2.csv",
-             "unseen": folder / "unseen.csv", "empty lab": folder / "empty_lab.csv"}
+    paths = {
+        "extra": folder / "extra_1.csv",
+        "extra again": folder / "extra_2.csv",
+        "unseen": folder / "unseen.csv",
+        "empty lab": folder / "empty_lab.csv",
+    }
     for key, table in (("extra", extra), ("extra again", extra), ("unseen", unseen), ("empty lab", lab)):
         table.to_csv(paths[key], index=False)
     return {key: str(path) for key, path in paths.items()}
@@ -139,11 +193,22 @@ def bad_run(rig, data, base_champion, pg_stack, tmp_path_factory) -> BadRun:
     good = data.batches[0].read_bytes()
     s3.put_object(Bucket=INPUT_BUCKET, Key="good/batch.csv", Body=good)
     s3.put_object(Bucket=LOCKED_BUCKET, Key="batch.csv", Body=good)
-    s3.put_bucket_policy(Bucket=LOCKED_BUCKET, Policy=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
-                       "Resource": f"arn:aws:s3:::{LOCKED_BUCKET}/*"}],
-    }))
+    s3.put_bucket_policy(
+        Bucket=LOCKED_BUCKET,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{LOCKED_BUCKET}/*",
+                    }
+                ],
+            }
+        ),
+    )
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
@@ -155,17 +220,40 @@ def bad_run(rig, data, base_champion, pg_stack, tmp_path_factory) -> BadRun:
             sources += [item.source, f"s3://{INPUT_BUCKET}/good/batch.csv"]
         sources += list(warnings.values())
         report = folder / "report.json"
-        result = invoke("monitor", "--reference", str(data.reference), "--threshold", "10",
-                        "--max-batch-mb", str(MAX_MB), "--report-json", str(report), "--current", *sources,
-                        expect=None)
-    return BadRun(case, bad, warnings, sources, json.loads(report.read_text()), result.output, result.exit_code)
+        result = invoke(
+            "monitor",
+            "--reference",
+            str(data.reference),
+            "--threshold",
+            "10",
+            "--max-batch-mb",
+            str(MAX_MB),
+            "--report-json",
+            str(report),
+            "--current",
+            *sources,
+            expect=None,
+        )
+    return BadRun(
+        case, bad, warnings, sources, json.loads(report.read_text()), result.output, result.exit_code
+    )
 
 
 BAD_CASES = [
-    "missing columns", "text in a numeric column", "required column entirely empty", "empty file", "header only",
-    "not CSV or Parquet", "Parquet that is not Parquet", "non-UTF-8 bytes", "target outside admit/discharge",
-    "duplicated column names", "bigger than the batch limit", "local file that does not exist",
-    "s3 key that does not exist", "bucket without permission",
+    "missing columns",
+    "text in a numeric column",
+    "required column entirely empty",
+    "empty file",
+    "header only",
+    "not CSV or Parquet",
+    "Parquet that is not Parquet",
+    "non-UTF-8 bytes",
+    "target outside admit/discharge",
+    "duplicated column names",
+    "bigger than the batch limit",
+    "local file that does not exist",
+    "s3 key that does not exist",
+    "bucket without permission",
 ]
 
 
@@ -187,7 +275,9 @@ def test_the_run_with_bad_batches_exits_non_zero_and_counts_them(bad_run: BadRun
     assert bad_run.exit_code == 1
     assert f"{len(bad_run.bad)} batch(es) failed validation; nothing was written for them" in bad_run.output
     good = len(bad_run.sources) - len(bad_run.bad)
-    assert bad_run.case.rows("SELECT count(*), count(DISTINCT batch_index) FROM batch_metrics") == [(good, good)]
+    assert bad_run.case.rows("SELECT count(*), count(DISTINCT batch_index) FROM batch_metrics") == [
+        (good, good)
+    ]
 
 
 def test_extra_columns_are_ignored_and_reported_once(bad_run: BadRun):
@@ -201,14 +291,18 @@ def test_unseen_category_levels_are_scored_and_counted_not_refused(bad_run: BadR
     index = bad_run.index_of(bad_run.warnings["unseen"])
     record = bad_run.records[index - 1]
     assert "error" not in record and record["unseen_categories"] >= 1
-    assert bad_run.case.rows("SELECT unseen_categories FROM batch_metrics WHERE batch_index = %s", index)[0][0] >= 1
+    assert (
+        bad_run.case.rows("SELECT unseen_categories FROM batch_metrics WHERE batch_index = %s", index)[0][0]
+        >= 1
+    )
 
 
 def test_a_lab_column_with_no_value_is_a_warning_not_an_error(bad_run: BadRun):
     index = bad_run.index_of(bad_run.warnings["empty lab"])
     assert index in bad_run.recorded()
-    assert re.search(rf"\[batch {index}\] warning: \d+ columns entirely empty, allowed .*albumin_last",
-                     bad_run.output)
+    assert re.search(
+        rf"\[batch {index}\] warning: \d+ columns entirely empty, allowed .*albumin_last", bad_run.output
+    )
 
 
 def test_the_empty_column_rule_follows_the_reference(data):
@@ -219,16 +313,24 @@ def test_the_empty_column_rule_follows_the_reference(data):
     sometimes = [c for c in schema.features if reference[c].isna().any()]
     assert "age" in always and "albumin_last" in sometimes
     frame = pd.read_csv(data.batches[0])
-    assert empty_columns(validate_frame(frame.assign(**{c: np.nan for c in sometimes}), schema, "b.csv"),
-                         reference, schema) == sometimes
+    assert (
+        empty_columns(
+            validate_frame(frame.assign(**{c: np.nan for c in sometimes}), schema, "b.csv"), reference, schema
+        )
+        == sometimes
+    )
     for column in always[:5]:
         with pytest.raises(DataError, match=rf"b\.csv: column '{re.escape(column)}' is entirely empty"):
-            empty_columns(validate_frame(frame.assign(**{column: np.nan}), schema, "b.csv"), reference, schema)
+            empty_columns(
+                validate_frame(frame.assign(**{column: np.nan}), schema, "b.csv"), reference, schema
+            )
 
 
 def test_nothing_half_written_for_bad_batches(bad_run: BadRun):
     """Every recorded batch has its full row; the run has no row for any failed index, no orphan event."""
     with psycopg2.connect(bad_run.case.dsn) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM events e LEFT JOIN batch_metrics b USING (run_key, batch_index) "
-                    "WHERE e.batch_index >= 0 AND b.run_key IS NULL")
+        cur.execute(
+            "SELECT count(*) FROM events e LEFT JOIN batch_metrics b USING (run_key, batch_index) "
+            "WHERE e.batch_index >= 0 AND b.run_key IS NULL"
+        )
         assert cur.fetchone() == (0,)

@@ -38,15 +38,33 @@ def auth_server() -> Iterator[tuple[str, str]]:
     ini.chmod(0o600)
     port = stack.free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
-    cmd = [str(mlflow_bin), "server", "--app-name", "basic-auth", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-           "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"]
+    cmd = [
+        str(mlflow_bin),
+        "server",
+        "--app-name",
+        "basic-auth",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(folder / "artifacts"),
+        "--workers",
+        "1",
+    ]
     pid_file = folder / "mlflow.pid"
     env = {"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(24)}
     pid = stack._spawn(cmd, folder / "mlflow.log", pid_file, env)
     uri = f"http://127.0.0.1:{port}"
-    stack.wait_until(lambda: stack.port_open("127.0.0.1", port) and stack.http_ok(f"{uri}/health"), 120,
-                     "MLflow basic-auth server", folder / "mlflow.log", pid)
+    stack.wait_until(
+        lambda: stack.port_open("127.0.0.1", port) and stack.http_ok(f"{uri}/health"),
+        120,
+        "MLflow basic-auth server",
+        folder / "mlflow.log",
+        pid,
+    )
     yield uri, password
     stack._stop_pid(pid_file)
     shutil.rmtree(folder, ignore_errors=True)

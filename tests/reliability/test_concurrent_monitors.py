@@ -17,11 +17,29 @@ def test_two_monitors_on_one_model_exactly_one_retrains(weak_case: Case, tmp_pat
     case = weak_case
     procs = []
     for name in ("left", "right"):
-        args = [str(VENV_BIN / "pipeline"), "monitor", "--reference", str(case.data.reference), "--run-id", name,
-                "--threshold", "0.000001", "--report-json", str(tmp_path / f"{name}.json"),
-                "--current", *[str(p) for p in case.data.batches[:2]]]
-        procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,  # noqa: S603
-                                      env=subprocess_env(case, PIPELINE_TUNING_TRIALS="2")))
+        args = [
+            str(VENV_BIN / "pipeline"),
+            "monitor",
+            "--reference",
+            str(case.data.reference),
+            "--run-id",
+            name,
+            "--threshold",
+            "0.000001",
+            "--report-json",
+            str(tmp_path / f"{name}.json"),
+            "--current",
+            *[str(p) for p in case.data.batches[:2]],
+        ]
+        procs.append(
+            subprocess.Popen(
+                args,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,  # noqa: S603
+                env=subprocess_env(case, PIPELINE_TUNING_TRIALS="2"),
+            )
+        )
     outputs = [proc.communicate(timeout=400)[0] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outputs
     reports = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in ("left", "right")}
@@ -32,5 +50,10 @@ def test_two_monitors_on_one_model_exactly_one_retrains(weak_case: Case, tmp_pat
     assert "another monitor is retraining" in outputs[busy] and "skipped-busy" in outputs[busy]
     assert case.rows("SELECT count(*) FROM events WHERE kind = 'retrain'") == [(1,)]
     assert case.versions() == [1, 2, 3]
-    assert case.rows("SELECT run_key, batch_index, action FROM batch_metrics WHERE action = 'skipped-busy'")[0][1] == 1
+    assert (
+        case.rows("SELECT run_key, batch_index, action FROM batch_metrics WHERE action = 'skipped-busy'")[0][
+            1
+        ]
+        == 1
+    )
     assert case.rows("SELECT count(*), count(DISTINCT (run_key, batch_index)) FROM batch_metrics") == [(4, 4)]

@@ -21,11 +21,28 @@ pytestmark = pytest.mark.reliability
 
 
 def start_monitor(case: Case, run_key: str, report: Path, **env: str) -> subprocess.Popen:
-    args = [str(VENV_BIN / "pipeline"), "monitor", "--reference", str(case.data.reference), "--run-id", run_key,
-            "--threshold", "0.000001", "--report-json", str(report),
-            "--current", *[str(p) for p in case.data.batches[:2]]]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,  # noqa: S603
-                            env=subprocess_env(case, **env), start_new_session=True)
+    args = [
+        str(VENV_BIN / "pipeline"),
+        "monitor",
+        "--reference",
+        str(case.data.reference),
+        "--run-id",
+        run_key,
+        "--threshold",
+        "0.000001",
+        "--report-json",
+        str(report),
+        "--current",
+        *[str(p) for p in case.data.batches[:2]],
+    ]
+    return subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,  # noqa: S603
+        env=subprocess_env(case, **env),
+        start_new_session=True,
+    )
 
 
 @pytest.mark.parametrize("kill_on", ["candidate", "PROMOTED"], ids=["during-retrain", "after-promotion"])
@@ -50,15 +67,30 @@ def test_sigkill_then_rerun_leaves_a_valid_champion_and_counts_every_batch_once(
         assert aliases["champion"] == "2"
     written_before = case.rows("SELECT count(*) FROM batch_metrics")[0][0]
 
-    rerun = invoke("monitor", "--reference", str(case.data.reference), "--run-id", "killed", "--threshold",
-                   "0.000001", "--report-json", str(tmp_path / "rerun.json"),
-                   "--current", *[str(p) for p in case.data.batches[:2]])
+    rerun = invoke(
+        "monitor",
+        "--reference",
+        str(case.data.reference),
+        "--run-id",
+        "killed",
+        "--threshold",
+        "0.000001",
+        "--report-json",
+        str(tmp_path / "rerun.json"),
+        "--current",
+        *[str(p) for p in case.data.batches[:2]],
+    )
     records = json.loads((tmp_path / "rerun.json").read_text())
     assert [r["action"] for r in records] == ["retrained-promoted", "skipped-cooldown"], rerun.output
     assert records[0]["champion_version"] == 2 and records[1]["champion_version"] == 3
     assert written_before == 0 or kill_on == "PROMOTED"
-    assert case.rows("SELECT batch_index, count(*) FROM batch_metrics GROUP BY 1 ORDER BY 1") == [(1, 1), (2, 1)]
-    story = case.rows("SELECT kind, model_version, champion_version FROM events WHERE batch_index = 1 ORDER BY id")
+    assert case.rows("SELECT batch_index, count(*) FROM batch_metrics GROUP BY 1 ORDER BY 1") == [
+        (1, 1),
+        (2, 1),
+    ]
+    story = case.rows(
+        "SELECT kind, model_version, champion_version FROM events WHERE batch_index = 1 ORDER BY id"
+    )
     assert story == [("alarm", None, 2), ("retrain", 3, 2), ("promotion", 3, 2)]
     assert case.versions() == [1, 2, 3]  # the interrupted work was finished or redone, never doubled
     assert case.aliases() == {"champion": "3", "previous": "2", "challenger": "3"}

@@ -30,8 +30,9 @@ pytestmark = pytest.mark.reliability
 def test_mlflow_down_at_start_is_a_clear_error_before_any_work(case: Case, monkeypatch: pytest.MonkeyPatch):
     dead = f"http://127.0.0.1:{stack.free_port()}"
     monkeypatch.setenv("PIPELINE_TRACKING_URI", dead)
-    result = invoke("monitor", "--reference", str(case.data.reference), "--current", str(case.data.batches[0]),
-                    expect=2)
+    result = invoke(
+        "monitor", "--reference", str(case.data.reference), "--current", str(case.data.batches[0]), expect=2
+    )
     assert f"error: MLflow tracking server {dead} is unreachable" in result.output
     assert "Traceback" not in result.output
     # before any work: not even the tables were created, nothing read, nothing scored
@@ -79,16 +80,23 @@ def test_mlflow_killed_mid_retrain_moves_no_alias_and_records_a_rejection_once_b
     assert "killed" in said and back_at, said
     assert [r["action"] for r in result.records] == ["retrained-rejected", "skipped-cooldown"]
     assert case.aliases() == before and case.versions() == [1]
-    events = case.rows("SELECT kind, model_version, message, ts FROM events WHERE run_key = 'mlflow-kill' AND batch_index = 1 "
-                       "ORDER BY id")
+    events = case.rows(
+        "SELECT kind, model_version, message, ts FROM events "
+        "WHERE run_key = 'mlflow-kill' AND batch_index = 1 "
+        "ORDER BY id"
+    )
     assert [e[0] for e in events] == ["alarm", "rejection"]
     kind, version, message, ts = events[1]
     assert version is None and message.startswith("retrain failed, champion v1 unchanged")
     assert ts >= back_at[0]
     assert result.failures and "retrain failed" in result.failures[0]
-    assert case.rows("SELECT batch_index, count(*) FROM batch_metrics GROUP BY 1 ORDER BY 1") == [(1, 1), (2, 1)]
+    assert case.rows("SELECT batch_index, count(*) FROM batch_metrics GROUP BY 1 ORDER BY 1") == [
+        (1, 1),
+        (2, 1),
+    ]
     assert running_descendants(killable_mlflow.tracking_uri, result.mlflow_run_id) == []
     retrain_runs = MlflowClient(killable_mlflow.tracking_uri).search_runs(
         [MlflowClient(killable_mlflow.tracking_uri).get_run(result.mlflow_run_id).info.experiment_id],
-        f"tags.mlflow.parentRunId = '{result.mlflow_run_id}'")
+        f"tags.mlflow.parentRunId = '{result.mlflow_run_id}'",
+    )
     assert [r.info.status for r in retrain_runs] == ["FAILED"]

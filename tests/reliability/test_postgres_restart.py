@@ -40,18 +40,22 @@ def test_postgres_restart_mid_run_is_retried_and_every_batch_is_written_once(
 
     monitor = monitor_for(case, store_dsn=dsn, say=said.append)
     with caplog.at_level(logging.WARNING, logger="pipeline.store"):
-        result = monitor.run(reference_of(case), sources_of(case.data.batches), "pg-restart", threshold=10,
-                             on_batch=on_batch)
+        result = monitor.run(
+            reference_of(case), sources_of(case.data.batches), "pg-restart", threshold=10, on_batch=on_batch
+        )
     restart.join()
     assert [r["action"] for r in result.records] == ["none", "none", "none"] and not result.errors
     assert any("metrics database unreachable" in m and "retry" in m for m in caplog.messages)
     import psycopg2
 
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute("SELECT batch_index, count(*) FROM batch_metrics WHERE run_key = 'pg-restart' "
-                    "GROUP BY batch_index ORDER BY batch_index")
+        cur.execute(
+            "SELECT batch_index, count(*) FROM batch_metrics WHERE run_key = 'pg-restart' "
+            "GROUP BY batch_index ORDER BY batch_index"
+        )
         assert cur.fetchall() == [(1, 1), (2, 1), (3, 1)]
     # and a rerun of the same run counts nothing twice
     again = monitor_for(case, store_dsn=dsn, say=said.append).run(
-        reference_of(case), sources_of(case.data.batches), "pg-restart", threshold=10)
+        reference_of(case), sources_of(case.data.batches), "pg-restart", threshold=10
+    )
     assert again.skipped == 3

@@ -22,9 +22,18 @@ PACKAGE = ROOT / "pipeline"
 
 
 def scan_with_baseline(paths: list[str]) -> subprocess.CompletedProcess:
-    """What `make lint` runs: detect-secrets over the files, failing on anything not in the audited baseline."""
-    return subprocess.run([str(VENV_BIN / "detect-secrets-hook"), "--baseline", str(ROOT / ".secrets.baseline"),  # noqa: S603
-                           *paths], cwd=ROOT, capture_output=True, text=True)
+    """What `make lint` runs: detect-secrets over the files, failing on anything not in the baseline."""
+    return subprocess.run(
+        [
+            str(VENV_BIN / "detect-secrets-hook"),
+            "--baseline",
+            str(ROOT / ".secrets.baseline"),  # noqa: S603
+            *paths,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_no_credential_in_the_repository():
@@ -46,14 +55,24 @@ def test_the_scan_catches_a_planted_credential(tmp_path: Path):
 
 
 @pytest.mark.reliability
-def test_no_credential_in_mlflow_params_tags_artifacts_or_output(case: Case, monkeypatch: pytest.MonkeyPatch,
-                                                                tmp_path: Path):
+def test_no_credential_in_mlflow_params_tags_artifacts_or_output(
+    case: Case, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
     db_password = "pw-" + secrets.token_urlsafe(16)  # pragma: allowlist secret
     aws_secret = secrets.token_urlsafe(30)
     monkeypatch.setenv("PIPELINE_METRICS_DB_PASSWORD", db_password)  # the test database trusts any password
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", aws_secret)
-    output = invoke("monitor", "--reference", str(case.data.reference), "--run-id", "secrets", "--threshold",
-                    "0.000001", "--current", str(case.data.batches[0])).output
+    output = invoke(
+        "monitor",
+        "--reference",
+        str(case.data.reference),
+        "--run-id",
+        "secrets",
+        "--threshold",
+        "0.000001",
+        "--current",
+        str(case.data.batches[0]),
+    ).output
     client = MlflowClient(case.settings.tracking_uri)
     experiment = client.get_experiment_by_name(case.settings.experiment_name).experiment_id
     monitor_run = client.search_runs([experiment], "tags.run_key = 'secrets'")[0]
@@ -68,8 +87,13 @@ def test_no_credential_in_mlflow_params_tags_artifacts_or_output(case: Case, mon
         logged += [json.dumps(run.data.params), json.dumps(run.data.tags)]
     for version in client.search_model_versions(f"name = '{case.model_name}'"):
         logged += [json.dumps(dict(version.tags)), version.description or ""]
-    logged.append(Path(mlflow.artifacts.download_artifacts(run_id=monitor_run.info.run_id, artifact_path="batches.json",
-                                                         dst_path=str(tmp_path))).read_text())
+    logged.append(
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=monitor_run.info.run_id, artifact_path="batches.json", dst_path=str(tmp_path)
+            )
+        ).read_text()
+    )
     text = "\n".join(logged)
     assert db_password not in text and aws_secret not in text
     assert "postgresql://" not in text  # no DSN at all, with or without a password
@@ -77,7 +101,11 @@ def test_no_credential_in_mlflow_params_tags_artifacts_or_output(case: Case, mon
 
 def execute_calls(tree: ast.AST):
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "execute":
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "execute"
+        ):
             yield node
 
 
@@ -98,16 +126,26 @@ def is_safe_sql(node: ast.expr, constants: set[str]) -> bool:
 @pytest.mark.parametrize("module", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
 def test_every_sql_statement_is_parameterised_and_identifiers_are_quoted(module: Path):
     tree = ast.parse(module.read_text())
-    constants = {t.id for node in tree.body if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-                 for t in node.targets if isinstance(t, ast.Name)}
-    unsafe = [f"{module.name}:{call.lineno}" for call in execute_calls(tree)
-              if call.args and not is_safe_sql(call.args[0], constants)]
+    constants = {
+        t.id
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    unsafe = [
+        f"{module.name}:{call.lineno}"
+        for call in execute_calls(tree)
+        if call.args and not is_safe_sql(call.args[0], constants)
+    ]
     assert unsafe == [], "SQL built by string formatting"
 
 
 def test_the_sql_check_catches_formatted_sql():
-    bad = ast.parse('cur.execute(f"CREATE DATABASE {name}")\ncur.execute("SELECT %s" % x)\n'
-                    'cur.execute("DROP {}".format(t))\ncur.execute(sql.SQL(f"DROP {t}"))')
+    bad = ast.parse(
+        'cur.execute(f"CREATE DATABASE {name}")\ncur.execute("SELECT %s" % x)\n'
+        'cur.execute("DROP {}".format(t))\ncur.execute(sql.SQL(f"DROP {t}"))'
+    )
     assert [is_safe_sql(c.args[0], set()) for c in execute_calls(bad)] == [False, False, False, False]
 
 
@@ -125,7 +163,9 @@ def test_hostile_values_are_stored_verbatim(pg_dsn: str):
 def test_nothing_in_the_package_unpickles():
     for module in PACKAGE.glob("*.py"):
         tree = ast.parse(module.read_text())
-        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
+        names = {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names
+        }
         modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert not ({"pickle", "cloudpickle", "joblib", "dill"} & (names | modules)), module.name
 

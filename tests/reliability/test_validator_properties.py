@@ -17,12 +17,21 @@ SCHEMA = load_schema()
 SOURCE = "s3://bucket/batch 07.csv"
 PROFILE = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-numbers = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=False, width=32),
-                    st.integers(-1000, 1000))
-numeric_text = st.one_of(numbers, st.floats(allow_nan=False, allow_infinity=False, width=32).map(str),
-                         st.integers(-1000, 1000).map(str), st.just(""), st.just("  "))
-levels = st.one_of(st.none(), st.sampled_from(["car", "walk-in", "ambulance", "female", "male", "admit", ""]),
-                   st.text(max_size=8))
+numbers = st.one_of(
+    st.none(), st.floats(allow_nan=True, allow_infinity=False, width=32), st.integers(-1000, 1000)
+)
+numeric_text = st.one_of(
+    numbers,
+    st.floats(allow_nan=False, allow_infinity=False, width=32).map(str),
+    st.integers(-1000, 1000).map(str),
+    st.just(""),
+    st.just("  "),
+)
+levels = st.one_of(
+    st.none(),
+    st.sampled_from(["car", "walk-in", "ambulance", "female", "male", "admit", ""]),
+    st.text(max_size=8),
+)
 junk = st.one_of(numbers, st.text(max_size=6), st.booleans())
 
 
@@ -74,8 +83,11 @@ def broken_frames(draw) -> tuple[pd.DataFrame, str]:
         return frame.drop(columns=[name]), name
     if fault == "text":
         name = draw(st.sampled_from(SCHEMA.numerical))
-        word = draw(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=6).filter(
-            lambda w: w not in ("nan", "inf", "infinity")))
+        word = draw(
+            st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=6).filter(
+                lambda w: w not in ("nan", "inf", "infinity")
+            )
+        )
         frame = frame.astype({name: object})
         frame.iloc[draw(st.integers(0, len(frame) - 1)), frame.columns.get_loc(name)] = word
         return frame, name
