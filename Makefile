@@ -66,7 +66,7 @@ test-fast: install tools-checkov ## Run the fast layer only (no end-to-end loop 
 	$(VENV)/bin/pytest -m "not e2e"
 
 lint: install ## ruff and a secrets scan (fails on any finding not audited in .secrets.baseline)
-	$(VENV)/bin/ruff check pipeline tests
+	$(VENV)/bin/ruff check pipeline tests benchmarks
 	git ls-files -z | grep -zv '^.secrets.baseline$$' | xargs -0 $(VENV)/bin/detect-secrets-hook --baseline .secrets.baseline
 
 clean: local-down ## Stop the stack and delete its state (registry, metrics, snapshots)

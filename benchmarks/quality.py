@@ -80,9 +80,7 @@ class StreamOutcome:
 class Simulator:
     """The monitor's decisions on one stream, with in-memory retraining."""
 
-    def __init__(
-        self, schema: FeatureSchema, settings: Settings, candidates: Sequence[str] = tuple(ZOO)
-    ) -> None:
+    def __init__(self, schema: FeatureSchema, settings: Settings, candidates: Sequence[str] = tuple(ZOO)) -> None:
         self.schema = schema
         self.settings = settings
         self.candidates = list(candidates)
@@ -125,9 +123,7 @@ class Simulator:
                 break
         return pd.concat(list(reversed(taken)), ignore_index=True)
 
-    def run(
-        self, policy: str, reference: pd.DataFrame, first: Champion, stream: list[pd.DataFrame]
-    ) -> StreamOutcome:
+    def run(self, policy: str, reference: pd.DataFrame, first: Champion, stream: list[pd.DataFrame]) -> StreamOutcome:
         outcome = StreamOutcome(policy)
         champion, frames = first, [reference]
         profile = self.profile(reference, champion) if policy == "monitor" else None
@@ -185,10 +181,7 @@ def run(config: QualityConfig, say: Say) -> Section:
     say(f"training the first champion on {len(reference)} rows")
     first, _ = simulator.retrain(reference, None)
     simulator.candidates = [simulator.chosen]
-    say(
-        f"first champion: {simulator.chosen}, holdout ROC AUC {first.holdout_auc:.4f}; "
-        "later retrains fit it alone"
-    )
+    say(f"first champion: {simulator.chosen}, holdout ROC AUC {first.holdout_auc:.4f}; later retrains fit it alone")
     streams: list[tuple[DriftKind, int | None, list[pd.DataFrame]]] = []
     for offset, kind in enumerate((DriftKind.covariate, DriftKind.concept, DriftKind.prior)):
         frames = generate_stream(
@@ -297,8 +290,7 @@ def _section(
     notes = [
         f"Mean ROC AUC over the streams: monitor {np.mean(monitor_auc):.4f}, retrain every batch "
         f"{np.mean(every_auc):.4f} ({percent(auc_share)}; the worst stream {percent(worst_share)}).",
-        f"Retrains: monitor {monitor_retrains}, retrain every batch {every_retrains} "
-        f"({percent(retrain_share)}).",
+        f"Retrains: monitor {monitor_retrains}, retrain every batch {every_retrains} ({percent(retrain_share)}).",
     ]
     if behind:
         notes.append(

@@ -140,9 +140,7 @@ def run(config: CycleConfig, stack: BenchStack, say: Say) -> Section:
     )
     champion_model = first.model
 
-    window = validate_frame(
-        population.sample_batch(config.rows, rng, DriftKind.concept), schema, "window"
-    ).frame
+    window = validate_frame(population.sample_batch(config.rows, rng, DriftKind.concept), schema, "window").frame
     settings = base.model_copy(update={"tuning_trials": config.tuning_trials})
     say(
         f"retrain cycle on {len(window):,} rows: {len(schema.features)} features, 2 candidates, "

@@ -41,12 +41,8 @@ def _say(message: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="Small sizes and few runs: checks the bench runs."
-    )
-    parser.add_argument(
-        "--sections", default="1,2,3,4", help="Comma-separated sections to run (1 includes 2)."
-    )
+    parser.add_argument("--quick", action="store_true", help="Small sizes and few runs: checks the bench runs.")
+    parser.add_argument("--sections", default="1,2,3,4", help="Comma-separated sections to run (1 includes 2).")
     parser.add_argument(
         "--out",
         type=Path,
@@ -91,9 +87,7 @@ def run(argv: list[str] | None = None) -> list[Section]:
         except Exception as err:  # noqa: BLE001 - reported, and the exit code says so
             _say(f"{title} failed:\n{traceback.format_exc()}")
             failed.append(title)
-            sections.append(
-                Section(title, f"This section failed in this run: `{type(err).__name__}: {err}`.")
-            )
+            sections.append(Section(title, f"This section failed in this run: `{type(err).__name__}: {err}`."))
 
     with _stack(not args.no_stack and bool(wanted & {"1", "3"}), with_mlflow="3" in wanted) as stack:
         if "1" in wanted:
@@ -180,8 +174,7 @@ def targets(sections: list[Section]) -> Table:
     if cycle:
         add(
             "MLflow + registry overhead ≤ 50% of pure fit time",
-            f"{percent(cycle['overhead_share'], 0)} "
-            f"({seconds(cycle['overhead'])} over {seconds(cycle['fit'])} of fit)",
+            f"{percent(cycle['overhead_share'], 0)} ({seconds(cycle['overhead'])} over {seconds(cycle['fit'])} of fit)",
             cycle["overhead_share"] <= 0.5,
         )
     drift = _figure(sections, "4.")
@@ -211,8 +204,7 @@ def limits(sections: list[Section]) -> list[str]:
         if largest["ours"] > 1.0 or largest["speedup"] < 20:
             stages = largest["stages"]
             shares = ", ".join(
-                f"{name} {seconds(value)}"
-                for name, value in sorted(stages.items(), key=lambda item: -item[1])
+                f"{name} {seconds(value)}" for name, value in sorted(stages.items(), key=lambda item: -item[1])
             )
             common = sum(value for name, value in stages.items() if name != "drift")
             slowest = max(stages, key=stages.get)
@@ -238,22 +230,17 @@ def limits(sections: list[Section]) -> list[str]:
     return found
 
 
-def render(
-    sections: list[Section], *, command: str, elapsed: float, quick: bool, load: tuple[str, str]
-) -> str:
+def render(sections: list[Section], *, command: str, elapsed: float, quick: bool, load: tuple[str, str]) -> str:
     info = machine()
     lines = [
         "# Benchmarks",
         "",
-        "Monitoring throughput, agreement with Evidently, the cost of a retrain cycle and model quality under"
-        " drift.",
+        "Monitoring throughput, agreement with Evidently, the cost of a retrain cycle and model quality under drift.",
         "This file is written by `make bench` (`python -m benchmarks.run`); the code is in `benchmarks/`.",
         "",
-        f"- Command: `{command}`"
-        + (" (quick mode: small sizes, not the reference figures)" if quick else ""),
+        f"- Command: `{command}`" + (" (quick mode: small sizes, not the reference figures)" if quick else ""),
         f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, whole run {seconds(elapsed)}",
-        f"- Machine: {info['cpu']}, {info['cores']} cores, {info['memory']} RAM, {info['os']}, "
-        f"Python {info['python']}",
+        f"- Machine: {info['cpu']}, {info['cores']} cores, {info['memory']} RAM, {info['os']}, Python {info['python']}",
         f"- Load average (1/5/15 min) at start {load[0]}, at end {load[1]}: figures are wall-clock times, so"
         " other"
         " work on the machine lengthens them",

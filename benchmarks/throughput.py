@@ -82,9 +82,7 @@ class SizeResult:
 class BatchPipeline:
     """The monitor's per-batch steps, with drift measured by the given function."""
 
-    def __init__(
-        self, schema: FeatureSchema, model: Any, store: MetricsStore | None, settings: Settings
-    ) -> None:
+    def __init__(self, schema: FeatureSchema, model: Any, store: MetricsStore | None, settings: Settings) -> None:
         self.schema = schema
         self.model = model
         self.store = store
@@ -105,11 +103,7 @@ class BatchPipeline:
                 batch = validate_frame(raw, self.schema, str(path))
             with watch.stage("score"):
                 proba = predict_proba(self.model, batch.frame, self.schema)
-                roc_auc = (
-                    quality(labels_of(batch.frame, self.schema), proba)["roc_auc"]
-                    if batch.has_labels
-                    else None
-                )
+                roc_auc = quality(labels_of(batch.frame, self.schema), proba)["roc_auc"] if batch.has_labels else None
             with watch.stage("drift"):
                 drift = measure(batch.frame, proba)
             with watch.stage("store"):
@@ -234,9 +228,7 @@ def run(config: ThroughputConfig, store: MetricsStore | None, say: Say) -> tuple
             prediction_threshold=settings.drift_threshold,
             column_threshold=settings.column_drift_threshold,
         )
-    profile.measure_with_evidently(
-        reference.head(200), reference_proba[:200]
-    )  # builds Evidently's reference once
+    profile.measure_with_evidently(reference.head(200), reference_proba[:200])  # builds Evidently's reference once
     columns = EvidentlyColumns(reference, reference_proba, schema, settings.column_drift_threshold)
     if store is not None:
         store.create_schema()
@@ -265,9 +257,7 @@ def run(config: ThroughputConfig, store: MetricsStore | None, say: Say) -> tuple
                 result.baseline.append(run_)
                 say(f"{rows:>7} rows: Evidently per batch {seconds(run_.total)}")
             results.append(result)
-    return _throughput_section(
-        results, config, watch.times["profile"], store is not None
-    ), _agreement_section(results)
+    return _throughput_section(results, config, watch.times["profile"], store is not None), _agreement_section(results)
 
 
 def _median_stage(runs: list[Run], stage: str) -> float:
@@ -351,9 +341,7 @@ monitor worked before.
         figures={"by_rows": figures, "largest": largest.rows},
     )
     if not stored:
-        section.notes.append(
-            "No Postgres in this run (--quick without a stack): the store stage is only the decision."
-        )
+        section.notes.append("No Postgres in this run (--quick without a stack): the store stage is only the decision.")
     section.notes.append("`score` includes ROC AUC on the labelled batch, as the monitor computes it.")
     return section
 
@@ -384,8 +372,7 @@ def _agreement_section(results: list[SizeResult]) -> Section:
             for o, b in zip(result.ours, result.baseline, strict=False)
         )
         score_equal = sum(
-            abs(o.drift.prediction_drift - b.drift.prediction_drift)
-            <= 1e-9 * max(1.0, b.drift.prediction_drift)
+            abs(o.drift.prediction_drift - b.drift.prediction_drift) <= 1e-9 * max(1.0, b.drift.prediction_drift)
             for o, b in zip(result.ours, result.baseline, strict=False)
         )
         compared = min(len(result.ours), len(result.baseline))

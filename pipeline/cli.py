@@ -45,6 +45,7 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
 
+
 ModelName = Annotated[
     str | None, typer.Option("--model-name", help="Registered model name (default: PIPELINE_MODEL_NAME).")
 ]
@@ -73,8 +74,15 @@ def _clean_errors() -> Any:
 
     try:
         yield
-    except (DataError, NoChampion, RegistryError, StackError, StoreUnavailable, TrackingUnavailable,
-            UntrustedModel) as err:
+    except (
+        DataError,
+        NoChampion,
+        RegistryError,
+        StackError,
+        StoreUnavailable,
+        TrackingUnavailable,
+        UntrustedModel,
+    ) as err:
         _fail(str(err))
 
 
@@ -153,11 +161,19 @@ def data_synth(
     write_table(reference, str(out / f"reference.{fmt}"))
     for index, frame in enumerate(stream, start=1):
         write_table(frame, str(out / f"batch_{index:03d}.{fmt}"))
-    manifest = {"rows": rows, "batches": batches, "reference_rows": reference_rows, "drift_at": drift_at,
-                "drift_kind": kind.value, "seed": seed}
+    manifest = {
+        "rows": rows,
+        "batches": batches,
+        "reference_rows": reference_rows,
+        "drift_at": drift_at,
+        "drift_kind": kind.value,
+        "seed": seed,
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    _say(f"wrote reference ({reference_rows} rows) and {batches} batches of {rows} rows to {out} "
-         f"(drift: {kind.value if drift_at else 'none'}{f' from batch {drift_at}' if drift_at else ''})")
+    _say(
+        f"wrote reference ({reference_rows} rows) and {batches} batches of {rows} rows to {out} "
+        f"(drift: {kind.value if drift_at else 'none'}{f' from batch {drift_at}' if drift_at else ''})"
+    )
 
 
 # ------------------------------------------------------------------ train
@@ -210,10 +226,17 @@ def train(
         import uuid
 
         kind = "bootstrap" if champion is None else ("promotion" if outcome.promoted else "rejection")
-        store.record_event(Event(f"train-{uuid.uuid4().hex[:12]}", settings.model_name, kind,
-                                 f"v{outcome.version}: {outcome.decision.reason}", model_version=outcome.version,
-                                 champion_version=champion.version if champion else None,
-                                 details={"mlflow_run_id": outcome.run_id, "data": data}))
+        store.record_event(
+            Event(
+                f"train-{uuid.uuid4().hex[:12]}",
+                settings.model_name,
+                kind,
+                f"v{outcome.version}: {outcome.decision.reason}",
+                model_version=outcome.version,
+                champion_version=champion.version if champion else None,
+                details={"mlflow_run_id": outcome.run_id, "data": data},
+            )
+        )
         state = "champion" if outcome.promoted else "challenger (not promoted)"
         _say(f"{settings.model_name} v{outcome.version} ({outcome.candidate}) is {state}: {outcome.decision.reason}")
         _ui_links(settings, outcome.run_id, [outcome.version])
@@ -239,7 +262,9 @@ def monitor(
     batches: Annotated[int | None, typer.Option(min=1, help="Simulated batches when --current is omitted.")] = None,
     batch_rows: Annotated[int | None, typer.Option(min=50, help="Rows per simulated batch.")] = None,
     drift_kind: Annotated[str, typer.Option(help="Simulated drift: none | covariate | concept | prior.")] = "covariate",
-    drift_at: Annotated[int | None, typer.Option(min=1, help="First simulated drifted batch (default: middle).")] = None,
+    drift_at: Annotated[
+        int | None, typer.Option(min=1, help="First simulated drifted batch (default: middle).")
+    ] = None,
     max_batch_mb: Annotated[
         float, typer.Option(min=0.001, help="Refuse (skip) a batch file bigger than this many MB; it is read whole.")
     ] = 256.0,
@@ -276,20 +301,38 @@ def monitor(
                 _fail(f"--drift-kind must be one of: {', '.join(k.value for k in DriftKind)}")
             n = batches or settings.sim_batches
             at = drift_at or (n // 2 + 1)
-            sources = simulated_sources(ref.frame, schema, batches=n, rows=batch_rows or settings.sim_batch_rows,
-                                        drift_at=at, kind=kind, seed=settings.seed)
-            key = run_id or run_key_for(settings.model_name, reference, [], f"sim:{n}:{batch_rows}:{kind}:{at}:{settings.seed}")
+            sources = simulated_sources(
+                ref.frame,
+                schema,
+                batches=n,
+                rows=batch_rows or settings.sim_batch_rows,
+                drift_at=at,
+                kind=kind,
+                seed=settings.seed,
+            )
+            key = run_id or run_key_for(
+                settings.model_name, reference, [], f"sim:{n}:{batch_rows}:{kind}:{at}:{settings.seed}"
+            )
         monitor_ = Monitor(settings, schema, store, registry, say=_say)
-        with Progress(TextColumn("[bold]monitor"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
+        with Progress(
+            TextColumn("[bold]monitor"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
             task = progress.add_task("batches", total=len(sources))
-            result = monitor_.run(ref, sources, key, threshold=threshold,
-                                  on_batch=lambda _record: progress.advance(task))
+            result = monitor_.run(
+                ref, sources, key, threshold=threshold, on_batch=lambda _record: progress.advance(task)
+            )
         if report_json:
             write_report_json(result.records, report_json)
         _summary(result, settings, store)
     if result.errors:
-        err_console.print(f"[bold red]{len(result.errors)} batch(es) failed validation; nothing was written for them[/]")
+        err_console.print(
+            f"[bold red]{len(result.errors)} batch(es) failed validation; nothing was written for them[/]"
+        )
     for failure in result.failures:
         err_console.print(f"failed: {failure}", highlight=False, soft_wrap=True, markup=False)
     if result.errors or result.failures:
@@ -305,20 +348,32 @@ def _summary(result: Any, settings: Settings, store: Any) -> None:
             table.add_column(column, justify="right")
     for r in result.records:
         if "error" in r:
-            table.add_row(str(r["batch"]), "-", "-", "-", "-", "-", "-", f"[red]error[/]")
+            table.add_row(str(r["batch"]), "-", "-", "-", "-", "-", "-", "[red]error[/]")
             continue
         alarm = r.get("drift_detected") or r.get("performance_drop")
         auc = r.get("roc_auc")
-        table.add_row(str(r["batch"]), str(r["rows"]),
-                      f"{'[bold red]' if r['drift_detected'] else ''}{r['prediction_drift']:.3f}",
-                      str(r["drifted_columns"]), f"{r['share_missing']:.1%}",
-                      "-" if auc is None else f"{'[bold red]' if r.get('performance_drop') else ''}{auc:.3f}",
-                      f"v{r['champion_version']}", ("[bold]" if alarm else "") + r["action"])
+        table.add_row(
+            str(r["batch"]),
+            str(r["rows"]),
+            f"{'[bold red]' if r['drift_detected'] else ''}{r['prediction_drift']:.3f}",
+            str(r["drifted_columns"]),
+            f"{r['share_missing']:.1%}",
+            "-" if auc is None else f"{'[bold red]' if r.get('performance_drop') else ''}{auc:.3f}",
+            f"v{r['champion_version']}",
+            ("[bold]" if alarm else "") + r["action"],
+        )
     console.print(table)
-    versions = sorted({e["model_version"] for e in store.last_events(settings.model_name, 100, result.run_key)
-                       if e["model_version"] is not None})
-    _say(f"{len(result.records)} batches: {result.alarms} alarms, {result.retrains} retrains, "
-         f"{result.skipped} already recorded (skipped)")
+    versions = sorted(
+        {
+            e["model_version"]
+            for e in store.last_events(settings.model_name, 100, result.run_key)
+            if e["model_version"] is not None
+        }
+    )
+    _say(
+        f"{len(result.records)} batches: {result.alarms} alarms, {result.retrains} retrains, "
+        f"{result.skipped} already recorded (skipped)"
+    )
     _ui_links(settings, result.mlflow_run_id, versions)
 
 
@@ -338,9 +393,16 @@ def rollback(model_name: ModelName = None) -> None:
         store = MetricsStore(settings.metrics_dsn())
         store.create_schema()
         rolled_from, rolled_to = registry.rollback()
-        store.record_event(Event(f"rollback-{uuid.uuid4().hex[:12]}", settings.model_name, "rollback",
-                                 f"champion rolled back from v{rolled_from} to v{rolled_to}",
-                                 model_version=rolled_to, champion_version=rolled_from))
+        store.record_event(
+            Event(
+                f"rollback-{uuid.uuid4().hex[:12]}",
+                settings.model_name,
+                "rollback",
+                f"champion rolled back from v{rolled_from} to v{rolled_to}",
+                model_version=rolled_to,
+                champion_version=rolled_from,
+            )
+        )
         _say(f"{settings.model_name}: champion is now v{rolled_to} (was v{rolled_from})")
 
 
@@ -354,24 +416,37 @@ def status(model_name: ModelName = None) -> None:
         registry = _registry(settings)
         champion = registry.champion()
         aliases = registry.aliases() if champion is not None else {}
-        _say(f"model {settings.model_name}: " + (", ".join(f"{a}=v{v}" for a, v in sorted(aliases.items()))
-                                                  or "no versions yet"))
+        _say(
+            f"model {settings.model_name}: "
+            + (", ".join(f"{a}=v{v}" for a, v in sorted(aliases.items())) or "no versions yet")
+        )
         store = MetricsStore(settings.metrics_dsn())
         store.create_schema()
         batches = Table(title="last batches")
         for column in ("time", "run", "batch", "champion", "pred drift", "drifted", "ROC AUC", "action"):
             batches.add_column(column)
         for b in store.last_batches(settings.model_name, 10):
-            batches.add_row(f"{b['ts']:%Y-%m-%d %H:%M:%S}", b["run_key"], str(b["batch_index"]),
-                            f"v{b['champion_version']}", f"{b['prediction_drift']:.3f}", str(b["drifted_columns"]),
-                            "-" if b["roc_auc"] is None else f"{b['roc_auc']:.3f}", b["action"])
+            batches.add_row(
+                f"{b['ts']:%Y-%m-%d %H:%M:%S}",
+                b["run_key"],
+                str(b["batch_index"]),
+                f"v{b['champion_version']}",
+                f"{b['prediction_drift']:.3f}",
+                str(b["drifted_columns"]),
+                "-" if b["roc_auc"] is None else f"{b['roc_auc']:.3f}",
+                b["action"],
+            )
         console.print(batches)
         events = Table(title="last events")
         for column in ("time", "kind", "version", "message"):
             events.add_column(column)
         for e in store.last_events(settings.model_name, 10):
-            events.add_row(f"{e['ts']:%Y-%m-%d %H:%M:%S}", e["kind"],
-                           "-" if e["model_version"] is None else f"v{e['model_version']}", e["message"])
+            events.add_row(
+                f"{e['ts']:%Y-%m-%d %H:%M:%S}",
+                e["kind"],
+                "-" if e["model_version"] is None else f"v{e['model_version']}",
+                e["message"],
+            )
         console.print(events)
 
 

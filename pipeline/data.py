@@ -217,9 +217,7 @@ def validate_frame(frame: pd.DataFrame, schema: FeatureSchema, source: str) -> B
     return Batch(source=source, frame=clean, has_labels=has_labels, extra_columns=extra)
 
 
-def load_batch(
-    source: str, schema: FeatureSchema, s3_client: Any | None = None, max_mb: float | None = None
-) -> Batch:
+def load_batch(source: str, schema: FeatureSchema, s3_client: Any | None = None, max_mb: float | None = None) -> Batch:
     """Read and validate one batch."""
     return validate_frame(read_table(source, s3_client, max_mb), schema, source)
 
@@ -237,9 +235,7 @@ def empty_columns(batch: Batch, reference: pd.DataFrame, schema: FeatureSchema) 
         if batch.frame[name].notna().any():
             continue
         if name in reference.columns and reference[name].notna().all():
-            raise DataError(
-                f"{batch.source}: column {name!r} is entirely empty; it is never empty in the reference"
-            )
+            raise DataError(f"{batch.source}: column {name!r} is entirely empty; it is never empty in the reference")
         allowed.append(name)
     return allowed
 

@@ -237,11 +237,7 @@ class ReferenceProfile:
 
     def usable_columns(self, frame: pd.DataFrame) -> list[str]:
         """Features with values on both sides: the ones Evidently can compare."""
-        return [
-            name
-            for name in self.schema.features
-            if self._frame[name].notna().any() and frame[name].notna().any()
-        ]
+        return [name for name in self.schema.features if self._frame[name].notna().any() and frame[name].notna().any()]
 
     def _evidently_metrics(self, usable: list[str], per_column: bool) -> tuple[Any, Any, Any, dict[str, Any]]:
         from evidently.metrics import DatasetMissingValueCount, DriftedColumnsCount, ValueDrift
@@ -266,9 +262,7 @@ class ReferenceProfile:
         }
         return prediction, columns, missing, each
 
-    def _run_evidently(
-        self, frame: pd.DataFrame, predictions: np.ndarray, per_column: bool
-    ) -> tuple[Any, tuple]:
+    def _run_evidently(self, frame: pd.DataFrame, predictions: np.ndarray, per_column: bool) -> tuple[Any, tuple]:
         from evidently import Dataset, Report
 
         definition, reference = self._evidently_inputs()
@@ -279,9 +273,7 @@ class ReferenceProfile:
         report = Report([prediction, columns, missing, *each.values()])
         return report.run(Dataset.from_pandas(current, data_definition=definition), reference), metrics
 
-    def evidently_report(
-        self, frame: pd.DataFrame, predictions: np.ndarray, *, per_column: bool = False
-    ) -> Any:
+    def evidently_report(self, frame: pd.DataFrame, predictions: np.ndarray, *, per_column: bool = False) -> Any:
         """A fresh Evidently report of the batch: prediction drift, drifted columns, missing values.
 
         With ``per_column``, one ``ValueDrift`` per usable feature is added (slow: for checks only).

@@ -62,9 +62,7 @@ class BatchSource:
 def file_sources(
     paths: Sequence[str], schema: FeatureSchema, s3_client: Any | None, max_mb: float | None = None
 ) -> list[BatchSource]:
-    return [
-        BatchSource(path, lambda path=path: load_batch(path, schema, s3_client, max_mb)) for path in paths
-    ]
+    return [BatchSource(path, lambda path=path: load_batch(path, schema, s3_client, max_mb)) for path in paths]
 
 
 def simulated_sources(
@@ -82,7 +80,9 @@ def simulated_sources(
     frames = generate_stream(population, rows=rows, batches=batches, drift_at=drift_at, kind=kind, seed=seed)
     label = f"drift={kind.value}@{drift_at}" if drift_at and kind is not DriftKind.none else "stable"
     return [
-        BatchSource(f"simulated:{i:03d}:{label}", lambda frame=frame, i=i: validate_frame(frame, schema, f"simulated:{i:03d}"))
+        BatchSource(
+            f"simulated:{i:03d}:{label}", lambda frame=frame, i=i: validate_frame(frame, schema, f"simulated:{i:03d}")
+        )
         for i, frame in enumerate(frames, start=1)
     ]
 
@@ -155,9 +155,7 @@ class Monitor:
     def load_champion(self) -> None:
         champion = self.registry.champion()
         if champion is None:
-            raise NoChampion(
-                f"model {self.registry.name!r} has no champion: run `pipeline train --data PATH` first"
-            )
+            raise NoChampion(f"model {self.registry.name!r} has no champion: run `pipeline train --data PATH` first")
         self.champion = champion
         self.model = tracking.load_model(f"models:/{self.registry.name}/{champion.version}")
         self.profile = None
@@ -208,14 +206,14 @@ class Monitor:
             if existing:
                 ended = tracking.end_running_children(existing, "KILLED")
                 if ended:
-                    self.say(f"resuming run {run_key}: {len(ended)} MLflow runs left running by an "
-                             "interrupted attempt marked KILLED")
+                    self.say(
+                        f"resuming run {run_key}: {len(ended)} MLflow runs left running by an "
+                        "interrupted attempt marked KILLED"
+                    )
             else:
                 self.store.set_run_mlflow_id(run_key, run.info.run_id)
                 mlflow.set_tags({"step": "monitor", "run_key": run_key, "model_name": self.registry.name})
-                mlflow.log_params(
-                    {"threshold": self.threshold, "batches": len(sources), "reference": reference.source}
-                )
+                mlflow.log_params({"threshold": self.threshold, "batches": len(sources), "reference": reference.source})
             for index, source in enumerate(sources, start=1):
                 record = self._one_batch(index, source, run_key, recorded.get(index), result)
                 result.records.append(record)
@@ -240,8 +238,10 @@ class Monitor:
         made_at, before = tags.get("monitor_batch"), tags.get("compared_with")
         if tags.get("monitor_run_key") != run_key or not made_at or not before or int(made_at) in recorded:
             return
-        self.say(f"resuming run {run_key}: v{self.champion.version} was promoted at batch {made_at} by an "
-                 f"interrupted attempt; scoring from there with v{before}, the champion at that batch")
+        self.say(
+            f"resuming run {run_key}: v{self.champion.version} was promoted at batch {made_at} by an "
+            f"interrupted attempt; scoring from there with v{before}, the champion at that batch"
+        )
         self.champion = self.registry.version(int(before))
         self.model = tracking.load_model(f"models:/{self.registry.name}/{before}")
         self.profile = None
@@ -261,17 +261,26 @@ class Monitor:
             message = str(err)
             result.errors.append(message)
             self.say(f"[batch {index}] skipped, nothing written, the run goes on: {message}")
-            return {"batch": index, "source": source.name, "error": message, "action": "none",
-                    "model_name": self.registry.name}
+            return {
+                "batch": index,
+                "source": source.name,
+                "error": message,
+                "action": "none",
+                "model_name": self.registry.name,
+            }
         new_extra = [name for name in batch.extra_columns if name not in self.reported_extra]
         if new_extra:
             self.reported_extra.update(new_extra)
-            self.say(f"[batch {index}] ignoring {len(new_extra)} extra columns (said once per run): "
-                     f"{', '.join(new_extra[:5])}{' ...' if len(new_extra) > 5 else ''}")
+            self.say(
+                f"[batch {index}] ignoring {len(new_extra)} extra columns (said once per run): "
+                f"{', '.join(new_extra[:5])}{' ...' if len(new_extra) > 5 else ''}"
+            )
         if allowed_empty and recorded is None:
-            self.say(f"[batch {index}] warning: {len(allowed_empty)} columns entirely empty, allowed as the "
-                     f"reference has them missing too: {', '.join(allowed_empty[:5])}"
-                     f"{' ...' if len(allowed_empty) > 5 else ''}")
+            self.say(
+                f"[batch {index}] warning: {len(allowed_empty)} columns entirely empty, allowed as the "
+                f"reference has them missing too: {', '.join(allowed_empty[:5])}"
+                f"{' ...' if len(allowed_empty) > 5 else ''}"
+            )
         if batch.has_labels:
             self.window.append((source.name, batch.frame))
         if recorded is not None:
@@ -335,17 +344,31 @@ class Monitor:
         action = "none"
         if alarm:
             why = self._why(drift, performance_drop, roc_auc)
-            events.append(Event(run_key, self.registry.name, "alarm", why, index, champion_version=version,
-                                details={"prediction_drift": drift.prediction_drift,
-                                         "drifted_columns": drift.drifted_columns, "roc_auc": roc_auc}))
+            events.append(
+                Event(
+                    run_key,
+                    self.registry.name,
+                    "alarm",
+                    why,
+                    index,
+                    champion_version=version,
+                    details={
+                        "prediction_drift": drift.prediction_drift,
+                        "drifted_columns": drift.drifted_columns,
+                        "roc_auc": roc_auc,
+                    },
+                )
+            )
             in_cooldown = (
                 self.last_retrain_batch is not None
                 and index - self.last_retrain_batch <= self.settings.cooldown_batches
             )
             if in_cooldown:
                 action = "skipped-cooldown"
-                self.say(f"[batch {index}] alarm ({why}); cooldown after the retrain at batch "
-                         f"{self.last_retrain_batch}, no retrain")
+                self.say(
+                    f"[batch {index}] alarm ({why}); cooldown after the retrain at batch "
+                    f"{self.last_retrain_batch}, no retrain"
+                )
             else:
                 action, more = self._retrain(index, batch, run_key, why)
                 events.extend(more)
@@ -385,8 +408,12 @@ class Monitor:
             action=action,
         )
         self.store.record_batch(row, events)
-        metrics = {"prediction_drift": drift.prediction_drift, "drifted_columns": drift.drifted_columns,
-                   "share_missing": drift.share_missing, "alarm": float(alarm)}
+        metrics = {
+            "prediction_drift": drift.prediction_drift,
+            "drifted_columns": drift.drifted_columns,
+            "share_missing": drift.share_missing,
+            "alarm": float(alarm),
+        }
         if roc_auc is not None:
             metrics["roc_auc"] = roc_auc
         try:
@@ -394,12 +421,16 @@ class Monitor:
         except Exception as err:
             if not tracking.is_tracking_failure(err):
                 raise
-            self.say(f"[batch {index}] warning: metrics not mirrored to MLflow "
-                     f"({tracking.one_line(err, 120)}); Postgres has them")
+            self.say(
+                f"[batch {index}] warning: metrics not mirrored to MLflow "
+                f"({tracking.one_line(err, 120)}); Postgres has them"
+            )
         flag = "ALARM" if alarm else "ok   "
         auc_text = f" auc={roc_auc:.3f}" if roc_auc is not None else ""
-        self.say(f"[batch {index}] {flag} v{version} rows={batch.rows} pred_drift={drift.prediction_drift:.3f} "
-                 f"drifted_cols={drift.drifted_columns}{auc_text} -> {action}")
+        self.say(
+            f"[batch {index}] {flag} v{version} rows={batch.rows} pred_drift={drift.prediction_drift:.3f} "
+            f"drifted_cols={drift.drifted_columns}{auc_text} -> {action}"
+        )
         return record
 
     def _why(self, drift: DriftResult, performance_drop: bool, roc_auc: float | None) -> str:
@@ -429,17 +460,21 @@ class Monitor:
         with self.store.retrain_lock(self.registry.name) as held:
             if not held:
                 self.last_retrain_batch = index
-                self.say(f"[batch {index}] alarm ({why}); another monitor is retraining "
-                         f"{self.registry.name}: skipped-busy, no retrain for "
-                         f"{self.settings.cooldown_batches} batches, monitoring goes on")
+                self.say(
+                    f"[batch {index}] alarm ({why}); another monitor is retraining "
+                    f"{self.registry.name}: skipped-busy, no retrain for "
+                    f"{self.settings.cooldown_batches} batches, monitoring goes on"
+                )
                 return "skipped-busy", []
             origin = {"monitor_run_key": run_key, "monitor_batch": str(index)}
             done = self.registry.find_version(origin)
             if done is not None:
                 return self._adopt(index, batch, run_key, done)
             window, names = self._window_frame()
-            self.say(f"[batch {index}] alarm ({why}); retraining on {len(window)} rows "
-                     f"({len(names)} sources, newest held out)")
+            self.say(
+                f"[batch {index}] alarm ({why}); retraining on {len(window)} rows "
+                f"({len(names)} sources, newest held out)"
+            )
             try:
                 outcome: RetrainOutcome = retrain(
                     window,
@@ -457,23 +492,56 @@ class Monitor:
                 return self._retrain_failed(index, batch, run_key, err, origin)
         self.last_retrain_batch = index
         assert self.champion is not None
-        details = {"mlflow_run_id": outcome.run_id, "candidate": outcome.candidate,
-                   "decision": outcome.decision.as_dict(), "window_rows": len(window), "sources": names}
-        events = [Event(run_key, self.registry.name, "retrain",
-                        f"trained v{outcome.version} ({outcome.candidate}) on {len(window)} rows",
-                        index, outcome.version, self.champion.version, details)]
+        details = {
+            "mlflow_run_id": outcome.run_id,
+            "candidate": outcome.candidate,
+            "decision": outcome.decision.as_dict(),
+            "window_rows": len(window),
+            "sources": names,
+        }
+        events = [
+            Event(
+                run_key,
+                self.registry.name,
+                "retrain",
+                f"trained v{outcome.version} ({outcome.candidate}) on {len(window)} rows",
+                index,
+                outcome.version,
+                self.champion.version,
+                details,
+            )
+        ]
         if outcome.promoted:
-            events.append(Event(run_key, self.registry.name, "promotion",
-                                f"v{outcome.version} promoted over v{self.champion.version}: {outcome.decision.reason}",
-                                index, outcome.version, self.champion.version, details))
-            self.say(f"[batch {index}] PROMOTED v{outcome.version} (was v{self.champion.version}): "
-                     f"{outcome.decision.reason}")
+            events.append(
+                Event(
+                    run_key,
+                    self.registry.name,
+                    "promotion",
+                    f"v{outcome.version} promoted over v{self.champion.version}: {outcome.decision.reason}",
+                    index,
+                    outcome.version,
+                    self.champion.version,
+                    details,
+                )
+            )
+            self.say(
+                f"[batch {index}] PROMOTED v{outcome.version} (was v{self.champion.version}): {outcome.decision.reason}"
+            )
             self.load_champion()
             self.set_reference(batch.frame)
             return "retrained-promoted", events
-        events.append(Event(run_key, self.registry.name, "rejection",
-                            f"v{outcome.version} not promoted: {outcome.decision.reason}",
-                            index, outcome.version, self.champion.version, details))
+        events.append(
+            Event(
+                run_key,
+                self.registry.name,
+                "rejection",
+                f"v{outcome.version} not promoted: {outcome.decision.reason}",
+                index,
+                outcome.version,
+                self.champion.version,
+                details,
+            )
+        )
         self.say(f"[batch {index}] REJECTED v{outcome.version}: {outcome.decision.reason}")
         return "retrained-rejected", events
 
@@ -483,24 +551,52 @@ class Monitor:
         self.last_retrain_batch = index
         promoted = done.tags.get("decision") == "promoted"
         details = {"mlflow_run_id": done.run_id, "candidate": done.tags.get("candidate"), "recovered": True}
-        events = [Event(run_key, self.registry.name, "retrain",
-                        f"trained v{done.version} ({done.tags.get('candidate')}) on "
-                        f"{done.tags.get('window_rows')} rows (found after an interrupted attempt)",
-                        index, done.version, self.champion.version,
-                        details)]
+        events = [
+            Event(
+                run_key,
+                self.registry.name,
+                "retrain",
+                f"trained v{done.version} ({done.tags.get('candidate')}) on "
+                f"{done.tags.get('window_rows')} rows (found after an interrupted attempt)",
+                index,
+                done.version,
+                self.champion.version,
+                details,
+            )
+        ]
         if not promoted:
-            events.append(Event(run_key, self.registry.name, "rejection", f"v{done.version} not promoted",
-                                index, done.version, self.champion.version, details))
+            events.append(
+                Event(
+                    run_key,
+                    self.registry.name,
+                    "rejection",
+                    f"v{done.version} not promoted",
+                    index,
+                    done.version,
+                    self.champion.version,
+                    details,
+                )
+            )
             self.say(f"[batch {index}] v{done.version} was trained and rejected by an interrupted attempt")
             return "retrained-rejected", events
         current = self.registry.champion()
         if current is None or current.version != done.version:
             self.registry.promote(done.version)
-        events.append(Event(run_key, self.registry.name, "promotion",
-                            f"v{done.version} promoted over v{self.champion.version} (finished after an "
-                            "interrupted attempt)", index, done.version, self.champion.version, details))
-        self.say(f"[batch {index}] v{done.version} promoted over v{self.champion.version} "
-                 "(finishing an interrupted attempt)")
+        events.append(
+            Event(
+                run_key,
+                self.registry.name,
+                "promotion",
+                f"v{done.version} promoted over v{self.champion.version} (finished after an interrupted attempt)",
+                index,
+                done.version,
+                self.champion.version,
+                details,
+            )
+        )
+        self.say(
+            f"[batch {index}] v{done.version} promoted over v{self.champion.version} (finishing an interrupted attempt)"
+        )
         self.load_champion()
         self.set_reference(batch.frame)
         return "retrained-promoted", events
@@ -518,8 +614,10 @@ class Monitor:
         self.say(f"[batch {index}] retrain failed: {line}")
         uri = self.settings.tracking_uri
         if not tracking.server_up(uri):
-            self.say(f"[batch {index}] MLflow at {uri} is down; waiting up to {self.tracking_wait:.0f}s "
-                     "for it before recording anything")
+            self.say(
+                f"[batch {index}] MLflow at {uri} is down; waiting up to {self.tracking_wait:.0f}s "
+                "for it before recording anything"
+            )
             tracking.wait_for_server(uri, self.tracking_wait)
             self.say(f"[batch {index}] MLflow is back")
         active = mlflow.active_run()
@@ -534,8 +632,18 @@ class Monitor:
         self.last_retrain_batch = index
         message = f"retrain failed, champion v{self.champion.version} unchanged: {line}"
         self.failures.append(f"batch {index}: {message}")
-        return "retrained-rejected", [Event(run_key, self.registry.name, "rejection", message, index, None,
-                                            self.champion.version, {"error": line, "failed": True})]
+        return "retrained-rejected", [
+            Event(
+                run_key,
+                self.registry.name,
+                "rejection",
+                message,
+                index,
+                None,
+                self.champion.version,
+                {"error": line, "failed": True},
+            )
+        ]
 
     def _log_run_artifacts(self, result: MonitorResult) -> None:
         """The pictures without Grafana: the Evidently HTML of the latest drifted (or last) batch and the

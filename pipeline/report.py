@@ -24,9 +24,7 @@ def _flag(batch: Mapping[str, Any], name: str) -> bool:
 
 def _event_batches(events: Sequence[Mapping[str, Any]], kind: str, known: set[int]) -> list[int]:
     """Indexes of the plotted batches that carry an event of this kind (run-level events have none)."""
-    found = {
-        int(e["batch_index"]) for e in events if e.get("kind") == kind and e.get("batch_index") is not None
-    }
+    found = {int(e["batch_index"]) for e in events if e.get("kind") == kind and e.get("batch_index") is not None}
     return sorted(found & known)
 
 
@@ -50,9 +48,7 @@ def plot_drift_timeline(
     xs = [int(b["batch_index"]) for b in ordered]
     drift = [float(b["prediction_drift"]) for b in ordered]
     known = set(xs)
-    flagged = {
-        int(b["batch_index"]) for b in ordered if _flag(b, "drift_detected") or _flag(b, "performance_drop")
-    }
+    flagged = {int(b["batch_index"]) for b in ordered if _flag(b, "drift_detected") or _flag(b, "performance_drop")}
     alarms = sorted(flagged | set(_event_batches(events, "alarm", known)))
     promotions = _event_batches(events, "promotion", known)
     rejections = _event_batches(events, "rejection", known)
@@ -81,9 +77,7 @@ def plot_drift_timeline(
     for n, index in enumerate(promotions):
         ax.axvline(index, color="tab:green", linewidth=1.5, label="promotion" if n == 0 else None)
     for n, index in enumerate(rejections):
-        ax.axvline(
-            index, color="tab:orange", linestyle=":", linewidth=1.5, label="rejection" if n == 0 else None
-        )
+        ax.axvline(index, color="tab:orange", linestyle=":", linewidth=1.5, label="rejection" if n == 0 else None)
     ax.set_xlabel("batch")
     ax.set_ylabel("prediction drift")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -141,8 +135,6 @@ def write_run_report(store: MetricsStore, run_key: str | None, model_name: str, 
     csv_path = out_dir / BATCHES_CSV
     # The threshold a run was measured against is stored on every batch; the newest one is shown.
     threshold = float(batches[-1]["drift_threshold"])
-    plot_drift_timeline(
-        batches, events, threshold, png, title=f"Prediction drift of {model_name}, run {run_key}"
-    )
+    plot_drift_timeline(batches, events, threshold, png, title=f"Prediction drift of {model_name}, run {run_key}")
     _write_batches_csv(batches, csv_path)
     return [png, csv_path]

@@ -143,8 +143,12 @@ def _first_line(err: BaseException) -> str:
 def _log_retry(state: RetryCallState) -> None:
     err = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0
-    log.warning("metrics database unreachable (%s); retry %d in %.1fs", _first_line(err) if err else "?",
-                state.attempt_number, wait)
+    log.warning(
+        "metrics database unreachable (%s); retry %d in %.1fs",
+        _first_line(err) if err else "?",
+        state.attempt_number,
+        wait,
+    )
 
 
 _transient = retry(
@@ -318,8 +322,7 @@ class MetricsStore:
         """The run of this model whose newest batch is the most recent, or None if it has no batches."""
         with self.transaction() as cur:
             cur.execute(
-                "SELECT run_key FROM batch_metrics WHERE model_name = %s "
-                "ORDER BY ts DESC, batch_index DESC LIMIT 1",
+                "SELECT run_key FROM batch_metrics WHERE model_name = %s ORDER BY ts DESC, batch_index DESC LIMIT 1",
                 (model_name,),
             )
             row = cur.fetchone()
@@ -366,9 +369,7 @@ class MetricsStore:
                 if held:
                     try:
                         with conn.cursor() as cur:
-                            cur.execute(
-                                "SELECT pg_advisory_unlock(hashtext('retrain'), hashtext(%s))", (model_name,)
-                            )
+                            cur.execute("SELECT pg_advisory_unlock(hashtext('retrain'), hashtext(%s))", (model_name,))
                     except (psycopg2.OperationalError, psycopg2.InterfaceError):
                         pass  # the session is gone (database restarted), and its lock with it
         finally:

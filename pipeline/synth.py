@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from importlib import resources
 
 import numpy as np
@@ -28,7 +28,7 @@ TARGET_ADMIT_RATE = 0.34
 PRIOR_SHIFT_ADMIT_RATE = 0.6
 
 
-class DriftKind(str, Enum):
+class DriftKind(StrEnum):
     none = "none"
     covariate = "covariate"
     concept = "concept"
@@ -178,7 +178,9 @@ def _fit_numeric(name: str, values: pd.Series) -> ColumnModel:
         return ColumnModel("flag", missing, {"p": max(float(present.mean()), 0.004)})
     if integer and present.min() >= 0 and present.mean() < 15:
         return ColumnModel(
-            "count", missing, {"mean": float(present.mean()), "var": float(present.var()), "hi": 2 * float(present.max())}
+            "count",
+            missing,
+            {"mean": float(present.mean()), "var": float(present.var()), "hi": 2 * float(present.max())},
         )
     lo, hi = float(present.min()), float(present.max())
     span = hi - lo if hi > lo else abs(hi) + 1.0
@@ -275,14 +277,7 @@ def _concept_score(frame: pd.DataFrame, concept: str) -> np.ndarray:
     labs = _present(frame, r"^(platelets|wbc|rbc)_")
     visits = np.minimum(_col(frame, "n_edvisits"), 20)
     if concept == "shifted":
-        return (
-            0.9 * (esi - 3)
-            - 0.04 * (age - 50)
-            + 2.0 * labs
-            - 1.0 * previous_admit
-            + 0.15 * visits
-            - 0.8 * ambulance
-        )
+        return 0.9 * (esi - 3) - 0.04 * (age - 50) + 2.0 * labs - 1.0 * previous_admit + 0.15 * visits - 0.8 * ambulance
     return (
         -1.2 * (esi - 3)
         + 0.035 * (age - 50)

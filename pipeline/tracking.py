@@ -1,8 +1,9 @@
 """MLflow plumbing: connect to the tracking server, log a model with skops, load one back.
 
 Models are saved with skops (never pickle) and loaded with an explicit list of trusted types, the only
-types beyond skops' defaults that our pipelines contain; a model artifact saying otherwise is refused. Requirements are pinned to what is installed,
-so ``log_model`` never infers them (inference takes seconds per model).
+types beyond skops' defaults that our pipelines contain; a model artifact saying otherwise is refused.
+Requirements are pinned to what is installed, so ``log_model`` never infers them (inference takes seconds
+per model).
 """
 
 from __future__ import annotations
@@ -77,9 +78,7 @@ def wait_for_server(tracking_uri: str, timeout: float) -> None:
     delay = 0.5
     while not server_up(tracking_uri):
         if time.monotonic() + delay > deadline:
-            raise TrackingUnavailable(
-                f"MLflow tracking server {tracking_uri} did not come back within {timeout:.0f}s"
-            )
+            raise TrackingUnavailable(f"MLflow tracking server {tracking_uri} did not come back within {timeout:.0f}s")
         time.sleep(delay)
         delay = min(delay * 2, 10)
 

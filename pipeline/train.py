@@ -109,7 +109,11 @@ class Split:
     holdout: pd.DataFrame
 
     def describe(self) -> dict[str, int]:
-        return {"train_rows": len(self.train), "validation_rows": len(self.validation), "holdout_rows": len(self.holdout)}
+        return {
+            "train_rows": len(self.train),
+            "validation_rows": len(self.validation),
+            "holdout_rows": len(self.holdout),
+        }
 
 
 def split_in_time(frame: pd.DataFrame, holdout_fraction: float, validation_fraction: float) -> Split:

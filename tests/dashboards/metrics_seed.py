@@ -184,6 +184,4 @@ def seed_monitor_run(dsn: str) -> SeededRun:
             "none",
         )
     )
-    return SeededRun(
-        dsn, MODEL, RUN_KEY, THRESHOLD, len(_BATCHES), tuple(alarms), tuple(promotions), tuple(rejections)
-    )
+    return SeededRun(dsn, MODEL, RUN_KEY, THRESHOLD, len(_BATCHES), tuple(alarms), tuple(promotions), tuple(rejections))

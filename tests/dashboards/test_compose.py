@@ -96,9 +96,7 @@ def test_every_secret_comes_from_the_environment(compose: dict[str, Any], name: 
         if "PASSWORD" in key:
             assert operator in (None, ":?"), f"{name}.{key} must not have a default"
         elif operator == ":-" and default:
-            assert default == LOCALSTACK_FAKE_CREDENTIAL, (
-                f"{name}.{key} defaults to something other than a fake"
-            )
+            assert default == LOCALSTACK_FAKE_CREDENTIAL, f"{name}.{key} defaults to something other than a fake"
 
 
 def test_no_credentials_sit_in_commands_or_urls() -> None:
@@ -171,10 +169,7 @@ def test_mlflow_server_uses_postgres_and_proxies_artifacts_to_localstack(compose
     store = args[args.index("--backend-store-uri") + 1]
     assert store.startswith("postgresql+psycopg2://") and store.endswith("@postgres:5432/mlflow")
     assert "--serve-artifacts" in args
-    assert (
-        args[args.index("--artifacts-destination") + 1]
-        == f"s3://${{ARTIFACT_BUCKET:-{DEFAULT_BUCKET}}}/mlflow"
-    )
+    assert args[args.index("--artifacts-destination") + 1] == f"s3://${{ARTIFACT_BUCKET:-{DEFAULT_BUCKET}}}/mlflow"
     env = _environment(service)
     assert env["MLFLOW_S3_ENDPOINT_URL"] == "http://localstack:4566"
     assert set(service["depends_on"]) == {"postgres", "localstack"}

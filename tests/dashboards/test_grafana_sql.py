@@ -33,8 +33,7 @@ def test_time_group_alias_buckets_epoch_seconds_by_the_interval() -> None:
 def test_time_bounds_and_variables() -> None:
     sql = "$__timeFrom() $__timeTo() '$model' ${model} $__interval_ms"
     assert expand(sql, CTX) == (
-        "'2026-03-01T10:00:00.000Z' '2026-03-01T16:30:00.250Z' "
-        "'ed-triage-admission' ed-triage-admission 300000"
+        "'2026-03-01T10:00:00.000Z' '2026-03-01T16:30:00.250Z' 'ed-triage-admission' ed-triage-admission 300000"
     )
 
 

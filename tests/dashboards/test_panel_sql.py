@@ -96,9 +96,7 @@ def test_panel_query_returns_time_first_then_numbers(
 
 
 @pytest.mark.parametrize("annotation", ANNOTATIONS, ids=[a["name"] for a in ANNOTATIONS])
-def test_annotation_query_returns_time_text_and_tags(
-    seeded_metrics: SeededRun, annotation: dict[str, Any]
-) -> None:
+def test_annotation_query_returns_time_text_and_tags(seeded_metrics: SeededRun, annotation: dict[str, Any]) -> None:
     sql = expand(annotation["target"]["rawSql"], _dashboard_context(seeded_metrics.model))
     names, rows = _run(seeded_metrics.dsn, sql)
 
@@ -137,9 +135,7 @@ def test_panels_show_nothing_outside_the_time_range(seeded_metrics: SeededRun) -
 
 
 @pytest.mark.parametrize(("name", "query"), ALERT_QUERIES, ids=[name for name, _ in ALERT_QUERIES])
-def test_alert_query_returns_one_number_per_model(
-    seeded_metrics: SeededRun, name: str, query: dict[str, Any]
-) -> None:
+def test_alert_query_returns_one_number_per_model(seeded_metrics: SeededRun, name: str, query: dict[str, Any]) -> None:
     window = query["relativeTimeRange"]
     now = datetime.now(UTC)
     ctx = QueryContext(now - timedelta(seconds=window["from"]), now - timedelta(seconds=window["to"]))
@@ -153,9 +149,7 @@ def test_alert_query_returns_one_number_per_model(
 def test_alert_counts_batches_at_or_above_the_stored_threshold(seeded_metrics: SeededRun) -> None:
     (query,) = [q for _, q in ALERT_QUERIES if q["refId"] == "A"]
     now = datetime.now(UTC)
-    _, rows = _run(
-        seeded_metrics.dsn, expand(query["model"]["rawSql"], QueryContext(now - timedelta(hours=1), now))
-    )
+    _, rows = _run(seeded_metrics.dsn, expand(query["model"]["rawSql"], QueryContext(now - timedelta(hours=1), now)))
 
     counts = dict(rows)
     # Batch 4 is far above 0.1 and batch 8 sits exactly on it: both count. The other model is quiet.

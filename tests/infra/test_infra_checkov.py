@@ -18,8 +18,7 @@ SKIP_COMMENT = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?")
 def checkov_report() -> dict:
     if not CHECKOV_BIN.exists():
         pytest.fail(
-            f"checkov not found at {CHECKOV_BIN}: run `make tools-checkov` "
-            "(or point CHECKOV_BIN at a checkov binary)"
+            f"checkov not found at {CHECKOV_BIN}: run `make tools-checkov` (or point CHECKOV_BIN at a checkov binary)"
         )
     result = subprocess.run(
         [

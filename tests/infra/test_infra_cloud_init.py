@@ -95,9 +95,7 @@ def template_values(enable_basic_auth: bool) -> dict:
         "auth_db_name": defaults["auth_db_name"],
         "grafana_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:triage/grafana-admin-1",
         "mlflow_admin_secret_arn": (
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:triage/mlflow-admin-1"
-            if enable_basic_auth
-            else ""
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:triage/mlflow-admin-1" if enable_basic_auth else ""
         ),
         "model_name": defaults["model_name"],
         "compose_file": defaults["compose_file"],
@@ -141,9 +139,7 @@ def test_shell_scripts_pass_bash_n(cloud_config, tmp_path):
     _, _, config = cloud_config
     bash = shutil.which("bash")
     assert bash, "bash is needed for this test"
-    scripts = {
-        path: body for path, body in files_of(config).items() if body.startswith("#!/usr/bin/env bash")
-    }
+    scripts = {path: body for path, body in files_of(config).items() if body.startswith("#!/usr/bin/env bash")}
     assert set(scripts) == {"/usr/local/lib/triage/mlflow-server.sh", "/usr/local/lib/triage/bootstrap.sh"}
     for path, body in scripts.items():
         script = tmp_path / path.rsplit("/", 1)[1]
@@ -171,9 +167,7 @@ def test_environment_file_follows_the_settings_interface(cloud_config):
     assert env["PIPELINE_TRACKING_URI"] == "http://127.0.0.1:5000"
     assert env["PIPELINE_S3_ENDPOINT_URL"] == ""
     assert env["PIPELINE_ARTIFACT_BUCKET"] == "triage-mlflow-artifacts"
-    assert re.fullmatch(
-        r"postgresql://triage@[\w.-]+:5432/metrics\?sslmode=require", env["PIPELINE_METRICS_DB_URL"]
-    )
+    assert re.fullmatch(r"postgresql://triage@[\w.-]+:5432/metrics\?sslmode=require", env["PIPELINE_METRICS_DB_URL"])
     assert env["PIPELINE_MODEL_NAME"]
     for key in ("METRICS_DB_HOST", "METRICS_DB_PORT", "METRICS_DB_USER", "METRICS_DB_NAME"):
         assert env[key], key
@@ -228,9 +222,7 @@ def test_hostctl_generates_grafana_password_on_the_host():
 TERRAFORM = shutil.which("tofu") or shutil.which("terraform")
 
 
-@pytest.mark.skipif(
-    TERRAFORM is None, reason="no terraform/tofu binary; the Python renderer is checked alone"
-)
+@pytest.mark.skipif(TERRAFORM is None, reason="no terraform/tofu binary; the Python renderer is checked alone")
 @pytest.mark.parametrize("enable_basic_auth", [False, True], ids=["basic-auth-off", "basic-auth-on"])
 def test_python_renderer_matches_terraform_templatefile(enable_basic_auth, tmp_path):
     """Where a Terraform binary exists, its templatefile() gives the same text (no provider needed)."""

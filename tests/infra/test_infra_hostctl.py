@@ -59,9 +59,7 @@ def test_exec_puts_secrets_in_the_child_environment_only(hostctl, monkeypatch):
     monkeypatch.setattr(hostctl, "secrets_client", lambda: client)
     calls = []
     monkeypatch.setattr(hostctl.os, "execvpe", lambda path, argv, env: calls.append((argv, env)))
-    hostctl.main(
-        ["exec", "--db", "--grafana", "--", "docker", "compose", "-f", "docker/compose.yaml", "up", "-d"]
-    )
+    hostctl.main(["exec", "--db", "--grafana", "--", "docker", "compose", "-f", "docker/compose.yaml", "up", "-d"])
     argv, env = calls[0]
     assert argv == ["docker", "compose", "-f", "docker/compose.yaml", "up", "-d"]
     assert env["PGPASSWORD"] == env["PIPELINE_METRICS_DB_PASSWORD"] == env["METRICS_DB_PASSWORD"] == "db-pw"

@@ -116,9 +116,7 @@ def test_top_readme_documents_the_aws_env():
 TERRAFORM = shutil.which("tofu") or shutil.which("terraform")
 
 
-@pytest.mark.skipif(
-    TERRAFORM is None, reason="no terraform/tofu binary; make infra-validate covers it elsewhere"
-)
+@pytest.mark.skipif(TERRAFORM is None, reason="no terraform/tofu binary; make infra-validate covers it elsewhere")
 def test_terraform_fmt_is_clean():
     result = subprocess.run(
         [TERRAFORM, "fmt", "-check", "-recursive", "-diff", str(INFRA)],

@@ -23,8 +23,13 @@ class Servers:
     s3_endpoint: str
 
     def s3(self):
-        return boto3.client("s3", endpoint_url=self.s3_endpoint, region_name="us-east-1",
-                            aws_access_key_id="test", aws_secret_access_key="test")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
 
     def artifact_keys(self) -> list[str]:
         pages = self.s3().get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
@@ -38,8 +43,9 @@ def servers(pg_stack: stack.StackConfig) -> Iterator[Servers]:
     host, port = moto.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     cfg = replace(pg_stack, s3_port=port, mlflow_port=stack.free_port(), bucket=BUCKET)
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-                 aws_secret_access_key="test").create_bucket(Bucket=BUCKET)
+    boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    ).create_bucket(Bucket=BUCKET)
     stack.start_mlflow(cfg)
     yield Servers(cfg, endpoint)
     stack.stop_mlflow(cfg)

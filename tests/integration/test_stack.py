@@ -25,8 +25,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 def host_stack():
     state = Path(tempfile.mkdtemp(prefix="pipeline-test-stack-"))
     state.chmod(0o755)
-    cfg = stack.StackConfig(state_dir=state, pg_port=stack.free_port(), s3_port=stack.free_port(),
-                            mlflow_port=stack.free_port(), bucket="stack-test-bucket")
+    cfg = stack.StackConfig(
+        state_dir=state,
+        pg_port=stack.free_port(),
+        s3_port=stack.free_port(),
+        mlflow_port=stack.free_port(),
+        bucket="stack-test-bucket",
+    )
     yield cfg
     stack.stop_mlflow(cfg)
     stack.stop_moto(cfg)
@@ -81,6 +86,7 @@ def test_cli_stack_status_exits_non_zero_when_down(host_stack, monkeypatch):
     monkeypatch.setenv("PIPELINE_PG_PORT", str(host_stack.pg_port))
     monkeypatch.setenv("PIPELINE_S3_PORT", str(host_stack.s3_port))
     monkeypatch.setenv("PIPELINE_MLFLOW_PORT", str(host_stack.mlflow_port))
-    result = subprocess.run([str(Path(sys.executable).with_name("pipeline")), "stack", "status"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("pipeline")), "stack", "status"], capture_output=True, text=True
+    )
     assert result.returncode == 1 and "postgres  down" in result.stdout

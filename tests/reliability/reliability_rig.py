@@ -97,9 +97,7 @@ def create_database(cfg: stack.StackConfig, name: str) -> str:
     conn = psycopg2.connect(cfg.pg_url("postgres", user="postgres"))
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier("pipeline"))
-        )
+        cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier("pipeline")))
     conn.close()
     return cfg.pg_url(name)
 
@@ -147,9 +145,7 @@ def monitor_for(case: Case, tracking_uri: str | None = None, store_dsn: str | No
     from pipeline.store import MetricsStore
 
     settings = (
-        case.settings
-        if tracking_uri is None
-        else case.settings.model_copy(update={"tracking_uri": tracking_uri})
+        case.settings if tracking_uri is None else case.settings.model_copy(update={"tracking_uri": tracking_uri})
     )
     tracking.connect(settings.tracking_uri, settings.experiment_name)
     registry = Registry(MlflowClient(settings.tracking_uri), case.model_name)

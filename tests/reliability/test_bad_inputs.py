@@ -117,9 +117,7 @@ def write_bad_inputs(case: Case, folder: Path, s3) -> list[Bad]:
     dup.write_text(
         ",".join(f'"{c}"' for c in header)
         + "\n"
-        + "\n".join(
-            ",".join(map(str, row)) + ",3" for row in frame.fillna("").astype(str).to_numpy().tolist()
-        )
+        + "\n".join(",".join(map(str, row)) + ",3" for row in frame.fillna("").astype(str).to_numpy().tolist())
         + "\n"
     )
     bad.append(Bad("duplicated column names", str(dup), "duplicated column names: esi"))
@@ -234,9 +232,7 @@ def bad_run(rig, data, base_champion, pg_stack, tmp_path_factory) -> BadRun:
             *sources,
             expect=None,
         )
-    return BadRun(
-        case, bad, warnings, sources, json.loads(report.read_text()), result.output, result.exit_code
-    )
+    return BadRun(case, bad, warnings, sources, json.loads(report.read_text()), result.output, result.exit_code)
 
 
 BAD_CASES = [
@@ -275,9 +271,7 @@ def test_the_run_with_bad_batches_exits_non_zero_and_counts_them(bad_run: BadRun
     assert bad_run.exit_code == 1
     assert f"{len(bad_run.bad)} batch(es) failed validation; nothing was written for them" in bad_run.output
     good = len(bad_run.sources) - len(bad_run.bad)
-    assert bad_run.case.rows("SELECT count(*), count(DISTINCT batch_index) FROM batch_metrics") == [
-        (good, good)
-    ]
+    assert bad_run.case.rows("SELECT count(*), count(DISTINCT batch_index) FROM batch_metrics") == [(good, good)]
 
 
 def test_extra_columns_are_ignored_and_reported_once(bad_run: BadRun):
@@ -291,18 +285,13 @@ def test_unseen_category_levels_are_scored_and_counted_not_refused(bad_run: BadR
     index = bad_run.index_of(bad_run.warnings["unseen"])
     record = bad_run.records[index - 1]
     assert "error" not in record and record["unseen_categories"] >= 1
-    assert (
-        bad_run.case.rows("SELECT unseen_categories FROM batch_metrics WHERE batch_index = %s", index)[0][0]
-        >= 1
-    )
+    assert bad_run.case.rows("SELECT unseen_categories FROM batch_metrics WHERE batch_index = %s", index)[0][0] >= 1
 
 
 def test_a_lab_column_with_no_value_is_a_warning_not_an_error(bad_run: BadRun):
     index = bad_run.index_of(bad_run.warnings["empty lab"])
     assert index in bad_run.recorded()
-    assert re.search(
-        rf"\[batch {index}\] warning: \d+ columns entirely empty, allowed .*albumin_last", bad_run.output
-    )
+    assert re.search(rf"\[batch {index}\] warning: \d+ columns entirely empty, allowed .*albumin_last", bad_run.output)
 
 
 def test_the_empty_column_rule_follows_the_reference(data):
@@ -321,9 +310,7 @@ def test_the_empty_column_rule_follows_the_reference(data):
     )
     for column in always[:5]:
         with pytest.raises(DataError, match=rf"b\.csv: column '{re.escape(column)}' is entirely empty"):
-            empty_columns(
-                validate_frame(frame.assign(**{column: np.nan}), schema, "b.csv"), reference, schema
-            )
+            empty_columns(validate_frame(frame.assign(**{column: np.nan}), schema, "b.csv"), reference, schema)
 
 
 def test_nothing_half_written_for_bad_batches(bad_run: BadRun):

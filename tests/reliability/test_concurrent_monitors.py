@@ -50,10 +50,5 @@ def test_two_monitors_on_one_model_exactly_one_retrains(weak_case: Case, tmp_pat
     assert "another monitor is retraining" in outputs[busy] and "skipped-busy" in outputs[busy]
     assert case.rows("SELECT count(*) FROM events WHERE kind = 'retrain'") == [(1,)]
     assert case.versions() == [1, 2, 3]
-    assert (
-        case.rows("SELECT run_key, batch_index, action FROM batch_metrics WHERE action = 'skipped-busy'")[0][
-            1
-        ]
-        == 1
-    )
+    assert case.rows("SELECT run_key, batch_index, action FROM batch_metrics WHERE action = 'skipped-busy'")[0][1] == 1
     assert case.rows("SELECT count(*), count(DISTINCT (run_key, batch_index)) FROM batch_metrics") == [(4, 4)]

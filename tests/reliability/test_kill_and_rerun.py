@@ -88,9 +88,7 @@ def test_sigkill_then_rerun_leaves_a_valid_champion_and_counts_every_batch_once(
         (1, 1),
         (2, 1),
     ]
-    story = case.rows(
-        "SELECT kind, model_version, champion_version FROM events WHERE batch_index = 1 ORDER BY id"
-    )
+    story = case.rows("SELECT kind, model_version, champion_version FROM events WHERE batch_index = 1 ORDER BY id")
     assert story == [("alarm", None, 2), ("retrain", 3, 2), ("promotion", 3, 2)]
     assert case.versions() == [1, 2, 3]  # the interrupted work was finished or redone, never doubled
     assert case.aliases() == {"champion": "3", "previous": "2", "challenger": "3"}

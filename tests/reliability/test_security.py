@@ -101,11 +101,7 @@ def test_no_credential_in_mlflow_params_tags_artifacts_or_output(
 
 def execute_calls(tree: ast.AST):
     for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "execute"
-        ):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "execute":
             yield node
 
 
@@ -163,9 +159,7 @@ def test_hostile_values_are_stored_verbatim(pg_dsn: str):
 def test_nothing_in_the_package_unpickles():
     for module in PACKAGE.glob("*.py"):
         tree = ast.parse(module.read_text())
-        names = {
-            a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names
-        }
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
         modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert not ({"pickle", "cloudpickle", "joblib", "dill"} & (names | modules)), module.name
 

@@ -17,9 +17,7 @@ SCHEMA = load_schema()
 SOURCE = "s3://bucket/batch 07.csv"
 PROFILE = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-numbers = st.one_of(
-    st.none(), st.floats(allow_nan=True, allow_infinity=False, width=32), st.integers(-1000, 1000)
-)
+numbers = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=False, width=32), st.integers(-1000, 1000))
 numeric_text = st.one_of(
     numbers,
     st.floats(allow_nan=False, allow_infinity=False, width=32).map(str),

@@ -14,9 +14,15 @@ from benchmarks.common import Section, Table  # noqa: E402
 
 def test_the_document_has_the_targets_table_and_every_section():
     sections = [
-        Section("1. Monitor throughput", "intro", [("", Table(["a"], [["1"]]))],
-                figures={"largest": 100, "by_rows": {100: {"ours": 0.5, "ours_cpu": 0.6, "speedup": 30.0,
-                                                           "drift_speedup": 90.0}}}),
+        Section(
+            "1. Monitor throughput",
+            "intro",
+            [("", Table(["a"], [["1"]]))],
+            figures={
+                "largest": 100,
+                "by_rows": {100: {"ours": 0.5, "ours_cpu": 0.6, "speedup": 30.0, "drift_speedup": 90.0}},
+            },
+        ),
         Section("3. Retrain cycle", "intro", figures={"fit": 10.0, "overhead": 6.0, "overhead_share": 0.6}),
     ]
     document = bench.render(sections, command="make bench", elapsed=1.0, quick=False, load=("0", "0"))

@@ -93,7 +93,9 @@ def test_csv_and_parquet_round_trip_locally(tmp_path, good_frame, schema):
     for name in ("b.csv", "b.parquet"):
         write_table(good_frame, str(tmp_path / name))
         back = load_batch(str(tmp_path / name), schema)
-        pd.testing.assert_frame_equal(back.frame[list(schema.numerical)], good_frame[list(schema.numerical)].astype(float))
+        pd.testing.assert_frame_equal(
+            back.frame[list(schema.numerical)], good_frame[list(schema.numerical)].astype(float)
+        )
 
 
 @mock_aws

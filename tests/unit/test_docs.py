@@ -10,7 +10,9 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def test_every_setting_is_in_the_configuration_table():
-    missing = [f"PIPELINE_{name.upper()}" for name in Settings.model_fields if f"`PIPELINE_{name.upper()}`" not in README]
+    missing = [
+        f"PIPELINE_{name.upper()}" for name in Settings.model_fields if f"`PIPELINE_{name.upper()}`" not in README
+    ]
     assert not missing
 
 
@@ -18,8 +20,20 @@ def test_every_action_and_report_field_is_documented():
     section = README.split("## The `--report-json` record")[1].split("\n## ")[0]
     for action in ACTIONS:
         assert f"`{action}`" in section
-    for field in ("batch", "source", "rows", "prediction_drift", "drifted_columns", "share_missing",
-                  "drift_detected", "action", "model_name", "champion_version", "roc_auc", "accuracy"):
+    for field in (
+        "batch",
+        "source",
+        "rows",
+        "prediction_drift",
+        "drifted_columns",
+        "share_missing",
+        "drift_detected",
+        "action",
+        "model_name",
+        "champion_version",
+        "roc_auc",
+        "accuracy",
+    ):
         assert re.search(rf"`{field}`", section), field
 
 

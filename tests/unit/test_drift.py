@@ -15,8 +15,9 @@ def population(schema):
 @pytest.fixture(scope="module")
 def profile(population, schema):
     reference = population.sample_batch(4000, np.random.default_rng(11))
-    return ReferenceProfile(reference, _oracle(population, reference), schema,
-                            prediction_threshold=0.1, column_threshold=0.1)
+    return ReferenceProfile(
+        reference, _oracle(population, reference), schema, prediction_threshold=0.1, column_threshold=0.1
+    )
 
 
 def _oracle(population, frame):

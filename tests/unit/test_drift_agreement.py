@@ -30,8 +30,9 @@ def reference(population):
 
 @pytest.fixture(scope="module")
 def profile(population, reference, schema):
-    return ReferenceProfile(reference, _oracle(population, reference), schema,
-                            prediction_threshold=THRESHOLD, column_threshold=THRESHOLD)
+    return ReferenceProfile(
+        reference, _oracle(population, reference), schema, prediction_threshold=THRESHOLD, column_threshold=THRESHOLD
+    )
 
 
 def _oracle(population, frame):

@@ -29,7 +29,8 @@ def test_cli_overrides_win_and_none_means_unset(monkeypatch):
 
 def test_password_from_a_secret_is_injected_and_quoted():
     settings = Settings(
-        _env_file=None, metrics_db_url="postgresql://app@db.example:5432/metrics?sslmode=require",
+        _env_file=None,
+        metrics_db_url="postgresql://app@db.example:5432/metrics?sslmode=require",
         metrics_db_password="p@ss/word",
     )
     assert settings.metrics_dsn() == "postgresql://app:p%40ss%2Fword@db.example:5432/metrics?sslmode=require"

@@ -22,7 +22,10 @@ def test_about_a_third_admitted(stable):
 
 def test_missingness_and_ranges_follow_the_real_sample(stable, schema, real_sample_path):
     real = pd.read_csv(real_sample_path)
-    assert abs(stable[list(schema.numerical)].isna().mean().mean() - real[list(schema.numerical)].isna().mean().mean()) < 0.05
+    assert (
+        abs(stable[list(schema.numerical)].isna().mean().mean() - real[list(schema.numerical)].isna().mean().mean())
+        < 0.05
+    )
     for name in ("age", "triage_vital_hr", "triage_vital_sbp"):
         lo, hi = real[name].min(), real[name].max()
         span = hi - lo
@@ -65,10 +68,32 @@ def test_cli_synth_writes_the_files(tmp_path):
 
     from pipeline.cli import app
 
-    result = CliRunner().invoke(app, ["data", "synth", "--out", str(tmp_path), "--rows", "100", "--batches", "3",
-                                      "--reference-rows", "200", "--drift-at", "2", "--drift-kind", "prior"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "synth",
+            "--out",
+            str(tmp_path),
+            "--rows",
+            "100",
+            "--batches",
+            "3",
+            "--reference-rows",
+            "200",
+            "--drift-at",
+            "2",
+            "--drift-kind",
+            "prior",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "batch_001.csv", "batch_002.csv", "batch_003.csv", "manifest.json", "reference.csv"]
+        "batch_001.csv",
+        "batch_002.csv",
+        "batch_003.csv",
+        "manifest.json",
+        "reference.csv",
+    ]
     bad = CliRunner().invoke(app, ["data", "synth", "--out", str(tmp_path), "--drift-kind", "sideways"])
     assert bad.exit_code == 2 and "--drift-kind must be one of" in bad.output

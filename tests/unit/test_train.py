@@ -57,5 +57,6 @@ def test_skops_round_trip_needs_only_the_listed_trusted_types(window, schema):
         assert set(sio.get_untrusted_types(data=blob)) <= set(SKOPS_TRUSTED_TYPES)
         loaded = sio.loads(blob, trusted=SKOPS_TRUSTED_TYPES)
         pd.testing.assert_series_equal(
-            pd.Series(predict_proba(loaded, split.holdout, schema)), pd.Series(predict_proba(model, split.holdout, schema))
+            pd.Series(predict_proba(loaded, split.holdout, schema)),
+            pd.Series(predict_proba(model, split.holdout, schema)),
         )
