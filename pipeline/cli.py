@@ -341,7 +341,7 @@ def monitor(
 
 def _summary(result: Any, settings: Settings, store: Any) -> None:
     table = Table(title=f"monitor run {result.run_key} — {settings.model_name}")
-    for column in ("batch", "rows", "pred drift", "drifted cols", "missing", "ROC AUC", "champion", "action"):
+    for column in ("batch", "rows", "drift", "drifted", "missing", "AUC", "version", "action"):
         if column == "action":
             table.add_column(column, no_wrap=True, min_width=18)
         else:

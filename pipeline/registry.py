@@ -9,6 +9,8 @@ A promotion sets ``previous`` first, then switches ``champion`` in one alias upd
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +87,8 @@ class Registry:
         import mlflow
 
         self.ensure_model()
-        mv = mlflow.register_model(model_uri, self.name, tags=tags)
+        with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..." itself
+            mv = mlflow.register_model(model_uri, self.name, tags=tags)
         version = int(mv.version)
         self.client.update_model_version(self.name, str(version), description=description)
         return version
