@@ -25,8 +25,9 @@ stack_app = typer.Typer(help="The local stack: embedded PostgreSQL, moto S3, MLf
 app.add_typer(data_app, name="data")
 app.add_typer(stack_app, name="stack")
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped or logged output (a timer, CI) gets room for the tables instead of the 80-column fallback.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 @app.callback()
