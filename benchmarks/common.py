@@ -7,7 +7,6 @@ import os
 import platform
 import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -206,8 +205,7 @@ def throwaway_stack(with_mlflow: bool, say: Say) -> Iterator[BenchStack]:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    state = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
-    state.chmod(0o755)  # as root, Postgres runs as a system user that must reach this folder
+    state = stack.new_state_dir("pipeline-bench-")
     cfg = stack.StackConfig(state_dir=state, pg_port=stack.free_port())
     moto = None
     try:

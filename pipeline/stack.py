@@ -280,6 +280,30 @@ def _ensure_databases(cfg: StackConfig) -> None:
         conn.close()
 
 
+def create_database(cfg: StackConfig, name: str) -> str:
+    """A new, empty database owned by the pipeline role; returns its URL."""
+    import psycopg2
+    from psycopg2 import sql
+
+    conn = psycopg2.connect(cfg.pg_url("postgres", user="postgres"), connect_timeout=5)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(DB_ROLE)))
+    finally:
+        conn.close()
+    return cfg.pg_url(name)
+
+
+def new_state_dir(prefix: str) -> Path:
+    """A fresh folder for a throwaway stack that the postgres system user can reach (not a private temp root)."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
 def stop_postgres(cfg: StackConfig) -> None:
     if not (cfg.pg_data / "postmaster.pid").exists():
         return

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
-from psycopg2 import sql
 
 from pipeline import stack
 from pipeline.schema import FeatureSchema, load_schema
@@ -40,8 +37,7 @@ def pg_stack() -> Iterator[stack.StackConfig]:
     Its folder is outside pytest's temporary root, which pytest keeps private (0700) to the user: as root,
     the server runs as a system user that must be able to reach its data folder.
     """
-    state = Path(tempfile.mkdtemp(prefix="pipeline-test-pg-"))
-    state.chmod(0o755)
+    state = stack.new_state_dir("pipeline-test-pg-")
     cfg = stack.StackConfig(state_dir=state, pg_port=stack.free_port())
     stack.start_postgres(cfg)
     yield cfg
@@ -49,16 +45,7 @@ def pg_stack() -> Iterator[stack.StackConfig]:
     shutil.rmtree(state, ignore_errors=True)
 
 
-def _create_database(cfg: stack.StackConfig, name: str) -> str:
-    conn = psycopg2.connect(cfg.pg_url("postgres", user="postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier("pipeline")))
-    conn.close()
-    return cfg.pg_url(name)
-
-
 @pytest.fixture
 def pg_dsn(pg_stack: stack.StackConfig) -> str:
     """A fresh, empty database for one test."""
-    return _create_database(pg_stack, f"t_{uuid.uuid4().hex[:12]}")
+    return stack.create_database(pg_stack, f"t_{uuid.uuid4().hex[:12]}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import mlflow
@@ -23,8 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 @pytest.fixture
 def host_stack():
-    state = Path(tempfile.mkdtemp(prefix="pipeline-test-stack-"))
-    state.chmod(0o755)
+    state = stack.new_state_dir("pipeline-test-stack-")
     cfg = stack.StackConfig(
         state_dir=state,
         pg_port=stack.free_port(),

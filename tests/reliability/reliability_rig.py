@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import boto3
 import mlflow
 import psycopg2
 from mlflow import MlflowClient
-from psycopg2 import sql
 from typer.testing import CliRunner
 
 from pipeline import stack
@@ -86,20 +84,8 @@ def invoke(*args: str, expect: int | None = 0):
     return result
 
 
-def state_dir(prefix: str) -> Path:
-    """A folder outside pytest's private temporary root, reachable by the postgres system user."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    path.chmod(0o755)
-    return path
-
-
-def create_database(cfg: stack.StackConfig, name: str) -> str:
-    conn = psycopg2.connect(cfg.pg_url("postgres", user="postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier("pipeline")))
-    conn.close()
-    return cfg.pg_url(name)
+state_dir = stack.new_state_dir
+create_database = stack.create_database
 
 
 def env_for(rig: Rig, dsn: str, model_name: str, **extra: str) -> dict[str, str]:
