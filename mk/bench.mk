@@ -9,5 +9,5 @@
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: install ## Run the benchmarks and write docs/benchmarks.md (about 10-15 minutes)
+bench: install ## Run the benchmarks and write docs/benchmarks.md (4 to 9 minutes on 2 cores)
 	BENCH_VIA_MAKE=1 $(PY) -m benchmarks.run $(BENCH_ARGS)
