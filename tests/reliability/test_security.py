@@ -6,7 +6,9 @@ from __future__ import annotations
 import ast
 import json
 import secrets
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -22,25 +24,31 @@ PACKAGE = ROOT / "pipeline"
 
 
 def scan_with_baseline(paths: list[str]) -> subprocess.CompletedProcess:
-    """What `make lint` runs: detect-secrets over the files, failing on anything not in the baseline."""
-    return subprocess.run(
-        [
-            str(VENV_BIN / "detect-secrets-hook"),
-            "--baseline",
-            str(ROOT / ".secrets.baseline"),  # noqa: S603
-            *paths,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    """What `make lint` runs: detect-secrets over the files, failing on anything not in the baseline.
+
+    The scan runs against a copy of the baseline: the hook rewrites its baseline when audited lines only
+    moved, which must neither touch the repository nor count as a finding.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = Path(tmp) / ".secrets.baseline"
+        shutil.copy(ROOT / ".secrets.baseline", baseline)
+        return subprocess.run(
+            [str(VENV_BIN / "detect-secrets-hook"), "--baseline", str(baseline), *paths],  # noqa: S603
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+
+
+def found_secrets(result: subprocess.CompletedProcess) -> bool:
+    return "Potential secrets" in result.stdout + result.stderr
 
 
 def test_no_credential_in_the_repository():
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)  # noqa: S607
     paths = [p for p in files.stdout.splitlines() if p != ".secrets.baseline" and (ROOT / p).is_file()]
     result = scan_with_baseline(paths)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert not found_secrets(result), result.stdout + result.stderr
 
 
 def test_the_scan_catches_a_planted_credential(tmp_path: Path):
@@ -51,7 +59,7 @@ def test_the_scan_catches_a_planted_credential(tmp_path: Path):
         result = scan_with_baseline([str(planted.relative_to(ROOT))])
     finally:
         planted.unlink()
-    assert result.returncode != 0 and "AWS Access Key" in result.stdout
+    assert found_secrets(result) and "AWS Access Key" in result.stdout
 
 
 @pytest.mark.reliability
