@@ -1,11 +1,68 @@
-"""The feature schema shipped with the package: 78 numerical, 3 categorical features and the target."""
+"""The feature schema: which columns are numerical features, which categorical, and the binary target.
+
+A schema is an input. Its file format (``features.json``) is public and documented in the README::
+
+    {"target": {"column": "income", "positive": ">50K", "negative": "<=50K"},
+     "numerical": ["age", "hours_per_week"],
+     "categorical": ["workclass", "region_code"]}
+
+``positive`` and ``negative`` may be JSON strings, numbers or booleans. They are matched against the target
+values as read from CSV or Parquet by ``label_key``: ``1`` matches ``1``, ``"1"`` and ``1.0``; ``true`` matches
+``True``. Columns the schema does not name are ignored (an id column, a timestamp).
+
+Without a schema file the package's own triage schema is used (the demo).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
+from typing import Any
+
+Label = str | int | float | bool
+SCHEMA_KEYS = ("target", "numerical", "categorical")
+TARGET_KEYS = ("column", "positive", "negative")
+
+
+class SchemaError(ValueError):
+    """A schema that cannot be used. The message is one line naming the file and the mistake."""
+
+
+def label_key(value: Any) -> str | None:
+    """The canonical form of a target value, so that values read from CSV, Parquet and JSON compare equal.
+
+    Numbers compare by value (``1``, ``1.0`` and ``"1"`` are ``"1"``), booleans by truth (``true``, ``True``
+    and ``"TRUE"`` are ``"true"``), other text as itself without surrounding blanks. Missing is ``None``.
+    """
+    if value is None:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy scalars
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    text = str(value).strip()
+    if not text:
+        return None
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return label_key(number) if math.isfinite(number) else text
 
 
 @dataclass(frozen=True)
@@ -13,27 +70,140 @@ class FeatureSchema:
     numerical: tuple[str, ...]
     categorical: tuple[str, ...]
     target: str
-    positive: str
-    negative: str
+    positive: Label
+    negative: Label
 
     @property
     def features(self) -> tuple[str, ...]:
         return self.numerical + self.categorical
 
     @property
-    def labels(self) -> tuple[str, str]:
+    def labels(self) -> tuple[Label, Label]:
         return (self.positive, self.negative)
+
+    @property
+    def positive_key(self) -> str:
+        return str(label_key(self.positive))
+
+    @property
+    def negative_key(self) -> str:
+        return str(label_key(self.negative))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The schema in its file format."""
+        return {
+            "target": {"column": self.target, "positive": self.positive, "negative": self.negative},
+            "numerical": list(self.numerical),
+            "categorical": list(self.categorical),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n"
+
+    def differences(self, other: FeatureSchema) -> list[str]:
+        """What differs from ``other``, one short phrase per difference (empty when the two are the same)."""
+        found = []
+        if self.target != other.target:
+            found.append(f"target {self.target!r} vs {other.target!r}")
+        if (self.positive_key, self.negative_key) != (other.positive_key, other.negative_key):
+            found.append(f"labels {self.positive!r}/{self.negative!r} vs {other.positive!r}/{other.negative!r}")
+        for kind in ("numerical", "categorical"):
+            mine, theirs = getattr(self, kind), getattr(other, kind)
+            only_mine = [name for name in mine if name not in theirs]
+            only_theirs = [name for name in theirs if name not in mine]
+            if only_mine:
+                found.append(f"{kind} only here: {_shorten(only_mine)}")
+            if only_theirs:
+                found.append(f"{kind} only in the other: {_shorten(only_theirs)}")
+        return found
+
+
+def _shorten(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _names(raw: dict[str, Any], key: str, source: str) -> tuple[str, ...]:
+    value = raw[key]
+    if not isinstance(value, list) or not all(isinstance(name, str) and name.strip() for name in value):
+        raise SchemaError(f"{source}: {key!r} must be a list of column names (non-empty strings)")
+    repeated = sorted({name for name in value if value.count(name) > 1})
+    if repeated:
+        raise SchemaError(f"{source}: {key!r} names {_shorten(repeated)} more than once")
+    return tuple(value)
+
+
+def _label(target: dict[str, Any], key: str, source: str) -> Label:
+    value = target[key]
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
+        return value
+    if isinstance(value, str) and value.strip():
+        return value
+    raise SchemaError(f"{source}: target {key!r} must be a string, a number or a boolean, not {value!r}")
+
+
+def parse_schema(raw: Any, source: str) -> FeatureSchema:
+    """Check a schema in its file format and return it, or raise ``SchemaError`` (one line)."""
+    if not isinstance(raw, dict):
+        raise SchemaError(f"{source}: a schema is a JSON object with keys {', '.join(SCHEMA_KEYS)}")
+    missing = [key for key in SCHEMA_KEYS if key not in raw]
+    if missing:
+        raise SchemaError(f"{source}: missing key {missing[0]!r} (a schema has {', '.join(SCHEMA_KEYS)})")
+    unknown = sorted(key for key in raw if key not in SCHEMA_KEYS)
+    if unknown:
+        raise SchemaError(f"{source}: unknown key {unknown[0]!r} (a schema has {', '.join(SCHEMA_KEYS)})")
+    target = raw["target"]
+    if not isinstance(target, dict):
+        raise SchemaError(f"{source}: 'target' must be an object with keys {', '.join(TARGET_KEYS)}")
+    missing = [key for key in TARGET_KEYS if key not in target]
+    if missing:
+        raise SchemaError(f"{source}: missing key 'target.{missing[0]}' (target has {', '.join(TARGET_KEYS)})")
+    unknown = sorted(key for key in target if key not in TARGET_KEYS)
+    if unknown:
+        raise SchemaError(f"{source}: unknown key 'target.{unknown[0]}' (target has {', '.join(TARGET_KEYS)})")
+    column = target["column"]
+    if not isinstance(column, str) or not column.strip():
+        raise SchemaError(f"{source}: 'target.column' must be a column name")
+    positive, negative = _label(target, "positive", source), _label(target, "negative", source)
+    if label_key(positive) == label_key(negative):
+        raise SchemaError(f"{source}: target positive {positive!r} and negative {negative!r} are the same value")
+    numerical, categorical = _names(raw, "numerical", source), _names(raw, "categorical", source)
+    both = [name for name in numerical if name in categorical]
+    if both:
+        raise SchemaError(f"{source}: {_shorten(both)} listed as both numerical and categorical")
+    if column in numerical or column in categorical:
+        raise SchemaError(f"{source}: the target {column!r} is also listed as a feature")
+    if not numerical and not categorical:
+        raise SchemaError(f"{source}: no feature columns (both 'numerical' and 'categorical' are empty)")
+    return FeatureSchema(numerical, categorical, column, positive, negative)
+
+
+def read_schema(path: str | Path) -> FeatureSchema:
+    """Read and check a schema file."""
+    source = str(path)
+    file = Path(path)
+    if not file.is_file():
+        raise SchemaError(f"{source}: no such schema file")
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise SchemaError(f"{source}: not UTF-8 text") from err
+    except json.JSONDecodeError as err:
+        raise SchemaError(f"{source}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from err
+    return parse_schema(raw, source)
 
 
 @cache
-def load_schema() -> FeatureSchema:
-    """Read ``pipeline/schema/features.json`` (read once, on first use)."""
+def builtin_schema() -> FeatureSchema:
+    """The triage demo's schema shipped with the package (``pipeline/schema/features.json``)."""
     text = resources.files("pipeline").joinpath("schema/features.json").read_text(encoding="utf-8")
-    raw = json.loads(text)
-    return FeatureSchema(
-        numerical=tuple(raw["numerical"]),
-        categorical=tuple(raw["categorical"]),
-        target=raw["target"]["column"],
-        positive=raw["target"]["positive"],
-        negative=raw["target"]["negative"],
-    )
+    return parse_schema(json.loads(text), "built-in triage schema")
+
+
+def is_builtin(schema: FeatureSchema) -> bool:
+    return not schema.differences(builtin_schema())
+
+
+def load_schema(path: str | Path | None = None) -> FeatureSchema:
+    """The schema in ``path``, or the built-in triage schema when no path is given."""
+    return builtin_schema() if path is None else read_schema(path)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from typing import Annotated
+
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_BUCKET = "triage-mlflow-artifacts"
 
@@ -31,6 +33,19 @@ class Settings(BaseSettings):
         None, description="Password for the metrics database, when not in the URL (e.g. read from a secret)."
     )
     model_name: str = Field("ed-triage-admission", description="The one registered model name.")
+    schema_path: Path | None = Field(
+        None,
+        description="Feature schema file (features.json format); the champion's own schema wins once it has one. "
+        "Empty means the built-in triage schema.",
+    )
+    trusted_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra skops types to trust when loading a model (comma-separated), beyond the project's list.",
+    )
+    allow_pickled_models: bool = Field(
+        False,
+        description="Load models whose loading runs code from the artifact store (pickle, cloudpickle, custom pyfunc).",
+    )
 
     drift_threshold: float = Field(
         0.1,
@@ -70,10 +85,17 @@ class Settings(BaseSettings):
     s3_port: int = Field(4566, description="Port of the local stack's moto S3 (LocalStack's edge port).")
     mlflow_port: int = Field(5000, description="Port of the local stack's MLflow server.")
 
-    @field_validator("s3_endpoint_url", mode="before")
+    @field_validator("s3_endpoint_url", "schema_path", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("trusted_types", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     def metrics_dsn(self) -> str:
         """The metrics database URL with the password injected when it is given separately."""
