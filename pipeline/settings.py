@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
-
 from typing import Annotated
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
