@@ -50,6 +50,14 @@ def _quiet_libraries() -> None:
 ModelName = Annotated[
     str | None, typer.Option("--model-name", help="Registered model name (default: PIPELINE_MODEL_NAME).")
 ]
+SchemaPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--schema",
+        help="Feature schema file (features.json format; see `pipeline schema infer`). Default: "
+        "PIPELINE_SCHEMA_PATH, else the champion's recorded schema, else the built-in triage schema.",
+    ),
+]
 
 THRESHOLD_HELP = (
     "Prediction drift threshold. The score is the normed Wasserstein distance (Evidently 'wasserstein') "
@@ -67,18 +75,23 @@ def _fail(message: str, code: int = 2) -> None:
 def _clean_errors() -> Any:
     """Known failures print one line and exit non-zero; nothing else is caught."""
     from pipeline.data import DataError
+    from pipeline.flavors import UntrustedModel
     from pipeline.monitor import NoChampion
     from pipeline.registry import RegistryError
+    from pipeline.schema import SchemaError
+    from pipeline.scoring import ModelMismatch
     from pipeline.stack import StackError
     from pipeline.store import StoreUnavailable
-    from pipeline.tracking import TrackingUnavailable, UntrustedModel
+    from pipeline.tracking import TrackingUnavailable
 
     try:
         yield
     except (
         DataError,
+        ModelMismatch,
         NoChampion,
         RegistryError,
+        SchemaError,
         StackError,
         StoreUnavailable,
         TrackingUnavailable,
@@ -105,6 +118,17 @@ def _registry(settings: Settings) -> Any:
 
     tracking.connect(settings.tracking_uri, settings.experiment_name)
     return Registry(MlflowClient(), settings.model_name)
+
+
+def _given_schema(path: Path | None, settings: Settings) -> tuple[Any, str]:
+    """The schema the user passed (--schema, else PIPELINE_SCHEMA_PATH), or None; and how to name it."""
+    from pipeline.schema import read_schema
+
+    if path is not None:
+        return read_schema(path), f"--schema {path}"
+    if settings.schema_path is not None:
+        return read_schema(settings.schema_path), f"PIPELINE_SCHEMA_PATH {settings.schema_path}"
+    return None, ""
 
 
 def _say(message: str) -> None:
@@ -154,6 +178,12 @@ def data_synth(
         _fail("--format must be csv or parquet")
     if drift_at is not None and drift_at > batches:
         _fail(f"--drift-at {drift_at} is after the last batch ({batches})")
+    from pipeline.schema import is_builtin
+
+    with _clean_errors():
+        configured = _settings().schema_path
+        if configured is not None and not is_builtin(load_schema(configured)):
+            _fail(f"data synth makes triage visits only; PIPELINE_SCHEMA_PATH names another schema ({configured})")
     schema = load_schema()
     population = Population.fit(load_sample_frame(), schema)
     reference = population.sample_batch(reference_rows, np.random.default_rng(seed + 1))
@@ -184,26 +214,28 @@ def data_synth(
 def train(
     data: Annotated[str, typer.Option(help="Labelled training data: CSV/Parquet path or s3://bucket/key.")],
     model_name: ModelName = None,
+    schema_path: SchemaPath = None,
     if_no_champion: Annotated[
         bool, typer.Option("--if-no-champion", help="Do nothing when the model already has a champion.")
     ] = False,
 ) -> None:
-    """Bootstrap: train the candidates, tune the best, register it and make it champion (or compare)."""
+    """Train the candidates, tune the best, register it (with its schema) and make it champion, or compare it
+    with the champion on the newest rows. With a champion, its recorded schema is used."""
+    from pipeline.data import load_batch
     from pipeline.monitor import MetricsStore
     from pipeline.retrain import WindowInfo, retrain
-    from pipeline.schema import load_schema
+    from pipeline.serving import load_version, schema_for
     from pipeline.store import Event
 
     settings = _settings(model_name)
     with _clean_errors():
+        given, given_source = _given_schema(schema_path, settings)
         registry = _registry(settings)
         champion = registry.champion()
         if champion is not None and if_no_champion:
             _say(f"{settings.model_name}: champion is v{champion.version}; nothing to bootstrap")
             return
-        schema = load_schema()
-        from pipeline.data import load_batch
-
+        schema = schema_for(registry, champion, given, given_source)
         batch = load_batch(data, schema, _s3(settings) if data.startswith("s3://") else None)
         if not batch.has_labels:
             _fail(f"{data}: training data needs the target column {schema.target!r}")
@@ -211,10 +243,8 @@ def train(
         store.create_schema()
         champion_model = None
         if champion is not None:
-            from pipeline import tracking
-
-            champion_model = tracking.load_model(f"models:/{settings.model_name}/{champion.version}")
-        _say(f"training on {batch.rows} rows from {data}")
+            champion_model = load_version(registry, champion, schema, settings).scorer
+        _say(f"training on {batch.rows} rows from {data} (target {schema.target!r}, {len(schema.features)} features)")
         outcome = retrain(
             batch.frame,
             WindowInfo(batch.rows, [data], "bootstrap" if champion is None else f"manual train on {data}"),
@@ -269,6 +299,7 @@ def monitor(
     max_batch_mb: Annotated[
         float, typer.Option(min=0.001, help="Refuse (skip) a batch file bigger than this many MB; it is read whole.")
     ] = 256.0,
+    schema_path: SchemaPath = None,
 ) -> None:
     """Score batches with the champion, measure drift, and retrain/tune/register/promote past the threshold.
 
@@ -276,8 +307,9 @@ def monitor(
     drift injected in the middle (as the original monitoring script sampled its data over time points).
     """
     from pipeline.data import load_batch
-    from pipeline.monitor import Monitor, file_sources, run_key_for, simulated_sources, write_report_json
-    from pipeline.schema import load_schema
+    from pipeline.monitor import Monitor, NoChampion, file_sources, run_key_for, simulated_sources, write_report_json
+    from pipeline.schema import is_builtin
+    from pipeline.serving import schema_for
     from pipeline.store import MetricsStore
     from pipeline.synth import DriftKind
 
@@ -286,9 +318,17 @@ def monitor(
         _fail(f"unknown option {next(a for a in extra if a.startswith('-'))}")
     paths = [*(current or []), *extra]
     settings = _settings(model_name)
-    schema = load_schema()
     with _clean_errors():
+        given, given_source = _given_schema(schema_path, settings)
         registry = _registry(settings)
+        champion = registry.champion()
+        if champion is None:
+            raise NoChampion(
+                f"model {registry.name!r} has no champion: run `pipeline train --data PATH` or `pipeline adopt` first"
+            )
+        schema = schema_for(registry, champion, given, given_source)
+        if not paths and not is_builtin(schema):
+            _fail("the simulated stream is the triage demo's; with another schema pass the batches with --current")
         store = MetricsStore(settings.metrics_dsn())
         s3 = _s3(settings) if any(p.startswith("s3://") for p in [reference, *paths]) else None
         ref = load_batch(reference, schema, s3, max_batch_mb)
@@ -381,6 +421,123 @@ def _summary(result: Any, settings: Settings, store: Any) -> None:
 # ------------------------------------------------------------------ registry
 
 
+def _adopt_and_record(registry: Any, settings: Settings, version: int, holdout: str, schema_path: Path | None) -> Any:
+    """adopt's checks and records, shared by `adopt` and `promote` (for a version without recorded metrics)."""
+    import uuid
+
+    from pipeline.adopt import adopt as adopt_version
+    from pipeline.adopt import find_version
+    from pipeline.data import load_batch
+    from pipeline.serving import schema_for
+    from pipeline.store import Event, MetricsStore
+
+    given, given_source = _given_schema(schema_path, settings)
+    info = find_version(registry, version)
+    schema = schema_for(registry, info, given, given_source)
+    batch = load_batch(holdout, schema, _s3(settings) if holdout.startswith("s3://") else None)
+    store = MetricsStore(settings.metrics_dsn())
+    store.create_schema()
+    adopted = adopt_version(registry, version, batch, schema, settings)
+    m = adopted.metrics
+    message = (
+        f"v{version} ({adopted.flavor}) adopted as champion"
+        + (f" over v{adopted.previous}" if adopted.previous is not None else "")
+        + f": holdout ROC AUC {m['roc_auc']:.4f}, log loss {m['log_loss']:.4f} on {batch.rows} rows"
+    )
+    store.record_event(
+        Event(
+            f"adopt-{uuid.uuid4().hex[:12]}",
+            settings.model_name,
+            "adoption",
+            message,
+            model_version=version,
+            champion_version=adopted.previous,
+            details={"mlflow_run_id": adopted.run_id, "holdout": holdout, "metrics": m},
+        )
+    )
+    _say(f"{settings.model_name}: {message}")
+    return adopted
+
+
+@app.command()
+def adopt(
+    version: Annotated[int, typer.Option("--version", min=1, help="The registered version to adopt.")],
+    holdout: Annotated[
+        str,
+        typer.Option(help="Your most recent labelled rows (CSV/Parquet, local or s3://): the performance baseline."),
+    ],
+    model_name: ModelName = None,
+    schema_path: SchemaPath = None,
+) -> None:
+    """Make a model you registered yourself the champion, after checking it serves the schema.
+
+    The version (any scikit-learn model or pipeline saved by MLflow's defaults, a native xgboost classifier,
+    or a pyfunc whose predict returns P(positive)) is loaded, scored on the holdout, and gets the holdout
+    metrics (the performance alarm's baseline) and the schema recorded on it. The old champion becomes
+    `previous`. Then `pipeline monitor` works on it as on a model the project trained.
+    """
+    settings = _settings(model_name)
+    with _clean_errors():
+        registry = _registry(settings)
+        _adopt_and_record(registry, settings, version, holdout, schema_path)
+
+
+@app.command()
+def promote(
+    version: Annotated[int, typer.Option("--version", min=1, help="The registered version to make champion.")],
+    holdout: Annotated[
+        str | None,
+        typer.Option(help="Labelled rows for adopt's checks; needed only when the version has no recorded metrics."),
+    ] = None,
+    model_name: ModelName = None,
+    schema_path: SchemaPath = None,
+) -> None:
+    """Make any registered version the champion (undo a rollback); the old champion becomes `previous`.
+
+    A version without recorded holdout metrics and schema goes through `adopt`'s checks (pass --holdout).
+    """
+    import uuid
+
+    from pipeline.adopt import find_version
+    from pipeline.serving import TAG_SCHEMA, load_version, schema_for
+    from pipeline.store import Event, MetricsStore
+
+    settings = _settings(model_name)
+    with _clean_errors():
+        registry = _registry(settings)
+        info = find_version(registry, version)
+        recorded = info.metric("holdout_roc_auc") is not None and bool(info.tags.get(TAG_SCHEMA))
+        if not recorded:
+            if holdout is None:
+                _fail(
+                    f"v{version} has no recorded holdout metrics and schema; pass --holdout PATH to run "
+                    "adopt's checks on it"
+                )
+            _adopt_and_record(registry, settings, version, holdout, schema_path)
+            return
+        given, given_source = _given_schema(schema_path, settings)
+        load_version(registry, info, schema_for(registry, info, given, given_source), settings)  # it must load
+        current = registry.champion()
+        if current is not None and current.version == version:
+            _say(f"{settings.model_name}: v{version} is already the champion")
+            return
+        previous = registry.promote(version)
+        store = MetricsStore(settings.metrics_dsn())
+        store.create_schema()
+        message = f"v{version} promoted by hand" + (f" over v{previous}" if previous is not None else "")
+        store.record_event(
+            Event(
+                f"promote-{uuid.uuid4().hex[:12]}",
+                settings.model_name,
+                "promotion",
+                message,
+                model_version=version,
+                champion_version=previous,
+            )
+        )
+        _say(f"{settings.model_name}: champion is now v{version}" + (f" (was v{previous})" if previous else ""))
+
+
 @app.command()
 def rollback(model_name: ModelName = None) -> None:
     """Move the `champion` alias back to `previous` (the champion it replaced)."""
@@ -409,7 +566,8 @@ def rollback(model_name: ModelName = None) -> None:
 
 @app.command()
 def status(model_name: ModelName = None) -> None:
-    """Champion version and aliases, the last batches and the last events."""
+    """Champion version and aliases, its schema, the last batches, the top drifted features, the last events."""
+    from pipeline.serving import recorded_schema
     from pipeline.store import MetricsStore
 
     settings = _settings(model_name)
@@ -421,6 +579,23 @@ def status(model_name: ModelName = None) -> None:
             f"model {settings.model_name}: "
             + (", ".join(f"{a}=v{v}" for a, v in sorted(aliases.items())) or "no versions yet")
         )
+        if champion is not None:
+            schema = recorded_schema(champion, registry.name)
+            if schema is None:
+                _say(f"schema: none recorded with v{champion.version} (monitor uses --schema or the built-in one)")
+            else:
+                _say(
+                    f"schema: target {schema.target!r} (positive {schema.positive!r}, negative {schema.negative!r}), "
+                    f"{len(schema.numerical)} numerical and {len(schema.categorical)} categorical features"
+                )
+            auc = champion.metric("holdout_roc_auc")
+            if auc is None:
+                _say(
+                    f"performance alarm: off, v{champion.version} has no recorded holdout metrics "
+                    f"(`pipeline adopt --version {champion.version} --holdout PATH` records them)"
+                )
+            else:
+                _say(f"performance alarm: on, holdout ROC AUC {auc:.4f} minus {settings.auc_tolerance}")
         store = MetricsStore(settings.metrics_dsn())
         store.create_schema()
         batches = Table(title="last batches")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.schema import FeatureSchema
+from pipeline.schema import FeatureSchema, label_key
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 DEFAULT_MAX_BATCH_MB = 256.0  # a batch is read whole; bigger files are refused before any byte is read
@@ -23,7 +24,12 @@ class DataError(ValueError):
 
 @dataclass
 class Batch:
-    """A validated batch: schema columns only, numerics as float64, categoricals as strings."""
+    """A validated batch: numerics as float64, categoricals as read (one type per column), the target as label
+    keys (see ``pipeline.schema.label_key``).
+
+    Categories keep the values they were read with (int-coded categories stay numbers, text keeps its
+    blanks), so a model the user trained on ``pd.read_csv`` output is scored on what it was trained on.
+    """
 
     source: str
     frame: pd.DataFrame
@@ -172,24 +178,40 @@ def _coerce_numeric(source: str, name: str, column: pd.Series) -> pd.Series:
     return converted.astype("float64")
 
 
-def _coerce_categorical(column: pd.Series) -> pd.Series:
+def _map_distinct(column: pd.Series, key: Callable[[Any], str | None]) -> pd.Series:
+    """Apply ``key`` once per distinct value (a batch has far fewer distinct values than rows)."""
     values = column.astype("object")
-    mask = values.notna()
-    values = values.where(~mask, values[mask].astype(str).str.strip())
-    return values.replace("", np.nan)
+    mapping = {value: key(value) for value in values.dropna().unique()}
+    mapped = values.map(mapping)
+    return mapped.where(mapped.notna(), np.nan).astype("object")
+
+
+def _coerce_categorical(column: pd.Series) -> pd.Series:
+    """Categories as read, one type per column. Numbers become float64: an int-coded column reads as int64
+    without missing values and as float64 with them, and both must compare equal. Booleans and text stay
+    objects; blank text is missing."""
+    if pd.api.types.is_bool_dtype(column):
+        return column.astype("object")
+    if pd.api.types.is_numeric_dtype(column):
+        return column.astype("float64")
+    values = column.astype("object")
+    distinct = values.dropna().unique()
+    blanks = [value for value in distinct if isinstance(value, str) and not value.strip()]
+    return values.mask(values.isin(blanks)) if blanks else values
 
 
 def _check_target(source: str, column: pd.Series, schema: FeatureSchema) -> pd.Series:
-    values = _coerce_categorical(column)
-    if values.isna().any():
-        raise DataError(f"{source}: target {schema.target!r} has {int(values.isna().sum())} empty values")
-    unknown = sorted(set(values.unique()) - set(schema.labels))
-    if unknown:
+    """The target as label keys (see ``pipeline.schema.label_key``); refuses missing and unknown values."""
+    keys = _map_distinct(column, label_key)
+    if keys.isna().any():
+        raise DataError(f"{source}: target {schema.target!r} has {int(keys.isna().sum())} empty values")
+    unknown = keys[~keys.isin([schema.positive_key, schema.negative_key])]
+    if len(unknown):
+        raw = column.iloc[unknown.index[0]]
         raise DataError(
-            f"{source}: target {schema.target!r} holds {unknown[0]!r}; expected {schema.positive!r} "
-            f"or {schema.negative!r}"
+            f"{source}: target {schema.target!r} holds {raw!r}; expected {schema.positive!r} or {schema.negative!r}"
         )
-    return values
+    return keys
 
 
 def validate_frame(frame: pd.DataFrame, schema: FeatureSchema, source: str) -> Batch:
@@ -241,5 +263,17 @@ def empty_columns(batch: Batch, reference: pd.DataFrame, schema: FeatureSchema) 
 
 
 def labels_of(frame: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
-    """The target as 0/1 (1 = admit)."""
-    return (frame[schema.target].to_numpy() == schema.positive).astype(np.int64)
+    """The validated target as 0/1: 1 where it is the schema's positive label."""
+    return (frame[schema.target].to_numpy() == schema.positive_key).astype(np.int64)
+
+
+def model_input(frame: pd.DataFrame, schema: FeatureSchema, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The feature columns a model is scored on: the schema's, or ``columns`` in that order when the model
+    names its own (a model fitted on a frame may insist on its column order)."""
+    if columns is None:
+        return frame[list(schema.features)]
+    missing = [name for name in columns if name not in schema.features]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+        raise DataError(f"the model takes columns the schema does not name: {shown}")
+    return frame[list(columns)]

@@ -46,6 +46,7 @@ class DriftResult:
     share_missing: float
     unseen_categories: int
     column_scores: Mapping[str, float] = field(default_factory=dict, repr=False)
+    column_threshold: float = 0.1
     build_report: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
 
     def evidently_snapshot(self) -> Any:
@@ -56,6 +57,11 @@ class DriftResult:
 
     def save_html(self, path: str) -> None:
         self.evidently_snapshot().save_html(path)
+
+    def drifted_features(self) -> list[tuple[str, float]]:
+        """The drifted feature columns with their scores, highest first."""
+        drifted = [(name, score) for name, score in self.column_scores.items() if score >= self.column_threshold]
+        return sorted(drifted, key=lambda item: (-item[1], item[0]))
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,7 @@ class ReferenceProfile:
             share_missing=missing / cells if cells else 0.0,
             unseen_categories=unseen,
             column_scores=scores,
+            column_threshold=self.column_threshold,
             build_report=lambda: self.evidently_report(frame, predictions),
         )
 
@@ -298,5 +305,6 @@ class ReferenceProfile:
             share_missing=float(results[missing.metric_id].count.value) / cells if cells else 0.0,
             unseen_categories=self.unseen_categories(frame),
             column_scores={name: float(results[metric.metric_id].value) for name, metric in each.items()},
+            column_threshold=self.column_threshold,
             build_report=lambda: snapshot,
         )

@@ -16,7 +16,8 @@ import pandas as pd
 
 from pipeline.data import labels_of
 from pipeline.schema import FeatureSchema
-from pipeline.train import predict_proba, quality
+from pipeline.scoring import Scorer
+from pipeline.train import quality
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ def row_log_loss(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
 
 
 def compare(
-    champion: Any | None,
-    challenger: Any,
+    champion: Scorer | None,
+    challenger: Scorer,
     holdout: pd.DataFrame,
     schema: FeatureSchema,
     *,
@@ -48,11 +49,11 @@ def compare(
     z: float,
 ) -> Decision:
     y = labels_of(holdout, schema)
-    challenger_proba = predict_proba(challenger, holdout, schema)
+    challenger_proba = challenger.proba(holdout)
     challenger_quality = quality(y, challenger_proba)
     if champion is None:
         return Decision(True, "no champion yet", float("nan"), float("nan"), None, challenger_quality, len(y))
-    champion_proba = predict_proba(champion, holdout, schema)
+    champion_proba = champion.proba(holdout)
     champion_quality = quality(y, champion_proba)
     diff = row_log_loss(y, champion_proba) - row_log_loss(y, challenger_proba)
     gain = float(diff.mean())

@@ -33,10 +33,11 @@ from pipeline.drift import DriftResult, ReferenceProfile
 from pipeline.registry import Registry, VersionInfo
 from pipeline.retrain import RetrainOutcome, WindowInfo, retrain
 from pipeline.schema import FeatureSchema
+from pipeline.serving import ServingModel, load_version
 from pipeline.settings import Settings
 from pipeline.store import BatchRow, Event, MetricsStore
 from pipeline.synth import DriftKind, Population, generate_stream
-from pipeline.train import predict_proba, quality
+from pipeline.train import quality
 
 ACTIONS = ("none", "retrained-promoted", "retrained-rejected", "skipped-cooldown", "skipped-busy")
 # Actions after which alarms wait ``cooldown_batches`` batches before retraining again. A failed retrain is
@@ -138,7 +139,8 @@ class Monitor:
         self.registry = registry
         self.say = say
         self.champion: VersionInfo | None = None
-        self.model: Any = None
+        self.serving: ServingModel | None = None
+        self.alarm_off_said = False
         self.reference: pd.DataFrame | None = None
         self.profile: ReferenceProfile | None = None
         self.window: list[tuple[str, pd.DataFrame]] = []
@@ -156,9 +158,19 @@ class Monitor:
         champion = self.registry.champion()
         if champion is None:
             raise NoChampion(f"model {self.registry.name!r} has no champion: run `pipeline train --data PATH` first")
-        self.champion = champion
-        self.model = tracking.load_model(f"models:/{self.registry.name}/{champion.version}")
+        self._serve(champion)
+
+    def _serve(self, version: VersionInfo) -> None:
+        self.champion = version
+        self.serving = load_version(self.registry, version, self.schema, self.settings)
         self.profile = None
+        if self.serving.holdout_roc_auc is None and not self.alarm_off_said:
+            self.alarm_off_said = True
+            self.say(
+                f"note: v{version.version} has no recorded holdout metrics, so the performance alarm is off "
+                f"until `pipeline adopt --model-name {self.registry.name} --version {version.version} --holdout "
+                "PATH` records them"
+            )
 
     def set_reference(self, frame: pd.DataFrame) -> None:
         self.reference = frame
@@ -169,12 +181,16 @@ class Monitor:
             assert self.reference is not None
             self.profile = ReferenceProfile(
                 self.reference,
-                predict_proba(self.model, self.reference, self.schema),
+                self._scorer().proba(self.reference),
                 self.schema,
                 prediction_threshold=self.threshold,
                 column_threshold=self.settings.column_drift_threshold,
             )
         return self.profile
+
+    def _scorer(self) -> Any:
+        assert self.serving is not None
+        return self.serving.scorer
 
     # ------------------------------------------------------------ the loop
 
@@ -242,9 +258,7 @@ class Monitor:
             f"resuming run {run_key}: v{self.champion.version} was promoted at batch {made_at} by an "
             f"interrupted attempt; scoring from there with v{before}, the champion at that batch"
         )
-        self.champion = self.registry.version(int(before))
-        self.model = tracking.load_model(f"models:/{self.registry.name}/{before}")
-        self.profile = None
+        self._serve(self.registry.version(int(before)))
 
     def _one_batch(
         self,
@@ -321,7 +335,7 @@ class Monitor:
 
         assert self.champion is not None
         version = self.champion.version
-        proba = predict_proba(self.model, batch.frame, self.schema)
+        proba = self._scorer().proba(batch.frame)
         drift = self._profile().measure(batch.frame, proba)
         roc_auc = accuracy = None
         performance_drop = False
@@ -329,7 +343,7 @@ class Monitor:
             y = labels_of(batch.frame, self.schema)
             q = quality(y, proba)
             roc_auc, accuracy = _finite(q["roc_auc"]), q["accuracy"]
-            holdout_auc = self.champion.metric("holdout_roc_auc")
+            holdout_auc = self.champion.metric("holdout_roc_auc")  # None: the performance alarm is off
             enough = len(y) >= self.settings.min_rows_for_auc and 0 < y.sum() < len(y)
             if enough and roc_auc is not None and holdout_auc is not None:
                 performance_drop = roc_auc < holdout_auc - self.settings.auc_tolerance
@@ -382,6 +396,7 @@ class Monitor:
             "drift_detected": bool(drift_detected),
             "performance_drop": bool(performance_drop),
             "unseen_categories": drift.unseen_categories,
+            "drifted_features": [name for name, _score in drift.drifted_features()],
             "action": action,
             "model_name": self.registry.name,
             "champion_version": version,
@@ -482,7 +497,7 @@ class Monitor:
                     settings=self.settings,
                     schema=self.schema,
                     registry=self.registry,
-                    champion_model=self.model,
+                    champion_model=self._scorer(),
                     say=self.say,
                     origin=origin,
                 )

@@ -19,8 +19,10 @@ from pipeline import tracking
 from pipeline.evaluate import Decision, compare
 from pipeline.registry import CHALLENGER, Registry
 from pipeline.schema import FeatureSchema
+from pipeline.scoring import Scorer
+from pipeline.serving import LABELS_ENCODED, TAG_LABELS, TAG_SCHEMA, log_schema
 from pipeline.settings import Settings
-from pipeline.train import ZOO, Split, evaluate, features_of, fit, split_in_time
+from pipeline.train import ZOO, Split, evaluate, features_of, fit, predict_proba, split_in_time
 from pipeline.tune import tune
 
 Say = Callable[[str], None]
@@ -66,7 +68,8 @@ def _train_candidates(
             model = fit(candidate, {}, split.train, schema)
             metrics = evaluate(model, split.validation, schema)
             mlflow.log_metrics({f"val_{key}": value for key, value in metrics.items()})
-            tracking.log_model(model, features_of(split.train, schema))
+            head = split.train.head(50)
+            tracking.log_model(model, features_of(head, schema), predict_proba(model, head, schema))
         scores[name] = metrics
         models[name] = model
         say(f"  candidate {name:<8} val log loss {metrics['log_loss']:.4f}  ROC AUC {metrics['roc_auc']:.4f}")
@@ -80,7 +83,7 @@ def retrain(
     settings: Settings,
     schema: FeatureSchema,
     registry: Registry,
-    champion_model: Any | None,
+    champion_model: Scorer | None,
     say: Say = print,
     origin: dict[str, str] | None = None,
 ) -> RetrainOutcome:
@@ -115,7 +118,7 @@ def retrain(
         mlflow.log_params({"candidate": best_name, **{f"best_{k}": v for k, v in params.items()}})
         decision = compare(
             champion_model,
-            model,
+            Scorer.trained(model, schema),
             split.holdout,
             schema,
             min_gain=settings.promotion_min_gain,
@@ -124,8 +127,11 @@ def retrain(
         mlflow.log_metrics({f"holdout_{k}": v for k, v in decision.challenger.items()})
         if decision.champion:
             mlflow.log_metrics({f"champion_holdout_{k}": v for k, v in decision.champion.items()})
-        model_info = tracking.log_model(model, features_of(split.train, schema))
+        head = split.train.head(50)
+        model_info = tracking.log_model(model, features_of(head, schema), predict_proba(model, head, schema))
         tags = {
+            TAG_SCHEMA: log_schema(schema),
+            TAG_LABELS: LABELS_ENCODED,
             "reason": info.reason,
             "candidate": best_name,
             "window": info.describe(),
@@ -134,6 +140,7 @@ def retrain(
             "window_last_source": info.sources[-1] if info.sources else "",
             "holdout_roc_auc": f"{decision.challenger['roc_auc']:.6f}",
             "holdout_log_loss": f"{decision.challenger['log_loss']:.6f}",
+            "holdout_accuracy": f"{decision.challenger['accuracy']:.6f}",
             "params": json.dumps(params, default=str),
             "decision": "promoted" if decision.promote else "rejected",
             **({"compared_with": str(champion.version)} if champion is not None else {}),

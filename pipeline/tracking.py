@@ -133,13 +133,13 @@ def connect(tracking_uri: str, experiment_name: str) -> str:
     return str(experiment.experiment_id)
 
 
-def log_model(model: Any, sample: pd.DataFrame) -> Any:
-    """Log a fitted sklearn pipeline to the active run with a signature; returns MLflow's ModelInfo."""
+def log_model(model: Any, sample: pd.DataFrame, proba: np.ndarray) -> Any:
+    """Log a fitted sklearn pipeline to the active run with a signature (``sample`` its input, ``proba`` its
+    P(positive) on those rows); returns MLflow's ModelInfo."""
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
-    head = sample.head(50)
-    signature = infer_signature(head, np.asarray(model.predict_proba(head)[:, 1]))
+    signature = infer_signature(sample.head(50), np.asarray(proba[:50], dtype="float64"))
     return mlflow.sklearn.log_model(
         model,
         name=MODEL_NAME_IN_RUN,

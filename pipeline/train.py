@@ -22,17 +22,15 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pipeline.data import labels_of
 from pipeline.schema import FeatureSchema
+from pipeline.scoring import Scorer
 
 Params = dict[str, Any]
 
 
-def _categorical_encoder() -> Pipeline:
-    return Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=5)),
-        ]
-    )
+def _categorical_encoder() -> OneHotEncoder:
+    """One-hot on the categories as read (text or int codes); a missing value is a category of its own, a
+    level never seen in training scores as all zeros."""
+    return OneHotEncoder(handle_unknown="ignore", min_frequency=5)
 
 
 def build_logreg(schema: FeatureSchema, params: Params) -> Pipeline:
@@ -136,8 +134,8 @@ def features_of(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
 
 
 def predict_proba(model: Any, frame: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
-    """Probability of admission for every row, in one vectorised call."""
-    return np.asarray(model.predict_proba(features_of(frame, schema))[:, 1], dtype="float64")
+    """P(positive) of a model the project fitted, for every row (the column chosen by ``pipeline.scoring``)."""
+    return Scorer.trained(model, schema).proba(frame)
 
 
 def quality(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:

@@ -1,0 +1,133 @@
+"""What serves: a registered version with the schema it was made for, its scorer and its recorded holdout metrics.
+
+The schema travels with the model. Every version the project registers (and every version ``adopt`` takes
+in) carries version tags that say how to serve it:
+
+- ``schema_uri``: where its ``schema.json`` is (an artifact of the run that trained or adopted it);
+- ``model_labels``: ``1=positive`` for the project's own models (fitted on the target encoded 1 = the
+  schema's positive label, 0 = negative: XGBoost takes no other labels), ``schema`` for a user's model (its
+  classes are the schema's own labels);
+- ``holdout_roc_auc``, ``holdout_log_loss``, ``holdout_accuracy``: quality on the newest labelled rows when
+  it was registered or adopted. The performance alarm compares a batch's ROC AUC with ``holdout_roc_auc``:
+  a champion without it (set by hand in the MLflow UI) serves, with the performance alarm off.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.flavors import load_model
+from pipeline.registry import Registry, VersionInfo
+from pipeline.schema import FeatureSchema, SchemaError, parse_schema
+from pipeline.scoring import Scorer
+from pipeline.settings import Settings
+
+SCHEMA_ARTIFACT = "schema.json"
+TAG_SCHEMA = "schema_uri"
+TAG_LABELS = "model_labels"
+LABELS_ENCODED = "1=positive"
+LABELS_SCHEMA = "schema"
+HOLDOUT_TAGS = ("holdout_roc_auc", "holdout_log_loss", "holdout_accuracy")
+
+
+def log_schema(schema: FeatureSchema) -> str:
+    """Log the schema to the active MLflow run; returns the URI a version's ``schema_uri`` tag holds."""
+    import mlflow
+
+    mlflow.log_text(schema.to_json(), SCHEMA_ARTIFACT)
+    run = mlflow.active_run()
+    assert run is not None, "log_schema needs an active run"
+    return f"runs:/{run.info.run_id}/{SCHEMA_ARTIFACT}"
+
+
+def recorded_schema(info: VersionInfo, model_name: str) -> FeatureSchema | None:
+    """The schema recorded with a version, or None when it has none (versions made before schemas travelled,
+    or a user's version not adopted)."""
+    import mlflow.artifacts
+
+    uri = info.tags.get(TAG_SCHEMA)
+    if not uri:
+        return None
+    source = f"{model_name} v{info.version} schema ({uri})"
+    with tempfile.TemporaryDirectory(prefix="schema-") as tmp:
+        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise SchemaError(f"{source}: not a readable schema file") from err
+    return parse_schema(raw, source)
+
+
+def choose_schema(
+    recorded: FeatureSchema | None, given: FeatureSchema | None, given_source: str, owner: str
+) -> FeatureSchema | None:
+    """The recorded schema wins; a given one must be the same (one-line error naming what differs)."""
+    if recorded is not None and given is not None:
+        differences = recorded.differences(given)
+        if differences:
+            raise SchemaError(f"{given_source} differs from {owner}'s schema: {'; '.join(differences)}")
+    return recorded if recorded is not None else given
+
+
+def is_project_trained(info: VersionInfo) -> bool:
+    """Versions the project trained say so; versions from before that tag existed carry ``candidate``."""
+    value = info.tags.get(TAG_LABELS)
+    if value:
+        return value == LABELS_ENCODED
+    return "candidate" in info.tags
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """A registered version ready to score: its tags, schema and scorer."""
+
+    info: VersionInfo
+    schema: FeatureSchema
+    scorer: Scorer
+
+    @property
+    def version(self) -> int:
+        return self.info.version
+
+    @property
+    def holdout_roc_auc(self) -> float | None:
+        return self.info.metric("holdout_roc_auc")
+
+    @property
+    def estimator(self) -> Any:
+        return self.scorer.estimator
+
+
+def load_version(
+    registry: Registry,
+    info: VersionInfo,
+    schema: FeatureSchema,
+    settings: Settings,
+    *,
+    project_trained: bool | None = None,
+) -> ServingModel:
+    """Load a version with the project's loader (trusted types from the settings) and match its classes."""
+    loaded = load_model(
+        f"models:/{registry.name}/{info.version}",
+        trusted_types=settings.trusted_types,
+        allow_pickled=settings.allow_pickled_models,
+    )
+    ours = is_project_trained(info) if project_trained is None else project_trained
+    return ServingModel(info, schema, Scorer.of(loaded, schema, project_trained=ours))
+
+
+def schema_for(
+    registry: Registry, info: VersionInfo | None, given: FeatureSchema | None, given_source: str
+) -> FeatureSchema:
+    """The schema to serve ``info`` with: its recorded one (a differing ``given`` one is an error), else the
+    given one, else the built-in triage schema."""
+    from pipeline.schema import builtin_schema
+
+    recorded = recorded_schema(info, registry.name) if info is not None else None
+    owner = f"{registry.name} v{info.version}" if info is not None else registry.name
+    chosen = choose_schema(recorded, given, given_source, owner)
+    return chosen if chosen is not None else builtin_schema()
