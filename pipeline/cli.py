@@ -24,6 +24,8 @@ data_app = typer.Typer(help="Data utilities.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: embedded PostgreSQL, moto S3, MLflow server.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(stack_app, name="stack")
+schema_app = typer.Typer(help="The feature schema: infer one from data.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
 
 # Piped or logged output (a timer, CI) gets room for the tables instead of the 80-column fallback.
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -204,6 +206,69 @@ def data_synth(
     _say(
         f"wrote reference ({reference_rows} rows) and {batches} batches of {rows} rows to {out} "
         f"(drift: {kind.value if drift_at else 'none'}{f' from batch {drift_at}' if drift_at else ''})"
+    )
+
+
+# ------------------------------------------------------------------ schema
+
+
+SCHEMA_INFER_HELP = (
+    "Infer a feature schema from labelled data and write it as a first draft: the file is meant to be read and "
+    "edited before it is used.\n\n"
+    "Numbers become numerical features; text and booleans categorical. Integer-coded categories (census codes, "
+    "ICD groups, region numbers) are numeric in the file and cannot be told apart from amounts: mark them with "
+    "--categorical. Ids (non-float columns unique on every row), timestamps and empty columns are left out, each "
+    "with a note saying how to keep it. Nothing is written when there is an error."
+)
+
+
+@schema_app.command("infer", help=SCHEMA_INFER_HELP)
+def schema_infer(
+    data: Annotated[str, typer.Option(help="Labelled data to infer from: CSV/Parquet path or s3://bucket/key.")],
+    target: Annotated[str, typer.Option(help="The binary target column.")],
+    positive: Annotated[
+        str, typer.Option(help="The target value of the positive class, as in the data (e.g. 1, true, '>50K').")
+    ],
+    out: Annotated[Path, typer.Option(help="Where to write the schema JSON (folders are created).")],
+    categorical: Annotated[
+        list[str] | None,
+        typer.Option(metavar="A,B", help="Numeric columns that are codes, not amounts (comma-separated or repeated)."),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option(metavar="A,B", help="Columns to leave out (comma-separated or repeated).")
+    ] = None,
+) -> None:
+    """A draft schema is quicker to check than to write, and the notes say why each column was left out."""
+    from pipeline.data import read_table
+    from pipeline.schema_infer import infer_schema, label_text, split_names
+
+    settings = _settings()
+    with _clean_errors():
+        frame = read_table(data, _s3(settings) if data.startswith("s3://") else None)
+        columns = [str(name) for name in frame.columns]
+        schema, notes = infer_schema(
+            frame,
+            target=target,
+            positive=positive,
+            categorical=split_names(categorical or [], columns),
+            ignore=split_names(ignore or [], columns),
+            source=data,
+        )
+    if out.is_dir():
+        _fail(f"{out}: is a directory; --out needs a file path")
+    for note in notes:
+        _say(f"note: {note}")
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(schema.to_json(), encoding="utf-8")
+        tmp.replace(out)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        _fail(f"{out}: cannot write the schema ({err.strerror or err})")
+    _say(
+        f"wrote {out}: {len(schema.numerical)} numerical, {len(schema.categorical)} categorical, "
+        f"target {schema.target}: positive {label_text(schema.positive)}, negative {label_text(schema.negative)}"
     )
 
 
