@@ -52,7 +52,7 @@ def test_model_registered_before_down_still_loads_after_up(host_stack, monkeypat
     monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     tracking.connect(cfg.tracking_uri, "stack-test")
     with mlflow.start_run():
-        info = tracking.log_model(model, features_of(frame, schema))
+        info = tracking.log_model(model, features_of(frame, schema), predict_proba(model, frame, schema))
     version = mlflow.register_model(info.model_uri, "stack-test-model").version
 
     said.clear()

@@ -81,7 +81,7 @@ def log_and_register(tracking_uri: str, name: str, frame, flip_labels: bool = Fa
     and make it the champion of ``name``, tagged like a trained version."""
     from pipeline import tracking
     from pipeline.schema import load_schema
-    from pipeline.train import ZOO, evaluate, features_of, fit
+    from pipeline.train import ZOO, evaluate, features_of, fit, predict_proba
 
     schema = load_schema()
     if flip_labels:
@@ -93,7 +93,7 @@ def log_and_register(tracking_uri: str, name: str, frame, flip_labels: bool = Fa
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run(run_name=f"test champion {name}") as run:
-        info = tracking.log_model(model, features_of(frame, schema))
+        info = tracking.log_model(model, features_of(frame, schema), predict_proba(model, frame, schema))
     registry = Registry(MlflowClient(tracking_uri), name)
     tags = {
         "holdout_roc_auc": "0.9" if flip_labels else f"{auc:.6f}",
