@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline import tracking
 from pipeline.data import Batch, DataError, labels_of
 from pipeline.registry import Registry, RegistryError, VersionInfo
 from pipeline.schema import FeatureSchema
@@ -63,11 +62,9 @@ def check_serving(serving: ServingModel, holdout: Batch) -> np.ndarray:
             raise ModelMismatch(f"v{version} takes columns the schema does not name: {shown}")
     try:
         proba = serving.scorer.proba(holdout.frame)
-    except (ModelMismatch, DataError):
-        raise
-    except Exception as err:  # a user's model can fail in any way; say so in one line
-        raise ModelMismatch(f"v{version} could not score the schema's columns: {tracking.one_line(err, 200)}") from err
-    if proba.shape != (holdout.rows,) or not np.all(np.isfinite(proba)) or proba.min() < 0 or proba.max() > 1:
+    except ModelMismatch as err:
+        raise ModelMismatch(f"v{version}: {err}") from err
+    if not np.all(np.isfinite(proba)) or proba.min() < 0 or proba.max() > 1:
         raise ModelMismatch(f"v{version} did not return one probability in [0, 1] per row")
     return proba
 

@@ -33,6 +33,7 @@ from pipeline.drift import DriftResult, ReferenceProfile
 from pipeline.registry import Registry, VersionInfo
 from pipeline.retrain import RetrainOutcome, WindowInfo, retrain
 from pipeline.schema import FeatureSchema
+from pipeline.scoring import ModelMismatch
 from pipeline.serving import ServingModel, load_version
 from pipeline.settings import Settings
 from pipeline.store import BatchRow, Event, MetricsStore
@@ -302,7 +303,20 @@ class Monitor:
             self._replay(index, batch, recorded)
             self.say(f"[batch {index}] already recorded in run {run_key}, skipped")
             return self._record_from_row(recorded)
-        return self._measure_and_decide(index, batch, run_key)
+        try:
+            return self._measure_and_decide(index, batch, run_key)
+        except ModelMismatch as err:
+            assert self.champion is not None
+            message = f"{batch.source}: champion v{self.champion.version}: {err}"
+            result.errors.append(message)
+            self.say(f"[batch {index}] skipped, nothing written, the run goes on: {message}")
+            return {
+                "batch": index,
+                "source": source.name,
+                "error": message,
+                "action": "none",
+                "model_name": self.registry.name,
+            }
 
     def _replay(self, index: int, batch: Batch, recorded: dict[str, Any]) -> None:
         action = recorded["action"]

@@ -76,8 +76,18 @@ class Scorer:
         return model_input(frame, self.schema, self.model.input_columns)
 
     def proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(positive) for every row of a validated frame, in one vectorised call."""
-        out = self.model.predict_matrix(self.features(frame))
-        if self.positive is None:
-            return np.asarray(out, dtype="float64").reshape(-1)
-        return np.asarray(out[:, self.positive], dtype="float64")
+        """P(positive) for every row of a validated frame, in one vectorised call.
+
+        A model that fails on the rows (a user's encoder refusing a new category, a pyfunc breaking its
+        contract) raises ``ModelMismatch`` with the model's own error in one line.
+        """
+        features = self.features(frame)
+        try:
+            out = self.model.predict_matrix(features)
+            proba = np.asarray(out if self.positive is None else out[:, self.positive], dtype="float64").reshape(-1)
+        except Exception as err:  # a user's model can fail in any way; the caller gets one line
+            text = " ".join(str(err).split()) or err.__class__.__name__
+            raise ModelMismatch(f"the model could not score the rows: {text[:200]}") from err
+        if proba.shape != (len(frame),):
+            raise ModelMismatch(f"the model returned {proba.size} probabilities for {len(frame)} rows")
+        return proba

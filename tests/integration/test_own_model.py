@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import psycopg2
 import pytest
+import skops.io
 from loans import write_loans
 from mlflow import MlflowClient
 from sklearn.compose import ColumnTransformer
@@ -152,8 +153,10 @@ def user_pipeline(frame: pd.DataFrame):
 
 
 def register_user_model(name: str, model) -> None:
+    """MLflow's defaults (skops), with the types MLflow itself asks the user to trust at log time."""
+    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     with mlflow.start_run(run_name="my own training"):
-        mlflow.sklearn.log_model(model, name="model", registered_model_name=name)
+        mlflow.sklearn.log_model(model, name="model", registered_model_name=name, skops_trusted_types=untrusted)
 
 
 def test_an_adopted_pipeline_with_text_labels_serves_and_monitors(settings, servers, tmp_path):
