@@ -1,13 +1,16 @@
-"""Postgres tables for batch metrics and events: created idempotently, written with parameterised SQL.
+"""Postgres tables for batch metrics, per-feature drift and events: created idempotently, written with
+parameterised SQL.
 
-One transaction per batch: the batch's metrics row and its events land together or not at all. The key
-(run_key, batch_index) makes a rerun of the same monitor run skip what is already recorded.
+One transaction per batch: the batch's metrics row, its feature scores and its events land together or not at
+all. The key (run_key, batch_index) makes a rerun of the same monitor run skip what is already recorded.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -18,7 +21,9 @@ import psycopg2.extras
 from psycopg2 import sql
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-EVENT_KINDS = ("bootstrap", "alarm", "retrain", "promotion", "rejection", "rollback")
+# The one list of event kinds: Event checks it, and the events table's CHECK constraint is built from it.
+EVENT_KINDS = ("bootstrap", "alarm", "retrain", "promotion", "rejection", "rollback", "adoption")
+EVENT_KIND_CHECK = "events_kind_check"  # the name Postgres gave the column CHECK of the first schema
 RUN_LEVEL = -1  # batch_index of events that belong to no batch (bootstrap, rollback)
 
 SCHEMA_SQL = """
@@ -58,7 +63,7 @@ CREATE TABLE IF NOT EXISTS events (
     run_key         text NOT NULL,
     batch_index     integer NOT NULL DEFAULT -1,
     model_name      text NOT NULL,
-    kind            text NOT NULL CHECK (kind IN ('bootstrap','alarm','retrain','promotion','rejection','rollback')),
+    kind            text NOT NULL,
     model_version   integer,
     champion_version integer,
     message         text NOT NULL,
@@ -66,7 +71,25 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (run_key, batch_index, kind)
 );
 CREATE INDEX IF NOT EXISTS events_model_ts ON events (model_name, ts);
+CREATE TABLE IF NOT EXISTS feature_drift (
+    run_key         text NOT NULL,
+    batch_index     integer NOT NULL,
+    ts              timestamptz NOT NULL DEFAULT now(),
+    model_name      text NOT NULL,
+    feature         text NOT NULL,
+    score           double precision,
+    drifted         boolean NOT NULL,
+    PRIMARY KEY (run_key, batch_index, feature),
+    FOREIGN KEY (run_key, batch_index) REFERENCES batch_metrics (run_key, batch_index) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS feature_drift_model_ts ON feature_drift (model_name, ts, batch_index);
+CREATE INDEX IF NOT EXISTS feature_drift_model_feature_ts ON feature_drift (model_name, feature, ts);
 """
+# The kinds the events table's CHECK constraint currently allows, as Postgres prints the constraint.
+EVENT_KIND_CHECK_SQL = (
+    "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c "
+    "WHERE c.conrelid = 'events'::regclass AND c.conname = %s AND c.contype = 'c'"
+)
 
 BATCH_COLUMNS = (
     "run_key",
@@ -128,6 +151,29 @@ class Event:
     def __post_init__(self) -> None:
         if self.kind not in EVENT_KINDS:
             raise ValueError(f"unknown event kind {self.kind!r}; expected one of {', '.join(EVENT_KINDS)}")
+
+
+@dataclass(frozen=True)
+class FeatureScore:
+    """One feature's drift score in one batch. ``score`` is None where it could not be computed (NaN: a side of
+    the comparison had no values); ``drifted`` is the verdict against the column threshold, kept as decided so
+    that the dashboard does not have to know the threshold the run used."""
+
+    feature: str
+    score: float | None
+    drifted: bool
+
+
+def _stored_score(score: float | None) -> float | None:
+    """NaN is stored as NULL: Postgres orders NaN above every number, which would put unscored features first."""
+    return None if score is None or math.isnan(score) else float(score)
+
+
+def _allowed_kinds(definition: str | None) -> set[str] | None:
+    """The kinds a CHECK definition as printed by Postgres allows, or None when there is no constraint."""
+    if definition is None:
+        return None
+    return set(re.findall(r"'([^']*)'", definition))
 
 
 log = logging.getLogger(__name__)
@@ -205,13 +251,37 @@ class MetricsStore:
             raise StoreUnavailable(f"metrics database unreachable: {_first_line(err)}") from err
 
     def create_schema(self) -> None:
-        """Create the tables if they do not exist (never drops anything)."""
+        """Create the tables if they do not exist (never drops a table), and bring the events table's list of
+        kinds up to EVENT_KINDS.
+
+        The advisory lock makes concurrent monitors take turns, so two of them never race on the migration.
+        """
 
         def work(cur: Any) -> None:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('pipeline-schema'))")
             cur.execute(SCHEMA_SQL)
+            self._migrate_event_kinds(cur)
 
         self._in_transaction(work)
+
+    @staticmethod
+    def _migrate_event_kinds(cur: Any) -> None:
+        """Replace the events table's kind CHECK when it allows other kinds than EVENT_KINDS.
+
+        Databases created before the list was built here carry a hand-written CHECK of the same name; a new
+        kind (such as "adoption") would fail against it. Nothing is altered when the constraint already matches,
+        so the table's exclusive lock is taken only once per change of the list.
+        """
+        cur.execute(EVENT_KIND_CHECK_SQL, (EVENT_KIND_CHECK,))
+        row = cur.fetchone()
+        if _allowed_kinds(row[0] if row else None) == set(EVENT_KINDS):
+            return
+        cur.execute(sql.SQL("ALTER TABLE events DROP CONSTRAINT IF EXISTS {}").format(sql.Identifier(EVENT_KIND_CHECK)))
+        cur.execute(
+            sql.SQL("ALTER TABLE events ADD CONSTRAINT {} CHECK (kind IN ({}))").format(
+                sql.Identifier(EVENT_KIND_CHECK), sql.SQL(", ").join(map(sql.Literal, EVENT_KINDS))
+            )
+        )
 
     def start_run(self, run_key: str, model_name: str, threshold: float, sources: Sequence[str]) -> None:
         self._in_transaction(
@@ -253,28 +323,49 @@ class MetricsStore:
 
         return self._in_transaction(work)
 
-    def record_batch(self, row: BatchRow, events: Sequence[Event] = ()) -> bool:
-        """Write a batch's row and its events in one transaction. False if the batch was already there.
+    def record_batch(self, row: BatchRow, events: Sequence[Event] = (), features: Sequence[FeatureScore] = ()) -> bool:
+        """Write a batch's row, its feature scores and its events in one transaction. False if the batch was
+        already there, in which case nothing is written: its features and events were written with it.
 
-        Retried as a whole while the database restarts: the row and its events land together, once.
+        Retried as a whole while the database restarts: the row, its features and its events land together,
+        once. A feature named twice is an error (the whole batch is rolled back), not a silent overwrite.
         """
         values = asdict(row)
+        feature_rows = [(f.feature, _stored_score(f.score), bool(f.drifted)) for f in features]
 
         def work(cur: Any) -> bool:
             cur.execute(
-                sql.SQL("INSERT INTO batch_metrics ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
+                sql.SQL("INSERT INTO batch_metrics ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING ts").format(
                     sql.SQL(", ").join(map(sql.Identifier, BATCH_COLUMNS)),
                     sql.SQL(", ").join(sql.Placeholder() * len(BATCH_COLUMNS)),
                 ),
                 [values[name] for name in BATCH_COLUMNS],
             )
-            if cur.rowcount == 0:
+            inserted = cur.fetchone()
+            if inserted is None:
                 return False
+            if feature_rows:
+                self._insert_features(cur, row, inserted[0], feature_rows)
             for event in events:
                 self._insert_event(cur, event)
             return True
 
         return self._in_transaction(work)
+
+    @staticmethod
+    def _insert_features(
+        cur: Any, row: BatchRow, ts: Any, feature_rows: Sequence[tuple[str, float | None, bool]]
+    ) -> None:
+        """One multi-row INSERT per page of features: hundreds of columns a batch cost a few round trips.
+
+        The rows carry the batch row's own timestamp, so a feature's history lines up with the batch's.
+        """
+        psycopg2.extras.execute_values(
+            cur,
+            "INSERT INTO feature_drift (run_key, batch_index, ts, model_name, feature, score, drifted) VALUES %s",
+            [(row.run_key, row.batch_index, ts, row.model_name, *values) for values in feature_rows],
+            page_size=500,
+        )
 
     def record_event(self, event: Event) -> bool:
         return self._in_transaction(lambda cur: self._insert_event(cur, event))
@@ -303,6 +394,25 @@ class MetricsStore:
                 "SELECT ts, run_key, batch_index, champion_version, n_rows, prediction_drift, drifted_columns, "
                 "share_missing, drift_detected, roc_auc, action FROM batch_metrics WHERE model_name = %s "
                 "ORDER BY ts DESC, batch_index DESC LIMIT %s",
+                (model_name, limit),
+            )
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def latest_feature_scores(self, model_name: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The features of the model's most recent batch that has feature scores, highest score first
+        (unscored features last, then by name): which features drifted, asked before anything else.
+
+        "Most recent" orders batches by ts then batch_index, as ``last_batches`` does; a batch recorded without
+        feature scores is passed over rather than shown as an empty answer. Each dict has run_key,
+        batch_index, feature, score (None when unscored) and drifted.
+        """
+        with self.transaction() as cur:
+            cur.execute(
+                "SELECT f.run_key, f.batch_index, f.feature, f.score, f.drifted FROM feature_drift f "
+                "JOIN (SELECT run_key, batch_index FROM feature_drift WHERE model_name = %s "
+                "ORDER BY ts DESC, batch_index DESC LIMIT 1) latest USING (run_key, batch_index) "
+                "ORDER BY f.score DESC NULLS LAST, f.feature LIMIT %s",
                 (model_name, limit),
             )
             names = [d[0] for d in cur.description]

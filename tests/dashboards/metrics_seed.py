@@ -2,16 +2,19 @@
 
 Twelve batches of one model: a quiet start, a drifted batch that raises an alarm, is retrained and
 promotes a challenger, a cooldown, a second drift whose challenger is rejected, a drop in quality on a
-labelled batch, and a rollback recorded by a later command. One batch of another model checks that the
+labelled batch, and a rollback recorded by a later command. Every batch carries its feature scores: as many
+features drift as the batch's drifted-columns count, one score sits exactly on the column threshold and one
+feature has no score (NaN) in some batches. One batch of another model, recorded last, checks that the
 dashboard's model variable filters. The data is the only thing the dashboard tests know about, so a
 real monitor run can replace it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from pipeline.store import BatchRow, Event, MetricsStore
+from pipeline.store import BatchRow, Event, FeatureScore, MetricsStore
 
 MODEL = "ed-triage-admission"
 OTHER_MODEL = "ed-triage-admission-shadow"
@@ -33,7 +36,33 @@ _BATCHES = [
     (0.062, 2, 0.016, 0.771, 2),  # quality drop below the holdout AUC: alarm, in cooldown
     (0.044, 1, 0.012, None, 2),
 ]
-N_FEATURES = 14
+FEATURES = (
+    "age",
+    "albumin_last",
+    "albumin_max",
+    "albumin_median",
+    "albumin_min",
+    "arrivalmode",
+    "bloodculture,routine_count",
+    "bloodculture,routine_last",
+    "bloodculture,routine_npos",
+    "cc_abdominalcramping",
+    "cc_abdominaldistention",
+    "cc_abdominalpain",
+    "cc_abdominalpainpregnant",
+    "gender",
+    "previousdispo",
+    "triage_vital_hr",
+    "triage_vital_sbp",
+    "triage_vital_temp",
+)
+N_FEATURES = len(FEATURES)
+# The features that drift, in order: a batch with d drifted columns has the first d of them drifted.
+DRIFTING = ("arrivalmode", "age", "previousdispo", "albumin_last", "triage_vital_hr", "gender")
+UNSCORED = "cc_abdominalpainpregnant"  # no values on one side in odd batches: NaN, stored as NULL
+COLUMN_THRESHOLD = 0.1
+# The other model's only batch: a feature that never drifts for MODEL drifts strongly here.
+OTHER_FEATURES = {"bloodculture,routine_npos": 0.55, "age": 0.91, "gender": 0.02}
 HOLDOUT_AUC = 0.846
 AUC_TOLERANCE = 0.05
 
@@ -48,6 +77,30 @@ class SeededRun:
     alarms: tuple[int, ...]
     promotions: tuple[int, ...]
     rejections: tuple[int, ...]
+    latest_features: tuple[FeatureScore, ...]  # the last batch's, highest score first, unscored last
+    drifting_features: frozenset[str]  # every feature that drifted in some batch of MODEL
+
+
+def feature_scores(index: int, drifted: int) -> list[FeatureScore]:
+    """Batch ``index``'s feature scores: the first ``drifted`` of DRIFTING at or above the threshold (batch 8's
+    last one exactly on it), every other feature below it, UNSCORED without a score in odd batches."""
+    scores = []
+    for j, name in enumerate(FEATURES):
+        score: float = round(0.01 + 0.004 * ((index * 7 + j * 5) % 19), 4)
+        if name in DRIFTING[:drifted]:
+            rank = DRIFTING.index(name)
+            score = COLUMN_THRESHOLD if index == 8 and rank == drifted - 1 else round(0.12 + 0.05 * (drifted - rank), 4)
+        elif name == UNSCORED and index % 2:
+            score = float("nan")
+        scores.append(FeatureScore(name, score, score >= COLUMN_THRESHOLD))
+    return scores
+
+
+def _by_score(features: list[FeatureScore]) -> tuple[FeatureScore, ...]:
+    """Highest score first, unscored last, ties by name: the order the dashboard and the store promise."""
+    unscored = sorted((f for f in features if f.score is None or math.isnan(f.score)), key=lambda f: f.feature)
+    scored = sorted((f for f in features if f not in unscored), key=lambda f: (-(f.score or 0.0), f.feature))
+    return tuple(scored + [FeatureScore(f.feature, None, f.drifted) for f in unscored])
 
 
 def seed_monitor_run(dsn: str) -> SeededRun:
@@ -131,6 +184,7 @@ def seed_monitor_run(dsn: str) -> SeededRun:
             rejections.append(index)
         elif performance_drop:
             action = "cooldown"
+        features = feature_scores(index, drifted)
         store.record_batch(
             BatchRow(
                 run_key=RUN_KEY,
@@ -152,6 +206,7 @@ def seed_monitor_run(dsn: str) -> SeededRun:
                 action=action,
             ),
             events=events,
+            features=features,
         )
     store.record_event(
         Event(
@@ -182,6 +237,18 @@ def seed_monitor_run(dsn: str) -> SeededRun:
             None,
             False,
             "none",
-        )
+        ),
+        features=[FeatureScore(name, score, score >= COLUMN_THRESHOLD) for name, score in OTHER_FEATURES.items()],
     )
-    return SeededRun(dsn, MODEL, RUN_KEY, THRESHOLD, len(_BATCHES), tuple(alarms), tuple(promotions), tuple(rejections))
+    return SeededRun(
+        dsn,
+        MODEL,
+        RUN_KEY,
+        THRESHOLD,
+        len(_BATCHES),
+        tuple(alarms),
+        tuple(promotions),
+        tuple(rejections),
+        latest_features=_by_score(feature_scores(len(_BATCHES) - 1, _BATCHES[-1][1])),
+        drifting_features=frozenset(DRIFTING[: max(b[1] for b in _BATCHES)]),
+    )

@@ -15,8 +15,10 @@ import psycopg2
 import pytest
 import yaml
 from grafana_sql import QueryContext, expand
-from metrics_seed import OTHER_MODEL, SeededRun
+from metrics_seed import OTHER_FEATURES, OTHER_MODEL, SeededRun
 from stack_files import GRAFANA
+
+from pipeline.store import MetricsStore
 
 DASHBOARD = json.loads((GRAFANA / "dashboards" / "model_monitoring.json").read_text())
 
@@ -24,6 +26,8 @@ DASHBOARD = json.loads((GRAFANA / "dashboards" / "model_monitoring.json").read_t
 PANEL_COLUMNS = {
     "Prediction drift": ["time", "prediction drift", "threshold"],
     "Champion version": ["time", "champion version"],
+    "Feature drift, latest batch": ["time", "feature", "drift score"],
+    "Feature drift over batches": ["time", "metric", "drift score"],
     "Drifted feature columns": ["time", "drifted columns", "share of columns drifted"],
     "Share of missing values": ["time", "share missing", "unseen categories"],
     "Champion quality on labelled batches": ["time", "ROC AUC", "accuracy"],
@@ -91,8 +95,11 @@ def test_panel_query_returns_time_first_then_numbers(
     if target["format"] == "time_series":
         times = [float(r[0]) if _is_number(r[0]) else r[0].timestamp() for r in rows]
         assert times == sorted(times), "time series rows must come in time order"
+        # A column named "metric" names the series (Grafana turns long rows into one series per value).
+        values = [i for i, name in enumerate(names) if i > 0 and name != "metric"]
         for row in rows:
-            assert all(value is None or _is_number(value) for value in row[1:]), row
+            assert all(row[i] is None or _is_number(row[i]) for i in values), row
+            assert "metric" not in names or isinstance(row[names.index("metric")], str), row
 
 
 @pytest.mark.parametrize("annotation", ANNOTATIONS, ids=[a["name"] for a in ANNOTATIONS])
@@ -124,6 +131,54 @@ def test_panels_follow_the_model_variable(seeded_metrics: SeededRun) -> None:
     assert len(mine) == seeded_metrics.n_batches
     assert len(other) == 1
     assert {row[2] for row in mine} == {seeded_metrics.threshold}
+
+
+def _panel_rows(seeded: SeededRun, title: str, model: str) -> list[tuple[Any, ...]]:
+    (target,) = [t for panel_title, t in PANELS if panel_title == title]
+    return _run(seeded.dsn, expand(target["rawSql"], _dashboard_context(model)))[1]
+
+
+def test_latest_feature_panel_shows_the_latest_batch_highest_score_first(seeded_metrics: SeededRun) -> None:
+    rows = _panel_rows(seeded_metrics, "Feature drift, latest batch", seeded_metrics.model)
+
+    expected = seeded_metrics.latest_features[:15]
+    assert [(feature, score) for _, feature, score in rows] == [(f.feature, f.score) for f in expected]
+    assert len({when for when, _, _ in rows}) == 1, "one batch only"
+    # The store's answer to the same question agrees with the panel, unscored features last.
+    stored = MetricsStore(seeded_metrics.dsn).latest_feature_scores(seeded_metrics.model, 100)
+    assert [(r["feature"], r["score"], r["drifted"]) for r in stored] == [
+        (f.feature, f.score, f.drifted) for f in seeded_metrics.latest_features
+    ]
+    assert {(r["run_key"], r["batch_index"]) for r in stored} == {
+        (seeded_metrics.run_key, seeded_metrics.n_batches - 1)
+    }
+    assert stored[-1]["score"] is None
+
+
+def test_feature_heatmap_shows_only_features_that_drifted(seeded_metrics: SeededRun) -> None:
+    rows = _panel_rows(seeded_metrics, "Feature drift over batches", seeded_metrics.model)
+
+    assert {feature for _, feature, _ in rows} == seeded_metrics.drifting_features
+    assert len(rows) == seeded_metrics.n_batches * len(seeded_metrics.drifting_features)
+    assert len({when for when, _, _ in rows}) == seeded_metrics.n_batches
+
+
+def test_feature_panels_never_show_another_models_features(seeded_metrics: SeededRun) -> None:
+    # The other model's batch is the newest of all, and drifts a feature that never drifts for this model.
+    latest = _panel_rows(seeded_metrics, "Feature drift, latest batch", OTHER_MODEL)
+    heatmap = _panel_rows(seeded_metrics, "Feature drift over batches", OTHER_MODEL)
+    mine = _panel_rows(seeded_metrics, "Feature drift over batches", seeded_metrics.model)
+
+    assert [(feature, score) for _, feature, score in latest] == sorted(
+        OTHER_FEATURES.items(), key=lambda item: -item[1]
+    )
+    assert {feature for _, feature, _ in heatmap} == {f for f, score in OTHER_FEATURES.items() if score >= 0.1}
+    drifted_elsewhere_only = {
+        f for f, score in OTHER_FEATURES.items() if score >= 0.1
+    } - seeded_metrics.drifting_features
+    assert drifted_elsewhere_only, "the seed must give the other model a feature of its own to leak"
+    assert not drifted_elsewhere_only & {feature for _, feature, _ in mine}
+    assert all(score < 0.5 for _, _, score in mine if score is not None), "the other model's 0.55 and 0.91 leaked"
 
 
 def test_panels_show_nothing_outside_the_time_range(seeded_metrics: SeededRun) -> None:

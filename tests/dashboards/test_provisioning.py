@@ -9,6 +9,8 @@ from typing import Any
 
 from stack_files import DOCKER, GRAFANA, ROOT
 
+from pipeline.settings import Settings
+
 DATASOURCE_UID = "pipeline-metrics"
 POSTGRES_TYPE = "grafana-postgresql-datasource"
 ENV_REFERENCE = re.compile(r"^\$\{?([A-Z][A-Z0-9_]*)\}?$")
@@ -184,3 +186,35 @@ def test_alert_rule_compares_drift_with_the_stored_threshold(
     panel_ids = {str(p["id"]): p["title"] for p in dashboard["panels"]}
     assert rule["annotations"]["__dashboardUid__"] == dashboard["uid"]
     assert panel_ids[rule["annotations"]["__panelId__"]] == "Prediction drift"
+
+
+def test_panels_do_not_overlap_and_fit_the_grid(dashboard: dict[str, Any]) -> None:
+    cells: dict[tuple[int, int], str] = {}
+    for panel in dashboard["panels"]:
+        pos = panel["gridPos"]
+        assert pos["x"] >= 0 and pos["w"] > 0 and pos["h"] > 0 and pos["x"] + pos["w"] <= 24, panel["title"]
+        for x in range(pos["x"], pos["x"] + pos["w"]):
+            for y in range(pos["y"], pos["y"] + pos["h"]):
+                assert (x, y) not in cells, f"{panel['title']!r} overlaps {cells[(x, y)]!r}"
+                cells[(x, y)] = panel["title"]
+
+
+def test_feature_panels_read_feature_drift_and_sit_under_the_prediction_drift(dashboard: dict[str, Any]) -> None:
+    panels = {p["title"]: p for p in dashboard["panels"]}
+    latest, heatmap = panels["Feature drift, latest batch"], panels["Feature drift over batches"]
+    assert latest["type"] == "bargauge" and heatmap["type"] == "heatmap"
+    assert not heatmap["options"]["calculate"], "each feature is a row of its own, not a bucketed value"
+    for panel in (latest, heatmap):
+        (target,) = panel["targets"]
+        assert "FROM feature_drift" in target["rawSql"]
+        assert panel["gridPos"]["y"] == panels["Prediction drift"]["gridPos"]["h"]
+
+
+def test_latest_feature_panel_turns_red_at_the_column_drift_threshold(dashboard: dict[str, Any]) -> None:
+    # The threshold of a column is not stored per row; the panel's step follows the setting's default.
+    (panel,) = [p for p in dashboard["panels"] if p["title"] == "Feature drift, latest batch"]
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    default = Settings.model_fields["column_drift_threshold"].default
+    assert [step["value"] for step in steps] == [None, default]
+    assert steps[-1]["color"] == "red"
+    assert panel["fieldConfig"]["defaults"]["color"]["mode"] == "thresholds"

@@ -1,0 +1,233 @@
+"""The metrics store on a real Postgres: feature scores land with their batch, once, or not at all; the event
+kinds of an existing database follow EVENT_KINDS."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import psycopg2
+import pytest
+
+from pipeline.store import EVENT_KIND_CHECK, EVENT_KINDS, BatchRow, Event, FeatureScore, MetricsStore
+
+pytestmark = pytest.mark.integration
+
+MODEL = "triage"
+
+# The events table as the first schema created it: the kinds written by hand into a column CHECK.
+OLD_EVENTS_SQL = """
+CREATE TABLE events (
+    id              bigserial PRIMARY KEY,
+    ts              timestamptz NOT NULL DEFAULT now(),
+    run_key         text NOT NULL,
+    batch_index     integer NOT NULL DEFAULT -1,
+    model_name      text NOT NULL,
+    kind            text NOT NULL CHECK (kind IN ('bootstrap','alarm','retrain','promotion','rejection','rollback')),
+    model_version   integer,
+    champion_version integer,
+    message         text NOT NULL,
+    details         jsonb NOT NULL DEFAULT '{}'::jsonb,
+    UNIQUE (run_key, batch_index, kind)
+);
+INSERT INTO events (run_key, model_name, kind, message) VALUES ('old-run', 'triage', 'rollback', 'moved back');
+"""
+
+
+def _batch(run_key: str, index: int, model: str = MODEL) -> BatchRow:
+    return BatchRow(
+        run_key, index, model, 1, f"batch-{index}.csv", 100, 0.05, 0.1, 1, 0.1, 0.0, 0, False, None, None, False, "none"
+    )
+
+
+def _query(dsn: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(statement, params)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def _execute(dsn: str, statement: str) -> None:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(statement)
+    conn.close()
+
+
+def _insert_event_of_kind(dsn: str, kind: str) -> None:
+    """Straight into the table, past Event's own check: what the database alone accepts."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO events (run_key, model_name, kind, message) VALUES ('r', 'm', %s, 'x')", (kind,))
+    conn.close()
+
+
+def _count(dsn: str, table: str) -> int:
+    # A test helper over a fixed set of table names: never user input.
+    return _query(dsn, f"SELECT count(*) FROM {table}")[0][0]  # noqa: S608
+
+
+@pytest.fixture
+def store(pg_dsn: str) -> MetricsStore:
+    metrics = MetricsStore(pg_dsn)
+    metrics.create_schema()
+    return metrics
+
+
+def test_feature_scores_land_with_their_batch_and_its_timestamp(store: MetricsStore, pg_dsn: str) -> None:
+    features = [FeatureScore("age", 0.31, True), FeatureScore("gender", 0.02, False)]
+    alarm = Event("run", MODEL, "alarm", "drift on batch 0", batch_index=0)
+
+    assert store.record_batch(_batch("run", 0), [alarm], features=features)
+
+    rows = _query(
+        pg_dsn,
+        "SELECT f.feature, f.score, f.drifted, f.model_name, f.ts = b.ts FROM feature_drift f "
+        "JOIN batch_metrics b USING (run_key, batch_index) ORDER BY f.feature",
+    )
+    assert rows == [("age", 0.31, True, MODEL, True), ("gender", 0.02, False, MODEL, True)]
+    assert _count(pg_dsn, "events") == 1
+
+
+def test_existing_callers_record_a_batch_without_features(store: MetricsStore, pg_dsn: str) -> None:
+    assert store.record_batch(_batch("run", 0), [Event("run", MODEL, "alarm", "drift", batch_index=0)])
+    assert _count(pg_dsn, "batch_metrics") == 1
+    assert _count(pg_dsn, "feature_drift") == 0
+    assert store.latest_feature_scores(MODEL) == []
+
+
+def test_a_rerun_of_a_recorded_batch_writes_nothing_twice(store: MetricsStore, pg_dsn: str) -> None:
+    first = [FeatureScore("age", 0.31, True), FeatureScore("gender", 0.02, False)]
+    rerun = [FeatureScore("age", 0.99, True), FeatureScore("albumin_last", 0.5, True)]
+    assert store.record_batch(_batch("run", 0), [Event("run", MODEL, "alarm", "drift", batch_index=0)], first)
+
+    assert not store.record_batch(_batch("run", 0), [Event("run", MODEL, "retrain", "again", batch_index=0)], rerun)
+
+    assert _query(pg_dsn, "SELECT feature, score FROM feature_drift ORDER BY feature") == [
+        ("age", 0.31),
+        ("gender", 0.02),
+    ]
+    assert _count(pg_dsn, "events") == 1
+
+
+@pytest.mark.parametrize(
+    ("features", "events"),
+    [
+        pytest.param(
+            [FeatureScore("age", 0.3, True), FeatureScore("gender", 0.1, True), FeatureScore("age", 0.2, True)],
+            [],
+            id="a feature named twice",
+        ),
+        pytest.param(
+            [FeatureScore("age", 0.3, True)],
+            [Event("run", MODEL, "alarm", None, batch_index=0)],  # type: ignore[arg-type]  # message is NOT NULL
+            id="an event the table refuses",
+        ),
+    ],
+)
+def test_a_failure_inside_the_transaction_leaves_no_trace_of_the_batch(
+    store: MetricsStore, pg_dsn: str, features: list[FeatureScore], events: list[Event]
+) -> None:
+    with pytest.raises(psycopg2.IntegrityError):
+        store.record_batch(_batch("run", 0), events, features)
+
+    assert _count(pg_dsn, "batch_metrics") == 0
+    assert _count(pg_dsn, "feature_drift") == 0
+    assert _count(pg_dsn, "events") == 0
+    # Nothing half-written blocks the corrected batch.
+    assert store.record_batch(_batch("run", 0), [], [FeatureScore("age", 0.3, True)])
+
+
+def test_a_nan_score_is_stored_as_null_and_listed_last(store: MetricsStore, pg_dsn: str) -> None:
+    features = [
+        FeatureScore("age", math.nan, False),
+        FeatureScore("gender", 0.02, False),
+        FeatureScore("bmi", None, False),
+    ]
+    store.record_batch(_batch("run", 0), features=features)
+
+    assert _query(pg_dsn, "SELECT feature FROM feature_drift WHERE score IS NULL ORDER BY feature") == [
+        ("age",),
+        ("bmi",),
+    ]
+    assert [(r["feature"], r["score"]) for r in store.latest_feature_scores(MODEL)] == [
+        ("gender", 0.02),
+        ("age", None),
+        ("bmi", None),
+    ]
+
+
+def test_hundreds_of_features_a_batch_all_land(store: MetricsStore, pg_dsn: str) -> None:
+    features = [FeatureScore(f"f{i:04d}", i / 1000, i >= 100) for i in range(1200)]
+    assert store.record_batch(_batch("run", 0), features=features)
+    assert _count(pg_dsn, "feature_drift") == 1200
+    assert _query(pg_dsn, "SELECT count(*) FROM feature_drift WHERE drifted")[0][0] == 1100
+
+
+def test_latest_feature_scores_reads_the_models_newest_batch_highest_first(store: MetricsStore) -> None:
+    store.record_batch(_batch("run-a", 0), features=[FeatureScore("age", 0.9, True)])
+    store.record_batch(_batch("run-a", 1), features=[FeatureScore(f"f{i}", i / 10, i >= 1) for i in range(4)])
+    store.record_batch(_batch("run-a", 2))  # recorded without feature scores: passed over
+    store.record_batch(_batch("run-x", 0, model="another"), features=[FeatureScore("zeta", 0.95, True)])
+
+    latest = store.latest_feature_scores(MODEL)
+    assert [(r["run_key"], r["batch_index"]) for r in latest] == [("run-a", 1)] * 4
+    assert [(r["feature"], r["score"], r["drifted"]) for r in latest] == [
+        ("f3", 0.3, True),
+        ("f2", 0.2, True),
+        ("f1", 0.1, True),
+        ("f0", 0.0, False),
+    ]
+    assert [r["feature"] for r in store.latest_feature_scores(MODEL, limit=2)] == ["f3", "f2"]
+    assert [r["feature"] for r in store.latest_feature_scores("another")] == ["zeta"]
+    assert store.latest_feature_scores("unknown") == []
+
+
+def test_latest_feature_scores_breaks_a_timestamp_tie_by_batch_index(store: MetricsStore, pg_dsn: str) -> None:
+    store.record_batch(_batch("run", 0), features=[FeatureScore("age", 0.5, True)])
+    store.record_batch(_batch("run", 1), features=[FeatureScore("gender", 0.01, False)])
+    _execute(pg_dsn, "UPDATE feature_drift SET ts = '2026-01-01T00:00:00Z'")
+
+    assert [(r["batch_index"], r["feature"]) for r in store.latest_feature_scores(MODEL)] == [(1, "gender")]
+
+
+def _kind_check(dsn: str) -> list[tuple[Any, ...]]:
+    return _query(
+        dsn,
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'events'::regclass AND contype = 'c'",
+    )
+
+
+def test_a_new_database_allows_exactly_the_event_kinds(store: MetricsStore, pg_dsn: str) -> None:
+    ((name, definition),) = _kind_check(pg_dsn)
+    assert name == EVENT_KIND_CHECK
+    assert all(f"'{kind}'" in definition for kind in EVENT_KINDS)
+    assert store.record_event(Event("run", MODEL, "adoption", "v7 adopted as champion", model_version=7))
+
+
+def test_an_old_events_table_is_migrated_to_the_new_kinds_once(pg_dsn: str) -> None:
+    _execute(pg_dsn, OLD_EVENTS_SQL)
+    store = MetricsStore(pg_dsn)
+    with pytest.raises(psycopg2.errors.CheckViolation):
+        _insert_event_of_kind(pg_dsn, "adoption")
+
+    store.create_schema()
+    migrated = _kind_check(pg_dsn)
+    store.create_schema()
+
+    assert _kind_check(pg_dsn) == migrated, "a second run changes nothing"
+    ((name, definition),) = migrated
+    assert name == EVENT_KIND_CHECK and "'adoption'" in definition
+    assert store.record_event(Event("run", MODEL, "adoption", "v7 adopted as champion", model_version=7))
+    assert [e["kind"] for e in store.events_of_run("old-run")] == ["rollback"], "old events are kept"
+    with pytest.raises(psycopg2.errors.CheckViolation):
+        _insert_event_of_kind(pg_dsn, "bogus")
+    # The tables the old database lacked are there too.
+    assert store.record_batch(_batch("run", 0), features=[FeatureScore("age", 0.3, True)])
+    assert [r["feature"] for r in store.latest_feature_scores(MODEL)] == ["age"]
+
+
+def test_the_event_class_and_the_table_accept_the_same_kinds() -> None:
+    assert "adoption" in EVENT_KINDS
+    with pytest.raises(ValueError, match="unknown event kind"):
+        Event("run", MODEL, "bogus", "x")
