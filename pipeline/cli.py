@@ -678,6 +678,17 @@ def status(model_name: ModelName = None) -> None:
                 b["action"],
             )
         console.print(batches)
+        scores = store.latest_feature_scores(settings.model_name, 10)
+        if scores:
+            features = Table(
+                title=f"top drifted features, batch {scores[0]['batch_index']} of run {scores[0]['run_key']}"
+            )
+            for column in ("feature", "drift score", "drifted"):
+                features.add_column(column)
+            for f in scores:
+                score = "-" if f["score"] is None else f"{f['score']:.3f}"
+                features.add_row(f["feature"], score, "yes" if f["drifted"] else "no")
+            console.print(features)
         events = Table(title="last events")
         for column in ("time", "kind", "version", "message"):
             events.add_column(column)

@@ -36,6 +36,11 @@ CAT_METHOD = "jensenshannon"
 MIN_NORM = 0.001  # Evidently's floor on the reference standard deviation
 
 
+def column_drifted(score: float, threshold: float) -> bool:
+    """The column rule: drifted when the score reaches the threshold; NaN (a side without values) never."""
+    return bool(score >= threshold)
+
+
 @dataclass(frozen=True)
 class DriftResult:
     """One batch's drift. ``column_scores`` holds every feature's score (NaN where a side has no values)."""
@@ -58,9 +63,13 @@ class DriftResult:
     def save_html(self, path: str) -> None:
         self.evidently_snapshot().save_html(path)
 
+    def is_drifted(self, score: float) -> bool:
+        """A column drifted when its score reaches the column threshold (a NaN score, an empty side, never)."""
+        return column_drifted(score, self.column_threshold)
+
     def drifted_features(self) -> list[tuple[str, float]]:
         """The drifted feature columns with their scores, highest first."""
-        drifted = [(name, score) for name, score in self.column_scores.items() if score >= self.column_threshold]
+        drifted = [(name, score) for name, score in self.column_scores.items() if self.is_drifted(score)]
         return sorted(drifted, key=lambda item: (-item[1], item[0]))
 
 
@@ -207,7 +216,7 @@ class ReferenceProfile:
             unseen += profile.unseen(counts)
         proba = np.sort(np.asarray(predictions, dtype=np.float64))
         prediction_drift = self._prediction.score(_finite_part(proba))
-        drifted = sum(1 for score in scores.values() if score >= self.column_threshold)
+        drifted = sum(1 for score in scores.values() if column_drifted(score, self.column_threshold))
         cells = len(frame) * len(self.schema.features)
         return DriftResult(
             prediction_drift=prediction_drift,

@@ -36,7 +36,7 @@ from pipeline.schema import FeatureSchema
 from pipeline.scoring import ModelMismatch
 from pipeline.serving import ServingModel, load_version
 from pipeline.settings import Settings
-from pipeline.store import BatchRow, Event, MetricsStore
+from pipeline.store import BatchRow, Event, FeatureScore, MetricsStore
 from pipeline.synth import DriftKind, Population, generate_stream
 from pipeline.train import quality
 
@@ -436,7 +436,10 @@ class Monitor:
             performance_drop=bool(performance_drop),
             action=action,
         )
-        self.store.record_batch(row, events)
+        features = [
+            FeatureScore(name, _finite(score), drift.is_drifted(score)) for name, score in drift.column_scores.items()
+        ]
+        self.store.record_batch(row, events, features)
         metrics = {
             "prediction_drift": drift.prediction_drift,
             "drifted_columns": drift.drifted_columns,
