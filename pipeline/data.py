@@ -110,19 +110,31 @@ def read_bytes(source: str, s3_client: Any | None = None, max_mb: float | None =
     return path.read_bytes()
 
 
+def _separator(text: str) -> str:
+    """The header line's separator: a comma, unless the header has none and a semicolon, tab or bar instead
+    (European spreadsheet exports use semicolons)."""
+    first = text.split("\n", 1)[0]
+    if "," in first:
+        return ","
+    counts = {sep: first.count(sep) for sep in (";", "\t", "|")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
+
+
 def _parse_csv(source: str, raw: bytes) -> pd.DataFrame:
     if not raw.strip():
         raise DataError(f"{source}: empty file")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark (spreadsheet exports) is not part of the first name
     except UnicodeDecodeError as err:
         raise DataError(f"{source}: not UTF-8 text (byte {err.start})") from err
-    header = next(csv.reader(io.StringIO(text)), [])
+    separator = _separator(text)
+    header = next(csv.reader(io.StringIO(text), delimiter=separator), [])
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
         raise DataError(f"{source}: duplicated column names: {', '.join(duplicates)}")
     try:
-        return pd.read_csv(io.StringIO(text), low_memory=False)
+        return pd.read_csv(io.StringIO(text), sep=separator, low_memory=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise DataError(f"{source}: not a readable CSV ({str(err).splitlines()[0]})") from err
 

@@ -112,6 +112,20 @@ def test_a_foreign_table_end_to_end_infer_train_monitor_retrain_promote(settings
         expected = served_auc(settings.model_name, record["champion_version"], batch, 1)
         assert record["roc_auc"] == pytest.approx(expected, abs=1e-9)
 
+    stored = rows(
+        settings.metrics_db_url,
+        "SELECT batch_index, feature, drifted FROM feature_drift WHERE model_name = %s "
+        "ORDER BY batch_index, score DESC NULLS LAST",
+        settings.model_name,
+    )
+    assert len(stored) == len(records) * len(schema.features)
+    for record in records:
+        drifted = [feature for index, feature, flag in stored if index == record["batch"] and flag]
+        assert drifted == record["drifted_features"]
+    status = invoke("status")
+    top_of_last = next(feature for index, feature, _flag in stored if index == records[-1]["batch"])
+    assert "top drifted features" in status and top_of_last in status
+
     client = MlflowClient()
     for version in client.search_model_versions(f"name = '{settings.model_name}'"):
         recorded = read_schema(mlflow.artifacts.download_artifacts(version.tags["schema_uri"]))

@@ -113,3 +113,13 @@ def test_s3_round_trip_and_errors(good_frame, schema):
         read_table("s3://nobucket/x.csv", client)
     with pytest.raises(DataError, match="needs the form"):
         read_table("s3://justbucket.csv", client)
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t", "|"])
+def test_csv_separators_and_a_byte_order_mark_are_read(tmp_path, separator):
+    path = tmp_path / "b.csv"
+    path.write_bytes(
+        ("\ufeff" + separator.join(["a", "b", "c"]) + "\n1" + separator + "x" + separator + "2.5\n").encode()
+    )
+    frame = read_table(str(path))
+    assert list(frame.columns) == ["a", "b", "c"] and frame.iloc[0].tolist() == [1, "x", 2.5]
