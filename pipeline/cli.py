@@ -67,11 +67,12 @@ def _fail(message: str, code: int = 2) -> None:
 def _clean_errors() -> Any:
     """Known failures print one line and exit non-zero; nothing else is caught."""
     from pipeline.data import DataError
+    from pipeline.flavors import UntrustedModel
     from pipeline.monitor import NoChampion
     from pipeline.registry import RegistryError
     from pipeline.stack import StackError
     from pipeline.store import StoreUnavailable
-    from pipeline.tracking import TrackingUnavailable, UntrustedModel
+    from pipeline.tracking import TrackingUnavailable
 
     try:
         yield
@@ -211,9 +212,9 @@ def train(
         store.create_schema()
         champion_model = None
         if champion is not None:
-            from pipeline import tracking
+            from pipeline import flavors
 
-            champion_model = tracking.load_model(f"models:/{settings.model_name}/{champion.version}")
+            champion_model = flavors.load_model(f"models:/{settings.model_name}/{champion.version}").model
         _say(f"training on {batch.rows} rows from {data}")
         outcome = retrain(
             batch.frame,

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import tracking
+from pipeline import flavors, tracking
 from pipeline.data import Batch, DataError, empty_columns, labels_of, load_batch, validate_frame
 from pipeline.drift import DriftResult, ReferenceProfile
 from pipeline.registry import Registry, VersionInfo
@@ -157,7 +157,7 @@ class Monitor:
         if champion is None:
             raise NoChampion(f"model {self.registry.name!r} has no champion: run `pipeline train --data PATH` first")
         self.champion = champion
-        self.model = tracking.load_model(f"models:/{self.registry.name}/{champion.version}")
+        self.model = flavors.load_model(f"models:/{self.registry.name}/{champion.version}").model
         self.profile = None
 
     def set_reference(self, frame: pd.DataFrame) -> None:
@@ -243,7 +243,7 @@ class Monitor:
             f"interrupted attempt; scoring from there with v{before}, the champion at that batch"
         )
         self.champion = self.registry.version(int(before))
-        self.model = tracking.load_model(f"models:/{self.registry.name}/{before}")
+        self.model = flavors.load_model(f"models:/{self.registry.name}/{before}").model
         self.profile = None
 
     def _one_batch(
