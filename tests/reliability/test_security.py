@@ -197,6 +197,18 @@ def test_a_pickled_model_is_never_unpickled(tmp_path: Path):
         flavors.load_model(str(pickled))
 
 
+def test_a_model_file_outside_the_model_folder_is_refused(tmp_path: Path):
+    from sklearn.linear_model import LogisticRegression
+
+    crafted = tmp_path / "crafted"
+    save_model(crafted, LogisticRegression(), "skops")
+    (tmp_path / "elsewhere.skops").write_bytes((crafted / "model.skops").read_bytes())
+    mlmodel = crafted / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("pickled_model: model.skops", "pickled_model: ../elsewhere.skops"))
+    with pytest.raises(flavors.UntrustedModel, match="model file outside the model folder"):
+        flavors.load_model(str(crafted))
+
+
 def test_our_models_load_with_exactly_the_listed_trusted_types(tmp_path: Path, data):
     from pipeline.data import load_batch
     from pipeline.schema import load_schema
