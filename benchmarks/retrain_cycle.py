@@ -105,7 +105,7 @@ def instrumented() -> Iterator[CallTimer]:
 def run(config: CycleConfig, stack: BenchStack, say: Say) -> Section:
     from mlflow import MlflowClient
 
-    from pipeline import tracking
+    from pipeline import flavors, tracking
     from pipeline.registry import Registry
     from pipeline.retrain import WindowInfo, retrain
 
@@ -162,7 +162,7 @@ def run(config: CycleConfig, stack: BenchStack, say: Say) -> Section:
     start = time.perf_counter()
     champion = registry.champion()
     assert champion is not None
-    model = tracking.load_model(f"models:/{model_name}/{champion.version}")
+    model = flavors.load_model(f"models:/{model_name}/{champion.version}").model
     stages["load new champion"] = time.perf_counter() - start
     batch = window.iloc[-config.reference_rows :].reset_index(drop=True)
     start = time.perf_counter()

@@ -1,26 +1,25 @@
-"""MLflow plumbing: connect to the tracking server, log a model with skops, load one back.
+"""MLflow plumbing: connect to the tracking server, log a model with skops.
 
-Models are saved with skops (never pickle) and loaded with an explicit list of trusted types, the only
-types beyond skops' defaults that our pipelines contain; a model artifact saying otherwise is refused.
+Models are saved with skops (never pickle), listing the project's trusted types; ``pipeline.flavors`` loads
+them back (and models users bring) with the trusted types of the project, not of the artifact.
 Requirements are pinned to what is installed, so ``log_model`` never infers them (inference takes seconds
 per model).
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from functools import cache
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-SKOPS_TRUSTED_TYPES = ["numpy.dtype", "xgboost.core.Booster", "xgboost.sklearn.XGBClassifier"]
+from pipeline.flavors import PROJECT_TRUSTED_TYPES
+
 MODEL_NAME_IN_RUN = "model"
 
 
@@ -146,36 +145,5 @@ def log_model(model: Any, sample: pd.DataFrame, proba: np.ndarray) -> Any:
         signature=signature,
         pip_requirements=pip_requirements(),
         serialization_format="skops",
-        skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        skops_trusted_types=list(PROJECT_TRUSTED_TYPES),
     )
-
-
-class UntrustedModel(RuntimeError):
-    """A model artifact that is not skops, or holds types beyond the trusted list: never loaded."""
-
-
-def load_model(model_uri: str) -> Any:
-    """Load a sklearn pipeline from any MLflow model URI: skops only, with OUR trusted types.
-
-    MLflow's own loader would take the trusted-types list from the artifact's MLmodel file (which whoever
-    writes the artifact controls) and would unpickle a model saved as pickle. Here the MLmodel file only
-    says where the skops file is; anything else is refused, and skops gets ``SKOPS_TRUSTED_TYPES``.
-    """
-    import mlflow.artifacts
-    import skops.io
-    import yaml
-
-    with tempfile.TemporaryDirectory(prefix="model-") as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
-        conf = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8")) or {}
-        flavor = (conf.get("flavors") or {}).get("sklearn") or {}
-        fmt = flavor.get("serialization_format")
-        if fmt != "skops":
-            raise UntrustedModel(f"{model_uri}: serialization format {fmt!r}; only skops models are loaded")
-        path = (local / str(flavor.get("pickled_model", "model.skops"))).resolve()
-        if local.resolve() not in path.parents:
-            raise UntrustedModel(f"{model_uri}: model file outside the model folder")
-        try:
-            return skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)
-        except skops.io.exceptions.UntrustedTypesFoundException as err:
-            raise UntrustedModel(f"{model_uri}: untrusted types in the model file: {err}") from err

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.tracking import load_model
+from pipeline.flavors import load_model
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +97,7 @@ def test_bootstrap_registers_one_champion_with_artifacts_in_s3(settings, bootstr
     version = client.get_model_version(settings.model_name, "1")
     assert version.tags["reason"] == "bootstrap" and "rows" in version.tags["window"]
     assert version.source.startswith("models:/") or "mlflow-artifacts" in version.source
-    loaded = load_model(f"models:/{settings.model_name}@champion")
+    loaded = load_model(f"models:/{settings.model_name}@champion").model
     assert hasattr(loaded, "predict_proba")
     keys = servers.artifact_keys()
     assert any(key.startswith("mlflow/") and key.endswith("model.skops") for key in keys), keys[:10]

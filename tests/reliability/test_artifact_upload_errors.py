@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 from reliability_rig import BUCKET, Case, invoke
 
-from pipeline import tracking
+from pipeline import flavors
 
 pytestmark = pytest.mark.reliability
 
@@ -58,7 +58,7 @@ def test_refused_artifact_upload_registers_nothing_and_keeps_the_champion(
     assert case.versions() == [1] and case.aliases() == before
     client = MlflowClient(case.settings.tracking_uri)
     for version in client.search_model_versions(f"name = '{case.model_name}'"):
-        assert hasattr(tracking.load_model(f"models:/{case.model_name}/{version.version}"), "predict_proba")
+        assert flavors.load_model(f"models:/{case.model_name}/{version.version}").model
     assert case.rows("SELECT batch_index, action FROM batch_metrics ORDER BY 1") == [
         (1, "retrained-rejected"),
         (2, "skipped-cooldown"),

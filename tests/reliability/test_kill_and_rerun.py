@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 from reliability_rig import VENV_BIN, Case, invoke, running_descendants, subprocess_env
 
-from pipeline import tracking
+from pipeline import flavors
 from pipeline.registry import Registry
 
 pytestmark = pytest.mark.reliability
@@ -96,7 +96,7 @@ def test_sigkill_then_rerun_leaves_a_valid_champion_and_counts_every_batch_once(
     tags = MlflowClient(case.settings.tracking_uri).get_model_version(case.model_name, "3").tags
     assert tags["decision"] == "promoted" and tags["compared_with"] == "2"
     assert tags["monitor_run_key"] == "killed" and tags["monitor_batch"] == "1"
-    model = tracking.load_model(f"models:/{case.model_name}@champion")
+    model = flavors.load_model(f"models:/{case.model_name}@champion").model
     from pipeline.data import load_batch
     from pipeline.schema import load_schema
     from pipeline.train import predict_proba

@@ -1,5 +1,5 @@
 """Security: no credential in the tree, the logs or MLflow params; SQL parameterised with identifiers quoted;
-models load only as skops with our explicit trusted types."""
+models load only as skops with our explicit trusted types, pickles only when allowed."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 from reliability_rig import VENV_BIN, Case, invoke
 
-from pipeline import tracking
+from pipeline import flavors
 from pipeline.store import BatchRow, Event, MetricsStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,8 +184,8 @@ def test_a_model_with_an_untrusted_type_is_refused_even_if_its_mlmodel_trusts_it
     crafted = tmp_path / "crafted"
     save_model(crafted, FunctionTransformer(func=eval), "skops", trusted=["builtins.eval"])
     assert "builtins.eval" in (crafted / "MLmodel").read_text()  # the artifact whitelists its own type
-    with pytest.raises(tracking.UntrustedModel, match="untrusted types"):
-        tracking.load_model(str(crafted))
+    with pytest.raises(flavors.UntrustedModel, match=r"untrusted type\(s\) in the model file: builtins\.eval;"):
+        flavors.load_model(str(crafted))
 
 
 def test_a_pickled_model_is_never_unpickled(tmp_path: Path):
@@ -193,8 +193,20 @@ def test_a_pickled_model_is_never_unpickled(tmp_path: Path):
 
     pickled = tmp_path / "pickled"
     save_model(pickled, LogisticRegression(), "cloudpickle")
-    with pytest.raises(tracking.UntrustedModel, match="only skops models are loaded"):
-        tracking.load_model(str(pickled))
+    with pytest.raises(flavors.UntrustedModel, match="saved with cloudpickle.*PIPELINE_ALLOW_PICKLED_MODELS"):
+        flavors.load_model(str(pickled))
+
+
+def test_a_model_file_outside_the_model_folder_is_refused(tmp_path: Path):
+    from sklearn.linear_model import LogisticRegression
+
+    crafted = tmp_path / "crafted"
+    save_model(crafted, LogisticRegression(), "skops")
+    (tmp_path / "elsewhere.skops").write_bytes((crafted / "model.skops").read_bytes())
+    mlmodel = crafted / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("pickled_model: model.skops", "pickled_model: ../elsewhere.skops"))
+    with pytest.raises(flavors.UntrustedModel, match="model file outside the model folder"):
+        flavors.load_model(str(crafted))
 
 
 def test_our_models_load_with_exactly_the_listed_trusted_types(tmp_path: Path, data):
@@ -204,5 +216,5 @@ def test_our_models_load_with_exactly_the_listed_trusted_types(tmp_path: Path, d
 
     schema = load_schema()
     model = fit(ZOO["xgboost"], {"n_estimators": 5}, load_batch(str(data.reference), schema).frame, schema)
-    save_model(tmp_path / "ours", model, "skops", trusted=tracking.SKOPS_TRUSTED_TYPES)
-    assert hasattr(tracking.load_model(str(tmp_path / "ours")), "predict_proba")
+    save_model(tmp_path / "ours", model, "skops", trusted=list(flavors.PROJECT_TRUSTED_TYPES))
+    assert hasattr(flavors.load_model(str(tmp_path / "ours")).model, "predict_proba")

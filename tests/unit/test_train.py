@@ -48,14 +48,14 @@ def test_models_accept_unseen_categories_and_empty_columns(window, schema):
 def test_skops_round_trip_needs_only_the_listed_trusted_types(window, schema):
     import skops.io as sio
 
-    from pipeline.tracking import SKOPS_TRUSTED_TYPES
+    from pipeline.flavors import PROJECT_TRUSTED_TYPES
 
     split = split_in_time(window, 0.2, 0.2)
     for name in ZOO:
         model = fit(ZOO[name], {}, split.train, schema)
         blob = sio.dumps(model)
-        assert set(sio.get_untrusted_types(data=blob)) <= set(SKOPS_TRUSTED_TYPES)
-        loaded = sio.loads(blob, trusted=SKOPS_TRUSTED_TYPES)
+        assert set(sio.get_untrusted_types(data=blob)) <= set(PROJECT_TRUSTED_TYPES)
+        loaded = sio.loads(blob, trusted=list(PROJECT_TRUSTED_TYPES))
         pd.testing.assert_series_equal(
             pd.Series(predict_proba(loaded, split.holdout, schema)),
             pd.Series(predict_proba(model, split.holdout, schema)),
