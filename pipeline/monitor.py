@@ -273,16 +273,7 @@ class Monitor:
             batch = source.load()
             allowed_empty = [] if self.baseline is None else empty_columns(batch, self.baseline, self.schema)
         except DataError as err:
-            message = str(err)
-            result.errors.append(message)
-            self.say(f"[batch {index}] skipped, nothing written, the run goes on: {message}")
-            return {
-                "batch": index,
-                "source": source.name,
-                "error": message,
-                "action": "none",
-                "model_name": self.registry.name,
-            }
+            return self._skip(index, source, str(err), result)
         new_extra = [name for name in batch.extra_columns if name not in self.reported_extra]
         if new_extra:
             self.reported_extra.update(new_extra)
@@ -307,16 +298,19 @@ class Monitor:
             return self._measure_and_decide(index, batch, run_key)
         except ModelMismatch as err:
             assert self.champion is not None
-            message = f"{batch.source}: champion v{self.champion.version}: {err}"
-            result.errors.append(message)
-            self.say(f"[batch {index}] skipped, nothing written, the run goes on: {message}")
-            return {
-                "batch": index,
-                "source": source.name,
-                "error": message,
-                "action": "none",
-                "model_name": self.registry.name,
-            }
+            return self._skip(index, source, f"{batch.source}: champion v{self.champion.version}: {err}", result)
+
+    def _skip(self, index: int, source: BatchSource, message: str, result: MonitorResult) -> dict[str, Any]:
+        """A batch that cannot be monitored: one line, nothing written, the run goes on."""
+        result.errors.append(message)
+        self.say(f"[batch {index}] skipped, nothing written, the run goes on: {message}")
+        return {
+            "batch": index,
+            "source": source.name,
+            "error": message,
+            "action": "none",
+            "model_name": self.registry.name,
+        }
 
     def _replay(self, index: int, batch: Batch, recorded: dict[str, Any]) -> None:
         action = recorded["action"]

@@ -142,25 +142,24 @@ def _label(target: dict[str, Any], key: str, source: str) -> Label:
     raise SchemaError(f"{source}: target {key!r} must be a string, a number or a boolean, not {value!r}")
 
 
+def _check_keys(raw: dict[str, Any], keys: tuple[str, ...], prefix: str, what: str, source: str) -> None:
+    missing = [key for key in keys if key not in raw]
+    if missing:
+        raise SchemaError(f"{source}: missing key '{prefix}{missing[0]}' ({what} has {', '.join(keys)})")
+    unknown = sorted(key for key in raw if key not in keys)
+    if unknown:
+        raise SchemaError(f"{source}: unknown key '{prefix}{unknown[0]}' ({what} has {', '.join(keys)})")
+
+
 def parse_schema(raw: Any, source: str) -> FeatureSchema:
     """Check a schema in its file format and return it, or raise ``SchemaError`` (one line)."""
     if not isinstance(raw, dict):
         raise SchemaError(f"{source}: a schema is a JSON object with keys {', '.join(SCHEMA_KEYS)}")
-    missing = [key for key in SCHEMA_KEYS if key not in raw]
-    if missing:
-        raise SchemaError(f"{source}: missing key {missing[0]!r} (a schema has {', '.join(SCHEMA_KEYS)})")
-    unknown = sorted(key for key in raw if key not in SCHEMA_KEYS)
-    if unknown:
-        raise SchemaError(f"{source}: unknown key {unknown[0]!r} (a schema has {', '.join(SCHEMA_KEYS)})")
+    _check_keys(raw, SCHEMA_KEYS, "", "a schema", source)
     target = raw["target"]
     if not isinstance(target, dict):
         raise SchemaError(f"{source}: 'target' must be an object with keys {', '.join(TARGET_KEYS)}")
-    missing = [key for key in TARGET_KEYS if key not in target]
-    if missing:
-        raise SchemaError(f"{source}: missing key 'target.{missing[0]}' (target has {', '.join(TARGET_KEYS)})")
-    unknown = sorted(key for key in target if key not in TARGET_KEYS)
-    if unknown:
-        raise SchemaError(f"{source}: unknown key 'target.{unknown[0]}' (target has {', '.join(TARGET_KEYS)})")
+    _check_keys(target, TARGET_KEYS, "target.", "target", source)
     column = target["column"]
     if not isinstance(column, str) or not column.strip():
         raise SchemaError(f"{source}: 'target.column' must be a column name")

@@ -63,6 +63,19 @@ def served_auc(model_name: str, version: int, batch: Path, positive_class) -> fl
     return float(roc_auc_score(truth, model.predict_proba(features)[:, column]))
 
 
+def monitor_files(files, report: Path) -> list[dict]:
+    invoke(
+        "monitor",
+        "--reference",
+        str(files.reference),
+        "--current",
+        *map(str, files.batches),
+        "--report-json",
+        str(report),
+    )
+    return json.loads(report.read_text())
+
+
 def infer(files, out: Path, positive: str) -> str:
     return invoke(
         "schema",
@@ -90,17 +103,7 @@ def test_a_foreign_table_end_to_end_infer_train_monitor_retrain_promote(settings
     assert (schema.target, schema.positive, schema.negative) == ("defaulted", 1, 0)
 
     invoke("train", "--data", str(files.reference), "--schema", str(tmp_path / "loans.json"))
-    report = tmp_path / "report.json"
-    invoke(
-        "monitor",
-        "--reference",
-        str(files.reference),
-        "--current",
-        *map(str, files.batches),
-        "--report-json",
-        str(report),
-    )  # no --schema: it comes from the champion
-    records = json.loads(report.read_text())
+    records = monitor_files(files, tmp_path / "report.json")  # no --schema: it comes from the champion
     assert [r["batch"] for r in records] == list(range(1, 8))
     assert not any(r["drift_detected"] for r in records[:2])
     assert records[2]["drift_detected"] and records[2]["drifted_features"]
@@ -136,17 +139,7 @@ def test_text_labels_whose_positive_sorts_first_are_not_read_inverted_when_train
     files = write_loans(tmp_path / "loans", batches=2, shift_at=None, text_labels=True)
     infer(files, tmp_path / "loans.json", "default")
     invoke("train", "--data", str(files.reference), "--schema", str(tmp_path / "loans.json"))
-    report = tmp_path / "report.json"
-    invoke(
-        "monitor",
-        "--reference",
-        str(files.reference),
-        "--current",
-        *map(str, files.batches),
-        "--report-json",
-        str(report),
-    )
-    records = json.loads(report.read_text())
+    records = monitor_files(files, tmp_path / "report.json")
     for record, batch in zip(records, files.batches, strict=True):
         assert record["roc_auc"] > 0.7  # inverted, it would read below 0.3
         # the project's own models are fitted on 1 = the schema's positive label
