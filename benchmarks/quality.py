@@ -28,6 +28,7 @@ from pipeline.data import labels_of, validate_frame
 from pipeline.drift import ReferenceProfile
 from pipeline.evaluate import compare
 from pipeline.schema import FeatureSchema, load_schema
+from pipeline.scoring import Scorer
 from pipeline.settings import Settings
 from pipeline.synth import DriftKind, Population, generate_stream, load_sample_frame
 from pipeline.train import ZOO, evaluate, fit, predict_proba, quality, split_in_time
@@ -95,8 +96,8 @@ class Simulator:
             if loss < best_loss:
                 best_model, best_loss, self.chosen = model, loss, name
         decision = compare(
-            champion.model if champion else None,
-            best_model,
+            Scorer.trained(champion.model, self.schema) if champion else None,
+            Scorer.trained(best_model, self.schema),
             split.holdout,
             self.schema,
             min_gain=self.settings.promotion_min_gain,

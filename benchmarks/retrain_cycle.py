@@ -23,6 +23,7 @@ from benchmarks.common import BenchStack, Say, Section, Table, percent, seconds
 from pipeline.data import validate_frame
 from pipeline.drift import ReferenceProfile
 from pipeline.schema import load_schema
+from pipeline.scoring import Scorer
 from pipeline.settings import Settings
 from pipeline.synth import DriftKind, Population, load_sample_frame
 from pipeline.train import predict_proba
@@ -138,7 +139,7 @@ def run(config: CycleConfig, stack: BenchStack, say: Say) -> Section:
         champion_model=None,
         say=quiet,
     )
-    champion_model = first.model
+    champion_model = Scorer.trained(first.model, schema)
 
     window = validate_frame(population.sample_batch(config.rows, rng, DriftKind.concept), schema, "window").frame
     settings = base.model_copy(update={"tuning_trials": config.tuning_trials})
