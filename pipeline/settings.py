@@ -61,7 +61,23 @@ class Settings(BaseSettings):
         0.05, ge=0, description="Alarm when a labelled batch's ROC AUC falls this far below the holdout AUC."
     )
     min_rows_for_auc: int = Field(200, ge=10, description="Smallest labelled batch whose AUC is trusted.")
-    cooldown_batches: int = Field(3, ge=0, description="Batches after a retrain during which no retrain runs.")
+    prior_tolerance: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Alarm when a labelled batch's positive rate differs from the mean predicted probability by this "
+        "much (and by prior_z standard errors).",
+    )
+    prior_z: float = Field(3.0, ge=0, description="Standard errors the positive-rate gap must also exceed.")
+    cooldown_batches: int = Field(
+        3, ge=0, description="Batches after a promotion (or a retrain that could not run) during which no retrain runs."
+    )
+    label_retries: int = Field(
+        2, ge=1, description="Rejected challengers in a row on label alarms before the cooldown holds the next retrain."
+    )
+    min_change_rows: int = Field(
+        1000, ge=100, description="Labelled rows since a label alarm's change needed to retrain on those rows alone."
+    )
 
     window_rows: int = Field(20_000, ge=500, description="Rows in the sliding retraining window.")
     holdout_fraction: float = Field(0.2, gt=0, lt=0.5, description="Newest share of the window held out.")

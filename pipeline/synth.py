@@ -8,7 +8,10 @@ Drift kinds, applied from a given batch on:
 - ``covariate``: older, more acute patients, more ambulance arrivals, more labs ordered; the concept is
   unchanged, so labels follow the inputs.
 - ``concept``: the same inputs, a new relation between inputs and admission.
-- ``prior``: the admission rate rises to about 60%, with the inputs of each class unchanged.
+- ``prior``: the admission rate rises to about 60%, with the inputs of each class unchanged (so the mix of
+  inputs moves too);
+- ``label``: the admission rate rises to about 60% while the inputs do not move at all (the same visits, a new
+  referral pattern): every probability the champion serves is now too low, its ranking still right.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class DriftKind(StrEnum):
     covariate = "covariate"
     concept = "concept"
     prior = "prior"
+    label = "label"
 
 
 @dataclass
@@ -71,7 +75,8 @@ class Population:
         lab_groups = {prefix: tuple(cols) for prefix, cols in groups.items() if len(cols) == 4}
         population = cls(schema, numeric, categorical, lab_groups)
         for concept in ("base", "shifted"):
-            population.intercepts[concept] = population._calibrate(concept)
+            population.intercepts[concept] = population._calibrate(concept, TARGET_ADMIT_RATE)
+        population.intercepts["label"] = population._calibrate("label", PRIOR_SHIFT_ADMIT_RATE)
         return population
 
     def sample_features(self, rows: int, rng: np.random.Generator, covariate_shift: bool = False) -> pd.DataFrame:
@@ -131,7 +136,7 @@ class Population:
         admit = rng.random(len(frame)) < p
         return np.where(admit, self.schema.positive, self.schema.negative)
 
-    def _calibrate(self, concept: str) -> float:
+    def _calibrate(self, concept: str, target_rate: float) -> float:
         rng = np.random.default_rng(12345)
         frame = self.sample_features(20_000, rng)
         z = _concept_score(frame, concept)
@@ -139,7 +144,7 @@ class Population:
         for _ in range(60):
             mid = (lo + hi) / 2
             rate = float(np.mean(1 / (1 + np.exp(-(z + mid)))))
-            lo, hi = (mid, hi) if rate < TARGET_ADMIT_RATE else (lo, mid)
+            lo, hi = (mid, hi) if rate < target_rate else (lo, mid)
         return (lo + hi) / 2
 
     def sample_batch(self, rows: int, rng: np.random.Generator, drift: DriftKind = DriftKind.none) -> pd.DataFrame:
@@ -158,7 +163,7 @@ class Population:
             frame[self.schema.target] = labels[chosen]
             return frame
         frame = self.sample_features(rows, rng, covariate_shift=drift is DriftKind.covariate)
-        concept = "shifted" if drift is DriftKind.concept else "base"
+        concept = {DriftKind.concept: "shifted", DriftKind.label: "label"}.get(drift, "base")
         frame[self.schema.target] = self.label(frame, rng, concept)
         return frame
 
@@ -263,7 +268,8 @@ def _present(frame: pd.DataFrame, pattern: str) -> np.ndarray:
 
 
 def _concept_score(frame: pd.DataFrame, concept: str) -> np.ndarray:
-    """The admission log-odds without intercept. ``base`` is the usual concept; ``shifted`` a new policy."""
+    """The admission log-odds without intercept. ``base`` is the usual concept (``label`` too: only its
+    intercept differs); ``shifted`` a new policy."""
     esi = _col(frame, "esi", 3)
     age = _col(frame, "age", 50)
     admissions = np.minimum(_col(frame, "n_admissions"), 6)

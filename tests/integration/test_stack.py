@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from pipeline import stack, tracking
+from pipeline import flavors, stack, tracking
 from pipeline.schema import load_schema
 from pipeline.synth import Population, load_sample_frame
 from pipeline.train import ZOO, features_of, fit, predict_proba
@@ -62,7 +62,7 @@ def test_model_registered_before_down_still_loads_after_up(host_stack, monkeypat
     assert (cfg.snapshot_dir / "objects").is_dir()
 
     stack.up(cfg, say=lambda _m: None)  # moto starts empty; the bucket is restored from the snapshot
-    loaded = tracking.load_model(f"models:/stack-test-model/{version}")
+    loaded = flavors.load_model(f"models:/stack-test-model/{version}").model
     np.testing.assert_allclose(predict_proba(loaded, frame, schema), predict_proba(model, frame, schema))
     assert MlflowClient(cfg.tracking_uri).get_registered_model("stack-test-model").name == "stack-test-model"
 

@@ -1,0 +1,254 @@
+"""The decision policy: what the monitor does with a batch. Pure functions of plain values, no I/O.
+
+One implementation, used by the monitor, the benchmarks and (through the verdict columns it produces) the
+dashboard's alert. Per batch:
+
+1. ``judge``: from the batch's ``Observation`` and the ``PolicyState``, a ``Verdict``: which alarms fire and
+   why, and whether to retrain now.
+   - **Prediction drift**: the champion's predicted probabilities moved (normed Wasserstein distance between
+     reference and batch) by at least ``drift_threshold``.
+   - **Dataset drift**: at least ``drifted_share_threshold`` of the feature columns drifted.
+   - **Performance drop**: on a labelled batch with at least ``min_rows_for_auc`` rows and both classes, ROC
+     AUC more than ``auc_tolerance`` below the champion's holdout AUC. Only this sees a concept shift.
+   - **Prior shift**: on such a labelled batch, the observed positive rate differs from the champion's mean
+     predicted probability by at least ``prior_tolerance`` and by at least ``prior_z`` standard errors (the
+     binomial error of the rate if the predictions were right: sqrt(sum p(1-p)) / n). Only this sees the
+     share of positives move while the inputs do not: ROC AUC ranks, so it holds, and no input moves.
+   An alarm retrains unless the cooldown holds: within ``cooldown_batches`` batches after a promotion (the
+   new champion needs time to be judged), or after a retrain that could not run (another monitor busy, the
+   tracking server down). A **rejected** challenger does not start a cooldown when labels say the champion is
+   worse (performance drop or prior shift): the next alarmed batch retries with more rows since the change,
+   up to ``label_retries`` rejections in a row; then the cooldown holds as after a promotion.
+   A challenger rejected on an input-drift alarm alone means the champion copes with the new inputs: the
+   batch becomes the reference (``rebaseline``), so the same shift does not alarm again.
+2. ``training_rows``: which labelled rows the retrain uses. After a label alarm, only the rows since the
+   change (the first batch of the episode whose labels alarmed) once there are ``min_change_rows`` of them,
+   newest last: training on mostly old rows would teach the old relation again. Otherwise the newest
+   ``window_rows``.
+3. ``advance``: the next state, once the batch's action is known.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    """What the monitor did with a batch (the ``action`` column and report field)."""
+
+    none = "none"
+    retrained_promoted = "retrained-promoted"
+    retrained_rejected = "retrained-rejected"  # also a retrain that failed (its rejection event says so)
+    skipped_cooldown = "skipped-cooldown"
+    skipped_busy = "skipped-busy"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The thresholds of the policy (from ``Settings``)."""
+
+    drift_threshold: float = 0.1
+    drifted_share_threshold: float = 0.5
+    auc_tolerance: float = 0.05
+    min_rows_for_auc: int = 200
+    prior_tolerance: float = 0.05
+    prior_z: float = 3.0
+    cooldown_batches: int = 3
+    label_retries: int = 2
+    window_rows: int = 20_000
+    min_change_rows: int = 1_000
+
+    @classmethod
+    def of(cls, settings: Any, drift_threshold: float | None = None) -> Rules:
+        return cls(
+            drift_threshold=settings.drift_threshold if drift_threshold is None else drift_threshold,
+            drifted_share_threshold=settings.drifted_share_threshold,
+            auc_tolerance=settings.auc_tolerance,
+            min_rows_for_auc=settings.min_rows_for_auc,
+            prior_tolerance=settings.prior_tolerance,
+            prior_z=settings.prior_z,
+            cooldown_batches=settings.cooldown_batches,
+            label_retries=settings.label_retries,
+            window_rows=settings.window_rows,
+            min_change_rows=settings.min_change_rows,
+        )
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What was measured on one batch with the champion that served it."""
+
+    rows: int
+    prediction_drift: float
+    share_drifted_columns: float
+    drifted_columns: int
+    mean_prediction: float
+    prediction_variance: float = 0.0  # sum of p(1-p) over the rows: the spread of the positive count
+    positives: int | None = None  # None: the batch carries no labels
+    roc_auc: float | None = None
+
+    @property
+    def labelled(self) -> bool:
+        return self.positives is not None
+
+    @property
+    def positive_rate(self) -> float | None:
+        return None if self.positives is None or self.rows == 0 else self.positives / self.rows
+
+    @property
+    def judgeable(self) -> bool:
+        """Labelled, large enough, both classes: its AUC and positive rate are trusted."""
+        return self.positives is not None and self.rows > 0 and 0 < self.positives < self.rows
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """What the policy remembers between batches."""
+
+    last_promotion: int | None = None  # batch of the last promotion (the cooldown runs from it)
+    blocked_at: int | None = None  # batch of the last retrain that could not run (busy, failed)
+    change_at: int | None = None  # first batch of the current episode whose labels alarmed
+    rejections: int = 0  # challengers rejected in a row on label alarms since the last promotion
+    last_rejection: int | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    drift_detected: bool
+    performance_drop: bool
+    prior_shift: bool
+    reasons: tuple[str, ...]
+    retrain: bool
+    cooldown_from: int | None = None  # the batch whose cooldown holds this alarm back
+
+    @property
+    def alarm(self) -> bool:
+        return self.drift_detected or self.performance_drop or self.prior_shift
+
+    @property
+    def label_alarm(self) -> bool:
+        return self.performance_drop or self.prior_shift
+
+    @property
+    def why(self) -> str:
+        return "; ".join(self.reasons)
+
+    def action_without_retrain(self) -> Action:
+        return Action.skipped_cooldown if self.alarm and not self.retrain else Action.none
+
+
+def prior_gap(observation: Observation) -> tuple[float, float] | None:
+    """(observed rate - mean prediction, its standard error if the predictions were right), or None."""
+    rate = observation.positive_rate
+    if rate is None or not observation.judgeable:
+        return None
+    stderr = math.sqrt(max(observation.prediction_variance, 0.0)) / observation.rows
+    return rate - observation.mean_prediction, stderr
+
+
+def judge(index: int, observation: Observation, state: PolicyState, rules: Rules, holdout_auc: float | None) -> Verdict:
+    """The verdict on batch ``index``."""
+    reasons = []
+    prediction_drift = observation.prediction_drift >= rules.drift_threshold
+    if prediction_drift:
+        reasons.append(f"prediction drift {observation.prediction_drift:.3f} >= {rules.drift_threshold}")
+    columns = observation.share_drifted_columns >= rules.drifted_share_threshold
+    if columns:
+        reasons.append(f"{observation.drifted_columns} feature columns drifted")
+    trusted = observation.judgeable and observation.rows >= rules.min_rows_for_auc
+    performance_drop = False
+    if trusted and observation.roc_auc is not None and holdout_auc is not None:
+        performance_drop = observation.roc_auc < holdout_auc - rules.auc_tolerance
+        if performance_drop:
+            reasons.append(
+                f"ROC AUC {observation.roc_auc:.3f} below holdout {holdout_auc:.3f} by more than {rules.auc_tolerance}"
+            )
+    prior_shift = False
+    gap = prior_gap(observation) if trusted else None
+    if gap is not None:
+        difference, stderr = gap
+        prior_shift = abs(difference) >= rules.prior_tolerance and abs(difference) >= rules.prior_z * stderr
+        if prior_shift:
+            reasons.append(
+                f"positive rate {observation.positive_rate:.3f} vs predicted {observation.mean_prediction:.3f} "
+                f"(gap beyond {rules.prior_tolerance} and {rules.prior_z:g} s.e.)"
+            )
+    alarm = prediction_drift or columns or performance_drop or prior_shift
+    holding = cooldown_from(index, state, rules)
+    return Verdict(
+        drift_detected=prediction_drift or columns,
+        performance_drop=performance_drop,
+        prior_shift=prior_shift,
+        reasons=tuple(reasons),
+        retrain=alarm and holding is None,
+        cooldown_from=holding if alarm else None,
+    )
+
+
+def cooldown_from(index: int, state: PolicyState, rules: Rules) -> int | None:
+    """The batch whose cooldown covers ``index`` (a promotion, a retrain that could not run, or the last of
+    too many rejections in a row), or None."""
+    too_many = state.last_rejection if state.rejections >= rules.label_retries else None
+    for start in (state.last_promotion, state.blocked_at, too_many):
+        if start is not None and 0 < index - start <= rules.cooldown_batches:
+            return start
+    return None
+
+
+def advance(state: PolicyState, index: int, verdict: Verdict, action: Action, *, failed: bool = False) -> PolicyState:
+    """The state after batch ``index`` ended with ``action`` (``failed``: the retrain broke, not rejected)."""
+    change_at = state.change_at
+    if verdict.label_alarm and change_at is None:
+        change_at = index
+    if action is Action.retrained_promoted:
+        return PolicyState(last_promotion=index, blocked_at=state.blocked_at)
+    if action is Action.skipped_busy or failed:
+        return replace(state, blocked_at=index, change_at=change_at)
+    if action is Action.retrained_rejected:
+        if not verdict.label_alarm:
+            return replace(state, change_at=change_at)  # rebaselined: the champion copes with the new inputs
+        return replace(state, change_at=change_at, rejections=state.rejections + 1, last_rejection=index)
+    if not verdict.alarm:
+        # the episode is over: nothing alarms, the labels agree with the champion again
+        return replace(state, change_at=None, rejections=0, last_rejection=None)
+    return replace(state, change_at=change_at)
+
+
+def rebaseline(verdict: Verdict, action: Action, *, failed: bool = False) -> bool:
+    """Whether the batch becomes the drift reference: after a promotion (the new champion's world), and after
+    a challenger rejected on input drift alone (the champion copes with the new inputs)."""
+    if action is Action.retrained_promoted:
+        return True
+    return action is Action.retrained_rejected and not failed and not verdict.label_alarm
+
+
+def training_rows(
+    batches: Sequence[tuple[int, int]], index: int, state: PolicyState, verdict: Verdict, rules: Rules
+) -> dict[int, int]:
+    """Which labelled rows to retrain on. ``batches``: (batch index, labelled rows), oldest first, the
+    reference as index 0. Returns {batch index: rows taken from its newest end}, oldest first.
+
+    After a label alarm the rows since the change, when there are at least ``min_change_rows`` of them (and
+    at most ``window_rows``); otherwise the newest ``window_rows`` rows."""
+    change_at = state.change_at if state.change_at is not None else (index if verdict.label_alarm else None)
+    if change_at is not None:
+        since = [(batch, rows) for batch, rows in batches if batch >= change_at]
+        if sum(rows for _, rows in since) >= rules.min_change_rows:
+            return _newest(since, rules.window_rows)
+    return _newest(batches, rules.window_rows)
+
+
+def _newest(batches: Sequence[tuple[int, int]], limit: int) -> dict[int, int]:
+    taken: dict[int, int] = {}
+    total = 0
+    for batch, rows in reversed(batches):
+        take = min(rows, limit - total)
+        if take <= 0:
+            break
+        taken[batch] = take
+        total += take
+    return dict(sorted(taken.items()))

@@ -1,0 +1,185 @@
+"""Every rule of the decision policy, table-driven, in milliseconds."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.policy import (
+    Action,
+    Observation,
+    PolicyState,
+    Rules,
+    Verdict,
+    advance,
+    judge,
+    rebaseline,
+    training_rows,
+)
+
+RULES = Rules(
+    drift_threshold=0.1,
+    drifted_share_threshold=0.5,
+    auc_tolerance=0.05,
+    min_rows_for_auc=200,
+    prior_tolerance=0.05,
+    prior_z=3.0,
+    cooldown_batches=3,
+    label_retries=2,
+    window_rows=5_000,
+    min_change_rows=1_000,
+)
+QUIET = Observation(
+    rows=1000, prediction_drift=0.02, share_drifted_columns=0.1, drifted_columns=8, mean_prediction=0.34
+)
+
+
+def labelled(positives: int, auc: float, rows: int = 1000, mean: float = 0.34, variance: float = 200.0) -> Observation:
+    return Observation(
+        rows=rows,
+        prediction_drift=0.02,
+        share_drifted_columns=0.1,
+        drifted_columns=8,
+        mean_prediction=mean,
+        prediction_variance=variance,
+        positives=positives,
+        roc_auc=auc,
+    )
+
+
+@pytest.mark.parametrize(
+    ("observation", "holdout_auc", "expected"),
+    [
+        (QUIET, 0.8, (False, False, False)),
+        (Observation(1000, 0.1, 0.1, 8, 0.4), 0.8, (True, False, False)),  # prediction drift at the threshold
+        (Observation(1000, 0.099, 0.1, 8, 0.4), 0.8, (False, False, False)),
+        (Observation(1000, 0.02, 0.5, 40, 0.34), 0.8, (True, False, False)),  # half the columns drifted
+        (labelled(340, 0.74), 0.8, (False, True, False)),  # AUC more than 0.05 below the holdout's
+        (labelled(340, 0.76), 0.8, (False, False, False)),
+        (labelled(340, 0.60), None, (False, False, False)),  # no holdout metric: the performance alarm is off
+        (labelled(60, 0.60, rows=150), 0.8, (False, False, False)),  # too few rows to trust
+        (labelled(0, float("nan")), 0.8, (False, False, False)),  # one class only
+        (labelled(550, 0.8), 0.8, (False, False, True)),  # positives 55% vs predicted 34%
+        (labelled(380, 0.8), 0.8, (False, False, False)),  # 4 points: under the 5-point tolerance
+        (labelled(400, 0.8, variance=900.0), 0.8, (False, False, False)),  # 6 points, but under 3 s.e. (0.09)
+        (labelled(150, 0.8), 0.8, (False, False, True)),  # a fall counts as much as a rise
+    ],
+)
+def test_which_alarms_fire(observation, holdout_auc, expected):
+    verdict = judge(5, observation, PolicyState(), RULES, holdout_auc)
+    assert (verdict.drift_detected, verdict.performance_drop, verdict.prior_shift) == expected
+    assert verdict.retrain == any(expected)
+    assert bool(verdict.reasons) == any(expected)
+
+
+DRIFT = Observation(1000, 0.5, 0.1, 8, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("state", "index", "retrains", "held_by"),
+    [
+        (PolicyState(), 5, True, None),
+        (PolicyState(last_promotion=4), 5, False, 4),
+        (PolicyState(last_promotion=4), 7, False, 4),
+        (PolicyState(last_promotion=4), 8, True, None),  # cooldown of 3 batches is over
+        (PolicyState(blocked_at=6), 7, False, 6),  # a retrain that could not run
+        (PolicyState(rejections=1, last_rejection=6), 7, True, None),  # one rejection: retry at once
+        (PolicyState(rejections=2, last_rejection=6), 7, False, 6),  # two in a row: the cooldown holds
+        (PolicyState(rejections=2, last_rejection=6), 10, True, None),
+    ],
+)
+def test_the_cooldown(state, index, retrains, held_by):
+    verdict = judge(index, DRIFT, state, RULES, 0.8)
+    assert verdict.retrain is retrains and verdict.cooldown_from == held_by
+    assert verdict.action_without_retrain() is (Action.none if retrains else Action.skipped_cooldown)
+
+
+def verdict(*, drift=False, performance=False, prior=False, retrain=True) -> Verdict:
+    return Verdict(drift, performance, prior, ("why",), retrain)
+
+
+@pytest.mark.parametrize(
+    ("state", "index", "v", "action", "failed", "expected"),
+    [
+        (PolicyState(), 3, verdict(drift=True), Action.retrained_promoted, False, PolicyState(last_promotion=3)),
+        (
+            PolicyState(change_at=2, rejections=1, last_rejection=2),
+            3,
+            verdict(performance=True),
+            Action.retrained_promoted,
+            False,
+            PolicyState(last_promotion=3),
+        ),
+        (
+            PolicyState(),
+            3,
+            verdict(performance=True),
+            Action.retrained_rejected,
+            False,
+            PolicyState(change_at=3, rejections=1, last_rejection=3),
+        ),
+        (PolicyState(), 3, verdict(drift=True), Action.retrained_rejected, False, PolicyState()),
+        (PolicyState(), 3, verdict(drift=True), Action.retrained_rejected, True, PolicyState(blocked_at=3)),
+        (PolicyState(), 3, verdict(drift=True), Action.skipped_busy, False, PolicyState(blocked_at=3)),
+        (
+            PolicyState(change_at=2, rejections=1, last_rejection=2),
+            4,
+            verdict(retrain=False),
+            Action.none,
+            False,
+            PolicyState(),
+        ),  # nothing alarms: the episode is over
+        (
+            PolicyState(last_promotion=1, change_at=2),
+            3,
+            verdict(prior=True, retrain=False),
+            Action.skipped_cooldown,
+            False,
+            PolicyState(last_promotion=1, change_at=2),
+        ),
+    ],
+)
+def test_the_state_after_each_outcome(state, index, v, action, failed, expected):
+    quiet = not (v.drift_detected or v.performance_drop or v.prior_shift)
+    v = Verdict(False, False, False, (), False) if quiet else v
+    assert advance(state, index, v, action, failed=failed) == expected
+
+
+@pytest.mark.parametrize(
+    ("v", "action", "failed", "expected"),
+    [
+        (verdict(drift=True), Action.retrained_promoted, False, True),
+        (verdict(performance=True), Action.retrained_promoted, False, True),
+        (verdict(drift=True), Action.retrained_rejected, False, True),  # the champion copes with the new inputs
+        (verdict(drift=True, performance=True), Action.retrained_rejected, False, False),
+        (verdict(prior=True), Action.retrained_rejected, False, False),
+        (verdict(drift=True), Action.retrained_rejected, True, False),  # failed, not judged
+        (verdict(drift=True), Action.skipped_cooldown, False, False),
+    ],
+)
+def test_when_the_batch_becomes_the_reference(v, action, failed, expected):
+    assert rebaseline(v, action, failed=failed) is expected
+
+
+BATCHES = [(0, 3000), (1, 1500), (2, 1500), (3, 1500), (4, 1500)]
+
+
+@pytest.mark.parametrize(
+    ("state", "index", "v", "expected"),
+    [
+        (PolicyState(), 4, verdict(drift=True), {1: 500, 2: 1500, 3: 1500, 4: 1500}),  # the newest 5,000
+        (PolicyState(), 4, verdict(performance=True), {4: 1500}),  # a label alarm: the rows since the change
+        (PolicyState(change_at=3), 4, verdict(performance=True), {3: 1500, 4: 1500}),
+        (PolicyState(change_at=3), 4, verdict(drift=True), {3: 1500, 4: 1500}),  # the episode goes on
+    ],
+)
+def test_which_rows_a_retrain_uses(state, index, v, expected):
+    assert training_rows(BATCHES, index, state, v, RULES) == dict(sorted(expected.items()))
+
+
+def test_too_few_rows_since_the_change_fall_back_to_the_window():
+    small = [(0, 3000), (1, 400), (2, 400)]
+    assert training_rows(small, 2, PolicyState(change_at=2), verdict(performance=True), RULES) == {
+        0: 3000,
+        1: 400,
+        2: 400,
+    }
