@@ -1,12 +1,11 @@
 """Section 4: model quality under drift; the monitor's policy against never retraining and retraining always.
 
-This section simulates the monitor in memory, to run dozens of retrains in minutes: no MLflow, no registry,
-no Postgres. What it keeps from ``pipeline.monitor``: the champion scores each labelled batch; drift is
-measured by ``ReferenceProfile`` against the current reference; the alarm rules and their thresholds
-(prediction drift, share of drifted columns, ROC AUC below the champion's holdout AUC by the tolerance),
-the cooldown after a retrain, the sliding window of the newest labelled rows, the time-ordered split, the
-champion/challenger comparison of ``pipeline.evaluate.compare``, and a promotion making the batch the new
-reference. What it leaves out, to stay within minutes: hyperparameter tuning, and all candidates but one. The
+This section runs the monitor's decisions in memory, to run dozens of retrains in minutes: no MLflow, no
+registry, no Postgres. The decisions are the product's own: each batch is observed by ``pipeline.observe``
+(the champion's P(positive), drift against the reference profile, quality), judged by ``pipeline.policy``
+(alarms, cooldown, retries), retrained on the rows ``policy.training_rows`` chooses, compared by
+``pipeline.evaluate.compare``, and the policy says when the batch becomes the reference. What it
+leaves out, to stay within minutes: hyperparameter tuning, and all candidates but one. The
 first champion is chosen among all the zoo's candidates (default parameters, best on validation); later
 retrains fit that candidate only, with default parameters. A retrain here is much cheaper than the monitor's.
 
@@ -24,14 +23,16 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import Say, Section, Table, percent
-from pipeline.data import labels_of, validate_frame
+from pipeline import policy
+from pipeline.data import Batch, validate_frame
 from pipeline.drift import ReferenceProfile
 from pipeline.evaluate import compare
+from pipeline.observe import observe
 from pipeline.schema import FeatureSchema, load_schema
 from pipeline.scoring import Scorer
 from pipeline.settings import Settings
 from pipeline.synth import DriftKind, Population, generate_stream, load_sample_frame
-from pipeline.train import ZOO, evaluate, fit, predict_proba, quality, split_in_time
+from pipeline.train import ZOO, evaluate, fit, split_in_time
 
 POLICIES = ("monitor", "never", "every batch")
 
@@ -108,68 +109,63 @@ class Simulator:
     def profile(self, frame: pd.DataFrame, champion: Champion) -> ReferenceProfile:
         return ReferenceProfile(
             frame,
-            predict_proba(champion.model, frame, self.schema),
+            self.scorer(champion).proba(frame),
             self.schema,
             prediction_threshold=self.settings.drift_threshold,
             column_threshold=self.settings.column_drift_threshold,
         )
 
-    def window(self, frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-        taken, total = [], 0
-        for frame in reversed(frames):
-            take = frame.iloc[max(0, len(frame) - (self.settings.window_rows - total)) :]
-            taken.append(take)
-            total += len(take)
-            if total >= self.settings.window_rows:
-                break
-        return pd.concat(list(reversed(taken)), ignore_index=True)
+    def scorer(self, champion: Champion) -> Scorer:
+        return Scorer.trained(champion.model, self.schema)
 
-    def run(self, policy: str, reference: pd.DataFrame, first: Champion, stream: list[pd.DataFrame]) -> StreamOutcome:
-        outcome = StreamOutcome(policy)
-        champion, frames = first, [reference]
-        profile = self.profile(reference, champion) if policy == "monitor" else None
-        last_retrain: int | None = None
-        for index, batch in enumerate(stream, start=1):
-            y = labels_of(batch, self.schema)
-            proba = predict_proba(champion.model, batch, self.schema)
-            auc = quality(y, proba)["roc_auc"]
-            outcome.aucs.append(auc)
-            frames.append(batch)
-            if policy == "never":
+    def run(self, name: str, reference: pd.DataFrame, first: Champion, stream: list[pd.DataFrame]) -> StreamOutcome:
+        outcome = StreamOutcome(name)
+        champion = first
+        window: list[tuple[int, pd.DataFrame]] = [(0, reference)]
+        profile = self.profile(reference, champion)
+        rules, state = policy.Rules.of(self.settings), policy.PolicyState()
+        everything = policy.Verdict(False, False, False, (), True)  # "every batch": the newest window, always
+        for index, frame in enumerate(stream, start=1):
+            batch = Batch(f"simulated:{index}", frame, has_labels=True)
+            seen = observe(batch, self.scorer(champion), profile)
+            outcome.aucs.append(seen.roc_auc if seen.roc_auc is not None else float("nan"))
+            window.append((index, frame))
+            if name == "never":
                 continue
-            if policy == "every batch":
-                champion = self._retrain_into(outcome, frames, champion, index)
+            if name == "every batch":
+                champion, _ = self._retrain_into(outcome, window, champion, index, policy.PolicyState(), everything)
                 continue
-            assert profile is not None
-            drift = profile.measure(batch, proba)
-            enough = len(y) >= self.settings.min_rows_for_auc and 0 < y.sum() < len(y)
-            performance_drop = enough and auc < champion.holdout_auc - self.settings.auc_tolerance
-            detected = (
-                drift.prediction_drift >= self.settings.drift_threshold
-                or drift.share_drifted_columns >= self.settings.drifted_share_threshold
-            )
-            if not (detected or performance_drop):
-                continue
-            outcome.alarms.append(index)
-            if last_retrain is not None and index - last_retrain <= self.settings.cooldown_batches:
-                continue
-            last_retrain = index
-            previous = champion
-            champion = self._retrain_into(outcome, frames, champion, index)
-            if champion is not previous:
-                profile = self.profile(batch, champion)
+            verdict = policy.judge(index, seen.observation, state, rules, champion.holdout_auc)
+            if verdict.alarm:
+                outcome.alarms.append(index)
+            action = verdict.action_without_retrain()
+            if verdict.retrain:
+                champion, promoted = self._retrain_into(outcome, window, champion, index, state, verdict)
+                action = policy.Action.retrained_promoted if promoted else policy.Action.retrained_rejected
+            state = policy.advance(state, index, verdict, action)
+            if policy.rebaseline(verdict, action):
+                profile = self.profile(frame, champion)
         return outcome
 
     def _retrain_into(
-        self, outcome: StreamOutcome, frames: list[pd.DataFrame], champion: Champion, index: int
-    ) -> Champion:
-        challenger, promoted = self.retrain(self.window(frames), champion)
+        self,
+        outcome: StreamOutcome,
+        window: list[tuple[int, pd.DataFrame]],
+        champion: Champion,
+        index: int,
+        state: policy.PolicyState,
+        verdict: policy.Verdict,
+    ) -> tuple[Champion, bool]:
+        rules = policy.Rules.of(self.settings)
+        chosen = policy.training_rows([(i, len(f)) for i, f in window], index, state, verdict, rules)
+        rows = pd.concat([f.iloc[len(f) - chosen[i] :] for i, f in window if i in chosen], ignore_index=True)
+        challenger, promoted = self.retrain(rows, champion)
         outcome.retrains += 1
         outcome.retrained_at.append((index, promoted))
         if promoted:
             outcome.promotions += 1
-            return challenger
-        return champion
+            return challenger, True
+        return champion, False
 
 
 def run(config: QualityConfig, say: Say) -> Section:
@@ -184,7 +180,7 @@ def run(config: QualityConfig, say: Say) -> Section:
     simulator.candidates = [simulator.chosen]
     say(f"first champion: {simulator.chosen}, holdout ROC AUC {first.holdout_auc:.4f}; later retrains fit it alone")
     streams: list[tuple[DriftKind, int | None, list[pd.DataFrame]]] = []
-    for offset, kind in enumerate((DriftKind.covariate, DriftKind.concept, DriftKind.prior)):
+    for offset, kind in enumerate((DriftKind.covariate, DriftKind.concept, DriftKind.prior, DriftKind.label)):
         frames = generate_stream(
             population,
             rows=config.batch_rows,
@@ -206,11 +202,11 @@ def run(config: QualityConfig, say: Say) -> Section:
     results: list[tuple[DriftKind, int | None, dict[str, StreamOutcome]]] = []
     for kind, drift_at, frames in streams:
         outcomes = {}
-        for policy in POLICIES:
-            outcomes[policy] = simulator.run(policy, reference, first, frames)
+        for name in POLICIES:
+            outcomes[name] = simulator.run(name, reference, first, frames)
             say(
-                f"{kind.value:>9} stream, {policy:<11}: mean AUC {outcomes[policy].mean_auc:.4f}, "
-                f"{outcomes[policy].retrains} retrains, alarms at {outcomes[policy].alarms}"
+                f"{kind.value:>9} stream, {name:<11}: mean AUC {outcomes[name].mean_auc:.4f}, "
+                f"{outcomes[name].retrains} retrains, alarms at {outcomes[name].alarms}"
             )
         results.append((kind, drift_at, outcomes))
     return _section(results, config, settings, simulator.chosen, first.holdout_auc)

@@ -161,7 +161,7 @@ def data_synth(
     batches: Annotated[int, typer.Option(min=1, help="Number of batches.")] = 12,
     reference_rows: Annotated[int, typer.Option(min=100, help="Rows in reference.csv.")] = 6000,
     drift_at: Annotated[int | None, typer.Option(min=1, help="First drifted batch (1-based).")] = None,
-    drift_kind: Annotated[str, typer.Option(help="none | covariate | concept | prior.")] = "covariate",
+    drift_kind: Annotated[str, typer.Option(help="none | covariate | concept | prior | label.")] = "covariate",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
 ) -> None:
@@ -357,7 +357,7 @@ def monitor(
     ] = None,
     batches: Annotated[int | None, typer.Option(min=1, help="Simulated batches when --current is omitted.")] = None,
     batch_rows: Annotated[int | None, typer.Option(min=50, help="Rows per simulated batch.")] = None,
-    drift_kind: Annotated[str, typer.Option(help="Simulated drift: none | covariate | concept | prior.")] = "covariate",
+    drift_kind: Annotated[str, typer.Option(help="Simulated drift: none | covariate | concept | prior | label.")] = "covariate",
     drift_at: Annotated[
         int | None, typer.Option(min=1, help="First simulated drifted batch (default: middle).")
     ] = None,

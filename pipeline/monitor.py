@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,9 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import tracking
-from pipeline.data import Batch, DataError, empty_columns, labels_of, load_batch, validate_frame
+from pipeline import policy, tracking
+from pipeline.data import Batch, DataError, empty_columns, load_batch, validate_frame
 from pipeline.drift import DriftResult, ReferenceProfile
+from pipeline.observe import finite, observe
+from pipeline.policy import Action
 from pipeline.registry import Registry, VersionInfo
 from pipeline.retrain import RetrainOutcome, WindowInfo, retrain
 from pipeline.schema import FeatureSchema
@@ -38,13 +39,7 @@ from pipeline.serving import ServingModel, load_version
 from pipeline.settings import Settings
 from pipeline.store import BatchRow, Event, FeatureScore, MetricsStore
 from pipeline.synth import DriftKind, Population, generate_stream
-from pipeline.train import quality
 
-ACTIONS = ("none", "retrained-promoted", "retrained-rejected", "skipped-cooldown", "skipped-busy")
-# Actions after which alarms wait ``cooldown_batches`` batches before retraining again. A failed retrain is
-# recorded as ``retrained-rejected`` (its rejection event says why); ``skipped-busy`` means another monitor
-# holds the model's retrain lock, and this one holds off for the same cooldown.
-COOLDOWN_ACTIONS = ("retrained-promoted", "retrained-rejected", "skipped-busy")
 TRACKING_WAIT_SECONDS = 300.0
 Say = Callable[[str], None]
 
@@ -118,10 +113,6 @@ class MonitorResult:
         return sum(1 for r in self.records if str(r.get("action", "")).startswith("retrained"))
 
 
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
 class Monitor:
     """Holds the collaborators (settings, store, registry) and the state of one monitor run."""
 
@@ -144,8 +135,9 @@ class Monitor:
         self.alarm_off_said = False
         self.reference: pd.DataFrame | None = None
         self.profile: ReferenceProfile | None = None
-        self.window: list[tuple[str, pd.DataFrame]] = []
-        self.last_retrain_batch: int | None = None
+        self.window: list[tuple[int, str, pd.DataFrame]] = []  # (batch index, 0 = reference; source; rows)
+        self.rules = policy.Rules.of(settings)
+        self.state = policy.PolicyState()
         self.latest_drift: tuple[int, DriftResult] | None = None
         self.tracking_wait = tracking_wait
         self.baseline: pd.DataFrame | None = None
@@ -207,6 +199,7 @@ class Monitor:
         import mlflow
 
         self.threshold = threshold if threshold is not None else self.settings.drift_threshold
+        self.rules = policy.Rules.of(self.settings, self.threshold)
         self.store.create_schema()
         self.store.start_run(run_key, self.registry.name, self.threshold, [s.name for s in sources])
         recorded = self.store.recorded_batches(run_key)
@@ -215,7 +208,7 @@ class Monitor:
         self.set_reference(reference.frame)
         self.baseline = reference.frame
         if reference.has_labels:
-            self.window.append((reference.source, reference.frame))
+            self.window.append((0, reference.source, reference.frame))
         result = MonitorResult(run_key=run_key, tracking_uri=self.settings.tracking_uri)
         existing = self.store.run_mlflow_id(run_key)
         with mlflow.start_run(run_id=existing, run_name=None if existing else f"monitor {run_key}") as run:
@@ -288,7 +281,7 @@ class Monitor:
                 f"{' ...' if len(allowed_empty) > 5 else ''}"
             )
         if batch.has_labels:
-            self.window.append((source.name, batch.frame))
+            self.window.append((index, source.name, batch.frame))
         if recorded is not None:
             result.skipped += 1
             self._replay(index, batch, recorded)
@@ -313,10 +306,17 @@ class Monitor:
         }
 
     def _replay(self, index: int, batch: Batch, recorded: dict[str, Any]) -> None:
-        action = recorded["action"]
-        if action in COOLDOWN_ACTIONS:
-            self.last_retrain_batch = index
-        if action == "retrained-promoted":
+        """A batch recorded by an earlier attempt of this run: move the policy on as it moved then."""
+        action = Action(recorded["action"])
+        verdict = policy.Verdict(
+            drift_detected=bool(recorded["drift_detected"]),
+            performance_drop=bool(recorded["performance_drop"]),
+            prior_shift=bool(recorded.get("prior_shift")),
+            reasons=(),
+            retrain=action in (Action.retrained_promoted, Action.retrained_rejected, Action.skipped_busy),
+        )
+        self.state = policy.advance(self.state, index, verdict, action)
+        if policy.rebaseline(verdict, action):
             self.set_reference(batch.frame)  # the champion itself was loaded (as of now) when the run started
 
     def _record_from_row(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -341,59 +341,47 @@ class Monitor:
     def _measure_and_decide(self, index: int, batch: Batch, run_key: str) -> dict[str, Any]:
         import mlflow
 
-        assert self.champion is not None
+        assert self.champion is not None and self.serving is not None
         version = self.champion.version
-        proba = self._scorer().proba(batch.frame)
-        drift = self._profile().measure(batch.frame, proba)
-        roc_auc = accuracy = None
-        performance_drop = False
-        if batch.has_labels:
-            y = labels_of(batch.frame, self.schema)
-            q = quality(y, proba)
-            roc_auc, accuracy = _finite(q["roc_auc"]), q["accuracy"]
-            holdout_auc = self.champion.metric("holdout_roc_auc")  # None: the performance alarm is off
-            enough = len(y) >= self.settings.min_rows_for_auc and 0 < y.sum() < len(y)
-            if enough and roc_auc is not None and holdout_auc is not None:
-                performance_drop = roc_auc < holdout_auc - self.settings.auc_tolerance
-        drift_detected = (
-            drift.prediction_drift >= self.threshold
-            or drift.share_drifted_columns >= self.settings.drifted_share_threshold
-        )
-        alarm = drift_detected or performance_drop
-        if drift_detected or self.latest_drift is None:
+        seen = observe(batch, self._scorer(), self._profile())
+        drift = seen.drift
+        verdict = policy.judge(index, seen.observation, self.state, self.rules, self.serving.holdout_roc_auc)
+        if verdict.drift_detected or self.latest_drift is None:
             self.latest_drift = (index, drift)
         events: list[Event] = []
-        action = "none"
-        if alarm:
-            why = self._why(drift, performance_drop, roc_auc)
+        action, failed = verdict.action_without_retrain(), False
+        if verdict.alarm:
             events.append(
                 Event(
                     run_key,
                     self.registry.name,
                     "alarm",
-                    why,
+                    verdict.why,
                     index,
                     champion_version=version,
                     details={
                         "prediction_drift": drift.prediction_drift,
                         "drifted_columns": drift.drifted_columns,
-                        "roc_auc": roc_auc,
+                        "roc_auc": seen.roc_auc,
+                        "positive_rate": seen.positive_rate,
+                        "mean_prediction": seen.mean_prediction,
+                        "drift_detected": verdict.drift_detected,
+                        "performance_drop": verdict.performance_drop,
+                        "prior_shift": verdict.prior_shift,
                     },
                 )
             )
-            in_cooldown = (
-                self.last_retrain_batch is not None
-                and index - self.last_retrain_batch <= self.settings.cooldown_batches
-            )
-            if in_cooldown:
-                action = "skipped-cooldown"
-                self.say(
-                    f"[batch {index}] alarm ({why}); cooldown after the retrain at batch "
-                    f"{self.last_retrain_batch}, no retrain"
-                )
-            else:
-                action, more = self._retrain(index, batch, run_key, why)
+            if verdict.retrain:
+                action, more, failed = self._retrain(index, batch, run_key, verdict)
                 events.extend(more)
+            else:
+                self.say(
+                    f"[batch {index}] alarm ({verdict.why}); cooldown from batch {verdict.cooldown_from}, no retrain"
+                )
+        self.state = policy.advance(self.state, index, verdict, action, failed=failed)
+        if action is not Action.retrained_promoted and policy.rebaseline(verdict, action, failed=failed):
+            self.say(f"[batch {index}] the champion copes with the new inputs: this batch is the new reference")
+            self.set_reference(batch.frame)
         record = {
             "batch": index,
             "source": batch.source,
@@ -401,16 +389,18 @@ class Monitor:
             "prediction_drift": drift.prediction_drift,
             "drifted_columns": drift.drifted_columns,
             "share_missing": drift.share_missing,
-            "drift_detected": bool(drift_detected),
-            "performance_drop": bool(performance_drop),
+            "drift_detected": verdict.drift_detected,
+            "performance_drop": verdict.performance_drop,
+            "prior_shift": verdict.prior_shift,
             "unseen_categories": drift.unseen_categories,
             "drifted_features": [name for name, _score in drift.drifted_features()],
-            "action": action,
+            "mean_prediction": seen.mean_prediction,
+            "action": action.value,
             "model_name": self.registry.name,
             "champion_version": version,
         }
         if batch.has_labels:
-            record.update(roc_auc=roc_auc, accuracy=accuracy)
+            record.update(roc_auc=seen.roc_auc, accuracy=seen.accuracy, positive_rate=seen.positive_rate)
         row = BatchRow(
             run_key=run_key,
             batch_index=index,
@@ -424,24 +414,30 @@ class Monitor:
             share_drifted_columns=drift.share_drifted_columns,
             share_missing=drift.share_missing,
             unseen_categories=drift.unseen_categories,
-            drift_detected=bool(drift_detected),
-            roc_auc=roc_auc,
-            accuracy=accuracy,
-            performance_drop=bool(performance_drop),
-            action=action,
+            drift_detected=verdict.drift_detected,
+            roc_auc=seen.roc_auc,
+            accuracy=seen.accuracy,
+            performance_drop=verdict.performance_drop,
+            action=action.value,
+            prior_shift=verdict.prior_shift,
+            positive_rate=seen.positive_rate,
+            mean_prediction=seen.mean_prediction,
         )
         features = [
-            FeatureScore(name, _finite(score), drift.is_drifted(score)) for name, score in drift.column_scores.items()
+            FeatureScore(name, finite(score), drift.is_drifted(score)) for name, score in drift.column_scores.items()
         ]
         self.store.record_batch(row, events, features)
         metrics = {
             "prediction_drift": drift.prediction_drift,
             "drifted_columns": drift.drifted_columns,
             "share_missing": drift.share_missing,
-            "alarm": float(alarm),
+            "mean_prediction": seen.mean_prediction,
+            "alarm": float(verdict.alarm),
         }
-        if roc_auc is not None:
-            metrics["roc_auc"] = roc_auc
+        if seen.roc_auc is not None:
+            metrics["roc_auc"] = seen.roc_auc
+        if seen.positive_rate is not None:
+            metrics["positive_rate"] = seen.positive_rate
         try:
             mlflow.log_metrics(metrics, step=index)
         except Exception as err:
@@ -451,52 +447,43 @@ class Monitor:
                 f"[batch {index}] warning: metrics not mirrored to MLflow "
                 f"({tracking.one_line(err, 120)}); Postgres has them"
             )
-        flag = "ALARM" if alarm else "ok   "
-        auc_text = f" auc={roc_auc:.3f}" if roc_auc is not None else ""
+        flag = "ALARM" if verdict.alarm else "ok   "
+        auc_text = f" auc={seen.roc_auc:.3f}" if seen.roc_auc is not None else ""
         self.say(
             f"[batch {index}] {flag} v{version} rows={batch.rows} pred_drift={drift.prediction_drift:.3f} "
-            f"drifted_cols={drift.drifted_columns}{auc_text} -> {action}"
+            f"drifted_cols={drift.drifted_columns}{auc_text} -> {action.value}"
         )
         return record
 
-    def _why(self, drift: DriftResult, performance_drop: bool, roc_auc: float | None) -> str:
-        reasons = []
-        if drift.prediction_drift >= self.threshold:
-            reasons.append(f"prediction drift {drift.prediction_drift:.3f} >= {self.threshold}")
-        if drift.share_drifted_columns >= self.settings.drifted_share_threshold:
-            reasons.append(f"{drift.drifted_columns} feature columns drifted")
-        if performance_drop:
-            reasons.append(f"ROC AUC {roc_auc:.3f} below holdout by more than {self.settings.auc_tolerance}")
-        return "; ".join(reasons)
-
-    def _window_frame(self) -> tuple[pd.DataFrame, list[str]]:
-        frames, names, total = [], [], 0
-        for name, frame in reversed(self.window):
-            take = frame.iloc[max(0, len(frame) - (self.settings.window_rows - total)) :]
-            frames.append(take)
-            names.append(name)
-            total += len(take)
-            if total >= self.settings.window_rows:
-                break
-        frames.reverse()
-        names.reverse()
+    def _window_frame(self, index: int, verdict: policy.Verdict) -> tuple[pd.DataFrame, list[str]]:
+        """The rows the policy chose to retrain on, oldest first, and the sources they came from."""
+        chosen = policy.training_rows(
+            [(position, len(frame)) for position, _name, frame in self.window], index, self.state, verdict, self.rules
+        )
+        frames = [
+            frame.iloc[len(frame) - chosen[position] :] for position, _name, frame in self.window if position in chosen
+        ]
+        names = [name for position, name, _frame in self.window if position in chosen]
         return pd.concat(frames, ignore_index=True), names
 
-    def _retrain(self, index: int, batch: Batch, run_key: str, why: str) -> tuple[str, list[Event]]:
+    def _retrain(
+        self, index: int, batch: Batch, run_key: str, verdict: policy.Verdict
+    ) -> tuple[Action, list[Event], bool]:
+        """Retrain now. Returns the action, its events, and whether the retrain failed (rather than lost)."""
+        why = verdict.why
         with self.store.retrain_lock(self.registry.name) as held:
             if not held:
-                self.last_retrain_batch = index
                 self.say(
                     f"[batch {index}] alarm ({why}); another monitor is retraining "
                     f"{self.registry.name}: skipped-busy, no retrain for "
                     f"{self.settings.cooldown_batches} batches, monitoring goes on"
                 )
-                return "skipped-busy", []
+                return Action.skipped_busy, [], False
             origin = {"monitor_run_key": run_key, "monitor_batch": str(index)}
             done = self.registry.find_version(origin)
             if done is not None:
-                return self._adopt(index, batch, run_key, done)
-            window, names = self._window_frame()
+                return (*self._adopt(index, batch, run_key, done), False)
+            window, names = self._window_frame(index, verdict)
             self.say(
                 f"[batch {index}] alarm ({why}); retraining on {len(window)} rows "
                 f"({len(names)} sources, newest held out)"
@@ -516,7 +503,6 @@ class Monitor:
                 if not tracking.is_tracking_failure(err):
                     raise
                 return self._retrain_failed(index, batch, run_key, err, origin)
-        self.last_retrain_batch = index
         assert self.champion is not None
         details = {
             "mlflow_run_id": outcome.run_id,
@@ -555,7 +541,7 @@ class Monitor:
             )
             self.load_champion()
             self.set_reference(batch.frame)
-            return "retrained-promoted", events
+            return Action.retrained_promoted, events, False
         events.append(
             Event(
                 run_key,
@@ -569,12 +555,11 @@ class Monitor:
             )
         )
         self.say(f"[batch {index}] REJECTED v{outcome.version}: {outcome.decision.reason}")
-        return "retrained-rejected", events
+        return Action.retrained_rejected, events, False
 
-    def _adopt(self, index: int, batch: Batch, run_key: str, done: VersionInfo) -> tuple[str, list[Event]]:
+    def _adopt(self, index: int, batch: Batch, run_key: str, done: VersionInfo) -> tuple[Action, list[Event]]:
         """A version this run already made for this batch (before a crash): finish its story, no retrain."""
         assert self.champion is not None
-        self.last_retrain_batch = index
         promoted = done.tags.get("decision") == "promoted"
         details = {"mlflow_run_id": done.run_id, "candidate": done.tags.get("candidate"), "recovered": True}
         events = [
@@ -604,7 +589,7 @@ class Monitor:
                 )
             )
             self.say(f"[batch {index}] v{done.version} was trained and rejected by an interrupted attempt")
-            return "retrained-rejected", events
+            return Action.retrained_rejected, events
         current = self.registry.champion()
         if current is None or current.version != done.version:
             self.registry.promote(done.version)
@@ -625,11 +610,11 @@ class Monitor:
         )
         self.load_champion()
         self.set_reference(batch.frame)
-        return "retrained-promoted", events
+        return Action.retrained_promoted, events
 
     def _retrain_failed(
         self, index: int, batch: Batch, run_key: str, err: BaseException, origin: dict[str, str]
-    ) -> tuple[str, list[Event]]:
+    ) -> tuple[Action, list[Event], bool]:
         """The tracking side failed mid-retrain. Wait for the server if it is down (giving up raises
         ``TrackingUnavailable``: nothing is written for the batch, a rerun does it again); then close the
         runs the failure left open and record a rejection: the champion is unchanged."""
@@ -654,22 +639,25 @@ class Monitor:
             tracking.end_running_children(self.mlflow_run_id, "FAILED")
         done = self.registry.find_version(origin)
         if done is not None:
-            return self._adopt(index, batch, run_key, done)
-        self.last_retrain_batch = index
+            return (*self._adopt(index, batch, run_key, done), False)
         message = f"retrain failed, champion v{self.champion.version} unchanged: {line}"
         self.failures.append(f"batch {index}: {message}")
-        return "retrained-rejected", [
-            Event(
-                run_key,
-                self.registry.name,
-                "rejection",
-                message,
-                index,
-                None,
-                self.champion.version,
-                {"error": line, "failed": True},
-            )
-        ]
+        return (
+            Action.retrained_rejected,
+            [
+                Event(
+                    run_key,
+                    self.registry.name,
+                    "rejection",
+                    message,
+                    index,
+                    None,
+                    self.champion.version,
+                    {"error": line, "failed": True},
+                )
+            ],
+            True,
+        )
 
     def _log_run_artifacts(self, result: MonitorResult) -> None:
         """The pictures without Grafana: the Evidently HTML of the latest drifted (or last) batch and the

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from pipeline.monitor import ACTIONS
+from pipeline.policy import Action
 from pipeline.settings import Settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -18,7 +18,7 @@ def test_every_setting_is_in_the_configuration_table():
 
 def test_every_action_and_report_field_is_documented():
     section = README.split("## The `--report-json` record")[1].split("\n## ")[0]
-    for action in ACTIONS:
+    for action in Action:
         assert f"`{action}`" in section
     for field in (
         "batch",
@@ -33,6 +33,10 @@ def test_every_action_and_report_field_is_documented():
         "champion_version",
         "roc_auc",
         "accuracy",
+        "drifted_features",
+        "prior_shift",
+        "mean_prediction",
+        "positive_rate",
     ):
         assert re.search(rf"`{field}`", section), field
 
