@@ -293,30 +293,29 @@ def _section(
         notes.append(
             "Where the monitor falls behind retraining every batch: "
             + " ".join(behind)
-            + " The alarm comes at once, but the first retrain's window is still mostly rows from before the"
-            " change, so its challenger loses on the newest rows and is rejected; the cooldown then holds"
-            " the next retrain back, and the old champion serves the changed data until the window has"
-            " turned over. Retraining every batch gets a promotion as soon as the window holds enough new"
-            " rows."
+            + " Retraining every batch gets a promotion as soon as the window holds enough new rows."
         )
     section = Section(
         "4. Quality under drift",
         f"""
-Streams of {config.batch_rows:,}-row labelled batches from `pipeline.synth`: covariate, concept and prior
-shift from batch {config.drift_at} of {config.drift_batches}, and a stable stream of
+Streams of {config.batch_rows:,}-row labelled batches from `pipeline.synth`: covariate, concept, prior and
+label shift (the share of admissions rises, the inputs do not move) from batch {config.drift_at} of
+{config.drift_batches}, and a stable stream of
 {config.stable_batches} batches. The first champion is trained on {config.reference_rows:,} stable rows,
 which are also the first reference; it is the zoo's {chosen} (best of the candidates on validation,
 holdout ROC AUC {first_auc:.4f}).
 
-The monitor's decisions are **simulated in memory**: the policy of `pipeline.monitor` with the
-default settings (alarm on prediction drift >= {settings.drift_threshold}, on >=
-{settings.drifted_share_threshold:.0%} of columns drifted, or on ROC AUC more than
-{settings.auc_tolerance} below the champion's holdout AUC; cooldown {settings.cooldown_batches}
-batches; window of the newest {settings.window_rows:,} labelled rows), without MLflow, the registry
-or tuning. Each retrain fits {chosen} with default parameters on the window and promotes it only
-if it beats the champion on the newest held-out rows (`pipeline.evaluate.compare`); a promotion
-makes the batch the new reference. The two baselines run the same retrain on the same batches:
-never, and after every batch. Mean ROC AUC is that of the champion serving each batch, scored before
+The monitor's decisions are **the product's own, run in memory**: each batch is observed by
+`pipeline.observe` and judged by `pipeline.policy` with the default settings (alarm on prediction drift
+>= {settings.drift_threshold}, on >= {settings.drifted_share_threshold:.0%} of columns drifted, on ROC AUC
+more than {settings.auc_tolerance} below the champion's holdout AUC, or on a positive rate {settings.prior_tolerance}
+and {settings.prior_z:g} standard errors off the mean prediction; cooldown of {settings.cooldown_batches}
+batches after a promotion; after a label alarm, the rows since the change once there are
+{settings.min_change_rows:,}, else the newest {settings.window_rows:,} labelled rows), without MLflow, the
+registry or tuning. Each retrain fits {chosen} with default parameters on the rows the policy chose and promotes
+it only if it beats the champion on the newest held-out rows (`pipeline.evaluate.compare`); the policy says
+when the batch becomes the reference. The two baselines run the same retrain on the same batches: never, and
+after every batch on the newest window. Mean ROC AUC is that of the champion serving each batch, scored before
 any retrain the batch triggers. Detection delay counts batches from the change to the first alarm (0
 = the changed batch itself raises it).
 """,

@@ -32,8 +32,10 @@ from benchmarks.common import (
     ratio,
     seconds,
 )
+from pipeline import policy
 from pipeline.data import labels_of, read_table, validate_frame
 from pipeline.drift import CAT_METHOD, NUM_METHOD, DriftResult, ReferenceProfile
+from pipeline.observe import finite
 from pipeline.schema import FeatureSchema, load_schema
 from pipeline.settings import Settings
 from pipeline.store import BatchRow, Event, MetricsStore
@@ -89,6 +91,8 @@ class BatchPipeline:
         self.settings = settings
         self.run_key = f"bench-{uuid.uuid4().hex[:12]}"
         self.index = 0
+        self.rules = policy.Rules.of(settings)
+        self.holdout_auc: float | None = None
 
     def run(
         self, path: Path, measure: Callable[[pd.DataFrame, np.ndarray], DriftResult]
@@ -103,30 +107,39 @@ class BatchPipeline:
                 batch = validate_frame(raw, self.schema, str(path))
             with watch.stage("score"):
                 proba = predict_proba(self.model, batch.frame, self.schema)
-                roc_auc = quality(labels_of(batch.frame, self.schema), proba)["roc_auc"] if batch.has_labels else None
+                y = labels_of(batch.frame, self.schema) if batch.has_labels else None
+                roc_auc = finite(quality(y, proba)["roc_auc"]) if y is not None else None
             with watch.stage("drift"):
                 drift = measure(batch.frame, proba)
             with watch.stage("store"):
-                self._decide_and_store(batch.source, batch.rows, drift, roc_auc)
+                observation = policy.Observation(
+                    rows=batch.rows,
+                    prediction_drift=drift.prediction_drift,
+                    share_drifted_columns=drift.share_drifted_columns,
+                    drifted_columns=drift.drifted_columns,
+                    mean_prediction=float(proba.mean()),
+                    prediction_variance=float(np.sum(proba * (1 - proba))),
+                    positives=None if y is None else int(y.sum()),
+                    roc_auc=roc_auc,
+                )
+                self._decide_and_store(batch.source, observation, drift)
         total = sum(watch.times.values())
         cpu = time.process_time() - cpu
         return Run(watch.times, total, cpu, memory.peak_mib, drift), batch.frame, proba
 
-    def _decide_and_store(self, source: str, rows: int, drift: DriftResult, roc_auc: float | None) -> None:
-        detected = (
-            drift.prediction_drift >= self.settings.drift_threshold
-            or drift.share_drifted_columns >= self.settings.drifted_share_threshold
-        )
+    def _decide_and_store(self, source: str, observation: policy.Observation, drift: DriftResult) -> None:
+        """The product's verdict (no retrain: the benchmark times one batch's way to the database)."""
+        verdict = policy.judge(self.index, observation, policy.PolicyState(), self.rules, self.holdout_auc)
         if self.store is None:
             return
         events = []
-        if detected:
+        if verdict.alarm:
             events.append(
                 Event(
                     self.run_key,
                     "bench",
                     "alarm",
-                    "drift",
+                    verdict.why,
                     self.index,
                     details={"prediction_drift": drift.prediction_drift},
                 )
@@ -138,18 +151,18 @@ class BatchPipeline:
                 model_name="bench",
                 champion_version=1,
                 source=source,
-                n_rows=rows,
+                n_rows=observation.rows,
                 prediction_drift=drift.prediction_drift,
                 drift_threshold=self.settings.drift_threshold,
                 drifted_columns=drift.drifted_columns,
                 share_drifted_columns=drift.share_drifted_columns,
                 share_missing=drift.share_missing,
                 unseen_categories=drift.unseen_categories,
-                drift_detected=bool(detected),
-                roc_auc=roc_auc,
+                drift_detected=verdict.drift_detected,
+                roc_auc=observation.roc_auc,
                 accuracy=None,
-                performance_drop=False,
-                action="none",
+                performance_drop=verdict.performance_drop,
+                action=verdict.action_without_retrain().value,
             ),
             events,
         )

@@ -357,7 +357,9 @@ def monitor(
     ] = None,
     batches: Annotated[int | None, typer.Option(min=1, help="Simulated batches when --current is omitted.")] = None,
     batch_rows: Annotated[int | None, typer.Option(min=50, help="Rows per simulated batch.")] = None,
-    drift_kind: Annotated[str, typer.Option(help="Simulated drift: none | covariate | concept | prior | label.")] = "covariate",
+    drift_kind: Annotated[
+        str, typer.Option(help="Simulated drift: none | covariate | concept | prior | label.")
+    ] = "covariate",
     drift_at: Annotated[
         int | None, typer.Option(min=1, help="First simulated drifted batch (default: middle).")
     ] = None,

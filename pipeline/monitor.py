@@ -1,16 +1,10 @@
 """The monitoring loop: score each batch with the champion, measure drift, decide, retrain when needed.
 
-Data flows one way per batch: load -> validate -> score -> measure drift -> decide -> (retrain -> tune ->
-register -> compare -> promote) -> store. Each batch is written to Postgres in one transaction, keyed by
-(run key, batch index): rerunning the same monitor run skips what is already recorded and resumes.
-
-Alarms:
-- prediction drift: the normed Wasserstein distance between the champion's predicted probabilities on the
-  reference and on the batch is >= the threshold (higher = more drift);
-- dataset drift: at least ``drifted_share_threshold`` of the feature columns drifted;
-- performance: on a labelled batch, the champion's ROC AUC is more than ``auc_tolerance`` below its
-  holdout ROC AUC. Only this one sees a concept shift (same inputs, new relation to the label).
-A retrain is followed by ``cooldown_batches`` batches during which alarms do not retrain again.
+Data flows one way per batch: load -> validate -> observe (score, drift, quality: ``pipeline.observe``) ->
+decide (``pipeline.policy``: alarms, cooldown, which rows to retrain on) -> (retrain -> tune -> register ->
+compare -> promote) -> store. Each batch is written to Postgres in one transaction, keyed by (run key, batch
+index): rerunning the same monitor run skips what is already recorded and resumes, moving the policy's state on
+from the recorded verdicts.
 """
 
 from __future__ import annotations
