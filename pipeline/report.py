@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.store import BATCH_COLUMNS, MetricsStore
+from pipeline.store import BATCH_COLUMNS, VERDICT_COLUMNS, MetricsStore
 
 TIMELINE_PNG = "drift_timeline.png"
 BATCHES_CSV = "batches.csv"
@@ -37,9 +37,10 @@ def plot_drift_timeline(
 ) -> dict[str, Any]:
     """Draw prediction drift per batch with the threshold, alarms and model decisions; save it as PNG.
 
-    ``batches`` need ``batch_index`` and ``prediction_drift``; ``drift_detected`` and ``performance_drop``
-    mark a batch as an alarm. ``events`` need ``kind`` and ``batch_index``: alarm events mark alarms too,
-    promotion and rejection events mark the batch whose challenger was promoted or rejected.
+    ``batches`` need ``batch_index`` and ``prediction_drift``; any true verdict column (``drift_detected``,
+    ``performance_drop``, ``prior_shift``: VERDICT_COLUMNS) marks a batch as an alarm. ``events`` need ``kind``
+    and ``batch_index``: alarm events mark alarms too, promotion and rejection events mark the batch whose
+    challenger was promoted or rejected.
     Returns the plotted data: batch indexes, drift values, the threshold and the marked batches.
     """
     if not batches:
@@ -48,7 +49,7 @@ def plot_drift_timeline(
     xs = [int(b["batch_index"]) for b in ordered]
     drift = [float(b["prediction_drift"]) for b in ordered]
     known = set(xs)
-    flagged = {int(b["batch_index"]) for b in ordered if _flag(b, "drift_detected") or _flag(b, "performance_drop")}
+    flagged = {int(b["batch_index"]) for b in ordered if any(_flag(b, name) for name in VERDICT_COLUMNS)}
     alarms = sorted(flagged | set(_event_batches(events, "alarm", known)))
     promotions = _event_batches(events, "promotion", known)
     rejections = _event_batches(events, "rejection", known)

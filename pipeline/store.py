@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS batch_metrics (
     accuracy                double precision,
     performance_drop        boolean NOT NULL DEFAULT false,
     action                  text NOT NULL,
+    prior_shift             boolean NOT NULL DEFAULT false,
+    positive_rate           double precision,
+    mean_prediction         double precision,
     PRIMARY KEY (run_key, batch_index)
 );
 CREATE INDEX IF NOT EXISTS batch_metrics_model_ts ON batch_metrics (model_name, ts);
@@ -109,6 +112,19 @@ BATCH_COLUMNS = (
     "accuracy",
     "performance_drop",
     "action",
+    "prior_shift",
+    "positive_rate",
+    "mean_prediction",
+)
+# The monitor's verdict on a batch: it alarmed when any of these is true. The dashboard's alert, its alarm counts
+# and the run report read these columns rather than re-deciding from the scores.
+VERDICT_COLUMNS = ("drift_detected", "performance_drop", "prior_shift")
+# Columns added to batch_metrics after its first release, as ADD COLUMN clauses: create_schema adds the missing
+# ones to an existing table. Each must be nullable or carry a default, so that rows already stored stay valid.
+BATCH_COLUMNS_ADDED = (
+    "prior_shift boolean NOT NULL DEFAULT false",
+    "positive_rate double precision",
+    "mean_prediction double precision",
 )
 
 
@@ -118,6 +134,14 @@ class StoreUnavailable(RuntimeError):
 
 @dataclass
 class BatchRow:
+    """One batch as the monitor measured and judged it: a row of batch_metrics.
+
+    The fields added after the first release come last, with defaults, so callers that build a row by position
+    keep working. ``positive_rate`` is the observed share of positives and is None unless the batch was
+    labelled; ``mean_prediction`` is the champion's mean P(positive) on the batch (None only in old rows);
+    ``prior_shift`` is the monitor's verdict that the two differ beyond its tolerance.
+    """
+
     run_key: str
     batch_index: int
     model_name: str
@@ -135,6 +159,9 @@ class BatchRow:
     accuracy: float | None
     performance_drop: bool
     action: str
+    prior_shift: bool = False
+    positive_rate: float | None = None
+    mean_prediction: float | None = None
 
 
 @dataclass
@@ -251,8 +278,8 @@ class MetricsStore:
             raise StoreUnavailable(f"metrics database unreachable: {_first_line(err)}") from err
 
     def create_schema(self) -> None:
-        """Create the tables if they do not exist (never drops a table), and bring the events table's list of
-        kinds up to EVENT_KINDS.
+        """Create the tables if they do not exist (never drops a table), add the batch_metrics columns an older
+        table lacks, and bring the events table's list of kinds up to EVENT_KINDS.
 
         The advisory lock makes concurrent monitors take turns, so two of them never race on the migration.
         """
@@ -260,9 +287,33 @@ class MetricsStore:
         def work(cur: Any) -> None:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('pipeline-schema'))")
             cur.execute(SCHEMA_SQL)
+            self._migrate_batch_columns(cur)
             self._migrate_event_kinds(cur)
 
         self._in_transaction(work)
+
+    @staticmethod
+    def _migrate_batch_columns(cur: Any) -> None:
+        """Add to batch_metrics the columns of BATCH_COLUMNS_ADDED it lacks.
+
+        A table created by an older release has none of them, and every INSERT names all of BATCH_COLUMNS. The
+        catalogue is read first so that a table already up to date is not altered: ADD COLUMN IF NOT EXISTS
+        would still take the table's exclusive lock on every start of a monitor.
+        """
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'batch_metrics'"
+        )
+        present = {row[0] for row in cur.fetchall()}
+        missing = [clause for clause in BATCH_COLUMNS_ADDED if clause.split()[0] not in present]
+        if not missing:
+            return
+        # The clauses are constants of this module, never input: composed as SQL text on purpose.
+        cur.execute(
+            sql.SQL("ALTER TABLE batch_metrics {}").format(
+                sql.SQL(", ").join(sql.SQL("ADD COLUMN IF NOT EXISTS {}").format(sql.SQL(c)) for c in missing)
+            )
+        )
 
     @staticmethod
     def _migrate_event_kinds(cur: Any) -> None:
@@ -392,7 +443,8 @@ class MetricsStore:
         with self.transaction() as cur:
             cur.execute(
                 "SELECT ts, run_key, batch_index, champion_version, n_rows, prediction_drift, drifted_columns, "
-                "share_missing, drift_detected, roc_auc, action FROM batch_metrics WHERE model_name = %s "
+                "share_missing, drift_detected, roc_auc, action, performance_drop, prior_shift, positive_rate, "
+                "mean_prediction FROM batch_metrics WHERE model_name = %s "
                 "ORDER BY ts DESC, batch_index DESC LIMIT %s",
                 (model_name, limit),
             )

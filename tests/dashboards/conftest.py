@@ -13,7 +13,7 @@ import yaml
 # Let the test modules import the helpers next to them (grafana_sql, metrics_seed).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from metrics_seed import SeededRun, seed_monitor_run  # noqa: E402
+from metrics_seed import SeededRun, seed_monitor_run, seed_verdicts  # noqa: E402
 from stack_files import DOCKER, GRAFANA  # noqa: E402
 
 
@@ -46,3 +46,9 @@ def compose() -> dict[str, Any]:
 def seeded_metrics(pg_dsn: str) -> SeededRun:
     """A fresh metrics database holding one monitor run (see metrics_seed)."""
     return seed_monitor_run(pg_dsn)
+
+
+@pytest.fixture
+def verdicts_dsn(pg_dsn: str) -> str:
+    """A fresh metrics database holding one model per cause of alarm, each alone, and a quiet model."""
+    return seed_verdicts(pg_dsn)

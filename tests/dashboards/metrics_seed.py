@@ -1,8 +1,9 @@
 """A monitor run's worth of metrics and events, written through the pipeline's own store.
 
 Twelve batches of one model: a quiet start, a drifted batch that raises an alarm, is retrained and
-promotes a challenger, a cooldown, a second drift whose challenger is rejected, a drop in quality on a
-labelled batch, and a rollback recorded by a later command. Every batch carries its feature scores: as many
+promotes a challenger, a cooldown, a shift in the label prior on a labelled batch (its positive rate far from the
+champion's mean prediction), a second drift whose challenger is rejected, a drop in quality on a labelled batch,
+and a rollback recorded by a later command. Every batch carries its feature scores: as many
 features drift as the batch's drifted-columns count, one score sits exactly on the column threshold and one
 feature has no score (NaN) in some batches. One batch of another model, recorded last, checks that the
 dashboard's model variable filters. The data is the only thing the dashboard tests know about, so a
@@ -21,20 +22,21 @@ OTHER_MODEL = "ed-triage-admission-shadow"
 RUN_KEY = "monitor-seed-0001"
 THRESHOLD = 0.1
 
-# batch: (prediction drift, drifted columns, share missing, ROC AUC or None, champion version)
+# batch: (prediction drift, drifted columns, share missing, ROC AUC or None, champion version, mean prediction,
+# positive rate or None). A labelled batch has both ROC AUC and a positive rate.
 _BATCHES = [
-    (0.021, 0, 0.010, 0.842, 1),
-    (0.034, 1, 0.012, None, 1),
-    (0.048, 1, 0.011, 0.838, 1),
-    (0.066, 2, 0.015, None, 1),
-    (0.183, 6, 0.041, 0.801, 1),  # drift: alarm, retrain, challenger v2 promoted
-    (0.052, 1, 0.013, None, 2),
-    (0.047, 1, 0.012, 0.851, 2),
-    (0.071, 2, 0.014, None, 2),
-    (0.100, 4, 0.022, 0.829, 2),  # exactly at the threshold: alarm, retrain, challenger v3 rejected
-    (0.058, 2, 0.013, None, 2),
-    (0.062, 2, 0.016, 0.771, 2),  # quality drop below the holdout AUC: alarm, in cooldown
-    (0.044, 1, 0.012, None, 2),
+    (0.021, 0, 0.010, 0.842, 1, 0.212, 0.205),
+    (0.034, 1, 0.012, None, 1, 0.208, None),
+    (0.048, 1, 0.011, 0.838, 1, 0.215, 0.224),
+    (0.066, 2, 0.015, None, 1, 0.219, None),
+    (0.183, 6, 0.041, 0.801, 1, 0.264, 0.251),  # drift: alarm, retrain, challenger v2 promoted
+    (0.052, 1, 0.013, None, 2, 0.221, None),
+    (0.047, 1, 0.012, 0.851, 2, 0.218, 0.347),  # prior shift alone: alarm, in cooldown
+    (0.071, 2, 0.014, None, 2, 0.226, None),
+    (0.100, 4, 0.022, 0.829, 2, 0.241, 0.236),  # exactly at the threshold: alarm, retrain, challenger v3 rejected
+    (0.058, 2, 0.013, None, 2, 0.223, None),
+    (0.062, 2, 0.016, 0.771, 2, 0.225, 0.219),  # quality drop below the holdout AUC: alarm, in cooldown
+    (0.044, 1, 0.012, None, 2, 0.220, None),
 ]
 FEATURES = (
     "age",
@@ -65,6 +67,7 @@ COLUMN_THRESHOLD = 0.1
 OTHER_FEATURES = {"bloodculture,routine_npos": 0.55, "age": 0.91, "gender": 0.02}
 HOLDOUT_AUC = 0.846
 AUC_TOLERANCE = 0.05
+PRIOR_TOLERANCE = 0.05  # the seed's stand-in for the monitor's rule: |positive rate - mean prediction| above it
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class SeededRun:
     threshold: float
     n_batches: int
     alarms: tuple[int, ...]
+    labelled: tuple[int, ...]  # batches that carry a positive rate, oldest first
     promotions: tuple[int, ...]
     rejections: tuple[int, ...]
     latest_features: tuple[FeatureScore, ...]  # the last batch's, highest score first, unscored last
@@ -111,14 +115,15 @@ def seed_monitor_run(dsn: str) -> SeededRun:
         Event(RUN_KEY, MODEL, "bootstrap", "registered v1 trained on the reference window", model_version=1)
     )
     alarms, promotions, rejections = [], [], []
-    for index, (drift, drifted, missing, auc, champion) in enumerate(_BATCHES):
+    for index, (drift, drifted, missing, auc, champion, mean_prediction, positive_rate) in enumerate(_BATCHES):
         drift_detected = drift >= THRESHOLD
         performance_drop = auc is not None and auc < HOLDOUT_AUC - AUC_TOLERANCE
+        prior_shift = positive_rate is not None and abs(positive_rate - mean_prediction) > PRIOR_TOLERANCE
         events: list[Event] = []
         action = "none"
-        if drift_detected or performance_drop:
+        if drift_detected or performance_drop or prior_shift:
             alarms.append(index)
-            reason = "prediction drift" if drift_detected else "ROC AUC drop"
+            reason = "prediction drift" if drift_detected else "ROC AUC drop" if performance_drop else "prior shift"
             events.append(
                 Event(
                     RUN_KEY,
@@ -127,7 +132,7 @@ def seed_monitor_run(dsn: str) -> SeededRun:
                     f"{reason} on batch {index}",
                     batch_index=index,
                     champion_version=champion,
-                    details={"drift": drift, "roc_auc": auc},
+                    details={"drift": drift, "roc_auc": auc, "positive_rate": positive_rate},
                 )
             )
         if index == 4:
@@ -182,7 +187,7 @@ def seed_monitor_run(dsn: str) -> SeededRun:
                 )
             )
             rejections.append(index)
-        elif performance_drop:
+        elif performance_drop or prior_shift:
             action = "cooldown"
         features = feature_scores(index, drifted)
         store.record_batch(
@@ -204,6 +209,9 @@ def seed_monitor_run(dsn: str) -> SeededRun:
                 accuracy=None if auc is None else round(auc - 0.09, 3),
                 performance_drop=performance_drop,
                 action=action,
+                prior_shift=prior_shift,
+                positive_rate=positive_rate,
+                mean_prediction=mean_prediction,
             ),
             events=events,
             features=features,
@@ -237,6 +245,7 @@ def seed_monitor_run(dsn: str) -> SeededRun:
             None,
             False,
             "none",
+            mean_prediction=0.197,
         ),
         features=[FeatureScore(name, score, score >= COLUMN_THRESHOLD) for name, score in OTHER_FEATURES.items()],
     )
@@ -247,8 +256,72 @@ def seed_monitor_run(dsn: str) -> SeededRun:
         THRESHOLD,
         len(_BATCHES),
         tuple(alarms),
+        tuple(i for i, batch in enumerate(_BATCHES) if batch[6] is not None),
         tuple(promotions),
         tuple(rejections),
         latest_features=_by_score(feature_scores(len(_BATCHES) - 1, _BATCHES[-1][1])),
         drifting_features=frozenset(DRIFTING[: max(b[1] for b in _BATCHES)]),
     )
+
+
+# One model per cause of the monitor's alarm, each cause firing alone, and a quiet model. Per batch:
+# (drift_detected, performance_drop, prior_shift). Every batch is recorded now, except that the quiet model also
+# has an old prior-shift batch moved two hours back, outside the alert's hour.
+COLUMNS_DRIFTED = "verdict-columns-drifted"  # drift_detected with prediction drift BELOW its threshold
+PERFORMANCE_DROP = "verdict-performance-drop"
+PRIOR_SHIFT = "verdict-prior-shift"
+QUIET = "verdict-quiet"
+_VERDICTS = {
+    COLUMNS_DRIFTED: [(True, False, False), (True, False, False), (False, False, False)],
+    PERFORMANCE_DROP: [(False, True, False), (False, False, False)],
+    PRIOR_SHIFT: [(False, False, True), (False, False, True), (False, False, True)],
+    QUIET: [(False, False, False), (False, False, False)],
+}
+
+
+def _verdict_row(model: str, index: int, drift_detected: bool, performance_drop: bool, prior_shift: bool) -> BatchRow:
+    """A batch whose scores match its verdict and whose other scores stay quiet: the drift is always below the
+    threshold (a drift verdict comes from drifted columns), ROC AUC is near the holdout's unless quality dropped,
+    and the positive rate is near the mean prediction unless the prior shifted."""
+    drifted = 10 if drift_detected else 1
+    mean_prediction = 0.2
+    return BatchRow(
+        run_key=f"{model}-run",
+        batch_index=index,
+        model_name=model,
+        champion_version=1,
+        source=f"batch-{index:03d}.csv",
+        n_rows=1000,
+        prediction_drift=0.04,
+        drift_threshold=THRESHOLD,
+        drifted_columns=drifted,
+        share_drifted_columns=drifted / N_FEATURES,
+        share_missing=0.01,
+        unseen_categories=0,
+        drift_detected=drift_detected,
+        roc_auc=0.70 if performance_drop else 0.84,
+        accuracy=0.75,
+        performance_drop=performance_drop,
+        action="cooldown" if drift_detected or performance_drop or prior_shift else "none",
+        prior_shift=prior_shift,
+        positive_rate=0.35 if prior_shift else 0.21,
+        mean_prediction=mean_prediction,
+    )
+
+
+def seed_verdicts(dsn: str) -> str:
+    """Record the batches of _VERDICTS through the store; returns the DSN."""
+    store = MetricsStore(dsn)
+    store.create_schema()
+    for model, verdicts in _VERDICTS.items():
+        store.start_run(f"{model}-run", model, THRESHOLD, ["batches/"])
+        for index, verdict in enumerate(verdicts):
+            store.record_batch(_verdict_row(model, index, *verdict))
+    stale = _verdict_row(QUIET, len(_VERDICTS[QUIET]), False, False, True)
+    store.record_batch(stale)
+    with store.transaction() as cur:
+        cur.execute(
+            "UPDATE batch_metrics SET ts = now() - interval '2 hours' WHERE run_key = %s AND batch_index = %s",
+            (stale.run_key, stale.batch_index),
+        )
+    return dsn

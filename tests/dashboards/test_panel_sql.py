@@ -15,7 +15,16 @@ import psycopg2
 import pytest
 import yaml
 from grafana_sql import QueryContext, expand
-from metrics_seed import OTHER_FEATURES, OTHER_MODEL, SeededRun
+from metrics_seed import (
+    COLUMNS_DRIFTED,
+    OTHER_FEATURES,
+    OTHER_MODEL,
+    PERFORMANCE_DROP,
+    PRIOR_SHIFT,
+    QUIET,
+    THRESHOLD,
+    SeededRun,
+)
 from stack_files import GRAFANA
 
 from pipeline.store import MetricsStore
@@ -31,12 +40,18 @@ PANEL_COLUMNS = {
     "Drifted feature columns": ["time", "drifted columns", "share of columns drifted"],
     "Share of missing values": ["time", "share missing", "unseen categories"],
     "Champion quality on labelled batches": ["time", "ROC AUC", "accuracy"],
+    "Calibration on labelled batches": ["time", "observed positive rate", "mean predicted probability"],
     "Rows per batch": ["time", "rows"],
     "Batches and alarms per interval": ["time", "batches", "alarms"],
     "Events": ["time", "kind", "run", "batch", "model version", "champion version", "message"],
 }
 ANNOTATION_COLUMNS = ["time", "text", "tags"]
-ALERT_COLUMNS = {"A": ["model_name", "drifted_batches"], "B": ["model_name", "max_drift"]}
+ALERT_COLUMNS = {
+    "A": ["model_name", "alarmed_batches"],
+    "D": ["model_name", "drift_batches"],
+    "P": ["model_name", "performance_drop_batches"],
+    "S": ["model_name", "prior_shift_batches"],
+}
 
 
 def _load_alert_queries() -> list[tuple[str, dict[str, Any]]]:
@@ -201,11 +216,54 @@ def test_alert_query_returns_one_number_per_model(seeded_metrics: SeededRun, nam
     assert all(_is_number(row[1]) for row in rows)
 
 
-def test_alert_counts_batches_at_or_above_the_stored_threshold(seeded_metrics: SeededRun) -> None:
-    (query,) = [q for _, q in ALERT_QUERIES if q["refId"] == "A"]
+def _alert_counts(dsn: str, ref_id: str) -> dict[str, Any]:
+    """One alert query over the last hour, as Grafana runs it: {model: number}."""
+    (query,) = [q for _, q in ALERT_QUERIES if q["refId"] == ref_id]
     now = datetime.now(UTC)
-    _, rows = _run(seeded_metrics.dsn, expand(query["model"]["rawSql"], QueryContext(now - timedelta(hours=1), now)))
+    window = query["relativeTimeRange"]
+    ctx = QueryContext(now - timedelta(seconds=window["from"]), now - timedelta(seconds=window["to"]))
+    return dict(_run(dsn, expand(query["model"]["rawSql"], ctx))[1])
 
-    counts = dict(rows)
-    # Batch 4 is far above 0.1 and batch 8 sits exactly on it: both count. The other model is quiet.
-    assert counts == {seeded_metrics.model: 2, OTHER_MODEL: 0}
+
+def test_alert_counts_the_batches_the_monitor_alarmed_on(seeded_metrics: SeededRun) -> None:
+    # Batches 4 and 8 drifted (8 exactly on the threshold), 6 had a prior shift, 10 dropped in quality: every
+    # alarm of the run counts, whatever its cause. The other model is quiet.
+    assert seeded_metrics.alarms == (4, 6, 8, 10)
+    assert _alert_counts(seeded_metrics.dsn, "A") == {seeded_metrics.model: 4, OTHER_MODEL: 0}
+
+
+def test_alert_fires_on_each_cause_alone_and_not_on_a_quiet_model(verdicts_dsn: str) -> None:
+    (drift,) = {row[0] for row in _run(verdicts_dsn, "SELECT DISTINCT prediction_drift FROM batch_metrics")[1]}
+    assert drift < THRESHOLD, "a drift verdict here comes from drifted columns, never from the prediction drift"
+
+    # The quiet model's prior-shift batch is two hours old: outside the hour, not counted.
+    assert _alert_counts(verdicts_dsn, "A") == {COLUMNS_DRIFTED: 2, PERFORMANCE_DROP: 1, PRIOR_SHIFT: 3, QUIET: 0}
+
+
+def test_alert_message_counts_each_cause(verdicts_dsn: str) -> None:
+    by_cause = {ref_id: _alert_counts(verdicts_dsn, ref_id) for ref_id in ("D", "P", "S")}
+
+    assert by_cause == {
+        "D": {COLUMNS_DRIFTED: 2, PERFORMANCE_DROP: 0, PRIOR_SHIFT: 0, QUIET: 0},
+        "P": {COLUMNS_DRIFTED: 0, PERFORMANCE_DROP: 1, PRIOR_SHIFT: 0, QUIET: 0},
+        "S": {COLUMNS_DRIFTED: 0, PERFORMANCE_DROP: 0, PRIOR_SHIFT: 3, QUIET: 0},
+    }
+
+
+def test_alarm_panel_counts_what_the_alert_counts(verdicts_dsn: str) -> None:
+    (target,) = [t for title, t in PANELS if title == "Batches and alarms per interval"]
+    for model, alarmed in _alert_counts(verdicts_dsn, "A").items():
+        _, rows = _run(verdicts_dsn, expand(target["rawSql"], QueryContext.last(timedelta(hours=1), "1h", model=model)))
+        assert sum(alarms for _, _, alarms in rows) == alarmed, model
+
+
+def test_calibration_panel_shows_each_labelled_batch_observed_and_predicted(seeded_metrics: SeededRun) -> None:
+    rows = _panel_rows(seeded_metrics, "Calibration on labelled batches", seeded_metrics.model)
+    stored = {b["batch_index"]: b for b in MetricsStore(seeded_metrics.dsn).batches_of_run(seeded_metrics.run_key)}
+
+    expected = [(stored[i]["positive_rate"], stored[i]["mean_prediction"]) for i in seeded_metrics.labelled]
+    assert [(observed, predicted) for _, observed, predicted in rows] == expected
+    # The prior-shift batch is the one whose two lines part.
+    gaps = {i: abs(stored[i]["positive_rate"] - stored[i]["mean_prediction"]) for i in seeded_metrics.labelled}
+    assert max(gaps, key=gaps.__getitem__) == 6 and stored[6]["prior_shift"]
+    assert _panel_rows(seeded_metrics, "Calibration on labelled batches", OTHER_MODEL) == [], "no labels, no points"

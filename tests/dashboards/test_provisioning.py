@@ -10,6 +10,7 @@ from typing import Any
 from stack_files import DOCKER, GRAFANA, ROOT
 
 from pipeline.settings import Settings
+from pipeline.store import VERDICT_COLUMNS
 
 DATASOURCE_UID = "pipeline-metrics"
 POSTGRES_TYPE = "grafana-postgresql-datasource"
@@ -161,9 +162,7 @@ def test_drift_panel_draws_the_threshold(dashboard: dict[str, Any]) -> None:
     assert "threshold" in styled
 
 
-def test_alert_rule_compares_drift_with_the_stored_threshold(
-    alerting_config: dict[str, Any], dashboard: dict[str, Any]
-) -> None:
+def test_alert_rule_fires_on_the_monitors_verdict(alerting_config: dict[str, Any], dashboard: dict[str, Any]) -> None:
     (group,) = alerting_config["groups"]
     (rule,) = group["rules"]
     queries = {q["refId"]: q for q in rule["data"]}
@@ -174,7 +173,7 @@ def test_alert_rule_compares_drift_with_the_stored_threshold(
     assert condition["model"]["type"] == "threshold"
     source = queries[condition["model"]["expression"]]
     assert source["datasourceUid"] == DATASOURCE_UID
-    assert "prediction_drift >= drift_threshold" in source["model"]["rawSql"]
+    assert f"FILTER (WHERE {' OR '.join(VERDICT_COLUMNS)})" in source["model"]["rawSql"]
     assert condition["model"]["conditions"][0]["evaluator"] == {"type": "gt", "params": [0]}
     assert rule["noDataState"] == "OK"
     for query in rule["data"]:
@@ -185,7 +184,40 @@ def test_alert_rule_compares_drift_with_the_stored_threshold(
     assert not any("$" in str(value) for value in rule["labels"].values())
     panel_ids = {str(p["id"]): p["title"] for p in dashboard["panels"]}
     assert rule["annotations"]["__dashboardUid__"] == dashboard["uid"]
-    assert panel_ids[rule["annotations"]["__panelId__"]] == "Prediction drift"
+    assert panel_ids[rule["annotations"]["__panelId__"]] == "Batches and alarms per interval"
+
+
+def test_alert_message_names_a_count_for_every_cause(alerting_config: dict[str, Any]) -> None:
+    (rule,) = alerting_config["groups"][0]["rules"]
+    queries = {q["refId"]: q["model"]["rawSql"] for q in rule["data"] if q["datasourceUid"] != "__expr__"}
+    message = rule["annotations"]["description"]
+
+    # Grafana reads one number column per table query, so each cause has a query of its own.
+    causes = {
+        column: [ref for ref, sql in queries.items() if f"FILTER (WHERE {column})" in sql] for column in VERDICT_COLUMNS
+    }
+    assert all(len(refs) == 1 for refs in causes.values()), causes
+    for (ref,) in causes.values():
+        assert f"$values.{ref}.Value" in message
+    assert "$values.A.Value" in message
+
+
+def test_the_replaced_alert_rule_is_deleted_where_it_was_provisioned(alerting_config: dict[str, Any]) -> None:
+    current = {rule["uid"] for group in alerting_config["groups"] for rule in group["rules"]}
+    deleted = {rule["uid"] for rule in alerting_config["deleteRules"]}
+    assert deleted == {"prediction-drift-threshold"}
+    assert not deleted & current
+
+
+def test_no_grafana_file_compares_prediction_drift_with_its_threshold() -> None:
+    # One rule: the monitor decides, and Grafana reads its verdict columns instead of deciding again in SQL.
+    comparison = re.compile(
+        r"prediction_drift\s*(?:>=|<=|>|<|=)\s*drift_threshold|drift_threshold\s*(?:>=|<=|>|<|=)\s*prediction_drift"
+    )
+    files = [path for path in GRAFANA.rglob("*") if path.suffix in {".yaml", ".yml", ".json"}]
+    assert files
+    offenders = [str(path.relative_to(ROOT)) for path in files if comparison.search(path.read_text())]
+    assert offenders == []
 
 
 def test_panels_do_not_overlap_and_fit_the_grid(dashboard: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 """The metrics store on a real Postgres: feature scores land with their batch, once, or not at all; the event
-kinds of an existing database follow EVENT_KINDS."""
+kinds and the batch_metrics columns of an existing database follow the current schema."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from typing import Any
 import psycopg2
 import pytest
 
-from pipeline.store import EVENT_KIND_CHECK, EVENT_KINDS, BatchRow, Event, FeatureScore, MetricsStore
+from pipeline.store import (
+    BATCH_COLUMNS,
+    EVENT_KIND_CHECK,
+    EVENT_KINDS,
+    BatchRow,
+    Event,
+    FeatureScore,
+    MetricsStore,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +39,35 @@ CREATE TABLE events (
     UNIQUE (run_key, batch_index, kind)
 );
 INSERT INTO events (run_key, model_name, kind, message) VALUES ('old-run', 'triage', 'rollback', 'moved back');
+"""
+
+# batch_metrics as the schema created it before the monitor stored its prior-shift verdict, with one row in it.
+OLD_BATCH_METRICS_SQL = """
+CREATE TABLE batch_metrics (
+    run_key                 text NOT NULL,
+    batch_index             integer NOT NULL,
+    ts                      timestamptz NOT NULL DEFAULT now(),
+    model_name              text NOT NULL,
+    champion_version        integer,
+    source                  text NOT NULL,
+    n_rows                  integer NOT NULL,
+    prediction_drift        double precision NOT NULL,
+    drift_threshold         double precision NOT NULL,
+    drifted_columns         integer NOT NULL,
+    share_drifted_columns   double precision NOT NULL,
+    share_missing           double precision NOT NULL,
+    unseen_categories       integer NOT NULL DEFAULT 0,
+    drift_detected          boolean NOT NULL,
+    roc_auc                 double precision,
+    accuracy                double precision,
+    performance_drop        boolean NOT NULL DEFAULT false,
+    action                  text NOT NULL,
+    PRIMARY KEY (run_key, batch_index)
+);
+INSERT INTO batch_metrics (run_key, batch_index, model_name, champion_version, source, n_rows, prediction_drift,
+    drift_threshold, drifted_columns, share_drifted_columns, share_missing, drift_detected, roc_auc, accuracy,
+    performance_drop, action)
+VALUES ('run', 0, 'triage', 1, 'batch-0.csv', 100, 0.05, 0.1, 1, 0.1, 0.0, false, 0.84, 0.8, false, 'none');
 """
 
 
@@ -231,3 +268,61 @@ def test_the_event_class_and_the_table_accept_the_same_kinds() -> None:
     assert "adoption" in EVENT_KINDS
     with pytest.raises(ValueError, match="unknown event kind"):
         Event("run", MODEL, "bogus", "x")
+
+
+def _batch_metrics_columns(dsn: str) -> list[tuple[str, str, str, str | None]]:
+    return _query(
+        dsn,
+        "SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+        "WHERE table_name = 'batch_metrics' ORDER BY ordinal_position",
+    )
+
+
+# The columns batch_metrics gained after its first release, as information_schema describes them.
+NEW_BATCH_COLUMNS = [
+    ("prior_shift", "boolean", "NO", "false"),
+    ("positive_rate", "double precision", "YES", None),
+    ("mean_prediction", "double precision", "YES", None),
+]
+
+
+def test_a_new_database_has_the_verdict_and_calibration_columns(store: MetricsStore, pg_dsn: str) -> None:
+    assert _batch_metrics_columns(pg_dsn)[-3:] == NEW_BATCH_COLUMNS
+
+
+def test_a_batch_keeps_its_prior_shift_verdict_and_calibration(store: MetricsStore) -> None:
+    row = BatchRow(**{**_batch("run", 0).__dict__, "prior_shift": True, "positive_rate": 0.34, "mean_prediction": 0.21})
+    assert store.record_batch(row)
+
+    (stored,) = store.batches_of_run("run")
+    assert (stored["prior_shift"], stored["positive_rate"], stored["mean_prediction"]) == (True, 0.34, 0.21)
+    assert store.recorded_batches("run")[0] == {name: getattr(row, name) for name in BATCH_COLUMNS}
+    (latest,) = store.last_batches(MODEL)
+    assert (latest["prior_shift"], latest["positive_rate"], latest["mean_prediction"]) == (True, 0.34, 0.21)
+
+
+def test_a_batch_built_without_the_new_fields_is_no_shift_and_unlabelled(store: MetricsStore) -> None:
+    assert store.record_batch(_batch("run", 0))
+
+    (stored,) = store.batches_of_run("run")
+    assert (stored["prior_shift"], stored["positive_rate"], stored["mean_prediction"]) == (False, None, None)
+
+
+def test_an_old_batch_metrics_table_gains_the_new_columns_once(pg_dsn: str) -> None:
+    _execute(pg_dsn, OLD_BATCH_METRICS_SQL)
+    store = MetricsStore(pg_dsn)
+
+    store.create_schema()
+    migrated = _batch_metrics_columns(pg_dsn)
+    store.create_schema()
+
+    assert _batch_metrics_columns(pg_dsn) == migrated, "a second run changes nothing"
+    assert migrated[-3:] == NEW_BATCH_COLUMNS, "the same columns as a new database has"
+    assert {name for name, *_ in migrated} >= set(BATCH_COLUMNS)
+    new = BatchRow(**{**_batch("run", 1).__dict__, "prior_shift": True, "positive_rate": 0.4, "mean_prediction": 0.2})
+    assert store.record_batch(new, features=[FeatureScore("age", 0.3, True)])
+    old, written = store.batches_of_run("run")
+    assert (old["batch_index"], old["roc_auc"], old["action"]) == (0, 0.84, "none"), "the old row is kept"
+    assert (old["prior_shift"], old["positive_rate"], old["mean_prediction"]) == (False, None, None)
+    assert (written["prior_shift"], written["positive_rate"], written["mean_prediction"]) == (True, 0.4, 0.2)
+    assert sorted(store.recorded_batches("run")) == [0, 1]

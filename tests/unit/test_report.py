@@ -69,6 +69,14 @@ def test_timeline_marks_a_batch_as_alarm_from_its_flags_alone(tmp_path: Path) ->
     assert plotted["promotions"] == plotted["rejections"] == []
 
 
+def test_timeline_marks_a_prior_shift_alone_as_an_alarm(tmp_path: Path) -> None:
+    shifted = {**_batch(7, 0.03), "prior_shift": True}
+
+    plotted = plot_drift_timeline([*BATCHES, shifted], [], THRESHOLD, tmp_path / "t.png")
+
+    assert plotted["alarms"] == [2, 4, 5, 7]
+
+
 def test_timeline_orders_batches_and_ignores_events_of_unplotted_batches(tmp_path: Path) -> None:
     shuffled = [BATCHES[3], BATCHES[0], BATCHES[2]]
     events = [{"kind": "promotion", "batch_index": 2}, {"kind": "promotion", "batch_index": 9}]
