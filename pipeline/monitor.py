@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import policy, tracking
+from pipeline import outcome, policy, tracking
 from pipeline.data import Batch, DataError, empty_columns, load_batch, validate_frame
 from pipeline.drift import DriftResult, ReferenceProfile
-from pipeline.observe import finite, observe
+from pipeline.observe import observe
 from pipeline.policy import Action
 from pipeline.registry import Registry, VersionInfo
 from pipeline.retrain import RetrainOutcome, WindowInfo, retrain
@@ -31,7 +31,7 @@ from pipeline.schema import FeatureSchema
 from pipeline.scoring import ModelMismatch
 from pipeline.serving import ServingModel, load_version
 from pipeline.settings import Settings
-from pipeline.store import BatchRow, Event, FeatureScore, MetricsStore
+from pipeline.store import Event, MetricsStore
 from pipeline.synth import DriftKind, Population, generate_stream
 
 TRACKING_WAIT_SECONDS = 300.0
@@ -137,6 +137,7 @@ class Monitor:
         self.baseline: pd.DataFrame | None = None
         self.reported_extra: set[str] = set()
         self.failures: list[str] = []
+        self.recorded_drifted: dict[int, list[str]] = {}
         self.mlflow_run_id: str | None = None
 
     # ------------------------------------------------------------ champion and reference
@@ -197,6 +198,7 @@ class Monitor:
         self.store.create_schema()
         self.store.start_run(run_key, self.registry.name, self.threshold, [s.name for s in sources])
         recorded = self.store.recorded_batches(run_key)
+        self.recorded_drifted = self.store.drifted_features_of_run(run_key) if recorded else {}
         self.load_champion()
         self._resume_champion(run_key, recorded)
         self.set_reference(reference.frame)
@@ -280,7 +282,7 @@ class Monitor:
             result.skipped += 1
             self._replay(index, batch, recorded)
             self.say(f"[batch {index}] already recorded in run {run_key}, skipped")
-            return self._record_from_row(recorded)
+            return outcome.report_record(recorded, self.recorded_drifted.get(index, []))
         try:
             return self._measure_and_decide(index, batch, run_key)
         except ModelMismatch as err:
@@ -313,25 +315,6 @@ class Monitor:
         if policy.rebaseline(verdict, action):
             self.set_reference(batch.frame)  # the champion itself was loaded (as of now) when the run started
 
-    def _record_from_row(self, row: dict[str, Any]) -> dict[str, Any]:
-        record = {
-            "batch": row["batch_index"],
-            "source": row["source"],
-            "rows": row["n_rows"],
-            "prediction_drift": row["prediction_drift"],
-            "drifted_columns": row["drifted_columns"],
-            "share_missing": row["share_missing"],
-            "drift_detected": row["drift_detected"],
-            "performance_drop": row["performance_drop"],
-            "unseen_categories": row["unseen_categories"],
-            "action": row["action"],
-            "model_name": row["model_name"],
-            "champion_version": row["champion_version"],
-        }
-        if row["roc_auc"] is not None or row["accuracy"] is not None:
-            record.update(roc_auc=row["roc_auc"], accuracy=row["accuracy"])
-        return record
-
     def _measure_and_decide(self, index: int, batch: Batch, run_key: str) -> dict[str, Any]:
         import mlflow
 
@@ -345,26 +328,7 @@ class Monitor:
         events: list[Event] = []
         action, failed = verdict.action_without_retrain(), False
         if verdict.alarm:
-            events.append(
-                Event(
-                    run_key,
-                    self.registry.name,
-                    "alarm",
-                    verdict.why,
-                    index,
-                    champion_version=version,
-                    details={
-                        "prediction_drift": drift.prediction_drift,
-                        "drifted_columns": drift.drifted_columns,
-                        "roc_auc": seen.roc_auc,
-                        "positive_rate": seen.positive_rate,
-                        "mean_prediction": seen.mean_prediction,
-                        "drift_detected": verdict.drift_detected,
-                        "performance_drop": verdict.performance_drop,
-                        "prior_shift": verdict.prior_shift,
-                    },
-                )
-            )
+            events.append(outcome.alarm_event(run_key, self.registry.name, index, version, seen, verdict))
             if verdict.retrain:
                 action, more, failed = self._retrain(index, batch, run_key, verdict)
                 events.extend(more)
@@ -376,50 +340,10 @@ class Monitor:
         if action is not Action.retrained_promoted and policy.rebaseline(verdict, action, failed=failed):
             self.say(f"[batch {index}] the champion copes with the new inputs: this batch is the new reference")
             self.set_reference(batch.frame)
-        record = {
-            "batch": index,
-            "source": batch.source,
-            "rows": batch.rows,
-            "prediction_drift": drift.prediction_drift,
-            "drifted_columns": drift.drifted_columns,
-            "share_missing": drift.share_missing,
-            "drift_detected": verdict.drift_detected,
-            "performance_drop": verdict.performance_drop,
-            "prior_shift": verdict.prior_shift,
-            "unseen_categories": drift.unseen_categories,
-            "drifted_features": [name for name, _score in drift.drifted_features()],
-            "mean_prediction": seen.mean_prediction,
-            "action": action.value,
-            "model_name": self.registry.name,
-            "champion_version": version,
-        }
-        if batch.has_labels:
-            record.update(roc_auc=seen.roc_auc, accuracy=seen.accuracy, positive_rate=seen.positive_rate)
-        row = BatchRow(
-            run_key=run_key,
-            batch_index=index,
-            model_name=self.registry.name,
-            champion_version=version,
-            source=batch.source,
-            n_rows=batch.rows,
-            prediction_drift=drift.prediction_drift,
-            drift_threshold=self.threshold,
-            drifted_columns=drift.drifted_columns,
-            share_drifted_columns=drift.share_drifted_columns,
-            share_missing=drift.share_missing,
-            unseen_categories=drift.unseen_categories,
-            drift_detected=verdict.drift_detected,
-            roc_auc=seen.roc_auc,
-            accuracy=seen.accuracy,
-            performance_drop=verdict.performance_drop,
-            action=action.value,
-            prior_shift=verdict.prior_shift,
-            positive_rate=seen.positive_rate,
-            mean_prediction=seen.mean_prediction,
+        row = outcome.batch_row(
+            run_key, index, self.registry.name, version, batch, seen, verdict, action, self.threshold
         )
-        features = [
-            FeatureScore(name, finite(score), drift.is_drifted(score)) for name, score in drift.column_scores.items()
-        ]
+        features = outcome.feature_scores(seen)
         self.store.record_batch(row, events, features)
         metrics = {
             "prediction_drift": drift.prediction_drift,
@@ -447,7 +371,7 @@ class Monitor:
             f"[batch {index}] {flag} v{version} rows={batch.rows} pred_drift={drift.prediction_drift:.3f} "
             f"drifted_cols={drift.drifted_columns}{auc_text} -> {action.value}"
         )
-        return record
+        return outcome.report_record(row, [name for name, _score in drift.drifted_features()])
 
     def _window_frame(self, index: int, verdict: policy.Verdict) -> tuple[pd.DataFrame, list[str]]:
         """The rows the policy chose to retrain on, oldest first, and the sources they came from."""

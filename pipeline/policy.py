@@ -55,7 +55,7 @@ class Rules:
     drifted_share_threshold: float = 0.5
     auc_tolerance: float = 0.05
     min_rows_for_auc: int = 200
-    prior_tolerance: float = 0.05
+    prior_tolerance: float = 0.1
     prior_z: float = 3.0
     cooldown_batches: int = 3
     label_retries: int = 2

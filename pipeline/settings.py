@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     )
     min_rows_for_auc: int = Field(200, ge=10, description="Smallest labelled batch whose AUC is trusted.")
     prior_tolerance: float = Field(
-        0.05,
+        0.1,
         gt=0,
         lt=1,
         description="Alarm when a labelled batch's positive rate differs from the mean predicted probability by this "

@@ -451,6 +451,19 @@ class MetricsStore:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    def drifted_features_of_run(self, run_key: str) -> dict[int, list[str]]:
+        """Each recorded batch's drifted features, highest score first (what its report record lists)."""
+        with self.transaction() as cur:
+            cur.execute(
+                "SELECT batch_index, feature FROM feature_drift WHERE run_key = %s AND drifted "
+                "ORDER BY batch_index, score DESC, feature",
+                (run_key,),
+            )
+            found: dict[int, list[str]] = {}
+            for index, feature in cur.fetchall():
+                found.setdefault(index, []).append(feature)
+            return found
+
     def latest_feature_scores(self, model_name: str, limit: int = 10) -> list[dict[str, Any]]:
         """The features of the model's most recent batch that has feature scores, highest score first
         (unscored features last, then by name): which features drifted, asked before anything else.

@@ -184,14 +184,14 @@ def test_covariate_drift_alarms_retrains_and_promotes(settings, tmp_path):
 
 
 @pytest.mark.e2e
-def test_challenger_that_is_not_better_is_rejected_and_cooldown_holds(settings, tmp_path, monkeypatch):
+def test_a_rejected_challenger_on_a_label_alarm_is_retried_then_the_cooldown_holds(settings, tmp_path, monkeypatch):
     monkeypatch.setenv("PIPELINE_PROMOTION_MIN_GAIN", "10")  # no challenger can gain 10 nats per row
     batches = synth(tmp_path / "d", "prior", 3)
     invoke("train", "--data", str(tmp_path / "d" / "reference.csv"))
     records = monitor(settings, tmp_path / "d", batches, tmp_path / "r.json")
-    assert records[2]["action"] == "retrained-rejected"
-    # two cooldown batches, then the still-drifting stream retrains again
-    assert [r["action"] for r in records[3:6]] == ["skipped-cooldown", "skipped-cooldown", "retrained-rejected"]
+    assert records[2]["prior_shift"] and records[2]["action"] == "retrained-rejected"
+    # the labels say the champion is worse: retried at once; two rejections in a row, then the cooldown (2)
+    assert [r["action"] for r in records[3:6]] == ["retrained-rejected", "skipped-cooldown", "skipped-cooldown"]
     aliases = MlflowClient(settings.tracking_uri).get_registered_model(settings.model_name).aliases
     assert aliases["champion"] == "1" and aliases["challenger"] == "3" and "previous" not in aliases
     assert all(r["champion_version"] == 1 for r in records)

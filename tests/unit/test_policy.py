@@ -21,7 +21,7 @@ RULES = Rules(
     drifted_share_threshold=0.5,
     auc_tolerance=0.05,
     min_rows_for_auc=200,
-    prior_tolerance=0.05,
+    prior_tolerance=0.1,
     prior_z=3.0,
     cooldown_batches=3,
     label_retries=2,
@@ -59,8 +59,8 @@ def labelled(positives: int, auc: float, rows: int = 1000, mean: float = 0.34, v
         (labelled(60, 0.60, rows=150), 0.8, (False, False, False)),  # too few rows to trust
         (labelled(0, float("nan")), 0.8, (False, False, False)),  # one class only
         (labelled(550, 0.8), 0.8, (False, False, True)),  # positives 55% vs predicted 34%
-        (labelled(380, 0.8), 0.8, (False, False, False)),  # 4 points: under the 5-point tolerance
-        (labelled(400, 0.8, variance=900.0), 0.8, (False, False, False)),  # 6 points, but under 3 s.e. (0.09)
+        (labelled(430, 0.8), 0.8, (False, False, False)),  # 9 points: under the 10-point tolerance
+        (labelled(460, 0.8, variance=2500.0), 0.8, (False, False, False)),  # 12 points, but under 3 s.e. (0.15)
         (labelled(150, 0.8), 0.8, (False, False, True)),  # a fall counts as much as a rise
     ],
 )

@@ -1,0 +1,103 @@
+"""A batch's outcome: the one place that builds its Postgres row, its feature scores, its alarm event and the
+public ``--report-json`` record (from the row, so a batch replayed from Postgres reads exactly as it did)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from pipeline.data import Batch
+from pipeline.observe import BatchObservation, finite
+from pipeline.policy import Action, Verdict
+from pipeline.store import BatchRow, Event, FeatureScore
+
+
+def batch_row(
+    run_key: str,
+    index: int,
+    model_name: str,
+    version: int,
+    batch: Batch,
+    seen: BatchObservation,
+    verdict: Verdict,
+    action: Action,
+    threshold: float,
+) -> BatchRow:
+    drift = seen.drift
+    return BatchRow(
+        run_key=run_key,
+        batch_index=index,
+        model_name=model_name,
+        champion_version=version,
+        source=batch.source,
+        n_rows=batch.rows,
+        prediction_drift=drift.prediction_drift,
+        drift_threshold=threshold,
+        drifted_columns=drift.drifted_columns,
+        share_drifted_columns=drift.share_drifted_columns,
+        share_missing=drift.share_missing,
+        unseen_categories=drift.unseen_categories,
+        drift_detected=verdict.drift_detected,
+        roc_auc=seen.roc_auc,
+        accuracy=seen.accuracy,
+        performance_drop=verdict.performance_drop,
+        action=action.value,
+        prior_shift=verdict.prior_shift,
+        positive_rate=seen.positive_rate,
+        mean_prediction=finite(seen.mean_prediction),
+    )
+
+
+def feature_scores(seen: BatchObservation) -> list[FeatureScore]:
+    drift = seen.drift
+    return [FeatureScore(name, finite(score), drift.is_drifted(score)) for name, score in drift.column_scores.items()]
+
+
+def alarm_event(
+    run_key: str, model_name: str, index: int, version: int, seen: BatchObservation, verdict: Verdict
+) -> Event:
+    return Event(
+        run_key,
+        model_name,
+        "alarm",
+        verdict.why,
+        index,
+        champion_version=version,
+        details={
+            "prediction_drift": seen.drift.prediction_drift,
+            "drifted_columns": seen.drift.drifted_columns,
+            "roc_auc": seen.roc_auc,
+            "positive_rate": seen.positive_rate,
+            "mean_prediction": seen.mean_prediction,
+            "drift_detected": verdict.drift_detected,
+            "performance_drop": verdict.performance_drop,
+            "prior_shift": verdict.prior_shift,
+        },
+    )
+
+
+def report_record(row: BatchRow | Mapping[str, Any], drifted_features: Sequence[str]) -> dict[str, Any]:
+    """The public per-batch record (README: "The --report-json record") of a batch row."""
+    values = asdict(row) if isinstance(row, BatchRow) else dict(row)
+    record = {
+        "batch": values["batch_index"],
+        "source": values["source"],
+        "rows": values["n_rows"],
+        "prediction_drift": values["prediction_drift"],
+        "drifted_columns": values["drifted_columns"],
+        "share_missing": values["share_missing"],
+        "drift_detected": values["drift_detected"],
+        "performance_drop": values["performance_drop"],
+        "prior_shift": bool(values.get("prior_shift")),
+        "unseen_categories": values["unseen_categories"],
+        "drifted_features": list(drifted_features),
+        "mean_prediction": values.get("mean_prediction"),
+        "action": values["action"],
+        "model_name": values["model_name"],
+        "champion_version": values["champion_version"],
+    }
+    labelled = any(values.get(key) is not None for key in ("positive_rate", "roc_auc", "accuracy"))
+    if labelled:
+        record.update(roc_auc=values["roc_auc"], accuracy=values["accuracy"], positive_rate=values.get("positive_rate"))
+    return record
