@@ -65,8 +65,9 @@ test: install tools-checkov ## Run the whole test suite (unit, integration, end 
 test-fast: install tools-checkov ## Run the fast layer only (no end-to-end loop runs)
 	$(VENV)/bin/pytest -m "not e2e"
 
-lint: install ## ruff and a secrets scan (fails on any finding not audited in .secrets.baseline)
+lint: install ## ruff, mypy on the package, and a secrets scan (fails on any finding not audited in .secrets.baseline)
 	$(VENV)/bin/ruff check pipeline tests benchmarks
+	$(VENV)/bin/mypy
 	git ls-files -z | grep -zv '^.secrets.baseline$$' | xargs -0 $(VENV)/bin/detect-secrets-hook --baseline .secrets.baseline
 
 clean: local-down ## Stop the stack and delete its state (registry, metrics, snapshots)

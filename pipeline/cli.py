@@ -6,7 +6,7 @@ import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipeline.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pipeline.adopt import Adopted
+    from pipeline.data import ObjectStore
+    from pipeline.monitor import MonitorResult
+    from pipeline.registry import Registry
+    from pipeline.schema import FeatureSchema
+    from pipeline.stack import StackConfig
+    from pipeline.store import MetricsStore
 
 app = typer.Typer(
     help="Monitor drift of the triage admission model, retrain, tune, register and promote, tracked in MLflow.",
@@ -106,13 +115,13 @@ def _settings(model_name: str | None = None, **overrides: Any) -> Settings:
     return load_settings(model_name=model_name, **overrides)
 
 
-def _s3(settings: Settings) -> Any:
+def _s3(settings: Settings) -> ObjectStore:
     from pipeline.data import make_s3_client
 
     return make_s3_client(settings.s3_endpoint_url, settings.aws_region)
 
 
-def _registry(settings: Settings) -> Any:
+def _registry(settings: Settings) -> Registry:
     from mlflow import MlflowClient
 
     from pipeline import tracking
@@ -122,7 +131,7 @@ def _registry(settings: Settings) -> Any:
     return Registry(MlflowClient(), settings.model_name)
 
 
-def _given_schema(path: Path | None, settings: Settings) -> tuple[Any, str]:
+def _given_schema(path: Path | None, settings: Settings) -> tuple[FeatureSchema | None, str]:
     """The schema the user passed (--schema, else PIPELINE_SCHEMA_PATH), or None; and how to name it."""
     from pipeline.schema import read_schema
 
@@ -447,7 +456,7 @@ def monitor(
         raise typer.Exit(1)
 
 
-def _summary(result: Any, settings: Settings, store: Any) -> None:
+def _summary(result: MonitorResult, settings: Settings, store: MetricsStore) -> None:
     table = Table(title=f"monitor run {result.run_key} — {settings.model_name}")
     for column in ("batch", "rows", "drift", "drifted", "missing", "AUC", "version", "action"):
         if column == "action":
@@ -488,7 +497,9 @@ def _summary(result: Any, settings: Settings, store: Any) -> None:
 # ------------------------------------------------------------------ registry
 
 
-def _adopt_and_record(registry: Any, settings: Settings, version: int, holdout: str, schema_path: Path | None) -> Any:
+def _adopt_and_record(
+    registry: Registry, settings: Settings, version: int, holdout: str, schema_path: Path | None
+) -> Adopted:
     """adopt's checks and records, shared by `adopt` and `promote` (for a version without recorded metrics)."""
     import uuid
 
@@ -566,6 +577,7 @@ def promote(
     import uuid
 
     from pipeline.adopt import find_version
+    from pipeline.registry import RegistryError
     from pipeline.serving import TAG_SCHEMA, load_version, schema_for
     from pipeline.store import Event, MetricsStore
 
@@ -576,7 +588,7 @@ def promote(
         recorded = info.metric("holdout_roc_auc") is not None and bool(info.tags.get(TAG_SCHEMA))
         if not recorded:
             if holdout is None:
-                _fail(
+                raise RegistryError(
                     f"v{version} has no recorded holdout metrics and schema; pass --holdout PATH to run "
                     "adopt's checks on it"
                 )
@@ -729,7 +741,7 @@ def report(
 # ------------------------------------------------------------------ local stack
 
 
-def _stack_config(settings: Settings) -> Any:
+def _stack_config(settings: Settings) -> StackConfig:
     from pipeline.stack import StackConfig
 
     return StackConfig(
@@ -782,9 +794,5 @@ def stack_status() -> None:
         raise typer.Exit(1)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    app()

@@ -7,7 +7,7 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,13 @@ from pipeline.schema import FeatureSchema, label_key
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 DEFAULT_MAX_BATCH_MB = 256.0  # a batch is read whole; bigger files are refused before any byte is read
+
+
+class ObjectStore(Protocol):
+    """What reading and writing ``s3://`` paths needs of a boto3 S3 client."""
+
+    def get_object(self, *, Bucket: str, Key: str) -> Any: ...  # noqa: N803 - boto3's names
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes) -> Any: ...  # noqa: N803
 
 
 class DataError(ValueError):
@@ -41,7 +48,7 @@ class Batch:
         return len(self.frame)
 
 
-def make_s3_client(endpoint_url: str | None, region: str) -> Any:
+def make_s3_client(endpoint_url: str | None, region: str) -> ObjectStore:
     """A boto3 S3 client; the endpoint decides between moto, LocalStack and AWS."""
     import boto3
 
@@ -71,7 +78,7 @@ def _check_size(source: str, size: int, max_mb: float | None) -> None:
         )
 
 
-def read_bytes(source: str, s3_client: Any | None = None, max_mb: float | None = None) -> bytes:
+def read_bytes(source: str, s3_client: ObjectStore | None = None, max_mb: float | None = None) -> bytes:
     """Fetch the raw bytes of a local file or an S3 object, with errors that name the source.
 
     A file bigger than ``max_mb`` is refused from its size alone (stat, or the S3 object's length).
@@ -148,7 +155,7 @@ def _parse_parquet(source: str, raw: bytes) -> pd.DataFrame:
         raise DataError(f"{source}: not a readable Parquet file") from err
 
 
-def read_table(source: str, s3_client: Any | None = None, max_mb: float | None = None) -> pd.DataFrame:
+def read_table(source: str, s3_client: ObjectStore | None = None, max_mb: float | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet table from a local path or ``s3://bucket/key``."""
     suffix = _suffix(source)
     raw = read_bytes(source, s3_client, max_mb)
@@ -157,7 +164,7 @@ def read_table(source: str, s3_client: Any | None = None, max_mb: float | None =
     return _parse_parquet(source, raw)
 
 
-def write_table(frame: pd.DataFrame, destination: str, s3_client: Any | None = None) -> None:
+def write_table(frame: pd.DataFrame, destination: str, s3_client: ObjectStore | None = None) -> None:
     """Write a frame as CSV or Parquet (by suffix) to a local path or ``s3://``."""
     suffix = _suffix(destination)
     buffer = io.BytesIO()
@@ -251,7 +258,9 @@ def validate_frame(frame: pd.DataFrame, schema: FeatureSchema, source: str) -> B
     return Batch(source=source, frame=clean, has_labels=has_labels, extra_columns=extra)
 
 
-def load_batch(source: str, schema: FeatureSchema, s3_client: Any | None = None, max_mb: float | None = None) -> Batch:
+def load_batch(
+    source: str, schema: FeatureSchema, s3_client: ObjectStore | None = None, max_mb: float | None = None
+) -> Batch:
     """Read and validate one batch."""
     return validate_frame(read_table(source, s3_client, max_mb), schema, source)
 

@@ -204,16 +204,16 @@ class ReferenceProfile:
         scores: dict[str, float] = {}
         missing = 0
         current = _sorted_columns(frame, self.schema.numerical)
-        for name, profile, row in zip(self.schema.numerical, self._numeric, current, strict=True):
+        for name, numeric, row in zip(self.schema.numerical, self._numeric, current, strict=True):
             missing += row.size - int(np.searchsorted(row, np.nan, side="left"))
-            scores[name] = profile.score(_finite_part(row))
+            scores[name] = numeric.score(_finite_part(row))
         unseen = 0
-        for name, profile in zip(self.schema.categorical, self._categorical, strict=True):
+        for name, categorical in zip(self.schema.categorical, self._categorical, strict=True):
             column = frame[name]
             counts = column.value_counts(dropna=True)
             missing += len(column) - int(counts.sum())
-            scores[name] = profile.score(counts)
-            unseen += profile.unseen(counts)
+            scores[name] = categorical.score(counts)
+            unseen += categorical.unseen(counts)
         proba = np.sort(np.asarray(predictions, dtype=np.float64))
         prediction_drift = self._prediction.score(_finite_part(proba))
         drifted = sum(1 for score in scores.values() if column_drifted(score, self.column_threshold))

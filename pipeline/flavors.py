@@ -228,9 +228,10 @@ def _signature_columns(conf: dict[str, Any]) -> tuple[str, ...] | None:
     if not isinstance(specs, list):
         return None
     names = [spec.get("name") for spec in specs if isinstance(spec, dict)]
-    if not names or not all(isinstance(name, str) for name in names):
+    found = [name for name in names if isinstance(name, str)]
+    if not found or len(found) != len(names):
         return None
-    return tuple(names)
+    return tuple(found)
 
 
 def _positive_column(output: Any, rows: int) -> np.ndarray:

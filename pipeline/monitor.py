@@ -9,6 +9,7 @@ from the recorded verdicts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import tempfile
@@ -20,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import outcome, policy, tracking
-from pipeline.data import Batch, DataError, empty_columns, load_batch, validate_frame
+from pipeline import outcome, policy, recovery, tracking
+from pipeline.data import Batch, DataError, ObjectStore, empty_columns, load_batch, validate_frame
 from pipeline.drift import DriftResult, ReferenceProfile
 from pipeline.observe import observe
 from pipeline.policy import Action
@@ -51,9 +52,9 @@ class BatchSource:
 
 
 def file_sources(
-    paths: Sequence[str], schema: FeatureSchema, s3_client: Any | None, max_mb: float | None = None
+    paths: Sequence[str], schema: FeatureSchema, s3_client: ObjectStore | None, max_mb: float | None = None
 ) -> list[BatchSource]:
-    return [BatchSource(path, lambda path=path: load_batch(path, schema, s3_client, max_mb)) for path in paths]
+    return [BatchSource(path, functools.partial(load_batch, path, schema, s3_client, max_mb)) for path in paths]
 
 
 def simulated_sources(
@@ -72,7 +73,7 @@ def simulated_sources(
     label = f"drift={kind.value}@{drift_at}" if drift_at and kind is not DriftKind.none else "stable"
     return [
         BatchSource(
-            f"simulated:{i:03d}:{label}", lambda frame=frame, i=i: validate_frame(frame, schema, f"simulated:{i:03d}")
+            f"simulated:{i:03d}:{label}", functools.partial(validate_frame, frame, schema, f"simulated:{i:03d}")
         )
         for i, frame in enumerate(frames, start=1)
     ]
@@ -236,19 +237,16 @@ class Monitor:
         return result
 
     def _resume_champion(self, run_key: str, recorded: dict[int, dict[str, Any]]) -> None:
-        """After a crash between a promotion and the write of its batch, score from that batch on with the
-        champion of the time (the one the promoted version was compared with), so the rerun reproduces the
-        batch, finds the promoted version and records its story instead of training again."""
         assert self.champion is not None
-        tags = self.champion.tags
-        made_at, before = tags.get("monitor_batch"), tags.get("compared_with")
-        if tags.get("monitor_run_key") != run_key or not made_at or not before or int(made_at) in recorded:
+        found = recovery.version_to_resume_with(self.champion, run_key, recorded)
+        if found is None:
             return
+        before, made_at = found
         self.say(
             f"resuming run {run_key}: v{self.champion.version} was promoted at batch {made_at} by an "
             f"interrupted attempt; scoring from there with v{before}, the champion at that batch"
         )
-        self._serve(self.registry.version(int(before)))
+        self._serve(self.registry.version(before))
 
     def _one_batch(
         self,
@@ -400,7 +398,7 @@ class Monitor:
             origin = {"monitor_run_key": run_key, "monitor_batch": str(index)}
             done = self.registry.find_version(origin)
             if done is not None:
-                return (*self._adopt(index, batch, run_key, done), False)
+                return (*self._finish(index, batch, run_key, done), False)
             window, names = self._window_frame(index, verdict)
             self.say(
                 f"[batch {index}] alarm ({why}); retraining on {len(window)} rows "
@@ -475,107 +473,42 @@ class Monitor:
         self.say(f"[batch {index}] REJECTED v{outcome.version}: {outcome.decision.reason}")
         return Action.retrained_rejected, events, False
 
-    def _adopt(self, index: int, batch: Batch, run_key: str, done: VersionInfo) -> tuple[Action, list[Event]]:
+    def _finish(self, index: int, batch: Batch, run_key: str, done: VersionInfo) -> tuple[Action, list[Event]]:
         """A version this run already made for this batch (before a crash): finish its story, no retrain."""
         assert self.champion is not None
-        promoted = done.tags.get("decision") == "promoted"
-        details = {"mlflow_run_id": done.run_id, "candidate": done.tags.get("candidate"), "recovered": True}
-        events = [
-            Event(
-                run_key,
-                self.registry.name,
-                "retrain",
-                f"trained v{done.version} ({done.tags.get('candidate')}) on "
-                f"{done.tags.get('window_rows')} rows (found after an interrupted attempt)",
-                index,
-                done.version,
-                self.champion.version,
-                details,
-            )
-        ]
-        if not promoted:
-            events.append(
-                Event(
-                    run_key,
-                    self.registry.name,
-                    "rejection",
-                    f"v{done.version} not promoted",
-                    index,
-                    done.version,
-                    self.champion.version,
-                    details,
-                )
-            )
-            self.say(f"[batch {index}] v{done.version} was trained and rejected by an interrupted attempt")
-            return Action.retrained_rejected, events
-        current = self.registry.champion()
-        if current is None or current.version != done.version:
-            self.registry.promote(done.version)
-        events.append(
-            Event(
-                run_key,
-                self.registry.name,
-                "promotion",
-                f"v{done.version} promoted over v{self.champion.version} (finished after an interrupted attempt)",
-                index,
-                done.version,
-                self.champion.version,
-                details,
-            )
+        action, events = recovery.finish_interrupted(
+            self.registry, done, self.champion.version, index, run_key, self.say
         )
-        self.say(
-            f"[batch {index}] v{done.version} promoted over v{self.champion.version} (finishing an interrupted attempt)"
-        )
-        self.load_champion()
-        self.set_reference(batch.frame)
-        return Action.retrained_promoted, events
+        if action is Action.retrained_promoted:
+            self.load_champion()
+            self.set_reference(batch.frame)
+        return action, events
 
     def _retrain_failed(
         self, index: int, batch: Batch, run_key: str, err: BaseException, origin: dict[str, str]
     ) -> tuple[Action, list[Event], bool]:
-        """The tracking side failed mid-retrain. Wait for the server if it is down (giving up raises
-        ``TrackingUnavailable``: nothing is written for the batch, a rerun does it again); then close the
-        runs the failure left open and record a rejection: the champion is unchanged."""
-        import mlflow
-
+        """The tracking side failed mid-retrain: settle it, then record a rejection (the champion is unchanged),
+        unless the version was registered after all (finish its story)."""
         assert self.champion is not None
-        line = tracking.one_line(err)
-        self.say(f"[batch {index}] retrain failed: {line}")
-        uri = self.settings.tracking_uri
-        if not tracking.server_up(uri):
-            self.say(
-                f"[batch {index}] MLflow at {uri} is down; waiting up to {self.tracking_wait:.0f}s "
-                "for it before recording anything"
-            )
-            tracking.wait_for_server(uri, self.tracking_wait)
-            self.say(f"[batch {index}] MLflow is back")
-        active = mlflow.active_run()
-        while active is not None and active.info.run_id != self.mlflow_run_id:
-            mlflow.end_run("FAILED")
-            active = mlflow.active_run()
-        if self.mlflow_run_id:
-            tracking.end_running_children(self.mlflow_run_id, "FAILED")
+        line = recovery.settle_failed_retrain(
+            err, index, self.settings.tracking_uri, self.mlflow_run_id, self.tracking_wait, self.say
+        )
         done = self.registry.find_version(origin)
         if done is not None:
-            return (*self._adopt(index, batch, run_key, done), False)
+            return (*self._finish(index, batch, run_key, done), False)
         message = f"retrain failed, champion v{self.champion.version} unchanged: {line}"
         self.failures.append(f"batch {index}: {message}")
-        return (
-            Action.retrained_rejected,
-            [
-                Event(
-                    run_key,
-                    self.registry.name,
-                    "rejection",
-                    message,
-                    index,
-                    None,
-                    self.champion.version,
-                    {"error": line, "failed": True},
-                )
-            ],
-            True,
+        event = Event(
+            run_key,
+            self.registry.name,
+            "rejection",
+            message,
+            index,
+            None,
+            self.champion.version,
+            {"error": line, "failed": True},
         )
+        return Action.retrained_rejected, [event], True
 
     def _log_run_artifacts(self, result: MonitorResult) -> None:
         """The pictures without Grafana: the Evidently HTML of the latest drifted (or last) batch and the

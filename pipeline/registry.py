@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -21,6 +21,20 @@ PREVIOUS = "previous"
 
 class RegistryError(RuntimeError):
     """A registry operation that cannot be done (no champion, nothing to roll back to)."""
+
+
+class RegistryClient(Protocol):
+    """What the registry needs of ``mlflow.MlflowClient`` (a stand-in implements the same in tests)."""
+
+    def get_registered_model(self, name: str) -> Any: ...
+    def create_registered_model(self, name: str, tags: Any = None, description: str | None = None) -> Any: ...
+    def get_model_version_by_alias(self, name: str, alias: str) -> Any: ...
+    def get_model_version(self, name: str, version: str) -> Any: ...
+    def search_model_versions(self, filter_string: str | None = None) -> Any: ...
+    def update_model_version(self, name: str, version: str, description: str | None = None) -> Any: ...
+    def set_registered_model_alias(self, name: str, alias: str, version: str) -> None: ...
+    def delete_registered_model_alias(self, name: str, alias: str) -> None: ...
+    def set_model_version_tag(self, name: str, version: str, key: str, value: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -35,7 +49,7 @@ class VersionInfo:
 
 
 class Registry:
-    def __init__(self, client: Any, name: str) -> None:
+    def __init__(self, client: RegistryClient, name: str) -> None:
         self.client = client
         self.name = name
 
@@ -79,8 +93,9 @@ class Registry:
         matching = [v for v in found if all(v.tags.get(key) == value for key, value in tags.items())]
         return max(matching, key=lambda v: v.version) if matching else None
 
-    def uri(self, alias: str = CHAMPION) -> str:
-        return f"models:/{self.name}@{alias}"
+    def version_uri(self, version: int) -> str:
+        """The model URI of one version: what every loader of this registry takes."""
+        return f"models:/{self.name}/{version}"
 
     def register(self, model_uri: str, run_id: str, tags: dict[str, str], description: str) -> int:
         """Register a logged model as a new version of the one model name, with tags and a description."""

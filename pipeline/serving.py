@@ -112,7 +112,7 @@ def load_version(
 ) -> ServingModel:
     """Load a version with the project's loader (trusted types from the settings) and match its classes."""
     loaded = load_model(
-        f"models:/{registry.name}/{info.version}",
+        registry.version_uri(info.version),
         trusted_types=settings.trusted_types,
         allow_pickled=settings.allow_pickled_models,
     )

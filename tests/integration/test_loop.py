@@ -213,6 +213,21 @@ def test_concept_shift_is_caught_by_the_label_aware_trigger_only(settings, tmp_p
     assert drifted["action"].startswith("retrained")
 
 
+@pytest.mark.e2e
+def test_a_label_prior_shift_with_unchanged_inputs_alarms_at_once(settings, tmp_path):
+    batches = synth(tmp_path / "d", "label", 3, batches=4)
+    invoke("train", "--data", str(tmp_path / "d" / "reference.csv"))
+    records = monitor(settings, tmp_path / "d", batches, tmp_path / "r.json")
+    assert not any(r["drift_detected"] or r["performance_drop"] or r["prior_shift"] for r in records[:2])
+    shifted = records[2]
+    assert shifted["prediction_drift"] < settings.drift_threshold and not shifted["drift_detected"]  # inputs still
+    assert not shifted["performance_drop"]  # the ranking holds
+    assert shifted["prior_shift"] and shifted["positive_rate"] - shifted["mean_prediction"] > 0.1
+    assert shifted["action"].startswith("retrained")
+    (why,) = rows(settings.metrics_db_url, "SELECT message FROM events WHERE kind = 'alarm' AND batch_index = 3")[0]
+    assert why.startswith("positive rate")
+
+
 def test_rerun_never_double_counts(settings, bootstrapped, tmp_path):
     data, batches = bootstrapped
     first = monitor(settings, data, batches[:3], tmp_path / "a.json")
