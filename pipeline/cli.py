@@ -17,9 +17,8 @@ from pipeline.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from pipeline.adopt import Adopted
-    from pipeline.data import ObjectStore
+    from pipeline.collaborators import Collaborators
     from pipeline.monitor import MonitorResult
-    from pipeline.registry import Registry
     from pipeline.schema import FeatureSchema
     from pipeline.stack import StackConfig
     from pipeline.store import MetricsStore
@@ -115,20 +114,10 @@ def _settings(model_name: str | None = None, **overrides: Any) -> Settings:
     return load_settings(model_name=model_name, **overrides)
 
 
-def _s3(settings: Settings) -> ObjectStore:
-    from pipeline.data import make_s3_client
+def _collaborators(settings: Settings) -> Collaborators:
+    from pipeline.collaborators import Collaborators
 
-    return make_s3_client(settings.s3_endpoint_url, settings.aws_region)
-
-
-def _registry(settings: Settings) -> Registry:
-    from mlflow import MlflowClient
-
-    from pipeline import tracking
-    from pipeline.registry import Registry
-
-    tracking.connect(settings.tracking_uri, settings.experiment_name)
-    return Registry(MlflowClient(), settings.model_name)
+    return Collaborators(settings)
 
 
 def _given_schema(path: Path | None, settings: Settings) -> tuple[FeatureSchema | None, str]:
@@ -253,7 +242,7 @@ def schema_infer(
 
     settings = _settings()
     with _clean_errors():
-        frame = read_table(data, _s3(settings) if data.startswith("s3://") else None)
+        frame = read_table(data, _collaborators(settings).s3_for(data))
         columns = [str(name) for name in frame.columns]
         schema, notes = infer_schema(
             frame,
@@ -295,52 +284,26 @@ def train(
 ) -> None:
     """Train the candidates, tune the best, register it (with its schema) and make it champion, or compare it
     with the champion on the newest rows. With a champion, its recorded schema is used."""
-    from pipeline.data import load_batch
-    from pipeline.monitor import MetricsStore
-    from pipeline.retrain import WindowInfo, retrain
-    from pipeline.serving import load_version, schema_for
-    from pipeline.store import Event
+    from pipeline.bootstrap import train_on
 
     settings = _settings(model_name)
     with _clean_errors():
         given, given_source = _given_schema(schema_path, settings)
-        registry = _registry(settings)
-        champion = registry.champion()
+        parts = _collaborators(settings)
+        champion = parts.registry.champion()
         if champion is not None and if_no_champion:
             _say(f"{settings.model_name}: champion is v{champion.version}; nothing to bootstrap")
             return
-        schema = schema_for(registry, champion, given, given_source)
-        batch = load_batch(data, schema, _s3(settings) if data.startswith("s3://") else None)
-        if not batch.has_labels:
-            _fail(f"{data}: training data needs the target column {schema.target!r}")
-        store = MetricsStore(settings.metrics_dsn())
-        store.create_schema()
-        champion_model = None
-        if champion is not None:
-            champion_model = load_version(registry, champion, schema, settings).scorer
-        _say(f"training on {batch.rows} rows from {data} (target {schema.target!r}, {len(schema.features)} features)")
-        outcome = retrain(
-            batch.frame,
-            WindowInfo(batch.rows, [data], "bootstrap" if champion is None else f"manual train on {data}"),
+        outcome = train_on(
+            data,
             settings=settings,
-            schema=schema,
-            registry=registry,
-            champion_model=champion_model,
+            registry=parts.registry,
+            store=parts.store,
+            champion=champion,
+            given=given,
+            given_source=given_source,
+            s3_client=parts.s3_for(data),
             say=_say,
-        )
-        import uuid
-
-        kind = "bootstrap" if champion is None else ("promotion" if outcome.promoted else "rejection")
-        store.record_event(
-            Event(
-                f"train-{uuid.uuid4().hex[:12]}",
-                settings.model_name,
-                kind,
-                f"v{outcome.version}: {outcome.decision.reason}",
-                model_version=outcome.version,
-                champion_version=champion.version if champion else None,
-                details={"mlflow_run_id": outcome.run_id, "data": data},
-            )
         )
         state = "champion" if outcome.promoted else "challenger (not promoted)"
         _say(f"{settings.model_name} v{outcome.version} ({outcome.candidate}) is {state}: {outcome.decision.reason}")
@@ -386,7 +349,6 @@ def monitor(
     from pipeline.monitor import Monitor, NoChampion, file_sources, run_key_for, simulated_sources, write_report_json
     from pipeline.schema import is_builtin
     from pipeline.serving import schema_for
-    from pipeline.store import MetricsStore
     from pipeline.synth import DriftKind
 
     extra = [arg for arg in ctx.args]
@@ -396,7 +358,8 @@ def monitor(
     settings = _settings(model_name)
     with _clean_errors():
         given, given_source = _given_schema(schema_path, settings)
-        registry = _registry(settings)
+        parts = _collaborators(settings)
+        registry = parts.registry
         champion = registry.champion()
         if champion is None:
             raise NoChampion(
@@ -405,8 +368,8 @@ def monitor(
         schema = schema_for(registry, champion, given, given_source)
         if not paths and not is_builtin(schema):
             _fail("the simulated stream is the triage demo's; with another schema pass the batches with --current")
-        store = MetricsStore(settings.metrics_dsn())
-        s3 = _s3(settings) if any(p.startswith("s3://") for p in [reference, *paths]) else None
+        store = parts.store
+        s3 = parts.s3_for(reference, *paths)
         ref = load_batch(reference, schema, s3, max_batch_mb)
         if paths:
             sources = file_sources(paths, schema, s3, max_batch_mb)
@@ -498,7 +461,7 @@ def _summary(result: MonitorResult, settings: Settings, store: MetricsStore) -> 
 
 
 def _adopt_and_record(
-    registry: Registry, settings: Settings, version: int, holdout: str, schema_path: Path | None
+    parts: Collaborators, settings: Settings, version: int, holdout: str, schema_path: Path | None
 ) -> Adopted:
     """adopt's checks and records, shared by `adopt` and `promote` (for a version without recorded metrics)."""
     import uuid
@@ -507,14 +470,14 @@ def _adopt_and_record(
     from pipeline.adopt import find_version
     from pipeline.data import load_batch
     from pipeline.serving import schema_for
-    from pipeline.store import Event, MetricsStore
+    from pipeline.store import Event
 
+    registry = parts.registry
     given, given_source = _given_schema(schema_path, settings)
     info = find_version(registry, version)
     schema = schema_for(registry, info, given, given_source)
-    batch = load_batch(holdout, schema, _s3(settings) if holdout.startswith("s3://") else None)
-    store = MetricsStore(settings.metrics_dsn())
-    store.create_schema()
+    batch = load_batch(holdout, schema, parts.s3_for(holdout))
+    store = parts.store
     adopted = adopt_version(registry, version, batch, schema, settings)
     m = adopted.metrics
     message = (
@@ -556,8 +519,8 @@ def adopt(
     """
     settings = _settings(model_name)
     with _clean_errors():
-        registry = _registry(settings)
-        _adopt_and_record(registry, settings, version, holdout, schema_path)
+        parts = _collaborators(settings)
+        _adopt_and_record(parts, settings, version, holdout, schema_path)
 
 
 @app.command()
@@ -579,11 +542,12 @@ def promote(
     from pipeline.adopt import find_version
     from pipeline.registry import RegistryError
     from pipeline.serving import TAG_SCHEMA, load_version, schema_for
-    from pipeline.store import Event, MetricsStore
+    from pipeline.store import Event
 
     settings = _settings(model_name)
     with _clean_errors():
-        registry = _registry(settings)
+        parts = _collaborators(settings)
+        registry = parts.registry
         info = find_version(registry, version)
         recorded = info.metric("holdout_roc_auc") is not None and bool(info.tags.get(TAG_SCHEMA))
         if not recorded:
@@ -592,7 +556,7 @@ def promote(
                     f"v{version} has no recorded holdout metrics and schema; pass --holdout PATH to run "
                     "adopt's checks on it"
                 )
-            _adopt_and_record(registry, settings, version, holdout, schema_path)
+            _adopt_and_record(parts, settings, version, holdout, schema_path)
             return
         given, given_source = _given_schema(schema_path, settings)
         load_version(registry, info, schema_for(registry, info, given, given_source), settings)  # it must load
@@ -601,8 +565,7 @@ def promote(
             _say(f"{settings.model_name}: v{version} is already the champion")
             return
         previous = registry.promote(version)
-        store = MetricsStore(settings.metrics_dsn())
-        store.create_schema()
+        store = parts.store
         message = f"v{version} promoted by hand" + (f" over v{previous}" if previous is not None else "")
         store.record_event(
             Event(
@@ -622,13 +585,13 @@ def rollback(model_name: ModelName = None) -> None:
     """Move the `champion` alias back to `previous` (the champion it replaced)."""
     import uuid
 
-    from pipeline.store import Event, MetricsStore
+    from pipeline.store import Event
 
     settings = _settings(model_name)
     with _clean_errors():
-        registry = _registry(settings)
-        store = MetricsStore(settings.metrics_dsn())
-        store.create_schema()
+        parts = _collaborators(settings)
+        registry = parts.registry
+        store = parts.store
         rolled_from, rolled_to = registry.rollback()
         store.record_event(
             Event(
@@ -647,11 +610,11 @@ def rollback(model_name: ModelName = None) -> None:
 def status(model_name: ModelName = None) -> None:
     """Champion version and aliases, its schema, the last batches, the top drifted features, the last events."""
     from pipeline.serving import recorded_schema
-    from pipeline.store import MetricsStore
 
     settings = _settings(model_name)
     with _clean_errors():
-        registry = _registry(settings)
+        parts = _collaborators(settings)
+        registry = parts.registry
         champion = registry.champion()
         aliases = registry.aliases() if champion is not None else {}
         _say(
@@ -675,8 +638,7 @@ def status(model_name: ModelName = None) -> None:
                 )
             else:
                 _say(f"performance alarm: on, holdout ROC AUC {auc:.4f} minus {settings.auc_tolerance}")
-        store = MetricsStore(settings.metrics_dsn())
-        store.create_schema()
+        store = parts.store
         batches = Table(title="last batches")
         for column in ("time", "run", "batch", "champion", "pred drift", "drifted", "ROC AUC", "action"):
             batches.add_column(column)
@@ -724,12 +686,10 @@ def report(
 ) -> None:
     """Write the drift timeline PNG (threshold, alarms, promotions marked) and the batch table of a past run."""
     from pipeline.report import write_run_report
-    from pipeline.store import MetricsStore
 
     settings = _settings(model_name)
     with _clean_errors():
-        store = MetricsStore(settings.metrics_dsn())
-        store.create_schema()
+        store = _collaborators(settings).store
         try:
             paths = write_run_report(store, run_key, settings.model_name, out)
         except LookupError as err:
