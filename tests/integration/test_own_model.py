@@ -219,6 +219,49 @@ def test_an_adopted_pipeline_with_text_labels_serves_and_monitors(settings, serv
     assert record["champion_version"] == 1 and not record["performance_drop"]
 
 
+def test_a_users_model_that_fails_on_a_batch_skips_that_batch_in_one_line(settings, tmp_path):
+    files = write_loans(tmp_path / "loans", batches=2, shift_at=None, text_labels=True, seed=6)
+    infer(files, tmp_path / "loans.json", "default")
+    strict = user_pipeline(pd.read_csv(files.reference))
+    strict.set_params(columntransformer__cat__handle_unknown="error")  # refuses a category it never saw
+    name = f"{settings.model_name}-strict"
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    register_user_model(name, strict)
+    invoke(
+        "adopt",
+        "--model-name",
+        name,
+        "--version",
+        "1",
+        "--holdout",
+        str(files.batches[0]),
+        "--schema",
+        str(tmp_path / "loans.json"),
+    )
+    odd = pd.read_csv(files.batches[1])
+    odd.loc[0, "product"] = "boat"  # a level the model's encoder never saw
+    odd.to_csv(tmp_path / "odd.csv", index=False)
+    report = tmp_path / "report.json"
+    out = invoke(
+        "monitor",
+        "--model-name",
+        name,
+        "--reference",
+        str(files.reference),
+        "--current",
+        str(files.batches[0]),
+        str(tmp_path / "odd.csv"),
+        "--report-json",
+        str(report),
+        code=1,
+    )
+    records = json.loads(report.read_text())
+    assert "error" not in records[0] and records[0]["roc_auc"] > 0.7
+    assert "could not score" in records[1]["error"] and "\n" not in records[1]["error"]
+    assert "odd.csv" in " ".join(out.split())
+    assert rows(settings.metrics_db_url, "SELECT count(*) FROM batch_metrics WHERE model_name = %s", name) == [(1,)]
+
+
 def test_a_schema_that_differs_from_the_champions_is_one_line_naming_the_columns(settings, tmp_path):
     files = write_loans(tmp_path / "loans", batches=1, shift_at=None)
     infer(files, tmp_path / "loans.json", "1")
