@@ -146,13 +146,13 @@ def test_text_labels_whose_positive_sorts_first_are_not_read_inverted_when_train
         assert record["roc_auc"] == pytest.approx(served_auc(settings.model_name, 1, batch, 1), abs=1e-9)
 
 
-def user_pipeline(frame: pd.DataFrame):
+def user_pipeline(frame: pd.DataFrame, unknown: str = "ignore"):
     """What a user would fit: a scikit-learn pipeline on the columns as pandas reads them, text labels."""
     numeric = ["age", "income", "debt_ratio"]
     pre = ColumnTransformer(
         [
             ("num", SimpleImputer(strategy="median"), numeric),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), ["region", "product"]),
+            ("cat", OneHotEncoder(handle_unknown=unknown), ["region", "product"]),
         ]
     )
     features = frame[[*numeric, "region", "product"]]
@@ -222,8 +222,7 @@ def test_an_adopted_pipeline_with_text_labels_serves_and_monitors(settings, serv
 def test_a_users_model_that_fails_on_a_batch_skips_that_batch_in_one_line(settings, tmp_path):
     files = write_loans(tmp_path / "loans", batches=2, shift_at=None, text_labels=True, seed=6)
     infer(files, tmp_path / "loans.json", "default")
-    strict = user_pipeline(pd.read_csv(files.reference))
-    strict.set_params(columntransformer__cat__handle_unknown="error")  # refuses a category it never saw
+    strict = user_pipeline(pd.read_csv(files.reference), unknown="error")  # refuses a category it never saw
     name = f"{settings.model_name}-strict"
     mlflow.set_tracking_uri(settings.tracking_uri)
     register_user_model(name, strict)
