@@ -152,7 +152,8 @@ def user_pipeline(frame: pd.DataFrame, unknown: str = "ignore"):
     pre = ColumnTransformer(
         [
             ("num", SimpleImputer(strategy="median"), numeric),
-            ("cat", OneHotEncoder(handle_unknown=unknown), ["region", "product"]),
+            ("region", OneHotEncoder(handle_unknown="ignore"), ["region"]),
+            ("product", OneHotEncoder(handle_unknown=unknown), ["product"]),
         ]
     )
     features = frame[[*numeric, "region", "product"]]
