@@ -100,7 +100,7 @@ def template_values(enable_basic_auth: bool) -> dict:
         "model_name": defaults["model_name"],
         "compose_file": defaults["compose_file"],
         "monitor_schedule": defaults["monitor_schedule"],
-        "monitor_args": defaults["monitor_args"],
+        "inbox_uri": f"s3://triage-mlflow-artifacts/{defaults['inbox_prefix']}{defaults['model_name']}/",
         "hostctl_py": (HOST / "templates" / "hostctl.py").read_text(),
         "mlflow_server_sh": (HOST / "templates" / "mlflow-server.sh").read_text(),
         "bootstrap_sh": (HOST / "templates" / "bootstrap.sh").read_text(),
@@ -168,7 +168,8 @@ def test_environment_file_follows_the_settings_interface(cloud_config):
     assert env["PIPELINE_S3_ENDPOINT_URL"] == ""
     assert env["PIPELINE_ARTIFACT_BUCKET"] == "triage-mlflow-artifacts"
     assert re.fullmatch(r"postgresql://triage@[\w.-]+:5432/metrics\?sslmode=require", env["PIPELINE_METRICS_DB_URL"])
-    assert env["PIPELINE_MODEL_NAME"]
+    assert env["PIPELINE_MODEL_NAME"] == "ed-triage-admission", "the pipeline's own default model name"
+    assert env["TRIAGE_INBOX_URI"] == "s3://triage-mlflow-artifacts/inbox/ed-triage-admission/"
     for key in ("METRICS_DB_HOST", "METRICS_DB_PORT", "METRICS_DB_USER", "METRICS_DB_NAME"):
         assert env[key], key
     assert env["METRICS_DB_SSLMODE"] == "require"
@@ -207,7 +208,12 @@ def test_dashboards_start_from_the_project_compose_file(cloud_config):
 def test_monitor_runs_on_a_timer(cloud_config):
     _, _, config = cloud_config
     files = files_of(config)
-    assert "/opt/triage/venv/bin/pipeline monitor" in files["/etc/systemd/system/triage-monitor.service"]
+    unit = files["/etc/systemd/system/triage-monitor.service"]
+    exec_start = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert exec_start == [
+        "ExecStart=/usr/local/lib/triage/hostctl exec --db --mlflow-admin -- "
+        "/opt/triage/venv/bin/pipeline monitor --inbox s3://triage-mlflow-artifacts/inbox/ed-triage-admission/"
+    ]
     assert "OnCalendar=hourly" in files["/etc/systemd/system/triage-monitor.timer"]
     bootstrap = files["/usr/local/lib/triage/bootstrap.sh"]
     assert "systemctl enable --now triage-monitor.timer" in bootstrap

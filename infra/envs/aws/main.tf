@@ -70,6 +70,7 @@ module "tracking_host" {
   project_git_ref   = var.project_git_ref
   project_pip_spec  = var.project_pip_spec
   model_name        = var.model_name
+  inbox_prefix      = var.inbox_prefix
   monitor_schedule  = var.monitor_schedule
   enable_basic_auth = var.enable_basic_auth
 
