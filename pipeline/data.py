@@ -23,6 +23,7 @@ class ObjectStore(Protocol):
 
     def get_object(self, *, Bucket: str, Key: str) -> Any: ...  # noqa: N803 - boto3's names
     def put_object(self, *, Bucket: str, Key: str, Body: bytes) -> Any: ...  # noqa: N803
+    def get_paginator(self, operation_name: str) -> Any: ...
 
 
 class DataError(ValueError):
@@ -55,10 +56,11 @@ def make_s3_client(endpoint_url: str | None, region: str) -> ObjectStore:
     return boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
 
 
-def _split_s3(uri: str) -> tuple[str, str]:
+def split_s3(uri: str, *, allow_empty_key: bool = False) -> tuple[str, str]:
+    """(bucket, key) of ``s3://bucket/key``; with ``allow_empty_key`` the key may be a prefix or empty."""
     rest = uri[len("s3://") :]
     bucket, _, key = rest.partition("/")
-    if not bucket or not key:
+    if not bucket or (not key and not allow_empty_key):
         raise DataError(f"{uri}: an s3 path needs the form s3://bucket/key")
     return bucket, key
 
@@ -88,7 +90,7 @@ def read_bytes(source: str, s3_client: ObjectStore | None = None, max_mb: float 
             raise DataError(f"{source}: no S3 client configured")
         from botocore.exceptions import BotoCoreError, ClientError
 
-        bucket, key = _split_s3(source)
+        bucket, key = split_s3(source)
         try:
             response = s3_client.get_object(Bucket=bucket, Key=key)
             body = response["Body"]
@@ -175,7 +177,7 @@ def write_table(frame: pd.DataFrame, destination: str, s3_client: ObjectStore | 
     if destination.startswith("s3://"):
         if s3_client is None:
             raise DataError(f"{destination}: no S3 client configured")
-        bucket, key = _split_s3(destination)
+        bucket, key = split_s3(destination)
         s3_client.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
         return
     path = Path(destination)
