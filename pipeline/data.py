@@ -49,11 +49,32 @@ class Batch:
         return len(self.frame)
 
 
+EMULATOR_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
 def make_s3_client(endpoint_url: str | None, region: str) -> ObjectStore:
-    """A boto3 S3 client; the endpoint decides between moto, LocalStack and AWS."""
+    """A boto3 S3 client; the endpoint decides between moto, LocalStack and AWS.
+
+    With an endpoint (the local stack) and no credentials anywhere in the normal chain, the emulator's fake ones
+    are used: a laptop needs no AWS account. Without an endpoint (AWS itself) the normal chain applies.
+    """
     import boto3
 
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+    session = boto3.session.Session()
+    extra = EMULATOR_CREDENTIALS if endpoint_url and session.get_credentials() is None else {}
+    return session.client("s3", endpoint_url=endpoint_url, region_name=region, **extra)
+
+
+def s3_failure(source: str, err: Exception) -> DataError:
+    """One line for a botocore failure: missing credentials said as such, not as an unreachable S3."""
+    from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
+    if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
+        return DataError(
+            f"{source}: no AWS credentials found (environment, ~/.aws or an instance role); "
+            "set PIPELINE_S3_ENDPOINT_URL for the local stack"
+        )
+    return DataError(f"{source}: S3 unreachable ({err.__class__.__name__})")
 
 
 def split_s3(uri: str, *, allow_empty_key: bool = False) -> tuple[str, str]:
@@ -109,7 +130,7 @@ def read_bytes(source: str, s3_client: ObjectStore | None = None, max_mb: float 
                 raise DataError(f"{source}: access denied to bucket {bucket}") from err
             raise DataError(f"{source}: S3 error {code}") from err
         except BotoCoreError as err:
-            raise DataError(f"{source}: S3 unreachable ({err.__class__.__name__})") from err
+            raise s3_failure(source, err) from err
     path = Path(source)
     if not path.exists():
         raise DataError(f"{source}: no such file")

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.data import SUPPORTED_SUFFIXES, DataError, ObjectStore, split_s3
+from pipeline.data import SUPPORTED_SUFFIXES, DataError, ObjectStore, s3_failure, split_s3
 
 IDENTITY_SEPARATOR = "#"
 
@@ -53,7 +53,7 @@ def list_inbox(inbox: str, s3_client: ObjectStore | None) -> list[InboxObject]:
             code = err.response.get("Error", {}).get("Code", "error")
             raise DataError(f"{inbox}: cannot list the inbox (S3 error {code})") from err
         except BotoCoreError as err:
-            raise DataError(f"{inbox}: S3 unreachable ({err.__class__.__name__})") from err
+            raise s3_failure(inbox, err) from err
         return sorted(found, key=lambda item: item.uri)
     folder = Path(inbox)
     if not folder.is_dir():
