@@ -104,6 +104,7 @@ def template_values(enable_basic_auth: bool) -> dict:
         "hostctl_py": (HOST / "templates" / "hostctl.py").read_text(),
         "mlflow_server_sh": (HOST / "templates" / "mlflow-server.sh").read_text(),
         "bootstrap_sh": (HOST / "templates" / "bootstrap.sh").read_text(),
+        "run_pipeline_sh": (HOST / "templates" / "run-pipeline.sh").read_text(),
     }
     assert set(values) == templatefile_keys(), "keep template_values in step with main.tf's templatefile()"
     return values
@@ -140,7 +141,11 @@ def test_shell_scripts_pass_bash_n(cloud_config, tmp_path):
     bash = shutil.which("bash")
     assert bash, "bash is needed for this test"
     scripts = {path: body for path, body in files_of(config).items() if body.startswith("#!/usr/bin/env bash")}
-    assert set(scripts) == {"/usr/local/lib/triage/mlflow-server.sh", "/usr/local/lib/triage/bootstrap.sh"}
+    assert set(scripts) == {
+        "/usr/local/lib/triage/mlflow-server.sh",
+        "/usr/local/lib/triage/bootstrap.sh",
+        "/usr/local/lib/triage/run-pipeline",
+    }
     for path, body in scripts.items():
         script = tmp_path / path.rsplit("/", 1)[1]
         script.write_text(body)

@@ -48,6 +48,7 @@ locals {
     hostctl_py              = file("${path.module}/templates/hostctl.py")
     mlflow_server_sh        = file("${path.module}/templates/mlflow-server.sh")
     bootstrap_sh            = file("${path.module}/templates/bootstrap.sh")
+    run_pipeline_sh         = file("${path.module}/templates/run-pipeline.sh")
   })
 }
 
