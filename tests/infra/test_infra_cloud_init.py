@@ -73,7 +73,7 @@ def templatefile_keys() -> set[str]:
     return set(re.findall(r"(\w+)\s*=", call.split("{", 1)[1]))
 
 
-def template_values(enable_basic_auth: bool) -> dict:
+def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") -> dict:
     """The values main.tf passes, from the module's variable defaults plus sample inputs."""
     defaults = {k: v.get("default") for k, v in named_blocks(HOST, "variable").items()}
     values = {
@@ -101,6 +101,8 @@ def template_values(enable_basic_auth: bool) -> dict:
         "compose_file": defaults["compose_file"],
         "monitor_schedule": defaults["monitor_schedule"],
         "inbox_uri": f"s3://triage-mlflow-artifacts/{defaults['inbox_prefix']}{defaults['model_name']}/",
+        "bootstrap_champion": bootstrap_training_data != "",
+        "bootstrap_training_data": bootstrap_training_data,
         "hostctl_py": (HOST / "templates" / "hostctl.py").read_text(),
         "mlflow_server_sh": (HOST / "templates" / "mlflow-server.sh").read_text(),
         "bootstrap_sh": (HOST / "templates" / "bootstrap.sh").read_text(),
@@ -110,9 +112,15 @@ def template_values(enable_basic_auth: bool) -> dict:
     return values
 
 
-@pytest.fixture(params=[False, True], ids=["basic-auth-off", "basic-auth-on"])
+FIRST_CHAMPION_DATA = "s3://triage-mlflow-artifacts/training/reference.csv"
+
+
+@pytest.fixture(params=[False, True], ids=["basic-auth-off", "basic-auth-on-first-champion"])
 def cloud_config(request):
-    rendered = render(TEMPLATE.read_text(), template_values(request.param))
+    """Basic auth and bootstrap_training_data both off, then both on."""
+    rendered = render(
+        TEMPLATE.read_text(), template_values(request.param, FIRST_CHAMPION_DATA if request.param else "")
+    )
     assert rendered.startswith("#cloud-config\n")
     return request.param, rendered, yaml.safe_load(rendered)
 
@@ -222,6 +230,18 @@ def test_monitor_runs_on_a_timer(cloud_config):
     assert "OnCalendar=hourly" in files["/etc/systemd/system/triage-monitor.timer"]
     bootstrap = files["/usr/local/lib/triage/bootstrap.sh"]
     assert "systemctl enable --now triage-monitor.timer" in bootstrap
+
+
+def test_first_champion_unit_only_with_bootstrap_training_data(cloud_config):
+    with_data, _, config = cloud_config
+    files = files_of(config)
+    unit = files.get("/etc/systemd/system/triage-first-champion.service")
+    assert (unit is not None) is with_data
+    if with_data:
+        assert f"/opt/triage/venv/bin/pipeline train --data {FIRST_CHAMPION_DATA} --if-no-champion" in unit, (
+            "trains only when the registry has no champion"
+        )
+        assert "User=triage" in unit and "After=network-online.target triage-mlflow.service" in unit
 
 
 def test_hostctl_generates_grafana_password_on_the_host():

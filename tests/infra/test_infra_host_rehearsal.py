@@ -33,7 +33,7 @@ from tfconfig import ROOT
 SHELLCHECK = shutil.which("shellcheck")
 CLOUD_INIT = shutil.which("cloud-init")
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
-UNITS = ("triage-mlflow.service", "triage-dashboards.service", "triage-monitor.service", "triage-monitor.timer")
+FIRST_CHAMPION_DATA = "s3://triage-mlflow-artifacts/training/reference.csv"
 OVERLAID = ("/etc", "/opt", "/var/lib", "/usr/local/lib")
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -49,8 +49,8 @@ def system_python_matches() -> bool:
     return out.returncode == 0 and out.stdout.strip() == str(tuple(sys.version_info[:2]))
 
 
-def rendered_config(enable_basic_auth: bool, **overrides) -> tuple[str, dict]:
-    values = {**template_values(enable_basic_auth), **overrides}
+def rendered_config(enable_basic_auth: bool, bootstrap_training_data: str = "", **overrides) -> tuple[str, dict]:
+    values = {**template_values(enable_basic_auth, bootstrap_training_data), **overrides}
     text = render(TEMPLATE.read_text(), values)
     return text, yaml.safe_load(text)
 
@@ -63,9 +63,9 @@ def unit_lines(unit: str, key: str) -> list[str]:
 
 
 @pytest.mark.skipif(CLOUD_INIT is None, reason="cloud-init is not installed (apt-get install cloud-init)")
-@pytest.mark.parametrize("enable_basic_auth", [False, True], ids=["basic-auth-off", "basic-auth-on"])
+@pytest.mark.parametrize("enable_basic_auth", [False, True], ids=["basic-auth-off", "basic-auth-on-first-champion"])
 def test_cloud_init_passes_its_schema(enable_basic_auth, tmp_path):
-    text, _ = rendered_config(enable_basic_auth)
+    text, _ = rendered_config(enable_basic_auth, FIRST_CHAMPION_DATA if enable_basic_auth else "")
     path = tmp_path / "user-data.yaml"
     path.write_text(text)
     result = subprocess.run([CLOUD_INIT, "schema", "--config-file", str(path)], capture_output=True, text=True)
@@ -75,7 +75,7 @@ def test_cloud_init_passes_its_schema(enable_basic_auth, tmp_path):
 
 @pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed (apt-get install shellcheck)")
 def test_embedded_shell_scripts_pass_shellcheck(tmp_path):
-    _, config = rendered_config(True)
+    _, config = rendered_config(True, FIRST_CHAMPION_DATA)
     scripts = {path: body for path, body in files_of(config).items() if body.startswith("#!/usr/bin/env bash")}
     assert set(scripts) == {
         "/usr/local/lib/triage/bootstrap.sh",
@@ -100,10 +100,10 @@ def test_hostctl_is_python_not_shell():
 
 
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
-@pytest.mark.parametrize("enable_basic_auth", [False, True], ids=["basic-auth-off", "basic-auth-on"])
+@pytest.mark.parametrize("enable_basic_auth", [False, True], ids=["basic-auth-off", "basic-auth-on-first-champion"])
 def test_systemd_units_pass_verify(enable_basic_auth, tmp_path):
     """The units, under a temporary root whose ExecStart binaries are stubs, pass `systemd-analyze verify`."""
-    _, config = rendered_config(enable_basic_auth)
+    _, config = rendered_config(enable_basic_auth, FIRST_CHAMPION_DATA if enable_basic_auth else "")
     root = tmp_path / "root"
     for path, body in files_of(config).items():
         target = root / path.lstrip("/")
@@ -119,7 +119,8 @@ def test_systemd_units_pass_verify(enable_basic_auth, tmp_path):
             shutil.copytree(Path("/") / system_units, root / system_units, symlinks=True)
     (root / "opt/triage/src").mkdir(parents=True, exist_ok=True)
     (root / "var/lib/triage").mkdir(parents=True, exist_ok=True)
-    units = [str(root / "etc/systemd/system" / unit) for unit in UNITS]
+    units = sorted(str(root / path.lstrip("/")) for path in files_of(config) if path.startswith("/etc/systemd/"))
+    assert len(units) == (5 if enable_basic_auth else 4)
     result = subprocess.run(
         [SYSTEMD_ANALYZE, "verify", f"--root={root}", "--man=no", *units], capture_output=True, text=True
     )
@@ -262,29 +263,31 @@ def build_wheelhouse(folder: Path) -> Path:
 
 @pytest.mark.e2e
 @pytest.mark.skipif(_needs_root_namespaces() is not None, reason=str(_needs_root_namespaces()))
-def test_host_bootstraps_trains_and_monitors_its_inbox(tls_postgres, emulator):
+@pytest.mark.parametrize("first_champion", ["trained-by-hand", "bootstrap-training-data"])
+def test_host_bootstraps_trains_and_monitors_its_inbox(first_champion, tls_postgres, emulator):
+    """The first champion as the runbook trains it (run-pipeline over SSM), or from bootstrap_training_data."""
     from pipeline import stack
 
-    bucket = "rehearsal-artifacts"
+    bucket = f"rehearsal-{first_champion}"  # moto keeps its accounts per process: one bucket per case
     model = "ed-triage-admission"
     pg = tls_postgres
     mlflow_port = stack.free_port()
     dev_site = sysconfig.get_paths()["purelib"]
     work = Path(stack.new_state_dir("host-rehearsal-"))  # reachable by the triage user, unlike tmp_path
     try:
-        _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site)
+        _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, first_champion == "trained-by-hand")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site):
+def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand):
     # The emulated account: the bucket, the RDS-managed secret, and the empty secret the host fills.
     aws("s3", emulator).create_bucket(Bucket=bucket)
     sm = aws("secretsmanager", emulator)
     db_secret = sm.create_secret(
-        Name="rds!db-rehearsal", SecretString=json.dumps({"username": "pipeline", "password": "unused"})
+        Name=f"rds!db-{bucket}", SecretString=json.dumps({"username": "pipeline", "password": "unused"})
     )
-    grafana_secret = sm.create_secret(Name="triage/grafana-admin-rehearsal")
+    grafana_secret = sm.create_secret(Name=f"triage/grafana-admin-{bucket}")
 
     # The project, from a local copy instead of GitHub, at the commit under test.
     origin = work / "origin.git"
@@ -294,8 +297,10 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site):
     subprocess.run(["git", "-C", str(origin), "branch", "--force", "rehearsal", commit], check=True)
 
     inbox = f"s3://{bucket}/inbox/{model}/"
+    training_data = f"s3://{bucket}/training/reference.csv"
     _, config = rendered_config(
         False,
+        "" if by_hand else training_data,
         project_git_url=f"file://{origin}",
         project_git_ref="rehearsal",
         artifact_bucket=bucket,
@@ -352,6 +357,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site):
         "enable --now docker.service",
         "enable --now triage-mlflow.service",
         "enable --now triage-dashboards.service",
+        *([] if by_hand else ["enable --now --no-block triage-first-champion.service"]),
         "enable --now triage-monitor.timer",
     ]
     etc, opt = layers / "_etc" / "upper", layers / "_opt" / "upper"
@@ -387,6 +393,8 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site):
     assert unit_lines(monitor_unit, "User") == ["triage"] and unit_lines(monitor_unit, "WorkingDirectory") == [
         "/var/lib/triage"
     ]
+    # What the instance role and AWS's endpoints give a real host, the packages pip did not install, and
+    # two tuning trials instead of five to keep the run short.
     emulator_env = work / "emulator.env"
     emulator_env.write_text(
         textwrap.dedent(f"""\
@@ -396,6 +404,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site):
         PYTHONPATH={dev_site}
         HOME=/var/lib/triage
         MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT=true
+        PIPELINE_TUNING_TRIALS=2
         """)
     )
     run_unit = work / "run-unit"
@@ -411,13 +420,19 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site):
             f"runuser -u triage -- env -i PATH={HOST_PATH} EMULATOR_ENV={emulator_env} {run_unit} {workdir} {command}"
         )
 
-    # The runbook's first champion, `sudo -u triage /usr/local/lib/triage/run-pipeline train --data s3://...`;
-    # the emulator's settings stand in for the instance role.
-    emulator_vars = " ".join(emulator_env.read_text().split())
-    train = (
-        f"runuser -u triage -- env -i PATH={HOST_PATH} {emulator_vars} "
-        f"/usr/local/lib/triage/run-pipeline train --data s3://{bucket}/training/reference.csv"
-    )
+    if by_hand:
+        # The runbook's `sudo -u triage /usr/local/lib/triage/run-pipeline train --data s3://...`;
+        # the emulator's settings stand in for the instance role.
+        emulator_vars = " ".join(emulator_env.read_text().split())
+        train = (
+            f"runuser -u triage -- env -i PATH={HOST_PATH} {emulator_vars} "
+            f"/usr/local/lib/triage/run-pipeline train --data {training_data}"
+        )
+    else:
+        first_unit = files["/etc/systemd/system/triage-first-champion.service"]
+        (first_start,) = unit_lines(first_unit, "ExecStart")
+        assert first_start.endswith(f"pipeline train --data {training_data} --if-no-champion")
+        train = as_triage(unit_lines(first_unit, "WorkingDirectory")[0], first_start)
     steps = [
         f"{as_triage('/', pre)} > {results}/mlflow-pre.log 2>&1" for pre in unit_lines(mlflow_unit, "ExecStartPre")
     ]
@@ -432,7 +447,9 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site):
             'for _ in $(seq 90); do curl -sf "$health" >/dev/null && break; sleep 1; done',
             'curl -sf "$health" >/dev/null || { kill $mlflow; exit 12; }',
             f"{train} > {results}/train.log 2>&1; echo $? > {results}/train.rc",
-            f"python3 -c 'import sys' && touch {results}/ready",
+            # A second first-boot run (a reboot) finds the champion and trains nothing.
+            *([] if by_hand else [f"{train} > {results}/train-again.log 2>&1 || exit 13"]),
+            f"touch {results}/ready",
             # The batch lands in the inbox only now, like a user's upload after the first champion.
             f"while [ ! -f {results}/uploaded ]; do sleep 0.2; done",
             f"{as_triage('/var/lib/triage', timer_command)} > {results}/monitor-1.log 2>&1",
@@ -455,20 +472,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site):
     while not (results / "ready").exists() and host.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
     if (results / "ready").exists():
-        subprocess.run(
-            ["aws", "s3", "cp", str(data / "batch_001.csv"), inbox],
-            env={
-                **os.environ,
-                "AWS_ACCESS_KEY_ID": "test",
-                "AWS_SECRET_ACCESS_KEY": "test",
-                "AWS_ENDPOINT_URL": emulator,
-                "AWS_DEFAULT_REGION": "us-east-1",
-            },
-            check=True,
-            capture_output=True,
-        ) if shutil.which("aws") else s3.upload_file(
-            str(data / "batch_001.csv"), bucket, f"inbox/{model}/batch_001.csv"
-        )
+        upload_batch(data / "batch_001.csv", inbox, emulator)
         (results / "uploaded").touch()
     while not (results / "monitor-1.rc").exists() and host.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -489,10 +493,28 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site):
     assert log("monitor-1.rc").strip() == "0", detail
     assert log("monitor-2.rc").strip() == "0", detail
     assert "is champion" in log("train.log"), detail
+    if not by_hand:
+        assert "nothing to bootstrap" in log("train-again.log"), log("train-again.log")
     assert "nothing new" in log("monitor-2.log"), detail
 
     assert after_first == 1, detail
     assert recorded_batches(pg, model) == 1, "the second run must record nothing new\n" + detail
+
+
+def upload_batch(path: Path, inbox: str, endpoint: str) -> None:
+    """`aws s3 cp batch.csv s3://BUCKET/inbox/MODEL/`, as the runbook says (boto3 when the CLI is absent)."""
+    if shutil.which("aws"):
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",  # pragma: allowlist secret
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        subprocess.run(["aws", "s3", "cp", str(path), inbox], env=env, check=True, capture_output=True)
+    else:
+        bucket, prefix = inbox.removeprefix("s3://").split("/", 1)
+        aws("s3", endpoint).upload_file(str(path), bucket, prefix + path.name)
 
 
 def recorded_batches(pg, model: str) -> int | None:

@@ -193,6 +193,12 @@ variable "inbox_prefix" {
   }
 }
 
+variable "bootstrap_training_data" {
+  description = "Optional s3:// URI of labelled training data; the host trains the first champion from it on first boot if the registry has none."
+  type        = string
+  default     = ""
+}
+
 variable "monitor_schedule" {
   description = "systemd OnCalendar expression of the monitor timer (pipeline monitor --inbox)."
   type        = string

@@ -45,6 +45,8 @@ locals {
     compose_file            = var.compose_file
     monitor_schedule        = var.monitor_schedule
     inbox_uri               = local.inbox_uri
+    bootstrap_champion      = var.bootstrap_training_data != ""
+    bootstrap_training_data = var.bootstrap_training_data
     hostctl_py              = file("${path.module}/templates/hostctl.py")
     mlflow_server_sh        = file("${path.module}/templates/mlflow-server.sh")
     bootstrap_sh            = file("${path.module}/templates/bootstrap.sh")

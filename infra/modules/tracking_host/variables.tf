@@ -192,6 +192,17 @@ variable "inbox_prefix" {
   }
 }
 
+variable "bootstrap_training_data" {
+  description = "Optional s3:// URI of labelled training data (CSV or Parquet): on first boot the host trains the first champion from it if the registry has none. Empty: train it by hand (see the README)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.bootstrap_training_data == "" || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9!_.*()/=+-]+$", var.bootstrap_training_data))
+    error_message = "bootstrap_training_data must be empty or an s3://BUCKET/KEY URI (no spaces, quotes or dollar signs)."
+  }
+}
+
 variable "monitor_schedule" {
   description = "systemd OnCalendar expression for `pipeline monitor --inbox`, e.g. hourly, daily or *-*-* 06:00:00."
   type        = string
