@@ -19,11 +19,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.isotonic import isotonic_regression
 
 ECE_BINS = 10
 CALIBRATION_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class Isotonic:
+    """A fitted isotonic calibration: a non-decreasing step-linear map from the model's score to P(positive).
+
+    What sklearn's ``IsotonicRegression(out_of_bounds="clip")`` fits and predicts, without its per-call overhead:
+    tied scores are pooled first (their mean label, weighted by their count), then sklearn's pool-adjacent-
+    violators; between two distinct scores the map is linear, outside them it holds the end values.
+    """
+
+    scores: np.ndarray  # the distinct reference scores, ascending
+    values: np.ndarray  # the calibrated P(positive) at each of them, non-decreasing, within [0, 1]
+
+    @classmethod
+    def fit(cls, proba: np.ndarray, y: np.ndarray) -> Isotonic:
+        p, labels = np.asarray(proba, dtype="float64"), np.asarray(y, dtype="float64")
+        order = np.argsort(p, kind="stable")
+        return cls._of_sorted(p[order], labels[order])
+
+    @classmethod
+    def _of_sorted(cls, p: np.ndarray, y: np.ndarray) -> Isotonic:
+        starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+        counts = np.diff(np.r_[starts, p.size]).astype("float64")
+        means = np.add.reduceat(y, starts) / counts
+        values = isotonic_regression(means, sample_weight=counts, y_min=0.0, y_max=1.0, increasing=True)
+        return cls(p[starts], np.asarray(values, dtype="float64"))
+
+    def predict(self, proba: np.ndarray) -> np.ndarray:
+        return np.interp(proba, self.scores, self.values)
 
 
 @dataclass(frozen=True)
@@ -38,7 +67,7 @@ class Estimate:
 class Estimator:
     """A reference's calibration, ready to estimate the performance of unlabelled batches."""
 
-    calibrator: IsotonicRegression | None  # None: the raw probabilities are used
+    calibrator: Isotonic | None  # None: the raw probabilities are used
     method: str  # "none" or "isotonic"
     reference_ece: float  # expected calibration error on the reference, after the choice (cross-validated)
 
@@ -59,17 +88,22 @@ class Estimator:
         labels = np.asarray(y).astype("float64").reshape(-1)
         if labels.shape != p.shape:
             raise ValueError(f"{p.size} probabilities for {labels.size} labels")
-        raw_ece = expected_calibration_error(p, labels)
+        if not np.all((labels == 0) | (labels == 1)):
+            raise ValueError("labels must be 0 or 1 (1 = the positive class)")
+        order = np.argsort(p, kind="stable")  # sorted once: every fold's subset stays sorted
+        p, labels = p[order], labels[order]
+        raw_ece = _sorted_calibration_error(p, labels)
         positives = int(labels.sum())
         if min(positives, len(labels) - positives) < CALIBRATION_FOLDS:
             return cls(None, "none", raw_ece)
+        fold = _stratified_folds(labels, CALIBRATION_FOLDS)
         out_of_fold = np.empty_like(p)
-        folds = StratifiedKFold(n_splits=CALIBRATION_FOLDS, shuffle=True, random_state=0)
-        for train, test in folds.split(p, labels):
-            out_of_fold[test] = _isotonic(p[train], labels[train]).predict(p[test])
+        for k in range(CALIBRATION_FOLDS):
+            test = fold == k
+            out_of_fold[test] = Isotonic._of_sorted(p[~test], labels[~test]).predict(p[test])
         calibrated_ece = expected_calibration_error(out_of_fold, labels)
         if calibrated_ece < raw_ece:
-            return cls(_isotonic(p, labels), "isotonic", calibrated_ece)
+            return cls(Isotonic._of_sorted(p, labels), "isotonic", calibrated_ece)
         return cls(None, "none", raw_ece)
 
     def calibrated(self, proba: np.ndarray) -> np.ndarray:
@@ -77,7 +111,7 @@ class Estimator:
         p = _as_proba(proba)
         if self.calibrator is None:
             return p
-        return np.clip(np.asarray(self.calibrator.predict(p), dtype="float64"), 0.0, 1.0)
+        return self.calibrator.predict(p)
 
     def estimate(self, proba: np.ndarray) -> Estimate:
         """The batch's expected ROC AUC and accuracy, from the model's raw P(positive) alone."""
@@ -125,16 +159,28 @@ def expected_calibration_error(proba: np.ndarray, y: np.ndarray, bins: int = ECE
     if p.size == 0:
         return float("nan")
     order = np.argsort(p, kind="stable")
-    p, labels = p[order], labels[order]
+    return _sorted_calibration_error(p[order], labels[order], bins)
+
+
+def _sorted_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
+    if p.size == 0:
+        return float("nan")
     count = max(1, min(bins, p.size // 2))
-    total = 0.0
-    for chunk_p, chunk_y in zip(np.array_split(p, count), np.array_split(labels, count), strict=True):
-        total += chunk_p.size * abs(chunk_p.mean() - chunk_y.mean())
-    return float(total / p.size)
+    sizes = np.full(count, p.size // count)
+    sizes[: p.size % count] += 1  # the bins of np.array_split
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    gaps = np.abs(np.add.reduceat(p, starts) - np.add.reduceat(y, starts))  # size x |mean p - mean y| per bin
+    return float(gaps.sum() / p.size)
 
 
-def _isotonic(p: np.ndarray, y: np.ndarray) -> IsotonicRegression:
-    return IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(p, y)
+def _stratified_folds(labels: np.ndarray, folds: int) -> np.ndarray:
+    """A fold number per row, each class dealt evenly over the folds in a fixed random order."""
+    rng = np.random.default_rng(0)
+    fold = np.empty(labels.size, dtype="int64")
+    for value in (0.0, 1.0):
+        rows = rng.permutation(np.flatnonzero(labels == value))
+        fold[rows] = np.arange(rows.size) % folds
+    return fold
 
 
 def _as_proba(proba: np.ndarray) -> np.ndarray:

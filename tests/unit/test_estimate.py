@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from pipeline.estimate import Estimate, Estimator, expected_calibration_error, expected_roc_auc
+from pipeline.estimate import Estimate, Estimator, Isotonic, expected_calibration_error, expected_roc_auc
 
 RAW = Estimator(None, "none", float("nan"))
 DRAWS = 200
@@ -123,9 +124,22 @@ def test_a_reference_with_one_class_is_not_calibrated():
     assert estimator.method == "none" and estimator.calibrator is None
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_the_isotonic_calibration_is_sklearns(ties):
+    rng = np.random.default_rng(2)
+    p = rng.beta(2, 3, 5_000)
+    p = np.round(p, 2) if ties else p
+    y = (rng.random(p.size) < p**2).astype(float)
+    new = rng.random(1_000) * 1.2 - 0.1  # some outside the reference's range
+    sklearn = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
+    np.testing.assert_allclose(Isotonic.fit(p, y).predict(new), sklearn.predict(new), atol=1e-12)
+
+
 def test_mismatched_or_non_finite_input_is_refused():
     with pytest.raises(ValueError):
         Estimator.fit(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError):
+        Estimator.fit(np.ones(3), np.array([0, 1, 2]))
     with pytest.raises(ValueError):
         RAW.estimate(np.array([0.2, np.nan]))
 
