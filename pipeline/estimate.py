@@ -34,7 +34,7 @@ class Isotonic:
     violators; between two distinct scores the map is linear, outside them it holds the end values.
     """
 
-    scores: np.ndarray  # the distinct reference scores, ascending
+    scores: np.ndarray  # distinct reference scores, ascending: the ends of each step of the map
     values: np.ndarray  # the calibrated P(positive) at each of them, non-decreasing, within [0, 1]
 
     @classmethod
@@ -48,8 +48,12 @@ class Isotonic:
         starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
         counts = np.diff(np.r_[starts, p.size]).astype("float64")
         means = np.add.reduceat(y, starts) / counts
-        values = isotonic_regression(means, sample_weight=counts, y_min=0.0, y_max=1.0, increasing=True)
-        return cls(p[starts], np.asarray(values, dtype="float64"))
+        values = np.asarray(
+            isotonic_regression(means, sample_weight=counts, y_min=0.0, y_max=1.0, increasing=True), dtype="float64"
+        )
+        keep = np.ones(values.size, dtype=bool)  # the ends of each flat step carry the whole map
+        keep[1:-1] = (values[:-2] != values[1:-1]) | (values[1:-1] != values[2:])
+        return cls(p[starts][keep], values[keep])
 
     def predict(self, proba: np.ndarray) -> np.ndarray:
         return np.interp(proba, self.scores, self.values)
