@@ -16,9 +16,14 @@ NANNYML_VERSION ?= 0.13.1
 NANNYML_DIR ?= .tools/nannyml
 
 .PHONY: bench bench-tools
+# The folder's copies of the packages the project also has are never imported (the project's come first on
+# sys.path); they are pinned to the project's versions all the same. pip's closing remark that the folder's
+# botocore (pulled in by NannyML's s3fs) does not suit the project's boto3 is about that unused copy.
 $(NANNYML_DIR)/.installed-$(NANNYML_VERSION): | install
-	rm -rf $(NANNYML_DIR)
-	$(PY) -m pip install --quiet --target $(NANNYML_DIR) nannyml==$(NANNYML_VERSION)
+	rm -rf $(NANNYML_DIR) && mkdir -p $(NANNYML_DIR)
+	$(PY) -m pip list --format=freeze 2>/dev/null | grep -iE '^(numpy|pandas|scipy|scikit-learn|pyarrow)==' \
+		> $(NANNYML_DIR)/constraints.txt
+	$(PY) -m pip install --quiet --target $(NANNYML_DIR) -c $(NANNYML_DIR)/constraints.txt nannyml==$(NANNYML_VERSION)
 	@touch $@
 
 bench-tools: $(NANNYML_DIR)/.installed-$(NANNYML_VERSION) ## Install NannyML for benchmark section 5 into .tools/nannyml (not a project dependency)
