@@ -21,10 +21,12 @@ from pipeline.serving import (
     LABELS_ENCODED,
     LABELS_SCHEMA,
     TAG_LABELS,
+    TAG_REFERENCE,
     TAG_SCHEMA,
     ServingModel,
     is_project_trained,
     load_version,
+    log_reference,
     log_schema,
 )
 from pipeline.settings import Settings
@@ -97,8 +99,10 @@ def adopt(
         mlflow.log_params({"holdout": holdout.source, "holdout_rows": len(y), "flavor": serving.scorer.model.flavor})
         mlflow.log_metrics({f"holdout_{key}": value for key, value in metrics.items() if np.isfinite(value)})
         schema_uri = log_schema(schema)
+        reference_uri = log_reference(holdout.frame, schema, settings.reference_rows)
     tags = {
         TAG_SCHEMA: schema_uri,
+        TAG_REFERENCE: reference_uri,
         TAG_LABELS: LABELS_ENCODED if ours else LABELS_SCHEMA,
         "holdout_roc_auc": f"{metrics['roc_auc']:.6f}",
         "holdout_log_loss": f"{metrics['log_loss']:.6f}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from contextlib import contextmanager
@@ -316,7 +317,17 @@ def train(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
 def monitor(
     ctx: typer.Context,
-    reference: Annotated[str, typer.Option(help="Reference data (what the champion was trained on).")],
+    reference: Annotated[
+        str | None,
+        typer.Option(help="Reference data (default: the reference sample stored with the champion)."),
+    ] = None,
+    inbox: Annotated[
+        str | None,
+        typer.Option(
+            help="Monitor every CSV/Parquet file under this s3:// prefix or folder not yet recorded, in key order, "
+            "each once (key + ETag); exits 0 when nothing is new."
+        ),
+    ] = None,
     current: Annotated[
         list[str] | None,
         typer.Option(help="Batches to monitor, in time order: --current a.csv b.csv ... (local or s3://)."),
@@ -342,21 +353,33 @@ def monitor(
 ) -> None:
     """Score batches with the champion, measure drift, and retrain/tune/register/promote past the threshold.
 
-    Without --current, a stream is simulated from a population fitted to the reference data set, with a
-    drift injected in the middle (as the original monitoring script sampled its data over time points).
+    With --inbox, the batches are the inbox's new files (what a timer runs on the host). Without --current or
+    --inbox, a stream is simulated from a population fitted to the reference data set, with a drift injected in
+    the middle (the triage demo only).
     """
     from pipeline.data import load_batch
-    from pipeline.monitor import Monitor, NoChampion, file_sources, run_key_for, simulated_sources, write_report_json
+    from pipeline.monitor import (
+        Monitor,
+        NoChampion,
+        file_sources,
+        inbox_run_key,
+        inbox_sources,
+        run_key_for,
+        simulated_sources,
+        write_report_json,
+    )
     from pipeline.schema import is_builtin
-    from pipeline.serving import schema_for
+    from pipeline.serving import TAG_REFERENCE, recorded_reference, schema_for
     from pipeline.synth import DriftKind
 
     extra = [arg for arg in ctx.args]
     if any(arg.startswith("-") for arg in extra):
         _fail(f"unknown option {next(a for a in extra if a.startswith('-'))}")
     paths = [*(current or []), *extra]
+    if inbox and paths:
+        _fail("pass either --inbox or --current, not both")
     settings = _settings(model_name)
-    with _clean_errors():
+    with _clean_errors(), contextlib.ExitStack() as held:
         given, given_source = _given_schema(schema_path, settings)
         parts = _collaborators(settings)
         registry = parts.registry
@@ -366,12 +389,34 @@ def monitor(
                 f"model {registry.name!r} has no champion: run `pipeline train --data PATH` or `pipeline adopt` first"
             )
         schema = schema_for(registry, champion, given, given_source)
-        if not paths and not is_builtin(schema):
+        if not paths and not inbox and not is_builtin(schema):
             _fail("the simulated stream is the triage demo's; with another schema pass the batches with --current")
         store = parts.store
-        s3 = parts.s3_for(reference, *paths)
-        ref = load_batch(reference, schema, s3, max_batch_mb)
-        if paths:
+        s3 = parts.s3_for(*([reference] if reference else []), *paths, *([inbox] if inbox else []))
+        start = 1
+        if inbox:
+            key = run_id or inbox_run_key(settings.model_name, inbox)
+            if not held.enter_context(store.inbox_lock(settings.model_name)):
+                _say(f"another monitor is processing the inbox of {settings.model_name}; nothing to do")
+                return
+            recorded = store.recorded_batches(key)
+            sources = inbox_sources(inbox, {row["source"] for row in recorded.values()}, schema, s3, max_batch_mb)
+            if not sources:
+                _say(f"{inbox}: nothing new ({len(recorded)} batches recorded)")
+                return
+            start = max(recorded, default=0) + 1
+        if reference:
+            ref = load_batch(reference, schema, s3, max_batch_mb)
+        else:
+            stored = recorded_reference(champion, schema, registry.name)
+            if stored is None:
+                raise NoChampion(
+                    f"v{champion.version} of {registry.name!r} has no stored reference; pass --reference PATH"
+                )
+            ref, reference = stored, champion.tags[TAG_REFERENCE]
+        if inbox:
+            pass  # sources and key are the inbox's, above
+        elif paths:
             sources = file_sources(paths, schema, s3, max_batch_mb)
             key = run_id or run_key_for(settings.model_name, reference, paths)
         else:
@@ -404,7 +449,7 @@ def monitor(
         ) as progress:
             task = progress.add_task("batches", total=len(sources))
             result = monitor_.run(
-                ref, sources, key, threshold=threshold, on_batch=lambda _record: progress.advance(task)
+                ref, sources, key, threshold=threshold, on_batch=lambda _record: progress.advance(task), start=start
             )
         if report_json:
             write_report_json(result.records, report_json)

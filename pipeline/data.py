@@ -23,6 +23,7 @@ class ObjectStore(Protocol):
 
     def get_object(self, *, Bucket: str, Key: str) -> Any: ...  # noqa: N803 - boto3's names
     def put_object(self, *, Bucket: str, Key: str, Body: bytes) -> Any: ...  # noqa: N803
+    def get_paginator(self, operation_name: str) -> Any: ...
 
 
 class DataError(ValueError):
@@ -48,17 +49,39 @@ class Batch:
         return len(self.frame)
 
 
+EMULATOR_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
 def make_s3_client(endpoint_url: str | None, region: str) -> ObjectStore:
-    """A boto3 S3 client; the endpoint decides between moto, LocalStack and AWS."""
+    """A boto3 S3 client; the endpoint decides between moto, LocalStack and AWS.
+
+    With an endpoint (the local stack) and no credentials anywhere in the normal chain, the emulator's fake ones
+    are used: a laptop needs no AWS account. Without an endpoint (AWS itself) the normal chain applies.
+    """
     import boto3
 
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+    session = boto3.session.Session()
+    extra = EMULATOR_CREDENTIALS if endpoint_url and session.get_credentials() is None else {}
+    return session.client("s3", endpoint_url=endpoint_url, region_name=region, **extra)
 
 
-def _split_s3(uri: str) -> tuple[str, str]:
+def s3_failure(source: str, err: Exception) -> DataError:
+    """One line for a botocore failure: missing credentials said as such, not as an unreachable S3."""
+    from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
+    if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
+        return DataError(
+            f"{source}: no AWS credentials found (environment, ~/.aws or an instance role); "
+            "set PIPELINE_S3_ENDPOINT_URL for the local stack"
+        )
+    return DataError(f"{source}: S3 unreachable ({err.__class__.__name__})")
+
+
+def split_s3(uri: str, *, allow_empty_key: bool = False) -> tuple[str, str]:
+    """(bucket, key) of ``s3://bucket/key``; with ``allow_empty_key`` the key may be a prefix or empty."""
     rest = uri[len("s3://") :]
     bucket, _, key = rest.partition("/")
-    if not bucket or not key:
+    if not bucket or (not key and not allow_empty_key):
         raise DataError(f"{uri}: an s3 path needs the form s3://bucket/key")
     return bucket, key
 
@@ -88,7 +111,7 @@ def read_bytes(source: str, s3_client: ObjectStore | None = None, max_mb: float 
             raise DataError(f"{source}: no S3 client configured")
         from botocore.exceptions import BotoCoreError, ClientError
 
-        bucket, key = _split_s3(source)
+        bucket, key = split_s3(source)
         try:
             response = s3_client.get_object(Bucket=bucket, Key=key)
             body = response["Body"]
@@ -107,7 +130,7 @@ def read_bytes(source: str, s3_client: ObjectStore | None = None, max_mb: float 
                 raise DataError(f"{source}: access denied to bucket {bucket}") from err
             raise DataError(f"{source}: S3 error {code}") from err
         except BotoCoreError as err:
-            raise DataError(f"{source}: S3 unreachable ({err.__class__.__name__})") from err
+            raise s3_failure(source, err) from err
     path = Path(source)
     if not path.exists():
         raise DataError(f"{source}: no such file")
@@ -175,7 +198,7 @@ def write_table(frame: pd.DataFrame, destination: str, s3_client: ObjectStore | 
     if destination.startswith("s3://"):
         if s3_client is None:
             raise DataError(f"{destination}: no S3 client configured")
-        bucket, key = _split_s3(destination)
+        bucket, key = split_s3(destination)
         s3_client.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
         return
     path = Path(destination)

@@ -30,7 +30,7 @@ from pipeline.registry import Registry, VersionInfo
 from pipeline.retrain import RetrainOutcome, WindowInfo, retrain
 from pipeline.schema import FeatureSchema
 from pipeline.scoring import ModelMismatch
-from pipeline.serving import ServingModel, load_version
+from pipeline.serving import TAG_REFERENCE, ServingModel, load_version, log_reference
 from pipeline.settings import Settings
 from pipeline.store import Event, MetricsStore
 from pipeline.synth import DriftKind, Population, generate_stream
@@ -55,6 +55,28 @@ def file_sources(
     paths: Sequence[str], schema: FeatureSchema, s3_client: ObjectStore | None, max_mb: float | None = None
 ) -> list[BatchSource]:
     return [BatchSource(path, functools.partial(load_batch, path, schema, s3_client, max_mb)) for path in paths]
+
+
+def inbox_run_key(model_name: str, inbox: str) -> str:
+    """One monitor run per model and inbox, resumed by every timer run: its batches are the inbox's files."""
+    return "inbox-" + hashlib.sha256(f"{model_name}\n{inbox.rstrip('/')}".encode()).hexdigest()[:12]
+
+
+def inbox_sources(
+    inbox: str, recorded: set[str], schema: FeatureSchema, s3_client: ObjectStore | None, max_mb: float | None = None
+) -> list[BatchSource]:
+    """The inbox's files not recorded yet, in key order; each batch is recorded as its URI and ETag."""
+    from pipeline.inbox import list_inbox, pending
+
+    def load(uri: str, identity: str) -> Batch:
+        batch = load_batch(uri, schema, s3_client, max_mb)
+        batch.source = identity
+        return batch
+
+    return [
+        BatchSource(item.identity, functools.partial(load, item.uri, item.identity))
+        for item in pending(list_inbox(inbox, s3_client), recorded)
+    ]
 
 
 def simulated_sources(
@@ -165,6 +187,21 @@ class Monitor:
         self.reference = frame
         self.profile = None
 
+    def _rebase(self, index: int, frame: pd.DataFrame) -> None:
+        """The batch becomes the reference, and stays it for later runs: logged to the monitor run and named
+        by the champion's ``reference_uri`` (a monitor without ``--reference`` starts from it)."""
+        self.set_reference(frame)
+        assert self.champion is not None
+        try:
+            uri = log_reference(
+                frame, self.schema, self.settings.reference_rows, f"reference_batch_{index:03d}.parquet"
+            )
+            self.registry.tag_version(self.champion.version, TAG_REFERENCE, uri)
+        except Exception as err:
+            if not tracking.is_tracking_failure(err):
+                raise
+            self.say(f"[batch {index}] warning: the new reference was not stored ({tracking.one_line(err, 120)})")
+
     def _profile(self) -> ReferenceProfile:
         if self.profile is None:
             assert self.reference is not None
@@ -191,7 +228,10 @@ class Monitor:
         *,
         threshold: float | None = None,
         on_batch: Callable[[dict[str, Any]], None] | None = None,
+        start: int = 1,
     ) -> MonitorResult:
+        """Monitor ``sources`` as batches ``start``, ``start + 1``, ... of run ``run_key``. Batches of the run
+        recorded before ``start`` (an inbox's earlier objects) move the policy on from their rows alone."""
         import mlflow
 
         self.threshold = threshold if threshold is not None else self.settings.drift_threshold
@@ -221,7 +261,9 @@ class Monitor:
                 self.store.set_run_mlflow_id(run_key, run.info.run_id)
                 mlflow.set_tags({"step": "monitor", "run_key": run_key, "model_name": self.registry.name})
                 mlflow.log_params({"threshold": self.threshold, "batches": len(sources), "reference": reference.source})
-            for index, source in enumerate(sources, start=1):
+            for index in sorted(i for i in recorded if i < start):
+                self._replay_row(index, recorded[index])
+            for index, source in enumerate(sources, start=start):
                 record = self._one_batch(index, source, run_key, recorded.get(index), result)
                 result.records.append(record)
                 if on_batch:
@@ -301,6 +343,11 @@ class Monitor:
 
     def _replay(self, index: int, batch: Batch, recorded: dict[str, Any]) -> None:
         """A batch recorded by an earlier attempt of this run: move the policy on as it moved then."""
+        if self._replay_row(index, recorded):
+            self.set_reference(batch.frame)  # the champion itself was loaded (as of now) when the run started
+
+    def _replay_row(self, index: int, recorded: dict[str, Any]) -> bool:
+        """Move the policy on from a recorded row; True when that batch became the reference."""
         action = Action(recorded["action"])
         verdict = policy.Verdict(
             drift_detected=bool(recorded["drift_detected"]),
@@ -310,8 +357,7 @@ class Monitor:
             retrain=action in (Action.retrained_promoted, Action.retrained_rejected, Action.skipped_busy),
         )
         self.state = policy.advance(self.state, index, verdict, action)
-        if policy.rebaseline(verdict, action):
-            self.set_reference(batch.frame)  # the champion itself was loaded (as of now) when the run started
+        return policy.rebaseline(verdict, action)
 
     def _measure_and_decide(self, index: int, batch: Batch, run_key: str) -> dict[str, Any]:
         import mlflow
@@ -337,7 +383,7 @@ class Monitor:
         self.state = policy.advance(self.state, index, verdict, action, failed=failed)
         if action is not Action.retrained_promoted and policy.rebaseline(verdict, action, failed=failed):
             self.say(f"[batch {index}] the champion copes with the new inputs: this batch is the new reference")
-            self.set_reference(batch.frame)
+            self._rebase(index, batch.frame)
         row = outcome.batch_row(
             run_key, index, self.registry.name, version, batch, seen, verdict, action, self.threshold
         )
@@ -456,7 +502,7 @@ class Monitor:
                 f"[batch {index}] PROMOTED v{outcome.version} (was v{self.champion.version}): {outcome.decision.reason}"
             )
             self.load_champion()
-            self.set_reference(batch.frame)
+            self._rebase(index, batch.frame)
             return Action.retrained_promoted, events, False
         events.append(
             Event(
@@ -481,7 +527,7 @@ class Monitor:
         )
         if action is Action.retrained_promoted:
             self.load_champion()
-            self.set_reference(batch.frame)
+            self._rebase(index, batch.frame)
         return action, events
 
     def _retrain_failed(

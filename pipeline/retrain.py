@@ -20,7 +20,7 @@ from pipeline.evaluate import Decision, compare
 from pipeline.registry import CHALLENGER, Registry
 from pipeline.schema import FeatureSchema
 from pipeline.scoring import Scorer
-from pipeline.serving import LABELS_ENCODED, TAG_LABELS, TAG_SCHEMA, log_schema
+from pipeline.serving import LABELS_ENCODED, TAG_LABELS, TAG_REFERENCE, TAG_SCHEMA, log_reference, log_schema
 from pipeline.settings import Settings
 from pipeline.train import ZOO, Split, evaluate, features_of, fit, predict_proba, split_in_time
 from pipeline.tune import tune
@@ -131,6 +131,7 @@ def retrain(
         model_info = tracking.log_model(model, features_of(head, schema), predict_proba(model, head, schema))
         tags = {
             TAG_SCHEMA: log_schema(schema),
+            TAG_REFERENCE: log_reference(split.holdout, schema, settings.reference_rows),
             TAG_LABELS: LABELS_ENCODED,
             "reason": info.reason,
             "candidate": best_name,

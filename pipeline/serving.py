@@ -7,6 +7,9 @@ in) carries version tags that say how to serve it:
 - ``model_labels``: ``1=positive`` for the project's own models (fitted on the target encoded 1 = the
   schema's positive label, 0 = negative: XGBoost takes no other labels), ``schema`` for a user's model (its
   classes are the schema's own labels);
+- ``reference_uri``: a bounded sample of the rows the version is judged against (the newest rows it was
+  trained or adopted on; moved on by the monitor when a batch becomes the reference), so a monitor needs no
+  ``--reference``;
 - ``holdout_roc_auc``, ``holdout_log_loss``, ``holdout_accuracy``: quality on the newest labelled rows when
   it was registered or adopted. The performance alarm compares a batch's ROC AUC with ``holdout_roc_auc``:
   a champion without it (set by hand in the MLflow UI) serves, with the performance alarm off.
@@ -20,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from pipeline.data import Batch, validate_frame
 from pipeline.flavors import load_model
 from pipeline.registry import Registry, VersionInfo
 from pipeline.schema import FeatureSchema, SchemaError, parse_schema
@@ -28,6 +34,8 @@ from pipeline.settings import Settings
 
 SCHEMA_ARTIFACT = "schema.json"
 TAG_SCHEMA = "schema_uri"
+REFERENCE_ARTIFACT = "reference.parquet"
+TAG_REFERENCE = "reference_uri"
 TAG_LABELS = "model_labels"
 LABELS_ENCODED = "1=positive"
 LABELS_SCHEMA = "schema"
@@ -42,6 +50,34 @@ def log_schema(schema: FeatureSchema) -> str:
     run = mlflow.active_run()
     assert run is not None, "log_schema needs an active run"
     return f"runs:/{run.info.run_id}/{SCHEMA_ARTIFACT}"
+
+
+def log_reference(frame: pd.DataFrame, schema: FeatureSchema, rows: int, name: str = REFERENCE_ARTIFACT) -> str:
+    """Log the newest ``rows`` rows of a validated frame (schema columns and target) as Parquet to the active
+    run; returns the URI a version's ``reference_uri`` tag holds."""
+    import mlflow
+
+    columns = [*schema.features, *([schema.target] if schema.target in frame.columns else [])]
+    sample = frame[columns].iloc[max(0, len(frame) - rows) :].reset_index(drop=True)
+    run = mlflow.active_run()
+    assert run is not None, "log_reference needs an active run"
+    with tempfile.TemporaryDirectory(prefix="reference-") as tmp:
+        path = Path(tmp) / name
+        sample.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path))
+    return f"runs:/{run.info.run_id}/{name}"
+
+
+def recorded_reference(info: VersionInfo, schema: FeatureSchema, model_name: str) -> Batch | None:
+    """The reference sample recorded with a version, validated against the schema, or None."""
+    import mlflow.artifacts
+
+    uri = info.tags.get(TAG_REFERENCE)
+    if not uri:
+        return None
+    with tempfile.TemporaryDirectory(prefix="reference-") as tmp:
+        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+        return validate_frame(pd.read_parquet(path), schema, f"{model_name} v{info.version} reference ({uri})")
 
 
 def recorded_schema(info: VersionInfo, model_name: str) -> FeatureSchema | None:

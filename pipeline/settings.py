@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     )
 
     window_rows: int = Field(20_000, ge=500, description="Rows in the sliding retraining window.")
+    reference_rows: int = Field(
+        20_000, ge=100, description="Rows of the reference sample stored with every registered version (newest)."
+    )
     holdout_fraction: float = Field(0.2, gt=0, lt=0.5, description="Newest share of the window held out.")
     validation_fraction: float = Field(
         0.2, gt=0, lt=0.5, description="Share of the rest (newest first) used to select and tune."

@@ -364,21 +364,71 @@ def snapshot_bucket(cfg: StackConfig) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             client.download_file(cfg.bucket, item["Key"], str(path))
             count += 1
-    (staging / "manifest.json").write_text(json.dumps({"bucket": cfg.bucket, "objects": count}))
+    manifest = {"bucket": cfg.bucket, "objects": count, "settings": bucket_settings(client, cfg.bucket)}
+    (staging / "manifest.json").write_text(json.dumps(manifest))
     if target.exists():
         shutil.rmtree(target)
     staging.rename(target)
     return count
 
 
+# The bucket settings a snapshot keeps (what infra/ applies: versioning, encryption, lifecycle, public access),
+# as (getter, setter, the getter's response key, the setter's argument name).
+BUCKET_SETTINGS = (
+    ("get_bucket_versioning", "put_bucket_versioning", None, "VersioningConfiguration"),
+    (
+        "get_bucket_encryption",
+        "put_bucket_encryption",
+        "ServerSideEncryptionConfiguration",
+        "ServerSideEncryptionConfiguration",
+    ),
+    ("get_bucket_lifecycle_configuration", "put_bucket_lifecycle_configuration", "Rules", "LifecycleConfiguration"),
+    (
+        "get_public_access_block",
+        "put_public_access_block",
+        "PublicAccessBlockConfiguration",
+        "PublicAccessBlockConfiguration",
+    ),
+)
+
+
+def bucket_settings(client: Any, bucket: str) -> dict[str, Any]:
+    """The bucket's settings that a restarted moto would lose, by setter name (absent ones left out)."""
+    from botocore.exceptions import ClientError
+
+    found: dict[str, Any] = {}
+    for getter, setter, key, argument in BUCKET_SETTINGS:
+        try:
+            response = getattr(client, getter)(Bucket=bucket)
+        except ClientError:
+            continue
+        if key is None:
+            value = {name: response[name] for name in ("Status", "MFADelete") if name in response}
+        elif key == "Rules":
+            value = {"Rules": response.get("Rules", [])}
+        else:
+            value = response.get(key)
+        if value:
+            found[setter] = {argument: value}
+    return found
+
+
+def apply_bucket_settings(client: Any, bucket: str, settings: dict[str, Any]) -> None:
+    for setter, arguments in settings.items():
+        getattr(client, setter)(Bucket=bucket, **arguments)
+
+
 def restore_bucket(cfg: StackConfig, client: Any | None = None) -> int:
-    """Upload the snapshot into the bucket when the bucket is empty (moto restarted)."""
+    """Upload the snapshot into the bucket when the bucket is empty (moto restarted), its settings first."""
     objects = cfg.snapshot_dir / "objects"
     if not objects.is_dir():
         return 0
     client = client or _s3(cfg)
     if client.list_objects_v2(Bucket=cfg.bucket, MaxKeys=1).get("KeyCount", 0):
         return 0
+    manifest = cfg.snapshot_dir / "manifest.json"
+    if manifest.exists():
+        apply_bucket_settings(client, cfg.bucket, json.loads(manifest.read_text()).get("settings", {}))
     count = 0
     for path in sorted(objects.rglob("*")):
         if path.is_file():

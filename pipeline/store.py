@@ -529,6 +529,17 @@ class MetricsStore:
     @contextmanager
     def retrain_lock(self, model_name: str) -> Iterator[bool]:
         """A session-level advisory lock per model: True if this process holds it, False if another does."""
+        with self._session_lock("retrain", model_name) as held:
+            yield held
+
+    @contextmanager
+    def inbox_lock(self, model_name: str) -> Iterator[bool]:
+        """Held by the one monitor processing a model's inbox (two timers at once: the second finds it held)."""
+        with self._session_lock("inbox", model_name) as held:
+            yield held
+
+    @contextmanager
+    def _session_lock(self, kind: str, model_name: str) -> Iterator[bool]:
         try:
             conn = _transient(self._connect)()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
@@ -536,7 +547,7 @@ class MetricsStore:
         conn.autocommit = True
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT pg_try_advisory_lock(hashtext('retrain'), hashtext(%s))", (model_name,))
+                cur.execute("SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", (kind, model_name))
                 held = bool(cur.fetchone()[0])
             try:
                 yield held
@@ -544,7 +555,7 @@ class MetricsStore:
                 if held:
                     try:
                         with conn.cursor() as cur:
-                            cur.execute("SELECT pg_advisory_unlock(hashtext('retrain'), hashtext(%s))", (model_name,))
+                            cur.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (kind, model_name))
                     except (psycopg2.OperationalError, psycopg2.InterfaceError):
                         pass  # the session is gone (database restarted), and its lock with it
         finally:

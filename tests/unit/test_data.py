@@ -123,3 +123,23 @@ def test_csv_separators_and_a_byte_order_mark_are_read(tmp_path, separator):
     )
     frame = read_table(str(path))
     assert list(frame.columns) == ["a", "b", "c"] and frame.iloc[0].tolist() == [1, "x", 2.5]
+
+
+@pytest.fixture
+def no_aws_credentials(monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_the_local_endpoint_needs_no_credentials_and_aws_says_when_they_are_missing(no_aws_credentials):
+    from pipeline.data import make_s3_client
+
+    local = make_s3_client("http://127.0.0.1:4566", "us-east-1")
+    assert local._request_signer._credentials.access_key == "test"
+    aws = make_s3_client(None, "us-east-1")
+    with pytest.raises(DataError, match=r"s3://bucket/b\.csv: no AWS credentials found") as caught:
+        read_table("s3://bucket/b.csv", aws)
+    assert "\n" not in str(caught.value)
