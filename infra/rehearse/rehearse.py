@@ -190,6 +190,7 @@ def check_outputs(outputs: dict[str, Any], bucket: str) -> list[str]:
         "db_secret_arn": lambda v: isinstance(v, str) and v.startswith("arn:aws:secretsmanager:"),
         "grafana_admin_secret_arn": lambda v: isinstance(v, str) and v.startswith("arn:aws:secretsmanager:"),
         "ssm_session_command": lambda v: isinstance(v, str) and "aws ssm start-session --target i-" in v,
+        "inbox_uri": lambda v: isinstance(v, str) and v.startswith(f"s3://{bucket}/") and v.endswith("/"),
     }
     for name, expected in expectations.items():
         if name not in values:

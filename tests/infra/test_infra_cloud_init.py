@@ -73,7 +73,7 @@ def templatefile_keys() -> set[str]:
     return set(re.findall(r"(\w+)\s*=", call.split("{", 1)[1]))
 
 
-def template_values(enable_basic_auth: bool) -> dict:
+def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") -> dict:
     """The values main.tf passes, from the module's variable defaults plus sample inputs."""
     defaults = {k: v.get("default") for k, v in named_blocks(HOST, "variable").items()}
     values = {
@@ -100,18 +100,27 @@ def template_values(enable_basic_auth: bool) -> dict:
         "model_name": defaults["model_name"],
         "compose_file": defaults["compose_file"],
         "monitor_schedule": defaults["monitor_schedule"],
-        "monitor_args": defaults["monitor_args"],
+        "inbox_uri": f"s3://triage-mlflow-artifacts/{defaults['inbox_prefix']}{defaults['model_name']}/",
+        "bootstrap_champion": bootstrap_training_data != "",
+        "bootstrap_training_data": bootstrap_training_data,
         "hostctl_py": (HOST / "templates" / "hostctl.py").read_text(),
         "mlflow_server_sh": (HOST / "templates" / "mlflow-server.sh").read_text(),
         "bootstrap_sh": (HOST / "templates" / "bootstrap.sh").read_text(),
+        "run_pipeline_sh": (HOST / "templates" / "run-pipeline.sh").read_text(),
     }
     assert set(values) == templatefile_keys(), "keep template_values in step with main.tf's templatefile()"
     return values
 
 
-@pytest.fixture(params=[False, True], ids=["basic-auth-off", "basic-auth-on"])
+FIRST_CHAMPION_DATA = "s3://triage-mlflow-artifacts/training/reference.csv"
+
+
+@pytest.fixture(params=[False, True], ids=["basic-auth-off", "basic-auth-on-first-champion"])
 def cloud_config(request):
-    rendered = render(TEMPLATE.read_text(), template_values(request.param))
+    """Basic auth and bootstrap_training_data both off, then both on."""
+    rendered = render(
+        TEMPLATE.read_text(), template_values(request.param, FIRST_CHAMPION_DATA if request.param else "")
+    )
     assert rendered.startswith("#cloud-config\n")
     return request.param, rendered, yaml.safe_load(rendered)
 
@@ -140,7 +149,11 @@ def test_shell_scripts_pass_bash_n(cloud_config, tmp_path):
     bash = shutil.which("bash")
     assert bash, "bash is needed for this test"
     scripts = {path: body for path, body in files_of(config).items() if body.startswith("#!/usr/bin/env bash")}
-    assert set(scripts) == {"/usr/local/lib/triage/mlflow-server.sh", "/usr/local/lib/triage/bootstrap.sh"}
+    assert set(scripts) == {
+        "/usr/local/lib/triage/mlflow-server.sh",
+        "/usr/local/lib/triage/bootstrap.sh",
+        "/usr/local/lib/triage/run-pipeline",
+    }
     for path, body in scripts.items():
         script = tmp_path / path.rsplit("/", 1)[1]
         script.write_text(body)
@@ -168,7 +181,8 @@ def test_environment_file_follows_the_settings_interface(cloud_config):
     assert env["PIPELINE_S3_ENDPOINT_URL"] == ""
     assert env["PIPELINE_ARTIFACT_BUCKET"] == "triage-mlflow-artifacts"
     assert re.fullmatch(r"postgresql://triage@[\w.-]+:5432/metrics\?sslmode=require", env["PIPELINE_METRICS_DB_URL"])
-    assert env["PIPELINE_MODEL_NAME"]
+    assert env["PIPELINE_MODEL_NAME"] == "ed-triage-admission", "the pipeline's own default model name"
+    assert env["TRIAGE_INBOX_URI"] == "s3://triage-mlflow-artifacts/inbox/ed-triage-admission/"
     for key in ("METRICS_DB_HOST", "METRICS_DB_PORT", "METRICS_DB_USER", "METRICS_DB_NAME"):
         assert env[key], key
     assert env["METRICS_DB_SSLMODE"] == "require"
@@ -207,10 +221,27 @@ def test_dashboards_start_from_the_project_compose_file(cloud_config):
 def test_monitor_runs_on_a_timer(cloud_config):
     _, _, config = cloud_config
     files = files_of(config)
-    assert "/opt/triage/venv/bin/pipeline monitor" in files["/etc/systemd/system/triage-monitor.service"]
+    unit = files["/etc/systemd/system/triage-monitor.service"]
+    exec_start = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert exec_start == [
+        "ExecStart=/usr/local/lib/triage/hostctl exec --db --mlflow-admin -- "
+        "/opt/triage/venv/bin/pipeline monitor --inbox s3://triage-mlflow-artifacts/inbox/ed-triage-admission/"
+    ]
     assert "OnCalendar=hourly" in files["/etc/systemd/system/triage-monitor.timer"]
     bootstrap = files["/usr/local/lib/triage/bootstrap.sh"]
     assert "systemctl enable --now triage-monitor.timer" in bootstrap
+
+
+def test_first_champion_unit_only_with_bootstrap_training_data(cloud_config):
+    with_data, _, config = cloud_config
+    files = files_of(config)
+    unit = files.get("/etc/systemd/system/triage-first-champion.service")
+    assert (unit is not None) is with_data
+    if with_data:
+        assert f"/opt/triage/venv/bin/pipeline train --data {FIRST_CHAMPION_DATA} --if-no-champion" in unit, (
+            "trains only when the registry has no champion"
+        )
+        assert "User=triage" in unit and "After=network-online.target triage-mlflow.service" in unit
 
 
 def test_hostctl_generates_grafana_password_on_the_host():

@@ -8,6 +8,16 @@ output "artifact_bucket" {
   value       = module.artifact_store.bucket_id
 }
 
+output "model_name" {
+  description = "The registered model the host trains and monitors (PIPELINE_MODEL_NAME)."
+  value       = module.tracking_host.model_name
+}
+
+output "inbox_uri" {
+  description = "Drop new batches (CSV or Parquet) here: aws s3 cp batch.csv <inbox_uri>; the monitor timer processes each once."
+  value       = module.tracking_host.inbox_uri
+}
+
 output "db_endpoint" {
   description = "host:port of the RDS database; reachable from the tracking host only."
   value       = module.metadata_db.db_instance_endpoint

@@ -172,13 +172,35 @@ variable "project_pip_spec" {
 }
 
 variable "model_name" {
-  description = "Registered model name (PIPELINE_MODEL_NAME)."
+  description = "The one registered model of the stack: PIPELINE_MODEL_NAME on the host, and the last segment of the inbox."
   type        = string
-  default     = "triage-classifier"
+  default     = "ed-triage-admission"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", var.model_name))
+    error_message = "model_name must be 1-63 letters, digits, dots, underscores or hyphens, starting with a letter or digit."
+  }
+}
+
+variable "inbox_prefix" {
+  description = "Key prefix of the monitor's inbox in the artifact bucket (the inbox is s3://BUCKET/<inbox_prefix><model_name>/)."
+  type        = string
+  default     = "inbox/"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9._-]+/)+$", var.inbox_prefix))
+    error_message = "inbox_prefix must be path segments each ending with a slash, e.g. inbox/."
+  }
+}
+
+variable "bootstrap_training_data" {
+  description = "Optional s3:// URI of labelled training data; the host trains the first champion from it on first boot if the registry has none."
+  type        = string
+  default     = ""
 }
 
 variable "monitor_schedule" {
-  description = "systemd OnCalendar expression for the drift monitor."
+  description = "systemd OnCalendar expression of the monitor timer (pipeline monitor --inbox)."
   type        = string
   default     = "hourly"
 }

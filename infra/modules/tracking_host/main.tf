@@ -19,6 +19,9 @@ locals {
 
   kms_key_arns = compact(concat([var.kms_key_arn], var.kms_key_arns))
 
+  # Where new batches go; the monitor timer processes each object under it once.
+  inbox_uri = "s3://${var.artifact_bucket_name}/${var.inbox_prefix}${var.model_name}/"
+
   user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
     name                    = var.name
     region                  = data.aws_region.current.name
@@ -41,10 +44,13 @@ locals {
     model_name              = var.model_name
     compose_file            = var.compose_file
     monitor_schedule        = var.monitor_schedule
-    monitor_args            = var.monitor_args
+    inbox_uri               = local.inbox_uri
+    bootstrap_champion      = var.bootstrap_training_data != ""
+    bootstrap_training_data = var.bootstrap_training_data
     hostctl_py              = file("${path.module}/templates/hostctl.py")
     mlflow_server_sh        = file("${path.module}/templates/mlflow-server.sh")
     bootstrap_sh            = file("${path.module}/templates/bootstrap.sh")
+    run_pipeline_sh         = file("${path.module}/templates/run-pipeline.sh")
   })
 }
 

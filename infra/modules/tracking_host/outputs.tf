@@ -57,3 +57,13 @@ output "ssm_session_command" {
   description = "Command that opens a shell on the host through SSM Session Manager."
   value       = "aws ssm start-session --target ${aws_instance.this.id} --region ${data.aws_region.current.name}"
 }
+
+output "inbox_uri" {
+  description = "Inbox of the monitor: drop new batches (CSV or Parquet) here; the timer processes each once."
+  value       = local.inbox_uri
+}
+
+output "model_name" {
+  description = "Registered model the host trains and monitors (PIPELINE_MODEL_NAME)."
+  value       = var.model_name
+}

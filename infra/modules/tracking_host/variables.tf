@@ -171,21 +171,47 @@ variable "compose_file" {
 }
 
 variable "model_name" {
-  description = "Registered model the pipeline monitors (PIPELINE_MODEL_NAME)."
+  description = "The one registered model the host trains, monitors and names its inbox after (PIPELINE_MODEL_NAME)."
   type        = string
-  default     = "triage-classifier"
+  default     = "ed-triage-admission"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", var.model_name))
+    error_message = "model_name must be 1-63 letters, digits, dots, underscores or hyphens, starting with a letter or digit (it is also an S3 prefix and part of a systemd unit)."
+  }
+}
+
+variable "inbox_prefix" {
+  description = "Key prefix of the inbox in the artifact bucket; new batches go to s3://BUCKET/<inbox_prefix><model_name>/."
+  type        = string
+  default     = "inbox/"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9._-]+/)+$", var.inbox_prefix))
+    error_message = "inbox_prefix must be one or more path segments of letters, digits, dots, underscores or hyphens, each ending with a slash, e.g. inbox/."
+  }
+}
+
+variable "bootstrap_training_data" {
+  description = "Optional s3:// URI of labelled training data (CSV or Parquet): on first boot the host trains the first champion from it if the registry has none. Empty: train it by hand (see the README)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.bootstrap_training_data == "" || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9!_.*()/=+-]+$", var.bootstrap_training_data))
+    error_message = "bootstrap_training_data must be empty or an s3://BUCKET/KEY URI (no spaces, quotes or dollar signs)."
+  }
 }
 
 variable "monitor_schedule" {
-  description = "systemd OnCalendar expression for `pipeline monitor`, e.g. hourly, daily or *-*-* 06:00:00."
+  description = "systemd OnCalendar expression for `pipeline monitor --inbox`, e.g. hourly, daily or *-*-* 06:00:00."
   type        = string
   default     = "hourly"
-}
 
-variable "monitor_args" {
-  description = "Extra arguments for `pipeline monitor`."
-  type        = string
-  default     = ""
+  validation {
+    condition     = can(regex("^[A-Za-z0-9*:.,/~ -]+$", var.monitor_schedule))
+    error_message = "monitor_schedule must be a systemd OnCalendar expression (letters, digits, spaces and * : . , / ~ -)."
+  }
 }
 
 variable "service_ports" {

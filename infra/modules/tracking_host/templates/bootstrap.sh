@@ -38,4 +38,8 @@ systemctl daemon-reload
 systemctl enable --now docker.service
 systemctl enable --now triage-mlflow.service
 systemctl enable --now triage-dashboards.service
+if [ -n "${TRIAGE_BOOTSTRAP_TRAINING_DATA:-}" ]; then
+  # Trains only when the registry has no champion; --no-block: training takes minutes.
+  systemctl enable --now --no-block triage-first-champion.service
+fi
 systemctl enable --now triage-monitor.timer

@@ -25,7 +25,8 @@ if [ -n "${TRIAGE_EXTRA_ALLOWED_HOSTS:-}" ]; then
   hosts="$hosts,$TRIAGE_EXTRA_ALLOWED_HOSTS"
 fi
 
-db="postgresql://$TRIAGE_DB_USER@$TRIAGE_DB_HOST:$TRIAGE_DB_PORT"
+# The driver is named: SQLAlchemy 2.1 defaults postgresql:// to psycopg 3, which the project does not install.
+db="postgresql+psycopg2://$TRIAGE_DB_USER@$TRIAGE_DB_HOST:$TRIAGE_DB_PORT"
 args=(
   server
   --host 0.0.0.0

@@ -1,0 +1,534 @@
+"""The tracking host rehearsed on this machine, as far as it can be without booting an instance.
+
+Fast checks: the rendered cloud-init passes `cloud-init schema`, its shell scripts pass shellcheck, and its
+systemd units pass `systemd-analyze verify`.
+
+The rehearsal (marked e2e): bootstrap.sh runs as root in private mount and network namespaces, with /etc,
+/opt, /var/lib and /usr/local/lib overlaid on throwaway folders, `systemctl` stubbed, the project cloned from
+a local copy of this repository and pip kept off the network. Then, in the test's own network namespace, the
+host's units run their exact commands as the `triage` user: MLflow's ExecStartPre/ExecStart lines, the
+runbook's first training (`pipeline train --data s3://...`), and the monitor timer's ExecStart twice against
+a moto server (S3 and Secrets Manager) and a real PostgreSQL with TLS standing in for RDS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from test_infra_cloud_init import TEMPLATE, files_of, render, template_values
+from tfconfig import ROOT
+
+SHELLCHECK = shutil.which("shellcheck")
+CLOUD_INIT = shutil.which("cloud-init")
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+FIRST_CHAMPION_DATA = "s3://triage-mlflow-artifacts/training/reference.csv"
+OVERLAID = ("/etc", "/opt", "/var/lib", "/usr/local/lib")
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def system_python_matches() -> bool:
+    """The host's venv borrows this environment's packages, so the system python3 must be the same minor."""
+    try:
+        out = subprocess.run(
+            ["/usr/bin/python3", "-c", "import sys, venv; print(sys.version_info[:2])"], capture_output=True, text=True
+        )
+    except OSError:
+        return False
+    return out.returncode == 0 and out.stdout.strip() == str(tuple(sys.version_info[:2]))
+
+
+def rendered_config(enable_basic_auth: bool, bootstrap_training_data: str = "", **overrides) -> tuple[str, dict]:
+    values = {**template_values(enable_basic_auth, bootstrap_training_data), **overrides}
+    text = render(TEMPLATE.read_text(), values)
+    return text, yaml.safe_load(text)
+
+
+def unit_lines(unit: str, key: str) -> list[str]:
+    return [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith(f"{key}=")]
+
+
+# ---------------------------------------------------------------- static checks of the rendered host
+
+
+@pytest.mark.skipif(CLOUD_INIT is None, reason="cloud-init is not installed (apt-get install cloud-init)")
+@pytest.mark.parametrize("enable_basic_auth", [False, True], ids=["basic-auth-off", "basic-auth-on-first-champion"])
+def test_cloud_init_passes_its_schema(enable_basic_auth, tmp_path):
+    text, _ = rendered_config(enable_basic_auth, FIRST_CHAMPION_DATA if enable_basic_auth else "")
+    path = tmp_path / "user-data.yaml"
+    path.write_text(text)
+    result = subprocess.run([CLOUD_INIT, "schema", "--config-file", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid" in result.stdout
+
+
+@pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed (apt-get install shellcheck)")
+def test_embedded_shell_scripts_pass_shellcheck(tmp_path):
+    _, config = rendered_config(True, FIRST_CHAMPION_DATA)
+    scripts = {path: body for path, body in files_of(config).items() if body.startswith("#!/usr/bin/env bash")}
+    assert set(scripts) == {
+        "/usr/local/lib/triage/bootstrap.sh",
+        "/usr/local/lib/triage/mlflow-server.sh",
+        "/usr/local/lib/triage/run-pipeline",
+    }
+    for path, body in scripts.items():
+        script = tmp_path / Path(path).name
+        script.write_text(body)
+        result = subprocess.run([SHELLCHECK, "--shell=bash", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{path}:\n{result.stdout}"
+    runcmd = tmp_path / "runcmd.sh"
+    runcmd.write_text("".join(shlex.join(c) + "\n" if isinstance(c, list) else c + "\n" for c in config["runcmd"]))
+    result = subprocess.run([SHELLCHECK, "--shell=bash", str(runcmd)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_hostctl_is_python_not_shell():
+    """hostctl is the one embedded program shellcheck does not cover: it is Python, run by the rehearsal."""
+    _, config = rendered_config(False)
+    assert files_of(config)["/usr/local/lib/triage/hostctl"].startswith("#!/opt/triage/venv/bin/python\n")
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
+@pytest.mark.parametrize("enable_basic_auth", [False, True], ids=["basic-auth-off", "basic-auth-on-first-champion"])
+def test_systemd_units_pass_verify(enable_basic_auth, tmp_path):
+    """The units, under a temporary root whose ExecStart binaries are stubs, pass `systemd-analyze verify`."""
+    _, config = rendered_config(enable_basic_auth, FIRST_CHAMPION_DATA if enable_basic_auth else "")
+    root = tmp_path / "root"
+    for path, body in files_of(config).items():
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(body)
+    for binary in ("usr/local/lib/triage/hostctl", "usr/bin/docker", "opt/triage/venv/bin/pipeline"):
+        stub = root / binary
+        stub.parent.mkdir(parents=True, exist_ok=True)
+        stub.write_text("#!/bin/sh\n")
+        stub.chmod(0o755)
+    for system_units in ("usr/lib/systemd/system", "lib/systemd/system"):  # sysinit.target, timers.target, ...
+        if (Path("/") / system_units).is_dir() and not (root / system_units).exists():
+            shutil.copytree(Path("/") / system_units, root / system_units, symlinks=True)
+    (root / "opt/triage/src").mkdir(parents=True, exist_ok=True)
+    (root / "var/lib/triage").mkdir(parents=True, exist_ok=True)
+    units = sorted(str(root / path.lstrip("/")) for path in files_of(config) if path.startswith("/etc/systemd/"))
+    assert len(units) == (5 if enable_basic_auth else 4)
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE, "verify", f"--root={root}", "--man=no", *units], capture_output=True, text=True
+    )
+    own = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if "triage" in line and "docker.service" not in line
+    ]
+    assert result.returncode == 0 or not own, "\n".join(own) or result.stderr
+    assert not own, "\n".join(own)
+
+
+# ---------------------------------------------------------------- the rehearsal
+
+
+SANDBOX = """#!/usr/bin/env bash
+# Overlay the host's system folders on throwaway ones, then run the given command.
+set -euo pipefail
+base=$1
+shift
+mount --make-rprivate /
+for dir in {overlaid}; do
+  name=$(printf %s "$dir" | tr / _)
+  mkdir -p "$base/$name/upper" "$base/$name/work"
+  mount -t overlay overlay -o "lowerdir=$dir,upperdir=$base/$name/upper,workdir=$base/$name/work" "$dir"
+done
+exec "$@"
+""".replace("{overlaid}", " ".join(OVERLAID))
+
+# Runs a command the way systemd runs a unit's command line: the unit's EnvironmentFile, then the
+# emulator's settings (what the instance role and the VPC give a real host), from the unit's folder.
+RUN_UNIT = """#!/usr/bin/env bash
+set -euo pipefail
+set -a
+# shellcheck source=/dev/null
+. /etc/triage/host.env
+# shellcheck source=/dev/null
+. "$EMULATOR_ENV"
+set +a
+cd "$1"
+shift
+exec "$@"
+"""
+
+
+def _needs_root_namespaces() -> str | None:
+    if os.geteuid() != 0:
+        return "the rehearsal needs root (mount namespaces, overlays, useradd)"
+    if shutil.which("unshare") is None or shutil.which("runuser") is None:
+        return "unshare and runuser are needed"
+    if shutil.which("openssl") is None:
+        return "openssl is needed for the database's TLS certificate"
+    if not system_python_matches():
+        return f"/usr/bin/python3 with venv must be Python {sys.version_info[0]}.{sys.version_info[1]}, like this test"
+    if tls_postgres_bin() is None:
+        return "no PostgreSQL with TLS support (apt-get install postgresql); RDS only accepts TLS"
+    return None
+
+
+def tls_postgres_bin() -> Path | None:
+    """A PostgreSQL build with OpenSSL (Debian's), since the host connects with sslmode=require."""
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        pg_config = candidate / "pg_config"
+        if not (candidate / "postgres").exists():
+            continue
+        if not pg_config.exists():
+            return candidate  # Debian's server package, built with OpenSSL, ships no pg_config
+        configure = subprocess.run([str(pg_config), "--configure"], capture_output=True, text=True).stdout
+        if "with-openssl" in configure or "with-ssl=openssl" in configure:
+            return candidate
+    return None
+
+
+@pytest.fixture
+def tls_postgres(monkeypatch):
+    """A real PostgreSQL (system binaries) with TLS on, like RDS with rds.force_ssl."""
+    from pipeline import stack
+
+    bin_dir = tls_postgres_bin()
+    monkeypatch.setattr(stack, "postgres_bin_dir", lambda: bin_dir)
+    cfg = stack.StackConfig(state_dir=stack.new_state_dir("host-rehearsal-pg-"), pg_port=stack.free_port())
+    stack.start_postgres(cfg)
+    data = cfg.pg_data
+    subprocess.run(
+        ["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=localhost"]
+        + ["-keyout", str(data / "server.key"), "-out", str(data / "server.crt")],
+        check=True,
+        capture_output=True,
+    )
+    (data / "server.key").chmod(0o600)
+    # Only TLS connections, as rds.force_ssl = 1 does on RDS (trust stands in for the password check).
+    (data / "pg_hba.conf").write_text("hostssl all all 127.0.0.1/32 trust\n")
+    stack._chown_tree(data, stack.PG_SYSTEM_USER)
+
+    import psycopg2
+
+    conn = psycopg2.connect(cfg.pg_url("postgres", user="postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("ALTER SYSTEM SET ssl = on")
+        cur.execute("SELECT pg_reload_conf()")
+        cur.execute(f"ALTER ROLE {stack.DB_ROLE} CREATEDB")  # the RDS master user may create databases
+    conn.close()
+    time.sleep(1)
+    with pytest.raises(psycopg2.OperationalError):
+        psycopg2.connect(cfg.pg_url("postgres", user="postgres") + "?sslmode=disable").close()
+    yield cfg
+    stack.stop_postgres(cfg)
+    shutil.rmtree(cfg.state_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def emulator():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def aws(service: str, endpoint: str):
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+
+
+def build_wheelhouse(folder: Path) -> Path:
+    """The project's build backend, so pip can build the checkout without an index (cached between runs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not list(folder.glob("setuptools-*.whl")):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "-d", str(folder)]
+            + ["setuptools>=68", "wheel"],
+            check=True,
+        )
+    return folder
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(_needs_root_namespaces() is not None, reason=str(_needs_root_namespaces()))
+@pytest.mark.parametrize("first_champion", ["trained-by-hand", "bootstrap-training-data"])
+def test_host_bootstraps_trains_and_monitors_its_inbox(first_champion, tls_postgres, emulator):
+    """The first champion as the runbook trains it (run-pipeline over SSM), or from bootstrap_training_data."""
+    from pipeline import stack
+
+    bucket = f"rehearsal-{first_champion}"  # moto keeps its accounts per process: one bucket per case
+    model = "ed-triage-admission"
+    pg = tls_postgres
+    mlflow_port = stack.free_port()
+    dev_site = sysconfig.get_paths()["purelib"]
+    work = Path(stack.new_state_dir("host-rehearsal-"))  # reachable by the triage user, unlike tmp_path
+    try:
+        _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, first_champion == "trained-by-hand")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand):
+    # The emulated account: the bucket, the RDS-managed secret, and the empty secret the host fills.
+    aws("s3", emulator).create_bucket(Bucket=bucket)
+    sm = aws("secretsmanager", emulator)
+    db_secret = sm.create_secret(
+        Name=f"rds!db-{bucket}", SecretString=json.dumps({"username": "pipeline", "password": "unused"})
+    )
+    grafana_secret = sm.create_secret(Name=f"triage/grafana-admin-{bucket}")
+
+    # The project, from a local copy instead of GitHub, at the commit under test.
+    origin = work / "origin.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(ROOT), str(origin)], check=True)
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    commit = head.stdout.strip()
+    subprocess.run(["git", "-C", str(origin), "branch", "--force", "rehearsal", commit], check=True)
+
+    inbox = f"s3://{bucket}/inbox/{model}/"
+    training_data = f"s3://{bucket}/training/reference.csv"
+    _, config = rendered_config(
+        False,
+        "" if by_hand else training_data,
+        project_git_url=f"file://{origin}",
+        project_git_ref="rehearsal",
+        artifact_bucket=bucket,
+        db_host="127.0.0.1",
+        db_port=pg.pg_port,
+        db_username="pipeline",
+        db_secret_arn=db_secret["ARN"],
+        metrics_db_name="host_metrics",  # created by `hostctl init-db`, as on first boot
+        grafana_secret_arn=grafana_secret["ARN"],
+        mlflow_port=mlflow_port,
+        model_name=model,
+        inbox_uri=inbox,
+    )
+    files = files_of(config)
+
+    # write_files, as cloud-init would, into the overlays' upper folders.
+    layers = work / "layers"
+    for entry in config["write_files"]:
+        lower = next(d for d in OVERLAID if entry["path"].startswith(d + "/"))
+        target = layers / lower.replace("/", "_") / "upper" / entry["path"][len(lower) + 1 :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(entry["content"])
+        target.chmod(int(entry["permissions"], 8))
+    sandbox = work / "sandbox.sh"
+    sandbox.write_text(SANDBOX)
+    sandbox.chmod(0o755)
+
+    # 1. First boot: bootstrap.sh as root, no network at all, systemctl recorded.
+    stubs = work / "stubs"
+    stubs.mkdir()
+    calls = work / "systemctl.calls"
+    (stubs / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (stubs / "systemctl").chmod(0o755)
+    wheelhouse = build_wheelhouse(ROOT / ".tools" / "wheelhouse")
+    boot_env = {
+        **os.environ,
+        "PATH": f"{stubs}:{HOST_PATH}",  # the system python3, as on Ubuntu, not this test's interpreter
+        "PIP_NO_INDEX": "1",  # nothing from PyPI: the build backend from a local folder,
+        "PIP_FIND_LINKS": str(wheelhouse),
+        "PYTHONPATH": dev_site,  # and the project's dependencies from this test's own environment
+    }
+    runcmd = [c if isinstance(c, list) else ["bash", "-c", c] for c in config["runcmd"]]
+    assert runcmd == [["bash", "/usr/local/lib/triage/bootstrap.sh"]]
+    boot = subprocess.run(
+        ["unshare", "-m", "-n", str(sandbox), str(layers), *runcmd[0]],
+        env=boot_env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert boot.returncode == 0, boot.stdout + boot.stderr
+    assert calls.read_text().splitlines() == [
+        "daemon-reload",
+        "enable --now docker.service",
+        "enable --now triage-mlflow.service",
+        "enable --now triage-dashboards.service",
+        *([] if by_hand else ["enable --now --no-block triage-first-champion.service"]),
+        "enable --now triage-monitor.timer",
+    ]
+    etc, opt = layers / "_etc" / "upper", layers / "_opt" / "upper"
+    assert any(line.startswith("triage:") for line in (etc / "passwd").read_text().splitlines())
+    checkout = subprocess.run(
+        ["git", "-C", str(opt / "triage/src"), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    assert checkout.stdout.strip() == commit
+    assert (opt / "triage/venv/bin/pipeline").exists() and (opt / "triage/venv/bin/python").exists()
+    assert (layers / "_var_lib" / "upper" / "triage").is_dir(), "the triage user's home"
+    # pip found mlflow already installed (on PYTHONPATH), so it wrote no `mlflow` script into the venv:
+    # write the one a full install writes.
+    script = opt / "triage/venv/bin/mlflow"
+    script.write_text("#!/opt/triage/venv/bin/python\nimport sys\nfrom mlflow.cli import cli\nsys.exit(cli())\n")
+    script.chmod(0o755)
+
+    # 2. Data: a first training set and one new batch, uploaded as the runbook says (aws s3 cp).
+    data = work / "data"
+    subprocess.run(
+        [str(Path(sys.executable).with_name("pipeline")), "data", "synth", "--out", str(data)]
+        + ["--rows", "600", "--batches", "1", "--reference-rows", "3000", "--drift-kind", "none"],
+        check=True,
+        capture_output=True,
+    )
+    s3 = aws("s3", emulator)
+    s3.upload_file(str(data / "reference.csv"), bucket, "training/reference.csv")
+
+    # 3. The units' commands as the host runs them, from the rendered unit files.
+    mlflow_unit = files["/etc/systemd/system/triage-mlflow.service"]
+    monitor_unit = files["/etc/systemd/system/triage-monitor.service"]
+    (timer_command,) = unit_lines(monitor_unit, "ExecStart")
+    assert timer_command.endswith(f"/opt/triage/venv/bin/pipeline monitor --inbox {inbox}")
+    assert unit_lines(monitor_unit, "User") == ["triage"] and unit_lines(monitor_unit, "WorkingDirectory") == [
+        "/var/lib/triage"
+    ]
+    # What the instance role and AWS's endpoints give a real host, the packages pip did not install, and
+    # two tuning trials instead of five to keep the run short.
+    emulator_env = work / "emulator.env"
+    emulator_env.write_text(
+        textwrap.dedent(f"""\
+        AWS_ACCESS_KEY_ID=test
+        AWS_SECRET_ACCESS_KEY=test
+        AWS_ENDPOINT_URL={emulator}
+        PYTHONPATH={dev_site}
+        HOME=/var/lib/triage
+        MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT=true
+        PIPELINE_TUNING_TRIALS=2
+        """)
+    )
+    run_unit = work / "run-unit"
+    run_unit.write_text(RUN_UNIT)
+    run_unit.chmod(0o755)
+    results = work / "results"
+    results.mkdir()
+    os.chmod(work, 0o755)
+    os.chmod(results, 0o777)
+
+    def as_triage(workdir: str, command: str) -> str:
+        return (
+            f"runuser -u triage -- env -i PATH={HOST_PATH} EMULATOR_ENV={emulator_env} {run_unit} {workdir} {command}"
+        )
+
+    if by_hand:
+        # The runbook's `sudo -u triage /usr/local/lib/triage/run-pipeline train --data s3://...`;
+        # the emulator's settings stand in for the instance role.
+        emulator_vars = " ".join(emulator_env.read_text().split())
+        train = (
+            f"runuser -u triage -- env -i PATH={HOST_PATH} {emulator_vars} "
+            f"/usr/local/lib/triage/run-pipeline train --data {training_data}"
+        )
+    else:
+        first_unit = files["/etc/systemd/system/triage-first-champion.service"]
+        (first_start,) = unit_lines(first_unit, "ExecStart")
+        assert first_start.endswith(f"pipeline train --data {training_data} --if-no-champion")
+        train = as_triage(unit_lines(first_unit, "WorkingDirectory")[0], first_start)
+    steps = [
+        f"{as_triage('/', pre)} > {results}/mlflow-pre.log 2>&1" for pre in unit_lines(mlflow_unit, "ExecStartPre")
+    ]
+    (mlflow_start,) = unit_lines(mlflow_unit, "ExecStart")
+    script = "\n".join(
+        [
+            "set -uo pipefail",
+            *[s + " || exit 11" for s in steps],
+            f"{as_triage('/', mlflow_start)} > {results}/mlflow.log 2>&1 &",
+            "mlflow=$!",
+            f"health=http://127.0.0.1:{mlflow_port}/health",
+            'for _ in $(seq 90); do curl -sf "$health" >/dev/null && break; sleep 1; done',
+            'curl -sf "$health" >/dev/null || { kill $mlflow; exit 12; }',
+            f"{train} > {results}/train.log 2>&1; echo $? > {results}/train.rc",
+            # A second first-boot run (a reboot) finds the champion and trains nothing.
+            *([] if by_hand else [f"{train} > {results}/train-again.log 2>&1 || exit 13"]),
+            f"touch {results}/ready",
+            # The batch lands in the inbox only now, like a user's upload after the first champion.
+            f"while [ ! -f {results}/uploaded ]; do sleep 0.2; done",
+            f"{as_triage('/var/lib/triage', timer_command)} > {results}/monitor-1.log 2>&1",
+            f"echo $? > {results}/monitor-1.rc",
+            f"while [ ! -f {results}/counted ]; do sleep 0.2; done",
+            f"{as_triage('/var/lib/triage', timer_command)} > {results}/monitor-2.log 2>&1",
+            f"echo $? > {results}/monitor-2.rc",
+            "pkill -TERM -P $mlflow 2>/dev/null; kill $mlflow; wait $mlflow 2>/dev/null",
+            "exit 0",
+        ]
+    )
+    (work / "host.sh").write_text(script + "\n")
+    host = subprocess.Popen(
+        ["unshare", "-m", str(sandbox), str(layers), "bash", str(work / "host.sh")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 900
+    while not (results / "ready").exists() and host.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if (results / "ready").exists():
+        upload_batch(data / "batch_001.csv", inbox, emulator)
+        (results / "uploaded").touch()
+    while not (results / "monitor-1.rc").exists() and host.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    after_first = recorded_batches(pg, model)
+    (results / "counted").touch()
+    output, _ = host.communicate(timeout=900)
+
+    def log(name: str) -> str:
+        path = results / name
+        return path.read_text() if path.exists() else f"({name} missing)"
+
+    detail = "\n".join(
+        f"--- {n}\n{log(n)[-3000:]}"
+        for n in ("mlflow-pre.log", "mlflow.log", "train.log", "monitor-1.log", "monitor-2.log")
+    )
+    assert host.returncode == 0, output + detail
+    assert log("train.rc").strip() == "0", detail
+    assert log("monitor-1.rc").strip() == "0", detail
+    assert log("monitor-2.rc").strip() == "0", detail
+    assert "is champion" in log("train.log"), detail
+    if not by_hand:
+        assert "nothing to bootstrap" in log("train-again.log"), log("train-again.log")
+    assert "nothing new" in log("monitor-2.log"), detail
+
+    assert after_first == 1, detail
+    assert recorded_batches(pg, model) == 1, "the second run must record nothing new\n" + detail
+
+
+def upload_batch(path: Path, inbox: str, endpoint: str) -> None:
+    """`aws s3 cp batch.csv s3://BUCKET/inbox/MODEL/`, as the runbook says (boto3 when the CLI is absent)."""
+    if shutil.which("aws"):
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",  # pragma: allowlist secret
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        subprocess.run(["aws", "s3", "cp", str(path), inbox], env=env, check=True, capture_output=True)
+    else:
+        bucket, prefix = inbox.removeprefix("s3://").split("/", 1)
+        aws("s3", endpoint).upload_file(str(path), bucket, prefix + path.name)
+
+
+def recorded_batches(pg, model: str) -> int | None:
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(pg.pg_url("host_metrics"))
+    except psycopg2.OperationalError:
+        return None
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM batch_metrics WHERE model_name = %s", (model,))
+            return cur.fetchone()[0]
+    except psycopg2.Error:
+        return None
+    finally:
+        conn.close()
