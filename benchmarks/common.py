@@ -146,6 +146,7 @@ def versions() -> dict[str, str]:
         "psycopg2-binary",
         "pyarrow",
         "hyperopt",
+        "nannyml",  # section 5's baseline, from the benchmark's own folder (listed once section 5 imported it)
     ]
     found = {}
     for name in names:

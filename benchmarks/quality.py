@@ -179,7 +179,27 @@ def run(config: QualityConfig, say: Say) -> Section:
     first, _ = simulator.retrain(reference, None)
     simulator.candidates = [simulator.chosen]
     say(f"first champion: {simulator.chosen}, holdout ROC AUC {first.holdout_auc:.4f}; later retrains fit it alone")
-    streams: list[tuple[DriftKind, int | None, list[pd.DataFrame]]] = []
+    streams = drift_streams(population, config, schema)
+    results: list[tuple[DriftKind, int | None, dict[str, StreamOutcome]]] = []
+    for kind, drift_at, frames in streams:
+        outcomes = {}
+        for name in POLICIES:
+            outcomes[name] = simulator.run(name, reference, first, frames)
+            say(
+                f"{kind.value:>9} stream, {name:<11}: mean AUC {outcomes[name].mean_auc:.4f}, "
+                f"{outcomes[name].retrains} retrains, alarms at {outcomes[name].alarms}"
+            )
+        results.append((kind, drift_at, outcomes))
+    return _section(results, config, settings, simulator.chosen, first.holdout_auc)
+
+
+Stream = tuple[DriftKind, int | None, list[pd.DataFrame]]
+
+
+def drift_streams(population: Population, config: QualityConfig, schema: FeatureSchema) -> list[Stream]:
+    """The section's streams, validated: covariate, concept, prior and label shift from ``drift_at``, then a
+    stable stream (``drift_at`` None). The same seeds every run, so section 5 scores the same batches."""
+    streams: list[Stream] = []
     for offset, kind in enumerate((DriftKind.covariate, DriftKind.concept, DriftKind.prior, DriftKind.label)):
         frames = generate_stream(
             population,
@@ -199,17 +219,7 @@ def run(config: QualityConfig, say: Say) -> Section:
         seed=config.seed + 9,
     )
     streams.append((DriftKind.none, None, [_clean(f, schema) for f in stable]))
-    results: list[tuple[DriftKind, int | None, dict[str, StreamOutcome]]] = []
-    for kind, drift_at, frames in streams:
-        outcomes = {}
-        for name in POLICIES:
-            outcomes[name] = simulator.run(name, reference, first, frames)
-            say(
-                f"{kind.value:>9} stream, {name:<11}: mean AUC {outcomes[name].mean_auc:.4f}, "
-                f"{outcomes[name].retrains} retrains, alarms at {outcomes[name].alarms}"
-            )
-        results.append((kind, drift_at, outcomes))
-    return _section(results, config, settings, simulator.chosen, first.holdout_auc)
+    return streams
 
 
 def _clean(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:

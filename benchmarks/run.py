@@ -3,6 +3,7 @@
 python -m benchmarks.run                 # everything, as `make bench` does (about 10 minutes on 2 cores)
 python -m benchmarks.run --quick         # a smoke run: small sizes, few runs, minutes not tens of minutes
 python -m benchmarks.run --sections 1,4  # some sections only (section 2 comes with section 1)
+python -m benchmarks.run --sections 5 --no-stack  # performance estimation against NannyML (`make bench-tools`)
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _say(message: str) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Small sizes and few runs: checks the bench runs.")
-    parser.add_argument("--sections", default="1,2,3,4", help="Comma-separated sections to run (1 includes 2).")
+    parser.add_argument("--sections", default="1,2,3,4,5", help="Comma-separated sections to run (1 includes 2).")
     parser.add_argument(
         "--out",
         type=Path,
@@ -104,6 +105,12 @@ def run(argv: list[str] | None = None) -> list[Section]:
             config4 = quality.QualityConfig.quick() if args.quick else quality.QualityConfig()
             _say("section 4: quality under drift")
             attempt("4. Quality under drift", lambda: [quality.run(config4, _say)])
+        if "5" in wanted:
+            from benchmarks import estimation
+
+            config5 = estimation.EstimationConfig.quick() if args.quick else estimation.EstimationConfig()
+            _say("section 5: performance estimation without labels")
+            attempt("5. Performance estimation without labels", lambda: [estimation.run(config5, _say)])
         if "3" in wanted and stack is not None:
             from benchmarks import retrain_cycle
 
@@ -191,6 +198,21 @@ def targets(sections: list[Section]) -> Table:
             drift["auc_ok"],
         )
         add("≤ 20% of retrain-every-batch's retrains", drift["retrain_text"], drift["retrain_ok"])
+    estimation = _figure(sections, "5.")
+    if estimation:
+        worse = estimation["worse"]  # data sets where ours is worse by more than 0.0001
+        overall = estimation["mae_ours"] <= estimation["mae_theirs"] + 1e-4
+        add(
+            "estimated ROC AUC: mean absolute error no worse than NannyML CBPE's (all chunks; each data set)",
+            f"{estimation['mae_ours']:.4f} vs {estimation['mae_theirs']:.4f}"
+            + (f" (worse on {', '.join(worse)})" if worse else " (no data set worse)"),
+            (not worse or "partly") if overall else False,
+        )
+        add(
+            "performance estimation ≥ 10× faster than NannyML CBPE (fit + estimate; each data set)",
+            f"{ratio(estimation['speedup'])} (smallest on one data set {ratio(estimation['min_speedup'])})",
+            estimation["min_speedup"] >= 10 or ("partly" if estimation["speedup"] >= 10 else False),
+        )
     return table
 
 
@@ -235,7 +257,8 @@ def render(sections: list[Section], *, command: str, elapsed: float, quick: bool
     lines = [
         "# Benchmarks",
         "",
-        "Monitoring throughput, agreement with Evidently, the cost of a retrain cycle and model quality under drift.",
+        "Monitoring throughput, agreement with Evidently, the cost of a retrain cycle, model quality under drift and"
+        " performance estimation without labels.",
         "This file is written by `make bench` (`python -m benchmarks.run`); the code is in `benchmarks/`.",
         "",
         f"- Command: `{command}`" + (" (quick mode: small sizes, not the reference figures)" if quick else ""),

@@ -32,3 +32,15 @@ def test_the_document_has_the_targets_table_and_every_section():
     targets = bench.targets(sections)
     assert [row[2] for row in targets.rows] == ["yes", "yes", "**no**"]
     assert np.isfinite(float(targets.rows[0][1].split()[0]))
+
+
+def test_the_estimation_targets_compare_error_and_speed_with_nannyml():
+    def rows(figures):
+        return bench.targets([Section("5. Performance estimation without labels", "intro", figures=figures)]).rows
+
+    met = {"mae_ours": 0.02, "mae_theirs": 0.02, "worse": [], "speedup": 20.0, "min_speedup": 12.0}
+    assert [row[2] for row in rows(met)] == ["yes", "yes"]
+    one_worse = {**met, "worse": ["synth: stable"], "min_speedup": 8.0}
+    assert [row[2] for row in rows(one_worse)] == ["**partly**", "**partly**"]
+    missed = {**met, "mae_ours": 0.03, "speedup": 5.0, "min_speedup": 4.0}
+    assert [row[2] for row in rows(missed)] == ["**no**", "**no**"]
