@@ -2,6 +2,7 @@
 #
 #   make infra-plan                 # ENV=localstack by default: the artifact bucket on :4566
 #   make infra-plan ENV=aws         # the whole stack on AWS (needs infra/envs/aws/backend.hcl)
+#   make infra-rehearse             # apply, re-plan and destroy the AWS env against a throwaway moto server
 #
 # The bucket name comes from the one shared setting ARTIFACT_BUCKET (root Makefile) and reaches
 # Terraform as TF_VAR_artifact_bucket_name, so `make local-up` and the LocalStack env agree.
@@ -12,8 +13,9 @@ INFRA_DIR := infra/envs/$(ENV)
 
 # OpenTofu or Terraform, whichever is installed (tofu first when both are).
 TF ?= $(shell command -v tofu 2>/dev/null || command -v terraform 2>/dev/null)
-# An offline provider mirror, e.g. TF_PLUGIN_DIR=/path/to/plugins, passed to `init -plugin-dir`.
-TF_PLUGIN_DIR ?=
+# An offline provider mirror, e.g. TF_PLUGIN_DIR=/path/to/plugins, passed to `init -plugin-dir`;
+# /opt/tf-plugins when that folder exists and nothing else is given.
+TF_PLUGIN_DIR ?= $(if $(wildcard /opt/tf-plugins/.),/opt/tf-plugins)
 INFRA_PYTHON ?= python3
 
 # Set AUTO_APPROVE=1 to skip the confirmation prompt of apply/destroy.
@@ -54,7 +56,7 @@ define infra_need_tf
 	  echo "ARTIFACT_BUCKET is not set; it is defined in the root Makefile." >&2; exit 1; fi
 endef
 
-.PHONY: infra-init infra-plan infra-apply infra-destroy infra-validate infra-check tools-checkov
+.PHONY: infra-init infra-plan infra-apply infra-destroy infra-validate infra-check infra-rehearse tools-checkov
 
 infra-init: ## Initialise Terraform for ENV=aws|localstack (default localstack)
 	$(infra_need_tf)
@@ -102,9 +104,18 @@ infra-validate: ## Run terraform fmt -check and validate on every env (skipped w
 	  $(TF) -chdir=infra/envs/$$env validate; \
 	done
 
+# The whole AWS env, unchanged but for infra/rehearse/emulator_override.tf, against a moto server of
+# its own on a free port: apply, check the outputs, re-plan (only the two known moto differences may
+# show), switch deletion protection off, destroy. About 7 minutes; see infra/README.md.
+infra-rehearse: install ## Apply, re-plan and destroy the AWS env against a throwaway moto server (~7 min)
+	$(infra_need_tf)
+	$(PY) infra/rehearse/rehearse.py --terraform "$(TF)" --bucket "$(ARTIFACT_BUCKET)" \
+	  $(if $(TF_PLUGIN_DIR),--plugin-dir "$(TF_PLUGIN_DIR)")
+
+# infra/rehearse holds an override fragment that only makes sense merged into infra/envs/aws.
 infra-check: tools-checkov ## Run checkov over infra/ (its own venv in .tools/checkov)
 	$(CHECKOV) --directory infra --framework terraform --compact --quiet --skip-download \
-	  --skip-path '\.terraform' --download-external-modules false
+	  --skip-path '\.terraform' --skip-path 'infra/rehearse/' --download-external-modules false
 
 tools-checkov: $(CHECKOV_STAMP) ## Install the pinned checkov into .tools/checkov, apart from .venv
 

@@ -15,6 +15,7 @@ TARGETS = (
     "infra-destroy",
     "infra-validate",
     "infra-check",
+    "infra-rehearse",
     "tools-checkov",
 )
 

@@ -9,10 +9,19 @@ data "aws_availability_zones" "available" {
     name   = "zone-name"
     values = length(var.availability_zones) > 0 ? var.availability_zones : ["${data.aws_region.current.name}?"]
   }
+
+  lifecycle {
+    # Checked as soon as the zones are read, before any subnet is planned: a region (or an
+    # availability_zones list) with fewer zones than az_count fails here, not with a slice error.
+    postcondition {
+      condition     = !var.create_vpc || length(self.names) >= var.az_count
+      error_message = "Only ${length(self.names)} availability zone(s) match (${join(", ", sort(self.names))}) in ${data.aws_region.current.name}, fewer than az_count = ${var.az_count}: name more zones in availability_zones or lower az_count."
+    }
+  }
 }
 
 locals {
-  azs = slice(sort(data.aws_availability_zones.available.names), 0, var.az_count)
+  azs = slice(sort(data.aws_availability_zones.available.names), 0, min(var.az_count, length(data.aws_availability_zones.available.names)))
 
   vpc_id             = var.create_vpc ? aws_vpc.this[0].id : var.vpc_id
   public_subnet_ids  = var.create_vpc ? aws_subnet.public[*].id : var.public_subnet_ids
@@ -155,7 +164,8 @@ data "aws_iam_policy_document" "flow_log" {
 resource "aws_iam_role" "flow_log" {
   count = var.create_vpc && var.create_flow_log ? 1 : 0
 
-  name_prefix        = "${var.name}-flow-log-"
+  # IAM allows a name_prefix of at most 38 characters; 24 + "-flow-log-" keeps to 34 for any valid name.
+  name_prefix        = "${substr(var.name, 0, 24)}-flow-log-"
   assume_role_policy = data.aws_iam_policy_document.flow_log_assume.json
 
   tags = var.tags
