@@ -85,6 +85,7 @@ class Simulator:
     def __init__(self, schema: FeatureSchema, settings: Settings, candidates: Sequence[str] = tuple(ZOO)) -> None:
         self.schema = schema
         self.settings = settings
+        self.rules = policy.Rules.of(settings)
         self.candidates = list(candidates)
         self.chosen = self.candidates[0]
 
@@ -123,7 +124,7 @@ class Simulator:
         champion = first
         window: list[tuple[int, pd.DataFrame]] = [(0, reference)]
         profile = self.profile(reference, champion)
-        rules, state = policy.Rules.of(self.settings), policy.PolicyState()
+        rules, state = self.rules, policy.PolicyState()
         everything = policy.Verdict(False, False, False, (), True)  # "every batch": the newest window, always
         for index, frame in enumerate(stream, start=1):
             batch = Batch(f"simulated:{index}", frame, has_labels=True)
@@ -156,8 +157,7 @@ class Simulator:
         state: policy.PolicyState,
         verdict: policy.Verdict,
     ) -> tuple[Champion, bool]:
-        rules = policy.Rules.of(self.settings)
-        chosen = policy.training_rows([(i, len(f)) for i, f in window], index, state, verdict, rules)
+        chosen = policy.training_rows([(i, len(f)) for i, f in window], index, state, verdict, self.rules)
         rows = pd.concat([f.iloc[len(f) - chosen[i] :] for i, f in window if i in chosen], ignore_index=True)
         challenger, promoted = self.retrain(rows, champion)
         outcome.retrains += 1

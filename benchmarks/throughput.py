@@ -35,12 +35,12 @@ from benchmarks.common import (
 from pipeline import policy
 from pipeline.data import labels_of, read_table, validate_frame
 from pipeline.drift import CAT_METHOD, NUM_METHOD, DriftResult, ReferenceProfile
-from pipeline.observe import finite
+from pipeline.observe import observation_of
 from pipeline.schema import FeatureSchema, load_schema
 from pipeline.settings import Settings
 from pipeline.store import BatchRow, Event, MetricsStore
 from pipeline.synth import DriftKind, Population, load_sample_frame
-from pipeline.train import ZOO, fit, predict_proba, quality
+from pipeline.train import ZOO, fit, predict_proba
 
 STAGES = ("load", "validate", "score", "drift", "store")
 KINDS = (DriftKind.none, DriftKind.none, DriftKind.covariate, DriftKind.concept, DriftKind.prior)
@@ -108,20 +108,10 @@ class BatchPipeline:
             with watch.stage("score"):
                 proba = predict_proba(self.model, batch.frame, self.schema)
                 y = labels_of(batch.frame, self.schema) if batch.has_labels else None
-                roc_auc = finite(quality(y, proba)["roc_auc"]) if y is not None else None
             with watch.stage("drift"):
                 drift = measure(batch.frame, proba)
-            with watch.stage("store"):
-                observation = policy.Observation(
-                    rows=batch.rows,
-                    prediction_drift=drift.prediction_drift,
-                    share_drifted_columns=drift.share_drifted_columns,
-                    drifted_columns=drift.drifted_columns,
-                    mean_prediction=float(proba.mean()),
-                    prediction_variance=float(np.sum(proba * (1 - proba))),
-                    positives=None if y is None else int(y.sum()),
-                    roc_auc=roc_auc,
-                )
+            with watch.stage("store"):  # the observation (ROC AUC when labelled), the verdict, the row
+                observation = observation_of(drift, proba, y).observation
                 self._decide_and_store(batch.source, observation, drift)
         total = sum(watch.times.values())
         cpu = time.process_time() - cpu

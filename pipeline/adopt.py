@@ -55,13 +55,7 @@ def find_version(registry: Registry, version: int) -> VersionInfo:
 
 def check_serving(serving: ServingModel, holdout: Batch) -> np.ndarray:
     """Score the holdout; a model that cannot, or that does not return probabilities, is refused (one line)."""
-    schema, version = serving.schema, serving.version
-    wanted = serving.scorer.model.input_columns
-    if wanted is not None:
-        unknown = [name for name in wanted if name not in schema.features]
-        if unknown:
-            shown = ", ".join(unknown[:5]) + (f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else "")
-            raise ModelMismatch(f"v{version} takes columns the schema does not name: {shown}")
+    version = serving.version
     try:
         proba = serving.scorer.proba(holdout.frame)
     except ModelMismatch as err:

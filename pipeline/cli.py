@@ -414,12 +414,10 @@ def monitor(
                     f"v{champion.version} of {registry.name!r} has no stored reference; pass --reference PATH"
                 )
             ref, reference = stored, champion.tags[TAG_REFERENCE]
-        if inbox:
-            pass  # sources and key are the inbox's, above
-        elif paths:
+        if paths:
             sources = file_sources(paths, schema, s3, max_batch_mb)
             key = run_id or run_key_for(settings.model_name, reference, paths)
-        else:
+        elif not inbox:  # an inbox's sources and key are set above
             try:
                 kind = DriftKind(drift_kind)
             except ValueError:

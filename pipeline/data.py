@@ -312,12 +312,6 @@ def labels_of(frame: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
 
 
 def model_input(frame: pd.DataFrame, schema: FeatureSchema, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """The feature columns a model is scored on: the schema's, or ``columns`` in that order when the model
-    names its own (a model fitted on a frame may insist on its column order)."""
-    if columns is None:
-        return frame[list(schema.features)]
-    missing = [name for name in columns if name not in schema.features]
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
-        raise DataError(f"the model takes columns the schema does not name: {shown}")
-    return frame[list(columns)]
+    """The feature columns a model is scored on: the schema's, or ``columns`` (schema columns the model names
+    in its own order: a model fitted on a frame may insist on its column order)."""
+    return frame[list(schema.features if columns is None else columns)]

@@ -42,19 +42,24 @@ def observe(batch: Batch, scorer: Scorer, profile: ReferenceProfile) -> BatchObs
     """Score the batch once, measure its drift, and its quality when it carries labels."""
     proba = scorer.proba(batch.frame)
     drift = profile.measure(batch.frame, proba)
-    positives = roc_auc = accuracy = None
-    if batch.has_labels:
-        y = labels_of(batch.frame, scorer.schema)
+    y = labels_of(batch.frame, scorer.schema) if batch.has_labels else None
+    return observation_of(drift, proba, y)
+
+
+def observation_of(drift: DriftResult, proba: np.ndarray, y: np.ndarray | None) -> BatchObservation:
+    """What the policy judges, from a batch's drift, its P(positive) and its 0/1 labels (None: unlabelled)."""
+    roc_auc = accuracy = None
+    if y is not None:
         q = quality(y, proba)
-        positives, roc_auc, accuracy = int(y.sum()), finite(q["roc_auc"]), q["accuracy"]
+        roc_auc, accuracy = finite(q["roc_auc"]), q["accuracy"]
     observation = Observation(
-        rows=batch.rows,
+        rows=len(proba),
         prediction_drift=drift.prediction_drift,
         share_drifted_columns=drift.share_drifted_columns,
         drifted_columns=drift.drifted_columns,
         mean_prediction=float(np.mean(proba)) if len(proba) else float("nan"),
         prediction_variance=float(np.sum(proba * (1 - proba))),
-        positives=positives,
+        positives=None if y is None else int(y.sum()),
         roc_auc=roc_auc,
     )
     return BatchObservation(observation, drift, roc_auc, accuracy)

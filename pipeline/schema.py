@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -112,13 +113,14 @@ class FeatureSchema:
             only_mine = [name for name in mine if name not in theirs]
             only_theirs = [name for name in theirs if name not in mine]
             if only_mine:
-                found.append(f"{kind} only here: {_shorten(only_mine)}")
+                found.append(f"{kind} only here: {shorten(only_mine)}")
             if only_theirs:
-                found.append(f"{kind} only in the other: {_shorten(only_theirs)}")
+                found.append(f"{kind} only in the other: {shorten(only_theirs)}")
         return found
 
 
-def _shorten(names: list[str], limit: int = 5) -> str:
+def shorten(names: Sequence[str], limit: int = 5) -> str:
+    """Names for a one-line message: the first ``limit``, then how many more."""
     shown = ", ".join(names[:limit])
     return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
@@ -129,7 +131,7 @@ def _names(raw: dict[str, Any], key: str, source: str) -> tuple[str, ...]:
         raise SchemaError(f"{source}: {key!r} must be a list of column names (non-empty strings)")
     repeated = sorted({name for name in value if value.count(name) > 1})
     if repeated:
-        raise SchemaError(f"{source}: {key!r} names {_shorten(repeated)} more than once")
+        raise SchemaError(f"{source}: {key!r} names {shorten(repeated)} more than once")
     return tuple(value)
 
 
@@ -169,7 +171,7 @@ def parse_schema(raw: Any, source: str) -> FeatureSchema:
     numerical, categorical = _names(raw, "numerical", source), _names(raw, "categorical", source)
     both = [name for name in numerical if name in categorical]
     if both:
-        raise SchemaError(f"{source}: {_shorten(both)} listed as both numerical and categorical")
+        raise SchemaError(f"{source}: {shorten(both)} listed as both numerical and categorical")
     if column in numerical or column in categorical:
         raise SchemaError(f"{source}: the target {column!r} is also listed as a feature")
     if not numerical and not categorical:

@@ -21,12 +21,11 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.schema import FeatureSchema, Label, SchemaError, label_key, parse_schema
+from pipeline.schema import FeatureSchema, Label, SchemaError, label_key, parse_schema, shorten
 
 ID_MIN_ROWS = 20  # below this, a tiny file would lose every text column to the id rule
 TIMESTAMP_SAMPLE = 200  # non-missing values looked at to decide whether a text column holds dates
 TIMESTAMP_SHARE = 0.95  # share of the sample that must parse as a date/time
-SHOWN_VALUES = 5
 # Text that parses as a date must also look like one: dateutil alone accepts "May", "Mon" or "10-20" (an age band).
 _DATE_LIKE = re.compile(r"\d{4}|\d{1,2}:\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}")
 
@@ -45,15 +44,10 @@ def split_names(values: Iterable[str], columns: Iterable[str]) -> list[str]:
     return names
 
 
-def _shorten(items: Sequence[str], limit: int = SHOWN_VALUES) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
-
-
 def _as_label(value: Any) -> Label:
     """A target value as the JSON type it was read with: 1.0 becomes 1, text loses surrounding blanks.
 
-    Blanks are stripped because the batch loader strips categorical values before matching labels.
+    Blanks are stripped because labels are matched without them (``label_key``).
     """
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()  # numpy scalars
@@ -85,7 +79,7 @@ def _target_labels(column: pd.Series, target: str, positive: str, source: str) -
             missing += 1
         elif key not in by_key:
             by_key[key] = _as_label(value)
-    shown = _shorten([repr(value) for value in by_key.values()])
+    shown = shorten([repr(value) for value in by_key.values()])
     if len(by_key) != 2:
         count = len(by_key)
         held = f"{count} distinct value{'s' if count != 1 else ''}: {shown}" if by_key else "no values"
@@ -143,19 +137,19 @@ def infer_schema(
     columns = [str(name) for name in frame.columns]
     repeated = sorted({name for name in columns if columns.count(name) > 1})
     if repeated:
-        raise SchemaError(f"{source}: duplicated column names: {_shorten(repeated)}")
+        raise SchemaError(f"{source}: duplicated column names: {shorten(repeated)}")
     frame = frame.set_axis(columns, axis=1)
     if target not in columns:
-        raise SchemaError(f"{source}: no target column {target!r}; the columns are {_shorten(columns, 10)}")
+        raise SchemaError(f"{source}: no target column {target!r}; the columns are {shorten(columns, 10)}")
     for option, names in (("--categorical", categorical), ("--ignore", ignore)):
         unknown = [name for name in names if name not in columns]
         if unknown:
-            raise SchemaError(f"{source}: {option} names columns that are not in the data: {_shorten(unknown)}")
+            raise SchemaError(f"{source}: {option} names columns that are not in the data: {shorten(unknown)}")
         if target in names:
             raise SchemaError(f"{source}: {option} names the target {target!r}, which cannot be a feature")
     both = [name for name in categorical if name in ignore]
     if both:
-        raise SchemaError(f"{source}: {_shorten(both)} named in both --categorical and --ignore")
+        raise SchemaError(f"{source}: {shorten(both)} named in both --categorical and --ignore")
 
     positive_label, negative_label, unlabelled = _target_labels(frame[target], target, positive, source)
     notes: list[str] = []
@@ -202,7 +196,7 @@ def infer_schema(
         else:
             notes.append(f"column {name!r} left out: its type {column.dtype} is neither a number nor text")
     if empty:
-        notes.append(f"{len(empty)} column(s) left out because they have no value at all: {_shorten(empty)}")
+        notes.append(f"{len(empty)} column(s) left out because they have no value at all: {shorten(empty)}")
     if ignore:
         notes.append(f"left out as asked (--ignore): {', '.join(name for name in columns if name in ignore)}")
     if not numerical and not categories:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from pipeline.data import model_input
 from pipeline.flavors import LoadedModel
-from pipeline.schema import FeatureSchema, Label, label_key
+from pipeline.schema import FeatureSchema, Label, label_key, shorten
 
 ENCODED_POSITIVE: Label = 1  # the project's own models are fitted on 1 = positive, 0 = negative
 ENCODED_NEGATIVE: Label = 0
@@ -73,7 +73,11 @@ class Scorer:
         return self.model.model
 
     def features(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return model_input(frame, self.schema, self.model.input_columns)
+        wanted = self.model.input_columns
+        unknown = [name for name in wanted or () if name not in self.schema.features]
+        if unknown:
+            raise ModelMismatch(f"the model takes columns the schema does not name: {shorten(unknown)}")
+        return model_input(frame, self.schema, wanted)
 
     def proba(self, frame: pd.DataFrame) -> np.ndarray:
         """P(positive) for every row of a validated frame, in one vectorised call.
