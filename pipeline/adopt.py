@@ -20,12 +20,14 @@ from pipeline.scoring import ModelMismatch
 from pipeline.serving import (
     LABELS_ENCODED,
     LABELS_SCHEMA,
+    TAG_CALIBRATION,
     TAG_LABELS,
     TAG_REFERENCE,
     TAG_SCHEMA,
     ServingModel,
     is_project_trained,
     load_version,
+    log_calibration,
     log_reference,
     log_schema,
 )
@@ -94,7 +96,9 @@ def adopt(
         mlflow.log_metrics({f"holdout_{key}": value for key, value in metrics.items() if np.isfinite(value)})
         schema_uri = log_schema(schema)
         reference_uri = log_reference(holdout.frame, schema, settings.reference_rows)
+        calibration_uri = log_calibration(proba, y)
     tags = {
+        TAG_CALIBRATION: calibration_uri,
         TAG_SCHEMA: schema_uri,
         TAG_REFERENCE: reference_uri,
         TAG_LABELS: LABELS_ENCODED if ours else LABELS_SCHEMA,

@@ -436,7 +436,7 @@ def monitor(
             key = run_id or run_key_for(
                 settings.model_name, reference, [], f"sim:{n}:{batch_rows}:{kind}:{at}:{settings.seed}"
             )
-        monitor_ = Monitor(settings, schema, store, registry, say=_say)
+        monitor_ = Monitor(settings, schema, store, registry, say=_say, prediction_log=parts.prediction_log)
         with Progress(
             TextColumn("[bold]monitor"),
             BarColumn(),
@@ -463,18 +463,20 @@ def monitor(
 
 
 def _summary(result: MonitorResult, settings: Settings, store: MetricsStore) -> None:
+    from pipeline.store import VERDICT_COLUMNS
+
     table = Table(title=f"monitor run {result.run_key} — {settings.model_name}")
-    for column in ("batch", "rows", "drift", "drifted", "missing", "AUC", "version", "action"):
+    for column in ("batch", "rows", "drift", "drifted", "missing", "AUC", "est. AUC", "version", "action"):
         if column == "action":
             table.add_column(column, no_wrap=True, min_width=18)
         else:
             table.add_column(column, justify="right")
     for r in result.records:
         if "error" in r:
-            table.add_row(str(r["batch"]), "-", "-", "-", "-", "-", "-", "[red]error[/]")
+            table.add_row(str(r["batch"]), "-", "-", "-", "-", "-", "-", "-", "[red]error[/]")
             continue
-        alarm = r.get("drift_detected") or r.get("performance_drop")
-        auc = r.get("roc_auc")
+        alarm = any(r.get(name) for name in VERDICT_COLUMNS)
+        auc, estimated = r.get("roc_auc"), r.get("estimated_roc_auc")
         table.add_row(
             str(r["batch"]),
             str(r["rows"]),
@@ -482,6 +484,7 @@ def _summary(result: MonitorResult, settings: Settings, store: MetricsStore) -> 
             str(r["drifted_columns"]),
             f"{r['share_missing']:.1%}",
             "-" if auc is None else f"{'[bold red]' if r.get('performance_drop') else ''}{auc:.3f}",
+            "-" if estimated is None else f"{'[bold red]' if r.get('estimated_drop') else ''}{estimated:.3f}",
             f"v{r['champion_version']}",
             ("[bold]" if alarm else "") + r["action"],
         )
@@ -564,6 +567,73 @@ def adopt(
     with _clean_errors():
         parts = _collaborators(settings)
         _adopt_and_record(parts, settings, version, holdout, schema_path)
+
+
+@app.command()
+def labels(
+    labels_path: Annotated[
+        str,
+        typer.Option(
+            "--labels",
+            help="Labels that arrived after the predictions: CSV/Parquet (local or s3://) with the schema's id and "
+            "target columns.",
+        ),
+    ],
+    model_name: ModelName = None,
+    schema_path: SchemaPath = None,
+) -> None:
+    """Join late labels to the prediction log: realized performance and the estimation error of every batch they
+    complete, the performance alarm on them, and a retrain when the champion's labels dropped.
+
+    The same file twice changes nothing. Needs a schema naming the id column ("id" in the schema file).
+    """
+    from pipeline.labels import LateLabels, read_delivery
+    from pipeline.monitor import NoChampion
+    from pipeline.serving import schema_for
+
+    settings = _settings(model_name)
+    with _clean_errors():
+        given, given_source = _given_schema(schema_path, settings)
+        parts = _collaborators(settings)
+        registry = parts.registry
+        champion = registry.champion()
+        if champion is None:
+            raise NoChampion(f"model {registry.name!r} has no champion: nothing was monitored, no label can join")
+        schema = schema_for(registry, champion, given, given_source)
+        delivery = read_delivery(labels_path, schema, parts.s3_for(labels_path))
+        late = LateLabels(settings, schema, parts.store, registry, parts.prediction_log, say=_say)
+        result = late.ingest(delivery)
+    _say(f"{labels_path}: {delivery.rows} rows, {len(delivery.labels)} usable labels")
+    for count, what in (
+        (delivery.missing_ids, "rows without an id (left out)"),
+        (delivery.bad_labels, f"labels other than {schema.positive!r} or {schema.negative!r} (left out)"),
+        (delivery.duplicate_ids, "ids given more than once with the same label (kept once)"),
+        (delivery.conflicting_ids, "ids given with both labels (left out)"),
+        (result.unknown_ids, "ids not in the prediction log (left out)"),
+        (result.already_labelled, "ids labelled before (unchanged)"),
+        (result.relabelled, "of those with the other label before (the first label kept)"),
+    ):
+        if count:
+            _say(f"  {count} {what}")
+    if not result.new_labels:
+        _say("nothing new: no batch changed")
+        return
+    _say(f"{result.new_labels} new labels for {len(result.batches)} batches:")
+    for batch in result.batches:
+        key = (batch.run_key, batch.batch_index)
+        estimated = result.estimated.get(key)
+        realized = "-" if batch.roc_auc is None else f"{batch.roc_auc:.3f}"
+        error = "" if batch.estimation_error is None else f", error {batch.estimation_error:+.3f}"
+        est = "" if estimated is None else f" (estimated {estimated:.3f}{error})"
+        flag = " ALARM" if batch.performance_drop else ""
+        _say(
+            f"  run {batch.run_key} batch {batch.batch_index}: {batch.labelled_rows} labelled "
+            f"({result.shares[key]:.0%}), ROC AUC {realized}{est}, accuracy {batch.accuracy:.3f}{flag}"
+        )
+    for alarm in result.alarms:
+        _say(f"alarm: {alarm}")
+    if result.retrained:
+        _say(result.retrained)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from pipeline.data import ObjectStore, make_s3_client
+from pipeline.predictions import PredictionLog
 from pipeline.registry import Registry
 from pipeline.settings import Settings
 from pipeline.store import MetricsStore
@@ -36,6 +37,11 @@ class Collaborators:
     @cached_property
     def s3(self) -> ObjectStore:
         return make_s3_client(self.settings.s3_endpoint_url, self.settings.aws_region)
+
+    @cached_property
+    def prediction_log(self) -> PredictionLog:
+        root = self.settings.prediction_log_root()
+        return PredictionLog(root, self.s3_for(root))
 
     def s3_for(self, *paths: str) -> ObjectStore | None:
         """The S3 client when any of ``paths`` is an ``s3://`` path, else None."""

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from pipeline.schema import FeatureSchema, label_key
+from pipeline.schema import FeatureSchema, id_key, label_key
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 DEFAULT_MAX_BATCH_MB = 256.0  # a batch is read whole; bigger files are refused before any byte is read
@@ -276,7 +276,9 @@ def validate_frame(frame: pd.DataFrame, schema: FeatureSchema, source: str) -> B
     has_labels = schema.target in frame.columns
     if has_labels:
         clean[schema.target] = _check_target(source, frame[schema.target].reset_index(drop=True), schema)
-    known = set(schema.features) | {schema.target}
+    if schema.id is not None and schema.id in frame.columns:
+        clean[schema.id] = _map_distinct(frame[schema.id].reset_index(drop=True), id_key)
+    known = set(schema.features) | {schema.target, *([schema.id] if schema.id else [])}
     extra = [name for name in columns if name not in known]
     return Batch(source=source, frame=clean, has_labels=has_labels, extra_columns=extra)
 

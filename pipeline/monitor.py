@@ -24,15 +24,18 @@ import pandas as pd
 from pipeline import outcome, policy, recovery, tracking
 from pipeline.data import Batch, DataError, ObjectStore, empty_columns, load_batch, validate_frame
 from pipeline.drift import DriftResult, ReferenceProfile
-from pipeline.observe import observe
+from pipeline.estimate import Estimator
+from pipeline.observe import BatchObservation, observe
+from pipeline.outcome import retrain_events
 from pipeline.policy import Action
+from pipeline.predictions import PredictionLog, PredictionLogError, log_frame
 from pipeline.registry import Registry, VersionInfo
 from pipeline.retrain import RetrainOutcome, WindowInfo, retrain
 from pipeline.schema import FeatureSchema
 from pipeline.scoring import ModelMismatch
-from pipeline.serving import TAG_REFERENCE, ServingModel, load_version, log_reference
+from pipeline.serving import TAG_REFERENCE, ServingModel, load_version, log_reference, recorded_calibration
 from pipeline.settings import Settings
-from pipeline.store import Event, MetricsStore
+from pipeline.store import VERDICT_COLUMNS, Event, MetricsStore
 from pipeline.synth import DriftKind, Population, generate_stream
 
 TRACKING_WAIT_SECONDS = 300.0
@@ -123,7 +126,7 @@ class MonitorResult:
 
     @property
     def alarms(self) -> int:
-        return sum(1 for r in self.records if r.get("drift_detected") or r.get("performance_drop"))
+        return sum(1 for r in self.records if any(r.get(name) for name in VERDICT_COLUMNS))
 
     @property
     def retrains(self) -> int:
@@ -141,6 +144,7 @@ class Monitor:
         registry: Registry,
         say: Say = print,
         tracking_wait: float = TRACKING_WAIT_SECONDS,
+        prediction_log: PredictionLog | None = None,
     ) -> None:
         self.settings = settings
         self.schema = schema
@@ -162,6 +166,10 @@ class Monitor:
         self.failures: list[str] = []
         self.recorded_drifted: dict[int, list[str]] = {}
         self.mlflow_run_id: str | None = None
+        self.prediction_log = prediction_log
+        self.estimator: Estimator | None = None
+        self.estimator_for: int | None = None  # the champion version the estimator was fitted for
+        self.said_once: set[str] = set()
 
     # ------------------------------------------------------------ champion and reference
 
@@ -217,6 +225,56 @@ class Monitor:
     def _scorer(self) -> Any:
         assert self.serving is not None
         return self.serving.scorer
+
+    def _say_once(self, key: str, message: str) -> None:
+        if key not in self.said_once:
+            self.said_once.add(key)
+            self.say(message)
+
+    def _estimator(self) -> Estimator | None:
+        """The champion's performance estimator, fitted once per champion on its recorded holdout scores; for a
+        version without them, on the labelled reference (said once: the model may have been trained on those
+        rows, so the estimate may be optimistic); without either, no estimate."""
+        assert self.champion is not None
+        version = self.champion.version
+        if self.estimator_for == version:
+            return self.estimator
+        self.estimator_for, self.estimator = version, None
+        calibration = recorded_calibration(self.champion)
+        if calibration is not None:
+            self.estimator = Estimator.fit(*calibration)
+            return self.estimator
+        reference = self.reference
+        if reference is not None and self.schema.target in reference.columns and len(reference):
+            from pipeline.data import labels_of
+
+            self.estimator = Estimator.fit(self._scorer().proba(reference), labels_of(reference, self.schema))
+            self._say_once(
+                f"calibration-{version}",
+                f"note: v{version} has no recorded holdout scores; performance is estimated with the reference's "
+                "labels (rows it may have been trained on: the estimate may be optimistic)",
+            )
+        else:
+            self._say_once(
+                f"calibration-{version}",
+                f"note: v{version} has no recorded holdout scores and the reference has no labels: "
+                "no estimated performance",
+            )
+        return self.estimator
+
+    def _log_predictions(self, index: int, batch: Batch, seen: BatchObservation, run_key: str) -> None:
+        """Write the batch's prediction log (when the schema names an id column), before its row is committed."""
+        if self.prediction_log is None or self.schema.id is None or seen.proba is None:
+            return
+        assert self.champion is not None
+        if self.schema.id not in batch.frame.columns:
+            self._say_once(
+                f"no-id-{index}",
+                f"[batch {index}] warning: no id column {self.schema.id!r}: its predictions are logged without ids "
+                "and no late label can be joined to them",
+            )
+        frame = log_frame(batch, self.schema, seen.proba, run_key=run_key, index=index, version=self.champion.version)
+        self.prediction_log.write(frame, self.registry.name, run_key, index)
 
     # ------------------------------------------------------------ the loop
 
@@ -328,6 +386,8 @@ class Monitor:
         except ModelMismatch as err:
             assert self.champion is not None
             return self._skip(index, source, f"{batch.source}: champion v{self.champion.version}: {err}", result)
+        except PredictionLogError as err:
+            return self._skip(index, source, str(err), result)
 
     def _skip(self, index: int, source: BatchSource, message: str, result: MonitorResult) -> dict[str, Any]:
         """A batch that cannot be monitored: one line, nothing written, the run goes on."""
@@ -353,6 +413,7 @@ class Monitor:
             drift_detected=bool(recorded["drift_detected"]),
             performance_drop=bool(recorded["performance_drop"]),
             prior_shift=bool(recorded.get("prior_shift")),
+            estimated_drop=bool(recorded.get("estimated_drop")),
             reasons=(),
             retrain=action in (Action.retrained_promoted, Action.retrained_rejected, Action.skipped_busy),
         )
@@ -364,7 +425,8 @@ class Monitor:
 
         assert self.champion is not None and self.serving is not None
         version = self.champion.version
-        seen = observe(batch, self._scorer(), self._profile())
+        seen = observe(batch, self._scorer(), self._profile(), self._estimator())
+        self._log_predictions(index, batch, seen, run_key)
         drift = seen.drift
         verdict = policy.judge(index, seen.observation, self.state, self.rules, self.serving.holdout_roc_auc)
         if verdict.drift_detected or self.latest_drift is None:
@@ -400,6 +462,8 @@ class Monitor:
             metrics["roc_auc"] = seen.roc_auc
         if seen.positive_rate is not None:
             metrics["positive_rate"] = seen.positive_rate
+        if seen.estimated_roc_auc is not None:
+            metrics["estimated_roc_auc"] = seen.estimated_roc_auc
         try:
             mlflow.log_metrics(metrics, step=index)
         except Exception as err:
@@ -411,6 +475,8 @@ class Monitor:
             )
         flag = "ALARM" if verdict.alarm else "ok   "
         auc_text = f" auc={seen.roc_auc:.3f}" if seen.roc_auc is not None else ""
+        if seen.estimated_roc_auc is not None:
+            auc_text += f" est_auc={seen.estimated_roc_auc:.3f}"
         self.say(
             f"[batch {index}] {flag} v{version} rows={batch.rows} pred_drift={drift.prediction_drift:.3f} "
             f"drifted_cols={drift.drifted_columns}{auc_text} -> {action.value}"
@@ -466,56 +532,14 @@ class Monitor:
                     raise
                 return self._retrain_failed(index, batch, run_key, err, origin)
         assert self.champion is not None
-        details = {
-            "mlflow_run_id": outcome.run_id,
-            "candidate": outcome.candidate,
-            "decision": outcome.decision.as_dict(),
-            "window_rows": len(window),
-            "sources": names,
-        }
-        events = [
-            Event(
-                run_key,
-                self.registry.name,
-                "retrain",
-                f"trained v{outcome.version} ({outcome.candidate}) on {len(window)} rows",
-                index,
-                outcome.version,
-                self.champion.version,
-                details,
-            )
-        ]
+        events = retrain_events(run_key, self.registry.name, index, self.champion.version, outcome, names)
         if outcome.promoted:
-            events.append(
-                Event(
-                    run_key,
-                    self.registry.name,
-                    "promotion",
-                    f"v{outcome.version} promoted over v{self.champion.version}: {outcome.decision.reason}",
-                    index,
-                    outcome.version,
-                    self.champion.version,
-                    details,
-                )
-            )
             self.say(
                 f"[batch {index}] PROMOTED v{outcome.version} (was v{self.champion.version}): {outcome.decision.reason}"
             )
             self.load_champion()
             self._rebase(index, batch.frame)
             return Action.retrained_promoted, events, False
-        events.append(
-            Event(
-                run_key,
-                self.registry.name,
-                "rejection",
-                f"v{outcome.version} not promoted: {outcome.decision.reason}",
-                index,
-                outcome.version,
-                self.champion.version,
-                details,
-            )
-        )
         self.say(f"[batch {index}] REJECTED v{outcome.version}: {outcome.decision.reason}")
         return Action.retrained_rejected, events, False
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from pipeline.data import Batch, labels_of
 from pipeline.drift import DriftResult, ReferenceProfile
+from pipeline.estimate import Estimate, Estimator
 from pipeline.policy import Observation
 from pipeline.scoring import Scorer
 from pipeline.train import quality
@@ -28,6 +29,22 @@ class BatchObservation:
     drift: DriftResult
     roc_auc: float | None
     accuracy: float | None
+    estimate: Estimate | None = None
+    proba: np.ndarray | None = None  # the champion's P(positive) per row (for the prediction log)
+
+    @property
+    def estimated_roc_auc(self) -> float | None:
+        return None if self.estimate is None else finite(self.estimate.roc_auc)
+
+    @property
+    def estimated_accuracy(self) -> float | None:
+        return None if self.estimate is None else finite(self.estimate.accuracy)
+
+    @property
+    def estimation_error(self) -> float | None:
+        """Estimated minus realized ROC AUC, when both are known."""
+        estimated = self.estimated_roc_auc
+        return None if estimated is None or self.roc_auc is None else estimated - self.roc_auc
 
     @property
     def positive_rate(self) -> float | None:
@@ -38,16 +55,23 @@ class BatchObservation:
         return self.observation.mean_prediction
 
 
-def observe(batch: Batch, scorer: Scorer, profile: ReferenceProfile) -> BatchObservation:
-    """Score the batch once, measure its drift, and its quality when it carries labels."""
+def observe(
+    batch: Batch, scorer: Scorer, profile: ReferenceProfile, estimator: Estimator | None = None
+) -> BatchObservation:
+    """Score the batch once, measure its drift, estimate its performance (when an estimator is given), and its
+    quality when it carries labels."""
     proba = scorer.proba(batch.frame)
     drift = profile.measure(batch.frame, proba)
     y = labels_of(batch.frame, scorer.schema) if batch.has_labels else None
-    return observation_of(drift, proba, y)
+    return observation_of(drift, proba, y, estimator)
 
 
-def observation_of(drift: DriftResult, proba: np.ndarray, y: np.ndarray | None) -> BatchObservation:
-    """What the policy judges, from a batch's drift, its P(positive) and its 0/1 labels (None: unlabelled)."""
+def observation_of(
+    drift: DriftResult, proba: np.ndarray, y: np.ndarray | None, estimator: Estimator | None = None
+) -> BatchObservation:
+    """What the policy judges, from a batch's drift, its P(positive), its 0/1 labels (None: unlabelled) and the
+    champion's estimator (None: no estimate)."""
+    estimate = estimator.estimate(proba) if estimator is not None and len(proba) else None
     roc_auc = accuracy = None
     if y is not None:
         q = quality(y, proba)
@@ -61,5 +85,6 @@ def observation_of(drift: DriftResult, proba: np.ndarray, y: np.ndarray | None) 
         prediction_variance=float(np.sum(proba * (1 - proba))),
         positives=None if y is None else int(y.sum()),
         roc_auc=roc_auc,
+        estimated_roc_auc=None if estimate is None else finite(estimate.roc_auc),
     )
-    return BatchObservation(observation, drift, roc_auc, accuracy)
+    return BatchObservation(observation, drift, roc_auc, accuracy, estimate, proba)

@@ -10,6 +10,7 @@ from typing import Any
 from pipeline.data import Batch
 from pipeline.observe import BatchObservation, finite
 from pipeline.policy import Action, Verdict
+from pipeline.retrain import RetrainOutcome
 from pipeline.store import BatchRow, Event, FeatureScore
 
 
@@ -46,7 +47,35 @@ def batch_row(
         prior_shift=verdict.prior_shift,
         positive_rate=seen.positive_rate,
         mean_prediction=finite(seen.mean_prediction),
+        estimated_roc_auc=seen.estimated_roc_auc,
+        estimated_accuracy=seen.estimated_accuracy,
+        estimated_drop=verdict.estimated_drop,
+        labelled_rows=batch.rows if batch.has_labels else None,
+        estimation_error=seen.estimation_error,
     )
+
+
+def retrain_events(
+    run_key: str, model_name: str, index: int, champion_version: int, retrained: RetrainOutcome, sources: Sequence[str]
+) -> list[Event]:
+    """The events of a retrain: ``retrain``, then ``promotion`` or ``rejection``."""
+    rows = sum(retrained.split.describe().values())
+    details = {
+        "mlflow_run_id": retrained.run_id,
+        "candidate": retrained.candidate,
+        "decision": retrained.decision.as_dict(),
+        "window_rows": rows,
+        "sources": list(sources),
+    }
+
+    def event(kind: str, message: str) -> Event:
+        return Event(run_key, model_name, kind, message, index, retrained.version, champion_version, details)
+
+    trained = event("retrain", f"trained v{retrained.version} ({retrained.candidate}) on {rows} rows")
+    if retrained.promoted:
+        verdict = f"v{retrained.version} promoted over v{champion_version}: {retrained.decision.reason}"
+        return [trained, event("promotion", verdict)]
+    return [trained, event("rejection", f"v{retrained.version} not promoted: {retrained.decision.reason}")]
 
 
 def feature_scores(seen: BatchObservation) -> list[FeatureScore]:
@@ -68,11 +97,13 @@ def alarm_event(
             "prediction_drift": seen.drift.prediction_drift,
             "drifted_columns": seen.drift.drifted_columns,
             "roc_auc": seen.roc_auc,
+            "estimated_roc_auc": seen.estimated_roc_auc,
             "positive_rate": seen.positive_rate,
             "mean_prediction": seen.mean_prediction,
             "drift_detected": verdict.drift_detected,
             "performance_drop": verdict.performance_drop,
             "prior_shift": verdict.prior_shift,
+            "estimated_drop": verdict.estimated_drop,
         },
     )
 
@@ -90,6 +121,9 @@ def report_record(row: BatchRow | Mapping[str, Any], drifted_features: Sequence[
         "drift_detected": values["drift_detected"],
         "performance_drop": values["performance_drop"],
         "prior_shift": bool(values.get("prior_shift")),
+        "estimated_drop": bool(values.get("estimated_drop")),
+        "estimated_roc_auc": values.get("estimated_roc_auc"),
+        "estimated_accuracy": values.get("estimated_accuracy"),
         "unseen_categories": values["unseen_categories"],
         "drifted_features": list(drifted_features),
         "mean_prediction": values.get("mean_prediction"),
@@ -99,5 +133,11 @@ def report_record(row: BatchRow | Mapping[str, Any], drifted_features: Sequence[
     }
     labelled = any(values.get(key) is not None for key in ("positive_rate", "roc_auc", "accuracy"))
     if labelled:
-        record.update(roc_auc=values["roc_auc"], accuracy=values["accuracy"], positive_rate=values.get("positive_rate"))
+        record.update(
+            roc_auc=values["roc_auc"],
+            accuracy=values["accuracy"],
+            positive_rate=values.get("positive_rate"),
+            labelled_rows=values.get("labelled_rows"),
+            estimation_error=values.get("estimation_error"),
+        )
     return record

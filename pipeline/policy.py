@@ -10,6 +10,11 @@ dashboard's alert. Per batch:
    - **Dataset drift**: at least ``drifted_share_threshold`` of the feature columns drifted.
    - **Performance drop**: on a labelled batch with at least ``min_rows_for_auc`` rows and both classes, ROC
      AUC more than ``auc_tolerance`` below the champion's holdout AUC. Only this sees a concept shift.
+   - **Estimated performance drop**: on a batch without such labels (at least ``min_rows_for_auc`` rows), the
+     ROC AUC estimated from the champion's probabilities alone (``pipeline.estimate``) more than
+     ``auc_tolerance`` below the holdout AUC: the same rule as the realized drop (``auc_dropped``). On a
+     labelled batch the realized AUC decides; the estimate is kept to show its error. It cannot see a concept
+     shift (the model stays as confident as before): late labels (``pipeline labels``) can.
    - **Prior shift**: on such a labelled batch, the observed positive rate differs from the champion's mean
      predicted probability by at least ``prior_tolerance`` and by at least ``prior_z`` standard errors (the
      binomial error of the rate if the predictions were right: sqrt(sum p(1-p)) / n). Only this sees the
@@ -90,6 +95,7 @@ class Observation:
     prediction_variance: float = 0.0  # sum of p(1-p) over the rows: the spread of the positive count
     positives: int | None = None  # None: the batch carries no labels
     roc_auc: float | None = None
+    estimated_roc_auc: float | None = None  # from the champion's probabilities alone (None: not estimated)
 
     @property
     def labelled(self) -> bool:
@@ -124,10 +130,11 @@ class Verdict:
     reasons: tuple[str, ...]
     retrain: bool
     cooldown_from: int | None = None  # the batch whose cooldown holds this alarm back
+    estimated_drop: bool = False
 
     @property
     def alarm(self) -> bool:
-        return self.drift_detected or self.performance_drop or self.prior_shift
+        return self.drift_detected or self.performance_drop or self.prior_shift or self.estimated_drop
 
     @property
     def label_alarm(self) -> bool:
@@ -150,6 +157,15 @@ def prior_gap(observation: Observation) -> tuple[float, float] | None:
     return rate - observation.mean_prediction, stderr
 
 
+def auc_dropped(auc: float, holdout_auc: float, rules: Rules) -> bool:
+    """The performance rule, for realized, estimated and late-labelled ROC AUC alike."""
+    return auc < holdout_auc - rules.auc_tolerance
+
+
+def auc_drop_reason(what: str, auc: float, holdout_auc: float, rules: Rules) -> str:
+    return f"{what} {auc:.3f} below holdout {holdout_auc:.3f} by more than {rules.auc_tolerance}"
+
+
 def judge(index: int, observation: Observation, state: PolicyState, rules: Rules, holdout_auc: float | None) -> Verdict:
     """The verdict on batch ``index``."""
     reasons = []
@@ -162,11 +178,15 @@ def judge(index: int, observation: Observation, state: PolicyState, rules: Rules
     trusted = observation.judgeable and observation.rows >= rules.min_rows_for_auc
     performance_drop = False
     if trusted and observation.roc_auc is not None and holdout_auc is not None:
-        performance_drop = observation.roc_auc < holdout_auc - rules.auc_tolerance
+        performance_drop = auc_dropped(observation.roc_auc, holdout_auc, rules)
         if performance_drop:
-            reasons.append(
-                f"ROC AUC {observation.roc_auc:.3f} below holdout {holdout_auc:.3f} by more than {rules.auc_tolerance}"
-            )
+            reasons.append(auc_drop_reason("ROC AUC", observation.roc_auc, holdout_auc, rules))
+    estimated_drop = False
+    estimate = observation.estimated_roc_auc
+    if not trusted and estimate is not None and holdout_auc is not None and observation.rows >= rules.min_rows_for_auc:
+        estimated_drop = auc_dropped(estimate, holdout_auc, rules)
+        if estimated_drop:
+            reasons.append(auc_drop_reason("estimated ROC AUC", estimate, holdout_auc, rules))
     prior_shift = False
     gap = prior_gap(observation) if trusted else None
     if gap is not None:
@@ -177,7 +197,7 @@ def judge(index: int, observation: Observation, state: PolicyState, rules: Rules
                 f"positive rate {observation.positive_rate:.3f} vs predicted {observation.mean_prediction:.3f} "
                 f"(gap beyond {rules.prior_tolerance} and {rules.prior_z:g} s.e.)"
             )
-    alarm = prediction_drift or columns or performance_drop or prior_shift
+    alarm = prediction_drift or columns or performance_drop or prior_shift or estimated_drop
     holding = cooldown_from(index, state, rules)
     return Verdict(
         drift_detected=prediction_drift or columns,
@@ -186,6 +206,7 @@ def judge(index: int, observation: Observation, state: PolicyState, rules: Rules
         reasons=tuple(reasons),
         retrain=alarm and holding is None,
         cooldown_from=holding if alarm else None,
+        estimated_drop=estimated_drop,
     )
 
 

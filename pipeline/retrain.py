@@ -16,11 +16,21 @@ from typing import Any
 import pandas as pd
 
 from pipeline import tracking
+from pipeline.data import labels_of
 from pipeline.evaluate import Decision, compare
 from pipeline.registry import CHALLENGER, Registry
 from pipeline.schema import FeatureSchema
 from pipeline.scoring import Scorer
-from pipeline.serving import LABELS_ENCODED, TAG_LABELS, TAG_REFERENCE, TAG_SCHEMA, log_reference, log_schema
+from pipeline.serving import (
+    LABELS_ENCODED,
+    TAG_CALIBRATION,
+    TAG_LABELS,
+    TAG_REFERENCE,
+    TAG_SCHEMA,
+    log_calibration,
+    log_reference,
+    log_schema,
+)
 from pipeline.settings import Settings
 from pipeline.train import ZOO, Split, evaluate, features_of, fit, predict_proba, split_in_time
 from pipeline.tune import tune
@@ -132,6 +142,9 @@ def retrain(
         tags = {
             TAG_SCHEMA: log_schema(schema),
             TAG_REFERENCE: log_reference(split.holdout, schema, settings.reference_rows),
+            TAG_CALIBRATION: log_calibration(
+                Scorer.trained(model, schema).proba(split.holdout), labels_of(split.holdout, schema)
+            ),
             TAG_LABELS: LABELS_ENCODED,
             "reason": info.reason,
             "candidate": best_name,

@@ -8,7 +8,11 @@ A schema is an input. Its file format (``features.json``) is public and document
 
 ``positive`` and ``negative`` may be JSON strings, numbers or booleans. They are matched against the target
 values as read from CSV or Parquet by ``label_key``: ``1`` matches ``1``, ``"1"`` and ``1.0``; ``true`` matches
-``True``. Columns the schema does not name are ignored (an id column, a timestamp).
+``True``. Columns the schema does not name are ignored (a timestamp, free text).
+
+An optional ``"id": "visit_id"`` names the column that identifies a row. It is not a feature: the monitor writes
+it to the prediction log with the row's P(positive), so that labels arriving later (``pipeline labels``) can be
+joined to the predictions they judge. Ids compare like labels (``id_key``): ``17``, ``17.0`` and ``"17"`` are one id.
 
 Without a schema file the package's own triage schema is used (the demo).
 """
@@ -26,6 +30,7 @@ from typing import Any
 
 Label = str | int | float | bool
 SCHEMA_KEYS = ("target", "numerical", "categorical")
+OPTIONAL_KEYS = ("id",)
 TARGET_KEYS = ("column", "positive", "negative")
 
 
@@ -66,6 +71,15 @@ def label_key(value: Any) -> str | None:
     return label_key(number) if math.isfinite(number) else text
 
 
+def id_key(value: Any) -> str | None:
+    """The canonical form of a row id: as ``label_key`` (``17``, ``17.0`` and ``" 17"`` are ``"17"``), except that
+    text is kept as it is apart from surrounding blanks (an id ``"TRUE"`` stays ``"TRUE"``)."""
+    key = label_key(value)
+    if key in ("true", "false") and isinstance(value, str):
+        return value.strip()
+    return key
+
+
 @dataclass(frozen=True)
 class FeatureSchema:
     numerical: tuple[str, ...]
@@ -73,6 +87,7 @@ class FeatureSchema:
     target: str
     positive: Label
     negative: Label
+    id: str | None = None  # the row id column (not a feature), for the prediction log and late labels
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -92,17 +107,21 @@ class FeatureSchema:
 
     def to_dict(self) -> dict[str, Any]:
         """The schema in its file format."""
-        return {
+        raw: dict[str, Any] = {
             "target": {"column": self.target, "positive": self.positive, "negative": self.negative},
             "numerical": list(self.numerical),
             "categorical": list(self.categorical),
         }
+        if self.id is not None:
+            raw["id"] = self.id
+        return raw
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n"
 
     def differences(self, other: FeatureSchema) -> list[str]:
-        """What differs from ``other``, one short phrase per difference (empty when the two are the same)."""
+        """What differs from ``other`` for the model, one short phrase per difference (empty when the two are the
+        same). The id column is not the model's business: it may be named later (``with_id``)."""
         found = []
         if self.target != other.target:
             found.append(f"target {self.target!r} vs {other.target!r}")
@@ -144,20 +163,23 @@ def _label(target: dict[str, Any], key: str, source: str) -> Label:
     raise SchemaError(f"{source}: target {key!r} must be a string, a number or a boolean, not {value!r}")
 
 
-def _check_keys(raw: dict[str, Any], keys: tuple[str, ...], prefix: str, what: str, source: str) -> None:
+def _check_keys(
+    raw: dict[str, Any], keys: tuple[str, ...], prefix: str, what: str, source: str, optional: tuple[str, ...] = ()
+) -> None:
+    allowed = ", ".join([*keys, *(f"optionally {key}" for key in optional)])
     missing = [key for key in keys if key not in raw]
     if missing:
-        raise SchemaError(f"{source}: missing key '{prefix}{missing[0]}' ({what} has {', '.join(keys)})")
-    unknown = sorted(key for key in raw if key not in keys)
+        raise SchemaError(f"{source}: missing key '{prefix}{missing[0]}' ({what} has {allowed})")
+    unknown = sorted(key for key in raw if key not in keys and key not in optional)
     if unknown:
-        raise SchemaError(f"{source}: unknown key '{prefix}{unknown[0]}' ({what} has {', '.join(keys)})")
+        raise SchemaError(f"{source}: unknown key '{prefix}{unknown[0]}' ({what} has {allowed})")
 
 
 def parse_schema(raw: Any, source: str) -> FeatureSchema:
     """Check a schema in its file format and return it, or raise ``SchemaError`` (one line)."""
     if not isinstance(raw, dict):
         raise SchemaError(f"{source}: a schema is a JSON object with keys {', '.join(SCHEMA_KEYS)}")
-    _check_keys(raw, SCHEMA_KEYS, "", "a schema", source)
+    _check_keys(raw, SCHEMA_KEYS, "", "a schema", source, OPTIONAL_KEYS)
     target = raw["target"]
     if not isinstance(target, dict):
         raise SchemaError(f"{source}: 'target' must be an object with keys {', '.join(TARGET_KEYS)}")
@@ -176,7 +198,13 @@ def parse_schema(raw: Any, source: str) -> FeatureSchema:
         raise SchemaError(f"{source}: the target {column!r} is also listed as a feature")
     if not numerical and not categorical:
         raise SchemaError(f"{source}: no feature columns (both 'numerical' and 'categorical' are empty)")
-    return FeatureSchema(numerical, categorical, column, positive, negative)
+    row_id = raw.get("id")
+    if row_id is not None:
+        if not isinstance(row_id, str) or not row_id.strip():
+            raise SchemaError(f"{source}: 'id' must be a column name")
+        if row_id in numerical or row_id in categorical or row_id == column:
+            raise SchemaError(f"{source}: the id column {row_id!r} is also the target or a feature")
+    return FeatureSchema(numerical, categorical, column, positive, negative, row_id)
 
 
 def read_schema(path: str | Path) -> FeatureSchema:

@@ -10,6 +10,8 @@ in) carries version tags that say how to serve it:
 - ``reference_uri``: a bounded sample of the rows the version is judged against (the newest rows it was
   trained or adopted on; moved on by the monitor when a batch becomes the reference), so a monitor needs no
   ``--reference``;
+- ``calibration_uri``: the version's P(positive) and the 0/1 labels on its holdout (rows it was not trained on),
+  from which the monitor fits its performance estimator (``pipeline.estimate``);
 - ``holdout_roc_auc``, ``holdout_log_loss``, ``holdout_accuracy``: quality on the newest labelled rows when
   it was registered or adopted. The performance alarm compares a batch's ROC AUC with ``holdout_roc_auc``:
   a champion without it (set by hand in the MLflow UI) serves, with the performance alarm off.
@@ -17,12 +19,14 @@ in) carries version tags that say how to serve it:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.data import Batch, validate_frame
@@ -37,6 +41,8 @@ TAG_SCHEMA = "schema_uri"
 REFERENCE_ARTIFACT = "reference.parquet"
 TAG_REFERENCE = "reference_uri"
 TAG_LABELS = "model_labels"
+CALIBRATION_ARTIFACT = "calibration.parquet"
+TAG_CALIBRATION = "calibration_uri"
 LABELS_ENCODED = "1=positive"
 LABELS_SCHEMA = "schema"
 HOLDOUT_TAGS = ("holdout_roc_auc", "holdout_log_loss", "holdout_accuracy")
@@ -66,6 +72,32 @@ def log_reference(frame: pd.DataFrame, schema: FeatureSchema, rows: int, name: s
         sample.to_parquet(path, index=False)
         mlflow.log_artifact(str(path))
     return f"runs:/{run.info.run_id}/{name}"
+
+
+def log_calibration(proba: np.ndarray, y: np.ndarray) -> str:
+    """Log a holdout's P(positive) and 0/1 labels to the active run; returns the URI ``calibration_uri`` holds."""
+    import mlflow
+
+    run = mlflow.active_run()
+    assert run is not None, "log_calibration needs an active run"
+    frame = pd.DataFrame({"p_positive": np.asarray(proba, dtype="float64"), "label": np.asarray(y, dtype="int8")})
+    with tempfile.TemporaryDirectory(prefix="calibration-") as tmp:
+        path = Path(tmp) / CALIBRATION_ARTIFACT
+        frame.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path))
+    return f"runs:/{run.info.run_id}/{CALIBRATION_ARTIFACT}"
+
+
+def recorded_calibration(info: VersionInfo) -> tuple[np.ndarray, np.ndarray] | None:
+    """The holdout P(positive) and 0/1 labels recorded with a version, or None when it has none."""
+    import mlflow.artifacts
+
+    uri = info.tags.get(TAG_CALIBRATION)
+    if not uri:
+        return None
+    with tempfile.TemporaryDirectory(prefix="calibration-") as tmp:
+        frame = pd.read_parquet(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+    return frame["p_positive"].to_numpy(dtype="float64"), frame["label"].to_numpy(dtype="int64")
 
 
 def recorded_reference(info: VersionInfo, schema: FeatureSchema, model_name: str) -> Batch | None:
@@ -101,11 +133,14 @@ def recorded_schema(info: VersionInfo, model_name: str) -> FeatureSchema | None:
 def choose_schema(
     recorded: FeatureSchema | None, given: FeatureSchema | None, given_source: str, owner: str
 ) -> FeatureSchema | None:
-    """The recorded schema wins; a given one must be the same (one-line error naming what differs)."""
+    """The recorded schema wins; a given one must be the same for the model (one-line error naming what
+    differs), and may name the id column the recorded one lacks or names differently."""
     if recorded is not None and given is not None:
         differences = recorded.differences(given)
         if differences:
             raise SchemaError(f"{given_source} differs from {owner}'s schema: {'; '.join(differences)}")
+        if given.id is not None:
+            return dataclasses.replace(recorded, id=given.id)
     return recorded if recorded is not None else given
 
 

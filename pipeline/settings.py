@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Extra skops types to trust when loading a model (comma-separated), beyond the project's list.",
     )
+    prediction_log_uri: str | None = Field(
+        None,
+        description="Where the prediction log goes (s3://bucket/prefix or a folder), written when the schema names "
+        "an id column. Empty means s3://<artifact_bucket>/predictions.",
+    )
     allow_pickled_models: bool = Field(
         False,
         description="Load models whose loading runs code from the artifact store (pickle, cloudpickle, custom pyfunc).",
@@ -103,7 +108,7 @@ class Settings(BaseSettings):
     s3_port: int = Field(4566, description="Port of the local stack's moto S3 (LocalStack's edge port).")
     mlflow_port: int = Field(5000, description="Port of the local stack's MLflow server.")
 
-    @field_validator("s3_endpoint_url", "schema_path", mode="before")
+    @field_validator("s3_endpoint_url", "schema_path", "prediction_log_uri", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -114,6 +119,9 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    def prediction_log_root(self) -> str:
+        return self.prediction_log_uri or f"s3://{self.artifact_bucket}/predictions"
 
     def metrics_dsn(self) -> str:
         """The metrics database URL with the password injected when it is given separately."""

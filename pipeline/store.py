@@ -22,7 +22,7 @@ from psycopg2 import sql
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 # The one list of event kinds: Event checks it, and the events table's CHECK constraint is built from it.
-EVENT_KINDS = ("bootstrap", "alarm", "retrain", "promotion", "rejection", "rollback", "adoption")
+EVENT_KINDS = ("bootstrap", "alarm", "retrain", "promotion", "rejection", "rollback", "adoption", "labels")
 EVENT_KIND_CHECK = "events_kind_check"  # the name Postgres gave the column CHECK of the first schema
 RUN_LEVEL = -1  # batch_index of events that belong to no batch (bootstrap, rollback)
 
@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS batch_metrics (
     prior_shift             boolean NOT NULL DEFAULT false,
     positive_rate           double precision,
     mean_prediction         double precision,
+    estimated_roc_auc       double precision,
+    estimated_accuracy      double precision,
+    estimated_drop          boolean NOT NULL DEFAULT false,
+    labelled_rows           integer,
+    estimation_error        double precision,
+    labels_at               timestamptz,
     PRIMARY KEY (run_key, batch_index)
 );
 CREATE INDEX IF NOT EXISTS batch_metrics_model_ts ON batch_metrics (model_name, ts);
@@ -87,6 +93,14 @@ CREATE TABLE IF NOT EXISTS feature_drift (
 );
 CREATE INDEX IF NOT EXISTS feature_drift_model_ts ON feature_drift (model_name, ts, batch_index);
 CREATE INDEX IF NOT EXISTS feature_drift_model_feature_ts ON feature_drift (model_name, feature, ts);
+CREATE TABLE IF NOT EXISTS labels (
+    model_name      text NOT NULL,
+    id              text NOT NULL,
+    label           smallint NOT NULL CHECK (label IN (0, 1)),
+    received_at     timestamptz NOT NULL DEFAULT now(),
+    delivery        text NOT NULL,
+    PRIMARY KEY (model_name, id)
+);
 """
 # The kinds the events table's CHECK constraint currently allows, as Postgres prints the constraint.
 EVENT_KIND_CHECK_SQL = (
@@ -115,16 +129,27 @@ BATCH_COLUMNS = (
     "prior_shift",
     "positive_rate",
     "mean_prediction",
+    "estimated_roc_auc",
+    "estimated_accuracy",
+    "estimated_drop",
+    "labelled_rows",
+    "estimation_error",
 )
 # The monitor's verdict on a batch: it alarmed when any of these is true. The dashboard's alert, its alarm counts
 # and the run report read these columns rather than re-deciding from the scores.
-VERDICT_COLUMNS = ("drift_detected", "performance_drop", "prior_shift")
+VERDICT_COLUMNS = ("drift_detected", "performance_drop", "prior_shift", "estimated_drop")
 # Columns added to batch_metrics after its first release, as ADD COLUMN clauses: create_schema adds the missing
 # ones to an existing table. Each must be nullable or carry a default, so that rows already stored stay valid.
 BATCH_COLUMNS_ADDED = (
     "prior_shift boolean NOT NULL DEFAULT false",
     "positive_rate double precision",
     "mean_prediction double precision",
+    "estimated_roc_auc double precision",
+    "estimated_accuracy double precision",
+    "estimated_drop boolean NOT NULL DEFAULT false",
+    "labelled_rows integer",
+    "estimation_error double precision",
+    "labels_at timestamptz",
 )
 
 
@@ -139,7 +164,11 @@ class BatchRow:
     The fields added after the first release come last, with defaults, so callers that build a row by position
     keep working. ``positive_rate`` is the observed share of positives and is None unless the batch was
     labelled; ``mean_prediction`` is the champion's mean P(positive) on the batch (None only in old rows);
-    ``prior_shift`` is the monitor's verdict that the two differ beyond its tolerance.
+    ``prior_shift`` is the monitor's verdict that the two differ beyond its tolerance. ``estimated_roc_auc`` and
+    ``estimated_accuracy`` come from the champion's probabilities alone (``pipeline.estimate``), on every batch;
+    ``estimated_drop`` is the alarm on them. ``labelled_rows`` counts the rows whose label is known (all of a
+    labelled batch; those of late labels, ``pipeline labels``) and ``estimation_error`` is estimated minus
+    realized ROC AUC once they are.
     """
 
     run_key: str
@@ -162,6 +191,25 @@ class BatchRow:
     prior_shift: bool = False
     positive_rate: float | None = None
     mean_prediction: float | None = None
+    estimated_roc_auc: float | None = None
+    estimated_accuracy: float | None = None
+    estimated_drop: bool = False
+    labelled_rows: int | None = None
+    estimation_error: float | None = None
+
+
+@dataclass(frozen=True)
+class LateLabelled:
+    """A batch's realized quality from labels that arrived after it was monitored (``pipeline labels``)."""
+
+    run_key: str
+    batch_index: int
+    labelled_rows: int
+    roc_auc: float | None
+    accuracy: float
+    positive_rate: float
+    estimation_error: float | None
+    performance_drop: bool
 
 
 @dataclass
@@ -420,6 +468,70 @@ class MetricsStore:
 
     def record_event(self, event: Event) -> bool:
         return self._in_transaction(lambda cur: self._insert_event(cur, event))
+
+    def known_labels(self, model_name: str) -> dict[str, int]:
+        """Every late label recorded for the model: {row id: 0/1}."""
+
+        def work(cur: Any) -> dict[str, int]:
+            cur.execute("SELECT id, label FROM labels WHERE model_name = %s", (model_name,))
+            return {str(row_id): int(label) for row_id, label in cur.fetchall()}
+
+        return self._in_transaction(work)
+
+    def batches_of_model(self, model_name: str) -> dict[tuple[str, int], dict[str, Any]]:
+        """Every batch row of the model, by (run key, batch index), with its timestamp."""
+
+        def work(cur: Any) -> dict[tuple[str, int], dict[str, Any]]:
+            cur.execute(
+                sql.SQL("SELECT ts, {} FROM batch_metrics WHERE model_name = %s ORDER BY ts, batch_index").format(
+                    sql.SQL(", ").join(map(sql.Identifier, BATCH_COLUMNS))
+                ),
+                (model_name,),
+            )
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            return {(row["run_key"], int(row["batch_index"])): row for row in rows}
+
+        return self._in_transaction(work)
+
+    def record_late_labels(
+        self,
+        model_name: str,
+        delivery: str,
+        labels: Sequence[tuple[str, int]],
+        batches: Sequence[LateLabelled],
+        events: Sequence[Event] = (),
+    ) -> None:
+        """One delivery of late labels, in one transaction: the new labels (an id already labelled keeps its
+        first label), the realized quality of the batches they complete, and the delivery's events."""
+
+        def work(cur: Any) -> None:
+            psycopg2.extras.execute_values(
+                cur,
+                "INSERT INTO labels (model_name, id, label, delivery) VALUES %s ON CONFLICT DO NOTHING",
+                [(model_name, row_id, int(label), delivery) for row_id, label in labels],
+                page_size=1000,
+            )
+            for batch in batches:
+                cur.execute(
+                    "UPDATE batch_metrics SET labelled_rows = %s, roc_auc = %s, accuracy = %s, positive_rate = %s, "
+                    "estimation_error = %s, performance_drop = performance_drop OR %s, labels_at = now() "
+                    "WHERE run_key = %s AND batch_index = %s",
+                    (
+                        batch.labelled_rows,
+                        batch.roc_auc,
+                        batch.accuracy,
+                        batch.positive_rate,
+                        batch.estimation_error,
+                        batch.performance_drop,
+                        batch.run_key,
+                        batch.batch_index,
+                    ),
+                )
+            for event in events:
+                self._insert_event(cur, event)
+
+        self._in_transaction(work)
 
     @staticmethod
     def _insert_event(cur: Any, event: Event) -> bool:
