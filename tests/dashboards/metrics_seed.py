@@ -13,9 +13,9 @@ real monitor run can replace it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from pipeline.store import BatchRow, Event, FeatureScore, MetricsStore
+from pipeline.store import BatchRow, Event, FeatureScore, LateLabelled, MetricsStore
 
 MODEL = "ed-triage-admission"
 OTHER_MODEL = "ed-triage-admission-shadow"
@@ -38,6 +38,9 @@ _BATCHES = [
     (0.062, 2, 0.016, 0.771, 2, 0.225, 0.219),  # quality drop below the holdout AUC: alarm, in cooldown
     (0.044, 1, 0.012, None, 2, 0.220, None),
 ]
+# The ROC AUC estimated without labels, every batch: close to the realized one, except on batch 10, whose quality
+# dropped while the champion stayed as confident (a concept shift: the estimate does not see it).
+ESTIMATED_AUC = (0.839, 0.841, 0.835, 0.838, 0.812, 0.846, 0.849, 0.844, 0.826, 0.843, 0.842, 0.840)
 FEATURES = (
     "age",
     "albumin_last",
@@ -212,6 +215,10 @@ def seed_monitor_run(dsn: str) -> SeededRun:
                 prior_shift=prior_shift,
                 positive_rate=positive_rate,
                 mean_prediction=mean_prediction,
+                estimated_roc_auc=ESTIMATED_AUC[index],
+                estimated_accuracy=round(ESTIMATED_AUC[index] - 0.08, 3),
+                labelled_rows=None if auc is None else 2000 - 37 * (index % 3),
+                estimation_error=None if auc is None else round(ESTIMATED_AUC[index] - auc, 6),
             ),
             events=events,
             features=features,
@@ -265,26 +272,34 @@ def seed_monitor_run(dsn: str) -> SeededRun:
 
 
 # One model per cause of the monitor's alarm, each cause firing alone, and a quiet model. Per batch:
-# (drift_detected, performance_drop, prior_shift). Every batch is recorded now, except that the quiet model also
-# has an old prior-shift batch moved two hours back, outside the alert's hour.
+# (drift_detected, performance_drop, prior_shift, estimated_drop). Every batch is recorded now, except that the
+# quiet model also has an old prior-shift batch moved two hours back, outside the alert's hour, and the late-labels
+# model's batch, recorded two hours ago, whose labels arrive now and show a drop.
 COLUMNS_DRIFTED = "verdict-columns-drifted"  # drift_detected with prediction drift BELOW its threshold
 PERFORMANCE_DROP = "verdict-performance-drop"
 PRIOR_SHIFT = "verdict-prior-shift"
+ESTIMATED_DROP = "verdict-estimated-drop"  # unlabelled batches: only the estimate speaks
+LATE_LABELS = "verdict-late-labels"
 QUIET = "verdict-quiet"
 _VERDICTS = {
-    COLUMNS_DRIFTED: [(True, False, False), (True, False, False), (False, False, False)],
-    PERFORMANCE_DROP: [(False, True, False), (False, False, False)],
-    PRIOR_SHIFT: [(False, False, True), (False, False, True), (False, False, True)],
-    QUIET: [(False, False, False), (False, False, False)],
+    COLUMNS_DRIFTED: [(True, False, False, False), (True, False, False, False), (False, False, False, False)],
+    PERFORMANCE_DROP: [(False, True, False, False), (False, False, False, False)],
+    PRIOR_SHIFT: [(False, False, True, False), (False, False, True, False), (False, False, True, False)],
+    ESTIMATED_DROP: [(False, False, False, True), (False, False, False, False)],
+    QUIET: [(False, False, False, False), (False, False, False, False)],
 }
 
 
-def _verdict_row(model: str, index: int, drift_detected: bool, performance_drop: bool, prior_shift: bool) -> BatchRow:
+def _verdict_row(
+    model: str, index: int, drift_detected: bool, performance_drop: bool, prior_shift: bool, estimated_drop: bool
+) -> BatchRow:
     """A batch whose scores match its verdict and whose other scores stay quiet: the drift is always below the
     threshold (a drift verdict comes from drifted columns), ROC AUC is near the holdout's unless quality dropped,
-    and the positive rate is near the mean prediction unless the prior shifted."""
+    and the positive rate is near the mean prediction unless the prior shifted. The estimated-drop model's batches
+    carry no labels."""
     drifted = 10 if drift_detected else 1
     mean_prediction = 0.2
+    labelled = model != ESTIMATED_DROP
     return BatchRow(
         run_key=f"{model}-run",
         batch_index=index,
@@ -299,13 +314,17 @@ def _verdict_row(model: str, index: int, drift_detected: bool, performance_drop:
         share_missing=0.01,
         unseen_categories=0,
         drift_detected=drift_detected,
-        roc_auc=0.70 if performance_drop else 0.84,
-        accuracy=0.75,
+        roc_auc=(0.70 if performance_drop else 0.84) if labelled else None,
+        accuracy=0.75 if labelled else None,
         performance_drop=performance_drop,
-        action="cooldown" if drift_detected or performance_drop or prior_shift else "none",
+        action="cooldown" if drift_detected or performance_drop or prior_shift or estimated_drop else "none",
         prior_shift=prior_shift,
-        positive_rate=0.35 if prior_shift else 0.21,
+        positive_rate=(0.35 if prior_shift else 0.21) if labelled else None,
         mean_prediction=mean_prediction,
+        estimated_roc_auc=0.71 if estimated_drop else 0.83,
+        estimated_accuracy=0.78,
+        estimated_drop=estimated_drop,
+        labelled_rows=1000 if labelled else None,
     )
 
 
@@ -317,11 +336,20 @@ def seed_verdicts(dsn: str) -> str:
         store.start_run(f"{model}-run", model, THRESHOLD, ["batches/"])
         for index, verdict in enumerate(verdicts):
             store.record_batch(_verdict_row(model, index, *verdict))
-    stale = _verdict_row(QUIET, len(_VERDICTS[QUIET]), False, False, True)
+    stale = _verdict_row(QUIET, len(_VERDICTS[QUIET]), False, False, True, False)
     store.record_batch(stale)
+    store.start_run(f"{LATE_LABELS}-run", LATE_LABELS, THRESHOLD, ["batches/"])
+    late = replace(
+        _verdict_row(ESTIMATED_DROP, 0, False, False, False, False), run_key=f"{LATE_LABELS}-run", model_name=LATE_LABELS
+    )
+    store.record_batch(late)
     with store.transaction() as cur:
-        cur.execute(
-            "UPDATE batch_metrics SET ts = now() - interval '2 hours' WHERE run_key = %s AND batch_index = %s",
-            (stale.run_key, stale.batch_index),
-        )
+        for row in (stale, late):
+            cur.execute(
+                "UPDATE batch_metrics SET ts = now() - interval '2 hours' WHERE run_key = %s AND batch_index = %s",
+                (row.run_key, row.batch_index),
+            )
+    # the late batch's labels arrive now: realized AUC 0.70, below the holdout's
+    labelled = LateLabelled(late.run_key, 0, 900, 0.70, 0.74, 0.22, 0.83 - 0.70, True)
+    store.record_late_labels(LATE_LABELS, "labels-seed", [(str(i), i % 2) for i in range(900)], [labelled])
     return dsn

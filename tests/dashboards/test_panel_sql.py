@@ -17,6 +17,8 @@ import yaml
 from grafana_sql import QueryContext, expand
 from metrics_seed import (
     COLUMNS_DRIFTED,
+    ESTIMATED_DROP,
+    LATE_LABELS,
     OTHER_FEATURES,
     OTHER_MODEL,
     PERFORMANCE_DROP,
@@ -39,7 +41,14 @@ PANEL_COLUMNS = {
     "Feature drift over batches": ["time", "metric", "drift score"],
     "Drifted feature columns": ["time", "drifted columns", "share of columns drifted"],
     "Share of missing values": ["time", "share missing", "unseen categories"],
-    "Champion quality on labelled batches": ["time", "ROC AUC", "accuracy"],
+    "Champion quality: realized and estimated": [
+        "time",
+        "ROC AUC",
+        "accuracy",
+        "estimated ROC AUC",
+        "estimated accuracy",
+    ],
+    "Estimation error": ["time", "estimation error"],
     "Calibration on labelled batches": ["time", "observed positive rate", "mean predicted probability"],
     "Rows per batch": ["time", "rows"],
     "Batches and alarms per interval": ["time", "batches", "alarms"],
@@ -51,6 +60,7 @@ ALERT_COLUMNS = {
     "D": ["model_name", "drift_batches"],
     "P": ["model_name", "performance_drop_batches"],
     "S": ["model_name", "prior_shift_batches"],
+    "E": ["model_name", "estimated_drop_batches"],
 }
 
 
@@ -236,23 +246,36 @@ def test_alert_fires_on_each_cause_alone_and_not_on_a_quiet_model(verdicts_dsn: 
     (drift,) = {row[0] for row in _run(verdicts_dsn, "SELECT DISTINCT prediction_drift FROM batch_metrics")[1]}
     assert drift < THRESHOLD, "a drift verdict here comes from drifted columns, never from the prediction drift"
 
-    # The quiet model's prior-shift batch is two hours old: outside the hour, not counted.
-    assert _alert_counts(verdicts_dsn, "A") == {COLUMNS_DRIFTED: 2, PERFORMANCE_DROP: 1, PRIOR_SHIFT: 3, QUIET: 0}
+    # The quiet model's prior-shift batch is two hours old: outside the hour, not counted. The late-labels model's
+    # batch is as old, but its labels arrived within the hour and dropped: counted.
+    assert _alert_counts(verdicts_dsn, "A") == {
+        COLUMNS_DRIFTED: 2,
+        PERFORMANCE_DROP: 1,
+        PRIOR_SHIFT: 3,
+        ESTIMATED_DROP: 1,
+        LATE_LABELS: 1,
+        QUIET: 0,
+    }
 
 
 def test_alert_message_counts_each_cause(verdicts_dsn: str) -> None:
-    by_cause = {ref_id: _alert_counts(verdicts_dsn, ref_id) for ref_id in ("D", "P", "S")}
+    by_cause = {ref_id: _alert_counts(verdicts_dsn, ref_id) for ref_id in ("D", "P", "S", "E")}
+    # Only the performance drop counts late labels: the late batch itself was recorded two hours ago.
+    quiet = dict.fromkeys((COLUMNS_DRIFTED, PERFORMANCE_DROP, PRIOR_SHIFT, ESTIMATED_DROP, QUIET), 0)
 
     assert by_cause == {
-        "D": {COLUMNS_DRIFTED: 2, PERFORMANCE_DROP: 0, PRIOR_SHIFT: 0, QUIET: 0},
-        "P": {COLUMNS_DRIFTED: 0, PERFORMANCE_DROP: 1, PRIOR_SHIFT: 0, QUIET: 0},
-        "S": {COLUMNS_DRIFTED: 0, PERFORMANCE_DROP: 0, PRIOR_SHIFT: 3, QUIET: 0},
+        "D": {**quiet, COLUMNS_DRIFTED: 2},
+        "P": {**quiet, PERFORMANCE_DROP: 1, LATE_LABELS: 1},
+        "S": {**quiet, PRIOR_SHIFT: 3},
+        "E": {**quiet, ESTIMATED_DROP: 1},
     }
 
 
 def test_alarm_panel_counts_what_the_alert_counts(verdicts_dsn: str) -> None:
     (target,) = [t for title, t in PANELS if title == "Batches and alarms per interval"]
-    for model, alarmed in _alert_counts(verdicts_dsn, "A").items():
+    alert = _alert_counts(verdicts_dsn, "A")
+    assert alert.pop(LATE_LABELS) == 1  # the panel counts batches when recorded, the alert also when labels came
+    for model, alarmed in alert.items():
         _, rows = _run(verdicts_dsn, expand(target["rawSql"], QueryContext.last(timedelta(hours=1), "1h", model=model)))
         assert sum(alarms for _, _, alarms in rows) == alarmed, model
 
@@ -267,3 +290,27 @@ def test_calibration_panel_shows_each_labelled_batch_observed_and_predicted(seed
     gaps = {i: abs(stored[i]["positive_rate"] - stored[i]["mean_prediction"]) for i in seeded_metrics.labelled}
     assert max(gaps, key=gaps.__getitem__) == 6 and stored[6]["prior_shift"]
     assert _panel_rows(seeded_metrics, "Calibration on labelled batches", OTHER_MODEL) == [], "no labels, no points"
+
+
+def test_quality_panel_draws_the_estimate_on_every_batch_and_the_realized_on_labelled_ones(
+    seeded_metrics: SeededRun,
+) -> None:
+    rows = _panel_rows(seeded_metrics, "Champion quality: realized and estimated", seeded_metrics.model)
+    stored = {b["batch_index"]: b for b in MetricsStore(seeded_metrics.dsn).batches_of_run(seeded_metrics.run_key)}
+
+    assert len(rows) == seeded_metrics.n_batches
+    assert [estimated for _, _, _, estimated, _ in rows] == [stored[i]["estimated_roc_auc"] for i in sorted(stored)]
+    realized = [i for i, (_, auc, _, _, _) in enumerate(rows) if auc is not None]
+    assert tuple(realized) == seeded_metrics.labelled
+
+
+def test_estimation_error_panel_shows_labelled_batches_and_the_concept_shift_stands_out(
+    seeded_metrics: SeededRun,
+) -> None:
+    rows = _panel_rows(seeded_metrics, "Estimation error", seeded_metrics.model)
+    stored = {b["batch_index"]: b for b in MetricsStore(seeded_metrics.dsn).batches_of_run(seeded_metrics.run_key)}
+
+    assert len(rows) == len(seeded_metrics.labelled)
+    errors = dict(zip(seeded_metrics.labelled, (error for _, error in rows), strict=True))
+    assert errors == {i: pytest.approx(stored[i]["estimated_roc_auc"] - stored[i]["roc_auc"]) for i in errors}
+    assert max(errors, key=lambda i: abs(errors[i])) == 10 and stored[10]["performance_drop"]

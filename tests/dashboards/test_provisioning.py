@@ -144,7 +144,8 @@ def test_dashboard_has_the_issue_panels(dashboard: dict[str, Any]) -> None:
         "Drifted feature columns",
         "Share of missing values",
         "Rows per batch",
-        "Champion quality on labelled batches",
+        "Champion quality: realized and estimated",
+        "Estimation error",
         "Champion version",
     } <= titles
     kinds = {
