@@ -30,12 +30,20 @@ class LoanFiles:
 
 
 def applications(
-    rows: int, rng: np.random.Generator, *, shifted: bool, first_id: int, text_labels: bool
+    rows: int,
+    rng: np.random.Generator,
+    *,
+    shifted: bool,
+    first_id: int,
+    text_labels: bool,
+    inputs_shift: bool = True,
 ) -> pd.DataFrame:
+    """``shifted``: the relation to default changes, and, with ``inputs_shift``, the applicants too."""
+    moved = shifted and inputs_shift
     age = rng.integers(18, 80, rows)
-    income = rng.lognormal(np.log(42_000 if not shifted else 30_000), 0.45, rows)
-    debt = np.clip(rng.beta(2, 4, rows) + (0.15 if shifted else 0.0), 0, 1)
-    region_p = [0.3, 0.25, 0.2, 0.1, 0.1, 0.05] if not shifted else [0.05, 0.1, 0.1, 0.2, 0.25, 0.3]
+    income = rng.lognormal(np.log(42_000 if not moved else 30_000), 0.45, rows)
+    debt = np.clip(rng.beta(2, 4, rows) + (0.15 if moved else 0.0), 0, 1)
+    region_p = [0.3, 0.25, 0.2, 0.1, 0.1, 0.05] if not moved else [0.05, 0.1, 0.1, 0.2, 0.25, 0.3]
     region = rng.choice(np.arange(1, 7), size=rows, p=region_p)
     product = rng.choice(list(PRODUCT_EFFECT), size=rows, p=[0.4, 0.3, 0.2, 0.1])
     effect = REGION_EFFECT[region] * (-1.0 if shifted else 1.0)
@@ -74,7 +82,10 @@ def write_loans(
     shift_at: int | None = 3,
     text_labels: bool = False,
     seed: int = 11,
+    inputs_shift: bool = True,
 ) -> LoanFiles:
+    """A labelled reference and ``batches`` batches; from ``shift_at`` on the relation to default changes, and the
+    applicants too unless ``inputs_shift`` is False (a pure concept shift: no input drifts)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     reference = applications(reference_rows, rng, shifted=False, first_id=100_000, text_labels=text_labels)
@@ -84,7 +95,14 @@ def write_loans(
     reference.to_csv(paths[0], index=False)
     for index in range(1, batches + 1):
         shifted = shift_at is not None and index >= shift_at
-        frame = applications(rows, rng, shifted=shifted, first_id=200_000 + index * rows, text_labels=text_labels)
+        frame = applications(
+            rows,
+            rng,
+            shifted=shifted,
+            first_id=200_000 + index * rows,
+            text_labels=text_labels,
+            inputs_shift=inputs_shift,
+        )
         path = folder / f"batch_{index:03d}.csv"
         frame.to_csv(path, index=False)
         paths.append(path)
