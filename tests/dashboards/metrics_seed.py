@@ -340,7 +340,9 @@ def seed_verdicts(dsn: str) -> str:
     store.record_batch(stale)
     store.start_run(f"{LATE_LABELS}-run", LATE_LABELS, THRESHOLD, ["batches/"])
     late = replace(
-        _verdict_row(ESTIMATED_DROP, 0, False, False, False, False), run_key=f"{LATE_LABELS}-run", model_name=LATE_LABELS
+        _verdict_row(ESTIMATED_DROP, 0, False, False, False, False),
+        run_key=f"{LATE_LABELS}-run",
+        model_name=LATE_LABELS,
     )
     store.record_batch(late)
     with store.transaction() as cur:
