@@ -183,3 +183,46 @@ def test_too_few_rows_since_the_change_fall_back_to_the_window():
         1: 400,
         2: 400,
     }
+
+
+def estimated(auc: float | None, rows: int = 1000, positives: int | None = None, realized: float | None = None):
+    return Observation(
+        rows=rows,
+        prediction_drift=0.02,
+        share_drifted_columns=0.1,
+        drifted_columns=8,
+        mean_prediction=0.34,
+        prediction_variance=200.0,
+        positives=positives,
+        roc_auc=realized,
+        estimated_roc_auc=auc,
+    )
+
+
+@pytest.mark.parametrize(
+    ("observation", "holdout_auc", "drop"),
+    [
+        (estimated(0.74), 0.8, True),  # unlabelled, estimate more than 0.05 below the holdout's
+        (estimated(0.76), 0.8, False),
+        (estimated(0.70, rows=150), 0.8, False),  # too few rows to trust the estimate
+        (estimated(0.60), None, False),  # no holdout metric: off, as the realized one
+        (estimated(None), 0.8, False),  # nothing to estimate with
+        (estimated(0.60, positives=340, realized=0.79), 0.8, False),  # labelled: the realized AUC decides
+        (estimated(0.60, positives=0, realized=None), 0.8, True),  # one class, no realized AUC: the estimate speaks
+    ],
+)
+def test_the_estimated_performance_drop(observation, holdout_auc, drop):
+    verdict = judge(5, observation, PolicyState(), RULES, holdout_auc)
+
+    assert verdict.estimated_drop is drop
+    assert verdict.alarm is drop and verdict.retrain is drop
+    assert not verdict.performance_drop and not verdict.drift_detected and not verdict.label_alarm
+    assert any("estimated ROC AUC" in reason for reason in verdict.reasons) is drop
+
+
+def test_an_estimated_drop_rejected_rebaselines_like_input_drift():
+    verdict = judge(5, estimated(0.70), PolicyState(), RULES, 0.8)
+
+    assert rebaseline(verdict, Action.retrained_rejected)
+    assert advance(PolicyState(), 5, verdict, Action.retrained_rejected) == PolicyState()  # no label episode
+    assert judge(6, estimated(0.70), PolicyState(last_promotion=5), RULES, 0.8).cooldown_from == 5

@@ -179,3 +179,42 @@ def test_the_builtin_schema_is_valid():
     schema = builtin_schema()
     assert schema.target == "disposition" and (schema.positive, schema.negative) == ("admit", "discharge")
     assert schema.numerical and schema.categorical
+
+
+def test_the_id_column_is_optional_travels_and_is_checked():
+    base = {"target": {"column": "y", "positive": 1, "negative": 0}, "numerical": ["a"], "categorical": ["b"]}
+    with_id = parse_schema({**base, "id": "row_id"}, "s.json")
+
+    assert with_id.id == "row_id" and parse_schema(base, "s.json").id is None
+    assert parse_schema(with_id.to_dict(), "again") == with_id
+    assert "id" not in parse_schema(base, "s.json").to_dict()
+    assert not with_id.differences(parse_schema(base, "s.json"))  # the model does not care which column is the id
+    for bad, message in (
+        ("a", "also the target or a feature"),
+        ("y", "also the target or a feature"),
+        ("", "must be a column name"),
+        (7, "must be a column name"),
+    ):
+        with pytest.raises(SchemaError, match=message):
+            parse_schema({**base, "id": bad}, "s.json")
+    with pytest.raises(SchemaError, match="optionally id"):
+        parse_schema({**base, "ids": "row_id"}, "s.json")
+
+
+def test_a_given_schema_names_the_id_a_recorded_one_lacks():
+    from pipeline.serving import choose_schema
+
+    base = {"target": {"column": "y", "positive": 1, "negative": 0}, "numerical": ["a"], "categorical": ["b"]}
+    recorded = parse_schema(base, "recorded")
+
+    assert choose_schema(recorded, parse_schema({**base, "id": "k"}, "given"), "given", "m v1").id == "k"
+    assert choose_schema(recorded, None, "given", "m v1") is recorded
+
+
+@pytest.mark.parametrize(
+    ("value", "key"), [(17, "17"), (17.0, "17"), (" 17 ", "17"), ("A-17", "A-17"), ("TRUE", "TRUE"), (None, None)]
+)
+def test_ids_compare_by_value(value, key):
+    from pipeline.schema import id_key
+
+    assert id_key(value) == key
