@@ -177,6 +177,17 @@ def targets(sections: list[Section]) -> Table:
             percent(agreement["equal_share"], 2),
             agreement["equal_share"] >= 0.99,
         )
+        if "merged_equal_share" in agreement:
+            add(
+                "merged batch profiles: equal decisions on ≥ 99.5% of (column, batch) pairs",
+                percent(agreement["merged_equal_share"], 2),
+                agreement["merged_equal_share"] >= 0.995,
+            )
+            add(
+                "merged batch profiles: every score within 1% or 1e-3 of the exact one",
+                f"largest deviation {agreement['merged_abs']:.1e} absolute, {agreement['merged_rel']:.1e} relative",
+                agreement["merged_in_bound"],
+            )
     cycle = _figure(sections, "3.")
     if cycle:
         add(

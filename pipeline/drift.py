@@ -99,10 +99,17 @@ class NumericProfile:
         if self.count == 0 or current_sorted.size == 0:
             return float("nan")
         values, counts = _distinct(current_sorted)
-        points = np.concatenate((self.values, values))
-        order = np.argsort(points, kind="stable")
-        gap = np.cumsum(np.concatenate((self.shares, counts / -current_sorted.size))[order])
-        return float(np.dot(np.abs(gap[:-1]), np.diff(points[order]))) / self.norm
+        return self.distance(values, counts / current_sorted.size)
+
+    def distance(self, points: np.ndarray, shares: np.ndarray) -> float:
+        """Normed Wasserstein distance to a weighted sample: sorted ``points`` carrying ``shares`` (summing to 1).
+
+        Zero shares are allowed and change nothing; ``score`` passes a sample's distinct values and shares.
+        """
+        merged = np.concatenate((self.values, points))
+        order = np.argsort(merged, kind="stable")
+        gap = np.cumsum(np.concatenate((self.shares, -shares))[order])
+        return float(np.dot(np.abs(gap[:-1]), np.diff(merged[order]))) / self.norm
 
 
 @dataclass(frozen=True)
@@ -196,6 +203,21 @@ class ReferenceProfile:
         self._prediction = NumericProfile.of(self._predictions)
         self._categorical = [CategoricalProfile.of(frame[name]) for name in schema.categorical]
         self._evidently: tuple[Any, Any] | None = None
+
+    @property
+    def numeric_profiles(self) -> tuple[NumericProfile, ...]:
+        """The numerical columns' profiles, in the schema's order."""
+        return tuple(self._numeric)
+
+    @property
+    def prediction_profile(self) -> NumericProfile:
+        """The profile of the reference's P(positive)."""
+        return self._prediction
+
+    @property
+    def categorical_profiles(self) -> tuple[CategoricalProfile, ...]:
+        """The categorical columns' profiles, in the schema's order."""
+        return tuple(self._categorical)
 
     # ------------------------------------------------------------ the fast path
 

@@ -44,3 +44,14 @@ def test_the_estimation_targets_compare_error_and_speed_with_nannyml():
     assert [row[2] for row in rows(one_worse)] == ["**partly**", "**partly**"]
     missed = {**met, "mae_ours": 0.03, "speedup": 5.0, "min_speedup": 4.0}
     assert [row[2] for row in rows(missed)] == ["**no**", "**no**"]
+
+
+def test_the_merged_profile_targets_read_the_agreement_figures():
+    figures = {"equal_share": 1.0, "merged_equal_share": 0.996, "merged_abs": 8e-5, "merged_rel": 9e-4}
+    rows = bench.targets(
+        [Section("2. Agreement with Evidently", "intro", figures={**figures, "merged_in_bound": True})]
+    )
+    assert [row[2] for row in rows.rows] == ["yes", "yes", "yes"]
+    missed = {**figures, "merged_equal_share": 0.99, "merged_in_bound": False}
+    rows = bench.targets([Section("2. Agreement with Evidently", "intro", figures=missed)])
+    assert [row[2] for row in rows.rows] == ["yes", "**no**", "**no**"]
