@@ -77,7 +77,7 @@ import math
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -92,7 +92,7 @@ from pipeline.drift import (
 )
 
 FORMAT = "pipeline.batch-profile"
-VERSION = 1
+VERSION = 2
 QUANTILE_EDGES = 2048
 EVEN_EDGES = 2048
 AUC_BINS = 10_000
@@ -206,6 +206,61 @@ class LabelCounts:
         )
 
 
+@dataclass(frozen=True, eq=False)
+class ExpectedCounts:
+    """What the performance estimate (``pipeline.estimate``) needs, without labels: per bin of the raw
+    P(positive) (``AUC_BINS`` equal bins of [0, 1]), the rows and the sum of their calibrated P(positive) (the
+    expected positives), and the expected number of rows the 0.5 cut gets right. Empty when the profile was made
+    without an estimator."""
+
+    rows: np.ndarray  # int64, AUC_BINS
+    expected_positives: np.ndarray  # float64, AUC_BINS
+    expected_correct: float
+
+    @classmethod
+    def empty(cls) -> ExpectedCounts:
+        return cls(np.zeros(AUC_BINS, np.int64), np.zeros(AUC_BINS, np.float64), 0.0)
+
+    @classmethod
+    def of(cls, proba: np.ndarray, calibrated: np.ndarray) -> ExpectedCounts:
+        known = np.isfinite(proba)
+        p, q = proba[known], np.asarray(calibrated, dtype=np.float64)[known]
+        bins = np.clip(np.floor(p * AUC_BINS), 0, AUC_BINS - 1).astype(np.int64)
+        return cls(
+            np.bincount(bins, minlength=AUC_BINS).astype(np.int64),
+            np.bincount(bins, weights=q, minlength=AUC_BINS),
+            float(np.sum(np.where(p >= 0.5, q, 1.0 - q))),
+        )
+
+    def merge(self, other: ExpectedCounts) -> ExpectedCounts:
+        return ExpectedCounts(
+            self.rows + other.rows,
+            self.expected_positives + other.expected_positives,
+            self.expected_correct + other.expected_correct,
+        )
+
+    def same_as(self, other: ExpectedCounts) -> bool:
+        return (
+            np.array_equal(self.rows, other.rows)
+            and np.array_equal(self.expected_positives, other.expected_positives)
+            and self.expected_correct == other.expected_correct
+        )
+
+    def estimate(self) -> tuple[float | None, float | None]:
+        """(expected ROC AUC, expected accuracy); rows in one bin count as tied. None where undefined."""
+        n = int(self.rows.sum())
+        if n == 0:
+            return None, None
+        pos = self.expected_positives
+        neg = self.rows - pos
+        total_pos, total_neg = float(pos.sum()), float(neg.sum())
+        accuracy = self.expected_correct / n
+        if total_pos <= 1e-12 or total_neg <= 1e-12:
+            return None, accuracy
+        wins = float(np.dot(pos, np.cumsum(neg) - neg)) + float(np.dot(pos, neg)) / 2
+        return float(np.clip(wins / (total_pos * total_neg), 0.0, 1.0)), accuracy
+
+
 @dataclass(frozen=True)
 class LabelQuality:
     """Quality on a profile's labelled rows. ROC AUC is within ``roc_auc_bound`` of the exact value."""
@@ -229,6 +284,7 @@ class BatchProfile:
     labels: LabelCounts
     proba_sum: float  # sum of P(positive) over the rows (the mean prediction, merged)
     proba_spread: float  # sum of P(1 - P) (the prediction variance the policy uses)
+    expected: ExpectedCounts = field(default_factory=ExpectedCounts.empty)
 
     def merge(self, other: BatchProfile) -> BatchProfile:
         """The profile of both batches together. Associative and commutative (the counts exactly)."""
@@ -246,6 +302,7 @@ class BatchProfile:
             and self.prediction.same_as(other.prediction)
             and all(a.same_as(b) for a, b in zip(self.categorical, other.categorical, strict=True))
             and self.labels.same_as(other.labels)
+            and self.expected.same_as(other.expected)
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -266,6 +323,7 @@ class BatchProfile:
             "rows": self.rows,
             "proba_sum": self.proba_sum,
             "proba_spread": self.proba_spread,
+            "expected_correct": self.expected.expected_correct,
             "levels": [list(column.levels) for column in self.categorical],
         }
         arrays = {
@@ -282,6 +340,8 @@ class BatchProfile:
             "confusion": self.labels.confusion,
             "positives": self.labels.positives,
             "negatives": self.labels.negatives,
+            "expected_rows": self.expected.rows,
+            "expected_positives": self.expected.expected_positives,
         }
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
@@ -322,6 +382,9 @@ class BatchProfile:
             labels=LabelCounts(arrays["confusion"], arrays["positives"], arrays["negatives"]),
             proba_sum=float(header["proba_sum"]),
             proba_spread=float(header["proba_spread"]),
+            expected=ExpectedCounts(
+                arrays["expected_rows"], arrays["expected_positives"], float(header["expected_correct"])
+            ),
         )
 
 
@@ -338,6 +401,7 @@ def merge(a: BatchProfile, b: BatchProfile) -> BatchProfile:
         labels=a.labels.merge(b.labels),
         proba_sum=a.proba_sum + b.proba_sum,
         proba_spread=a.proba_spread + b.proba_spread,
+        expected=a.expected.merge(b.expected),
     )
 
 
@@ -483,8 +547,15 @@ class BinnedReference:
             digest.update(b"|")
         self.digest = digest.hexdigest()
 
-    def profile(self, frame: pd.DataFrame, predictions: np.ndarray, labels: np.ndarray | None = None) -> BatchProfile:
-        """The profile of one chunk: a validated frame, its P(positive) and, if labelled, its 0/1 labels."""
+    def profile(
+        self,
+        frame: pd.DataFrame,
+        predictions: np.ndarray,
+        labels: np.ndarray | None = None,
+        calibrated: np.ndarray | None = None,
+    ) -> BatchProfile:
+        """The profile of one chunk: a validated frame, its P(positive), its 0/1 labels if labelled, and its
+        calibrated P(positive) (``Estimator.calibrated``) when the performance is to be estimated."""
         proba = np.asarray(predictions, dtype=np.float64)
         if proba.shape != (len(frame),):
             raise ValueError(f"{proba.size} predictions for {len(frame)} rows")
@@ -502,6 +573,7 @@ class BinnedReference:
             labels=LabelCounts.empty() if labels is None else LabelCounts.of(labels, proba),
             proba_sum=float(finite.sum()),
             proba_spread=float(np.sum(finite * (1 - finite))),
+            expected=ExpectedCounts.empty() if calibrated is None else ExpectedCounts.of(proba, calibrated),
         )
 
     def empty(self) -> BatchProfile:

@@ -308,3 +308,29 @@ def test_bytes_that_are_not_a_profile_are_refused(odd):
     np.savez(buffer, header=np.frombuffer(header, dtype=np.uint8))
     with pytest.raises(ProfileError, match="version 99"):
         BatchProfile.from_bytes(buffer.getvalue())
+
+
+@pytest.mark.parametrize("kind", [DriftKind.none, DriftKind.covariate, DriftKind.concept])
+def test_estimated_performance_from_merged_chunks_matches_the_exact_estimate(kind, demo, population, schema):
+    from pipeline.estimate import Estimator
+
+    _profile, binned = demo
+    rng = np.random.default_rng(7)
+    calibration = validate_frame(population.sample_batch(4000, rng), schema, "holdout").frame
+    p_cal = np.clip(_oracle(population, calibration) * 0.8 + 0.05, 0, 1)  # a miscalibrated champion
+    estimator = Estimator.fit(p_cal, labels_of(calibration, schema))
+    (frame,) = generate_stream(population, rows=20_000, batches=1, drift_at=1, kind=kind, seed=3)
+    batch = validate_frame(frame, schema, "batch").frame
+    proba = np.clip(_oracle(population, batch) * 0.8 + 0.05, 0, 1)
+    exact = estimator.estimate(proba)
+
+    cuts = np.linspace(0, len(batch), 11).astype(int)[1:-1]
+    merged = merge_all(
+        binned.profile(chunk, p, None, estimator.calibrated(p)) for chunk, p, _ in _chunks(batch, proba, None, cuts)
+    )
+    roc_auc, accuracy = merged.expected.estimate()
+
+    assert accuracy == pytest.approx(exact.accuracy, abs=1e-12)
+    assert roc_auc == pytest.approx(exact.roc_auc, abs=1e-3)
+    assert BatchProfile.from_bytes(merged.to_bytes()).expected.estimate() == (roc_auc, accuracy)
+    assert binned.empty().expected.estimate() == (None, None)
