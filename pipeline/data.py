@@ -18,12 +18,14 @@ SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 DEFAULT_MAX_BATCH_MB = 256.0  # a batch is read whole; bigger files are refused before any byte is read
 
 
-class ObjectStore(Protocol):
+class ObjectStore(Protocol):  # boto3's S3 client, the calls the project makes
     """What reading and writing ``s3://`` paths needs of a boto3 S3 client."""
 
     def get_object(self, *, Bucket: str, Key: str) -> Any: ...  # noqa: N803 - boto3's names
     def put_object(self, *, Bucket: str, Key: str, Body: bytes) -> Any: ...  # noqa: N803
     def get_paginator(self, operation_name: str) -> Any: ...
+    def head_object(self, *, Bucket: str, Key: str) -> Any: ...  # noqa: N803
+    def download_file(self, Bucket: str, Key: str, Filename: str) -> Any: ...  # noqa: N803
 
 
 class DataError(ValueError):
@@ -37,16 +39,25 @@ class Batch:
 
     Categories keep the values they were read with (int-coded categories stay numbers, text keeps its
     blanks), so a model the user trained on ``pd.read_csv`` output is scored on what it was trained on.
+
+    A batch read in chunks (``pipeline.engine``) keeps only a sample of its rows in ``frame`` (the newest);
+    ``total_rows`` is then the whole batch's count.
     """
 
     source: str
     frame: pd.DataFrame
     has_labels: bool
     extra_columns: list[str] = field(default_factory=list)
+    total_rows: int | None = None
 
     @property
     def rows(self) -> int:
-        return len(self.frame)
+        return len(self.frame) if self.total_rows is None else self.total_rows
+
+    @property
+    def sampled(self) -> bool:
+        """Whether ``frame`` is a sample of the batch (read in chunks) rather than all of it."""
+        return self.total_rows is not None and self.total_rows != len(self.frame)
 
 
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}

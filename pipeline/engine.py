@@ -1,0 +1,292 @@
+"""Batches of any size: read in chunks, each chunk validated, scored and profiled, the profiles merged.
+
+A batch file larger than ``PIPELINE_CHUNK_MB`` is never held whole. The local engine reads it with pyarrow's
+streaming readers (CSV blocks, Parquet row groups; an ``s3://`` object is first streamed to a temporary file),
+``PIPELINE_CHUNK_ROWS`` rows at a time; the Spark engine (``pipeline.spark_engine``) does the same per partition.
+Both run ``ChunkWork.run`` on every chunk, so they agree:
+
+1. conform: CSV text is read as text, then a categorical column the reference holds as numbers gets its
+   numeric text as numbers (what pandas' reader does to a whole file), so a chunk's categories are the
+   reference's; numerical columns are converted by ``validate_frame`` as always;
+2. validate (``validate_frame``), score (the champion's P(positive)), and profile against the reference's fixed
+   bins (``pipeline.profile``), with the calibrated probabilities the performance estimate needs;
+3. keep the newest ``sample_rows`` validated rows: the sample a retrain's window and a new reference take from
+   the batch (a huge batch cannot blow up a retrain).
+
+The merged profile gives the observation the policy judges (``observation_of_profile``): drift scores within
+the bound proved in ``pipeline.profile``, ROC AUC within ``LabelQuality.roc_auc_bound``, accuracy exact, the
+estimate from binned scores. A batch that fits one chunk takes the exact in-memory path instead.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.data import Batch, DataError, ObjectStore, labels_of, s3_failure, split_s3, validate_frame
+from pipeline.estimate import Estimate, Estimator
+from pipeline.observe import BatchObservation, finite
+from pipeline.policy import Observation
+from pipeline.profile import BatchProfile, BinnedReference, merge_all
+from pipeline.schema import FeatureSchema
+from pipeline.scoring import Scorer
+
+ChunkSink = Callable[[Batch, np.ndarray], None]  # gets each chunk once scored (the prediction log's writer)
+
+
+def numeric_categories(reference: pd.DataFrame, schema: FeatureSchema) -> frozenset[str]:
+    """The categorical columns the reference holds as numbers (int-coded categories)."""
+    return frozenset(
+        name
+        for name in schema.categorical
+        if name in reference.columns and pd.api.types.is_numeric_dtype(reference[name])
+    )
+
+
+def conform(raw: pd.DataFrame, schema: FeatureSchema, numeric: frozenset[str]) -> pd.DataFrame:
+    """A chunk read as text, with the categories the reference holds as numbers parsed as numbers where they
+    parse (a stray text value stays text, as in a whole file pandas would read as text)."""
+    names = [name for name in schema.categorical if name in numeric and name in raw.columns]
+    names = [name for name in names if raw[name].dtype == object]
+    if not names:
+        return raw
+    out = raw.copy()
+    for name in names:
+        text = raw[name]
+        parsed = pd.to_numeric(text, errors="coerce")
+        every = bool((parsed.notna() == text.notna()).all())
+        out[name] = parsed if every else parsed.astype(object).where(parsed.notna(), text)
+    return out
+
+
+@dataclass(frozen=True)
+class ChunkWork:
+    """What every chunk goes through, the same in every engine (shipped once to Spark's executors)."""
+
+    schema: FeatureSchema
+    scorer: Scorer
+    binned: BinnedReference
+    estimator: Estimator | None
+    numeric_categories: frozenset[str]
+
+    def run(self, raw: pd.DataFrame, source: str) -> tuple[Batch, np.ndarray, BatchProfile]:
+        """Validate, score and profile one chunk; errors are the same one-line ``DataError`` as a whole file's."""
+        batch = validate_frame(conform(raw, self.schema, self.numeric_categories), self.schema, source)
+        proba = self.scorer.proba(batch.frame)
+        labels = labels_of(batch.frame, self.schema) if batch.has_labels else None
+        calibrated = None if self.estimator is None else self.estimator.calibrated(proba)
+        return batch, proba, self.binned.profile(batch.frame, proba, labels, calibrated)
+
+
+@dataclass
+class Chunked:
+    """A batch observed chunk by chunk: the merged profile and what was kept of its rows."""
+
+    source: str
+    profile: BatchProfile
+    sample: pd.DataFrame  # the newest validated rows, at most the sample size
+    has_labels: bool
+    extra_columns: list[str] = field(default_factory=list)
+    chunks: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.profile.rows
+
+    def as_batch(self) -> Batch:
+        """The batch as the monitor keeps it: the sample's rows, the whole batch's row count."""
+        return Batch(
+            source=self.source,
+            frame=self.sample,
+            has_labels=self.has_labels,
+            extra_columns=self.extra_columns,
+            total_rows=self.rows,
+        )
+
+
+class Newest:
+    """The newest ``limit`` rows of a stream of frames."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[pd.DataFrame] = []
+        self.rows = 0
+
+    def add(self, frame: pd.DataFrame) -> None:
+        self.parts.append(frame.iloc[max(0, len(frame) - self.limit) :])
+        self.rows += len(self.parts[-1])
+        while self.parts and self.rows - len(self.parts[0]) >= self.limit:
+            self.rows -= len(self.parts.pop(0))
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame()
+        joined = pd.concat(self.parts, ignore_index=True)
+        return joined.iloc[max(0, len(joined) - self.limit) :].reset_index(drop=True)
+
+
+def observe_chunks(
+    chunks: Iterator[pd.DataFrame],
+    source: str,
+    work: ChunkWork,
+    sample_rows: int,
+    on_chunk: ChunkSink | None = None,
+) -> Chunked:
+    """Run every chunk through ``work`` and merge; ``on_chunk`` gets each validated chunk and its P(positive)
+    (the prediction log). Labels must be in every chunk or in none."""
+    profiles: list[BatchProfile] = []
+    newest = Newest(sample_rows)
+    labelled: bool | None = None
+    extra: list[str] = []
+    count = 0
+    for raw in chunks:
+        batch, proba, profile = work.run(raw, source)
+        if labelled is None:
+            labelled, extra = batch.has_labels, batch.extra_columns
+        profiles.append(profile)
+        newest.add(batch.frame)
+        if on_chunk is not None:
+            on_chunk(batch, proba)
+        count += 1
+        if len(profiles) >= 64:  # merged as they come: memory stays flat however many chunks
+            profiles = [merge_all(profiles)]
+    if not profiles:
+        raise DataError(f"{source}: no rows (header only or empty)")
+    return Chunked(source, merge_all(profiles), newest.frame(), bool(labelled), extra, count)
+
+
+def observation_of_profile(binned: BinnedReference, chunked: Chunked) -> BatchObservation:
+    """What the policy judges, from a merged profile: the fields of ``observe.observation_of``."""
+    profile = chunked.profile
+    drift = binned.measure(profile)
+    roc_auc = accuracy = None
+    positives: int | None = None
+    if chunked.has_labels:
+        quality = binned.quality(profile)
+        roc_auc, accuracy, positives = finite(quality.roc_auc), quality.accuracy, quality.positives
+    estimate = None
+    if int(profile.expected.rows.sum()):
+        estimated_auc, estimated_accuracy = profile.expected.estimate()
+        estimate = Estimate(estimated_auc, math.nan if estimated_accuracy is None else estimated_accuracy)
+    observation = Observation(
+        rows=profile.rows,
+        prediction_drift=drift.prediction_drift,
+        share_drifted_columns=drift.share_drifted_columns,
+        drifted_columns=drift.drifted_columns,
+        mean_prediction=profile.mean_prediction,
+        prediction_variance=profile.proba_spread,
+        positives=positives,
+        roc_auc=roc_auc,
+        estimated_roc_auc=None if estimate is None else finite(estimate.roc_auc),
+    )
+    return BatchObservation(observation, drift, roc_auc, accuracy, estimate, None)
+
+
+# ---------------------------------------------------------------- the local engine's readers
+
+
+def object_size(source: str, s3_client: ObjectStore | None) -> int:
+    """The size of a batch file in bytes (a local stat, or the S3 object's length)."""
+    if source.startswith("s3://"):
+        if s3_client is None:
+            raise DataError(f"{source}: no S3 client configured")
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = split_s3(source)
+        try:
+            return int(s3_client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "error")
+            if code in ("NoSuchKey", "404"):
+                raise DataError(f"{source}: no such key in bucket {bucket}") from err
+            raise DataError(f"{source}: S3 error {code}") from err
+        except BotoCoreError as err:
+            raise s3_failure(source, err) from err
+    path = Path(source)
+    if not path.is_file():
+        raise DataError(f"{source}: no such file")
+    return path.stat().st_size
+
+
+def read_chunks(path: Path, source: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A local CSV or Parquet file, ``chunk_rows`` rows at a time (CSV cells as text)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from pipeline.data import _separator
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            for record_batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+                yield record_batch.to_pandas()
+            return
+        with path.open("rb") as handle:
+            head = handle.readline().decode("utf-8-sig", errors="replace")
+        names = [name.strip() for name in head.rstrip("\r\n").split(_separator(head))]
+        reader = pacsv.open_csv(
+            str(path),
+            read_options=pacsv.ReadOptions(block_size=_block_bytes(path, chunk_rows)),
+            parse_options=pacsv.ParseOptions(delimiter=_separator(head)),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+            ),
+        )
+        for record_batch in reader:
+            frame = record_batch.to_pandas()
+            frame.columns = [str(name).strip() for name in frame.columns]
+            yield frame
+    except (pa.ArrowInvalid, OSError) as err:
+        raise DataError(f"{source}: not a readable {suffix[1:]} file ({' '.join(str(err).split())[:160]})") from err
+
+
+def _block_bytes(path: Path, chunk_rows: int) -> int:
+    """The CSV block size that holds about ``chunk_rows`` rows (from the first rows' length)."""
+    with path.open("rb") as handle:
+        handle.readline()
+        sample = handle.read(1 << 20)
+    lines = max(sample.count(b"\n"), 1)
+    per_row = max(len(sample) / lines, 1.0)
+    return int(min(max(per_row * chunk_rows, 1 << 16), 1 << 30))
+
+
+def local_copy(source: str, s3_client: ObjectStore | None, folder: str) -> Path:
+    """A local path for the batch: itself, or the S3 object streamed to ``folder`` (never held in memory)."""
+    if not source.startswith("s3://"):
+        return Path(source)
+    if s3_client is None:
+        raise DataError(f"{source}: no S3 client configured")
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split_s3(source)
+    target = Path(folder) / Path(key).name
+    try:
+        s3_client.download_file(bucket, key, str(target))
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "error")
+        raise DataError(f"{source}: S3 error {code}") from err
+    except BotoCoreError as err:
+        raise s3_failure(source, err) from err
+    return target
+
+
+def chunked_file(
+    source: str,
+    s3_client: ObjectStore | None,
+    work: ChunkWork,
+    *,
+    chunk_rows: int,
+    sample_rows: int,
+    on_chunk: ChunkSink | None = None,
+) -> Chunked:
+    """Observe a batch file chunk by chunk with the local engine."""
+    with tempfile.TemporaryDirectory(prefix="batch-") as folder:
+        path = local_copy(source, s3_client, folder)
+        return observe_chunks(read_chunks(path, source, chunk_rows), source, work, sample_rows, on_chunk)
