@@ -347,8 +347,13 @@ def monitor(
         int | None, typer.Option(min=1, help="First simulated drifted batch (default: middle).")
     ] = None,
     max_batch_mb: Annotated[
-        float, typer.Option(min=0.001, help="Refuse (skip) a batch file bigger than this many MB; it is read whole.")
-    ] = 256.0,
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="Refuse (skip) a batch file bigger than this many MB (default: no limit; a file over "
+            "PIPELINE_CHUNK_MB is read in chunks, in bounded memory).",
+        ),
+    ] = None,
     schema_path: SchemaPath = None,
 ) -> None:
     """Score batches with the champion, measure drift, and retrain/tune/register/promote past the threshold.

@@ -88,6 +88,18 @@ def s3_failure(source: str, err: Exception) -> DataError:
     return DataError(f"{source}: S3 unreachable ({err.__class__.__name__})")
 
 
+def s3_client_error(source: str, bucket: str, err: Any) -> DataError:
+    """One line for an S3 error response (a missing key or bucket, access denied, anything else by its code)."""
+    code = err.response.get("Error", {}).get("Code", "error")
+    if code in ("NoSuchKey", "404"):
+        return DataError(f"{source}: no such key in bucket {bucket}")
+    if code == "NoSuchBucket":
+        return DataError(f"{source}: bucket {bucket} does not exist")
+    if code in ("AccessDenied", "403"):
+        return DataError(f"{source}: access denied to bucket {bucket}")
+    return DataError(f"{source}: S3 error {code}")
+
+
 def split_s3(uri: str, *, allow_empty_key: bool = False) -> tuple[str, str]:
     """(bucket, key) of ``s3://bucket/key``; with ``allow_empty_key`` the key may be a prefix or empty."""
     rest = uri[len("s3://") :]
@@ -132,14 +144,7 @@ def read_bytes(source: str, s3_client: ObjectStore | None = None, max_mb: float 
             finally:
                 body.close()
         except ClientError as err:
-            code = err.response.get("Error", {}).get("Code", "error")
-            if code in ("NoSuchKey", "404"):
-                raise DataError(f"{source}: no such key in bucket {bucket}") from err
-            if code == "NoSuchBucket":
-                raise DataError(f"{source}: bucket {bucket} does not exist") from err
-            if code in ("AccessDenied", "403"):
-                raise DataError(f"{source}: access denied to bucket {bucket}") from err
-            raise DataError(f"{source}: S3 error {code}") from err
+            raise s3_client_error(source, bucket, err) from err
         except BotoCoreError as err:
             raise s3_failure(source, err) from err
     path = Path(source)
@@ -301,17 +306,21 @@ def load_batch(
     return validate_frame(read_table(source, s3_client, max_mb), schema, source)
 
 
-def empty_columns(batch: Batch, reference: pd.DataFrame, schema: FeatureSchema) -> list[str]:
+def empty_columns(
+    batch: Batch, reference: pd.DataFrame, schema: FeatureSchema, present: set[str] | None = None
+) -> list[str]:
     """Feature columns with no value at all in this batch, where the reference allows that.
 
     The rule: a column entirely empty in a batch is an ERROR when the reference never has it missing
     (age, ESI, the vitals, sex, arrival mode...: an empty one means a broken extract), and only a WARNING
     (returned here) when the reference has missing values in it too: lab results are legitimately
     missing for most visits, so a small batch can have none.
+
+    ``present``: the columns with values, for a batch read in chunks (its ``frame`` is only a sample).
     """
     allowed = []
     for name in schema.features:
-        if batch.frame[name].notna().any():
+        if (name in present) if present is not None else batch.frame[name].notna().any():
             continue
         if name in reference.columns and reference[name].notna().all():
             raise DataError(f"{batch.source}: column {name!r} is entirely empty; it is never empty in the reference")

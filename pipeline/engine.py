@@ -29,7 +29,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.data import Batch, DataError, ObjectStore, labels_of, s3_failure, split_s3, validate_frame
+from pipeline.data import (
+    Batch,
+    DataError,
+    ObjectStore,
+    labels_of,
+    s3_client_error,
+    s3_failure,
+    split_s3,
+    validate_frame,
+)
 from pipeline.estimate import Estimate, Estimator
 from pipeline.observe import BatchObservation, finite
 from pipeline.policy import Observation
@@ -98,6 +107,19 @@ class Chunked:
     @property
     def rows(self) -> int:
         return self.profile.rows
+
+    def columns_with_values(self, schema: FeatureSchema) -> set[str]:
+        """The feature columns with at least one value in the batch."""
+        numerical = {
+            name
+            for name, counts in zip(schema.numerical, self.profile.numerical, strict=True)
+            if counts.missing < self.rows
+        }
+        return numerical | {
+            name
+            for name, counts in zip(schema.categorical, self.profile.categorical, strict=True)
+            if counts.missing < self.rows
+        }
 
     def as_batch(self) -> Batch:
         """The batch as the monitor keeps it: the sample's rows, the whole batch's row count."""
@@ -202,10 +224,7 @@ def object_size(source: str, s3_client: ObjectStore | None) -> int:
         try:
             return int(s3_client.head_object(Bucket=bucket, Key=key)["ContentLength"])
         except ClientError as err:
-            code = err.response.get("Error", {}).get("Code", "error")
-            if code in ("NoSuchKey", "404"):
-                raise DataError(f"{source}: no such key in bucket {bucket}") from err
-            raise DataError(f"{source}: S3 error {code}") from err
+            raise s3_client_error(source, bucket, err) from err
         except BotoCoreError as err:
             raise s3_failure(source, err) from err
     path = Path(source)
@@ -270,8 +289,7 @@ def local_copy(source: str, s3_client: ObjectStore | None, folder: str) -> Path:
     try:
         s3_client.download_file(bucket, key, str(target))
     except ClientError as err:
-        code = err.response.get("Error", {}).get("Code", "error")
-        raise DataError(f"{source}: S3 error {code}") from err
+        raise s3_client_error(source, bucket, err) from err
     except BotoCoreError as err:
         raise s3_failure(source, err) from err
     return target

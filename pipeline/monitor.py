@@ -9,6 +9,8 @@ from the recorded verdicts.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -24,11 +26,13 @@ import pandas as pd
 from pipeline import outcome, policy, recovery, tracking
 from pipeline.data import Batch, DataError, ObjectStore, empty_columns, load_batch, validate_frame
 from pipeline.drift import DriftResult, ReferenceProfile
+from pipeline.engine import Chunked, ChunkSink, ChunkWork, numeric_categories, object_size, observation_of_profile
 from pipeline.estimate import Estimator
 from pipeline.observe import BatchObservation, observe
 from pipeline.outcome import retrain_events
 from pipeline.policy import Action
 from pipeline.predictions import PredictionLog, PredictionLogError, log_frame
+from pipeline.profile import BinnedReference
 from pipeline.registry import Registry, VersionInfo
 from pipeline.retrain import RetrainOutcome, WindowInfo, retrain
 from pipeline.schema import FeatureSchema
@@ -40,6 +44,16 @@ from pipeline.synth import DriftKind, Population, generate_stream
 
 TRACKING_WAIT_SECONDS = 300.0
 Say = Callable[[str], None]
+# How a batch file is read in chunks: the local engine here, Spark's with ``--engine spark``.
+Engine = Callable[[str, "ObjectStore | None", ChunkWork, Settings, "ChunkSink | None"], Chunked]
+
+
+def local_engine(
+    uri: str, s3: ObjectStore | None, work: ChunkWork, settings: Settings, sink: ChunkSink | None
+) -> Chunked:
+    from pipeline.engine import chunked_file
+
+    return chunked_file(uri, s3, work, chunk_rows=settings.chunk_rows, sample_rows=settings.window_rows, on_chunk=sink)
 
 
 class NoChampion(RuntimeError):
@@ -48,16 +62,23 @@ class NoChampion(RuntimeError):
 
 @dataclass(frozen=True)
 class BatchSource:
-    """A batch to monitor: its name and how to load (and validate) it."""
+    """A batch to monitor: its name and how to load (and validate) it whole; for a file, where it is, so that a
+    large one is read in chunks instead (``pipeline.engine``)."""
 
     name: str
     load: Callable[[], Batch]
+    uri: str | None = None
+    s3: ObjectStore | None = None
+    max_mb: float | None = None
 
 
 def file_sources(
     paths: Sequence[str], schema: FeatureSchema, s3_client: ObjectStore | None, max_mb: float | None = None
 ) -> list[BatchSource]:
-    return [BatchSource(path, functools.partial(load_batch, path, schema, s3_client, max_mb)) for path in paths]
+    return [
+        BatchSource(path, functools.partial(load_batch, path, schema, s3_client, max_mb), path, s3_client, max_mb)
+        for path in paths
+    ]
 
 
 def inbox_run_key(model_name: str, inbox: str) -> str:
@@ -77,7 +98,7 @@ def inbox_sources(
         return batch
 
     return [
-        BatchSource(item.identity, functools.partial(load, item.uri, item.identity))
+        BatchSource(item.identity, functools.partial(load, item.uri, item.identity), item.uri, s3_client, max_mb)
         for item in pending(list_inbox(inbox, s3_client), recorded)
     ]
 
@@ -168,6 +189,8 @@ class Monitor:
         self.mlflow_run_id: str | None = None
         self.prediction_log = prediction_log
         self.estimator: Estimator | None = None
+        self.binned: BinnedReference | None = None
+        self.engine: Engine = local_engine
         self.estimator_for: int | None = None  # the champion version the estimator was fitted for
         self.said_once: set[str] = set()
 
@@ -183,6 +206,7 @@ class Monitor:
         self.champion = version
         self.serving = load_version(self.registry, version, self.schema, self.settings)
         self.profile = None
+        self.binned = None
         if self.serving.holdout_roc_auc is None and not self.alarm_off_said:
             self.alarm_off_said = True
             self.say(
@@ -194,6 +218,7 @@ class Monitor:
     def set_reference(self, frame: pd.DataFrame) -> None:
         self.reference = frame
         self.profile = None
+        self.binned = None
 
     def _rebase(self, index: int, frame: pd.DataFrame) -> None:
         """The batch becomes the reference, and stays it for later runs: logged to the monitor run and named
@@ -261,6 +286,61 @@ class Monitor:
                 "no estimated performance",
             )
         return self.estimator
+
+    def _binned(self) -> BinnedReference:
+        if self.binned is None:
+            self.binned = BinnedReference(self._profile())
+        return self.binned
+
+    def _in_chunks(self, source: BatchSource) -> bool:
+        """Whether the batch is read in chunks: always with the Spark engine; with the local one, a file over
+        ``chunk_mb`` (a batch that fits in memory is read whole, and its scores are exact)."""
+        if source.uri is None:
+            return False
+        if self.engine is not local_engine:
+            return True
+        size = object_size(source.uri, source.s3)
+        if source.max_mb is not None and size > source.max_mb * 1024 * 1024:
+            raise DataError(
+                f"{source.uri}: {size / 1024 / 1024:.1f} MB is over the batch limit of {source.max_mb:g} MB "
+                "(--max-batch-mb)"
+            )
+        return size > self.settings.chunk_mb * 1024 * 1024
+
+    def _observe_in_chunks(
+        self, index: int, source: BatchSource, run_key: str
+    ) -> tuple[Batch, BatchObservation, set[str]]:
+        """Read, score and profile the batch chunk by chunk (the prediction log written as it goes); returns the
+        batch as kept (its newest rows), its observation from the merged profile, and the columns with values."""
+        assert source.uri is not None and self.champion is not None and self.reference is not None
+        work = ChunkWork(
+            self.schema,
+            self._scorer(),
+            self._binned(),
+            self._estimator(),
+            numeric_categories(self.reference, self.schema),
+        )
+        log = self.prediction_log if self.schema.id is not None else None
+        with contextlib.ExitStack() as stack:
+            sink = None
+            if log is not None:
+                writer = stack.enter_context(log.batch_writer(self.registry.name, run_key, index))
+                version = self.champion.version
+
+                def sink(chunk: Batch, proba: np.ndarray) -> None:
+                    writer.add(log_frame(chunk, self.schema, proba, run_key=run_key, index=index, version=version))
+
+            chunked = self.engine(source.uri, source.s3, work, self.settings, sink)
+        self.say(f"[batch {index}] read in {chunked.chunks} chunks ({chunked.rows} rows, {len(chunked.sample)} kept)")
+        seen = observation_of_profile(self._binned(), chunked)
+        sample, profile, scorer = chunked.sample, self._profile(), self._scorer()
+        if len(sample):  # the Evidently report of the batch, when asked for, is drawn on the rows kept
+
+            def report() -> Any:
+                return profile.evidently_report(sample, scorer.proba(sample))
+
+            seen = dataclasses.replace(seen, drift=dataclasses.replace(seen.drift, build_report=report))
+        return chunked.as_batch(), seen, chunked.columns_with_values(self.schema)
 
     def _log_predictions(self, index: int, batch: Batch, seen: BatchObservation, run_key: str) -> None:
         """Write the batch's prediction log (when the schema names an id column), before its row is committed."""
@@ -356,11 +436,19 @@ class Monitor:
         recorded: dict[str, Any] | None,
         result: MonitorResult,
     ) -> dict[str, Any]:
+        seen: BatchObservation | None = None
+        present: set[str] | None = None
         try:
-            batch = source.load()
-            allowed_empty = [] if self.baseline is None else empty_columns(batch, self.baseline, self.schema)
+            if self._in_chunks(source):
+                batch, seen, present = self._observe_in_chunks(index, source, run_key)
+            else:
+                batch = source.load()
+            allowed_empty = [] if self.baseline is None else empty_columns(batch, self.baseline, self.schema, present)
         except DataError as err:
             return self._skip(index, source, str(err), result)
+        except ModelMismatch as err:
+            assert self.champion is not None
+            return self._skip(index, source, f"{source.name}: champion v{self.champion.version}: {err}", result)
         new_extra = [name for name in batch.extra_columns if name not in self.reported_extra]
         if new_extra:
             self.reported_extra.update(new_extra)
@@ -382,7 +470,7 @@ class Monitor:
             self.say(f"[batch {index}] already recorded in run {run_key}, skipped")
             return outcome.report_record(recorded, self.recorded_drifted.get(index, []))
         try:
-            return self._measure_and_decide(index, batch, run_key)
+            return self._measure_and_decide(index, batch, run_key, seen)
         except ModelMismatch as err:
             assert self.champion is not None
             return self._skip(index, source, f"{batch.source}: champion v{self.champion.version}: {err}", result)
@@ -420,13 +508,17 @@ class Monitor:
         self.state = policy.advance(self.state, index, verdict, action)
         return policy.rebaseline(verdict, action)
 
-    def _measure_and_decide(self, index: int, batch: Batch, run_key: str) -> dict[str, Any]:
+    def _measure_and_decide(
+        self, index: int, batch: Batch, run_key: str, seen: BatchObservation | None = None
+    ) -> dict[str, Any]:
+        """Judge, act on and record one batch; ``seen`` is its observation when it was read in chunks."""
         import mlflow
 
         assert self.champion is not None and self.serving is not None
         version = self.champion.version
-        seen = observe(batch, self._scorer(), self._profile(), self._estimator())
-        self._log_predictions(index, batch, seen, run_key)
+        if seen is None:
+            seen = observe(batch, self._scorer(), self._profile(), self._estimator())
+            self._log_predictions(index, batch, seen, run_key)
         drift = seen.drift
         verdict = policy.judge(index, seen.observation, self.state, self.rules, self.serving.holdout_roc_auc)
         if verdict.drift_detected or self.latest_drift is None:

@@ -19,10 +19,13 @@ Columns (public, documented in the README):
 
 from __future__ import annotations
 
+import contextlib
 import io
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,18 +69,56 @@ def features_of_log(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
     return pd.DataFrame({name: frame[FEATURE_PREFIX + name].to_numpy() for name in schema.features})
 
 
-def _to_parquet(frame: pd.DataFrame) -> bytes:
+def _arrow(frame: pd.DataFrame) -> Any:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        return pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # a categorical column read as numbers in some rows and text in others: kept as text
         mixed = frame.copy()
         for name in mixed.columns[mixed.dtypes == object]:  # noqa: E721 - pandas dtype comparison
             mixed[name] = mixed[name].map(lambda value: None if value is None or value != value else str(value))
-        table = pa.Table.from_pandas(mixed, preserve_index=False)
+        return pa.Table.from_pandas(mixed, preserve_index=False)
+
+
+class BatchLogWriter:
+    """Appends a batch's chunks to one Parquet file (one row group a chunk), rows numbered across chunks."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+        self._writer: Any = None
+
+    def add(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = frame.assign(row=frame["row"] + self.rows)
+        table = _arrow(frame)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        else:
+            try:
+                table = table.cast(self._writer.schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+                raise PredictionLogError(
+                    f"{self.path.name}: a column changes type between chunks of the batch; prediction log not "
+                    f"written ({' '.join(str(err).split())[:120]})"
+                ) from err
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _to_parquet(frame: pd.DataFrame) -> bytes:
+    import pyarrow.parquet as pq
+
+    table = _arrow(frame)
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return buffer.getvalue()
@@ -93,8 +134,10 @@ class PredictionLog:
 
     def write(self, frame: pd.DataFrame, model_name: str, run_key: str, index: int) -> str:
         """Write one batch's log (replacing an earlier attempt's); a failure is one ``DataError`` line."""
+        return self.put(_to_parquet(frame), model_name, run_key, index)
+
+    def put(self, body: bytes, model_name: str, run_key: str, index: int) -> str:
         uri = self.uri(model_name, run_key, index)
-        body = _to_parquet(frame)
         if uri.startswith("s3://"):
             from botocore.exceptions import BotoCoreError, ClientError
 
@@ -115,6 +158,20 @@ class PredictionLog:
         tmp.write_bytes(body)
         tmp.replace(path)
         return uri
+
+    @contextlib.contextmanager
+    def batch_writer(self, model_name: str, run_key: str, index: int) -> Iterator[BatchLogWriter]:
+        """A batch's log written chunk by chunk to a temporary file, stored (like ``write``) only when every chunk
+        was added: a batch that fails half-way leaves no log."""
+        with tempfile.TemporaryDirectory(prefix="prediction-log-") as folder:
+            writer = BatchLogWriter(Path(folder) / "batch.parquet")
+            try:
+                yield writer
+            finally:
+                writer.close()
+            self.put(
+                writer.path.read_bytes() if writer.rows else _to_parquet(pd.DataFrame()), model_name, run_key, index
+            )
 
     def uris(self, model_name: str) -> list[str]:
         """Every batch log of the model, in key order."""

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         2.0, ge=0, description="The improvement must also exceed this many paired standard errors."
     )
 
+    chunk_mb: float = Field(
+        64.0, gt=0, description="Batch files bigger than this (MB) are read, scored and profiled in chunks."
+    )
+    chunk_rows: int = Field(250_000, ge=100, description="Rows per chunk of a batch read in chunks.")
+
     sim_batches: int = Field(12, ge=1, description="Batches simulated when no --current is given.")
     sim_batch_rows: int = Field(2000, ge=50, description="Rows per simulated batch.")
     seed: int = Field(42, description="Random seed for simulation, splits and tuning.")

@@ -283,11 +283,17 @@ NEW_BATCH_COLUMNS = [
     ("prior_shift", "boolean", "NO", "false"),
     ("positive_rate", "double precision", "YES", None),
     ("mean_prediction", "double precision", "YES", None),
+    ("estimated_roc_auc", "double precision", "YES", None),
+    ("estimated_accuracy", "double precision", "YES", None),
+    ("estimated_drop", "boolean", "NO", "false"),
+    ("labelled_rows", "integer", "YES", None),
+    ("estimation_error", "double precision", "YES", None),
+    ("labels_at", "timestamp with time zone", "YES", None),
 ]
 
 
 def test_a_new_database_has_the_verdict_and_calibration_columns(store: MetricsStore, pg_dsn: str) -> None:
-    assert _batch_metrics_columns(pg_dsn)[-3:] == NEW_BATCH_COLUMNS
+    assert _batch_metrics_columns(pg_dsn)[-len(NEW_BATCH_COLUMNS) :] == NEW_BATCH_COLUMNS
 
 
 def test_a_batch_keeps_its_prior_shift_verdict_and_calibration(store: MetricsStore) -> None:
@@ -317,7 +323,7 @@ def test_an_old_batch_metrics_table_gains_the_new_columns_once(pg_dsn: str) -> N
     store.create_schema()
 
     assert _batch_metrics_columns(pg_dsn) == migrated, "a second run changes nothing"
-    assert migrated[-3:] == NEW_BATCH_COLUMNS, "the same columns as a new database has"
+    assert migrated[-len(NEW_BATCH_COLUMNS) :] == NEW_BATCH_COLUMNS, "the same columns as a new database has"
     assert {name for name, *_ in migrated} >= set(BATCH_COLUMNS)
     new = BatchRow(**{**_batch("run", 1).__dict__, "prior_shift": True, "positive_rate": 0.4, "mean_prediction": 0.2})
     assert store.record_batch(new, features=[FeatureScore("age", 0.3, True)])
