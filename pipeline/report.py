@@ -38,7 +38,9 @@ def plot_drift_timeline(
     """Draw prediction drift per batch with the threshold, alarms and model decisions; save it as PNG.
 
     ``batches`` need ``batch_index`` and ``prediction_drift``; any true verdict column (``drift_detected``,
-    ``performance_drop``, ``prior_shift``: VERDICT_COLUMNS) marks a batch as an alarm. ``events`` need ``kind``
+    ``performance_drop``, ``prior_shift``, ``estimated_drop``: VERDICT_COLUMNS) marks a batch as an alarm. When
+    any batch has a ROC AUC, realized (``roc_auc``) or estimated (``estimated_roc_auc``), a second panel draws
+    both. ``events`` need ``kind``
     and ``batch_index``: alarm events mark alarms too, promotion and rejection events mark the batch whose
     challenger was promoted or rejected.
     Returns the plotted data: batch indexes, drift values, the threshold and the marked batches.
@@ -59,9 +61,12 @@ def plot_drift_timeline(
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    realized = [_number(b.get("roc_auc")) for b in ordered]
+    estimated = [_number(b.get("estimated_roc_auc")) for b in ordered]
+    quality = any(v is not None for v in realized + estimated)
+    fig = Figure(figsize=(10, 7.5 if quality else 4.5), layout="constrained")
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    ax, quality_ax = (fig.subplots(2, 1, sharex=True, height_ratios=[3, 2]) if quality else (fig.add_subplot(), None))
     ax.plot(xs, drift, marker="o", color="tab:blue", label="prediction drift")
     ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1.2, label=f"threshold {threshold:g}")
     by_index = dict(zip(xs, drift, strict=True))
@@ -86,6 +91,8 @@ def plot_drift_timeline(
     ax.grid(True, alpha=0.3)
     ax.set_title(title or "Prediction drift per batch")
     ax.legend(loc="upper left", fontsize="small")
+    if quality_ax is not None:
+        _plot_quality(quality_ax, xs, realized, estimated)
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +104,25 @@ def plot_drift_timeline(
         "alarms": alarms,
         "promotions": promotions,
         "rejections": rejections,
+        "roc_auc": realized,
+        "estimated_roc_auc": estimated,
     }
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _plot_quality(ax: Any, xs: list[int], realized: list[float | None], estimated: list[float | None]) -> None:
+    """ROC AUC per batch: realized where labels are known (solid), estimated without labels (dashed)."""
+    for values, style, label in ((realized, "-", "ROC AUC (labels)"), (estimated, "--", "estimated ROC AUC")):
+        points = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
+        if points:
+            ax.plot(*zip(*points, strict=True), linestyle=style, marker="o", markersize=4, label=label)
+    ax.set_xlabel("batch")
+    ax.set_ylabel("ROC AUC")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small")
 
 
 def _write_batches_csv(batches: Sequence[Mapping[str, Any]], out: Path) -> None:

@@ -187,3 +187,23 @@ def test_run_report_says_when_there_is_nothing_to_report(pg_dsn: str, tmp_path: 
         write_run_report(store, "missing-run", "triage", tmp_path)
     with pytest.raises(LookupError, match="belongs to model another-model"):
         write_run_report(store, "run-other", "triage", tmp_path)
+
+
+def test_timeline_draws_estimated_beside_realized_quality_when_there_is_any(tmp_path: Path) -> None:
+    batches = [
+        {"batch_index": 1, "prediction_drift": 0.02, "roc_auc": None, "estimated_roc_auc": 0.81},
+        {"batch_index": 2, "prediction_drift": 0.03, "roc_auc": 0.52, "estimated_roc_auc": 0.80},
+        {"batch_index": 3, "prediction_drift": 0.02, "estimated_drop": True, "estimated_roc_auc": 0.70},
+    ]
+    with_quality, without = tmp_path / "q.png", tmp_path / "d.png"
+
+    plotted = plot_drift_timeline(batches, [], THRESHOLD, with_quality)
+    plot_drift_timeline([{k: v for k, v in b.items() if "roc" not in k} for b in batches], [], THRESHOLD, without)
+
+    assert plotted["roc_auc"] == [None, 0.52, None]
+    assert plotted["estimated_roc_auc"] == [0.81, 0.80, 0.70]
+    assert plotted["alarms"] == [3]  # an estimated drop is an alarm
+    from PIL import Image
+
+    taller, plain = Image.open(with_quality).size[1], Image.open(without).size[1]
+    assert taller > plain * 1.4  # the quality panel is there, under the drift
