@@ -6,6 +6,7 @@ import contextlib
 import json
 import sys
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -800,20 +801,77 @@ def status(model_name: ModelName = None) -> None:
 def report(
     out: Annotated[Path, typer.Option(help="Folder for drift_timeline.png and batches.csv.")],
     run_key: Annotated[str | None, typer.Option(help="Monitor run key (default: the model's latest run).")] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="Drift over a period instead: merge the batch profiles stored from this time on."),
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="End of the period (default: now).")] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="With --since: the reference (default: the champion's stored one).")
+    ] = None,
     model_name: ModelName = None,
 ) -> None:
-    """Write the drift timeline PNG (threshold, alarms, promotions marked) and the batch table of a past run."""
+    """Write the drift timeline PNG (threshold, alarms, promotions marked) and the batch table of a past run;
+    with --since, the drift of a whole period (a week, a month) from the stored batch profiles, merged."""
     from pipeline.report import write_run_report
 
     settings = _settings(model_name)
     with _clean_errors():
-        store = _collaborators(settings).store
+        parts = _collaborators(settings)
+        if since is not None:
+            _report_period(parts, settings, out, since, until, reference)
+            return
         try:
-            paths = write_run_report(store, run_key, settings.model_name, out)
+            paths = write_run_report(parts.store, run_key, settings.model_name, out)
         except LookupError as err:
             _fail(str(err))
         for path in paths:
             _say(f"wrote {path}")
+
+
+def _report_period(
+    parts: Collaborators, settings: Settings, out: Path, since: datetime, until: datetime | None, reference: str | None
+) -> None:
+    import json
+
+    from pipeline.data import load_batch
+    from pipeline.drift import ReferenceProfile
+    from pipeline.monitor import NoChampion
+    from pipeline.profile import BinnedReference
+    from pipeline.report import period_drift
+    from pipeline.serving import load_version, recorded_reference, schema_for
+
+    registry = parts.registry
+    champion = registry.champion()
+    if champion is None:
+        raise NoChampion(f"model {registry.name!r} has no champion")
+    schema = schema_for(registry, champion, None, "")
+    ref = load_batch(reference, schema, parts.s3_for(reference)) if reference else None
+    ref = ref or recorded_reference(champion, schema, registry.name)
+    if ref is None:
+        _fail(f"v{champion.version} has no stored reference; pass --reference PATH")
+    assert ref is not None
+    serving = load_version(registry, champion, schema, settings)
+    profile = ReferenceProfile(
+        ref.frame,
+        serving.scorer.proba(ref.frame),
+        schema,
+        prediction_threshold=settings.drift_threshold,
+        column_threshold=settings.column_drift_threshold,
+    )
+    try:
+        found = period_drift(parts.store, registry.name, BinnedReference(profile), since, until)
+    except LookupError as err:
+        _fail(str(err))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "period_drift.json").write_text(json.dumps(found, indent=2, default=str))
+    _say(
+        f"{found['batches']} batches, {found['rows']} rows from {found['first']} to {found['last']} "
+        f"({found['other_bins']} on other references' bins left out): prediction drift "
+        f"{found['prediction_drift']:.3f}, {found['drifted_columns']} drifted columns "
+        f"{', '.join(found['drifted_features'][:5])}"
+    )
+    _say(f"wrote {out / 'period_drift.json'}")
 
 
 # ------------------------------------------------------------------ local stack

@@ -207,7 +207,7 @@ def observation_of_profile(binned: BinnedReference, chunked: Chunked) -> BatchOb
         roc_auc=roc_auc,
         estimated_roc_auc=None if estimate is None else finite(estimate.roc_auc),
     )
-    return BatchObservation(observation, drift, roc_auc, accuracy, estimate, None)
+    return BatchObservation(observation, drift, roc_auc, accuracy, estimate, None, profile)
 
 
 # ---------------------------------------------------------------- the local engine's readers
@@ -233,37 +233,64 @@ def object_size(source: str, s3_client: ObjectStore | None) -> int:
     return path.stat().st_size
 
 
-def read_chunks(path: Path, source: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """A local CSV or Parquet file, ``chunk_rows`` rows at a time (CSV cells as text)."""
+def csv_header(path: Path) -> tuple[list[str], str]:
+    """A CSV file's column names and separator, from its first line (a byte-order mark skipped)."""
+    import csv
+
+    from pipeline.data import _separator
+
+    with path.open("rb") as handle:
+        head = handle.readline().decode("utf-8-sig", errors="replace")
+    separator = _separator(head)
+    names = next(csv.reader([head.rstrip("\r\n")], delimiter=separator), [])
+    return [name.strip() for name in names], separator
+
+
+def read_chunks(path: Path, source: str, chunk_rows: int, schema: FeatureSchema) -> Iterator[pd.DataFrame]:
+    """The schema's columns of a local CSV or Parquet file, ``chunk_rows`` rows at a time. CSV numerical
+    columns are parsed as numbers by pyarrow (a cell that is not one is the one-line ``DataError`` a whole
+    file gives), the other columns as text; columns the schema does not name are not read."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from pipeline.data import _separator
-
     suffix = path.suffix.lower()
+    wanted = [*schema.features, schema.target, *([schema.id] if schema.id else [])]
     try:
         if suffix == ".parquet":
-            for record_batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            parquet = pq.ParquetFile(path)
+            columns = [name for name in wanted if name in parquet.schema_arrow.names]
+            for record_batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
                 yield record_batch.to_pandas()
             return
-        with path.open("rb") as handle:
-            head = handle.readline().decode("utf-8-sig", errors="replace")
-        names = [name.strip() for name in head.rstrip("\r\n").split(_separator(head))]
+        names, separator = csv_header(path)
+        numerical = set(schema.numerical)
         reader = pacsv.open_csv(
             str(path),
             read_options=pacsv.ReadOptions(block_size=_block_bytes(path, chunk_rows)),
-            parse_options=pacsv.ParseOptions(delimiter=_separator(head)),
+            parse_options=pacsv.ParseOptions(delimiter=separator),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+                include_columns=[name for name in wanted if name in names],
+                column_types={name: pa.float64() if name in numerical else pa.string() for name in names},
+                strings_can_be_null=True,
             ),
         )
         for record_batch in reader:
-            frame = record_batch.to_pandas()
-            frame.columns = [str(name).strip() for name in frame.columns]
-            yield frame
-    except (pa.ArrowInvalid, OSError) as err:
+            yield record_batch.to_pandas()
+    except pa.ArrowInvalid as err:
+        raise DataError(_arrow_message(source, str(err), names if suffix != ".parquet" else [])) from err
+    except OSError as err:
         raise DataError(f"{source}: not a readable {suffix[1:]} file ({' '.join(str(err).split())[:160]})") from err
+
+
+def _arrow_message(source: str, message: str, names: list[str]) -> str:
+    """pyarrow's conversion error as the whole-file reader says it: the column by name and the value."""
+    import re
+
+    found = re.search(r"column #(\d+): CSV conversion error to \w+: invalid value '(.*)'", message)
+    if found and int(found.group(1)) < len(names):
+        return f"{source}: column {names[int(found.group(1))]!r} holds non-numeric value {found.group(2)!r}"
+    return f"{source}: not a readable file ({' '.join(message.split())[:160]})"
 
 
 def _block_bytes(path: Path, chunk_rows: int) -> int:
@@ -307,4 +334,9 @@ def chunked_file(
     """Observe a batch file chunk by chunk with the local engine."""
     with tempfile.TemporaryDirectory(prefix="batch-") as folder:
         path = local_copy(source, s3_client, folder)
-        return observe_chunks(read_chunks(path, source, chunk_rows), source, work, sample_rows, on_chunk)
+        chunks = read_chunks(path, source, chunk_rows, work.schema)
+        chunked = observe_chunks(chunks, source, work, sample_rows, on_chunk)
+        if path.suffix.lower() == ".csv":
+            known = {*work.schema.features, work.schema.target, *([work.schema.id] if work.schema.id else [])}
+            chunked.extra_columns = [name for name in csv_header(path)[0] if name not in known]
+        return chunked

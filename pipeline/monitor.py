@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import outcome, policy, recovery, tracking
-from pipeline.data import Batch, DataError, ObjectStore, empty_columns, load_batch, validate_frame
+from pipeline.data import Batch, DataError, ObjectStore, empty_columns, labels_of, load_batch, validate_frame
 from pipeline.drift import DriftResult, ReferenceProfile
 from pipeline.engine import Chunked, ChunkSink, ChunkWork, numeric_categories, object_size, observation_of_profile
 from pipeline.estimate import Estimator
@@ -287,6 +287,17 @@ class Monitor:
             )
         return self.estimator
 
+    def _stored_profile(self, batch: Batch, seen: BatchObservation) -> tuple[str, bytes] | None:
+        """The batch's profile as stored next to its metrics: always for a batch read in chunks, for a batch read
+        whole only with ``PIPELINE_PROFILE_WHOLE_BATCHES`` (it costs about as much as the drift scores)."""
+        profile = seen.profile
+        if profile is None and self.settings.profile_whole_batches and seen.proba is not None:
+            labels = labels_of(batch.frame, self.schema) if batch.has_labels else None
+            estimator = self._estimator()
+            calibrated = None if estimator is None else estimator.calibrated(seen.proba)
+            profile = self._binned().profile(batch.frame, seen.proba, labels, calibrated)
+        return None if profile is None else (profile.binning, profile.to_bytes())
+
     def _binned(self) -> BinnedReference:
         if self.binned is None:
             self.binned = BinnedReference(self._profile())
@@ -542,7 +553,7 @@ class Monitor:
             run_key, index, self.registry.name, version, batch, seen, verdict, action, self.threshold
         )
         features = outcome.feature_scores(seen)
-        self.store.record_batch(row, events, features)
+        self.store.record_batch(row, events, features, self._stored_profile(batch, seen))
         metrics = {
             "prediction_drift": drift.prediction_drift,
             "drifted_columns": drift.drifted_columns,

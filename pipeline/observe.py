@@ -15,6 +15,7 @@ from pipeline.data import Batch, labels_of
 from pipeline.drift import DriftResult, ReferenceProfile
 from pipeline.estimate import Estimate, Estimator
 from pipeline.policy import Observation
+from pipeline.profile import BatchProfile
 from pipeline.scoring import Scorer
 from pipeline.train import quality
 
@@ -31,6 +32,7 @@ class BatchObservation:
     accuracy: float | None
     estimate: Estimate | None = None
     proba: np.ndarray | None = None  # the champion's P(positive) per row (for the prediction log)
+    profile: BatchProfile | None = None  # the batch's mergeable profile, when it was read in chunks
 
     @property
     def estimated_roc_auc(self) -> float | None:

@@ -164,3 +164,44 @@ def write_run_report(store: MetricsStore, run_key: str | None, model_name: str, 
     plot_drift_timeline(batches, events, threshold, png, title=f"Prediction drift of {model_name}, run {run_key}")
     _write_batches_csv(batches, csv_path)
     return [png, csv_path]
+
+
+def period_drift(
+    store: MetricsStore, model_name: str, binned: Any, since: Any = None, until: Any = None
+) -> dict[str, Any]:
+    """Drift over a period from the batch profiles stored in it, merged (no batch is read again).
+
+    Only profiles on ``binned``'s bins (the same reference and champion) merge; the others are counted.
+    Raises LookupError when none does.
+    """
+    from pipeline.profile import BatchProfile, merge_all
+
+    stored = store.stored_profiles(model_name, since, until)
+    matching = [BatchProfile.from_bytes(blob) for _k, _i, _ts, binning, blob in stored if binning == binned.digest]
+    if not matching:
+        raise LookupError(
+            f"no stored batch profile of {model_name!r} in the period is on this reference's bins "
+            f"({len(stored)} on other references' bins)"
+        )
+    merged = merge_all(matching)
+    drift = binned.measure(merged)
+    estimated, estimated_accuracy = merged.expected.estimate()
+    times = [ts for _k, _i, ts, binning, _b in stored if binning == binned.digest]
+    result: dict[str, Any] = {
+        "batches": len(matching),
+        "other_bins": len(stored) - len(matching),
+        "first": min(times).isoformat(),
+        "last": max(times).isoformat(),
+        "rows": merged.rows,
+        "prediction_drift": drift.prediction_drift,
+        "drifted_columns": drift.drifted_columns,
+        "share_missing": drift.share_missing,
+        "drifted_features": [name for name, _score in drift.drifted_features()],
+        "mean_prediction": merged.mean_prediction,
+        "estimated_roc_auc": estimated,
+        "estimated_accuracy": estimated_accuracy,
+    }
+    if merged.labels.labelled:
+        quality = binned.quality(merged)
+        result.update(labelled_rows=quality.labelled, roc_auc=quality.roc_auc, accuracy=quality.accuracy)
+    return result

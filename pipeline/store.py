@@ -93,6 +93,17 @@ CREATE TABLE IF NOT EXISTS feature_drift (
 );
 CREATE INDEX IF NOT EXISTS feature_drift_model_ts ON feature_drift (model_name, ts, batch_index);
 CREATE INDEX IF NOT EXISTS feature_drift_model_feature_ts ON feature_drift (model_name, feature, ts);
+CREATE TABLE IF NOT EXISTS batch_profiles (
+    run_key         text NOT NULL,
+    batch_index     integer NOT NULL,
+    ts              timestamptz NOT NULL DEFAULT now(),
+    model_name      text NOT NULL,
+    binning         text NOT NULL,
+    profile         bytea NOT NULL,
+    PRIMARY KEY (run_key, batch_index),
+    FOREIGN KEY (run_key, batch_index) REFERENCES batch_metrics (run_key, batch_index) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS batch_profiles_model_ts ON batch_profiles (model_name, ts);
 CREATE TABLE IF NOT EXISTS labels (
     model_name      text NOT NULL,
     id              text NOT NULL,
@@ -422,7 +433,13 @@ class MetricsStore:
 
         return self._in_transaction(work)
 
-    def record_batch(self, row: BatchRow, events: Sequence[Event] = (), features: Sequence[FeatureScore] = ()) -> bool:
+    def record_batch(
+        self,
+        row: BatchRow,
+        events: Sequence[Event] = (),
+        features: Sequence[FeatureScore] = (),
+        profile: tuple[str, bytes] | None = None,
+    ) -> bool:
         """Write a batch's row, its feature scores and its events in one transaction. False if the batch was
         already there, in which case nothing is written: its features and events were written with it.
 
@@ -445,6 +462,19 @@ class MetricsStore:
                 return False
             if feature_rows:
                 self._insert_features(cur, row, inserted[0], feature_rows)
+            if profile is not None:
+                cur.execute(
+                    "INSERT INTO batch_profiles (run_key, batch_index, ts, model_name, binning, profile) "
+                    "VALUES (%s, %s, %s, %s, %s, %s)",
+                    (
+                        row.run_key,
+                        row.batch_index,
+                        inserted[0],
+                        row.model_name,
+                        profile[0],
+                        psycopg2.Binary(profile[1]),
+                    ),
+                )
             for event in events:
                 self._insert_event(cur, event)
             return True
@@ -468,6 +498,23 @@ class MetricsStore:
 
     def record_event(self, event: Event) -> bool:
         return self._in_transaction(lambda cur: self._insert_event(cur, event))
+
+    def stored_profiles(
+        self, model_name: str, since: Any = None, until: Any = None
+    ) -> list[tuple[str, int, Any, str, bytes]]:
+        """The batch profiles of the model recorded in [since, until) (either open), oldest first:
+        (run key, batch index, ts, binning, profile bytes)."""
+
+        def work(cur: Any) -> list[tuple[str, int, Any, str, bytes]]:
+            cur.execute(
+                "SELECT run_key, batch_index, ts, binning, profile FROM batch_profiles WHERE model_name = %s "
+                "AND (%s::timestamptz IS NULL OR ts >= %s) AND (%s::timestamptz IS NULL OR ts < %s) "
+                "ORDER BY ts, batch_index",
+                (model_name, since, since, until, until),
+            )
+            return [(k, int(i), ts, b, bytes(p)) for k, i, ts, b, p in cur.fetchall()]
+
+        return self._in_transaction(work)
 
     def known_labels(self, model_name: str) -> dict[str, int]:
         """Every late label recorded for the model: {row id: 0/1}."""

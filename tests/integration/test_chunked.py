@@ -108,3 +108,43 @@ def test_a_bad_value_in_a_later_chunk_skips_the_batch_in_one_line_and_writes_not
                 settings.model_name) == [(0,)]  # fmt: skip
     listed = servers.s3().list_objects_v2(Bucket=BUCKET, Prefix=f"predictions/{settings.model_name}/")
     assert listed.get("KeyCount", 0) == 0  # the chunks before the bad one left no log behind
+
+
+def test_drift_over_a_period_is_the_merge_of_the_stored_profiles(settings, servers, tmp_path, monkeypatch):
+    import mlflow.sklearn
+
+    from pipeline.data import load_batch
+    from pipeline.drift import ReferenceProfile
+    from pipeline.schema import read_schema
+
+    monkeypatch.setenv("PIPELINE_ARTIFACT_BUCKET", BUCKET)
+    files = write_loans(tmp_path / "loans", batches=2, rows=4000, shift_at=2)
+    infer(files, tmp_path / "loans.json", "1")
+    invoke("train", "--data", str(files.reference), "--schema", str(tmp_path / "loans.json"))
+    for name in ("AUC_TOLERANCE", "PRIOR_TOLERANCE", "DRIFTED_SHARE_THRESHOLD"):
+        monkeypatch.setenv(f"PIPELINE_{name}", "0.99")
+    monkeypatch.setenv("PIPELINE_CHUNK_MB", "0.05")
+    monkeypatch.setenv("PIPELINE_CHUNK_ROWS", "1500")
+    invoke("monitor", "--reference", str(files.reference), "--current", *map(str, files.batches), "--threshold", "10")
+
+    said = invoke("report", "--out", str(tmp_path / "period"), "--since", "2000-01-01", "--reference",
+                  str(files.reference))  # fmt: skip
+    found = json.loads((tmp_path / "period" / "period_drift.json").read_text())
+
+    assert "2 batches, 8000 rows" in said and (found["batches"], found["rows"]) == (2, 8000)
+    # The oracle: the exact drift of both batches read whole, together, scored by the served version.
+    schema = read_schema(tmp_path / "loans.json")
+    model = mlflow.sklearn.load_model(f"models:/{settings.model_name}/1")
+    reference = load_batch(str(files.reference), schema).frame
+    both = pd.concat([load_batch(str(path), schema).frame for path in files.batches], ignore_index=True)
+    features = list(getattr(model, "feature_names_in_", schema.features))
+    exact = ReferenceProfile(
+        reference, model.predict_proba(reference[features])[:, 1], schema, prediction_threshold=10,
+        column_threshold=0.1,
+    ).measure(both, model.predict_proba(both[features])[:, 1])  # fmt: skip
+    assert found["prediction_drift"] == pytest.approx(exact.prediction_drift, rel=0.01, abs=1e-3)
+    assert found["drifted_columns"] == exact.drifted_columns
+    assert found["share_missing"] == pytest.approx(exact.share_missing, abs=1e-12)
+
+    missing = invoke("report", "--out", str(tmp_path / "none"), "--since", "2999-01-01", code=2)
+    assert "no stored batch profile" in missing
