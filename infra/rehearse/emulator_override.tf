@@ -27,6 +27,7 @@ provider "aws" {
   # Every service the AWS env calls, pointed at the moto server.
   endpoints {
     ec2            = "MOTO_ENDPOINT"
+    emrserverless  = "MOTO_ENDPOINT"
     iam            = "MOTO_ENDPOINT"
     kms            = "MOTO_ENDPOINT"
     logs           = "MOTO_ENDPOINT"

@@ -42,8 +42,16 @@ ALLOWED_REPLAN_CHANGES = {
     "module.network.aws_vpc_security_group_ingress_rule.db_from_host": {"description"},
 }
 
-# Outputs that may be null: MLflow's admin secret exists only with enable_basic_auth.
-NULLABLE_OUTPUTS = {"mlflow_admin_secret_arn"}
+# Outputs that may be null: MLflow's admin secret exists only with enable_basic_auth, the Spark runner's
+# outputs only with enable_spark (off by default, so the rehearsal creates none of it).
+NULLABLE_OUTPUTS = {
+    "mlflow_admin_secret_arn",
+    "spark_application_id",
+    "spark_execution_role_arn",
+    "spark_log_group_name",
+    "spark_results_uri",
+    "spark_code_uri",
+}
 
 # Inputs the AWS env requires; none of them is an emulator difference.
 REQUIRED_INPUTS = {

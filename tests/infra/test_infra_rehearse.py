@@ -33,6 +33,8 @@ MODULE_SETTINGS = {
 # and from LOCAL_TYPES fail the coverage test, so a new service cannot reach AWS from the rehearsal.
 SERVICE_OF_PREFIX = {
     "aws_db_": "rds",
+    "aws_emrserverless_": "emrserverless",
+    "aws_caller_identity": "sts",
     "aws_iam_": "iam",
     "aws_s3_": "s3",
     "aws_secretsmanager_": "secretsmanager",  # pragma: allowlist secret (a service name)
@@ -237,6 +239,7 @@ def test_flow_log_role_name_prefix_fits_iam_for_the_longest_valid_name():
         ("tracking_host", "aws_iam_role", "host", "name"),
         ("tracking_host", "aws_iam_instance_profile", "host", "name"),
         ("metadata_db", "aws_iam_role", "monitoring", "identifier"),
+        ("spark_runner", "aws_iam_role", "execution", "name"),
     ],
 )
 def test_every_iam_name_prefix_fits_for_the_longest_valid_input(module, rtype, name, variable):

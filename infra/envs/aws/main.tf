@@ -7,6 +7,9 @@ locals {
     },
     var.tags,
   )
+
+  # The tracking server's --artifacts-destination is s3://BUCKET/mlflow (tracking_host's mlflow-server.sh).
+  mlflow_artifacts_prefix = "mlflow/"
 }
 
 module "network" {
@@ -75,6 +78,32 @@ module "tracking_host" {
   bootstrap_training_data = var.bootstrap_training_data
   monitor_schedule        = var.monitor_schedule
   enable_basic_auth       = var.enable_basic_auth
+
+  tags = local.tags
+}
+
+# Off by default (enable_spark = false): with count = 0 nothing of it is planned.
+module "spark_runner" {
+  source = "../../modules/spark_runner"
+  count  = var.enable_spark ? 1 : 0
+
+  name                 = var.name
+  release_label        = var.spark_release_label
+  maximum_cpu          = var.spark_maximum_cpu
+  maximum_memory       = var.spark_maximum_memory
+  idle_timeout_minutes = var.spark_idle_timeout_minutes
+
+  artifact_bucket_name   = module.artifact_store.bucket_id
+  artifact_bucket_arn    = module.artifact_store.bucket_arn
+  model_artifacts_prefix = local.mlflow_artifacts_prefix
+  batch_prefix           = "${var.inbox_prefix}${var.model_name}/"
+  results_prefix         = "results/${var.model_name}/"
+  code_prefix            = "spark/"
+
+  # In the private subnets only on request; they have no internet route, so S3 comes through a gateway endpoint.
+  subnet_ids                  = var.spark_in_vpc ? module.network.private_subnet_ids : []
+  vpc_id                      = var.spark_in_vpc ? module.network.vpc_id : null
+  s3_endpoint_route_table_ids = var.spark_in_vpc ? module.network.private_route_table_ids : []
 
   tags = local.tags
 }

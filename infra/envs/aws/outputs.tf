@@ -57,3 +57,28 @@ output "ssm_session_command" {
   description = "Opens a shell on the host through SSM Session Manager (no SSH needed)."
   value       = module.tracking_host.ssm_session_command
 }
+
+output "spark_application_id" {
+  description = "EMR Serverless application of the Spark runner; null unless enable_spark."
+  value       = one(module.spark_runner[*].application_id)
+}
+
+output "spark_execution_role_arn" {
+  description = "Execution role of Spark job runs; null unless enable_spark."
+  value       = one(module.spark_runner[*].execution_role_arn)
+}
+
+output "spark_log_group_name" {
+  description = "CloudWatch log group of Spark job runs; null unless enable_spark."
+  value       = one(module.spark_runner[*].log_group_name)
+}
+
+output "spark_results_uri" {
+  description = "s3:// prefix Spark jobs write their batch profiles and predictions under; null unless enable_spark."
+  value       = one(module.spark_runner[*].results_uri)
+}
+
+output "spark_code_uri" {
+  description = "s3:// prefix for the Spark job's entry point and Python environment; null unless enable_spark."
+  value       = one(module.spark_runner[*].code_uri)
+}

@@ -216,3 +216,39 @@ variable "key_name" {
   type        = string
   default     = null
 }
+
+variable "enable_spark" {
+  description = "Create the Spark runner (EMR Serverless application, execution role, log group). Off: nothing of it exists."
+  type        = bool
+  default     = false
+}
+
+variable "spark_release_label" {
+  description = "EMR release of the Spark runner (emr-7.x)."
+  type        = string
+  default     = "emr-7.5.0"
+}
+
+variable "spark_maximum_cpu" {
+  description = "Most vCPUs the Spark runner may hold at once, e.g. \"8 vCPU\"."
+  type        = string
+  default     = "8 vCPU"
+}
+
+variable "spark_maximum_memory" {
+  description = "Most memory the Spark runner may hold at once, e.g. \"32 GB\"."
+  type        = string
+  default     = "32 GB"
+}
+
+variable "spark_idle_timeout_minutes" {
+  description = "Minutes without a job after which the Spark runner stops."
+  type        = number
+  default     = 15
+}
+
+variable "spark_in_vpc" {
+  description = "Run the Spark workers in the private subnets (with an S3 gateway endpoint) instead of EMR Serverless' own network."
+  type        = bool
+  default     = false
+}

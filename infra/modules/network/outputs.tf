@@ -27,3 +27,8 @@ output "flow_log_group_name" {
   description = "CloudWatch log group of the VPC flow log, or null when none is created."
   value       = try(aws_cloudwatch_log_group.flow_log[0].name, null)
 }
+
+output "private_route_table_ids" {
+  description = "Route tables of the private subnets this module creates (empty with create_vpc = false)."
+  value       = aws_route_table.private[*].id
+}
