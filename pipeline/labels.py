@@ -304,3 +304,39 @@ class LateLabels:
         names = [n for p, n, _f in frames if p in chosen]
         window = pd.concat(picked, ignore_index=True) if picked else pd.DataFrame()
         return window, names
+
+
+def late_labelled_window(
+    log: PredictionLog,
+    store: MetricsStore,
+    schema: FeatureSchema,
+    model_name: str,
+    run_key: str,
+    indexes: Sequence[int],
+    limit: int,
+) -> list[tuple[int, str, pd.DataFrame]]:
+    """The labelled rows of a run's earlier batches (labelled in the batch, or later), newest batches first until
+    ``limit`` rows, as (batch index, source name, validated frame with the target), oldest first: what a monitor
+    run adds to its retraining window when it resumes."""
+    if not indexes:
+        return []
+    every = store.known_labels(model_name)
+    taken: list[tuple[int, str, pd.DataFrame]] = []
+    total = 0
+    for index in sorted(indexes, reverse=True):
+        if total >= limit:
+            break
+        try:
+            logged = log.read(log.uri(model_name, run_key, index))
+        except DataError:
+            continue  # a batch recorded before its schema named an id has no log
+        logged = logged[logged["label"].notna() | logged["id"].isin(every.keys())]
+        if logged.empty:
+            continue
+        frame = features_of_log(logged, schema)
+        y = logged["label"].astype("float64").fillna(logged["id"].map(every)).to_numpy(dtype="int64")
+        frame[schema.target] = np.where(y == 1, schema.positive_key, schema.negative_key)
+        frame = frame.iloc[max(0, len(frame) - (limit - total)) :].reset_index(drop=True)
+        taken.append((index, f"{run_key}#{index}", frame))
+        total += len(frame)
+    return sorted(taken, key=lambda item: item[0])

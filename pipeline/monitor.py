@@ -412,6 +412,7 @@ class Monitor:
                 mlflow.log_params({"threshold": self.threshold, "batches": len(sources), "reference": reference.source})
             for index in sorted(i for i in recorded if i < start):
                 self._replay_row(index, recorded[index])
+            self._add_late_labels(run_key, recorded, start)
             for index, source in enumerate(sources, start=start):
                 record = self._one_batch(index, source, run_key, recorded.get(index), result)
                 result.records.append(record)
@@ -426,6 +427,33 @@ class Monitor:
                 self.say(f"warning: {self.failures[-1]}")
         result.failures = list(self.failures)
         return result
+
+    def _add_late_labels(self, run_key: str, recorded: dict[int, dict[str, Any]], start: int) -> None:
+        """The labelled rows of the run's earlier batches (an inbox's earlier timer runs), labelled in the batch or
+        later (``pipeline labels``), join the retraining window, read back from the prediction log: a timer run's
+        window holds more than its one new batch."""
+        earlier = [i for i in sorted(recorded) if i < start and recorded[i].get("labelled_rows")]
+        if not earlier or self.schema.id is None or self.prediction_log is None:
+            return
+        from pipeline.labels import late_labelled_window
+
+        try:
+            found = late_labelled_window(
+                self.prediction_log,
+                self.store,
+                self.schema,
+                self.registry.name,
+                run_key,
+                earlier,
+                self.settings.window_rows,
+            )
+        except DataError as err:
+            self.say(f"warning: late-labelled rows not added to the retraining window ({err})")
+            return
+        if found:
+            self.window[len(self.window) :] = found
+            rows = sum(len(frame) for _i, _n, frame in found)
+            self.say(f"{rows} labelled rows of {len(found)} earlier batches of the run join the retraining window")
 
     def _resume_champion(self, run_key: str, recorded: dict[int, dict[str, Any]]) -> None:
         assert self.champion is not None

@@ -174,3 +174,21 @@ def test_estimated_then_late_labels_fill_realized_quality_and_retrain(settings, 
     assert rows(settings.metrics_db_url, "SELECT * FROM batch_metrics WHERE run_key = %s ORDER BY 2", run_key) == before
     assert rows(settings.metrics_db_url, "SELECT count(*) FROM events WHERE model_name = %s", name) == events
     assert len(MlflowClient().search_model_versions(f"name = '{name}'")) == 2
+
+
+def test_a_timer_run_retrains_on_the_earlier_batches_late_labels_made_usable(settings, servers, late, tmp_path):
+    files, truth, schema_path = late
+    invoke("train", "--data", str(files.reference), "--schema", str(schema_path))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for path in files.batches[:2]:
+        (inbox / path.name).write_bytes(path.read_bytes())
+    invoke("monitor", "--inbox", str(inbox))  # the first timer run: two unlabelled batches
+    labels = tmp_path / "labels.csv"
+    pd.concat([truth[p] for p in files.batches[:2]])[["loan_id", "defaulted"]].to_csv(labels, index=False)
+    invoke("labels", "--labels", str(labels))
+
+    (inbox / files.batches[2].name).write_bytes(files.batches[2].read_bytes())
+    said = invoke("monitor", "--inbox", str(inbox))  # the next timer run: one new batch
+
+    assert "1600 labelled rows of 2 earlier batches of the run join the retraining window" in " ".join(said.split())
