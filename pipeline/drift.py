@@ -54,6 +54,32 @@ class DriftResult:
     column_threshold: float = 0.1
     build_report: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
 
+    @classmethod
+    def of(
+        cls,
+        scores: Mapping[str, float],
+        prediction_drift: float,
+        *,
+        missing: int,
+        rows: int,
+        unseen: int,
+        column_threshold: float,
+        build_report: Callable[[], Any] | None = None,
+    ) -> DriftResult:
+        """A batch's drift from its scores and counts: the one place the batch figures are derived."""
+        drifted = sum(1 for score in scores.values() if column_drifted(score, column_threshold))
+        cells = rows * len(scores)
+        return cls(
+            prediction_drift=prediction_drift,
+            drifted_columns=drifted,
+            share_drifted_columns=drifted / len(scores) if scores else 0.0,
+            share_missing=missing / cells if cells else 0.0,
+            unseen_categories=unseen,
+            column_scores=dict(scores),
+            column_threshold=column_threshold,
+            build_report=build_report,
+        )
+
     def evidently_snapshot(self) -> Any:
         """The Evidently report of this batch against the reference, computed now."""
         if self.build_report is None:
@@ -237,16 +263,12 @@ class ReferenceProfile:
             scores[name] = categorical.score(counts)
             unseen += categorical.unseen(counts)
         proba = np.sort(np.asarray(predictions, dtype=np.float64))
-        prediction_drift = self._prediction.score(_finite_part(proba))
-        drifted = sum(1 for score in scores.values() if column_drifted(score, self.column_threshold))
-        cells = len(frame) * len(self.schema.features)
-        return DriftResult(
-            prediction_drift=prediction_drift,
-            drifted_columns=drifted,
-            share_drifted_columns=drifted / len(self.schema.features),
-            share_missing=missing / cells if cells else 0.0,
-            unseen_categories=unseen,
-            column_scores=scores,
+        return DriftResult.of(
+            scores,
+            self._prediction.score(_finite_part(proba)),
+            missing=missing,
+            rows=len(frame),
+            unseen=unseen,
             column_threshold=self.column_threshold,
             build_report=lambda: self.evidently_report(frame, predictions),
         )

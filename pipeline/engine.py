@@ -40,8 +40,7 @@ from pipeline.data import (
     validate_frame,
 )
 from pipeline.estimate import Estimate, Estimator
-from pipeline.observe import BatchObservation, finite
-from pipeline.policy import Observation
+from pipeline.observe import BatchObservation, assemble, finite
 from pipeline.profile import BatchProfile, BinnedReference, merge_all
 from pipeline.schema import FeatureSchema
 from pipeline.scoring import Scorer
@@ -186,7 +185,6 @@ def observe_chunks(
 def observation_of_profile(binned: BinnedReference, chunked: Chunked) -> BatchObservation:
     """What the policy judges, from a merged profile: the fields of ``observe.observation_of``."""
     profile = chunked.profile
-    drift = binned.measure(profile)
     roc_auc = accuracy = None
     positives: int | None = None
     if chunked.has_labels:
@@ -196,18 +194,17 @@ def observation_of_profile(binned: BinnedReference, chunked: Chunked) -> BatchOb
     if int(profile.expected.rows.sum()):
         estimated_auc, estimated_accuracy = profile.expected.estimate()
         estimate = Estimate(estimated_auc, math.nan if estimated_accuracy is None else estimated_accuracy)
-    observation = Observation(
+    return assemble(
+        binned.measure(profile),
         rows=profile.rows,
-        prediction_drift=drift.prediction_drift,
-        share_drifted_columns=drift.share_drifted_columns,
-        drifted_columns=drift.drifted_columns,
         mean_prediction=profile.mean_prediction,
         prediction_variance=profile.proba_spread,
         positives=positives,
         roc_auc=roc_auc,
-        estimated_roc_auc=None if estimate is None else finite(estimate.roc_auc),
+        accuracy=accuracy,
+        estimate=estimate,
+        profile=profile,
     )
-    return BatchObservation(observation, drift, roc_auc, accuracy, estimate, None, profile)
 
 
 # ---------------------------------------------------------------- the local engine's readers

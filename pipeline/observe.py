@@ -78,15 +78,42 @@ def observation_of(
     if y is not None:
         q = quality(y, proba)
         roc_auc, accuracy = finite(q["roc_auc"]), q["accuracy"]
-    observation = Observation(
+    return assemble(
+        drift,
         rows=len(proba),
-        prediction_drift=drift.prediction_drift,
-        share_drifted_columns=drift.share_drifted_columns,
-        drifted_columns=drift.drifted_columns,
         mean_prediction=float(np.mean(proba)) if len(proba) else float("nan"),
         prediction_variance=float(np.sum(proba * (1 - proba))),
         positives=None if y is None else int(y.sum()),
         roc_auc=roc_auc,
+        accuracy=accuracy,
+        estimate=estimate,
+        proba=proba,
+    )
+
+
+def assemble(
+    drift: DriftResult,
+    *,
+    rows: int,
+    mean_prediction: float,
+    prediction_variance: float,
+    positives: int | None,
+    roc_auc: float | None,
+    accuracy: float | None,
+    estimate: Estimate | None,
+    proba: np.ndarray | None = None,
+    profile: BatchProfile | None = None,
+) -> BatchObservation:
+    """The one place an observation is put together, from a batch read whole or a merged profile."""
+    observation = Observation(
+        rows=rows,
+        prediction_drift=drift.prediction_drift,
+        share_drifted_columns=drift.share_drifted_columns,
+        drifted_columns=drift.drifted_columns,
+        mean_prediction=mean_prediction,
+        prediction_variance=prediction_variance,
+        positives=positives,
+        roc_auc=roc_auc,
         estimated_roc_auc=None if estimate is None else finite(estimate.roc_auc),
     )
-    return BatchObservation(observation, drift, roc_auc, accuracy, estimate, proba)
+    return BatchObservation(observation, drift, roc_auc, accuracy, estimate, proba, profile)

@@ -88,7 +88,6 @@ from pipeline.drift import (
     DriftResult,
     NumericProfile,
     ReferenceProfile,
-    column_drifted,
 )
 
 FORMAT = "pipeline.batch-profile"
@@ -609,15 +608,12 @@ class BinnedReference:
             missing += levels.missing
             scores[name] = reference.score(current)
             unseen += reference.unseen(current)
-        drifted = sum(1 for score in scores.values() if column_drifted(score, self.column_threshold))
-        cells = profile.rows * len(self.schema.features)
-        return DriftResult(
-            prediction_drift=self._prediction.score(profile.prediction),
-            drifted_columns=drifted,
-            share_drifted_columns=drifted / len(self.schema.features),
-            share_missing=missing / cells if cells else 0.0,
-            unseen_categories=unseen,
-            column_scores=scores,
+        return DriftResult.of(
+            scores,
+            self._prediction.score(profile.prediction),
+            missing=missing,
+            rows=profile.rows,
+            unseen=unseen,
             column_threshold=self.column_threshold,
         )
 
