@@ -1,7 +1,7 @@
 """The Spark engine: a batch read by Spark, each partition validated, scored and profiled in the executors.
 
 ``chunked_with_spark`` gives the same ``engine.Chunked`` as the local engine's ``engine.chunked_file`` on the same
-file: every partition's pandas chunks go through the same ``ChunkWork.run`` (conform, validate, score with the
+file: every partition's chunks go through the same ``ChunkWork.run`` (conform, validate, score with the
 champion, profile on the reference's fixed bins), each partition sends the driver ONE small row (its merged
 profile as ``BatchProfile.to_bytes``, its row count, whether it is labelled, or its error), and the driver merges
 the profiles with ``merge_all``. Counts are then equal to the local engine's exactly, sums to rounding, so the
@@ -16,9 +16,10 @@ ends. The executors import ``pipeline``: install this package (with its model fl
 e.g. by an EMR bootstrap action, as any Python code run in executors needs.
 
 Reading. A CSV is read with every column as text, with the separator of its header line detected as
-``pipeline.data`` does and pyarrow's null spellings (``""``, ``NA``, ``NULL``, ``NaN``...) as missing, which is
-what the local engine's pyarrow reader gives; ``ChunkWork.run`` then types the columns as for any chunk. A
-Parquet file is read with its own types, as the local engine reads its row groups.
+``pipeline.data`` does. The executors get each partition as Arrow batches (``mapInArrow``, ``chunk_rows`` rows
+each), make pyarrow's null spellings (``""``, ``NA``, ``NULL``, ``NaN``...) missing and convert them to pandas
+with pyarrow, which is what the local engine's pyarrow reader gives; ``ChunkWork.run`` then types the columns
+as for any chunk. A Parquet file is read with its own types, as the local engine reads its row groups.
 
 The sample. The newest ``sample_rows`` validated rows overall are what a retrain's window and a new reference
 take from the batch. A single file's partitions are its byte ranges (CSV) or row groups (Parquet) in file order,
@@ -66,10 +67,11 @@ from pipeline.profile import BatchProfile, merge_all
 from pipeline.scoring import ModelMismatch
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.broadcast import Broadcast
     from pyspark.sql import DataFrame, SparkSession
 
-DEFAULT_CHUNK_ROWS = 50_000  # rows per pandas chunk inside a partition (Arrow batch size)
+DEFAULT_CHUNK_ROWS = 50_000  # rows per chunk inside a partition (the Arrow batch size)
 TAIL_PARTITIONS = 2  # the partitions whose samples the main job sends: enough unless the sample is large
 INSTALL_HINT = "the Spark engine needs pyspark: pip install 'triage-monitor[spark]' (and Java 17)"
 
@@ -137,7 +139,7 @@ def chunked_with_spark(
         partitions = frame.rdd.getNumPartitions()
         tail = frozenset(range(max(0, partitions - TAIL_PARTITIONS), partitions))
         observe = partial(observe_partition, shipped, source, sample_rows, tail, nulls)
-        collected = _run(source, lambda: frame.mapInPandas(observe, SUMMARY_SCHEMA).collect())
+        collected = _run(source, lambda: frame.mapInArrow(observe, SUMMARY_SCHEMA).collect())
         summaries = sorted(collected, key=lambda row: row["partition"])
         _raise_first_error(summaries)
         filled = [row for row in summaries if row["rows"]]
@@ -263,8 +265,8 @@ def observe_partition(
     sample_rows: int,
     tail: frozenset[int],
     nulls: Sequence[str],
-    chunks: Iterator[pd.DataFrame],
-) -> Iterator[pd.DataFrame]:
+    batches: Iterator[pa.RecordBatch],
+) -> Iterator[pa.RecordBatch]:
     """One partition's summary row: its merged profile, rows, labels, and its sample if it is in ``tail``."""
     index = _partition_index()
     work = shipped.value
@@ -272,10 +274,8 @@ def observe_partition(
     newest, newest_proba = Newest(sample_rows), Newest(sample_rows)
     labelled, extra, count = False, "[]", 0
     try:
-        for raw in chunks:
-            if raw.empty:
-                continue
-            batch, proba, profile = work.run(_as_local_reader(raw, nulls), source)
+        for raw in _chunks(batches, nulls):
+            batch, proba, profile = work.run(raw, source)
             if not profiles:
                 labelled, extra = batch.has_labels, json.dumps(batch.extra_columns)
             profiles.append(profile)
@@ -286,11 +286,11 @@ def observe_partition(
             if len(profiles) >= 64:
                 profiles = [merge_all(profiles)]
     except (DataError, ModelMismatch) as err:
-        yield _summary(index, error=err)
+        yield _record(SUMMARY_SCHEMA, _summary(index, error=err))
         return
     merged = merge_all(profiles) if profiles else None
     sample = _pack(newest.frame(), newest_proba.frame()) if merged is not None and index in tail else None
-    yield _summary(
+    row = _summary(
         index,
         rows=0 if merged is None else merged.rows,
         chunks=count,
@@ -299,6 +299,7 @@ def observe_partition(
         profile=None if merged is None else merged.to_bytes(),
         sample=sample,
     )
+    yield _record(SUMMARY_SCHEMA, row)
 
 
 def sample_partition(
@@ -306,24 +307,30 @@ def sample_partition(
     source: str,
     sample_rows: int,
     nulls: Sequence[str],
-    chunks: Iterator[pd.DataFrame],
-) -> Iterator[pd.DataFrame]:
+    batches: Iterator[pa.RecordBatch],
+) -> Iterator[pa.RecordBatch]:
     """One partition's newest validated rows and their P(positive), by the same ``ChunkWork.run``."""
     index = _partition_index()
     work = shipped.value
     newest, newest_proba = Newest(sample_rows), Newest(sample_rows)
     try:
-        for raw in chunks:
-            if raw.empty:
-                continue
-            batch, proba, _ = work.run(_as_local_reader(raw, nulls), source)
+        for raw in _chunks(batches, nulls):
+            batch, proba, _ = work.run(raw, source)
             newest.add(batch.frame)
             newest_proba.add(pd.DataFrame({"proba": proba}))
     except (DataError, ModelMismatch) as err:
-        yield pd.DataFrame([{"partition": index, "sample": None, **_error_fields(err)}])
+        yield _record(SAMPLE_SCHEMA, {"partition": index, "sample": None, **_error_fields(err)})
         return
     row = {"partition": index, "sample": _pack(newest.frame(), newest_proba.frame()), "error": None}
-    yield pd.DataFrame([{**row, "error_kind": None}])
+    yield _record(SAMPLE_SCHEMA, {**row, "error_kind": None})
+
+
+def _chunks(batches: Iterator[pa.RecordBatch], nulls: Sequence[str]) -> Iterator[pd.DataFrame]:
+    """A partition's Arrow batches as the local engine's reader gives its chunks: a CSV's null spellings as
+    missing, then pyarrow's own conversion to pandas."""
+    for batch in batches:
+        if batch.num_rows:
+            yield _as_local_reader(batch, nulls).to_pandas()
 
 
 def _partition_index() -> int:
@@ -335,16 +342,35 @@ def _partition_index() -> int:
     return context.partitionId()
 
 
-def _as_local_reader(raw: pd.DataFrame, nulls: Sequence[str]) -> pd.DataFrame:
-    """A CSV chunk as pyarrow would give it: its null spellings as missing (text cells only)."""
+def _as_local_reader(batch: pa.RecordBatch, nulls: Sequence[str]) -> pa.RecordBatch:
+    """Text cells spelled as one of ``nulls`` made missing, as pyarrow's CSV reader does (``strings_can_be_null``)."""
     if not nulls:
-        return raw
-    text = [name for name in raw.columns if raw[name].dtype == object]
-    if not text:
-        return raw
-    out = raw.copy()
-    out[text] = raw[text].where(~raw[text].isin(list(nulls)), None)
-    return out
+        return batch
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            spelled = pc.is_in(column, value_set=pa.array(nulls, type=column.type))
+            column = pc.if_else(spelled, pa.scalar(None, type=column.type), column)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
+def _record(schema: str, row: dict[str, Any]) -> pa.RecordBatch:
+    """One output row as the Arrow batch ``mapInArrow`` expects."""
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_pylist([row], schema=_arrow_schema(schema))
+
+
+def _arrow_schema(ddl: str) -> pa.Schema:
+    import pyarrow as pa
+
+    types = {"INT": pa.int32(), "LONG": pa.int64(), "BOOLEAN": pa.bool_(), "STRING": pa.string(), "BINARY": pa.binary()}
+    fields = [part.split() for part in ddl.split(",")]
+    return pa.schema([pa.field(name, types[kind]) for name, kind in fields])
 
 
 def _error_fields(err: Exception) -> dict[str, str]:
@@ -361,7 +387,7 @@ def _summary(
     profile: bytes | None = None,
     sample: bytes | None = None,
     error: Exception | None = None,
-) -> pd.DataFrame:
+) -> dict[str, Any]:
     row: dict[str, Any] = {
         "partition": index,
         "rows": rows,
@@ -375,7 +401,7 @@ def _summary(
     }
     if error is not None:
         row.update(_error_fields(error))
-    return pd.DataFrame([row])
+    return row
 
 
 def _pack(sample: pd.DataFrame, proba: pd.DataFrame) -> bytes:
@@ -423,7 +449,7 @@ def _samples_of(
     partitions: list[int],
 ) -> dict[int, bytes]:
     """The samples of some partitions only: a job over those partitions, the rest not even read."""
-    sampled = frame.mapInPandas(partial(sample_partition, shipped, source, sample_rows, nulls), SAMPLE_SCHEMA)
+    sampled = frame.mapInArrow(partial(sample_partition, shipped, source, sample_rows, nulls), SAMPLE_SCHEMA)
     rows = _run(source, lambda: spark.sparkContext.runJob(sampled.rdd, list, partitions))
     rows = sorted(rows, key=lambda row: row["partition"])
     _raise_first_error(rows)
