@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,10 @@ from pipeline.data import DataError, labels_of, read_table, validate_frame
 from pipeline.drift import ReferenceProfile
 from pipeline.engine import Chunked, ChunkWork, chunked_file, numeric_categories, observation_of_profile
 from pipeline.estimate import Estimator
+from pipeline.flavors import LoadedModel
 from pipeline.profile import BinnedReference
 from pipeline.schema import FeatureSchema, builtin_schema
-from pipeline.scoring import Scorer
+from pipeline.scoring import ModelMismatch, Scorer
 from pipeline.spark_engine import _sample_partitions, chunked_with_spark, spark_session
 from pipeline.synth import DriftKind, Population, load_sample_frame
 from pipeline.train import ZOO, fit
@@ -186,6 +188,20 @@ def test_a_bad_value_gives_the_local_engines_one_line_error(spark, work, files):
         chunked_with_spark(spark, source, work, sample_rows=100)
 
     assert str(other.value) == str(local.value) == f"{source}: column 'age' holds non-numeric value 'forty'"
+
+
+@pytest.mark.spark
+def test_a_model_that_cannot_score_gives_the_local_engines_one_line_error(spark, work, files):
+    model = work.scorer.model
+    refusing = Scorer(LoadedModel(model.flavor, model.model, model.classes, ("no_such_column",)), work.schema, 1)
+    broken = replace(work, scorer=refusing)
+    source = str(files["labelled"])
+    with pytest.raises(ModelMismatch) as local:
+        chunked_file(source, None, broken, chunk_rows=CHUNK_ROWS, sample_rows=100)
+    with pytest.raises(ModelMismatch) as other:
+        chunked_with_spark(spark, source, broken, sample_rows=100)
+
+    assert str(other.value) == str(local.value) == "the model takes columns the schema does not name: no_such_column"
 
 
 @pytest.mark.spark
