@@ -28,10 +28,10 @@ help: ## List the targets
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[stack,dev]"
+	$(PY) -m pip install --quiet -e ".[stack,dev,spark]"  # spark: a pip wheel; Java 17 only to run its tests
 	@touch $@
 
-install: $(VENV)/.installed ## Create .venv and install the project with its extras
+install: $(VENV)/.installed ## Create .venv and install the project with its extras (the Spark tests need Java 17)
 
 local-up: install ## Start the local stack (Docker compose if an engine answers, else host processes)
 	@if docker info >/dev/null 2>&1; then \
@@ -62,8 +62,8 @@ monitor: install local-up $(DEMO_DIR)/manifest.json ## Bootstrap a champion if n
 test: install tools-checkov ## Run the whole test suite (unit, integration, end to end, infra)
 	$(VENV)/bin/pytest
 
-test-fast: install tools-checkov ## Run the fast layer only (no end-to-end loop runs)
-	$(VENV)/bin/pytest -m "not e2e"
+test-fast: install tools-checkov ## Run the fast layer only (no end-to-end loop runs, no Spark)
+	$(VENV)/bin/pytest -m "not e2e and not spark"
 
 lint: install ## ruff, mypy on the package, and a secrets scan (fails on any finding not audited in .secrets.baseline)
 	$(VENV)/bin/ruff check pipeline tests benchmarks
