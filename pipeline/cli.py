@@ -356,6 +356,13 @@ def monitor(
         ),
     ] = None,
     schema_path: SchemaPath = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local: files over PIPELINE_CHUNK_MB are read in chunks in this process; spark: every batch file "
+            "is read, scored and profiled by Spark (the spark extra and Java; PIPELINE_SPARK_MASTER)."
+        ),
+    ] = "local",
 ) -> None:
     """Score batches with the champion, measure drift, and retrain/tune/register/promote past the threshold.
 
@@ -384,6 +391,10 @@ def monitor(
     paths = [*(current or []), *extra]
     if inbox and paths:
         _fail("pass either --inbox or --current, not both")
+    if engine not in ("local", "spark"):
+        _fail(f"--engine must be local or spark, not {engine!r}")
+    if engine == "spark" and not (current or extra or inbox):
+        _fail("--engine spark reads batch files: pass them with --current or --inbox")
     settings = _settings(model_name)
     with _clean_errors(), contextlib.ExitStack() as held:
         given, given_source = _given_schema(schema_path, settings)
@@ -442,7 +453,17 @@ def monitor(
             key = run_id or run_key_for(
                 settings.model_name, reference, [], f"sim:{n}:{batch_rows}:{kind}:{at}:{settings.seed}"
             )
-        monitor_ = Monitor(settings, schema, store, registry, say=_say, prediction_log=parts.prediction_log)
+        from pipeline.engine import local_engine, spark_engine
+
+        monitor_ = Monitor(
+            settings,
+            schema,
+            store,
+            registry,
+            say=_say,
+            prediction_log=parts.prediction_log,
+            engine=spark_engine(settings) if engine == "spark" else local_engine,
+        )
         with Progress(
             TextColumn("[bold]monitor"),
             BarColumn(),

@@ -44,8 +44,11 @@ from pipeline.observe import BatchObservation, assemble, finite
 from pipeline.profile import BatchProfile, BinnedReference, merge_all
 from pipeline.schema import FeatureSchema
 from pipeline.scoring import Scorer
+from pipeline.settings import Settings
 
 ChunkSink = Callable[[Batch, np.ndarray], None]  # gets each chunk once scored (the prediction log's writer)
+# How a batch file is observed in chunks: (uri, S3 client, the chunks' work, settings, sink) -> the merged result.
+Engine = Callable[[str, "ObjectStore | None", "ChunkWork", Settings, "ChunkSink | None"], "Chunked"]
 
 
 def numeric_categories(reference: pd.DataFrame, schema: FeatureSchema) -> frozenset[str]:
@@ -337,3 +340,24 @@ def chunked_file(
             known = {*work.schema.features, work.schema.target, *([work.schema.id] if work.schema.id else [])}
             chunked.extra_columns = [name for name in csv_header(path)[0] if name not in known]
         return chunked
+
+
+def local_engine(
+    uri: str, s3: ObjectStore | None, work: ChunkWork, settings: Settings, sink: ChunkSink | None
+) -> Chunked:
+    """The local engine: pyarrow's readers in this process."""
+    return chunked_file(uri, s3, work, chunk_rows=settings.chunk_rows, sample_rows=settings.window_rows, on_chunk=sink)
+
+
+def spark_engine(settings: Settings) -> Engine:
+    """The Spark engine (``pipeline.spark_engine``; the ``spark`` extra and Java): one session for the run, each
+    batch read, scored and profiled by the executors. It writes no prediction log."""
+    from pipeline.spark_engine import chunked_with_spark, spark_session
+
+    spark = spark_session(settings.spark_master, chunk_rows=settings.chunk_rows)
+
+    def engine(uri: str, s3: ObjectStore | None, work: ChunkWork, run: Settings, sink: ChunkSink | None) -> Chunked:
+        endpoint = run.s3_endpoint_url if uri.startswith("s3://") else None
+        return chunked_with_spark(spark, uri, work, sample_rows=run.window_rows, s3_endpoint=endpoint)
+
+    return engine

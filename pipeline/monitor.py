@@ -26,7 +26,7 @@ import pandas as pd
 from pipeline import outcome, policy, recovery, tracking
 from pipeline.data import Batch, DataError, ObjectStore, empty_columns, labels_of, load_batch, validate_frame
 from pipeline.drift import DriftResult, ReferenceProfile
-from pipeline.engine import Chunked, ChunkSink, ChunkWork, numeric_categories, object_size, observation_of_profile
+from pipeline.engine import ChunkWork, Engine, local_engine, numeric_categories, object_size, observation_of_profile
 from pipeline.estimate import Estimator
 from pipeline.observe import BatchObservation, observe
 from pipeline.outcome import retrain_events
@@ -44,16 +44,6 @@ from pipeline.synth import DriftKind, Population, generate_stream
 
 TRACKING_WAIT_SECONDS = 300.0
 Say = Callable[[str], None]
-# How a batch file is read in chunks: the local engine here, Spark's with ``--engine spark``.
-Engine = Callable[[str, "ObjectStore | None", ChunkWork, Settings, "ChunkSink | None"], Chunked]
-
-
-def local_engine(
-    uri: str, s3: ObjectStore | None, work: ChunkWork, settings: Settings, sink: ChunkSink | None
-) -> Chunked:
-    from pipeline.engine import chunked_file
-
-    return chunked_file(uri, s3, work, chunk_rows=settings.chunk_rows, sample_rows=settings.window_rows, on_chunk=sink)
 
 
 class NoChampion(RuntimeError):
@@ -166,6 +156,7 @@ class Monitor:
         say: Say = print,
         tracking_wait: float = TRACKING_WAIT_SECONDS,
         prediction_log: PredictionLog | None = None,
+        engine: Engine = local_engine,
     ) -> None:
         self.settings = settings
         self.schema = schema
@@ -190,7 +181,7 @@ class Monitor:
         self.prediction_log = prediction_log
         self.estimator: Estimator | None = None
         self.binned: BinnedReference | None = None
-        self.engine: Engine = local_engine
+        self.engine = engine
         self.estimator_for: int | None = None  # the champion version the estimator was fitted for
         self.said_once: set[str] = set()
 
@@ -332,6 +323,9 @@ class Monitor:
             numeric_categories(self.reference, self.schema),
         )
         log = self.prediction_log if self.schema.id is not None else None
+        if log is not None and self.engine is not local_engine:
+            self._say_once("no-log", "warning: the Spark engine writes no prediction log: late labels cannot join")
+            log = None
         with contextlib.ExitStack() as stack:
             sink = None
             if log is not None:

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
         64.0, gt=0, description="Batch files bigger than this (MB) are read, scored and profiled in chunks."
     )
     chunk_rows: int = Field(100_000, ge=100, description="Rows per chunk of a batch read in chunks.")
+    spark_master: str = Field(
+        "local[2]", description="Spark master of `pipeline monitor --engine spark` (local[N], yarn, spark://...)."
+    )
     profile_whole_batches: bool = Field(
         False,
         description="Also store the mergeable profile of batches read whole (those read in chunks always have "
