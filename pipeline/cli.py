@@ -663,6 +663,28 @@ def labels(
         _say(result.retrained)
 
 
+@app.command("spark-job-args")
+def spark_job_args(
+    batch: Annotated[str, typer.Option(help="The batch the job profiles (s3:// on EMR).")],
+    out: Annotated[str, typer.Option(help="Where the job writes its result (the results prefix, one folder a job).")],
+    model_name: ModelName = None,
+) -> None:
+    """Print, as JSON, the arguments of a Spark job (``pipeline.spark_job``) that profiles a batch with the
+    champion: every file the job needs as the S3 location its role may read. Then monitor OUT/result.json."""
+    import json
+
+    from pipeline.monitor import NoChampion
+    from pipeline.spark_job import job_arguments
+
+    settings = _settings(model_name)
+    with _clean_errors():
+        registry = _collaborators(settings).registry
+        champion = registry.champion()
+        if champion is None:
+            raise NoChampion(f"model {registry.name!r} has no champion")
+        print(json.dumps(job_arguments(registry, champion, settings, batch, out)))
+
+
 @app.command()
 def promote(
     version: Annotated[int, typer.Option("--version", min=1, help="The registered version to make champion.")],

@@ -26,7 +26,15 @@ import pandas as pd
 from pipeline import outcome, policy, recovery, tracking
 from pipeline.data import Batch, DataError, ObjectStore, empty_columns, labels_of, load_batch, validate_frame
 from pipeline.drift import DriftResult, ReferenceProfile
-from pipeline.engine import ChunkWork, Engine, local_engine, numeric_categories, object_size, observation_of_profile
+from pipeline.engine import (
+    Chunked,
+    ChunkWork,
+    Engine,
+    local_engine,
+    numeric_categories,
+    object_size,
+    observation_of_profile,
+)
 from pipeline.estimate import Estimator
 from pipeline.observe import BatchObservation, observe
 from pipeline.outcome import retrain_events
@@ -39,6 +47,7 @@ from pipeline.schema import FeatureSchema
 from pipeline.scoring import ModelMismatch
 from pipeline.serving import TAG_REFERENCE, ServingModel, load_version, log_reference, recorded_calibration
 from pipeline.settings import Settings
+from pipeline.spark_job import is_job_result, read_result
 from pipeline.store import VERDICT_COLUMNS, Event, MetricsStore
 from pipeline.synth import DriftKind, Population, generate_stream
 
@@ -299,7 +308,7 @@ class Monitor:
         ``chunk_mb`` (a batch that fits in memory is read whole, and its scores are exact)."""
         if source.uri is None:
             return False
-        if self.engine is not local_engine:
+        if self.engine is not local_engine or is_job_result(source.uri):
             return True
         size = object_size(source.uri, source.s3)
         if source.max_mb is not None and size > source.max_mb * 1024 * 1024:
@@ -322,6 +331,9 @@ class Monitor:
             self._estimator(),
             numeric_categories(self.reference, self.schema),
         )
+        if is_job_result(source.uri):  # profiled by a Spark job (pipeline.spark_job): its result is read back
+            chunked = read_result(source.uri, source.s3, self._binned().digest)
+            return self._observed(index, chunked)
         log = self.prediction_log if self.schema.id is not None else None
         if log is not None and self.engine is not local_engine:
             self._say_once("no-log", "warning: the Spark engine writes no prediction log: late labels cannot join")
@@ -336,6 +348,9 @@ class Monitor:
                     writer.add(log_frame(chunk, self.schema, proba, run_key=run_key, index=index, version=version))
 
             chunked = self.engine(source.uri, source.s3, work, self.settings, sink)
+        return self._observed(index, chunked)
+
+    def _observed(self, index: int, chunked: Chunked) -> tuple[Batch, BatchObservation, set[str]]:
         self.say(f"[batch {index}] read in {chunked.chunks} chunks ({chunked.rows} rows, {len(chunked.sample)} kept)")
         seen = observation_of_profile(self._binned(), chunked)
         sample, profile, scorer = chunked.sample, self._profile(), self._scorer()

@@ -85,7 +85,7 @@ ERRORS: dict[str, type[ValueError]] = {"data": DataError, "model": ModelMismatch
 
 
 def spark_session(
-    master: str = "local[2]",
+    master: str | None = "local[2]",
     app_name: str = "triage-monitor",
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
@@ -97,9 +97,9 @@ def spark_session(
         from pyspark.sql import SparkSession
     except ImportError as err:
         raise RuntimeError(INSTALL_HINT) from err
+    builder = SparkSession.builder if master is None else SparkSession.builder.master(master)
     builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
+        builder.appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(chunk_rows))
@@ -107,7 +107,7 @@ def spark_session(
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.python.worker.reuse", "true")
     )
-    if master.startswith("local"):
+    if master is not None and master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.config("spark.ui.enabled", "false")
     spark = builder.getOrCreate()
