@@ -204,6 +204,27 @@ def test_a_model_that_cannot_score_gives_the_local_engines_one_line_error(spark,
     assert str(other.value) == str(local.value) == "the model takes columns the schema does not name: no_such_column"
 
 
+def _worker_pids(spark) -> set[int]:
+    import pyarrow as pa
+
+    def pid(batches):  # a closure, so shipped by value: the workers cannot import this test module
+        for _ in batches:  # read to the end, or the worker is not reused
+            pass
+        yield pa.RecordBatch.from_pylist([{"pid": os.getpid()}])
+
+    return {row["pid"] for row in spark.range(0, 4, numPartitions=4).mapInArrow(pid, "pid LONG").collect()}
+
+
+@pytest.mark.spark
+def test_a_failed_batch_keeps_the_python_workers(spark, work, files):
+    """A worker that stops reading its partition is not reused: the next batch would start new ones."""
+    before = _worker_pids(spark)
+    with pytest.raises(DataError):
+        chunked_with_spark(spark, str(files["bad"]), work, sample_rows=100)
+
+    assert _worker_pids(spark) <= before
+
+
 @pytest.mark.spark
 def test_a_missing_file_and_an_unreadable_s3_path_are_one_line_errors(spark, work, tmp_path):
     missing = str(tmp_path / "absent.csv")
