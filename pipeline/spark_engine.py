@@ -123,6 +123,7 @@ class SparkChunked(Chunked):
 
     sample_proba: np.ndarray = field(default_factory=lambda: np.empty(0))  # P(positive) of each sample row
     partitions: int = 0
+    sample_partitions: tuple[int, ...] = ()  # the partitions the sample's rows come from, in file order
 
 
 def chunked_with_spark(
@@ -170,6 +171,7 @@ def chunked_with_spark(
         chunks=sum(int(row["chunks"]) for row in summaries),
         sample_proba=proba_frame["proba"].to_numpy() if len(proba_frame) else np.empty(0),
         partitions=partitions,
+        sample_partitions=tuple(wanted),
     )
 
 
