@@ -29,9 +29,10 @@ those two do not hold enough rows (a second small job over those partitions alon
 than about twice the sample.
 
 Errors. A ``DataError`` or ``ModelMismatch`` raised in an executor is caught in the partition function and sent
-back as the partition's row; the driver raises the one of the earliest partition in file order, with the same
-one-line message as the local engine (``batch.csv: column 'age' holds non-numeric value 'forty'``). Spark's own
-failures (a missing path, an unreadable file) become a one-line ``DataError`` too, never a Java stack trace.
+back as the partition's row (the rest of the partition is read unprocessed, so that its Python worker is reused);
+the driver raises the one of the earliest partition in file order, with the same one-line message as the local
+engine (``batch.csv: column 'age' holds non-numeric value 'forty'``). Spark's own failures (a missing path, an
+unreadable file) become a one-line ``DataError`` too, never a Java stack trace.
 
 ``s3://`` paths. pyspark's wheel carries Hadoop's client but not ``hadoop-aws`` (the S3A filesystem), and it
 cannot be fetched here. So this engine reads local paths and whatever filesystem the cluster is configured for:
@@ -52,6 +53,7 @@ import json
 import os
 import pickle
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -121,6 +123,7 @@ class SparkChunked(Chunked):
 
     sample_proba: np.ndarray = field(default_factory=lambda: np.empty(0))  # P(positive) of each sample row
     partitions: int = 0
+    sample_partitions: tuple[int, ...] = ()  # the partitions the sample's rows come from, in file order
 
 
 def chunked_with_spark(
@@ -168,6 +171,7 @@ def chunked_with_spark(
         chunks=sum(int(row["chunks"]) for row in summaries),
         sample_proba=proba_frame["proba"].to_numpy() if len(proba_frame) else np.empty(0),
         partitions=partitions,
+        sample_partitions=tuple(wanted),
     )
 
 
@@ -286,6 +290,7 @@ def observe_partition(
             if len(profiles) >= 64:
                 profiles = [merge_all(profiles)]
     except (DataError, ModelMismatch) as err:
+        _drain(batches)
         yield _record(SUMMARY_SCHEMA, _summary(index, error=err))
         return
     merged = merge_all(profiles) if profiles else None
@@ -319,6 +324,7 @@ def sample_partition(
             newest.add(batch.frame)
             newest_proba.add(pd.DataFrame({"proba": proba}))
     except (DataError, ModelMismatch) as err:
+        _drain(batches)
         yield _record(SAMPLE_SCHEMA, {"partition": index, "sample": None, **_error_fields(err)})
         return
     row = {"partition": index, "sample": _pack(newest.frame(), newest_proba.frame()), "error": None}
@@ -340,6 +346,12 @@ def _partition_index() -> int:
     if context is None:
         raise RuntimeError("not in a Spark task")
     return context.partitionId()
+
+
+def _drain(batches: Iterator[pa.RecordBatch]) -> None:
+    """Read the rest of a failed partition's input unprocessed: a Python worker that stops reading its input is
+    not reused, and the next task would pay for a new one (imports, the broadcast)."""
+    deque(batches, maxlen=0)
 
 
 def _as_local_reader(batch: pa.RecordBatch, nulls: Sequence[str]) -> pa.RecordBatch:

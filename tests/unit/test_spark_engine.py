@@ -164,6 +164,8 @@ def test_spark_gives_the_local_engines_result(spark, work, files, name, sample_r
     local, other = _both(spark, work, files[name], sample_rows)
 
     assert other.partitions >= 3, other.partitions
+    if name == "unlabelled":  # the sample needs more than the last two partitions: its own job ran
+        assert len(other.sample_partitions) > 2, other.sample_partitions
     _assert_same_profile(local.profile, other.profile)
     _assert_same_observation(work, local, other)
     assert other.has_labels == local.has_labels == (name != "unlabelled")
@@ -202,6 +204,27 @@ def test_a_model_that_cannot_score_gives_the_local_engines_one_line_error(spark,
         chunked_with_spark(spark, source, broken, sample_rows=100)
 
     assert str(other.value) == str(local.value) == "the model takes columns the schema does not name: no_such_column"
+
+
+def _worker_pids(spark) -> set[int]:
+    import pyarrow as pa
+
+    def pid(batches):  # a closure, so shipped by value: the workers cannot import this test module
+        for _ in batches:  # read to the end, or the worker is not reused
+            pass
+        yield pa.RecordBatch.from_pylist([{"pid": os.getpid()}])
+
+    return {row["pid"] for row in spark.range(0, 4, numPartitions=4).mapInArrow(pid, "pid LONG").collect()}
+
+
+@pytest.mark.spark
+def test_a_failed_batch_keeps_the_python_workers(spark, work, files):
+    """A worker that stops reading its partition is not reused: the next batch would start new ones."""
+    before = _worker_pids(spark)
+    with pytest.raises(DataError):
+        chunked_with_spark(spark, str(files["bad"]), work, sample_rows=100)
+
+    assert _worker_pids(spark) <= before
 
 
 @pytest.mark.spark
