@@ -148,37 +148,3 @@ def test_drift_over_a_period_is_the_merge_of_the_stored_profiles(settings, serve
 
     missing = invoke("report", "--out", str(tmp_path / "none"), "--since", "2999-01-01", code=2)
     assert "no stored batch profile" in missing
-
-
-@pytest.mark.spark
-def test_the_spark_engine_records_what_the_local_engine_records(settings, servers, tmp_path, monkeypatch):
-    files = write_loans(tmp_path / "loans", batches=3, rows=3000, shift_at=3)
-    infer(files, tmp_path / "loans.json", "1")
-    invoke("train", "--data", str(files.reference), "--schema", str(tmp_path / "loans.json"))
-    for name in ("AUC_TOLERANCE", "PRIOR_TOLERANCE", "DRIFTED_SHARE_THRESHOLD"):  # no alarm: one champion
-        monkeypatch.setenv(f"PIPELINE_{name}", "0.99")
-    monkeypatch.setenv("PIPELINE_CHUNK_MB", "0.01")  # the local engine reads in chunks too
-    monkeypatch.setenv("PIPELINE_CHUNK_ROWS", "1000")
-    records = {}
-    for engine in ("local", "spark"):
-        report = tmp_path / f"{engine}.json"
-        invoke(
-            "monitor", "--reference", str(files.reference), "--current", *map(str, files.batches),
-            "--run-id", engine, "--engine", engine, "--report-json", str(report), "--threshold", "10",
-        )  # fmt: skip
-        records[engine] = json.loads(report.read_text())
-
-    assert records["local"][2]["drifted_columns"] >= 2 > records["local"][0]["drifted_columns"]  # the shift shows
-    for a, b in zip(records["local"], records["spark"], strict=True):
-        same = ("rows", "drifted_columns", "drift_detected", "performance_drop", "estimated_drop", "action")
-        assert {k: a[k] for k in same} == {k: b[k] for k in same}
-        for key in ("prediction_drift", "mean_prediction", "roc_auc", "accuracy", "estimated_roc_auc", "share_missing"):
-            assert b[key] == pytest.approx(a[key], rel=1e-9, abs=1e-12), key
-    stored = rows(
-        settings.metrics_db_url,
-        "SELECT run_key, batch_index, drifted_columns, drift_detected, action FROM batch_metrics "
-        "WHERE model_name = %s ORDER BY batch_index, run_key",
-        settings.model_name,
-    )
-    by_run = {run: [r[1:] for r in stored if r[0] == run] for run in ("local", "spark")}
-    assert by_run["local"] == by_run["spark"]

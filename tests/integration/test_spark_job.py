@@ -1,6 +1,7 @@
-"""A batch profiled by a Spark job away from the host, handed back through S3: the job gets the champion's files
-from `pipeline spark-job-args` (S3 locations in the artifact bucket, as the job's role may read them), talks to
-neither MLflow nor Postgres, and the host's monitor reads its result back as it would have profiled the batch."""
+"""A batch profiled by Spark, in the monitor (``--engine spark``) or by a job away from the host handed back
+through S3: the job gets the champion's files from `pipeline spark-job-args` (S3 locations in the artifact bucket,
+as the job's role may read them), talks to neither MLflow nor Postgres, and the host's monitor reads its result
+back. Both record what the local engine records for the same file."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 
 import pytest
 from loans import write_loans
-from test_late_labels import BUCKET
+from test_late_labels import BUCKET, rows
 from test_own_model import infer, invoke
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.spark]
@@ -44,16 +45,33 @@ def test_a_spark_job_profiles_a_batch_and_the_host_monitors_its_result(settings,
         monkeypatch.setenv(f"PIPELINE_{name}", "0.99")
     monkeypatch.setenv("PIPELINE_CHUNK_MB", "0.01")
     records = {}
-    for run, batch in (("job", out + "result.json"), ("local", str(files.batches[0]))):
+    for run, batch, engine in (
+        ("job", out + "result.json", "local"),  # the job's result, read back on the host
+        ("local", str(files.batches[0]), "local"),  # the batch read in chunks on the host
+        ("spark", str(files.batches[0]), "spark"),  # the batch read by Spark in this process (--engine spark)
+    ):
         report = tmp_path / f"{run}.json"
-        invoke("monitor", "--current", batch, "--run-id", run, "--threshold", "10", "--report-json", str(report))
+        invoke(
+            "monitor", "--current", batch, "--run-id", run, "--threshold", "10", "--report-json", str(report),
+            "--engine", engine,
+        )  # fmt: skip
         (records[run],) = json.loads(report.read_text())
 
-    a, b = records["local"], records["job"]
-    assert b["source"] == str(files.batches[0]) and b["rows"] == a["rows"] == 4000  # the batch the job read
-    assert b["drifted_columns"] == a["drifted_columns"] >= 2  # the shifted applicants
-    for key in ("prediction_drift", "mean_prediction", "roc_auc", "accuracy", "estimated_roc_auc", "share_missing"):
-        assert b[key] == pytest.approx(a[key], rel=1e-9, abs=1e-12), key
+    a = records["local"]
+    assert a["rows"] == 4000 and a["drifted_columns"] >= 2  # the shifted applicants
+    for run in ("job", "spark"):
+        b = records[run]
+        assert b["source"] == str(files.batches[0])  # the batch the job read
+        same = ("rows", "drifted_columns", "drift_detected", "estimated_drop", "action", "champion_version")
+        assert {k: b[k] for k in same} == {k: a[k] for k in same}, run
+        for key in ("prediction_drift", "mean_prediction", "roc_auc", "accuracy", "estimated_roc_auc", "share_missing"):
+            assert b[key] == pytest.approx(a[key], rel=1e-9, abs=1e-12), (run, key)
+    stored = rows(
+        settings.metrics_db_url,
+        "SELECT run_key, drifted_columns, drift_detected, action, n_rows FROM batch_metrics WHERE model_name = %s",
+        settings.model_name,
+    )
+    assert len(stored) == 3 and len({tuple(row[1:]) for row in stored}) == 1  # the same Postgres row, three ways
 
     # A result profiled on other bins (another champion or reference) is refused in one line.
     s3 = servers.s3()
