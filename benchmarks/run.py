@@ -4,6 +4,7 @@ python -m benchmarks.run                 # everything, as `make bench` does (abo
 python -m benchmarks.run --quick         # a smoke run: small sizes, few runs, minutes not tens of minutes
 python -m benchmarks.run --sections 1,4  # some sections only (section 2 comes with section 1)
 python -m benchmarks.run --sections 5 --no-stack  # performance estimation against NannyML (`make bench-tools`)
+python -m benchmarks.run --sections 6    # the cost of one timer run, through the CLI
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _say(message: str) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Small sizes and few runs: checks the bench runs.")
-    parser.add_argument("--sections", default="1,2,3,4,5,7", help="Comma-separated sections to run (1 includes 2).")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="Comma-separated sections to run (1 includes 2).")
     parser.add_argument(
         "--out",
         type=Path,
@@ -53,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-stack",
         action="store_true",
-        help="Start no Postgres/MLflow: the store stage is skipped and section 3 cannot run.",
+        help="Start no Postgres/MLflow: the store stage is skipped and sections 3 and 6 cannot run.",
     )
     return parser.parse_args(argv)
 
@@ -77,6 +78,7 @@ def run(argv: list[str] | None = None) -> list[Section]:
     if args.no_stack:
         wanted.discard("3")
         wanted.discard("7")
+        wanted.discard("6")
     started = time.perf_counter()
     load_before = load_average()
     sections: list[Section] = []
@@ -91,7 +93,8 @@ def run(argv: list[str] | None = None) -> list[Section]:
             failed.append(title)
             sections.append(Section(title, f"This section failed in this run: `{type(err).__name__}: {err}`."))
 
-    with _stack(not args.no_stack and bool(wanted & {"1", "3", "7"}), with_mlflow=bool(wanted & {"3", "7"})) as stack:
+    needs_stack = bool(wanted & {"1", "3", "6", "7"})
+    with _stack(not args.no_stack and needs_stack, with_mlflow=bool(wanted & {"3", "6", "7"})) as stack:
         if "1" in wanted:
             from benchmarks import throughput
             from pipeline.store import MetricsStore
@@ -118,6 +121,12 @@ def run(argv: list[str] | None = None) -> list[Section]:
             config3 = retrain_cycle.CycleConfig.quick() if args.quick else retrain_cycle.CycleConfig()
             _say("section 3: retrain cycle")
             attempt("3. Retrain cycle", lambda: [retrain_cycle.run(config3, stack, _say)])
+        if "6" in wanted and stack is not None:
+            from benchmarks import timer_run
+
+            config6 = timer_run.TimerConfig.quick() if args.quick else timer_run.TimerConfig()
+            _say("section 6: the cost of one timer run")
+            attempt("6. The cost of one timer run", lambda: [timer_run.run(config6, stack, _say)])
         if "7" in wanted and stack is not None:
             from benchmarks import bigbatch
 
@@ -231,6 +240,21 @@ def targets(sections: list[Section]) -> Table:
             f"{ratio(estimation['speedup'])} (smallest on one data set {ratio(estimation['min_speedup'])})",
             estimation["min_speedup"] >= 10 or ("partly" if estimation["speedup"] >= 10 else False),
         )
+    timer = _figure(sections, "6.")
+    if timer:
+        rows = timer["rows"]
+        add(
+            f"one-batch timer run of {rows:,} rows ≤ 5 s, process start to exit (CLI)",
+            seconds(timer["one_batch"]),
+            timer["one_batch"] <= 5.0,
+        )
+        add(f"marginal {rows:,}-row batch ≤ 1 s (CLI)", seconds(timer["marginal"]), timer["marginal"] <= 1.0)
+        add(
+            "≥ 20× the score-plus-Evidently-report baseline per batch, at equal decisions",
+            f"{ratio(timer['speedup'])} ({seconds(timer['baseline'])} per baseline batch)"
+            + ("" if timer["decisions_equal"] else ", decisions differ"),
+            timer["speedup"] >= 20 and timer["decisions_equal"],
+        )
     big = _figure(sections, "7.")
     if big:
         add(
@@ -287,8 +311,8 @@ def render(sections: list[Section], *, command: str, elapsed: float, quick: bool
     lines = [
         "# Benchmarks",
         "",
-        "Monitoring throughput, agreement with Evidently, the cost of a retrain cycle, model quality under drift and"
-        " performance estimation without labels.",
+        "Monitoring throughput, agreement with Evidently, the cost of a retrain cycle, model quality under drift,"
+        " performance estimation without labels and the cost of one timer run.",
         "This file is written by `make bench` (`python -m benchmarks.run`); the code is in `benchmarks/`.",
         "",
         f"- Command: `{command}`" + (" (quick mode: small sizes, not the reference figures)" if quick else ""),

@@ -83,32 +83,37 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+# The failures that print one line: (module, class). Looked up among the modules already imported, since an error
+# of a module never imported cannot have been raised: catching them costs a command no import.
+KNOWN_ERRORS = (
+    ("pipeline.data", "DataError"),
+    ("pipeline.flavors", "UntrustedModel"),
+    ("pipeline.registry", "NoChampion"),
+    ("pipeline.registry", "RegistryError"),
+    ("pipeline.schema", "SchemaError"),
+    ("pipeline.scoring", "ModelMismatch"),
+    ("pipeline.stack", "StackError"),
+    ("pipeline.store", "StoreUnavailable"),
+    ("pipeline.tracking", "TrackingUnavailable"),
+)
+
+
+def _known_error(err: BaseException) -> bool:
+    for module, name in KNOWN_ERRORS:
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(err, getattr(loaded, name)):
+            return True
+    return False
+
+
 @contextmanager
 def _clean_errors() -> Any:
-    """Known failures print one line and exit non-zero; nothing else is caught."""
-    from pipeline.data import DataError
-    from pipeline.flavors import UntrustedModel
-    from pipeline.monitor import NoChampion
-    from pipeline.registry import RegistryError
-    from pipeline.schema import SchemaError
-    from pipeline.scoring import ModelMismatch
-    from pipeline.stack import StackError
-    from pipeline.store import StoreUnavailable
-    from pipeline.tracking import TrackingUnavailable
-
+    """Known failures (``KNOWN_ERRORS``) print one line and exit non-zero; nothing else is caught."""
     try:
         yield
-    except (
-        DataError,
-        ModelMismatch,
-        NoChampion,
-        RegistryError,
-        SchemaError,
-        StackError,
-        StoreUnavailable,
-        TrackingUnavailable,
-        UntrustedModel,
-    ) as err:
+    except Exception as err:
+        if not _known_error(err):
+            raise
         _fail(str(err))
 
 
@@ -370,20 +375,7 @@ def monitor(
     --inbox, a stream is simulated from a population fitted to the reference data set, with a drift injected in
     the middle (the triage demo only).
     """
-    from pipeline.data import load_batch
-    from pipeline.monitor import (
-        Monitor,
-        NoChampion,
-        file_sources,
-        inbox_run_key,
-        inbox_sources,
-        run_key_for,
-        simulated_sources,
-        write_report_json,
-    )
-    from pipeline.schema import is_builtin
-    from pipeline.serving import TAG_REFERENCE, recorded_reference, schema_for
-    from pipeline.synth import DriftKind
+    from pipeline.registry import NoChampion
 
     extra = [arg for arg in ctx.args]
     if any(arg.startswith("-") for arg in extra):
@@ -405,6 +397,21 @@ def monitor(
             raise NoChampion(
                 f"model {registry.name!r} has no champion: run `pipeline train --data PATH` or `pipeline adopt` first"
             )
+        # Imported once the server and the champion are known to be there: a command that fails fails at once.
+        from pipeline.data import load_batch
+        from pipeline.monitor import (
+            Monitor,
+            file_sources,
+            inbox_run_key,
+            inbox_sources,
+            run_key_for,
+            simulated_sources,
+            write_report_json,
+        )
+        from pipeline.schema import is_builtin
+        from pipeline.serving import TAG_REFERENCE, recorded_reference, schema_for
+        from pipeline.synth import DriftKind
+
         schema = schema_for(registry, champion, given, given_source)
         if not paths and not inbox and not is_builtin(schema):
             _fail("the simulated stream is the triage demo's; with another schema pass the batches with --current")
@@ -455,13 +462,14 @@ def monitor(
             )
         from pipeline.engine import local_engine, spark_engine
 
+        # The prediction log (and its S3 client) only for a schema with an id column: the only one it is written for.
         monitor_ = Monitor(
             settings,
             schema,
             store,
             registry,
             say=_say,
-            prediction_log=parts.prediction_log,
+            prediction_log=parts.prediction_log if schema.id is not None else None,
             engine=spark_engine(settings) if engine == "spark" else local_engine,
         )
         with Progress(
@@ -615,7 +623,7 @@ def labels(
     The same file twice changes nothing. Needs a schema naming the id column ("id" in the schema file).
     """
     from pipeline.labels import LateLabels, read_delivery
-    from pipeline.monitor import NoChampion
+    from pipeline.registry import NoChampion
     from pipeline.serving import schema_for
 
     settings = _settings(model_name)
@@ -673,7 +681,7 @@ def spark_job_args(
     champion: every file the job needs as the S3 location its role may read. Then monitor OUT/result.json."""
     import json
 
-    from pipeline.monitor import NoChampion
+    from pipeline.registry import NoChampion
     from pipeline.spark_job import job_arguments
 
     settings = _settings(model_name)
@@ -849,14 +857,27 @@ def report(
         typer.Option(help="Drift over a period instead: merge the batch profiles stored from this time on."),
     ] = None,
     until: Annotated[datetime | None, typer.Option(help="End of the period (default: now).")] = None,
+    html: Annotated[
+        int | None,
+        typer.Option(
+            "--html",
+            min=1,
+            metavar="BATCH",
+            help="Also write the Evidently HTML report of this batch of the run, rebuilt from its file (the recorded "
+            "source), the version that scored it and that version's stored reference, on at most 5,000 rows of each.",
+        ),
+    ] = None,
     reference: Annotated[
-        str | None, typer.Option(help="With --since: the reference (default: the champion's stored one).")
+        str | None,
+        typer.Option(help="With --html or --since: the reference (default: the version's or champion's stored one)."),
     ] = None,
     model_name: ModelName = None,
+    schema_path: SchemaPath = None,
 ) -> None:
-    """Write the drift timeline PNG (threshold, alarms, promotions marked) and the batch table of a past run;
-    with --since, the drift of a whole period (a week, a month) from the stored batch profiles, merged."""
-    from pipeline.report import write_run_report
+    """Write the drift timeline PNG (threshold, alarms, promotions marked) and the batch table of a past run; with
+    --html, the Evidently report of one of its batches (a monitor run renders one only for its latest alarm); with
+    --since, the drift of a whole period (a week, a month) from the stored batch profiles, merged."""
+    from pipeline.report import run_batches, write_run_report
 
     settings = _settings(model_name)
     with _clean_errors():
@@ -864,8 +885,12 @@ def report(
         if since is not None:
             _report_period(parts, settings, out, since, until, reference)
             return
+        store = parts.store
         try:
-            paths = write_run_report(parts.store, run_key, settings.model_name, out)
+            key, batches = run_batches(store, run_key, settings.model_name)
+            paths = write_run_report(store, key, settings.model_name, out)
+            if html is not None:
+                paths.append(_batch_html(parts, settings, key, batches, html, reference, schema_path, out))
         except LookupError as err:
             _fail(str(err))
         for path in paths:
@@ -879,8 +904,8 @@ def _report_period(
 
     from pipeline.data import load_batch
     from pipeline.drift import ReferenceProfile
-    from pipeline.monitor import NoChampion
     from pipeline.profile import BinnedReference
+    from pipeline.registry import NoChampion
     from pipeline.report import period_drift
     from pipeline.serving import load_version, recorded_reference, schema_for
 
@@ -915,6 +940,44 @@ def _report_period(
         f"{', '.join(found['drifted_features'][:5])}"
     )
     _say(f"wrote {out / 'period_drift.json'}")
+
+
+def _batch_html(
+    parts: Collaborators,
+    settings: Settings,
+    run_key: str,
+    batches: list[dict[str, Any]],
+    index: int,
+    reference: str | None,
+    schema_path: Path | None,
+    out: Path,
+) -> Path:
+    from pipeline.data import load_batch
+    from pipeline.registry import NoChampion
+    from pipeline.report import batch_file, write_batch_html
+    from pipeline.serving import TAG_REFERENCE, recorded_reference, schema_for
+
+    found = [b for b in batches if int(b["batch_index"]) == index]
+    if not found:
+        raise LookupError(f"run {run_key!r} has no recorded batch {index}")
+    batch = found[0]
+    registry = parts.registry
+    info = registry.version(int(batch["champion_version"]))
+    given, given_source = _given_schema(schema_path, settings)
+    schema = schema_for(registry, info, given, given_source)
+    source = batch_file(str(batch["source"]))
+    s3 = parts.s3_for(source, *([reference] if reference else []))
+    if reference:
+        ref = load_batch(reference, schema, s3)
+    else:
+        stored = recorded_reference(info, schema, registry.name)
+        if stored is None:
+            raise NoChampion(f"v{info.version} of {registry.name!r} has no stored reference; pass --reference PATH")
+        ref = stored
+        _say(f"reference: the sample stored with v{info.version} ({info.tags[TAG_REFERENCE]})")
+    return write_batch_html(
+        batch=batch, registry=registry, settings=settings, schema=schema, reference=ref, s3_client=s3, out_dir=out
+    )
 
 
 # ------------------------------------------------------------------ local stack

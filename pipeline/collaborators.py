@@ -21,11 +21,11 @@ class Collaborators:
 
     @cached_property
     def registry(self) -> Registry:
-        from mlflow import MlflowClient
-
         from pipeline import tracking
 
         tracking.connect(self.settings.tracking_uri, self.settings.experiment_name)
+        from mlflow import MlflowClient
+
         return Registry(MlflowClient(), self.settings.model_name)
 
     @cached_property

@@ -16,7 +16,9 @@ The Wasserstein distance is the exact integral of |F_ref - F_cur| over the merge
 floating-point rounding; ``tests/unit/test_drift_agreement.py`` holds them to Evidently's own values.
 
 Evidently stays the report engine: ``DriftResult.save_html`` builds an Evidently report for the batch on
-demand, and ``ReferenceProfile.evidently_report`` is the per-batch report the scores are checked against.
+demand, on a uniform sample of at most ``HTML_SAMPLE_ROWS`` rows of the batch and of the reference (a picture
+to look at, not the figures the monitor decides on: those are always the whole batch's), and
+``ReferenceProfile.evidently_report`` is the per-batch report the scores are checked against.
 """
 
 from __future__ import annotations
@@ -34,6 +36,16 @@ PREDICTION = "prediction"
 NUM_METHOD = "wasserstein"
 CAT_METHOD = "jensenshannon"
 MIN_NORM = 0.001  # Evidently's floor on the reference standard deviation
+HTML_SAMPLE_ROWS = 5_000  # rows of the batch and of the reference an Evidently HTML report is built on, at most
+HTML_SAMPLE_SEED = 0
+
+
+def sample_positions(rows: int, limit: int, seed: int = HTML_SAMPLE_SEED) -> np.ndarray:
+    """The positions of a uniform sample of at most ``limit`` of ``rows`` rows, in order, without replacement;
+    every position when there are no more than ``limit`` rows. The same arguments give the same sample."""
+    if rows <= limit:
+        return np.arange(rows)
+    return np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
 
 
 def column_drifted(score: float, threshold: float) -> bool:
@@ -87,6 +99,7 @@ class DriftResult:
         return self.build_report()
 
     def save_html(self, path: str) -> None:
+        """Write the Evidently HTML report of this batch (on at most ``HTML_SAMPLE_ROWS`` rows of each side)."""
         self.evidently_snapshot().save_html(path)
 
     def is_drifted(self, score: float) -> bool:
@@ -206,6 +219,15 @@ def _finite_part(sorted_row: np.ndarray) -> np.ndarray:
     return sorted_row[low:high]
 
 
+def evidently_definition(schema: FeatureSchema) -> Any:
+    """Evidently's data definition of the schema's features and the prediction column."""
+    from evidently import DataDefinition
+
+    return DataDefinition(
+        numerical_columns=[*schema.numerical, PREDICTION], categorical_columns=list(schema.categorical)
+    )
+
+
 class ReferenceProfile:
     """The reference data and the champion's predictions on it, profiled once for every later batch."""
 
@@ -270,7 +292,7 @@ class ReferenceProfile:
             rows=len(frame),
             unseen=unseen,
             column_threshold=self.column_threshold,
-            build_report=lambda: self.evidently_report(frame, predictions),
+            build_report=lambda: self.sampled_report(frame, predictions),
         )
 
     def unseen_categories(self, frame: pd.DataFrame) -> int:
@@ -283,13 +305,10 @@ class ReferenceProfile:
     # ------------------------------------------------------------ Evidently, the reference implementation
 
     def _evidently_inputs(self) -> tuple[Any, Any]:
-        from evidently import DataDefinition, Dataset
+        from evidently import Dataset
 
         if self._evidently is None:
-            definition = DataDefinition(
-                numerical_columns=[*self.schema.numerical, PREDICTION],
-                categorical_columns=list(self.schema.categorical),
-            )
+            definition = evidently_definition(self.schema)
             reference = self._frame[list(self.schema.features)].copy()
             reference[PREDICTION] = self._predictions
             self._evidently = (definition, Dataset.from_pandas(reference, data_definition=definition))
@@ -332,6 +351,30 @@ class ReferenceProfile:
         prediction, columns, missing, each = metrics
         report = Report([prediction, columns, missing, *each.values()])
         return report.run(Dataset.from_pandas(current, data_definition=definition), reference), metrics
+
+    def sampled_report(self, frame: pd.DataFrame, predictions: np.ndarray, rows: int | None = None) -> Any:
+        """The Evidently report of the batch against the reference, each side a uniform sample of at most
+        ``rows`` rows (default ``HTML_SAMPLE_ROWS``; ``sample_positions``): what the HTML shows, in seconds whatever
+        the batch size."""
+        from evidently import Dataset, Report
+
+        definition = evidently_definition(self.schema)
+        sides = []
+        for data, proba in ((self._frame, self._predictions), (frame, np.asarray(predictions, dtype=np.float64))):
+            kept = sample_positions(len(data), HTML_SAMPLE_ROWS if rows is None else rows)
+            side = data[list(self.schema.features)].iloc[kept].reset_index(drop=True)
+            side[PREDICTION] = proba[kept]
+            sides.append(side)
+        reference, current = sides
+        usable = [
+            name for name in self.schema.features if reference[name].notna().any() and current[name].notna().any()
+        ]
+        prediction, columns, missing, _each = self._evidently_metrics(usable, per_column=False)
+        report = Report([prediction, columns, missing])
+        return report.run(
+            Dataset.from_pandas(current, data_definition=definition),
+            Dataset.from_pandas(reference, data_definition=definition),
+        )
 
     def evidently_report(self, frame: pd.DataFrame, predictions: np.ndarray, *, per_column: bool = False) -> Any:
         """A fresh Evidently report of the batch: prediction drift, drifted columns, missing values.

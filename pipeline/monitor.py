@@ -41,7 +41,7 @@ from pipeline.outcome import retrain_events
 from pipeline.policy import Action
 from pipeline.predictions import PredictionLog, PredictionLogError, log_frame
 from pipeline.profile import BinnedReference
-from pipeline.registry import Registry, VersionInfo
+from pipeline.registry import NoChampion, Registry, VersionInfo
 from pipeline.retrain import RetrainOutcome, WindowInfo, retrain
 from pipeline.schema import FeatureSchema
 from pipeline.scoring import ModelMismatch
@@ -53,10 +53,6 @@ from pipeline.synth import DriftKind, Population, generate_stream
 
 TRACKING_WAIT_SECONDS = 300.0
 Say = Callable[[str], None]
-
-
-class NoChampion(RuntimeError):
-    """The registry has no champion to monitor with."""
 
 
 @dataclass(frozen=True)
@@ -180,7 +176,7 @@ class Monitor:
         self.window: list[tuple[int, str, pd.DataFrame]] = []  # (batch index, 0 = reference; source; rows)
         self.rules = policy.Rules.of(settings)
         self.state = policy.PolicyState()
-        self.latest_drift: tuple[int, DriftResult] | None = None
+        self.latest_alarm: tuple[int, DriftResult] | None = None  # the run's latest alarmed batch, for its HTML
         self.tracking_wait = tracking_wait
         self.baseline: pd.DataFrame | None = None
         self.reported_extra: set[str] = set()
@@ -357,7 +353,7 @@ class Monitor:
         if len(sample):  # the Evidently report of the batch, when asked for, is drawn on the rows kept
 
             def report() -> Any:
-                return profile.evidently_report(sample, scorer.proba(sample))
+                return profile.sampled_report(sample, scorer.proba(sample))
 
             seen = dataclasses.replace(seen, drift=dataclasses.replace(seen.drift, build_report=report))
         return chunked.as_batch(), seen, chunked.columns_with_values(self.schema)
@@ -569,8 +565,8 @@ class Monitor:
             self._log_predictions(index, batch, seen, run_key)
         drift = seen.drift
         verdict = policy.judge(index, seen.observation, self.state, self.rules, self.serving.holdout_roc_auc)
-        if verdict.drift_detected or self.latest_drift is None:
-            self.latest_drift = (index, drift)
+        if verdict.alarm:
+            self.latest_alarm = (index, drift)
         events: list[Event] = []
         action, failed = verdict.action_without_retrain(), False
         if verdict.alarm:
@@ -721,29 +717,33 @@ class Monitor:
         return Action.retrained_rejected, [event], True
 
     def _log_run_artifacts(self, result: MonitorResult) -> None:
-        """The pictures without Grafana: the Evidently HTML of the latest drifted (or last) batch and the
-        drift timeline PNG of the whole run (with the data behind it as JSON), logged to the monitor run."""
+        """What the run logs to its MLflow run besides metrics: the batch records and the drift timeline's data
+        (JSON) always; the pictures only when a batch of this run alarmed: the drift timeline PNG and the
+        Evidently HTML of the latest alarmed batch against its reference, each side sampled to at most
+        ``pipeline.drift.HTML_SAMPLE_ROWS`` rows. A run without alarm draws nothing (``pipeline report`` draws
+        both for any recorded run and batch)."""
         import mlflow
 
-        from pipeline.report import plot_drift_timeline
+        from pipeline.report import plot_drift_timeline, timeline_data
 
         with tempfile.TemporaryDirectory() as tmp:
             records = Path(tmp) / "batches.json"
             records.write_text(json.dumps(result.records, indent=2, default=_json_default))
             mlflow.log_artifact(str(records))
-            if self.latest_drift is not None:
-                index, drift = self.latest_drift
-                html = Path(tmp) / f"evidently_batch_{index:03d}.html"
-                drift.save_html(str(html))
-                mlflow.log_artifact(str(html), "reports")
+            reports = Path(tmp) / "reports"
+            reports.mkdir()
+            if self.latest_alarm is not None and self.latest_alarm[1].build_report is not None:
+                index, drift = self.latest_alarm
+                drift.save_html(str(reports / f"evidently_batch_{index:03d}.html"))
             batches = self.store.batches_of_run(result.run_key)
-            if not batches:
-                return
-            png = Path(tmp) / "drift_timeline.png"
-            plotted = plot_drift_timeline(batches, self.store.events_of_run(result.run_key), self.threshold, png)
-            (Path(tmp) / "drift_timeline.json").write_text(json.dumps(plotted, default=_json_default))
-            mlflow.log_artifact(str(png), "reports")
-            mlflow.log_artifact(str(Path(tmp) / "drift_timeline.json"), "reports")
+            if batches:
+                events = self.store.events_of_run(result.run_key)
+                if result.alarms:
+                    plotted = plot_drift_timeline(batches, events, self.threshold, reports / "drift_timeline.png")
+                else:
+                    plotted = timeline_data(batches, events, self.threshold)
+                (reports / "drift_timeline.json").write_text(json.dumps(plotted, default=_json_default))
+            mlflow.log_artifacts(str(reports), "reports")
 
 
 def write_report_json(records: list[dict[str, Any]], path: Path) -> None:

@@ -23,6 +23,10 @@ class RegistryError(RuntimeError):
     """A registry operation that cannot be done (no champion, nothing to roll back to)."""
 
 
+class NoChampion(RuntimeError):
+    """The registry has no champion to monitor with."""
+
+
 class RegistryClient(Protocol):
     """What the registry needs of ``mlflow.MlflowClient`` (a stand-in implements the same in tests)."""
 

@@ -1,8 +1,11 @@
-"""Pictures of a monitor run without Grafana: a drift timeline PNG and the batch table as CSV.
+"""Pictures of a monitor run without Grafana: a drift timeline PNG, the batch table as CSV, and on demand the
+Evidently HTML report of one recorded batch.
 
 ``plot_drift_timeline`` draws what it is given and returns the data it drew, so callers (and tests) can
 check what the picture shows without reading pixels. ``write_run_report`` reads one run back from the
-metrics database and writes both files. matplotlib is imported only when a picture is drawn.
+metrics database and writes both files. ``write_batch_html`` rebuilds a batch's Evidently report from what is
+stored: the batch's file (its recorded ``source``), the version that scored it and that version's stored
+reference sample. matplotlib and Evidently are imported only when a picture is drawn.
 """
 
 from __future__ import annotations
@@ -10,9 +13,15 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.store import BATCH_COLUMNS, VERDICT_COLUMNS, MetricsStore
+
+if TYPE_CHECKING:
+    from pipeline.data import Batch, ObjectStore
+    from pipeline.registry import Registry
+    from pipeline.schema import FeatureSchema
+    from pipeline.settings import Settings
 
 TIMELINE_PNG = "drift_timeline.png"
 BATCHES_CSV = "batches.csv"
@@ -26,6 +35,29 @@ def _event_batches(events: Sequence[Mapping[str, Any]], kind: str, known: set[in
     """Indexes of the plotted batches that carry an event of this kind (run-level events have none)."""
     found = {int(e["batch_index"]) for e in events if e.get("kind") == kind and e.get("batch_index") is not None}
     return sorted(found & known)
+
+
+def timeline_data(
+    batches: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]], threshold: float
+) -> dict[str, Any]:
+    """What the drift timeline shows, without drawing it: batch indexes, drift values, the threshold and the
+    marked batches (alarms, promotions, rejections). See ``plot_drift_timeline`` for what marks a batch."""
+    if not batches:
+        raise ValueError("no batches to plot")
+    ordered = sorted(batches, key=lambda b: int(b["batch_index"]))
+    xs = [int(b["batch_index"]) for b in ordered]
+    known = set(xs)
+    flagged = {int(b["batch_index"]) for b in ordered if any(_flag(b, name) for name in VERDICT_COLUMNS)}
+    return {
+        "batch": xs,
+        "drift": [float(b["prediction_drift"]) for b in ordered],
+        "threshold": float(threshold),
+        "alarms": sorted(flagged | set(_event_batches(events, "alarm", known))),
+        "promotions": _event_batches(events, "promotion", known),
+        "rejections": _event_batches(events, "rejection", known),
+        "roc_auc": [_number(b.get("roc_auc")) for b in ordered],
+        "estimated_roc_auc": [_number(b.get("estimated_roc_auc")) for b in ordered],
+    }
 
 
 def plot_drift_timeline(
@@ -43,30 +75,22 @@ def plot_drift_timeline(
     both. ``events`` need ``kind``
     and ``batch_index``: alarm events mark alarms too, promotion and rejection events mark the batch whose
     challenger was promoted or rejected.
-    Returns the plotted data: batch indexes, drift values, the threshold and the marked batches.
+    Returns the plotted data (``timeline_data``): batch indexes, drift values, the threshold and the marked batches.
     """
-    if not batches:
-        raise ValueError("no batches to plot")
-    ordered = sorted(batches, key=lambda b: int(b["batch_index"]))
-    xs = [int(b["batch_index"]) for b in ordered]
-    drift = [float(b["prediction_drift"]) for b in ordered]
-    known = set(xs)
-    flagged = {int(b["batch_index"]) for b in ordered if any(_flag(b, name) for name in VERDICT_COLUMNS)}
-    alarms = sorted(flagged | set(_event_batches(events, "alarm", known)))
-    promotions = _event_batches(events, "promotion", known)
-    rejections = _event_batches(events, "rejection", known)
+    plotted = timeline_data(batches, events, threshold)
+    xs, drift = plotted["batch"], plotted["drift"]
+    alarms, promotions, rejections = plotted["alarms"], plotted["promotions"], plotted["rejections"]
 
     # The object-oriented API with the Agg canvas: no pyplot state, no display, safe in any thread.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    realized = [_number(b.get("roc_auc")) for b in ordered]
-    estimated = [_number(b.get("estimated_roc_auc")) for b in ordered]
+    realized, estimated = plotted["roc_auc"], plotted["estimated_roc_auc"]
     quality = any(v is not None for v in realized + estimated)
     fig = Figure(figsize=(10, 7.5 if quality else 4.5), layout="constrained")
     FigureCanvasAgg(fig)
-    ax, quality_ax = (fig.subplots(2, 1, sharex=True, height_ratios=[3, 2]) if quality else (fig.add_subplot(), None))
+    ax, quality_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2]) if quality else (fig.add_subplot(), None)
     ax.plot(xs, drift, marker="o", color="tab:blue", label="prediction drift")
     ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1.2, label=f"threshold {threshold:g}")
     by_index = dict(zip(xs, drift, strict=True))
@@ -97,16 +121,7 @@ def plot_drift_timeline(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", dpi=110)
-    return {
-        "batch": xs,
-        "drift": drift,
-        "threshold": float(threshold),
-        "alarms": alarms,
-        "promotions": promotions,
-        "rejections": rejections,
-        "roc_auc": realized,
-        "estimated_roc_auc": estimated,
-    }
+    return plotted
 
 
 def _number(value: Any) -> float | None:
@@ -138,8 +153,8 @@ def _write_batches_csv(batches: Sequence[Mapping[str, Any]], out: Path) -> None:
             writer.writerow(row)
 
 
-def write_run_report(store: MetricsStore, run_key: str | None, model_name: str, out_dir: Path) -> list[Path]:
-    """Write the drift timeline PNG and the batch table CSV of one run (the model's latest by default).
+def run_batches(store: MetricsStore, run_key: str | None, model_name: str) -> tuple[str, list[dict[str, Any]]]:
+    """The run key (the model's latest run by default) and its batch rows, oldest first.
 
     Raises LookupError when the model has no recorded run, or the run has no batches of this model.
     """
@@ -153,6 +168,15 @@ def write_run_report(store: MetricsStore, run_key: str | None, model_name: str, 
     others = sorted({b["model_name"] for b in batches} - {model_name})
     if others:
         raise LookupError(f"run {run_key!r} belongs to model {', '.join(others)}, not {model_name!r}")
+    return run_key, batches
+
+
+def write_run_report(store: MetricsStore, run_key: str | None, model_name: str, out_dir: Path) -> list[Path]:
+    """Write the drift timeline PNG and the batch table CSV of one run (the model's latest by default).
+
+    Raises LookupError when the model has no recorded run, or the run has no batches of this model.
+    """
+    run_key, batches = run_batches(store, run_key, model_name)
     events = store.events_of_run(run_key)
 
     out_dir = Path(out_dir)
@@ -205,3 +229,57 @@ def period_drift(
         quality = binned.quality(merged)
         result.update(labelled_rows=quality.labelled, roc_auc=quality.roc_auc, accuracy=quality.accuracy)
     return result
+
+
+def batch_file(source: str) -> str:
+    """The file a recorded batch was read from: its ``source``, without the ETag an inbox batch carries.
+
+    Raises LookupError for a simulated batch (its rows were never stored).
+    """
+    from pipeline.inbox import IDENTITY_SEPARATOR, uri_of
+
+    if source.startswith("simulated:"):
+        raise LookupError(f"batch {source!r} was simulated: its rows were never stored, no report can be rebuilt")
+    return uri_of(source) if IDENTITY_SEPARATOR in source else source
+
+
+def write_batch_html(
+    *,
+    batch: Mapping[str, Any],
+    registry: Registry,
+    settings: Settings,
+    schema: FeatureSchema,
+    reference: Batch,
+    s3_client: ObjectStore | None,
+    out_dir: Path,
+) -> Path:
+    """Rebuild the Evidently HTML report of one recorded batch (a row of ``batches_of_run``) and write it.
+
+    The batch is read again from its file, both it and ``reference`` are sampled to at most
+    ``pipeline.drift.HTML_SAMPLE_ROWS`` rows (the sample the monitor's own HTML uses), scored with the version
+    that scored the batch, and compared at the batch's recorded threshold.
+    """
+    import numpy as np
+
+    from pipeline.data import load_batch
+    from pipeline.drift import HTML_SAMPLE_ROWS, ReferenceProfile, sample_positions
+    from pipeline.serving import load_version
+
+    index = int(batch["batch_index"])
+    current = load_batch(batch_file(str(batch["source"])), schema, s3_client).frame
+    info = registry.version(int(batch["champion_version"]))
+    scorer = load_version(registry, info, schema, settings).scorer
+    ref = reference.frame.iloc[sample_positions(len(reference.frame), HTML_SAMPLE_ROWS)].reset_index(drop=True)
+    cur = current.iloc[sample_positions(len(current), HTML_SAMPLE_ROWS)].reset_index(drop=True)
+    profile = ReferenceProfile(
+        ref,
+        np.asarray(scorer.proba(ref)),
+        schema,
+        prediction_threshold=float(batch["drift_threshold"]),
+        column_threshold=settings.column_drift_threshold,
+    )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"evidently_batch_{index:03d}.html"
+    profile.sampled_report(cur, np.asarray(scorer.proba(cur))).save_html(str(path))
+    return path

@@ -123,10 +123,11 @@ def end_running_children(run_id: str, status: str) -> list[str]:
 
 
 def connect(tracking_uri: str, experiment_name: str) -> str:
-    """Point the MLflow client at the server and the experiment; returns the experiment id."""
+    """Point the MLflow client at the server and the experiment; returns the experiment id. An HTTP server that
+    does not answer fails before MLflow is even imported."""
+    check_server(tracking_uri)
     import mlflow
 
-    check_server(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     experiment = mlflow.set_experiment(experiment_name)
     return str(experiment.experiment_id)

@@ -6,13 +6,11 @@ Adding a model is one entry in ``ZOO``: a builder taking hyperparameters and a h
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from hyperopt import hp
-from hyperopt.pyll import scope
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -67,33 +65,44 @@ def build_xgboost(schema: FeatureSchema, params: Params) -> Pipeline:
     return Pipeline([("pre", pre), ("model", model)])
 
 
+def _no_space() -> dict[str, Any]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Candidate:
     name: str
     build: Callable[[FeatureSchema, Params], Pipeline]
     defaults: Params
-    space: dict[str, Any] = field(default_factory=dict)
+    space: Callable[[], dict[str, Any]] = (
+        _no_space  # the hyperopt search space, built when tuning (hyperopt is slow to import)
+    )
+
+
+def _logreg_space() -> dict[str, Any]:
+    from hyperopt import hp
+
+    return {"C": hp.loguniform("C", np.log(1e-3), np.log(10.0))}
+
+
+def _xgboost_space() -> dict[str, Any]:
+    from hyperopt import hp
+    from hyperopt.pyll import scope
+
+    return {
+        "n_estimators": scope.int(hp.quniform("n_estimators", 50, 400, 25)),
+        "max_depth": scope.int(hp.quniform("max_depth", 2, 8, 1)),
+        "learning_rate": hp.loguniform("learning_rate", np.log(0.02), np.log(0.3)),
+        "subsample": hp.uniform("subsample", 0.6, 1.0),
+        "min_child_weight": hp.loguniform("min_child_weight", np.log(0.5), np.log(20.0)),
+        "reg_lambda": hp.loguniform("reg_lambda", np.log(0.1), np.log(20.0)),
+    }
 
 
 ZOO: dict[str, Candidate] = {
-    "logreg": Candidate(
-        "logreg",
-        build_logreg,
-        {"C": 1.0},
-        {"C": hp.loguniform("C", np.log(1e-3), np.log(10.0))},
-    ),
+    "logreg": Candidate("logreg", build_logreg, {"C": 1.0}, _logreg_space),
     "xgboost": Candidate(
-        "xgboost",
-        build_xgboost,
-        {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1},
-        {
-            "n_estimators": scope.int(hp.quniform("n_estimators", 50, 400, 25)),
-            "max_depth": scope.int(hp.quniform("max_depth", 2, 8, 1)),
-            "learning_rate": hp.loguniform("learning_rate", np.log(0.02), np.log(0.3)),
-            "subsample": hp.uniform("subsample", 0.6, 1.0),
-            "min_child_weight": hp.loguniform("min_child_weight", np.log(0.5), np.log(20.0)),
-            "reg_lambda": hp.loguniform("reg_lambda", np.log(0.1), np.log(20.0)),
-        },
+        "xgboost", build_xgboost, {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1}, _xgboost_space
     ),
 }
 

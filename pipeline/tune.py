@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from hyperopt import STATUS_OK, Trials, fmin, tpe
 
 from pipeline.schema import FeatureSchema
 from pipeline.train import Candidate, Params, Split, evaluate, fit
@@ -36,6 +35,7 @@ def tune(
 ) -> TuneResult:
     """Search ``trials`` parameter sets; return the one with the lowest validation log loss."""
     import mlflow
+    from hyperopt import STATUS_OK, Trials, fmin, tpe
 
     best: dict[str, Any] = {}
     counter = {"n": 0}
@@ -56,10 +56,11 @@ def tune(
             on_trial(counter["n"], loss)
         return {"loss": loss, "status": STATUS_OK}
 
-    if candidate.space:
+    space = candidate.space()
+    if space:
         fmin(
             objective,
-            candidate.space,
+            space,
             algo=tpe.suggest,
             max_evals=trials,
             trials=Trials(),
