@@ -122,9 +122,10 @@ def _quoted(name: str) -> str:
 def _baseline(path: Path, chunk_rows: int, env: dict[str, str]) -> tuple[float, float]:
     """Seconds to read the file with pyarrow's streaming reader, and for the champion's predict_proba on it."""
     import mlflow
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from pipeline.engine import _block_bytes
+    from pipeline.engine import CSV_BLOCK_BYTES
     from pipeline.schema import builtin_schema
 
     mlflow.set_tracking_uri(env["PIPELINE_TRACKING_URI"])
@@ -132,12 +133,21 @@ def _baseline(path: Path, chunk_rows: int, env: dict[str, str]) -> tuple[float, 
     features = list(builtin_schema().features)
     read = predict = 0.0
     started = time.perf_counter()
-    reader = pacsv.open_csv(str(path), read_options=pacsv.ReadOptions(block_size=_block_bytes(path, chunk_rows)))
-    while True:
+    reader = pacsv.open_csv(str(path), read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES))
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    done = False
+    while not done:
         try:
-            frame = reader.read_next_batch().to_pandas()
+            batch = reader.read_next_batch()
+            pending.append(batch)
+            rows += batch.num_rows
         except StopIteration:
-            break
+            done = True
+        if not pending or (rows < chunk_rows and not done):
+            continue
+        frame = pa.Table.from_batches(pending).to_pandas()  # chunks of chunk_rows rows, as the monitor's
+        pending, rows = [], 0
         read += time.perf_counter() - started
         started = time.perf_counter()
         model.predict_proba(frame[features])

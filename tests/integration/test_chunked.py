@@ -50,7 +50,9 @@ def test_a_batch_larger_than_a_chunk_is_read_in_chunks_and_agrees_with_the_whole
     said_chunked, chunked = monitor("chunked", chunk_mb=size_mb / 10)
 
     assert "chunks" not in said_whole
-    assert re.findall(r"read in (\d+) chunks \((\d+) rows", said_chunked) == [("6", "6000"), ("6", "6000")]
+    found = re.findall(r"read in (\d+) chunks \((\d+) rows", said_chunked)
+    assert [rows for _chunks, rows in found] == ["6000", "6000"]
+    assert all(3 <= int(chunks) <= 6 for chunks, _rows in found), found  # chunks of about 1,000 rows or more
     assert {r["champion_version"] for r in whole + chunked} == {1}
     for a, b in zip(whole, chunked, strict=True):
         assert (a["rows"], a["drifted_columns"], a["drift_detected"]) == (b["rows"], b["drifted_columns"],
