@@ -69,7 +69,8 @@ def features_of_log(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
     return pd.DataFrame({name: frame[FEATURE_PREFIX + name].to_numpy() for name in schema.features})
 
 
-def _arrow(frame: pd.DataFrame) -> Any:
+def arrow_table(frame: pd.DataFrame) -> Any:
+    """A frame as an Arrow table; a column of mixed types (numbers and text) as text."""
     import pyarrow as pa
 
     try:
@@ -95,7 +96,7 @@ class BatchLogWriter:
         import pyarrow.parquet as pq
 
         frame = frame.assign(row=frame["row"] + self.rows)
-        table = _arrow(frame)
+        table = arrow_table(frame)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema)
         else:
@@ -118,7 +119,7 @@ class BatchLogWriter:
 def _to_parquet(frame: pd.DataFrame) -> bytes:
     import pyarrow.parquet as pq
 
-    table = _arrow(frame)
+    table = arrow_table(frame)
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return buffer.getvalue()

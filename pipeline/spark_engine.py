@@ -51,7 +51,6 @@ import csv
 import io
 import json
 import os
-import pickle
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -416,17 +415,25 @@ def _summary(
     return row
 
 
+SAMPLE_PROBA = "__p_positive__"
+
+
 def _pack(sample: pd.DataFrame, proba: pd.DataFrame) -> bytes:
-    """A partition's sample for the driver. Pickle, not Parquet: a validated frame can hold object columns of
-    mixed types (a stray text value among int-coded categories) that Parquet refuses, and the dtypes and
-    missing markers must arrive as they left. Both ends are this job's own processes; nothing is stored."""
+    """A partition's sample and its P(positive) for the driver, as Parquet (never pickle: the package unpickles
+    nothing). A column of mixed types (a stray text value among int-coded categories) travels as text."""
+    import pyarrow.parquet as pq
+
+    from pipeline.predictions import arrow_table
+
     values = proba["proba"].to_numpy(dtype=np.float64) if len(proba) else np.empty(0)
-    return pickle.dumps((sample, values), protocol=5)
+    buffer = io.BytesIO()
+    pq.write_table(arrow_table(sample.assign(**{SAMPLE_PROBA: values})), buffer)
+    return buffer.getvalue()
 
 
 def _unpack(data: bytes) -> tuple[pd.DataFrame, np.ndarray]:
-    sample, proba = pickle.loads(data)
-    return sample, proba
+    frame = pd.read_parquet(io.BytesIO(data))
+    return frame.drop(columns=[SAMPLE_PROBA]), frame[SAMPLE_PROBA].to_numpy(dtype=np.float64)
 
 
 # ---------------------------------------------------------------- on the driver

@@ -156,7 +156,15 @@ def test_application_stops_when_idle_and_is_capped():
 def test_infra_readme_documents_the_spark_hand_off():
     text = (INFRA / "README.md").read_text()
     section = text.split("## Spark runner", 1)[1].split("\n## ", 1)[0]
-    for needed in ("enable_spark", "results/", "profiles/", "predictions/", "pipeline monitor --engine spark"):
+    for needed in (
+        "enable_spark",
+        "results/",
+        "pipeline spark-job-args",
+        "pipeline.spark_job",
+        "spark_entry.py",
+        "result.json",
+        "start-job-run",
+    ):
         assert needed in section, needed
     assert "neither MLflow nor the database" in section
 
