@@ -211,16 +211,28 @@ def write_table(frame: pd.DataFrame, destination: str, s3_client: ObjectStore | 
         buffer.write(frame.to_csv(index=False).encode("utf-8"))
     else:
         frame.to_parquet(buffer, index=False)
+    write_bytes(destination, buffer.getvalue(), s3_client)
+
+
+def write_bytes(destination: str, body: bytes, s3_client: ObjectStore | None = None) -> None:
+    """Write bytes to a local path (atomically: a temporary file renamed) or ``s3://``; one-line ``DataError``s."""
     if destination.startswith("s3://"):
         if s3_client is None:
             raise DataError(f"{destination}: no S3 client configured")
+        from botocore.exceptions import BotoCoreError, ClientError
+
         bucket, key = split_s3(destination)
-        s3_client.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+        try:
+            s3_client.put_object(Bucket=bucket, Key=key, Body=body)
+        except ClientError as err:
+            raise s3_client_error(destination, bucket, err) from err
+        except BotoCoreError as err:
+            raise s3_failure(destination, err) from err
         return
     path = Path(destination)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
+    tmp.write_bytes(body)
     tmp.replace(path)
 
 

@@ -158,10 +158,7 @@ class LateLabels:
         holdouts: dict[int, float | None] = {}
         events: list[Event] = []
         dropped: list[tuple[str, int, int]] = []  # (run key, batch, version) of batches whose labels alarm
-        for run_key, index in sorted(
-            {(str(k), int(i)) for k, i in zip(touched["run_key"], touched["batch"], strict=True)},
-            key=lambda key: (rows[key]["ts"], key[1]) if key in rows else (pd.Timestamp.max, key[1]),
-        ):
+        for run_key, index in _in_time_order(touched, rows):
             row = rows.get((run_key, index))
             if row is None:
                 continue  # a log written by an attempt whose row was never committed: a rerun rewrites it
@@ -217,7 +214,7 @@ class LateLabels:
                     details={"batches": [{"run_key": k, "batch": i, "version": v} for k, i, v in dropped]},
                 )
             )
-            events += self._retrain(delivery, dropped, predictions, every, result)
+            events += self._retrain(delivery, dropped, predictions, every, rows, result)
         self.store.record_late_labels(name, delivery.key, sorted(new.items()), result.batches, events)
         return result
 
@@ -227,6 +224,7 @@ class LateLabels:
         dropped: Sequence[tuple[str, int, int]],
         predictions: pd.DataFrame,
         every: dict[str, int],
+        rows: dict[tuple[str, int], dict[str, Any]],
         result: LabelsResult,
     ) -> list[Event]:
         """Retrain once on the labelled rows, when the champion is the version whose labels dropped."""
@@ -245,7 +243,7 @@ class LateLabels:
             )
             result.retrained = f"v{done.version} found from an interrupted attempt"
             return events
-        window, names = self._window(dropped, predictions, every, champion)
+        window, names = self._window(dropped, predictions, every, rows, champion)
         if len(window) < self.rules.min_rows_for_auc:
             result.retrained = f"no retrain: {len(window)} labelled rows are too few"
             return []
@@ -267,18 +265,19 @@ class LateLabels:
         return retrain_events(delivery.key, self.registry.name, RUN_LEVEL, champion.version, retrained, names)
 
     def _window(
-        self, dropped: Sequence[tuple[str, int, int]], predictions: pd.DataFrame, every: dict[str, int], champion: Any
+        self,
+        dropped: Sequence[tuple[str, int, int]],
+        predictions: pd.DataFrame,
+        every: dict[str, int],
+        rows: dict[tuple[str, int], dict[str, Any]],
+        champion: Any,
     ) -> tuple[pd.DataFrame, list[str]]:
         """The labelled rows to retrain on, oldest first: the champion's labelled reference, then each logged
         batch's labelled rows in time order; the policy picks which (rows since the first dropped batch)."""
         from pipeline.serving import recorded_reference
 
-        rows = self.store.batches_of_model(self.registry.name)
         labelled = predictions[predictions["id"].isin(every.keys()) | predictions["label"].notna()]
-        keys = sorted(
-            {(str(k), int(i)) for k, i in zip(labelled["run_key"], labelled["batch"], strict=True)},
-            key=lambda key: (rows[key]["ts"], key[1]) if key in rows else (pd.Timestamp.max, key[1]),
-        )
+        keys = _in_time_order(labelled, rows)
         frames: list[tuple[int, str, pd.DataFrame]] = []
         reference = recorded_reference(champion, self.schema, self.registry.name)
         if reference is not None and reference.has_labels:
@@ -304,6 +303,12 @@ class LateLabels:
         names = [n for p, n, _f in frames if p in chosen]
         window = pd.concat(picked, ignore_index=True) if picked else pd.DataFrame()
         return window, names
+
+
+def _in_time_order(logged: pd.DataFrame, rows: dict[tuple[str, int], dict[str, Any]]) -> list[tuple[str, int]]:
+    """The (run key, batch) pairs of logged rows, in the order their batches were recorded."""
+    keys = {(str(k), int(i)) for k, i in zip(logged["run_key"], logged["batch"], strict=True)}
+    return sorted(keys, key=lambda key: (rows[key]["ts"], key[1]) if key in rows else (pd.Timestamp.max, key[1]))
 
 
 def late_labelled_window(

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.data import Batch, DataError, ObjectStore, labels_of, s3_failure, split_s3
+from pipeline.data import Batch, DataError, ObjectStore, labels_of, s3_failure, split_s3, write_bytes
 from pipeline.schema import FeatureSchema
 
 FEATURE_PREFIX = "feature:"
@@ -139,25 +139,10 @@ class PredictionLog:
 
     def put(self, body: bytes, model_name: str, run_key: str, index: int) -> str:
         uri = self.uri(model_name, run_key, index)
-        if uri.startswith("s3://"):
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            if self.s3 is None:
-                raise PredictionLogError(f"{uri}: no S3 client configured for the prediction log")
-            bucket, key = split_s3(uri)
-            try:
-                self.s3.put_object(Bucket=bucket, Key=key, Body=body)
-            except ClientError as err:
-                code = err.response.get("Error", {}).get("Code", "error")
-                raise PredictionLogError(f"{uri}: prediction log not written (S3 error {code})") from err
-            except BotoCoreError as err:
-                raise PredictionLogError(f"prediction log not written: {s3_failure(uri, err)}") from err
-            return uri
-        path = Path(uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(body)
-        tmp.replace(path)
+        try:
+            write_bytes(uri, body, self.s3)
+        except DataError as err:
+            raise PredictionLogError(f"prediction log not written: {err}") from err
         return uri
 
     @contextlib.contextmanager

@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.data import DataError, ObjectStore, read_bytes, split_s3, validate_frame
+from pipeline.data import DataError, ObjectStore, read_bytes, split_s3, validate_frame, write_bytes
 from pipeline.engine import Chunked, ChunkWork, numeric_categories
 from pipeline.profile import BatchProfile
 
@@ -137,7 +137,7 @@ def write_result(chunked: Chunked, out: str, s3: ObjectStore | None) -> str:
         (SAMPLE, sample.getvalue()),
         (RESULT, json.dumps(result, indent=1).encode()),
     ):
-        _put(f"{out.rstrip('/')}/{name}", body, s3)
+        write_bytes(f"{out.rstrip('/')}/{name}", body, s3)
     return f"{out.rstrip('/')}/{RESULT}"
 
 
@@ -163,18 +163,6 @@ def read_result(uri: str, s3: ObjectStore | None, binning: str) -> Chunked:
         extra_columns=list(result.get("extra_columns", [])),
         chunks=int(result.get("chunks", 0)),
     )
-
-
-def _put(uri: str, body: bytes, s3: ObjectStore | None) -> None:
-    if uri.startswith("s3://"):
-        if s3 is None:
-            raise DataError(f"{uri}: no S3 client configured")
-        bucket, key = split_s3(uri)
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
-        return
-    path = Path(uri)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(body)
 
 
 def _local_model(model: str, s3: ObjectStore | None, folder: str) -> str:
