@@ -143,3 +143,46 @@ def test_the_local_endpoint_needs_no_credentials_and_aws_says_when_they_are_miss
     with pytest.raises(DataError, match=r"s3://bucket/b\.csv: no AWS credentials found") as caught:
         read_table("s3://bucket/b.csv", aws)
     assert "\n" not in str(caught.value)
+
+
+TRICKY_CSVS = {
+    "numbers, text and a gap": "a,b,c\n1,2.5,x\n3,,y\n",
+    "integers with a gap": "a,b\n1,2\n,3\n",
+    "booleans": "a,b\nTrue,1\nfalse,0\n",
+    "dates stay text": "d,v\n2024-01-01,1\n2024-02-03,2\n",
+    "timestamps stay text": "d,v\n2024-01-01 10:00:00,1\n2024-02-03T11:00:00,2\n",
+    "a column with no value": "a,b\n,1\n,2\n",
+    "spaces around numbers": "a,b\n 1.5,x\n2 ,y\n",
+    "infinities": "a,b\ninf,1\n-Infinity,2\n",
+    "missing-value words": "a,b\nNA,None\n1,<NA>\n",
+    "quoted separators and empty quotes": 'a,b\n"1",",x"\n"2",""\n',
+    "a blank cell in a numeric column": "a,b\n1, \n2,3\n",
+    "a trailing separator": "a,b,\n1,2,\n3,4,\n",
+    "a short row": "a,b,c\n1,2\n3,4,5\n",
+    "blank lines": "a,b\n1,2\n\n3,4\n",
+    "mixed text and numbers": "a,b\n1,x\ny,2\n",
+    "leading zeros": "a,b\n007,1\n010,2\n",
+    "Windows line ends": "a,b\r\n1,2\r\n3,x\r\n",
+    "a line break in quotes": 'a,b\n1,"x\ny"\n2,z\n',
+    "digits that need correct rounding": "a\n0.1\n0.30000000000000004\n1.7976931348623157e308\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY_CSVS))
+def test_a_csv_reads_as_pandas_reads_it(tmp_path, name):
+    path = tmp_path / "batch.csv"
+    path.write_text(TRICKY_CSVS[name], encoding="utf-8", newline="")
+    expected = pd.read_csv(path, low_memory=False, float_precision="round_trip")
+    pd.testing.assert_frame_equal(read_table(str(path)), expected, check_exact=True)
+
+
+def test_a_plain_csv_is_read_by_pyarrow_not_pandas(tmp_path, good_frame, monkeypatch):
+    path = tmp_path / "batch.csv"
+    good_frame.to_csv(path, index=False)
+    expected = pd.read_csv(path, low_memory=False, float_precision="round_trip")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pandas' parser was used")
+
+    monkeypatch.setattr(pd, "read_csv", refuse)
+    pd.testing.assert_frame_equal(read_table(str(path)), expected, check_exact=True)
