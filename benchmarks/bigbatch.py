@@ -16,22 +16,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.common import BenchStack, Say, Section, Table, seconds
-
-MONITOR_MEMORY = (
-    "import resource, subprocess, sys, time\n"
-    "started = time.perf_counter()\n"
-    "code = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)\n"
-    "elapsed = time.perf_counter() - started\n"
-    "print(code.stdout)\n"
-    "print(f'BENCH maxrss_kb={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss} seconds={elapsed} "
-    "code={code.returncode}')\n"
-)
 
 
 @dataclass(frozen=True)
@@ -40,10 +31,23 @@ class BigBatchConfig:
     chunk_rows: int = 100_000  # the monitor's PIPELINE_CHUNK_ROWS
     memory_target_gib: float = 1.5
     time_target: float = 1.25  # x (read + predict)
+    spark: bool = True  # also run every size with `--engine spark` (needs the spark extra and Java)
+    spark_master: str = "local[2]"
 
     @classmethod
     def quick(cls) -> BigBatchConfig:
         return cls(sizes=(20_000, 200_000))
+
+
+@dataclass
+class Watched:
+    """One ``pipeline monitor`` process, as ``benchmarks.watch`` saw it."""
+
+    seconds: float
+    maxrss_gib: float  # the monitor process's own peak
+    tree_rss_gib: float  # the peak summed over its process tree (a Spark engine's JVM and workers)
+    tree_cpu: float  # CPU seconds of the tree
+    output: str
 
 
 @dataclass
@@ -55,10 +59,30 @@ class Measured:
     chunks: int
     read_seconds: float
     predict_seconds: float
+    cpu: float = float("nan")
+    spark: Watched | None = None
 
     @property
     def baseline(self) -> float:
         return self.read_seconds + self.predict_seconds
+
+
+@dataclass
+class CostModel:
+    """Time = fixed + per_row x rows, by least squares over the sizes measured."""
+
+    fixed: float  # seconds per monitor run: start-up, the champion, a Spark session and its workers
+    per_row: float  # seconds per row
+
+    @classmethod
+    def fit(cls, rows: Sequence[int], times: Sequence[float]) -> CostModel:
+        if len(rows) < 2:
+            raise ValueError("a cost model needs two sizes at least")
+        slope, intercept = np.polyfit(np.asarray(rows, dtype=float), np.asarray(times, dtype=float), 1)
+        return cls(float(intercept), float(slope))
+
+    def seconds(self, rows: int) -> float:
+        return self.fixed + self.per_row * rows
 
 
 def _env(stack: BenchStack, chunk_rows: int) -> dict[str, str]:
@@ -73,6 +97,7 @@ def _env(stack: BenchStack, chunk_rows: int) -> dict[str, str]:
         "PIPELINE_EXPERIMENT_NAME": "bench-big-batches",
         "PIPELINE_CHUNK_ROWS": str(chunk_rows),
         "PIPELINE_TUNING_TRIALS": "2",
+        "PIPELINE_SPARK_MASTER": "local[2]",
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",  # pragma: allowlist secret (moto's fake key)
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
@@ -156,35 +181,78 @@ def _baseline(path: Path, chunk_rows: int, env: dict[str, str]) -> tuple[float, 
     return read, predict
 
 
-def measure(path: Path, reference: Path, rows: int, config: BigBatchConfig, env: dict[str, str]) -> Measured:
-    exe = str(Path(sys.executable).with_name("pipeline"))
-    command = [exe, "monitor", "--reference", str(reference), "--current", str(path), "--threshold", "10"]
+def watch(command: list[str], env: dict[str, str], what: str) -> Watched:
+    """Run one command under ``benchmarks.watch`` (its own process, so the command is its only child)."""
     out = subprocess.run(
-        [sys.executable, "-c", MONITOR_MEMORY, *command, "--run-id", f"big-{rows}-{time.time_ns()}"],
+        [sys.executable, "-m", "benchmarks.watch", *command],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         check=True,
+        cwd=Path(__file__).resolve().parents[1],
     ).stdout
-    figures = re.search(r"BENCH maxrss_kb=(\d+) seconds=([\d.]+) code=(-?\d+)", out)
-    if figures is None or figures.group(3) not in ("0",):
-        raise RuntimeError(f"monitor of {rows} rows failed: {out[-2000:]}")
-    chunks = re.search(r"read in (\d+) chunks", out)
+    figures = re.search(r"WATCH seconds=([\d.]+) maxrss_kb=(\d+) tree_rss_kb=(\d+) tree_cpu=([\d.]+) code=(-?\d+)", out)
+    if figures is None or figures.group(5) != "0":
+        raise RuntimeError(f"{what} failed: {out[-2000:]}")
+    return Watched(
+        seconds=float(figures.group(1)),
+        maxrss_gib=int(figures.group(2)) / 1024 / 1024,
+        tree_rss_gib=int(figures.group(3)) / 1024 / 1024,
+        tree_cpu=float(figures.group(4)),
+        output=out,
+    )
+
+
+def measure(
+    path: Path, reference: Path, rows: int, config: BigBatchConfig, env: dict[str, str], say: Say = print
+) -> Measured:
+    exe = str(Path(sys.executable).with_name("pipeline"))
+    command = [exe, "monitor", "--reference", str(reference), "--current", str(path), "--threshold", "10"]
+    local = watch([*command, "--run-id", f"big-{rows}-{time.time_ns()}"], env, f"monitor of {rows:,} rows")
+    say(f"    local engine: {seconds(local.seconds)}, peak {local.maxrss_gib:.2f} GiB")
+    spark = None
+    if config.spark:
+        spark_env = {**env, "PIPELINE_SPARK_MASTER": config.spark_master}
+        spark = watch(
+            [*command, "--engine", "spark", "--run-id", f"big-spark-{rows}-{time.time_ns()}"],
+            spark_env,
+            f"monitor --engine spark of {rows:,} rows",
+        )
+        say(f"    Spark engine ({config.spark_master}): {seconds(spark.seconds)}")
+    chunks = re.search(r"read in (\d+) chunks", local.output)
     read, predict = _baseline(path, config.chunk_rows, env)
     return Measured(
         rows=rows,
         size_mb=path.stat().st_size / 1024 / 1024,
-        seconds=float(figures.group(2)),
-        maxrss_gib=int(figures.group(1)) / 1024 / 1024,
+        seconds=local.seconds,
+        maxrss_gib=local.maxrss_gib,
         chunks=int(chunks.group(1)) if chunks else 1,
         read_seconds=read,
         predict_seconds=predict,
+        cpu=local.tree_cpu,
+        spark=spark,
     )
+
+
+def spark_available() -> str | None:
+    """Why the Spark engine cannot run here, or None."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (the `spark` extra)"
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        return "no Java runtime (JAVA_HOME or java on the PATH)"
+    return None
 
 
 def run(config: BigBatchConfig, stack: BenchStack, say: Say) -> Section:
     env = _env(stack, config.chunk_rows)
+    missing = spark_available() if config.spark else None
+    if missing:
+        say(f"  the Spark engine is left out: {missing}")
+        config = replace(config, spark=False)
     results: list[Measured] = []
     with tempfile.TemporaryDirectory(prefix="bench-big-") as tmp:
         folder = Path(tmp)
@@ -197,7 +265,7 @@ def run(config: BigBatchConfig, stack: BenchStack, say: Say) -> Section:
             say(f"  writing a {rows:,}-row batch")
             write_big_csv(path, rows)
             say(f"  monitoring it through the CLI ({path.stat().st_size / 1024 / 1024:,.0f} MB)")
-            results.append(measure(path, reference, rows, config, env))
+            results.append(measure(path, reference, rows, config, env, say))
             path.unlink()
     table = Table(
         [
@@ -235,16 +303,80 @@ def run(config: BigBatchConfig, stack: BenchStack, say: Say) -> Section:
         "file read by pyarrow's streaming CSV reader plus the champion's `predict_proba` on every chunk, in the "
         "benchmark's process. Rows beyond the first 1,000,000 repeat them (see `write_big_csv`)."
     )
-    return Section(
-        "7. Batches of any size",
-        body,
-        [("", table)],
-        figures={
-            "rows": largest.rows,
-            "maxrss_gib": largest.maxrss_gib,
-            "ratio": largest.seconds / largest.baseline,
-            "memory_target": config.memory_target_gib,
-            "time_target": config.time_target,
-            "all": results,
-        },
+    tables: list[tuple[str, Table]] = [("The local engine (the default):", table)]
+    notes: list[str] = []
+    figures: dict[str, object] = {
+        "rows": largest.rows,
+        "maxrss_gib": largest.maxrss_gib,
+        "ratio": largest.seconds / largest.baseline,
+        "memory_target": config.memory_target_gib,
+        "time_target": config.time_target,
+        "all": results,
+    }
+    spark_runs = [m for m in results if m.spark is not None]
+    if len(spark_runs) >= 2:
+        tables += spark_tables(spark_runs, config)
+        notes.append(
+            "The Spark engine runs the same command with `--engine spark`"
+            f" (`PIPELINE_SPARK_MASTER={config.spark_master}`, Spark's default 128 MB input splits): one Spark"
+            " session per monitor run, the batch read by Spark, every"
+            " partition scored and profiled in the Python workers, the profiles merged on the driver. Its memory is"
+            " the sum over the monitor, the JVM and the workers, sampled every 0.25 s; CPU is that tree's too."
+        )
+        figures["models"] = cost_models(spark_runs)
+    elif config.spark:
+        notes.append("The Spark engine needs two sizes for its cost model; this run measured fewer.")
+    else:
+        notes.append(f"The Spark engine was not measured in this run: {missing or 'turned off'}.")
+    return Section("7. Batches of any size", body, tables, notes=notes, figures=figures)
+
+
+def cost_models(runs: list[Measured]) -> dict[tuple[str, str], CostModel]:
+    rows = [m.rows for m in runs]
+    spark = [m.spark for m in runs if m.spark is not None]
+    return {
+        ("local engine", "wall"): CostModel.fit(rows, [m.seconds for m in runs]),
+        ("local engine", "CPU"): CostModel.fit(rows, [m.cpu for m in runs]),
+        ("Spark engine", "wall"): CostModel.fit(rows, [w.seconds for w in spark]),
+        ("Spark engine", "CPU"): CostModel.fit(rows, [w.tree_cpu for w in spark]),
+    }
+
+
+def spark_tables(runs: list[Measured], config: BigBatchConfig) -> list[tuple[str, Table]]:
+    versus = Table(
+        [
+            "rows",
+            "local engine",
+            f"Spark {config.spark_master}",
+            "Spark / local",
+            "CPU, local / Spark",
+            "peak memory, local / Spark (all processes)",
+        ]
     )
+    for m in runs:
+        assert m.spark is not None
+        versus.rows.append(
+            [
+                f"{m.rows:,}",
+                seconds(m.seconds),
+                seconds(m.spark.seconds),
+                f"{m.spark.seconds / m.seconds:.2f}",
+                f"{seconds(m.cpu)} / {seconds(m.spark.tree_cpu)}",
+                f"{m.maxrss_gib:.2f} / {m.spark.tree_rss_gib:.2f} GiB",
+            ]
+        )
+    model = Table(["engine", "time", "fixed cost a (per monitor run)", "b (per row)", "rows per second (1/b)"])
+    for (engine, kind), cost in cost_models(runs).items():
+        model.rows.append(
+            [
+                engine,
+                kind,
+                seconds(cost.fixed),
+                f"{cost.per_row * 1e6:.2f} µs",
+                f"{1 / cost.per_row:,.0f}" if cost.per_row > 0 else "n/a",
+            ]
+        )
+    return [
+        ("The Spark engine against the local engine, through the CLI on the same files:", versus),
+        ("Cost model, time = a + b × rows (least squares over the sizes above):", model),
+    ]

@@ -296,6 +296,24 @@ def limits(sections: list[Section]) -> list[str]:
                 f" alone is {ratio(largest['drift_speedup'])} faster than Evidently's report. Wall times"
                 " also carry the machine's other load (see the load average above)."
             )
+    timer = _figure(sections, "6.")
+    if timer and timer["speedup"] < 20:
+        found.append(
+            f"The timer run's speed-up over score + Evidently. The baseline's batch is {seconds(timer['baseline'])},"
+            f" of which the champion's own predict is {seconds(timer['score'])}: the monitor pays that predict too,"
+            f" so even a monitor that cost nothing beyond it would be {ratio(timer['baseline'] / timer['score'])}"
+            f" faster, not 20×. Beyond the predict, the marginal batch costs {seconds(timer['own'])} (read, validate,"
+            f" drift, estimate, store), against {seconds(timer['report'])} for Evidently's report alone."
+        )
+    big = _figure(sections, "7.")
+    if big and big["ratio"] > big["time_target"]:
+        largest = big["all"][-1]
+        extra = largest.seconds - largest.baseline
+        found.append(
+            f"The {largest.rows:,}-row batch: the run is {seconds(largest.seconds)} against"
+            f" {seconds(largest.baseline)} of read + predict; the {seconds(extra)} beyond them are start-up"
+            " (about 3 s), validation and the profile of every chunk."
+        )
     drift = _figure(sections, "4.")
     if drift and drift["auc_ok"] is not True:
         found.append(
@@ -312,7 +330,8 @@ def render(sections: list[Section], *, command: str, elapsed: float, quick: bool
         "# Benchmarks",
         "",
         "Monitoring throughput, agreement with Evidently, the cost of a retrain cycle, model quality under drift,"
-        " performance estimation without labels and the cost of one timer run.",
+        " performance estimation without labels, the cost of one timer run and batches of any size (the local and"
+        " the Spark engine).",
         "This file is written by `make bench` (`python -m benchmarks.run`); the code is in `benchmarks/`.",
         "",
         f"- Command: `{command}`" + (" (quick mode: small sizes, not the reference figures)" if quick else ""),

@@ -47,6 +47,19 @@ class TimerConfig:
         return cls(rows=5_000, batches=3, one_batch_runs=2, long_runs=1, startup_runs=2)
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """One batch of the baseline, in seconds: its three steps."""
+
+    read: float  # read and validate the CSV
+    score: float  # the champion's predict_proba
+    report: float  # Evidently's report
+
+    @property
+    def total(self) -> float:
+        return self.read + self.score + self.report
+
+
 @dataclass
 class Timed:
     wall: float
@@ -143,8 +156,11 @@ def run(config: TimerConfig, stack: BenchStack, say: Say) -> Section:
         baseline, decisions = _baseline(stack, batches, records, say)
     one_wall, long_wall = median([r.wall for r in one]), median([r.wall for r in long])
     marginal = (long_wall - one_wall) / (config.batches - 1)
-    base = median(baseline)
+    base = median([b.total for b in baseline])
+    score = median([b.score for b in baseline])
+    report = median([b.report for b in baseline])
     speedup = base / marginal if marginal > 0 else float("inf")
+    own = marginal - score  # what monitoring adds to the champion's own predict, per batch
     table = Table(["what", "runs", "wall, median", "CPU, median", "range (wall)"])
 
     def add(what: str, runs: list[Timed]) -> None:
@@ -168,7 +184,16 @@ def run(config: TimerConfig, stack: BenchStack, say: Say) -> Section:
         ["one-batch timer run, process start to exit", seconds(one_wall)],
         [f"marginal batch ((N-batch - one-batch) / {config.batches - 1})", seconds(marginal)],
         ["baseline per batch: read + validate + score + Evidently report (warm process)", seconds(base)],
+        [
+            "of which: read + validate / the champion's predict / Evidently's report",
+            " / ".join(seconds(median([getattr(b, part) for b in baseline])) for part in ("read", "score", "report")),
+        ],
         ["baseline / marginal batch", ratio(speedup)],
+        ["the marginal batch without the champion's predict (monitoring's own cost)", seconds(own)],
+        [
+            "Evidently's report alone / monitoring's own cost",
+            ratio(report / own) if own > 0 else "n/a",
+        ],
         ["drift decisions equal to the baseline's (batches)", f"{decisions}/{len(records)}"],
     ]
     return Section(
@@ -185,6 +210,9 @@ def run(config: TimerConfig, stack: BenchStack, say: Say) -> Section:
             "marginal": marginal,
             "baseline": base,
             "speedup": speedup,
+            "score": score,
+            "report": report,
+            "own": own,
             "decisions_equal": decisions == len(records),
         },
     )
@@ -192,8 +220,8 @@ def run(config: TimerConfig, stack: BenchStack, say: Say) -> Section:
 
 def _baseline(
     stack: BenchStack, batches: list[str], records: list[dict[str, Any]], say: Say
-) -> tuple[list[float], int]:
-    """Seconds per batch of read + validate + score + an Evidently report, and how many batches' drift decisions
+) -> tuple[list[Baseline], int]:
+    """Seconds per batch of read + validate, score, and an Evidently report, and how many batches' drift decisions
     (prediction drift alarm, drifted-column count) equal the CLI run's ``records``."""
     from pipeline.collaborators import Collaborators
     from pipeline.data import load_batch
@@ -229,13 +257,16 @@ def _baseline(
     for path, record in zip(batches, records, strict=True):
         started = time.perf_counter()
         frame = load_batch(path, schema).frame
+        read = time.perf_counter()
         proba = scorer.proba(frame)
+        scored = time.perf_counter()
         theirs = profile.measure_with_evidently(frame, proba)
-        times.append(time.perf_counter() - started)
+        done = time.perf_counter()
+        times.append(Baseline(read - started, scored - read, done - scored))
         alarm = (
             theirs.prediction_drift >= settings.drift_threshold
             or theirs.share_drifted_columns >= settings.drifted_share_threshold
         )
         equal += int(alarm == record["drift_detected"] and theirs.drifted_columns == record["drifted_columns"])
-        say(f"  baseline batch: {seconds(times[-1])}")
+        say(f"  baseline batch: {seconds(times[-1].total)}")
     return times, equal

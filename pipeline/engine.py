@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -334,6 +335,56 @@ def local_copy(source: str, s3_client: ObjectStore | None, folder: str) -> Path:
     return target
 
 
+def read_ahead(chunks: Iterator[pd.DataFrame], depth: int = 1) -> Generator[pd.DataFrame, None, None]:
+    """The same chunks, each next one read by a background thread while the caller scores and profiles this
+    one: pyarrow's parsing runs without the GIL, on the core the profile's single thread leaves idle. At most
+    ``depth`` chunks wait. A reader's error reaches the caller at the chunk where it happened; closing this
+    iterator stops and joins the thread."""
+    import queue
+    import threading
+
+    slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, object]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not offer(("chunk", chunk)):
+                    return
+        except BaseException as err:  # noqa: BLE001 - handed to the consuming thread, which raises it
+            offer(("error", err))
+            return
+        offer(("done", None))
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "error":
+                assert isinstance(value, BaseException)
+                raise value
+            if kind == "done":
+                return
+            assert isinstance(value, pd.DataFrame)
+            yield value
+    finally:
+        stop.set()
+        thread.join()
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
 def chunked_file(
     source: str,
     s3_client: ObjectStore | None,
@@ -346,8 +397,8 @@ def chunked_file(
     """Observe a batch file chunk by chunk with the local engine."""
     with tempfile.TemporaryDirectory(prefix="batch-") as folder:
         path = local_copy(source, s3_client, folder)
-        chunks = read_chunks(path, source, chunk_rows, work.schema)
-        chunked = observe_chunks(chunks, source, work, sample_rows, on_chunk)
+        with closing(read_ahead(read_chunks(path, source, chunk_rows, work.schema))) as chunks:
+            chunked = observe_chunks(chunks, source, work, sample_rows, on_chunk)
         if path.suffix.lower() == ".csv":
             known = {*work.schema.features, work.schema.target, *([work.schema.id] if work.schema.id else [])}
             chunked.extra_columns = [name for name in csv_header(path)[0] if name not in known]

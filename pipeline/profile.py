@@ -451,6 +451,46 @@ def _in_order(reference: NumericProfile) -> NumericProfile:
     )
 
 
+class EdgeLocator:
+    """``np.searchsorted(edges, x, side="left")``, exactly, in a third of its time on unsorted values.
+
+    A uniform grid of ``CELLS_PER_EDGE`` cells per edge over the edges' range gives each value the first edge
+    of its cell; two steps forward reach the answer for a value whose cell holds at most two edges below it.
+    Every answer is then checked (``edges[j-1] < x <= edges[j]``, which only the true insertion point meets),
+    and the few that fail (a cell crowded with edges, a rounding at a cell's border) are searched the usual way.
+    """
+
+    CELLS_PER_EDGE = 4
+
+    def __init__(self, edges: np.ndarray) -> None:
+        self.edges = edges
+        self.padded = np.append(edges, np.inf)  # padded[j] is defined for every insertion point j <= k
+        k = edges.size
+        low, high = (float(edges[0]), float(edges[-1])) if k else (0.0, 0.0)
+        self.cells = self.CELLS_PER_EDGE * k
+        self.gridded = k >= 2 and math.isfinite(high - low) and high > low
+        self.low = low
+        self.scale = self.cells / (high - low) if self.gridded else 0.0
+        borders = low + (high - low) * (np.arange(self.cells + 1) / max(self.cells, 1))
+        self.first = np.searchsorted(edges, borders, side="left") if self.gridded else np.zeros(1, np.intp)
+
+    def locate(self, x: np.ndarray) -> np.ndarray:
+        """The left insertion point of every (finite) value of ``x`` among the edges."""
+        if not self.gridded:
+            return np.searchsorted(self.edges, x, side="left")
+        cell = (x - self.low) * self.scale
+        np.clip(cell, 0, self.cells - 1, out=cell)
+        j = self.first[cell.astype(np.intp)]
+        padded = self.padded
+        j += padded[j] < x
+        j += padded[j] < x
+        wrong = padded[j] < x
+        wrong |= (j > 0) & (padded[j - 1] >= x)
+        if wrong.any():
+            j[wrong] = np.searchsorted(self.edges, x[wrong], side="left")
+        return j
+
+
 class ColumnBins:
     """One numerical column's fixed edges and what scoring needs of its reference, computed once."""
 
@@ -468,6 +508,7 @@ class ColumnBins:
         cumulative = np.concatenate(([0.0], np.cumsum(reference.shares)))
         self.ref_after = cumulative[np.searchsorted(reference.values, edges[:-1], side="right")]
         self.ref_before = cumulative[np.searchsorted(reference.values, edges[1:], side="left")]
+        self._locator = EdgeLocator(edges)
 
     @classmethod
     def of(cls, reference: NumericProfile, quantiles: int, even: int) -> ColumnBins:
@@ -480,11 +521,12 @@ class ColumnBins:
     def count(self, values: np.ndarray) -> NumericCounts:
         """The slot counts and offset sums of one chunk's values (NaN missing, infinities apart)."""
         finite = np.isfinite(values)
-        missing = int(np.isnan(values).sum())
-        x = values[finite]
-        j = np.searchsorted(self.edges, x, side="left")
-        on_edge = self.edges[np.minimum(j, self.edges.size - 1)] == x
-        slot = 2 * j + on_edge
+        if finite.all():
+            x, missing = values, 0
+        else:
+            x, missing = values[finite], int(np.isnan(values).sum())
+        j = self._locator.locate(x)
+        slot = 2 * j + (self._locator.padded[j] == x)  # an open bin, or on an edge
         return NumericCounts(
             np.bincount(slot, minlength=self.slots).astype(np.int64),
             np.bincount(slot, weights=x - self.anchors[slot], minlength=self.slots),
