@@ -227,20 +227,20 @@ def _parse_csv_arrow(raw: bytes, separator: str) -> pd.DataFrame | None:
             return None
         # pandas keeps dates and times as text, and a column with no value as float NaN
         retyped = {
-            field.name: pa.float64() if pa.types.is_null(field.type) else pa.string()
-            for field in table.schema
-            if pa.types.is_null(field.type) or pa.types.is_temporal(field.type)
+            column.name: pa.float64() if pa.types.is_null(column.type) else pa.string()
+            for column in table.schema
+            if pa.types.is_null(column.type) or pa.types.is_temporal(column.type)
         }
         if retyped:
             table = read(retyped)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    for field in table.schema:
-        kind = field.type
+    for column in table.schema:
+        kind = column.type
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
             if not pa.types.is_string(kind):
                 return None
-            if _numeric_to_pandas(table.column(field.name)):
+            if _numeric_to_pandas(table.column(column.name)):
                 return None
     return table.to_pandas()
 
