@@ -508,7 +508,18 @@ class ColumnBins:
         cumulative = np.concatenate(([0.0], np.cumsum(reference.shares)))
         self.ref_after = cumulative[np.searchsorted(reference.values, edges[:-1], side="right")]
         self.ref_before = cumulative[np.searchsorted(reference.values, edges[1:], side="left")]
-        self._locator = EdgeLocator(edges)
+        self._locator: EdgeLocator | None = None  # built where chunks are counted, never shipped
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state["_locator"] = None  # a Spark broadcast ships the edges; each worker builds its grid once
+        return state
+
+    @property
+    def locator(self) -> EdgeLocator:
+        if self._locator is None:
+            self._locator = EdgeLocator(self.edges)
+        return self._locator
 
     @classmethod
     def of(cls, reference: NumericProfile, quantiles: int, even: int) -> ColumnBins:
@@ -525,8 +536,9 @@ class ColumnBins:
             x, missing = values, 0
         else:
             x, missing = values[finite], int(np.isnan(values).sum())
-        j = self._locator.locate(x)
-        slot = 2 * j + (self._locator.padded[j] == x)  # an open bin, or on an edge
+        locator = self.locator
+        j = locator.locate(x)
+        slot = 2 * j + (locator.padded[j] == x)  # an open bin, or on an edge
         return NumericCounts(
             np.bincount(slot, minlength=self.slots).astype(np.int64),
             np.bincount(slot, weights=x - self.anchors[slot], minlength=self.slots),

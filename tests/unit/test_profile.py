@@ -363,3 +363,23 @@ def test_the_edge_locator_on_degenerate_edges(edges):
     values = np.asarray([-np.finfo(float).max, -2.0, 1.0, 1.0 + 2**-41, 3.0, 4.0, np.finfo(float).max])
 
     np.testing.assert_array_equal(EdgeLocator(edges).locate(values), np.searchsorted(edges, values, side="left"))
+
+
+def test_pickled_bins_leave_their_grid_behind_and_count_the_same():
+    import pickle
+
+    from pipeline.drift import NumericProfile
+    from pipeline.profile import ColumnBins
+
+    rng = np.random.default_rng(3)
+    reference = NumericProfile.of(np.sort(rng.normal(size=5_000)))
+    bins = ColumnBins.of(reference, 256, 256)
+    values = rng.normal(size=2_000)
+    counted = bins.count(values)  # builds the grid here
+    shipped = pickle.loads(pickle.dumps(bins))
+
+    assert shipped._locator is None
+    assert len(pickle.dumps(bins)) == len(pickle.dumps(ColumnBins.of(reference, 256, 256)))  # never counted
+    again = shipped.count(values)
+    np.testing.assert_array_equal(again.counts, counted.counts)
+    np.testing.assert_array_equal(again.sums, counted.sums)
