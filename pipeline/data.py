@@ -156,15 +156,22 @@ def read_bytes(source: str, s3_client: ObjectStore | None = None, max_mb: float 
     return path.read_bytes()
 
 
+SEPARATORS = (",", ";", "\t", "|")  # in order of preference when two split the header into as many names
+
+
 def _separator(text: str) -> str:
-    """The header line's separator: a comma, unless the header has none and a semicolon, tab or bar instead
-    (European spreadsheet exports use semicolons)."""
-    first = text.split("\n", 1)[0]
-    if "," in first:
-        return ","
-    counts = {sep: first.count(sep) for sep in (";", "\t", "|")}
-    best = max(counts, key=lambda sep: counts[sep])
-    return best if counts[best] else ","
+    """The header line's separator: the one of comma, semicolon, tab or bar that splits it into the most names,
+    quotes respected (a semicolon export's ``"Amount, EUR";Date`` is two names), a comma when none splits it."""
+    first = text.split("\n", 1)[0].rstrip("\r")
+
+    def names(separator: str) -> int:
+        try:
+            return len(next(csv.reader([first], delimiter=separator), []))
+        except csv.Error:
+            return 0
+
+    counts = {separator: names(separator) for separator in SEPARATORS}
+    return max(SEPARATORS, key=lambda separator: counts[separator])  # max keeps the first of equals
 
 
 def _parse_csv(source: str, raw: bytes) -> pd.DataFrame:

@@ -125,6 +125,29 @@ def test_csv_separators_and_a_byte_order_mark_are_read(tmp_path, separator):
     assert list(frame.columns) == ["a", "b", "c"] and frame.iloc[0].tolist() == [1, "x", 2.5]
 
 
+
+@pytest.mark.parametrize(
+    ("header", "names"),
+    [
+        ("Amount, EUR;Date;Paid", ["Amount, EUR", "Date", "Paid"]),  # a semicolon export, a comma in a name
+        ('"Amount, EUR";Date;Paid', ["Amount, EUR", "Date", "Paid"]),
+        ('"a;b",c,d', ["a;b", "c", "d"]),  # a comma file, a quoted semicolon in a name
+        ("a;b,c,d", ["a;b", "c", "d"]),  # as many names either way: the comma
+    ],
+)
+def test_the_separator_is_the_one_that_splits_the_header_into_most_names(tmp_path, header, names):
+    from pipeline.data import _separator
+
+    separator = _separator(header)
+    row = separator.join(["1", "2", "3"])
+    path = tmp_path / "b.csv"
+    path.write_text(f"{header}\n{row}\n", encoding="utf-8")
+
+    frame = read_table(str(path))
+
+    assert list(frame.columns) == names
+    assert frame.iloc[0].tolist() == [1, 2, 3]
+
 @pytest.fixture
 def no_aws_credentials(monkeypatch, tmp_path):
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
