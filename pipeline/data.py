@@ -175,20 +175,26 @@ def _separator(text: str) -> str:
 
 
 def _parse_csv(source: str, raw: bytes) -> pd.DataFrame:
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise DataError(f"{source}: empty file")
-    try:
-        text = raw.decode("utf-8-sig")  # a byte-order mark (spreadsheet exports) is not part of the first name
+    newline = raw.find(b"\n")
+    try:  # a byte-order mark (spreadsheet exports) is not part of the first name
+        first = (raw if newline < 0 else raw[:newline]).decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise DataError(f"{source}: not UTF-8 text (byte {err.start})") from err
-    separator = _separator(text)
-    header = next(csv.reader(io.StringIO(text), delimiter=separator), [])
+    separator = _separator(first)
+    lines = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", errors="replace", newline="")
+    header = next(csv.reader(lines, delimiter=separator), [])  # the header only: lines are read as needed
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
         raise DataError(f"{source}: duplicated column names: {', '.join(duplicates)}")
     fast = _parse_csv_arrow(raw, separator)
     if fast is not None:
         return fast
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{source}: not UTF-8 text (byte {err.start})") from err
     try:
         return pd.read_csv(io.StringIO(text), sep=separator, low_memory=False, float_precision="round_trip")
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
@@ -316,10 +322,8 @@ def write_bytes(destination: str, body: bytes, s3_client: ObjectStore | None = N
 
 
 def _coerce_numeric(source: str, name: str, column: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(column):
-        return column.astype("float64")
-    if pd.api.types.is_numeric_dtype(column):
-        return column.astype("float64")
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return column if column.dtype == np.float64 else column.astype("float64")  # the batch's frame copies it
     converted = pd.to_numeric(column, errors="coerce")
     bad = column[converted.isna() & column.notna() & (column.astype(str).str.strip() != "")]
     if len(bad):
@@ -375,16 +379,20 @@ def validate_frame(frame: pd.DataFrame, schema: FeatureSchema, source: str) -> B
         raise DataError(f"{source}: missing feature columns: {shown}")
     if frame.empty:
         raise DataError(f"{source}: no rows (header only or empty)")
-    clean = pd.DataFrame(index=pd.RangeIndex(len(frame)))
+    index = pd.RangeIndex(len(frame))
+    if not frame.index.equals(index):
+        frame = frame.reset_index(drop=True)
+    checked: dict[str, pd.Series] = {}  # gathered, then one frame: a column at a time would copy it 81 times
     for name in schema.numerical:
-        clean[name] = _coerce_numeric(source, name, frame[name].reset_index(drop=True))
+        checked[name] = _coerce_numeric(source, name, frame[name])
     for name in schema.categorical:
-        clean[name] = _coerce_categorical(frame[name].reset_index(drop=True))
+        checked[name] = _coerce_categorical(frame[name])
     has_labels = schema.target in frame.columns
     if has_labels:
-        clean[schema.target] = _check_target(source, frame[schema.target].reset_index(drop=True), schema)
+        checked[schema.target] = _check_target(source, frame[schema.target], schema)
     if schema.id is not None and schema.id in frame.columns:
-        clean[schema.id] = _map_distinct(frame[schema.id].reset_index(drop=True), id_key)
+        checked[schema.id] = _map_distinct(frame[schema.id], id_key)
+    clean = pd.DataFrame(checked, index=index)
     known = set(schema.features) | {schema.target, *([schema.id] if schema.id else [])}
     extra = [name for name in columns if name not in known]
     return Batch(source=source, frame=clean, has_labels=has_labels, extra_columns=extra)
