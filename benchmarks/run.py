@@ -1,6 +1,6 @@
 """Run the benchmarks and write ``docs/benchmarks.md``.
 
-python -m benchmarks.run                 # everything, as `make bench` does (about 10 minutes on 2 cores)
+python -m benchmarks.run                 # everything, as `make bench` does (about 15 minutes on 2 cores)
 python -m benchmarks.run --quick         # a smoke run: small sizes, few runs, minutes not tens of minutes
 python -m benchmarks.run --sections 1,4  # some sections only (section 2 comes with section 1)
 python -m benchmarks.run --sections 5 --no-stack  # performance estimation against NannyML (`make bench-tools`)

@@ -1,6 +1,7 @@
-# Benchmarks (issue 6): monitor throughput against Evidently per batch, agreement with Evidently, the cost of
-# a retrain cycle, quality under drift, and performance estimation without labels against NannyML's CBPE.
-# Writes docs/benchmarks.md; takes about 10-15 minutes on 2 cores.
+# Benchmarks: monitor throughput against Evidently per batch, agreement with Evidently, the cost of a retrain
+# cycle, quality under drift, performance estimation without labels against NannyML's CBPE, the cost of one
+# timer run, and batches of 100,000 to 10,000,000 rows with the local and the Spark engine (Java 17 for the
+# latter; without it the section says so). Writes docs/benchmarks.md; takes about 15 minutes on 2 cores.
 # Starts its own Postgres, moto S3 and MLflow server on free ports, and removes them afterwards.
 #
 #   make bench                        # everything
@@ -28,5 +29,5 @@ $(NANNYML_DIR)/.installed-$(NANNYML_VERSION): | install
 
 bench-tools: $(NANNYML_DIR)/.installed-$(NANNYML_VERSION) ## Install NannyML for benchmark section 5 into .tools/nannyml (not a project dependency)
 
-bench: install bench-tools ## Run the benchmarks and write docs/benchmarks.md (4 to 9 minutes on 2 cores)
+bench: install bench-tools ## Run the benchmarks and write docs/benchmarks.md (about 15 minutes on 2 cores)
 	BENCH_VIA_MAKE=1 $(PY) -m benchmarks.run $(BENCH_ARGS)
