@@ -255,7 +255,11 @@ def _parse_csv_arrow(raw: bytes, separator: str) -> pd.DataFrame | None:
                 return None
             if _numeric_to_pandas(table.column(column.name)):
                 return None
-    return table.to_pandas()
+    frame = table.to_pandas()
+    for name in table.column_names:  # pandas' missing text is NaN, not None (a user's imputer looks for NaN)
+        if frame[name].dtype == object and table.column(name).null_count:
+            frame[name] = frame[name].where(frame[name].notna(), np.nan)
+    return frame
 
 
 def _numeric_to_pandas(column: Any) -> bool:
@@ -348,6 +352,9 @@ def _coerce_categorical(column: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(column):
         return column.astype("float64")
     values = column.astype("object")
+    missing = values.isna()
+    if missing.any():  # pyarrow's missing text is None; pandas' reader, and a user's imputer, have NaN
+        values = values.where(~missing, np.nan)
     distinct = values.dropna().unique()
     blanks = [value for value in distinct if isinstance(value, str) and not value.strip()]
     return values.mask(values.isin(blanks)) if blanks else values

@@ -172,6 +172,7 @@ TRICKY_CSVS = {
     "numbers, text and a gap": "a,b,c\n1,2.5,x\n3,,y\n",
     "integers with a gap": "a,b\n1,2\n,3\n",
     "booleans": "a,b\nTrue,1\nfalse,0\n",
+    "booleans and text with gaps": "a,b,c\nTrue,x,1\n,,2\nFalse,y,3\n",
     "dates stay text": "d,v\n2024-01-01,1\n2024-02-03,2\n",
     "timestamps stay text": "d,v\n2024-01-01 10:00:00,1\n2024-02-03T11:00:00,2\n",
     "a column with no value": "a,b\n,1\n,2\n",
@@ -196,7 +197,10 @@ def test_a_csv_reads_as_pandas_reads_it(tmp_path, name):
     path = tmp_path / "batch.csv"
     path.write_text(TRICKY_CSVS[name], encoding="utf-8", newline="")
     expected = pd.read_csv(path, low_memory=False, float_precision="round_trip")
-    pd.testing.assert_frame_equal(read_table(str(path)), expected, check_exact=True)
+    got = read_table(str(path))
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    for name in expected.columns:  # and missing cells as pandas has them: NaN, not None (equal to the above)
+        assert [type(value) for value in got[name]] == [type(value) for value in expected[name]], name
 
 
 def test_a_plain_csv_is_read_by_pyarrow_not_pandas(tmp_path, good_frame, monkeypatch):
@@ -209,3 +213,15 @@ def test_a_plain_csv_is_read_by_pyarrow_not_pandas(tmp_path, good_frame, monkeyp
 
     monkeypatch.setattr(pd, "read_csv", refuse)
     pd.testing.assert_frame_equal(read_table(str(path)), expected, check_exact=True)
+
+
+def test_a_missing_category_is_nan_whichever_reader_gave_it(good_frame, schema):
+    name = schema.categorical[0]
+    frame = good_frame.astype({name: object})
+    frame.loc[2, name] = None  # pyarrow's chunked and Spark readers give None for a missing text cell
+    frame.loc[4, name] = np.nan  # pandas' reader gives NaN
+
+    column = validate_frame(frame, schema, "b.csv").frame[name]
+
+    assert column.isna()[[2, 4]].all()
+    assert all(isinstance(value, float) and np.isnan(value) for value in column[column.isna()])
