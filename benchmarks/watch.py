@@ -58,14 +58,6 @@ def tree_usage(root: int) -> tuple[float, int]:
     return cpu, rss
 
 
-def tree_cpu_seconds(root: int | None = None) -> float:
-    """CPU seconds of a process (this one by default) and all its descendants; NaN without ``/proc``."""
-    try:
-        return tree_usage(os.getpid() if root is None else root)[0]
-    except OSError:
-        return float("nan")
-
-
 def main(argv: list[str]) -> int:
     started = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: S603

@@ -159,7 +159,7 @@ def read_bytes(source: str, s3_client: ObjectStore | None = None, max_mb: float 
 SEPARATORS = (",", ";", "\t", "|")  # in order of preference when two split the header into as many names
 
 
-def _separator(text: str) -> str:
+def csv_separator(text: str) -> str:
     """The header line's separator: the one of comma, semicolon, tab or bar that splits it into the most names,
     quotes respected (a semicolon export's ``"Amount, EUR";Date`` is two names), a comma when none splits it."""
     first = text.split("\n", 1)[0].rstrip("\r")
@@ -182,7 +182,7 @@ def _parse_csv(source: str, raw: bytes) -> pd.DataFrame:
         first = (raw if newline < 0 else raw[:newline]).decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise DataError(f"{source}: not UTF-8 text (byte {err.start})") from err
-    separator = _separator(first)
+    separator = csv_separator(first)
     lines = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", errors="replace", newline="")
     header = next(csv.reader(lines, delimiter=separator), [])  # the header only: lines are read as needed
     duplicates = sorted({name for name in header if header.count(name) > 1})

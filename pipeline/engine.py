@@ -237,11 +237,11 @@ def csv_header(path: Path) -> tuple[list[str], str]:
     """A CSV file's column names and separator, from its first line (a byte-order mark skipped)."""
     import csv
 
-    from pipeline.data import _separator
+    from pipeline.data import csv_separator
 
     with path.open("rb") as handle:
         head = handle.readline().decode("utf-8-sig", errors="replace")
-    separator = _separator(head)
+    separator = csv_separator(head)
     names = next(csv.reader([head.rstrip("\r\n")], delimiter=separator), [])
     return [name.strip() for name in names], separator
 

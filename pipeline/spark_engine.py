@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline.data import DataError, _separator, _suffix
+from pipeline.data import DataError, _suffix, csv_separator
 from pipeline.engine import Chunked, ChunkWork, Newest
 from pipeline.profile import BatchProfile, merge_all
 from pipeline.scoring import ModelMismatch
@@ -186,7 +186,7 @@ def read_batch(spark: SparkSession, source: str, s3_endpoint: str | None = None)
     head = _run(source, lambda: _header_line(spark, source, path, options))
     if not head.strip():
         raise DataError(f"{source}: empty file")
-    separator = _separator(head)
+    separator = csv_separator(head)
     names = [name.strip() for name in next(csv.reader(io.StringIO(head), delimiter=separator))]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:

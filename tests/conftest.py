@@ -15,6 +15,22 @@ from pipeline.schema import FeatureSchema, load_schema
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture
+def evidently_frame_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The row counts of the frames handed to Evidently (``Dataset.from_pandas``), in order, as they happen."""
+    from evidently import Dataset
+
+    sizes: list[int] = []
+    original = Dataset.from_pandas
+
+    def spy(data, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sizes.append(len(data))
+        return original(data, *args, **kwargs)
+
+    monkeypatch.setattr(Dataset, "from_pandas", staticmethod(spy))
+    return sizes
+
+
 @pytest.fixture(scope="session")
 def schema() -> FeatureSchema:
     return load_schema()

@@ -1,5 +1,6 @@
 """Section 7's arithmetic and its watcher: the cost model's line, and what a watched command cost."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bigbatch import CostModel  # noqa: E402
-from benchmarks.watch import tree_cpu_seconds  # noqa: E402
+from benchmarks.watch import tree_usage  # noqa: E402
 
 
 def test_the_cost_model_finds_the_fixed_and_the_per_row_cost():
@@ -31,11 +32,11 @@ def test_the_cost_model_needs_two_sizes():
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_the_cpu_of_a_child_process_counts():
     burn = "import time\nwhile time.process_time() < 0.4: pass\nprint('burnt', flush=True)\ntime.sleep(30)\n"
-    before = tree_cpu_seconds()
+    before = tree_usage(os.getpid())[0]
     child = subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "burnt"
-        assert tree_cpu_seconds() - before >= 0.35
+        assert tree_usage(os.getpid())[0] - before >= 0.35
     finally:
         child.kill()
         child.wait()

@@ -125,7 +125,6 @@ def test_csv_separators_and_a_byte_order_mark_are_read(tmp_path, separator):
     assert list(frame.columns) == ["a", "b", "c"] and frame.iloc[0].tolist() == [1, "x", 2.5]
 
 
-
 @pytest.mark.parametrize(
     ("header", "names"),
     [
@@ -136,9 +135,9 @@ def test_csv_separators_and_a_byte_order_mark_are_read(tmp_path, separator):
     ],
 )
 def test_the_separator_is_the_one_that_splits_the_header_into_most_names(tmp_path, header, names):
-    from pipeline.data import _separator
+    from pipeline.data import csv_separator
 
-    separator = _separator(header)
+    separator = csv_separator(header)
     row = separator.join(["1", "2", "3"])
     path = tmp_path / "b.csv"
     path.write_text(f"{header}\n{row}\n", encoding="utf-8")
@@ -147,6 +146,7 @@ def test_the_separator_is_the_one_that_splits_the_header_into_most_names(tmp_pat
 
     assert list(frame.columns) == names
     assert frame.iloc[0].tolist() == [1, 2, 3]
+
 
 @pytest.fixture
 def no_aws_credentials(monkeypatch, tmp_path):

@@ -118,22 +118,14 @@ def test_the_evidently_report_is_built_only_when_asked_for(population, profile, 
     assert "prediction" in path.read_text(encoding="utf-8", errors="ignore")
 
 
-def test_the_html_report_is_built_on_a_bounded_sample_of_each_side(population, profile, monkeypatch, tmp_path):
-    from evidently import Dataset
-
+def test_the_html_report_is_built_on_a_bounded_sample_of_each_side(
+    population, profile, monkeypatch, tmp_path, evidently_frame_sizes
+):
     from pipeline import drift
 
-    sizes: list[int] = []
-    original = Dataset.from_pandas
-
-    def spy(data, *args, **kwargs):
-        sizes.append(len(data))
-        return original(data, *args, **kwargs)
-
-    monkeypatch.setattr(Dataset, "from_pandas", staticmethod(spy))
     monkeypatch.setattr(drift, "HTML_SAMPLE_ROWS", 400)
     batch = _batch(population, DriftKind.covariate, seed=61)  # 1,200 rows against a 3,000-row reference
     result = profile.measure(batch, _oracle(population, batch))
     result.save_html(str(tmp_path / "drift.html"))
-    assert sizes == [400, 400]
+    assert evidently_frame_sizes == [400, 400]
     assert "prediction" in (tmp_path / "drift.html").read_text(encoding="utf-8", errors="ignore")

@@ -70,18 +70,8 @@ def test_a_run_without_alarm_logs_the_timeline_data_and_no_picture(tracking, sch
 
 
 def test_a_run_with_an_alarm_logs_the_html_of_its_latest_alarm_on_a_bounded_sample(
-    tracking, schema, population, monkeypatch
+    tracking, schema, population, monkeypatch, evidently_frame_sizes
 ):
-    from evidently import Dataset
-
-    sizes: list[int] = []
-    original = Dataset.from_pandas
-
-    def spy(data, *args, **kwargs):
-        sizes.append(len(data))
-        return original(data, *args, **kwargs)
-
-    monkeypatch.setattr(Dataset, "from_pandas", staticmethod(spy))
     monkeypatch.setattr(drift, "HTML_SAMPLE_ROWS", 300)
     rng = np.random.default_rng(3)
     reference = population.sample_batch(1000, rng)
@@ -99,4 +89,4 @@ def test_a_run_with_an_alarm_logs_the_html_of_its_latest_alarm_on_a_bounded_samp
         "reports/drift_timeline.png",
         "reports/evidently_batch_002.html",
     }
-    assert sizes == [300, 300]  # the batch and the reference, each sampled to the bound
+    assert evidently_frame_sizes == [300, 300]  # the batch and the reference, each sampled to the bound
