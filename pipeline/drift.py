@@ -24,13 +24,16 @@ to look at, not the figures the monitor decides on: those are always the whole b
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from pipeline.schema import FeatureSchema
+
+if TYPE_CHECKING:
+    from pipeline.noise import NoiseBand, NoiseModel
 
 PREDICTION = "prediction"
 NUM_METHOD = "wasserstein"
@@ -55,7 +58,13 @@ def column_drifted(score: float, threshold: float) -> bool:
 
 @dataclass(frozen=True)
 class DriftResult:
-    """One batch's drift. ``column_scores`` holds every feature's score (NaN where a side has no values)."""
+    """One batch's drift. ``column_scores`` holds every feature's score (NaN where a side has no values).
+
+    Once judged against the reference's noise band (``judged``), ``prediction_p`` and ``column_p`` hold the chance
+    of a score at least as large under no drift (``pipeline.noise``), and ``significant`` the columns the
+    Benjamini-Hochberg procedure rejects: a column then counts as drifted only when its score reaches the column
+    threshold **and** it is significant. Unjudged (no noise model), the threshold alone decides.
+    """
 
     prediction_drift: float
     drifted_columns: int
@@ -65,6 +74,10 @@ class DriftResult:
     column_scores: Mapping[str, float] = field(default_factory=dict, repr=False)
     column_threshold: float = 0.1
     build_report: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+    prediction_p: float | None = None
+    column_p: Mapping[str, float] = field(default_factory=dict, repr=False)
+    significant: frozenset[str] | None = None  # None: not judged against a noise band
+    false_rate: float | None = None  # the false-alarm rate it was judged at
 
     @classmethod
     def of(
@@ -92,6 +105,30 @@ class DriftResult:
             build_report=build_report,
         )
 
+    def judged(self, band: NoiseBand | None, false_rate: float) -> DriftResult:
+        """This result with the p-values of its scores at the batch's size, and the drifted columns recounted:
+        score at or above the threshold and rejected by Benjamini-Hochberg at ``false_rate`` over the features."""
+        if band is None:
+            return self
+        from pipeline.noise import benjamini_hochberg
+
+        column_p = {name: band.column_p(name, score) for name, score in self.column_scores.items()}
+        significant = frozenset(benjamini_hochberg(column_p, false_rate))
+        drifted = sum(
+            1
+            for name, score in self.column_scores.items()
+            if column_drifted(score, self.column_threshold) and name in significant
+        )
+        return replace(
+            self,
+            prediction_p=band.prediction_p(self.prediction_drift),
+            column_p=column_p,
+            significant=significant,
+            false_rate=false_rate,
+            drifted_columns=drifted,
+            share_drifted_columns=drifted / len(self.column_scores) if self.column_scores else 0.0,
+        )
+
     def evidently_snapshot(self) -> Any:
         """The Evidently report of this batch against the reference, computed now."""
         if self.build_report is None:
@@ -102,13 +139,17 @@ class DriftResult:
         """Write the Evidently HTML report of this batch (on at most ``HTML_SAMPLE_ROWS`` rows of each side)."""
         self.evidently_snapshot().save_html(path)
 
-    def is_drifted(self, score: float) -> bool:
-        """A column drifted when its score reaches the column threshold (a NaN score, an empty side, never)."""
-        return column_drifted(score, self.column_threshold)
+    def is_drifted(self, name: str) -> bool:
+        """A column drifted when its score reaches the column threshold (a NaN score, an empty side, never) and,
+        once judged against a noise band, it is significant too."""
+        score = self.column_scores.get(name, float("nan"))
+        if not column_drifted(score, self.column_threshold):
+            return False
+        return self.significant is None or name in self.significant
 
     def drifted_features(self) -> list[tuple[str, float]]:
         """The drifted feature columns with their scores, highest first."""
-        drifted = [(name, score) for name, score in self.column_scores.items() if self.is_drifted(score)]
+        drifted = [(name, score) for name, score in self.column_scores.items() if self.is_drifted(name)]
         return sorted(drifted, key=lambda item: (-item[1], item[0]))
 
 
@@ -251,6 +292,20 @@ class ReferenceProfile:
         self._prediction = NumericProfile.of(self._predictions)
         self._categorical = [CategoricalProfile.of(frame[name]) for name in schema.categorical]
         self._evidently: tuple[Any, Any] | None = None
+        self._noise: NoiseModel | None = None
+
+    @property
+    def noise(self) -> NoiseModel:
+        """The reference's noise model (``pipeline.noise``): its bands are drawn on first use and cached."""
+        if self._noise is None:
+            from pipeline.noise import NoiseModel
+
+            self._noise = NoiseModel(self)
+        return self._noise
+
+    def reference_data(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The reference rows and the champion's P(positive) on them."""
+        return self._frame, self._predictions
 
     @property
     def numeric_profiles(self) -> tuple[NumericProfile, ...]:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,9 @@ from pipeline.profile import BatchProfile, BinnedReference
 from pipeline.schema import FeatureSchema
 from pipeline.scoring import Scorer
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.noise import NoiseBand
 
 ChunkSink = Callable[[Batch, np.ndarray], None]  # gets each chunk once scored (the prediction log's writer)
 # How a batch file is observed in chunks: (uri, S3 client, the chunks' work, settings, sink) -> the merged result.
@@ -185,8 +189,11 @@ def observe_chunks(
     return Chunked(source, merged, newest.frame(), bool(labelled), extra, count)
 
 
-def observation_of_profile(binned: BinnedReference, chunked: Chunked) -> BatchObservation:
-    """What the policy judges, from a merged profile: the fields of ``observe.observation_of``."""
+def observation_of_profile(
+    binned: BinnedReference, chunked: Chunked, band: NoiseBand | None = None, false_rate: float = 0.01
+) -> BatchObservation:
+    """What the policy judges, from a merged profile: the fields of ``observe.observation_of`` (the drift scores
+    judged against ``band``, the reference's noise at the batch's size, when one is given)."""
     profile = chunked.profile
     roc_auc = accuracy = None
     positives: int | None = None
@@ -198,7 +205,7 @@ def observation_of_profile(binned: BinnedReference, chunked: Chunked) -> BatchOb
         estimated_auc, estimated_accuracy = profile.expected.estimate()
         estimate = Estimate(estimated_auc, math.nan if estimated_accuracy is None else estimated_accuracy)
     return assemble(
-        binned.measure(profile),
+        binned.measure(profile).judged(band, false_rate),
         rows=profile.rows,
         mean_prediction=profile.mean_prediction,
         prediction_variance=profile.proba_spread,

@@ -11,7 +11,7 @@ schema's ``id`` and ``target`` columns. Per delivery:
 3. measure: every monitored batch that received new labels gets its realized ROC AUC, accuracy and positive rate
    on all its labelled rows (this delivery's and earlier ones'), the labelled share, and the estimation error
    (estimated minus realized ROC AUC);
-4. judge: the performance rule of ``pipeline.policy`` (``auc_dropped``) on each such batch with at least
+4. judge: the performance rule of ``pipeline.policy`` (``auc_test``) on each such batch with at least
    ``min_rows_for_auc`` labelled rows of both classes, against the holdout AUC of the version that scored it;
 5. retrain, once per delivery, when a batch scored by the current champion dropped: on the labelled rows of the
    prediction log (and the champion's labelled reference), the rows since the first dropped batch when there
@@ -174,8 +174,11 @@ class LateLabels:
                 holdouts[version] = self.registry.version(version).metric("holdout_roc_auc")
             holdout = holdouts[version]
             trusted = len(y) >= self.rules.min_rows_for_auc and 0 < y.sum() < len(y)
-            drop = bool(trusted and realized is not None and holdout is not None)
-            drop = drop and policy.auc_dropped(realized, holdout, self.rules)  # type: ignore[arg-type]
+            test = None
+            if trusted and realized is not None and holdout is not None:
+                positives = float(y.sum())
+                test = policy.auc_test(realized, holdout, positives, len(y) - positives, self.rules)
+            drop = test is not None and test.dropped
             result.batches.append(
                 LateLabelled(
                     run_key=run_key,
@@ -191,8 +194,8 @@ class LateLabels:
             result.shares[(run_key, index)] = len(y) / max(int(row["n_rows"]), 1)
             result.estimated[(run_key, index)] = estimated
             if drop:
-                assert realized is not None and holdout is not None
-                reason = policy.auc_drop_reason("late-labelled ROC AUC", realized, holdout, self.rules)
+                assert realized is not None and holdout is not None and test is not None
+                reason = policy.auc_drop_reason("late-labelled ROC AUC", realized, holdout, test, self.rules)
                 result.alarms.append(f"batch {index} of run {run_key} (v{version}): {reason}")
                 dropped.append((run_key, index, version))
         events.append(

@@ -188,6 +188,7 @@ class Monitor:
         self.binned: BinnedReference | None = None
         self.engine = engine
         self.estimator_for: int | None = None  # the champion version the estimator was fitted for
+        self.holdout_counts: tuple[float, float] | None = None  # positives, negatives of the champion's holdout
         self.said_once: set[str] = set()
 
     # ------------------------------------------------------------ champion and reference
@@ -260,9 +261,11 @@ class Monitor:
         version = self.champion.version
         if self.estimator_for == version:
             return self.estimator
-        self.estimator_for, self.estimator = version, None
+        self.estimator_for, self.estimator, self.holdout_counts = version, None, None
         calibration = recorded_calibration(self.champion)
         if calibration is not None:
+            positives = float(np.sum(calibration[1]))
+            self.holdout_counts = (positives, len(calibration[1]) - positives)
             self.estimator = Estimator.fit(*calibration)
             return self.estimator
         reference = self.reference
@@ -348,7 +351,8 @@ class Monitor:
 
     def _observed(self, index: int, chunked: Chunked) -> tuple[Batch, BatchObservation, set[str]]:
         self.say(f"[batch {index}] read in {chunked.chunks} chunks ({chunked.rows} rows, {len(chunked.sample)} kept)")
-        seen = observation_of_profile(self._binned(), chunked)
+        band = self._profile().noise.band(chunked.rows)
+        seen = observation_of_profile(self._binned(), chunked, band, self.rules.false_alarm_rate)
         sample, profile, scorer = chunked.sample, self._profile(), self._scorer()
         if len(sample):  # the Evidently report of the batch, when asked for, is drawn on the rows kept
 
@@ -561,10 +565,12 @@ class Monitor:
         assert self.champion is not None and self.serving is not None
         version = self.champion.version
         if seen is None:
-            seen = observe(batch, self._scorer(), self._profile(), self._estimator())
+            seen = observe(batch, self._scorer(), self._profile(), self._estimator(), self.rules.false_alarm_rate)
             self._log_predictions(index, batch, seen, run_key)
         drift = seen.drift
-        verdict = policy.judge(index, seen.observation, self.state, self.rules, self.serving.holdout_roc_auc)
+        verdict = policy.judge(
+            index, seen.observation, self.state, self.rules, self.serving.holdout_roc_auc, self.holdout_counts
+        )
         if verdict.alarm:
             self.latest_alarm = (index, drift)
         events: list[Event] = []

@@ -58,12 +58,19 @@ class BatchObservation:
 
 
 def observe(
-    batch: Batch, scorer: Scorer, profile: ReferenceProfile, estimator: Estimator | None = None
+    batch: Batch,
+    scorer: Scorer,
+    profile: ReferenceProfile,
+    estimator: Estimator | None = None,
+    false_rate: float | None = None,
 ) -> BatchObservation:
     """Score the batch once, measure its drift, estimate its performance (when an estimator is given), and its
-    quality when it carries labels."""
+    quality when it carries labels. With ``false_rate``, the drift scores are judged against the reference's
+    noise band at the batch's size (``pipeline.noise``) at that false-alarm rate."""
     proba = scorer.proba(batch.frame)
     drift = profile.measure(batch.frame, proba)
+    if false_rate is not None:
+        drift = drift.judged(profile.noise.band(len(proba)), false_rate)
     y = labels_of(batch.frame, scorer.schema) if batch.has_labels else None
     return observation_of(drift, proba, y, estimator)
 
@@ -71,8 +78,8 @@ def observe(
 def observation_of(
     drift: DriftResult, proba: np.ndarray, y: np.ndarray | None, estimator: Estimator | None = None
 ) -> BatchObservation:
-    """What the policy judges, from a batch's drift, its P(positive), its 0/1 labels (None: unlabelled) and the
-    champion's estimator (None: no estimate)."""
+    """What the policy judges, from a batch's drift (judged against its noise band or not), its P(positive), its
+    0/1 labels (None: unlabelled) and the champion's estimator (None: no estimate)."""
     estimate = estimator.estimate(proba) if estimator is not None and len(proba) else None
     roc_auc = accuracy = None
     if y is not None:
@@ -108,6 +115,7 @@ def assemble(
     observation = Observation(
         rows=rows,
         prediction_drift=drift.prediction_drift,
+        prediction_drift_p=drift.prediction_p,
         share_drifted_columns=drift.share_drifted_columns,
         drifted_columns=drift.drifted_columns,
         mean_prediction=mean_prediction,

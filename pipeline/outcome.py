@@ -80,7 +80,7 @@ def retrain_events(
 
 def feature_scores(seen: BatchObservation) -> list[FeatureScore]:
     drift = seen.drift
-    return [FeatureScore(name, finite(score), drift.is_drifted(score)) for name, score in drift.column_scores.items()]
+    return [FeatureScore(name, finite(score), drift.is_drifted(name)) for name, score in drift.column_scores.items()]
 
 
 def alarm_event(

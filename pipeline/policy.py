@@ -57,6 +57,7 @@ class Rules:
     """The thresholds of the policy (from ``Settings``)."""
 
     drift_threshold: float = 0.1
+    false_alarm_rate: float = 0.01
     drifted_share_threshold: float = 0.5
     auc_tolerance: float = 0.05
     min_rows_for_auc: int = 200
@@ -71,6 +72,7 @@ class Rules:
     def of(cls, settings: Any, drift_threshold: float | None = None) -> Rules:
         return cls(
             drift_threshold=settings.drift_threshold if drift_threshold is None else drift_threshold,
+            false_alarm_rate=settings.false_alarm_rate,
             drifted_share_threshold=settings.drifted_share_threshold,
             auc_tolerance=settings.auc_tolerance,
             min_rows_for_auc=settings.min_rows_for_auc,
@@ -89,13 +91,14 @@ class Observation:
 
     rows: int
     prediction_drift: float
-    share_drifted_columns: float
+    share_drifted_columns: float  # of the columns drifted beyond their noise band, when judged against one
     drifted_columns: int
     mean_prediction: float
     prediction_variance: float = 0.0  # sum of p(1-p) over the rows: the spread of the positive count
     positives: int | None = None  # None: the batch carries no labels
     roc_auc: float | None = None
     estimated_roc_auc: float | None = None  # from the champion's probabilities alone (None: not estimated)
+    prediction_drift_p: float | None = None  # chance of this drift under no drift at this size (None: no band)
 
     @property
     def labelled(self) -> bool:
@@ -157,36 +160,112 @@ def prior_gap(observation: Observation) -> tuple[float, float] | None:
     return rate - observation.mean_prediction, stderr
 
 
-def auc_dropped(auc: float, holdout_auc: float, rules: Rules) -> bool:
-    """The performance rule, for realized, estimated and late-labelled ROC AUC alike."""
-    return auc < holdout_auc - rules.auc_tolerance
+def one_sided_z(rate: float) -> float:
+    """The standard normal score that chance exceeds with probability ``rate``."""
+    from scipy.stats import norm
+
+    return float(norm.isf(rate))
 
 
-def auc_drop_reason(what: str, auc: float, holdout_auc: float, rules: Rules) -> str:
-    return f"{what} {auc:.3f} below holdout {holdout_auc:.3f} by more than {rules.auc_tolerance}"
+def auc_stderr(auc: float, positives: float, negatives: float) -> float:
+    """The standard error of a ROC AUC of ``auc`` measured on that many positives and negatives (Hanley and
+    McNeil, 1982); infinite when a class is missing."""
+    if positives < 1 or negatives < 1:
+        return math.inf
+    a = min(max(auc, 1e-6), 1 - 1e-6)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    variance = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (
+        positives * negatives
+    )
+    return math.sqrt(max(variance, 0.0))
 
 
-def judge(index: int, observation: Observation, state: PolicyState, rules: Rules, holdout_auc: float | None) -> Verdict:
-    """The verdict on batch ``index``."""
+@dataclass(frozen=True)
+class AucTest:
+    """A batch's ROC AUC against the champion's holdout AUC: the drop, its noise, and the verdict."""
+
+    drop: float  # holdout AUC - batch AUC
+    stderr: float  # the batch AUC's standard error if its true AUC were the holdout's
+    dropped: bool
+
+    @property
+    def z(self) -> float:
+        return self.drop / self.stderr if self.stderr > 0 else math.inf
+
+
+def auc_test(
+    auc: float,
+    holdout_auc: float,
+    positives: float,
+    negatives: float,
+    rules: Rules,
+    holdout_counts: tuple[float, float] | None = None,
+) -> AucTest:
+    """The performance rule, for realized, estimated and late-labelled ROC AUC alike: the AUC is more than
+    ``auc_tolerance`` below the holdout AUC **and** the drop is beyond the noise of an AUC on that many positives
+    and negatives (one-sided, at ``false_alarm_rate``: a drop of z = 2.33 standard errors for 1%), and of the
+    holdout AUC itself when its positives and negatives are known (``holdout_counts``). An estimated AUC passes
+    its expected positives and negatives (the sum of the P(positive) and of their complements)."""
+    drop = holdout_auc - auc
+    stderr = auc_stderr(holdout_auc, positives, negatives)
+    if holdout_counts is not None:
+        stderr = math.hypot(stderr, auc_stderr(holdout_auc, *holdout_counts))
+    dropped = drop > rules.auc_tolerance and drop >= one_sided_z(rules.false_alarm_rate) * stderr
+    return AucTest(drop, stderr, dropped)
+
+
+def auc_drop_reason(what: str, auc: float, holdout_auc: float, test: AucTest, rules: Rules) -> str:
+    return (
+        f"{what} {auc:.3f} below holdout {holdout_auc:.3f} by more than {rules.auc_tolerance} "
+        f"and {test.z:.1f} s.e. ({test.stderr:.3f})"
+    )
+
+
+def prediction_drifted(observation: Observation, rules: Rules) -> bool:
+    """The prediction-drift rule: the score at or above ``drift_threshold`` and, when it was judged against the
+    reference's noise band, beyond chance at ``false_alarm_rate``."""
+    if observation.prediction_drift < rules.drift_threshold:
+        return False
+    p = observation.prediction_drift_p
+    return p is None or math.isnan(p) or p <= rules.false_alarm_rate
+
+
+def judge(
+    index: int,
+    observation: Observation,
+    state: PolicyState,
+    rules: Rules,
+    holdout_auc: float | None,
+    holdout_counts: tuple[float, float] | None = None,
+) -> Verdict:
+    """The verdict on batch ``index``; ``holdout_counts``: the positives and negatives the holdout AUC was
+    measured on, when known (its own noise then counts in the performance rules)."""
     reasons = []
-    prediction_drift = observation.prediction_drift >= rules.drift_threshold
+    prediction_drift = prediction_drifted(observation, rules)
     if prediction_drift:
-        reasons.append(f"prediction drift {observation.prediction_drift:.3f} >= {rules.drift_threshold}")
+        beyond = "" if observation.prediction_drift_p is None else f", p = {observation.prediction_drift_p:.2g}"
+        reasons.append(f"prediction drift {observation.prediction_drift:.3f} >= {rules.drift_threshold}{beyond}")
     columns = observation.share_drifted_columns >= rules.drifted_share_threshold
     if columns:
         reasons.append(f"{observation.drifted_columns} feature columns drifted")
     trusted = observation.judgeable and observation.rows >= rules.min_rows_for_auc
     performance_drop = False
     if trusted and observation.roc_auc is not None and holdout_auc is not None:
-        performance_drop = auc_dropped(observation.roc_auc, holdout_auc, rules)
+        positives = float(observation.positives or 0)
+        test = auc_test(
+            observation.roc_auc, holdout_auc, positives, observation.rows - positives, rules, holdout_counts
+        )
+        performance_drop = test.dropped
         if performance_drop:
-            reasons.append(auc_drop_reason("ROC AUC", observation.roc_auc, holdout_auc, rules))
+            reasons.append(auc_drop_reason("ROC AUC", observation.roc_auc, holdout_auc, test, rules))
     estimated_drop = False
     estimate = observation.estimated_roc_auc
     if not trusted and estimate is not None and holdout_auc is not None and observation.rows >= rules.min_rows_for_auc:
-        estimated_drop = auc_dropped(estimate, holdout_auc, rules)
+        expected = observation.mean_prediction * observation.rows
+        test = auc_test(estimate, holdout_auc, expected, observation.rows - expected, rules, holdout_counts)
+        estimated_drop = test.dropped
         if estimated_drop:
-            reasons.append(auc_drop_reason("estimated ROC AUC", estimate, holdout_auc, rules))
+            reasons.append(auc_drop_reason("estimated ROC AUC", estimate, holdout_auc, test, rules))
     prior_shift = False
     gap = prior_gap(observation) if trusted else None
     if gap is not None:

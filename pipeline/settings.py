@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Alarm when the prediction drift score (normed Wasserstein distance) is >= this.",
     )
+    false_alarm_rate: float = Field(
+        0.01,
+        gt=0,
+        lt=0.5,
+        description="Chance that a rule alarms on a batch that did not drift, at the batch's size: drift scores are "
+        "compared with the reference's noise at that size, drifted columns are counted with Benjamini-Hochberg at "
+        "this rate, and an AUC drop must exceed its standard error by the matching one-sided z.",
+    )
     column_drift_threshold: float = Field(
         0.1, gt=0, description="Per-feature drift score at or above which a column counts as drifted."
     )
