@@ -776,6 +776,22 @@ def rollback(model_name: ModelName = None) -> None:
         _say(f"{settings.model_name}: champion is now v{rolled_to} (was v{rolled_from})")
 
 
+
+def _bracket(value: float | None, form: str) -> str:
+    return "" if value is None else f" ({form.format(value)})"
+
+
+def _estimate_text(b: dict[str, Any]) -> str:
+    """The estimated AUC with its interval, and a warning when recent labels fell outside such intervals."""
+    if b.get("estimated_roc_auc") is None:
+        return "-"
+    text = f"{b['estimated_roc_auc']:.3f}"
+    if b.get("estimated_roc_auc_low") is not None and b.get("estimated_roc_auc_high") is not None:
+        text += f" [{b['estimated_roc_auc_low']:.3f}, {b['estimated_roc_auc_high']:.3f}]"
+    if b.get("estimate_trusted") is False:
+        text += " untrusted"
+    return text
+
 @app.command()
 def status(model_name: ModelName = None) -> None:
     """Champion version and aliases, its schema, the last batches, the top drifted features, the last events."""
@@ -810,7 +826,8 @@ def status(model_name: ModelName = None) -> None:
                 _say(f"performance alarm: on, holdout ROC AUC {auc:.4f} minus {settings.auc_tolerance}")
         store = parts.store
         batches = Table(title="last batches")
-        for column in ("time", "run", "batch", "champion", "pred drift", "drifted", "ROC AUC", "action"):
+        columns = ("time", "run", "batch", "champion", "rows", "pred drift (p)", "noise edge", "drifted")
+        for column in (*columns, "ROC AUC (s.e.)", "estimated ROC AUC", "action"):
             batches.add_column(column)
         for b in store.last_batches(settings.model_name, 10):
             batches.add_row(
@@ -818,9 +835,12 @@ def status(model_name: ModelName = None) -> None:
                 b["run_key"],
                 str(b["batch_index"]),
                 f"v{b['champion_version']}",
-                f"{b['prediction_drift']:.3f}",
+                str(b["n_rows"]),
+                f"{b['prediction_drift']:.3f}" + _bracket(b["prediction_drift_p"], "p={:.2g}"),
+                "-" if b["drift_noise_edge"] is None else f"{b['drift_noise_edge']:.3f}",
                 str(b["drifted_columns"]),
-                "-" if b["roc_auc"] is None else f"{b['roc_auc']:.3f}",
+                "-" if b["roc_auc"] is None else f"{b['roc_auc']:.3f}" + _bracket(b["roc_auc_stderr"], "±{:.3f}"),
+                _estimate_text(b),
                 b["action"],
             )
         console.print(batches)

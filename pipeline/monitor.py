@@ -588,8 +588,18 @@ class Monitor:
         if action is not Action.retrained_promoted and policy.rebaseline(verdict, action, failed=failed):
             self.say(f"[batch {index}] the champion copes with the new inputs: this batch is the new reference")
             self._rebase(index, batch.frame)
+        band = self._profile().noise.band(batch.rows)
         row = outcome.batch_row(
-            run_key, index, self.registry.name, version, batch, seen, verdict, action, self.threshold
+            run_key,
+            index,
+            self.registry.name,
+            version,
+            batch,
+            seen,
+            verdict,
+            action,
+            self.threshold,
+            band_edge=band.prediction_edge(self.rules.false_alarm_rate),
         )
         features = outcome.feature_scores(seen)
         self.store.record_batch(row, events, features, self._stored_profile(batch, seen))

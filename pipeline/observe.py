@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline import policy
 from pipeline.data import Batch, labels_of
 from pipeline.drift import DriftResult, ReferenceProfile
 from pipeline.estimate import Estimate, Estimator
@@ -33,6 +34,7 @@ class BatchObservation:
     estimate: Estimate | None = None
     proba: np.ndarray | None = None  # the champion's P(positive) per row (for the prediction log)
     profile: BatchProfile | None = None  # the batch's mergeable profile, when it was read in chunks
+    estimate_trusted: bool | None = None  # whether recent labels kept within the estimate's intervals
 
     @property
     def estimated_roc_auc(self) -> float | None:
@@ -41,6 +43,22 @@ class BatchObservation:
     @property
     def estimated_accuracy(self) -> float | None:
         return None if self.estimate is None else finite(self.estimate.accuracy)
+
+    @property
+    def estimated_roc_auc_low(self) -> float | None:
+        return None if self.estimate is None else finite(getattr(self.estimate, "roc_auc_low", None))
+
+    @property
+    def estimated_roc_auc_high(self) -> float | None:
+        return None if self.estimate is None else finite(getattr(self.estimate, "roc_auc_high", None))
+
+    @property
+    def roc_auc_stderr(self) -> float | None:
+        """The realized AUC's standard error (Hanley-McNeil at its own value), when it was measured."""
+        o = self.observation
+        if self.roc_auc is None or o.positives is None:
+            return None
+        return finite(policy.auc_stderr(self.roc_auc, o.positives, o.rows - o.positives))
 
     @property
     def estimation_error(self) -> float | None:

@@ -24,7 +24,9 @@ def batch_row(
     verdict: Verdict,
     action: Action,
     threshold: float,
+    band_edge: float | None = None,
 ) -> BatchRow:
+    """``band_edge``: the prediction-drift score chance reaches at the false-alarm rate at this batch's size."""
     drift = seen.drift
     return BatchRow(
         run_key=run_key,
@@ -52,6 +54,12 @@ def batch_row(
         estimated_drop=verdict.estimated_drop,
         labelled_rows=batch.rows if batch.has_labels else None,
         estimation_error=seen.estimation_error,
+        prediction_drift_p=finite(drift.prediction_p),
+        drift_noise_edge=finite(band_edge),
+        roc_auc_stderr=finite(seen.roc_auc_stderr),
+        estimated_roc_auc_low=seen.estimated_roc_auc_low,
+        estimated_roc_auc_high=seen.estimated_roc_auc_high,
+        estimate_trusted=seen.estimate_trusted,
     )
 
 
@@ -95,7 +103,15 @@ def alarm_event(
         champion_version=version,
         details={
             "prediction_drift": seen.drift.prediction_drift,
+            "prediction_drift_p": finite(seen.drift.prediction_p),
             "drifted_columns": seen.drift.drifted_columns,
+            "drifted_features": {
+                name: {"score": score, "p_value": finite(seen.drift.column_p.get(name))}
+                for name, score in seen.drift.drifted_features()
+            },
+            "roc_auc_stderr": finite(seen.roc_auc_stderr),
+            "estimated_roc_auc_interval": [seen.estimated_roc_auc_low, seen.estimated_roc_auc_high],
+            "estimate_trusted": seen.estimate_trusted,
             "roc_auc": seen.roc_auc,
             "estimated_roc_auc": seen.estimated_roc_auc,
             "positive_rate": seen.positive_rate,
@@ -116,6 +132,8 @@ def report_record(row: BatchRow | Mapping[str, Any], drifted_features: Sequence[
         "source": values["source"],
         "rows": values["n_rows"],
         "prediction_drift": values["prediction_drift"],
+        "prediction_drift_p": values.get("prediction_drift_p"),
+        "drift_noise_edge": values.get("drift_noise_edge"),
         "drifted_columns": values["drifted_columns"],
         "share_missing": values["share_missing"],
         "drift_detected": values["drift_detected"],
@@ -124,6 +142,9 @@ def report_record(row: BatchRow | Mapping[str, Any], drifted_features: Sequence[
         "estimated_drop": bool(values.get("estimated_drop")),
         "estimated_roc_auc": values.get("estimated_roc_auc"),
         "estimated_accuracy": values.get("estimated_accuracy"),
+        "estimated_roc_auc_low": values.get("estimated_roc_auc_low"),
+        "estimated_roc_auc_high": values.get("estimated_roc_auc_high"),
+        "estimate_trusted": values.get("estimate_trusted"),
         "unseen_categories": values["unseen_categories"],
         "drifted_features": list(drifted_features),
         "mean_prediction": values.get("mean_prediction"),
@@ -135,6 +156,7 @@ def report_record(row: BatchRow | Mapping[str, Any], drifted_features: Sequence[
     if labelled:
         record.update(
             roc_auc=values["roc_auc"],
+            roc_auc_stderr=values.get("roc_auc_stderr"),
             accuracy=values["accuracy"],
             positive_rate=values.get("positive_rate"),
             labelled_rows=values.get("labelled_rows"),

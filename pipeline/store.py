@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS batch_metrics (
     labelled_rows           integer,
     estimation_error        double precision,
     labels_at               timestamptz,
+    prediction_drift_p      double precision,
+    drift_noise_edge        double precision,
+    roc_auc_stderr          double precision,
+    estimated_roc_auc_low   double precision,
+    estimated_roc_auc_high  double precision,
+    estimate_trusted        boolean,
     PRIMARY KEY (run_key, batch_index)
 );
 CREATE INDEX IF NOT EXISTS batch_metrics_model_ts ON batch_metrics (model_name, ts);
@@ -145,6 +151,12 @@ BATCH_COLUMNS = (
     "estimated_drop",
     "labelled_rows",
     "estimation_error",
+    "prediction_drift_p",
+    "drift_noise_edge",
+    "roc_auc_stderr",
+    "estimated_roc_auc_low",
+    "estimated_roc_auc_high",
+    "estimate_trusted",
 )
 # The monitor's verdict on a batch: it alarmed when any of these is true. The dashboard's alert, its alarm counts
 # and the run report read these columns rather than re-deciding from the scores.
@@ -161,6 +173,12 @@ BATCH_COLUMNS_ADDED = (
     "labelled_rows integer",
     "estimation_error double precision",
     "labels_at timestamptz",
+    "prediction_drift_p double precision",
+    "drift_noise_edge double precision",
+    "roc_auc_stderr double precision",
+    "estimated_roc_auc_low double precision",
+    "estimated_roc_auc_high double precision",
+    "estimate_trusted boolean",
 )
 
 
@@ -179,7 +197,11 @@ class BatchRow:
     ``estimated_accuracy`` come from the champion's probabilities alone (``pipeline.estimate``), on every batch;
     ``estimated_drop`` is the alarm on them. ``labelled_rows`` counts the rows whose label is known (all of a
     labelled batch; those of late labels, ``pipeline labels``) and ``estimation_error`` is estimated minus
-    realized ROC AUC once they are.
+    realized ROC AUC once they are. ``prediction_drift_p`` is the chance of a prediction drift at least as large
+    under no drift at the batch's size, and ``drift_noise_edge`` the score chance reaches at the false-alarm rate
+    (``pipeline.noise``); ``roc_auc_stderr`` the realized AUC's standard error; ``estimated_roc_auc_low`` and
+    ``_high`` the estimate's interval, and ``estimate_trusted`` whether recent labels kept within such intervals
+    (None: no labels yet to tell).
     """
 
     run_key: str
@@ -207,6 +229,12 @@ class BatchRow:
     estimated_drop: bool = False
     labelled_rows: int | None = None
     estimation_error: float | None = None
+    prediction_drift_p: float | None = None
+    drift_noise_edge: float | None = None
+    roc_auc_stderr: float | None = None
+    estimated_roc_auc_low: float | None = None
+    estimated_roc_auc_high: float | None = None
+    estimate_trusted: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -603,8 +631,9 @@ class MetricsStore:
             cur.execute(
                 "SELECT ts, run_key, batch_index, champion_version, n_rows, prediction_drift, drifted_columns, "
                 "share_missing, drift_detected, roc_auc, action, performance_drop, prior_shift, positive_rate, "
-                "mean_prediction FROM batch_metrics WHERE model_name = %s "
-                "ORDER BY ts DESC, batch_index DESC LIMIT %s",
+                "mean_prediction, prediction_drift_p, drift_noise_edge, roc_auc_stderr, estimated_roc_auc, "
+                "estimated_roc_auc_low, estimated_roc_auc_high, estimate_trusted FROM batch_metrics "
+                "WHERE model_name = %s ORDER BY ts DESC, batch_index DESC LIMIT %s",
                 (model_name, limit),
             )
             names = [d[0] for d in cur.description]
