@@ -553,7 +553,8 @@ class Monitor:
             reasons=(),
             retrain=action in (Action.retrained_promoted, Action.retrained_rejected, Action.skipped_busy),
         )
-        self.state = policy.advance(self.state, index, verdict, action)
+        labelled = int(recorded.get("labelled_rows") or 0) if recorded.get("roc_auc") is not None else 0
+        self.state = policy.advance(self.state, index, verdict, action, labelled_rows=labelled)
         return policy.rebaseline(verdict, action)
 
     def _measure_and_decide(
@@ -569,7 +570,13 @@ class Monitor:
             self._log_predictions(index, batch, seen, run_key)
         drift = seen.drift
         verdict = policy.judge(
-            index, seen.observation, self.state, self.rules, self.serving.holdout_roc_auc, self.holdout_counts
+            index,
+            seen.observation,
+            self.state,
+            self.rules,
+            self.serving.holdout_roc_auc,
+            self.holdout_counts,
+            trained_rows(self.champion),
         )
         if verdict.alarm:
             self.latest_alarm = (index, drift)
@@ -577,14 +584,13 @@ class Monitor:
         action, failed = verdict.action_without_retrain(), False
         if verdict.alarm:
             events.append(outcome.alarm_event(run_key, self.registry.name, index, version, seen, verdict))
-            if verdict.retrain:
-                action, more, failed = self._retrain(index, batch, run_key, verdict)
-                events.extend(more)
-            else:
-                self.say(
-                    f"[batch {index}] alarm ({verdict.why}); cooldown from batch {verdict.cooldown_from}, no retrain"
-                )
-        self.state = policy.advance(self.state, index, verdict, action, failed=failed)
+        if verdict.retrain:
+            action, more, failed = self._retrain(index, batch, run_key, verdict)
+            events.extend(more)
+        elif verdict.alarm:
+            self.say(f"[batch {index}] alarm ({verdict.why}); cooldown from batch {verdict.cooldown_from}, no retrain")
+        labelled = batch.rows if batch.has_labels else 0
+        self.state = policy.advance(self.state, index, verdict, action, failed=failed, labelled_rows=labelled)
         if action is not Action.retrained_promoted and policy.rebaseline(verdict, action, failed=failed):
             self.say(f"[batch {index}] the champion copes with the new inputs: this batch is the new reference")
             self._rebase(index, batch.frame)
@@ -651,10 +657,11 @@ class Monitor:
     ) -> tuple[Action, list[Event], bool]:
         """Retrain now. Returns the action, its events, and whether the retrain failed (rather than lost)."""
         why = verdict.why
+        what = "alarm" if verdict.alarm else "refresh due"
         with self.store.retrain_lock(self.registry.name) as held:
             if not held:
                 self.say(
-                    f"[batch {index}] alarm ({why}); another monitor is retraining "
+                    f"[batch {index}] {what} ({why}); another monitor is retraining "
                     f"{self.registry.name}: skipped-busy, no retrain for "
                     f"{self.settings.cooldown_batches} batches, monitoring goes on"
                 )
@@ -665,7 +672,7 @@ class Monitor:
                 return (*self._finish(index, batch, run_key, done), False)
             window, names = self._window_frame(index, verdict)
             self.say(
-                f"[batch {index}] alarm ({why}); retraining on {len(window)} rows "
+                f"[batch {index}] {what} ({why}); retraining on {len(window)} rows "
                 f"({len(names)} sources, newest held out)"
             )
             try:
@@ -760,6 +767,18 @@ class Monitor:
                     plotted = timeline_data(batches, events, self.threshold)
                 (reports / "drift_timeline.json").write_text(json.dumps(plotted, default=_json_default))
             mlflow.log_artifacts(str(reports), "reports")
+
+
+def trained_rows(version: VersionInfo | None) -> int | None:
+    """The rows a version the project trained was fitted on (its ``fit_rows`` tag, else its window's rows);
+    None for a version without them (an adopted model)."""
+    if version is None:
+        return None
+    for tag in ("fit_rows", "window_rows"):
+        value = version.tags.get(tag)
+        if value and value.isdigit():
+            return int(value)
+    return None
 
 
 def write_report_json(records: list[dict[str, Any]], path: Path) -> None:

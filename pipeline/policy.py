@@ -67,6 +67,7 @@ class Rules:
     label_retries: int = 2
     window_rows: int = 20_000
     min_change_rows: int = 1_000
+    refresh_fraction: float = 0.5
 
     @classmethod
     def of(cls, settings: Any, drift_threshold: float | None = None) -> Rules:
@@ -82,6 +83,7 @@ class Rules:
             label_retries=settings.label_retries,
             window_rows=settings.window_rows,
             min_change_rows=settings.min_change_rows,
+            refresh_fraction=settings.refresh_fraction,
         )
 
 
@@ -123,6 +125,7 @@ class PolicyState:
     change_at: int | None = None  # first batch of the current episode whose labels alarmed
     rejections: int = 0  # challengers rejected in a row on label alarms since the last promotion
     last_rejection: int | None = None
+    labelled_since: int = 0  # labelled rows since the champion's last retrain (promoted or not)
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ class Verdict:
     retrain: bool
     cooldown_from: int | None = None  # the batch whose cooldown holds this alarm back
     estimated_drop: bool = False
+    refresh: bool = False  # a refresh is due: enough new labelled rows since the champion's last retrain
 
     @property
     def alarm(self) -> bool:
@@ -146,6 +150,11 @@ class Verdict:
     @property
     def why(self) -> str:
         return "; ".join(self.reasons)
+
+    @property
+    def drift_only(self) -> bool:
+        """An input-drift alarm without a label alarm: the case where a rejected challenger rebaselines."""
+        return (self.drift_detected or self.estimated_drop) and not self.label_alarm
 
     def action_without_retrain(self) -> Action:
         return Action.skipped_cooldown if self.alarm and not self.retrain else Action.none
@@ -237,9 +246,11 @@ def judge(
     rules: Rules,
     holdout_auc: float | None,
     holdout_counts: tuple[float, float] | None = None,
+    trained_rows: int | None = None,
 ) -> Verdict:
     """The verdict on batch ``index``; ``holdout_counts``: the positives and negatives the holdout AUC was
-    measured on, when known (its own noise then counts in the performance rules)."""
+    measured on, when known (its own noise then counts in the performance rules); ``trained_rows``: the rows the
+    champion was trained on, when known (``refresh_due``)."""
     reasons = []
     prediction_drift = prediction_drifted(observation, rules)
     if prediction_drift:
@@ -277,53 +288,89 @@ def judge(
                 f"(gap beyond {rules.prior_tolerance} and {rules.prior_z:g} s.e.)"
             )
     alarm = prediction_drift or columns or performance_drop or prior_shift or estimated_drop
-    holding = cooldown_from(index, state, rules)
+    refresh = refresh_due(observation, state, rules, trained_rows)
+    if refresh and not alarm:
+        reasons.append(
+            f"refresh: {state.labelled_since + (observation.rows if observation.labelled else 0)} labelled rows "
+            f"since the last retrain, {rules.refresh_fraction:g} of the {trained_rows} the champion learned from"
+        )
+    holding = cooldown_from(index, state, rules, label_alarm=performance_drop or prior_shift)
+    wants = alarm or refresh
     return Verdict(
         drift_detected=prediction_drift or columns,
         performance_drop=performance_drop,
         prior_shift=prior_shift,
         reasons=tuple(reasons),
-        retrain=alarm and holding is None,
-        cooldown_from=holding if alarm else None,
+        retrain=wants and holding is None,
+        cooldown_from=holding if wants else None,
         estimated_drop=estimated_drop,
+        refresh=refresh,
     )
 
 
-def cooldown_from(index: int, state: PolicyState, rules: Rules) -> int | None:
+def refresh_due(observation: Observation, state: PolicyState, rules: Rules, trained_rows: int | None) -> bool:
+    """A refresh without an alarm: the labelled rows that arrived since the champion's last retrain (this batch's
+    included) reach ``refresh_fraction`` of the rows the champion was trained on. In a world that keeps moving,
+    no single batch is a step change, but the newest rows teach what the champion never saw; the comparison on
+    the newest held-out rows still decides whether the refit replaces it. Off for a champion whose training rows
+    are unknown (an adopted model) and with ``refresh_fraction`` 0."""
+    if rules.refresh_fraction <= 0 or not trained_rows or not observation.labelled:
+        return False
+    return state.labelled_since + observation.rows >= rules.refresh_fraction * trained_rows
+
+
+def cooldown_from(index: int, state: PolicyState, rules: Rules, *, label_alarm: bool = False) -> int | None:
     """The batch whose cooldown covers ``index`` (a promotion, a retrain that could not run, or the last of
-    too many rejections in a row), or None."""
+    too many rejections in a row), or None. A label alarm beyond noise is not held by a promotion's cooldown:
+    it is the new champion being judged, and found worse."""
     too_many = state.last_rejection if state.rejections >= rules.label_retries else None
-    for start in (state.last_promotion, state.blocked_at, too_many):
+    promotion = None if label_alarm else state.last_promotion
+    for start in (promotion, state.blocked_at, too_many):
         if start is not None and 0 < index - start <= rules.cooldown_batches:
             return start
     return None
 
 
-def advance(state: PolicyState, index: int, verdict: Verdict, action: Action, *, failed: bool = False) -> PolicyState:
-    """The state after batch ``index`` ended with ``action`` (``failed``: the retrain broke, not rejected)."""
+def advance(
+    state: PolicyState,
+    index: int,
+    verdict: Verdict,
+    action: Action,
+    *,
+    failed: bool = False,
+    labelled_rows: int = 0,
+) -> PolicyState:
+    """The state after batch ``index`` (``labelled_rows`` of its rows labelled) ended with ``action``
+    (``failed``: the retrain broke, not rejected). A retrain that ran, promoted or rejected, restarts the count
+    of labelled rows towards the next refresh: its challenger saw them."""
     change_at = state.change_at
     if verdict.label_alarm and change_at is None:
         change_at = index
+    since = state.labelled_since + labelled_rows
     if action is Action.retrained_promoted:
         return PolicyState(last_promotion=index, blocked_at=state.blocked_at)
     if action is Action.skipped_busy or failed:
-        return replace(state, blocked_at=index, change_at=change_at)
+        return replace(state, blocked_at=index, change_at=change_at, labelled_since=since)
     if action is Action.retrained_rejected:
         if not verdict.label_alarm:
-            return replace(state, change_at=change_at)  # rebaselined: the champion copes with the new inputs
-        return replace(state, change_at=change_at, rejections=state.rejections + 1, last_rejection=index)
+            # rebaselined (the champion copes with the new inputs), or a refresh that found nothing better
+            return replace(state, change_at=change_at, labelled_since=0)
+        return replace(
+            state, change_at=change_at, rejections=state.rejections + 1, last_rejection=index, labelled_since=0
+        )
     if not verdict.alarm:
         # the episode is over: nothing alarms, the labels agree with the champion again
-        return replace(state, change_at=None, rejections=0, last_rejection=None)
-    return replace(state, change_at=change_at)
+        return replace(state, change_at=None, rejections=0, last_rejection=None, labelled_since=since)
+    return replace(state, change_at=change_at, labelled_since=since)
 
 
 def rebaseline(verdict: Verdict, action: Action, *, failed: bool = False) -> bool:
     """Whether the batch becomes the drift reference: after a promotion (the new champion's world), and after
-    a challenger rejected on input drift alone (the champion copes with the new inputs)."""
+    a challenger rejected on input drift alone (the champion copes with the new inputs); not after a refresh
+    without an input-drift alarm (nothing moved that the reference should follow)."""
     if action is Action.retrained_promoted:
         return True
-    return action is Action.retrained_rejected and not failed and not verdict.label_alarm
+    return action is Action.retrained_rejected and not failed and verdict.drift_only
 
 
 def training_rows(

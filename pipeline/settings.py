@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     label_retries: int = Field(
         2, ge=1, description="Rejected challengers in a row on label alarms before the cooldown holds the next retrain."
     )
+    refresh_fraction: float = Field(
+        0.5,
+        ge=0,
+        description="Retrain without an alarm once the labelled rows since the champion's last retrain reach this "
+        "fraction of the rows it was trained on (0: never); the comparison still decides on promotion.",
+    )
     min_change_rows: int = Field(
         1000, ge=100, description="Labelled rows since a label alarm's change needed to retrain on those rows alone."
     )

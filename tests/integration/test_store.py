@@ -289,6 +289,12 @@ NEW_BATCH_COLUMNS = [
     ("labelled_rows", "integer", "YES", None),
     ("estimation_error", "double precision", "YES", None),
     ("labels_at", "timestamp with time zone", "YES", None),
+    ("prediction_drift_p", "double precision", "YES", None),
+    ("drift_noise_edge", "double precision", "YES", None),
+    ("roc_auc_stderr", "double precision", "YES", None),
+    ("estimated_roc_auc_low", "double precision", "YES", None),
+    ("estimated_roc_auc_high", "double precision", "YES", None),
+    ("estimate_trusted", "boolean", "YES", None),
 ]
 
 

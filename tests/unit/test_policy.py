@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from pipeline.policy import (
@@ -11,7 +13,9 @@ from pipeline.policy import (
     Rules,
     Verdict,
     advance,
+    auc_stderr,
     judge,
+    prediction_drifted,
     rebaseline,
     training_rows,
 )
@@ -226,3 +230,63 @@ def test_an_estimated_drop_rejected_rebaselines_like_input_drift():
     assert rebaseline(verdict, Action.retrained_rejected)
     assert advance(PolicyState(), 5, verdict, Action.retrained_rejected) == PolicyState()  # no label episode
     assert judge(6, estimated(0.70), PolicyState(last_promotion=5), RULES, 0.8).cooldown_from == 5
+
+
+# ---------------------------------------------------------------- noise-aware rules and a world that keeps moving
+
+
+def test_the_auc_standard_error_is_hanley_and_mcneils():
+    # A = 0.8 on 100 positives and 100 negatives: Q1 = 2/3, Q2 = 32/45, variance 9.84e-4 (by hand)
+    assert auc_stderr(0.8, 100, 100) == pytest.approx(math.sqrt(9.84e-4), rel=1e-3)
+    assert auc_stderr(0.8, 0, 100) == math.inf
+
+
+def test_an_auc_drop_beyond_the_tolerance_alarms_only_beyond_its_noise():
+    small = labelled(30, 0.72, rows=200)  # 0.08 below, but the s.e. at 30 positives is about 0.045
+    large = labelled(340, 0.72, rows=1000)  # the same drop on 1,000 rows: about 5 s.e.
+    assert not judge(1, small, PolicyState(), RULES, 0.8).performance_drop
+    assert judge(1, large, PolicyState(), RULES, 0.8).performance_drop
+    # the holdout's own noise counts when its size is known: a tiny holdout hides the same drop
+    assert not judge(1, large, PolicyState(), RULES, 0.8, holdout_counts=(20, 40)).performance_drop
+
+
+def test_prediction_drift_needs_the_threshold_and_the_noise_band():
+    def seen(score: float, p: float | None) -> Observation:
+        return Observation(200, score, 0.0, 0, 0.4, prediction_drift_p=p)
+
+    assert not prediction_drifted(seen(0.25, 0.2), RULES)  # above the threshold, within chance at this size
+    assert prediction_drifted(seen(0.25, 0.001), RULES)
+    assert not prediction_drifted(seen(0.05, 1e-9), RULES)  # beyond chance, but too small to matter
+    assert prediction_drifted(seen(0.25, None), RULES)  # no noise model: the threshold alone
+
+
+@pytest.mark.parametrize(
+    ("since", "observation", "trained", "due"),
+    [
+        (400, labelled(60, 0.8, rows=200), 1000, True),  # 600 new labelled rows >= 0.5 x 1,000
+        (200, labelled(60, 0.8, rows=200), 1000, False),
+        (900, QUIET, 1000, False),  # an unlabelled batch brings nothing to learn from
+        (900, labelled(60, 0.8, rows=200), None, False),  # training rows unknown (adopted): never
+    ],
+)
+def test_a_refresh_is_due_when_enough_new_labelled_rows_arrived(since, observation, trained, due):
+    verdict = judge(5, observation, PolicyState(labelled_since=since), RULES, 0.8, trained_rows=trained)
+    assert verdict.refresh is due and verdict.retrain is due and not verdict.alarm
+
+
+def test_a_label_alarm_is_not_held_by_a_promotions_cooldown_but_drift_is():
+    after_promotion = PolicyState(last_promotion=4)
+    assert judge(5, labelled(340, 0.6), after_promotion, RULES, 0.8).retrain
+    drift = judge(5, Observation(1000, 0.3, 0.0, 0, 0.4), after_promotion, RULES, 0.8)
+    assert drift.alarm and not drift.retrain and drift.cooldown_from == 4
+
+
+def test_a_retrain_restarts_the_refresh_count_and_a_refresh_does_not_rebaseline():
+    refresh = Verdict(False, False, False, ("refresh",), retrain=True, refresh=True)
+    state = PolicyState(labelled_since=700)
+    assert advance(state, 6, refresh, Action.retrained_rejected, labelled_rows=200).labelled_since == 0
+    assert (
+        advance(state, 6, Verdict(False, False, False, (), False), Action.none, labelled_rows=200).labelled_since == 900
+    )
+    assert not rebaseline(refresh, Action.retrained_rejected)
+    assert rebaseline(Verdict(True, False, False, (), True), Action.retrained_rejected)
