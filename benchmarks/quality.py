@@ -63,6 +63,7 @@ class QualityConfig:
 class Champion:
     model: Any
     holdout_auc: float
+    trained_rows: int | None = None
 
 
 @dataclass
@@ -105,7 +106,7 @@ class Simulator:
             min_gain=self.settings.promotion_min_gain,
             z=self.settings.promotion_z,
         )
-        return Champion(best_model, decision.challenger["roc_auc"]), decision.promote
+        return Champion(best_model, decision.challenger["roc_auc"], len(window)), decision.promote
 
     def profile(self, frame: pd.DataFrame, champion: Champion) -> ReferenceProfile:
         return ReferenceProfile(
@@ -128,7 +129,7 @@ class Simulator:
         everything = policy.Verdict(False, False, False, (), True)  # "every batch": the newest window, always
         for index, frame in enumerate(stream, start=1):
             batch = Batch(f"simulated:{index}", frame, has_labels=True)
-            seen = observe(batch, self.scorer(champion), profile)
+            seen = observe(batch, self.scorer(champion), profile, false_rate=self.settings.false_alarm_rate)
             outcome.aucs.append(seen.roc_auc if seen.roc_auc is not None else float("nan"))
             window.append((index, frame))
             if name == "never":
@@ -136,14 +137,16 @@ class Simulator:
             if name == "every batch":
                 champion, _ = self._retrain_into(outcome, window, champion, index, policy.PolicyState(), everything)
                 continue
-            verdict = policy.judge(index, seen.observation, state, rules, champion.holdout_auc)
+            verdict = policy.judge(
+                index, seen.observation, state, rules, champion.holdout_auc, trained_rows=champion.trained_rows
+            )
             if verdict.alarm:
                 outcome.alarms.append(index)
             action = verdict.action_without_retrain()
             if verdict.retrain:
                 champion, promoted = self._retrain_into(outcome, window, champion, index, state, verdict)
                 action = policy.Action.retrained_promoted if promoted else policy.Action.retrained_rejected
-            state = policy.advance(state, index, verdict, action)
+            state = policy.advance(state, index, verdict, action, labelled_rows=len(frame))
             if policy.rebaseline(verdict, action):
                 profile = self.profile(frame, champion)
         return outcome
@@ -317,10 +320,13 @@ holdout ROC AUC {first_auc:.4f}).
 
 The monitor's decisions are **the product's own, run in memory**: each batch is observed by
 `pipeline.observe` and judged by `pipeline.policy` with the default settings (alarm on prediction drift
->= {settings.drift_threshold}, on >= {settings.drifted_share_threshold:.0%} of columns drifted, on ROC AUC
-more than {settings.auc_tolerance} below the champion's holdout AUC, or on a positive rate {settings.prior_tolerance}
-and {settings.prior_z:g} standard errors off the mean prediction; cooldown of {settings.cooldown_batches}
-batches after a promotion; after a label alarm, the rows since the change once there are
+>= {settings.drift_threshold} and beyond the reference's noise at the batch's size, on >=
+{settings.drifted_share_threshold:.0%} of columns drifted beyond noise, on ROC AUC more than
+{settings.auc_tolerance} below the champion's holdout AUC and beyond its standard error (each at a false-alarm
+rate of {settings.false_alarm_rate:g}), or on a positive rate {settings.prior_tolerance}
+and {settings.prior_z:g} standard errors off the mean prediction; a refresh once the new labelled rows reach
+{settings.refresh_fraction:g} of the champion's training rows; cooldown of {settings.cooldown_batches}
+batches after a promotion for input-drift alarms; after a label alarm, the rows since the change once there are
 {settings.min_change_rows:,}, else the newest {settings.window_rows:,} labelled rows), without MLflow, the
 registry or tuning. Each retrain fits {chosen} with default parameters on the rows the policy chose and promotes
 it only if it beats the champion on the newest held-out rows (`pipeline.evaluate.compare`); the policy says

@@ -4,26 +4,37 @@ One implementation, used by the monitor, the benchmarks and (through the verdict
 dashboard's alert. Per batch:
 
 1. ``judge``: from the batch's ``Observation`` and the ``PolicyState``, a ``Verdict``: which alarms fire and
-   why, and whether to retrain now.
+   why, and whether to retrain now. Every rule compares its score with the noise that score has at the batch's
+   size, at one false-alarm rate (``false_alarm_rate``, about 1% of batches that did not drift, per rule):
    - **Prediction drift**: the champion's predicted probabilities moved (normed Wasserstein distance between
-     reference and batch) by at least ``drift_threshold``.
-   - **Dataset drift**: at least ``drifted_share_threshold`` of the feature columns drifted.
+     reference and batch) by at least ``drift_threshold``, **and** beyond chance: the score's p-value against the
+     reference's own sampling noise at the batch's size (``pipeline.noise``) is at most the rate.
+   - **Dataset drift**: at least ``drifted_share_threshold`` of the feature columns drifted, a column counting
+     only when its score reaches the column threshold and Benjamini-Hochberg at the rate rejects it
+     (``DriftResult.judged``): under no drift, any column at all is declared drifted at most at the rate.
    - **Performance drop**: on a labelled batch with at least ``min_rows_for_auc`` rows and both classes, ROC
-     AUC more than ``auc_tolerance`` below the champion's holdout AUC. Only this sees a concept shift.
+     AUC more than ``auc_tolerance`` below the champion's holdout AUC **and** below it by the one-sided z of the
+     rate times its standard error (Hanley-McNeil, with the holdout AUC's own when its size is known:
+     ``auc_test``). Only this sees a concept shift.
    - **Estimated performance drop**: on a batch without such labels (at least ``min_rows_for_auc`` rows), the
-     ROC AUC estimated from the champion's probabilities alone (``pipeline.estimate``) more than
-     ``auc_tolerance`` below the holdout AUC: the same rule as the realized drop (``auc_dropped``). On a
-     labelled batch the realized AUC decides; the estimate is kept to show its error. It cannot see a concept
-     shift (the model stays as confident as before): late labels (``pipeline labels``) can.
+     ROC AUC estimated from the champion's probabilities alone (``pipeline.estimate``), by the same rule with
+     the expected positives and negatives. On a labelled batch the realized AUC decides; the estimate is kept
+     to show its error. It cannot see a concept shift (the model stays as confident as before): late labels
+     (``pipeline labels``) can.
    - **Prior shift**: on such a labelled batch, the observed positive rate differs from the champion's mean
      predicted probability by at least ``prior_tolerance`` and by at least ``prior_z`` standard errors (the
-     binomial error of the rate if the predictions were right: sqrt(sum p(1-p)) / n). Only this sees the
-     share of positives move while the inputs do not: ROC AUC ranks, so it holds, and no input moves.
-   An alarm retrains unless the cooldown holds: within ``cooldown_batches`` batches after a promotion (the
-   new champion needs time to be judged), or after a retrain that could not run (another monitor busy, the
-   tracking server down). A **rejected** challenger does not start a cooldown when labels say the champion is
-   worse (performance drop or prior shift): the next alarmed batch retries with more rows since the change,
-   up to ``label_retries`` rejections in a row; then the cooldown holds as after a promotion.
+     binomial error of the rate if the predictions were right: sqrt(sum p(1-p)) / n; 3 s.e. is 0.27% of stable
+     batches, two-sided). Only this sees the share of positives move while the inputs do not: ROC AUC ranks,
+     so it holds, and no input moves.
+   - **Refresh** (not an alarm): in a world that keeps moving no batch is a step change, but the newest rows
+     teach what the champion never saw: once the labelled rows since its last retrain reach
+     ``refresh_fraction`` of the rows it was trained on, the batch retrains (``refresh_due``).
+   An alarm or a refresh retrains unless the cooldown holds: within ``cooldown_batches`` batches after a
+   promotion (the new champion needs time to be judged; a label alarm beyond noise *is* that judgment and is
+   not held), or after a retrain that could not run (another monitor busy, the tracking server down). A
+   **rejected** challenger does not start a cooldown when labels say the champion is worse (performance drop
+   or prior shift): the next alarmed batch retries with more rows since the change, up to ``label_retries``
+   rejections in a row; then the cooldown holds as after a promotion. A rejected refresh restarts the count.
    A challenger rejected on an input-drift alarm alone means the champion copes with the new inputs: the
    batch becomes the reference (``rebaseline``), so the same shift does not alarm again.
 2. ``training_rows``: which labelled rows the retrain uses. After a label alarm, only the rows since the
@@ -67,7 +78,7 @@ class Rules:
     label_retries: int = 2
     window_rows: int = 20_000
     min_change_rows: int = 1_000
-    refresh_fraction: float = 0.5
+    refresh_fraction: float = 1.0
 
     @classmethod
     def of(cls, settings: Any, drift_threshold: float | None = None) -> Rules:

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         2, ge=1, description="Rejected challengers in a row on label alarms before the cooldown holds the next retrain."
     )
     refresh_fraction: float = Field(
-        0.5,
+        1.0,
         ge=0,
         description="Retrain without an alarm once the labelled rows since the champion's last retrain reach this "
         "fraction of the rows it was trained on (0: never); the comparison still decides on promotion.",

@@ -31,6 +31,7 @@ RULES = Rules(
     label_retries=2,
     window_rows=5_000,
     min_change_rows=1_000,
+    refresh_fraction=0.5,
 )
 QUIET = Observation(
     rows=1000, prediction_drift=0.02, share_drifted_columns=0.1, drifted_columns=8, mean_prediction=0.34
