@@ -35,7 +35,7 @@ DASHBOARD = json.loads((GRAFANA / "dashboards" / "model_monitoring.json").read_t
 
 # The columns each panel is drawn from, time first. A new panel needs an entry here.
 PANEL_COLUMNS = {
-    "Prediction drift": ["time", "prediction drift", "threshold"],
+    "Prediction drift": ["time", "prediction drift", "threshold", "noise edge at batch size"],
     "Champion version": ["time", "champion version"],
     "Feature drift, latest batch": ["time", "feature", "drift score"],
     "Feature drift over batches": ["time", "metric", "drift score"],
@@ -46,6 +46,8 @@ PANEL_COLUMNS = {
         "ROC AUC",
         "accuracy",
         "estimated ROC AUC",
+        "estimated ROC AUC low",
+        "estimated ROC AUC high",
         "estimated accuracy",
     ],
     "Estimation error": ["time", "estimation error"],
@@ -299,8 +301,11 @@ def test_quality_panel_draws_the_estimate_on_every_batch_and_the_realized_on_lab
     stored = {b["batch_index"]: b for b in MetricsStore(seeded_metrics.dsn).batches_of_run(seeded_metrics.run_key)}
 
     assert len(rows) == seeded_metrics.n_batches
-    assert [estimated for _, _, _, estimated, _ in rows] == [stored[i]["estimated_roc_auc"] for i in sorted(stored)]
-    realized = [i for i, (_, auc, _, _, _) in enumerate(rows) if auc is not None]
+    assert [row[3] for row in rows] == [stored[i]["estimated_roc_auc"] for i in sorted(stored)]
+    assert [row[4:6] for row in rows] == [
+        (stored[i]["estimated_roc_auc_low"], stored[i]["estimated_roc_auc_high"]) for i in sorted(stored)
+    ]
+    realized = [i for i, row in enumerate(rows) if row[1] is not None]
     assert tuple(realized) == seeded_metrics.labelled
 
 
