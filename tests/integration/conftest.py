@@ -64,6 +64,8 @@ def settings(servers: Servers, pg_dsn: str, tmp_path: Path, monkeypatch: pytest.
         "PIPELINE_TUNING_TRIALS": "2",
         "PIPELINE_WINDOW_ROWS": "6000",
         "PIPELINE_COOLDOWN_BATCHES": "2",
+        # no refresh without an alarm, so that each test's retrains are its alarms' (one test turns it on)
+        "PIPELINE_REFRESH_FRACTION": "0",
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",

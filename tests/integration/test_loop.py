@@ -123,6 +123,9 @@ def test_stable_stream_raises_no_alarm_and_retrains_nothing(settings, bootstrapp
         assert record["champion_version"] == 1 and record["model_name"] == settings.model_name
         assert 0.5 < record["roc_auc"] <= 1 and 0 < record["accuracy"] <= 1
         assert record["rows"] == 800
+        # beside each score its noise at 800 rows: a p-value, the edge chance reaches, the AUC's error
+        assert 0 < record["prediction_drift_p"] <= 1 and 0 < record["drift_noise_edge"] < 1
+        assert 0 < record["roc_auc_stderr"] < 0.1
     assert rows(settings.metrics_db_url, "SELECT count(*) FROM events WHERE kind <> 'bootstrap'") == [(0,)]
     # a run without alarm draws nothing: the timeline's data is logged, no PNG and no Evidently HTML
     client = MlflowClient(settings.tracking_uri)
@@ -131,6 +134,22 @@ def test_stable_stream_raises_no_alarm_and_retrains_nothing(settings, bootstrapp
         filter_string=f"tags.step = 'monitor' and tags.model_name = '{settings.model_name}'",
     )
     assert {a.path for a in client.list_artifacts(run.info.run_id, "reports")} == {"reports/drift_timeline.json"}
+
+
+@pytest.mark.e2e
+def test_a_stable_stream_is_refreshed_once_its_new_labelled_rows_match_the_champions(
+    settings, bootstrapped, tmp_path, monkeypatch
+):
+    """The champion learned from 3,000 rows: the fourth 800-row batch brings 3,200 new labelled rows, a refresh
+    retrains without any alarm, and the count starts again."""
+    monkeypatch.setenv("PIPELINE_REFRESH_FRACTION", "1.0")
+    data, batches = bootstrapped
+    records = monitor(settings, data, batches, tmp_path / "refresh.json")
+    assert not any(r["drift_detected"] or r["performance_drop"] or r["prior_shift"] for r in records)
+    assert [r["action"].startswith("retrained") for r in records] == [False, False, False, True, False, False]
+    (reason,) = rows(settings.metrics_db_url, "SELECT message FROM events WHERE kind = 'retrain'")
+    assert rows(settings.metrics_db_url, "SELECT count(*) FROM events WHERE kind = 'alarm'") == [(0,)]
+    assert "trained v2" in reason[0]
 
 
 @pytest.mark.e2e
