@@ -1,8 +1,14 @@
-"""One retraining cycle: candidates with defaults -> tune the best -> register -> compare -> promote.
+"""One retraining cycle: candidates with defaults -> tune the best -> compare -> refit -> register -> promote.
+
+The window is split in time (oldest rows train, then validation, the newest rows are the holdout). Candidates
+are fitted on the train slice and selected and tuned on validation; the chosen candidate, still fitted on the
+train slice, is compared with the champion on the holdout. What is registered is that candidate with the same
+params refitted on the whole window, holdout included, so the new version has seen the newest labelled rows:
+the comparison judges the procedure (candidate and params), never a model on rows it was fitted on.
 
 Everything is tracked in MLflow under one ``retrain`` run: each candidate is a nested run (params,
 validation metrics, its model), each tuning trial a nested run (params, metrics, no model), and the
-tuned challenger is the model of the retrain run itself. The registry version carries tags saying which
+refitted challenger is the model of the retrain run itself. The registry version carries tags saying which
 data window trained it and why it was made.
 """
 
@@ -32,7 +38,7 @@ from pipeline.serving import (
     log_schema,
 )
 from pipeline.settings import Settings
-from pipeline.train import ZOO, Split, evaluate, features_of, fit, predict_proba, split_in_time
+from pipeline.train import ZOO, Split, evaluate, features_of, fit, predict_proba, refit, split_in_time
 from pipeline.tune import tune
 
 Say = Callable[[str], None]
@@ -53,6 +59,9 @@ class WindowInfo:
 
 @dataclass(frozen=True)
 class RetrainOutcome:
+    """``model`` is the registered one (refitted on the whole window); ``decision`` judged the same candidate
+    and params fitted on ``split.train`` alone, on ``split.holdout``."""
+
     version: int
     promoted: bool
     previous_champion: int | None
@@ -97,7 +106,14 @@ def retrain(
     say: Say = print,
     origin: dict[str, str] | None = None,
 ) -> RetrainOutcome:
-    """Train, tune, register and (if it beats the champion on the newest held-out rows) promote.
+    """Train, tune, compare, refit on the whole window, register and (if the comparison says so) promote.
+
+    The decision and the version's ``holdout_*`` tags are those of the chosen candidate fitted on the train
+    slice and scored on the holdout, the newest rows it never saw; the registered model is that candidate with
+    the same params refitted on every row of the window (``fit_rows``). The calibration the label-free
+    estimator is fitted on (``calibration_uri``) stays out of sample: the holdout P(positive) of the
+    train-slice model and the holdout labels, not scores of the refit on rows it was fitted on. The reference
+    (``reference_uri``) is the holdout rows, the newest.
 
     The order makes a crash at any point safe: the model's artifacts are uploaded before a version is
     registered (no version points at missing files); the version is born with its decision and
@@ -110,7 +126,8 @@ def retrain(
     champion = registry.champion()
     with mlflow.start_run(run_name=f"retrain ({info.reason})", nested=mlflow.active_run() is not None) as run:
         mlflow.set_tags({"step": "retrain", "reason": info.reason, "model_name": registry.name})
-        mlflow.log_params({**split.describe(), "window_rows": info.rows, "reason": info.reason})
+        fit_rows = len(window)  # the registered model's training rows: the whole window
+        mlflow.log_params({**split.describe(), "window_rows": info.rows, "fit_rows": fit_rows, "reason": info.reason})
         scores, defaults = _train_candidates(split, schema, say)
         best_name = min(scores, key=lambda name: scores[name]["log_loss"])
         say(f"  tuning {best_name} with {settings.tuning_trials} TPE trials on validation data")
@@ -122,13 +139,14 @@ def retrain(
             seed=settings.seed,
             on_trial=lambda i, loss: say(f"    trial {i:02d} val log loss {loss:.4f}"),
         )
-        model, params = tuned.model, tuned.params
+        judged, params = tuned.model, tuned.params
         if scores[best_name]["log_loss"] <= tuned.validation["log_loss"]:
-            model, params = defaults[best_name], dict(ZOO[best_name].defaults)
+            judged, params = defaults[best_name], dict(ZOO[best_name].defaults)
         mlflow.log_params({"candidate": best_name, **{f"best_{k}": v for k, v in params.items()}})
+        judged_scorer = Scorer.trained(judged, schema)
         decision = compare(
             champion_model,
-            Scorer.trained(model, schema),
+            judged_scorer,
             split.holdout,
             schema,
             min_gain=settings.promotion_min_gain,
@@ -137,14 +155,14 @@ def retrain(
         mlflow.log_metrics({f"holdout_{k}": v for k, v in decision.challenger.items()})
         if decision.champion:
             mlflow.log_metrics({f"champion_holdout_{k}": v for k, v in decision.champion.items()})
+        say(f"  refitting {best_name} with the chosen params on all {fit_rows} rows of the window")
+        model = refit(ZOO[best_name], params, split, schema)
         head = split.train.head(50)
         model_info = tracking.log_model(model, features_of(head, schema), predict_proba(model, head, schema))
         tags = {
             TAG_SCHEMA: log_schema(schema),
             TAG_REFERENCE: log_reference(split.holdout, schema, settings.reference_rows),
-            TAG_CALIBRATION: log_calibration(
-                Scorer.trained(model, schema).proba(split.holdout), labels_of(split.holdout, schema)
-            ),
+            TAG_CALIBRATION: log_calibration(judged_scorer.proba(split.holdout), labels_of(split.holdout, schema)),
             TAG_LABELS: LABELS_ENCODED,
             "reason": info.reason,
             "candidate": best_name,
@@ -152,6 +170,7 @@ def retrain(
             "window_rows": str(info.rows),
             "window_first_source": info.sources[0] if info.sources else "",
             "window_last_source": info.sources[-1] if info.sources else "",
+            "fit_rows": str(fit_rows),
             "holdout_roc_auc": f"{decision.challenger['roc_auc']:.6f}",
             "holdout_log_loss": f"{decision.challenger['log_loss']:.6f}",
             "holdout_accuracy": f"{decision.challenger['accuracy']:.6f}",
@@ -162,7 +181,8 @@ def retrain(
         }
         description = (
             f"{best_name} trained because: {info.reason}. Window: {info.describe()}. "
-            f"Holdout ROC AUC {decision.challenger['roc_auc']:.4f}, log loss {decision.challenger['log_loss']:.4f}."
+            f"Holdout ROC AUC {decision.challenger['roc_auc']:.4f}, log loss {decision.challenger['log_loss']:.4f} "
+            f"(fitted on the {len(split.train)} oldest rows); registered refitted on all {fit_rows} rows."
         )
         version = registry.register(model_info.model_uri, run.info.run_id, tags, description)
         registry.set_alias(CHALLENGER, version)

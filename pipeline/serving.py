@@ -10,11 +10,13 @@ in) carries version tags that say how to serve it:
 - ``reference_uri``: a bounded sample of the rows the version is judged against (the newest rows it was
   trained or adopted on; moved on by the monitor when a batch becomes the reference), so a monitor needs no
   ``--reference``;
-- ``calibration_uri``: the version's P(positive) and the 0/1 labels on its holdout (rows it was not trained on),
-  from which the monitor fits its performance estimator (``pipeline.estimate``);
+- ``calibration_uri``: P(positive) and the 0/1 labels on its holdout (rows it was not trained on), from which
+  the monitor fits its performance estimator (``pipeline.estimate``); for the project's own versions, which are
+  refitted on the whole window, holdout included, the scores of the same candidate fitted before the holdout;
 - ``holdout_roc_auc``, ``holdout_log_loss``, ``holdout_accuracy``: quality on the newest labelled rows when
-  it was registered or adopted. The performance alarm compares a batch's ROC AUC with ``holdout_roc_auc``:
-  a champion without it (set by hand in the MLflow UI) serves, with the performance alarm off.
+  it was registered or adopted (for the project's own versions, measured before the refit, as above). The
+  performance alarm compares a batch's ROC AUC with ``holdout_roc_auc``: a champion without it (set by hand in
+  the MLflow UI) serves, with the performance alarm off.
 """
 
 from __future__ import annotations
@@ -75,7 +77,10 @@ def log_reference(frame: pd.DataFrame, schema: FeatureSchema, rows: int, name: s
 
 
 def log_calibration(proba: np.ndarray, y: np.ndarray) -> str:
-    """Log a holdout's P(positive) and 0/1 labels to the active run; returns the URI ``calibration_uri`` holds."""
+    """Log a holdout's P(positive) and 0/1 labels to the active run; returns the URI ``calibration_uri`` holds.
+
+    The scores must be out of sample: a retrain passes those of its candidate fitted before the holdout, not of
+    the version it registers, which is refitted on the holdout too."""
     import mlflow
 
     run = mlflow.active_run()

@@ -122,6 +122,10 @@ class Split:
             "holdout_rows": len(self.holdout),
         }
 
+    def whole(self) -> pd.DataFrame:
+        """Every row of the window again, oldest first: train, validation, holdout."""
+        return pd.concat([self.train, self.validation, self.holdout], ignore_index=True)
+
 
 def split_in_time(frame: pd.DataFrame, holdout_fraction: float, validation_fraction: float) -> Split:
     """``frame`` is ordered oldest to newest. The newest slice is the holdout, the slice before it validation."""
@@ -162,6 +166,13 @@ def fit(candidate: Candidate, params: Params, train: pd.DataFrame, schema: Featu
     model = candidate.build(schema, {**candidate.defaults, **params})
     model.fit(features_of(train, schema), labels_of(train, schema))
     return model
+
+
+def refit(candidate: Candidate, params: Params, split: Split, schema: FeatureSchema) -> Pipeline:
+    """The chosen candidate with its chosen params fitted again on the whole window, holdout included: the model
+    to register, which has seen the newest labelled rows. Its quality is measured before, on the same candidate
+    fitted on the train slice alone and scored on the holdout (no model is judged on rows it was fitted on)."""
+    return fit(candidate, params, split.whole(), schema)
 
 
 def evaluate(model: Any, frame: pd.DataFrame, schema: FeatureSchema) -> dict[str, float]:

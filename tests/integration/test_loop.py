@@ -112,6 +112,31 @@ def test_bootstrap_registers_one_champion_with_artifacts_in_s3(settings, bootstr
     assert steps.count("candidate") == 2 and steps.count("tuning-trial") == 2
 
 
+def test_the_champion_is_refitted_on_the_whole_window_and_judged_before(settings, bootstrapped, servers):
+    """The version is fitted on all 3,000 rows; its holdout metrics and calibration scores are the train-slice
+    model's on the newest 600 (out of sample), which the registered model's own scores there are not."""
+    import mlflow.artifacts
+    import pandas as pd
+
+    from pipeline.data import labels_of, load_batch
+    from pipeline.schema import load_schema
+    from pipeline.train import predict_proba, quality
+
+    data, _batches = bootstrapped
+    client = MlflowClient(settings.tracking_uri)
+    version = client.get_model_version(settings.model_name, "1")
+    assert version.tags["fit_rows"] == "3000" == version.tags["window_rows"]
+    assert client.get_run(version.run_id).data.params["fit_rows"] == "3000"
+    schema = load_schema()
+    holdout = load_batch(str(data / "reference.csv"), schema).frame.iloc[-600:].reset_index(drop=True)
+    calibration = pd.read_parquet(mlflow.artifacts.download_artifacts(artifact_uri=version.tags["calibration_uri"]))
+    assert calibration["label"].tolist() == labels_of(holdout, schema).tolist()
+    judged = quality(calibration["label"].to_numpy(), calibration["p_positive"].to_numpy())
+    assert float(version.tags["holdout_log_loss"]) == pytest.approx(judged["log_loss"], abs=1e-6)
+    registered = predict_proba(load_model(f"models:/{settings.model_name}@champion").model, holdout, schema)
+    assert abs(registered - calibration["p_positive"].to_numpy()).max() > 1e-3
+
+
 def test_stable_stream_raises_no_alarm_and_retrains_nothing(settings, bootstrapped, tmp_path):
     data, batches = bootstrapped
     records = monitor(settings, data, batches, tmp_path / "stable.json")
