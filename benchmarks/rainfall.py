@@ -17,7 +17,6 @@ import itertools
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -200,7 +199,11 @@ def mean_absolute_error(estimated: Sequence[float | None], realized: Sequence[fl
 
 def coverage(realized: Sequence[float | None], low: Sequence[float | None], high: Sequence[float | None]) -> float:
     """The share of batches (those with all three figures) whose realized value lies within [low, high]."""
-    inside = [lo <= r <= hi for r, lo, hi in zip(realized, low, high, strict=True) if None not in (r, lo, hi)]
+    inside = [
+        lo <= r <= hi
+        for r, lo, hi in zip(realized, low, high, strict=True)
+        if r is not None and lo is not None and hi is not None
+    ]
     return float(np.mean(inside)) if inside else float("nan")
 
 
@@ -230,6 +233,7 @@ class Cli:
     model: str
     experiment: str
     cwd: Path
+    cpu: float = 0.0  # CPU seconds of every command run so far (each child's own)
 
     def env(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("PIPELINE_")}
@@ -249,7 +253,6 @@ class Cli:
 
     def __call__(self, *args: str, echo: Say | None = None) -> Timed:
         """Run ``pipeline ARGS`` to its exit (a failure raises); ``echo`` gets each batch's closing line."""
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         lines = []
         with subprocess.Popen(  # noqa: S603
@@ -265,10 +268,12 @@ class Cli:
                 lines.append(line)
                 if echo is not None and BATCH_LINE.match(line):
                     echo(f"  {self.model} {line.strip()}")
+            # The child's own CPU (other sections' children may run at the same time in other threads).
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        result = Timed(wall, cpu, child.returncode, "".join(lines))
+        result = Timed(wall, usage.ru_utime + usage.ru_stime, child.returncode, "".join(lines))
+        self.cpu += result.cpu
         if result.code != 0:
             raise RuntimeError(f"pipeline {' '.join(args[:2])} exited {result.code}: {result.output[-3000:]}")
         return result
@@ -288,6 +293,12 @@ class Cli:
             echo=echo,
         )
         return result, json.loads(report.read_text())
+
+
+def champion_named(output: str) -> str:
+    """What ``pipeline train`` says it registered ("NAME vN (candidate)"), from its closing line."""
+    line = next((line.strip() for line in output.splitlines() if " is champion" in line), "")
+    return line.split(" is champion")[0] if line else "(not said)"
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:

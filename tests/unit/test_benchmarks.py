@@ -202,3 +202,31 @@ def test_the_real_drift_and_replay_targets():
     # real: no clear gain (n/a), MAE met; injected: 23 > 22 retrains (no), MAE 0.05 (no); replays: 4% (no), 2% (yes)
     assert met == ["n/a", "yes", "**no**", "**no**", "**no**", "yes"]
     assert "coverage 90%" in rows.rows[3][1]
+
+
+def test_sections_8_and_9_render_from_their_records():
+    from benchmarks import real_drift, replays
+
+    def record(auc, action="none", **flags):
+        return {"roc_auc": auc, "estimated_roc_auc": auc + 0.01, "action": action, "champion_version": 1, **flags}
+
+    stream = real_drift.StreamResult("injected", "injected", 1_825, "m v1 (xgboost)", "xgboost", change_batch=2)
+    stream.years = [
+        real_drift.Year(1, 1_825, 2_190, record(0.85), 0.85, 0.85, "xgboost"),
+        real_drift.Year(2, 2_190, 2_555, record(0.60, "retrained-promoted", drift_detected=True), 0.60, 0.62, "logreg"),
+        real_drift.Year(3, 2_555, 2_920, record(0.84, drift_p=0.2), 0.55, 0.83, "logreg"),
+    ]
+    assert stream.retrains == 1 and stream.promotions == 1 and stream.alarms == 1
+    assert stream.mae == pytest.approx(0.01)
+    rotation = rainfall.Rotation(1, tuple(float(k) for k in range(8)), (0.1,) * 8, (1, 2, 3, 4, 5, 6, 7, 0), 3.5)
+    section8 = real_drift._section(
+        [stream], rotation, real_drift.RealDriftConfig(), real_drift.Defaults(20_000, 0.2, 0.2), 18_159, "0.2.0", 60.0
+    )
+    replay = replays.Replay("weather", "weather", "r v1 (logreg)", 100, 100)
+    replay.runs = [replays.Run(200, True, [record(0.8, drift_detected=True), record(0.8)], 10.0)]
+    section9 = replays._section([replay], replays.ReplayConfig(sizes=(200,), unlabelled=False), "0.2.0", 20.0)
+    document = bench.render([section8, section9], command="x", elapsed=1.0, quick=True, load=("0", "0"))
+    assert "## 8. Real drift" in document and "## 9. No-drift replays" in document
+    assert "| 3 | 2,555–2,919 | 0.840 | 0.550 | 0.830 (logreg) |" in document  # the per-batch row
+    assert "| 200 | 2 | 1 (50%) | 1 | 0 | 0 | 0 (0) |" in document
+    assert "`drift_p`" in document
