@@ -20,7 +20,6 @@ estimate from binned scores. A batch that fits one chunk takes the exact in-memo
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
@@ -41,7 +40,7 @@ from pipeline.data import (
     split_s3,
     validate_frame,
 )
-from pipeline.estimate import Estimate, Estimator
+from pipeline.estimate import Estimator
 from pipeline.observe import BatchObservation, assemble, finite
 from pipeline.profile import BatchProfile, BinnedReference
 from pipeline.schema import FeatureSchema
@@ -190,20 +189,22 @@ def observe_chunks(
 
 
 def observation_of_profile(
-    binned: BinnedReference, chunked: Chunked, band: NoiseBand | None = None, false_rate: float = 0.01
+    binned: BinnedReference,
+    chunked: Chunked,
+    band: NoiseBand | None = None,
+    false_rate: float = 0.01,
+    estimator: Estimator | None = None,
 ) -> BatchObservation:
     """What the policy judges, from a merged profile: the fields of ``observe.observation_of`` (the drift scores
-    judged against ``band``, the reference's noise at the batch's size, when one is given)."""
+    judged against ``band``, the reference's noise at the batch's size, when one is given). The estimate's
+    interval counts the calibration's own spread when given the ``estimator`` the chunks were calibrated with."""
     profile = chunked.profile
     roc_auc = accuracy = None
     positives: int | None = None
     if chunked.has_labels:
         quality = binned.quality(profile)
         roc_auc, accuracy, positives = finite(quality.roc_auc), quality.accuracy, quality.positives
-    estimate = None
-    if int(profile.expected.rows.sum()):
-        estimated_auc, estimated_accuracy = profile.expected.estimate()
-        estimate = Estimate(estimated_auc, math.nan if estimated_accuracy is None else estimated_accuracy)
+    estimate = profile.expected.estimated(estimator) if int(profile.expected.rows.sum()) else None
     return assemble(
         binned.measure(profile).judged(band, false_rate),
         rows=profile.rows,

@@ -35,7 +35,7 @@ from pipeline.engine import (
     object_size,
     observation_of_profile,
 )
-from pipeline.estimate import Estimator
+from pipeline.estimate import Estimator, estimate_trusted
 from pipeline.observe import BatchObservation, observe
 from pipeline.outcome import retrain_events
 from pipeline.policy import Action
@@ -52,6 +52,7 @@ from pipeline.store import VERDICT_COLUMNS, Event, MetricsStore
 from pipeline.synth import DriftKind, Population, generate_stream
 
 TRACKING_WAIT_SECONDS = 300.0
+RECENT_LABELLED_ROWS = 5_000  # the newest labelled rows the estimate's calibration is tested and refitted on
 Say = Callable[[str], None]
 
 
@@ -189,6 +190,9 @@ class Monitor:
         self.engine = engine
         self.estimator_for: int | None = None  # the champion version the estimator was fitted for
         self.holdout_counts: tuple[float, float] | None = None  # positives, negatives of the champion's holdout
+        self.recent_labelled: list[tuple[np.ndarray, np.ndarray]] = []  # (P(positive), 0/1) of earlier batches
+        self.recalibrated: Estimator | None = None  # the champion's estimator refitted on recent labelled rows
+        self.trust_history: list[tuple[float | None, float | None, float | None]] = []  # (AUC, low, high)
         self.said_once: set[str] = set()
 
     # ------------------------------------------------------------ champion and reference
@@ -204,6 +208,9 @@ class Monitor:
         self.serving = load_version(self.registry, version, self.schema, self.settings)
         self.profile = None
         self.binned = None
+        self.recent_labelled = []  # the labelled rows this champion scored: earlier batches only
+        self.recalibrated = None
+        self.trust_history = []
         if self.serving.holdout_roc_auc is None and not self.alarm_off_said:
             self.alarm_off_said = True
             self.say(
@@ -254,6 +261,36 @@ class Monitor:
             self.say(message)
 
     def _estimator(self) -> Estimator | None:
+        """The estimator of the next batch: the champion's own (``_champion_estimator``), or the one recalibrated
+        on the newest labelled rows of earlier batches once those showed that its calibration drifted."""
+        base = self._champion_estimator()
+        return base if self.recalibrated is None or base is None else self.recalibrated
+
+    def _learn_from_labels(self, index: int, batch: Batch, seen: BatchObservation) -> None:
+        """After a labelled batch read whole: its realized AUC against the interval it was estimated with (the
+        trust of later estimates), and its rows among the newest labelled ones, on which the calibration is
+        tested and, when it drifted, fitted anew (``Estimator.refit_if_drifted``) for the batches after it."""
+        if seen.proba is None or not batch.has_labels:
+            return
+        self.trust_history.append((seen.roc_auc, seen.estimated_roc_auc_low, seen.estimated_roc_auc_high))
+        self.recent_labelled.append((seen.proba, labels_of(batch.frame, self.schema)))
+        total = 0
+        for position in range(len(self.recent_labelled) - 1, -1, -1):
+            total += len(self.recent_labelled[position][1])
+            if total >= RECENT_LABELLED_ROWS:
+                del self.recent_labelled[:position]
+                break
+        current = self._estimator()
+        if current is None:
+            return
+        proba = np.concatenate([p for p, _ in self.recent_labelled])
+        labels = np.concatenate([y for _, y in self.recent_labelled])
+        recalibration = current.refit_if_drifted(proba[-RECENT_LABELLED_ROWS:], labels[-RECENT_LABELLED_ROWS:])
+        if recalibration.estimator is not current:
+            self.recalibrated, self.trust_history = recalibration.estimator, []
+            self.say(f"[batch {index}] the estimate is recalibrated: {recalibration.reason}")
+
+    def _champion_estimator(self) -> Estimator | None:
         """The champion's performance estimator, fitted once per champion on its recorded holdout scores; for a
         version without them, on the labelled reference (said once: the model may have been trained on those
         rows, so the estimate may be optimistic); without either, no estimate."""
@@ -352,7 +389,9 @@ class Monitor:
     def _observed(self, index: int, chunked: Chunked) -> tuple[Batch, BatchObservation, set[str]]:
         self.say(f"[batch {index}] read in {chunked.chunks} chunks ({chunked.rows} rows, {len(chunked.sample)} kept)")
         band = self._profile().noise.band(chunked.rows)
-        seen = observation_of_profile(self._binned(), chunked, band, self.rules.false_alarm_rate)
+        seen = observation_of_profile(
+            self._binned(), chunked, band, self.rules.false_alarm_rate, estimator=self._estimator()
+        )
         sample, profile, scorer = chunked.sample, self._profile(), self._scorer()
         if len(sample):  # the Evidently report of the batch, when asked for, is drawn on the rows kept
 
@@ -568,6 +607,9 @@ class Monitor:
         if seen is None:
             seen = observe(batch, self._scorer(), self._profile(), self._estimator(), self.rules.false_alarm_rate)
             self._log_predictions(index, batch, seen, run_key)
+        # what the monitor would have said of its estimate before this batch's labels: from earlier batches only
+        seen = dataclasses.replace(seen, estimate_trusted=estimate_trusted(self.trust_history))
+        self._learn_from_labels(index, batch, seen)
         drift = seen.drift
         verdict = policy.judge(
             index,

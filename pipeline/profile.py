@@ -89,6 +89,7 @@ from pipeline.drift import (
     NumericProfile,
     ReferenceProfile,
 )
+from pipeline.estimate import LEVEL, Estimate, Estimator, grouped_estimate
 
 FORMAT = "pipeline.batch-profile"
 VERSION = 2
@@ -247,17 +248,22 @@ class ExpectedCounts:
 
     def estimate(self) -> tuple[float | None, float | None]:
         """(expected ROC AUC, expected accuracy); rows in one bin count as tied. None where undefined."""
-        n = int(self.rows.sum())
-        if n == 0:
-            return None, None
-        pos = self.expected_positives
-        neg = self.rows - pos
-        total_pos, total_neg = float(pos.sum()), float(neg.sum())
-        accuracy = self.expected_correct / n
-        if total_pos <= 1e-12 or total_neg <= 1e-12:
-            return None, accuracy
-        wins = float(np.dot(pos, np.cumsum(neg) - neg)) + float(np.dot(pos, neg)) / 2
-        return float(np.clip(wins / (total_pos * total_neg), 0.0, 1.0)), accuracy
+        estimated = self.estimated()
+        return estimated.roc_auc, None if math.isnan(estimated.accuracy) else estimated.accuracy
+
+    def estimated(self, estimator: Estimator | None = None, level: float = LEVEL) -> Estimate:
+        """The estimate with its prediction interval (``pipeline.estimate.grouped_estimate``, what
+        ``Estimator.estimate`` computes on rows): each bin a group of tied rows at its midpoint. The interval counts
+        the calibration's own spread when given the ``estimator`` whose calibrated probabilities were counted."""
+        kept = np.flatnonzero(self.rows)
+        return grouped_estimate(
+            (kept + 0.5) / AUC_BINS,
+            self.rows[kept],
+            self.expected_positives[kept],
+            self.expected_correct,
+            None if estimator is None else estimator.spread,
+            level,
+        )
 
 
 @dataclass(frozen=True)

@@ -332,6 +332,13 @@ def test_estimated_performance_from_merged_chunks_matches_the_exact_estimate(kin
 
     assert accuracy == pytest.approx(exact.accuracy, abs=1e-12)
     assert roc_auc == pytest.approx(exact.roc_auc, abs=1e-3)
+    binned_estimate = merged.expected.estimated(estimator)  # the interval too, the calibration's spread with it
+    assert binned_estimate.roc_auc == roc_auc
+    assert binned_estimate.roc_auc_low == pytest.approx(exact.roc_auc_low, abs=1e-3)
+    assert binned_estimate.roc_auc_high == pytest.approx(exact.roc_auc_high, abs=1e-3)
+    labels_only = merged.expected.estimated()
+    assert binned_estimate.roc_auc_low < labels_only.roc_auc_low < roc_auc < labels_only.roc_auc_high
+    assert labels_only.roc_auc_high < binned_estimate.roc_auc_high
     assert BatchProfile.from_bytes(merged.to_bytes()).expected.estimate() == (roc_auc, accuracy)
     assert binned.empty().expected.estimate() == (None, None)
 

@@ -134,7 +134,8 @@ def _assert_same_profile(local, other) -> None:
 
 
 def _assert_same_observation(work: ChunkWork, local: Chunked, other: Chunked) -> None:
-    mine, theirs = observation_of_profile(work.binned, other), observation_of_profile(work.binned, local)
+    mine = observation_of_profile(work.binned, other, estimator=work.estimator)
+    theirs = observation_of_profile(work.binned, local, estimator=work.estimator)
     assert mine.drift.column_scores.keys() == theirs.drift.column_scores.keys()
     for name, score in theirs.drift.column_scores.items():
         assert mine.drift.column_scores[name] == pytest.approx(score, abs=1e-9, nan_ok=True)
@@ -145,6 +146,8 @@ def _assert_same_observation(work: ChunkWork, local: Chunked, other: Chunked) ->
     assert mine.estimate is not None and theirs.estimate is not None
     assert mine.estimate.roc_auc == pytest.approx(theirs.estimate.roc_auc, abs=1e-9)
     assert mine.estimate.accuracy == pytest.approx(theirs.estimate.accuracy, abs=1e-9)
+    assert mine.estimate.roc_auc_low == pytest.approx(theirs.estimate.roc_auc_low, abs=1e-9)
+    assert mine.estimate.roc_auc_high == pytest.approx(theirs.estimate.roc_auc_high, abs=1e-9)
     assert (mine.roc_auc is None) == (theirs.roc_auc is None)
     if theirs.roc_auc is not None:
         assert mine.roc_auc == pytest.approx(theirs.roc_auc, abs=1e-12)
