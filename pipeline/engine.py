@@ -185,7 +185,7 @@ def observe_chunks(
 
 
 def observation_of_profile(
-    binned: BinnedReference, chunked: Chunked, estimator: Estimator | None = None
+    binned: BinnedReference, chunked: Chunked, *, estimator: Estimator | None = None
 ) -> BatchObservation:
     """What the policy judges, from a merged profile: the fields of ``observe.observation_of``. The estimate's
     interval counts the calibration's own spread when given the ``estimator`` the chunks were calibrated with."""

@@ -134,8 +134,8 @@ def _assert_same_profile(local, other) -> None:
 
 
 def _assert_same_observation(work: ChunkWork, local: Chunked, other: Chunked) -> None:
-    mine = observation_of_profile(work.binned, other, work.estimator)
-    theirs = observation_of_profile(work.binned, local, work.estimator)
+    mine = observation_of_profile(work.binned, other, estimator=work.estimator)
+    theirs = observation_of_profile(work.binned, local, estimator=work.estimator)
     assert mine.drift.column_scores.keys() == theirs.drift.column_scores.keys()
     for name, score in theirs.drift.column_scores.items():
         assert mine.drift.column_scores[name] == pytest.approx(score, abs=1e-9, nan_ok=True)
