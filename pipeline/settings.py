@@ -59,10 +59,11 @@ class Settings(BaseSettings):
     false_alarm_rate: float = Field(
         0.01,
         gt=0,
-        lt=0.5,
+        le=1,
         description="Chance that a rule alarms on a batch that did not drift, at the batch's size: drift scores are "
         "compared with the reference's noise at that size, drifted columns are counted with Benjamini-Hochberg at "
-        "this rate, and an AUC drop must exceed its standard error by the matching one-sided z.",
+        "this rate, and an AUC drop must exceed its standard error by the matching one-sided z (1: the thresholds "
+        "alone decide).",
     )
     column_drift_threshold: float = Field(
         0.1, gt=0, description="Per-feature drift score at or above which a column counts as drifted."

@@ -97,7 +97,10 @@ def env_for(rig: Rig, dsn: str, model_name: str, **extra: str) -> dict[str, str]
         "PIPELINE_EXPERIMENT_NAME": EXPERIMENT,
         "PIPELINE_TUNING_TRIALS": "1",
         "PIPELINE_COOLDOWN_BATCHES": "1",
-        # alarms come from the prediction drift threshold only, which each test sets (--threshold)
+        # alarms come from the prediction drift threshold only, which each test sets (--threshold): no noise
+        # band (a false-alarm rate of 1) and no refresh without an alarm
+        "PIPELINE_FALSE_ALARM_RATE": "1",
+        "PIPELINE_REFRESH_FRACTION": "0",
         "PIPELINE_DRIFTED_SHARE_THRESHOLD": "1",
         "PIPELINE_AUC_TOLERANCE": "1",
         "AWS_ACCESS_KEY_ID": "test",
