@@ -65,9 +65,10 @@ test: install tools-checkov ## Run the whole test suite (unit, integration, end 
 test-fast: install tools-checkov ## Run the fast layer only (no end-to-end loop runs, no Spark)
 	$(VENV)/bin/pytest -m "not e2e and not spark"
 
-lint: install ## ruff, mypy on the package, and a secrets scan (fails on any finding not audited in .secrets.baseline)
+lint: install ## ruff, mypy on the package, the layers contract (import-linter), and a secrets scan (fails on any finding not audited in .secrets.baseline)
 	$(VENV)/bin/ruff check pipeline tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	git ls-files -z | grep -zv '^.secrets.baseline$$' | xargs -0 $(VENV)/bin/detect-secrets-hook --baseline .secrets.baseline
 
 clean: local-down ## Stop the stack and delete its state (registry, metrics, snapshots)

@@ -116,8 +116,8 @@ def write_big_csv(path: Path, rows: int, seed: int = 5, part: int = 100_000, dis
     """``rows`` demo visits (no drift, labelled) as one CSV file, written ``part`` rows at a time: the first
     ``distinct`` rows drawn from the demo population, the rest repeating them (drawing 10,000,000 visits would
     take longer than monitoring them; the monitor's cost does not depend on the rows being distinct)."""
-    from pipeline.schema import builtin_schema
-    from pipeline.synth import Population, load_sample_frame
+    from pipeline.demo.synth import Population, load_sample_frame
+    from pipeline.domain.schema import builtin_schema
 
     schema = builtin_schema()
     population = Population.fit(load_sample_frame(), schema)
@@ -150,8 +150,8 @@ def _baseline(path: Path, chunk_rows: int, env: dict[str, str]) -> tuple[float, 
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from pipeline.engine import CSV_BLOCK_BYTES
-    from pipeline.schema import builtin_schema
+    from pipeline.domain.schema import builtin_schema
+    from pipeline.engine.local import CSV_BLOCK_BYTES
 
     mlflow.set_tracking_uri(env["PIPELINE_TRACKING_URI"])
     model = mlflow.sklearn.load_model(f"models:/{env['PIPELINE_MODEL_NAME']}@champion")

@@ -203,7 +203,7 @@ class BenchStack:
 @contextmanager
 def throwaway_stack(with_mlflow: bool, say: Say) -> Iterator[BenchStack]:
     """Start the stack in a fresh folder (never on the developer ports) and remove everything after."""
-    from pipeline import stack
+    from pipeline.app import stack
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -1,4 +1,4 @@
-"""Section 5: performance estimation without labels; ``pipeline.estimate`` against NannyML's CBPE, same chunks.
+"""Section 5: performance estimation without labels; ``pipeline.stats.estimate`` against NannyML's CBPE, same chunks.
 
 NannyML is not a dependency of the project. ``make bench`` installs it into its own folder, ``.tools/nannyml``
 (``pip install --target``, see mk/bench.mk), and only this module puts that folder on ``sys.path``, at the end,
@@ -24,12 +24,12 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.common import Say, Section, Table, ratio, seconds
 from benchmarks.quality import QualityConfig, Simulator, _clean, drift_streams
-from pipeline.data import labels_of
-from pipeline.estimate import Estimator
-from pipeline.schema import load_schema
-from pipeline.scoring import Scorer
+from pipeline.demo.synth import DriftKind, Population, load_sample_frame
+from pipeline.domain.schema import load_schema
+from pipeline.io.data import labels_of
+from pipeline.model.scoring import Scorer
 from pipeline.settings import Settings
-from pipeline.synth import DriftKind, Population, load_sample_frame
+from pipeline.stats.estimate import Estimator
 
 NANNYML_DIR = Path(__file__).resolve().parents[1] / ".tools" / "nannyml"  # `make bench-tools` installs it there
 
@@ -273,7 +273,7 @@ def _section(outcomes: list[Outcome], config: EstimationConfig, chosen: str, ver
         "5. Performance estimation without labels",
         f"""
 Per chunk, ROC AUC estimated from the model's probabilities alone, against the realized ROC AUC on the chunk's
-labels (sklearn), as mean absolute error; ours is `pipeline.estimate` (`Estimator.fit` on the reference, then
+labels (sklearn), as mean absolute error; ours is `pipeline.stats.estimate` (`Estimator.fit` on the reference, then
 `estimate` per chunk), the baseline NannyML {version}'s `CBPE` (`fit` on the same reference, `estimate` on the
 same chunks, `chunk_size` equal to ours: each chunk's start row is checked), in the same process. Data sets:
 NannyML's synthetic car-loan data set as it ships in the package ({config.car_loan_chunk:,}-row chunks), and

@@ -1,10 +1,10 @@
 """Section 4: model quality under drift; the monitor's policy against never retraining and retraining always.
 
 This section runs the monitor's decisions in memory, to run dozens of retrains in minutes: no MLflow, no
-registry, no Postgres. The decisions are the product's own: each batch is observed by ``pipeline.observe``
-(the champion's P(positive), drift against the reference profile, quality), judged by ``pipeline.policy``
+registry, no Postgres. The decisions are the product's own: each batch is observed by ``pipeline.engine.observe``
+(the champion's P(positive), drift against the reference profile, quality), judged by ``pipeline.domain.policy``
 (alarms, cooldown, retries), retrained on the rows ``policy.training_rows`` chooses, compared by
-``pipeline.evaluate.compare``, and the policy says when the batch becomes the reference. What it
+``pipeline.model.evaluate.compare``, and the policy says when the batch becomes the reference. What it
 leaves out, to stay within minutes: hyperparameter tuning, and all candidates but one. The
 first champion is chosen among all the zoo's candidates (default parameters, best on validation); later
 retrains fit that candidate only, with default parameters. A retrain here is much cheaper than the monitor's.
@@ -23,16 +23,16 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import Say, Section, Table, percent
-from pipeline import policy
-from pipeline.data import Batch, validate_frame
-from pipeline.drift import ReferenceProfile
-from pipeline.evaluate import compare
-from pipeline.observe import observe
-from pipeline.schema import FeatureSchema, load_schema
-from pipeline.scoring import Scorer
+from pipeline.demo.synth import DriftKind, Population, generate_stream, load_sample_frame
+from pipeline.domain import policy
+from pipeline.domain.schema import FeatureSchema, load_schema
+from pipeline.engine.observe import observe
+from pipeline.io.data import Batch, validate_frame
+from pipeline.model.evaluate import compare
+from pipeline.model.scoring import Scorer
+from pipeline.model.train import ZOO, evaluate, fit, split_in_time
 from pipeline.settings import Settings
-from pipeline.synth import DriftKind, Population, generate_stream, load_sample_frame
-from pipeline.train import ZOO, evaluate, fit, split_in_time
+from pipeline.stats.drift import ReferenceProfile
 
 POLICIES = ("monitor", "never", "every batch")
 
@@ -311,7 +311,7 @@ def _section(
     section = Section(
         "4. Quality under drift",
         f"""
-Streams of {config.batch_rows:,}-row labelled batches from `pipeline.synth`: covariate, concept, prior and
+Streams of {config.batch_rows:,}-row labelled batches from `pipeline.demo.synth`: covariate, concept, prior and
 label shift (the share of admissions rises, the inputs do not move) from batch {config.drift_at} of
 {config.drift_batches}, and a stable stream of
 {config.stable_batches} batches. The first champion is trained on {config.reference_rows:,} stable rows,
@@ -319,7 +319,7 @@ which are also the first reference; it is the zoo's {chosen} (best of the candid
 holdout ROC AUC {first_auc:.4f}).
 
 The monitor's decisions are **the product's own, run in memory**: each batch is observed by
-`pipeline.observe` and judged by `pipeline.policy` with the default settings (alarm on prediction drift
+`pipeline.engine.observe` and judged by `pipeline.domain.policy` with the default settings (alarm on prediction drift
 >= {settings.drift_threshold} and beyond the reference's noise at the batch's size, on >=
 {settings.drifted_share_threshold:.0%} of columns drifted beyond noise, on ROC AUC more than
 {settings.auc_tolerance} below the champion's holdout AUC and beyond its standard error (each at a false-alarm
@@ -329,7 +329,7 @@ and {settings.prior_z:g} standard errors off the mean prediction; a refresh once
 batches after a promotion for input-drift alarms; after a label alarm, the rows since the change once there are
 {settings.min_change_rows:,}, else the newest {settings.window_rows:,} labelled rows), without MLflow, the
 registry or tuning. Each retrain fits {chosen} with default parameters on the rows the policy chose and promotes
-it only if it beats the champion on the newest held-out rows (`pipeline.evaluate.compare`); the policy says
+it only if it beats the champion on the newest held-out rows (`pipeline.model.evaluate.compare`); the policy says
 when the batch becomes the reference. The two baselines run the same retrain on the same batches: never, and
 after every batch on the newest window. Mean ROC AUC is that of the champion serving each batch, scored before
 any retrain the batch triggers. Detection delay counts batches from the change to the first alarm (0

@@ -8,7 +8,7 @@ batch_001.csv ... --report-json`` run goes over every later year, each batch fil
 Everything the section says about the monitor comes from that report.
 
 The two baselines are computed in this process on the same batches, with the project's own training functions
-(``pipeline.train``: ``ZOO``, ``split_in_time``, ``fit``, ``evaluate``): every candidate of the zoo with its
+(``pipeline.model.train``: ``ZOO``, ``split_in_time``, ``fit``, ``evaluate``): every candidate of the zoo with its
 default parameters is fitted on the oldest rows of a time split, the one with the lower log loss on the
 validation rows is refitted on the whole window. "Never retrain" does that once, on the training years, and
 scores every batch with it; "retrain every batch" does it before each batch on the newest
@@ -31,10 +31,10 @@ import pandas as pd
 from benchmarks import rainfall
 from benchmarks.common import BenchStack, Say, Section, Table, percent, seconds
 from benchmarks.rainfall import CHANGE_ROW, FEATURES, TARGET, YEAR, Cli, Rotation
-from pipeline.data import validate_frame
-from pipeline.schema import FeatureSchema, read_schema
+from pipeline.domain.schema import FeatureSchema, read_schema
+from pipeline.io.data import validate_frame
+from pipeline.model.train import ZOO, evaluate, fit, split_in_time
 from pipeline.settings import Settings
-from pipeline.train import ZOO, evaluate, fit, split_in_time
 
 EXPERIMENT = "bench-real-drift"
 MAE_TARGET = 0.03
@@ -506,7 +506,7 @@ Per stream, as a user runs the product: `pipeline schema infer --data first_year
 {config.train_years} years, then one `pipeline monitor --reference first_years.csv --current batch_001.csv ...
 --report-json report.json` over every later year ({config.batch_rows} rows per batch, in time order, each with its
 labels), with the default settings. The baselines run on the same batches in the benchmark's process with the
-project's own training functions (`pipeline.train`): the zoo's candidates ({", ".join(ZOO)}) with default
+project's own training functions (`pipeline.model.train`): the zoo's candidates ({", ".join(ZOO)}) with default
 parameters fitted on a time split of the window ({defaults.holdout_fraction:.0%} held out,
 {defaults.validation_fraction:.0%} of the rest to validate), the lower validation log loss refitted on the whole
 window. **Never retrain** fits once on the training years; **retrain every batch** refits before each batch on

@@ -1,6 +1,6 @@
 """Section 3: one retrain cycle, alarm to promoted champion, on a real MLflow server, registry and Postgres.
 
-``pipeline.retrain.retrain`` runs unchanged; its collaborators are wrapped for the duration of the cycle
+``pipeline.model.retrain.retrain`` runs unchanged; its collaborators are wrapped for the duration of the cycle
 so that each call's wall time lands in one category: pure fitting (the refit on the whole window too),
 validation and holdout predictions, MLflow tracking calls, ``log_model`` (signature, skops serialisation,
 artifact upload), registry calls. Nested calls count once, in the outermost category. What the cycle does
@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import BenchStack, Say, Section, Table, percent, seconds
-from pipeline.data import validate_frame
-from pipeline.drift import ReferenceProfile
-from pipeline.schema import load_schema
-from pipeline.scoring import Scorer
+from pipeline.demo.synth import DriftKind, Population, load_sample_frame
+from pipeline.domain.schema import load_schema
+from pipeline.io.data import validate_frame
+from pipeline.model.scoring import Scorer
+from pipeline.model.train import predict_proba
 from pipeline.settings import Settings
-from pipeline.synth import DriftKind, Population, load_sample_frame
-from pipeline.train import predict_proba
+from pipeline.stats.drift import ReferenceProfile
 
 OVERHEAD = ("MLflow tracking calls", "log_model", "registry")
 
@@ -84,7 +84,7 @@ def instrumented() -> Iterator[CallTimer]:
     import mlflow
     import mlflow.tracking.fluent as fluent
 
-    from pipeline import registry, retrain, tracking, tune
+    from pipeline.model import registry, retrain, tracking, tune
 
     timer = CallTimer()
     for module in (retrain, tune):
@@ -107,9 +107,9 @@ def instrumented() -> Iterator[CallTimer]:
 def run(config: CycleConfig, stack: BenchStack, say: Say) -> Section:
     from mlflow import MlflowClient
 
-    from pipeline import flavors, tracking
-    from pipeline.registry import Registry
-    from pipeline.retrain import WindowInfo, retrain
+    from pipeline.model import flavors, tracking
+    from pipeline.model.registry import Registry
+    from pipeline.model.retrain import WindowInfo, retrain
 
     assert stack.tracking_uri is not None
     schema = load_schema()
@@ -218,7 +218,7 @@ def _section(
     return Section(
         "3. Retrain cycle",
         f"""
-One retrain cycle as the monitor runs it after an alarm: `pipeline.retrain.retrain` on a window of
+One retrain cycle as the monitor runs it after an alarm: `pipeline.model.retrain.retrain` on a window of
 {config.rows:,} labelled rows (drawn after a concept shift, so the challenger beats the champion and is
 promoted), split in time into {split["train_rows"]:,} train / {split["validation_rows"]:,} validation /
 {split["holdout_rows"]:,} holdout rows; 2 candidates with default parameters, {config.tuning_trials} TPE

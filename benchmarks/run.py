@@ -102,7 +102,7 @@ def run(argv: list[str] | None = None) -> list[Section]:
     with _stack(not args.no_stack and needs_stack, with_mlflow=bool(wanted & {"3", "6", "7", "8", "9"})) as stack:
         if "1" in wanted:
             from benchmarks import throughput
-            from pipeline.store import MetricsStore
+            from pipeline.io.store import MetricsStore
 
             config = throughput.ThroughputConfig.quick() if args.quick else throughput.ThroughputConfig()
             store = MetricsStore(stack.metrics_dsn) if stack else None

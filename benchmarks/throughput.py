@@ -32,16 +32,16 @@ from benchmarks.common import (
     ratio,
     seconds,
 )
-from pipeline import policy
-from pipeline.data import labels_of, read_table, validate_frame
-from pipeline.drift import CAT_METHOD, NUM_METHOD, DriftResult, ReferenceProfile
-from pipeline.observe import observation_of
-from pipeline.profile import BinnedReference, merge_all
-from pipeline.schema import FeatureSchema, load_schema
+from pipeline.demo.synth import DriftKind, Population, load_sample_frame
+from pipeline.domain import policy
+from pipeline.domain.schema import FeatureSchema, load_schema
+from pipeline.engine.observe import observation_of
+from pipeline.io.data import labels_of, read_table, validate_frame
+from pipeline.io.store import BatchRow, Event, MetricsStore
+from pipeline.model.train import ZOO, fit, predict_proba
 from pipeline.settings import Settings
-from pipeline.store import BatchRow, Event, MetricsStore
-from pipeline.synth import DriftKind, Population, load_sample_frame
-from pipeline.train import ZOO, fit, predict_proba
+from pipeline.stats.drift import CAT_METHOD, NUM_METHOD, DriftResult, ReferenceProfile
+from pipeline.stats.profile import BinnedReference, merge_all
 
 STAGES = ("load", "validate", "score", "drift", "store")
 CHUNKS = 10  # the merged-profile path of section 2 profiles each batch in this many chunks
@@ -366,7 +366,7 @@ def _throughput_section(
         "1. Monitor throughput",
         f"""
 Batches of {", ".join(f"{r.rows:,}" for r in results)} rows × 81 features (78 numerical, 3 categorical)
-and the target, drawn by `pipeline.synth` (two stable batches, one each of covariate, concept and prior
+and the target, drawn by `pipeline.demo.synth` (two stable batches, one each of covariate, concept and prior
 shift), stored as Parquet. The reference is {config.reference_rows:,} rows; the champion is the zoo's
 xgboost with default parameters trained on it. Every stage is wall-clock time, median over the runs
 (each run is one batch; "runs" counts them). CPU time is the process's CPU seconds over the batch, all
@@ -492,7 +492,7 @@ metrics clean it (infinities and missing values dropped): the code its report ru
 prediction decision uses the monitor's threshold 0.1. The last two columns compare, batch by batch, our
 figures with the baseline's full Evidently report from section 1.
 
-The same batches through the mergeable batch profile (`pipeline.profile`): each batch is cut into {CHUNKS}
+The same batches through the mergeable batch profile (`pipeline.stats.profile`): each batch is cut into {CHUNKS}
 chunks, each chunk profiled on the reference's fixed bins, the profiles merged and the merged profile
 scored. Its decisions are compared with Evidently's as above, and its scores with the exact scores of
 `ReferenceProfile.measure` (the bound: within 1% relative or 1e-3 absolute). The reference's bins are

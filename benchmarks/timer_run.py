@@ -228,11 +228,11 @@ def _baseline(
 ) -> tuple[list[Baseline], int]:
     """Seconds per batch of read + validate, score, and an Evidently report, and how many batches' drift decisions
     (prediction drift alarm, drifted-column count) equal the CLI run's ``records``."""
-    from pipeline.collaborators import Collaborators
-    from pipeline.data import load_batch
-    from pipeline.drift import ReferenceProfile
-    from pipeline.serving import load_version, recorded_reference, schema_for
+    from pipeline.app.collaborators import Collaborators
+    from pipeline.io.data import load_batch
+    from pipeline.model.serving import load_version, recorded_reference, schema_for
     from pipeline.settings import Settings
+    from pipeline.stats.drift import ReferenceProfile
 
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,

@@ -19,7 +19,7 @@ GC_THRESHOLDS = (10_000, 50, 100)
 
 def main() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
-    from pipeline.cli import app
+    from pipeline.cli.main import app
 
     try:
         app()

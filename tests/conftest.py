@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import stack
-from pipeline.schema import FeatureSchema, load_schema
+from pipeline.app import stack
+from pipeline.domain.schema import FeatureSchema, load_schema
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -43,7 +43,7 @@ def real_sample_path() -> Path:
     path = SHARED_DATA / "ed_triage_sample.csv"
     if path.exists():
         return path
-    return Path(__file__).resolve().parents[1] / "pipeline" / "schema" / "triage_sample.csv"
+    return Path(__file__).resolve().parents[1] / "pipeline" / "demo" / "triage_sample.csv"
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from pipeline.store import BatchRow, Event, FeatureScore, LateLabelled, MetricsStore
+from pipeline.io.store import BatchRow, Event, FeatureScore, LateLabelled, MetricsStore
 
 MODEL = "ed-triage-admission"
 OTHER_MODEL = "ed-triage-admission-shadow"

@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 from stack_files import DOCKER, LOCALSTACK, ROOT
 
-from pipeline import stack
+from pipeline.app import stack
 from pipeline.settings import DEFAULT_BUCKET
 
 SERVICES = {"postgres", "localstack", "mlflow", "grafana", "adminer"}

@@ -29,7 +29,7 @@ from metrics_seed import (
 )
 from stack_files import GRAFANA
 
-from pipeline.store import MetricsStore
+from pipeline.io.store import MetricsStore
 
 DASHBOARD = json.loads((GRAFANA / "dashboards" / "model_monitoring.json").read_text())
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from stack_files import DOCKER, GRAFANA, ROOT
 
+from pipeline.io.store import VERDICT_COLUMNS
 from pipeline.settings import Settings
-from pipeline.store import VERDICT_COLUMNS
 
 DATASOURCE_UID = "pipeline-metrics"
 POSTGRES_TYPE = "grafana-postgresql-datasource"

@@ -197,7 +197,7 @@ def tls_postgres_bin() -> Path | None:
 @pytest.fixture
 def tls_postgres(monkeypatch):
     """A real PostgreSQL (system binaries) with TLS on, like RDS with rds.force_ssl."""
-    from pipeline import stack
+    from pipeline.app import stack
 
     bin_dir = tls_postgres_bin()
     monkeypatch.setattr(stack, "postgres_bin_dir", lambda: bin_dir)
@@ -266,7 +266,7 @@ def build_wheelhouse(folder: Path) -> Path:
 @pytest.mark.parametrize("first_champion", ["trained-by-hand", "bootstrap-training-data"])
 def test_host_bootstraps_trains_and_monitors_its_inbox(first_champion, tls_postgres, emulator):
     """The first champion as the runbook trains it (run-pipeline over SSM), or from bootstrap_training_data."""
-    from pipeline import stack
+    from pipeline.app import stack
 
     bucket = f"rehearsal-{first_champion}"  # moto keeps its accounts per process: one bucket per case
     model = "ed-triage-admission"

@@ -160,7 +160,7 @@ def test_infra_readme_documents_the_spark_hand_off():
         "enable_spark",
         "results/",
         "pipeline spark-job-args",
-        "pipeline.spark_job",
+        "pipeline.engine.spark_job",
         "spark_entry.py",
         "result.json",
         "start-job-run",

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from pipeline import stack
+from pipeline.app import stack
 from pipeline.settings import Settings
 
 BUCKET = "test-artifacts"

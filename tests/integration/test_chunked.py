@@ -115,9 +115,9 @@ def test_a_bad_value_in_a_later_chunk_skips_the_batch_in_one_line_and_writes_not
 def test_drift_over_a_period_is_the_merge_of_the_stored_profiles(settings, servers, tmp_path, monkeypatch):
     import mlflow.sklearn
 
-    from pipeline.data import load_batch
-    from pipeline.drift import ReferenceProfile
-    from pipeline.schema import read_schema
+    from pipeline.domain.schema import read_schema
+    from pipeline.io.data import load_batch
+    from pipeline.stats.drift import ReferenceProfile
 
     monkeypatch.setenv("PIPELINE_ARTIFACT_BUCKET", BUCKET)
     files = write_loans(tmp_path / "loans", batches=2, rows=4000, shift_at=2)

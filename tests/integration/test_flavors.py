@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from xgboost import XGBClassifier
 
-from pipeline.flavors import LoadedModel, UntrustedModel, load_model
+from pipeline.model.flavors import LoadedModel, UntrustedModel, load_model
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import pytest
 from loans import write_loans
 from test_own_model import infer, invoke, rows
 
-from pipeline.store import MetricsStore
+from pipeline.io.store import MetricsStore
 
 pytestmark = pytest.mark.integration
 

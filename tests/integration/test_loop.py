@@ -10,10 +10,10 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.flavors import load_model
-from pipeline.policy import Action
-from pipeline.store import VERDICT_COLUMNS
+from pipeline.cli.main import app
+from pipeline.domain.policy import Action
+from pipeline.io.store import VERDICT_COLUMNS
+from pipeline.model.flavors import load_model
 
 pytestmark = pytest.mark.integration
 
@@ -118,9 +118,10 @@ def test_the_champion_is_refitted_on_the_whole_window_and_judged_before(settings
     import mlflow.artifacts
     import pandas as pd
 
-    from pipeline.data import labels_of, load_batch
-    from pipeline.schema import load_schema
-    from pipeline.train import predict_proba, quality
+    from pipeline.domain.schema import load_schema
+    from pipeline.io.data import labels_of, load_batch
+    from pipeline.model.train import predict_proba
+    from pipeline.stats.metrics import quality
 
     data, _batches = bootstrapped
     client = MlflowClient(settings.tracking_uri)

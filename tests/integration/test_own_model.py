@@ -27,8 +27,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.schema import read_schema
+from pipeline.cli.main import app
+from pipeline.domain.schema import read_schema
 
 pytestmark = pytest.mark.integration
 

@@ -35,7 +35,7 @@ def test_a_spark_job_profiles_a_batch_and_the_host_monitors_its_result(settings,
         "PIPELINE_METRICS_DB_URL": "postgresql://nobody@127.0.0.1:9/none",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.spark_job", *arguments, "--master", "local[2]"],
+        [sys.executable, "-m", "pipeline.engine.spark_job", *arguments, "--master", "local[2]"],
         env=job_env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from pipeline import flavors, stack, tracking
-from pipeline.schema import load_schema
-from pipeline.synth import Population, load_sample_frame
-from pipeline.train import ZOO, features_of, fit, predict_proba
+from pipeline.app import stack
+from pipeline.demo.synth import Population, load_sample_frame
+from pipeline.domain.schema import load_schema
+from pipeline.model import flavors, tracking
+from pipeline.model.train import ZOO, features_of, fit, predict_proba
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from pipeline.store import (
+from pipeline.io.store import (
     BATCH_COLUMNS,
     EVENT_KIND_CHECK,
     EVENT_KINDS,

@@ -27,8 +27,8 @@ from reliability_rig import (
     state_dir,
 )
 
-from pipeline import stack
-from pipeline.registry import Registry, VersionInfo
+from pipeline.app import stack
+from pipeline.model.registry import Registry, VersionInfo
 from pipeline.settings import Settings
 
 
@@ -79,9 +79,9 @@ def data() -> Data:
 def log_and_register(tracking_uri: str, name: str, frame, flip_labels: bool = False) -> VersionInfo:
     """Fit the logistic candidate on ``frame`` (labels flipped: a deliberately poor model), log it with skops
     and make it the champion of ``name``, tagged like a trained version."""
-    from pipeline import tracking
-    from pipeline.schema import load_schema
-    from pipeline.train import ZOO, evaluate, features_of, fit, predict_proba
+    from pipeline.domain.schema import load_schema
+    from pipeline.model import tracking
+    from pipeline.model.train import ZOO, evaluate, features_of, fit, predict_proba
 
     schema = load_schema()
     if flip_labels:
@@ -108,8 +108,8 @@ def log_and_register(tracking_uri: str, name: str, frame, flip_labels: bool = Fa
 @pytest.fixture(scope="session")
 def base_champion(rig: Rig, data: Data) -> tuple[str, VersionInfo]:
     """One model logged for real, whose artifacts every test's champion reuses (registered under its name)."""
-    from pipeline.data import load_batch
-    from pipeline.schema import load_schema
+    from pipeline.domain.schema import load_schema
+    from pipeline.io.data import load_batch
 
     name = f"reliability-base-{uuid.uuid4().hex[:6]}"
     frame = load_batch(str(data.reference), load_schema()).frame
@@ -139,8 +139,8 @@ def case(
 def weak_case(case: Case) -> Case:
     """The same world, but the champion (v2) was trained on flipped labels: any retrain beats it, so every
     retrain is promoted (and every labelled batch alarms on performance)."""
-    from pipeline.data import load_batch
-    from pipeline.schema import load_schema
+    from pipeline.domain.schema import load_schema
+    from pipeline.io.data import load_batch
 
     frame = load_batch(str(case.data.reference), load_schema()).frame
     log_and_register(case.settings.tracking_uri, case.model_name, frame, flip_labels=True)

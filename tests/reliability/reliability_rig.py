@@ -12,9 +12,9 @@ import psycopg2
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from pipeline import stack
-from pipeline.cli import app
-from pipeline.registry import Registry, VersionInfo
+from pipeline.app import stack
+from pipeline.cli.main import app
+from pipeline.model.registry import Registry, VersionInfo
 from pipeline.settings import Settings
 
 BUCKET = "reliability-artifacts"
@@ -128,10 +128,10 @@ def subprocess_env(case: Case, **extra: str) -> dict[str, str]:
 
 def monitor_for(case: Case, tracking_uri: str | None = None, store_dsn: str | None = None, **kwargs):
     """The monitor the CLI would build, in-process, so a test can hook its `say` and `on_batch`."""
-    from pipeline import tracking
-    from pipeline.monitor import Monitor
-    from pipeline.schema import load_schema
-    from pipeline.store import MetricsStore
+    from pipeline.app.monitor import Monitor
+    from pipeline.domain.schema import load_schema
+    from pipeline.io.store import MetricsStore
+    from pipeline.model import tracking
 
     settings = (
         case.settings if tracking_uri is None else case.settings.model_copy(update={"tracking_uri": tracking_uri})
@@ -142,15 +142,15 @@ def monitor_for(case: Case, tracking_uri: str | None = None, store_dsn: str | No
 
 
 def sources_of(paths: list[Path]):
-    from pipeline.monitor import file_sources
-    from pipeline.schema import load_schema
+    from pipeline.app.monitor import file_sources
+    from pipeline.domain.schema import load_schema
 
     return file_sources([str(p) for p in paths], load_schema(), None)
 
 
 def reference_of(case: Case):
-    from pipeline.data import load_batch
-    from pipeline.schema import load_schema
+    from pipeline.domain.schema import load_schema
+    from pipeline.io.data import load_batch
 
     return load_batch(str(case.data.reference), load_schema())
 

@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 from reliability_rig import BUCKET, Case, invoke
 
-from pipeline import flavors
+from pipeline.model import flavors
 
 pytestmark = pytest.mark.reliability
 

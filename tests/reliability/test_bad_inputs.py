@@ -17,8 +17,8 @@ import psycopg2
 import pytest
 from reliability_rig import Case, copy_champion, create_database, env_for, invoke
 
-from pipeline.data import DataError, empty_columns, load_batch, validate_frame
-from pipeline.schema import load_schema
+from pipeline.domain.schema import load_schema
+from pipeline.io.data import DataError, empty_columns, load_batch, validate_frame
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.reliability

@@ -17,7 +17,8 @@ import pytest
 from mlflow import MlflowClient
 from reliability_rig import state_dir
 
-from pipeline import stack, tracking
+from pipeline.app import stack
+from pipeline.model import tracking
 
 pytestmark = pytest.mark.reliability
 

@@ -14,8 +14,8 @@ import pytest
 from mlflow import MlflowClient
 from reliability_rig import VENV_BIN, Case, invoke, running_descendants, subprocess_env
 
-from pipeline import flavors
-from pipeline.registry import Registry
+from pipeline.model import flavors
+from pipeline.model.registry import Registry
 
 pytestmark = pytest.mark.reliability
 
@@ -97,9 +97,9 @@ def test_sigkill_then_rerun_leaves_a_valid_champion_and_counts_every_batch_once(
     assert tags["decision"] == "promoted" and tags["compared_with"] == "2"
     assert tags["monitor_run_key"] == "killed" and tags["monitor_batch"] == "1"
     model = flavors.load_model(f"models:/{case.model_name}@champion").model
-    from pipeline.data import load_batch
-    from pipeline.schema import load_schema
-    from pipeline.train import predict_proba
+    from pipeline.domain.schema import load_schema
+    from pipeline.io.data import load_batch
+    from pipeline.model.train import predict_proba
 
     schema = load_schema()
     proba = predict_proba(model, load_batch(str(case.data.batches[2]), schema).frame, schema)

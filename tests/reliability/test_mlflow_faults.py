@@ -22,7 +22,7 @@ from reliability_rig import (
     state_dir,
 )
 
-from pipeline import stack
+from pipeline.app import stack
 
 pytestmark = pytest.mark.reliability
 

@@ -11,7 +11,7 @@ import threading
 import pytest
 from reliability_rig import Case, monitor_for, reference_of, sources_of, state_dir
 
-from pipeline import stack
+from pipeline.app import stack
 
 pytestmark = pytest.mark.reliability
 
@@ -39,7 +39,7 @@ def test_postgres_restart_mid_run_is_retried_and_every_batch_is_written_once(
             restart.start()
 
     monitor = monitor_for(case, store_dsn=dsn, say=said.append)
-    with caplog.at_level(logging.WARNING, logger="pipeline.store"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.io.store"):
         result = monitor.run(
             reference_of(case), sources_of(case.data.batches), "pg-restart", threshold=10, on_batch=on_batch
         )

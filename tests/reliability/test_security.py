@@ -16,8 +16,8 @@ import pytest
 from mlflow import MlflowClient
 from reliability_rig import VENV_BIN, Case, invoke
 
-from pipeline import flavors
-from pipeline.store import BatchRow, Event, MetricsStore
+from pipeline.io.store import BatchRow, Event, MetricsStore
+from pipeline.model import flavors
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "pipeline"
@@ -210,9 +210,9 @@ def test_a_model_file_outside_the_model_folder_is_refused(tmp_path: Path):
 
 
 def test_our_models_load_with_exactly_the_listed_trusted_types(tmp_path: Path, data):
-    from pipeline.data import load_batch
-    from pipeline.schema import load_schema
-    from pipeline.train import ZOO, fit
+    from pipeline.domain.schema import load_schema
+    from pipeline.io.data import load_batch
+    from pipeline.model.train import ZOO, fit
 
     schema = load_schema()
     model = fit(ZOO["xgboost"], {"n_estimators": 5}, load_batch(str(data.reference), schema).frame, schema)

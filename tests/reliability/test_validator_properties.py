@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.data import DataError, validate_frame
-from pipeline.schema import load_schema
+from pipeline.domain.schema import load_schema
+from pipeline.io.data import DataError, validate_frame
 
 SCHEMA = load_schema()
 SOURCE = "s3://bucket/batch 07.csv"

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from pipeline.policy import Action
+from pipeline.domain.policy import Action
 from pipeline.settings import Settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -44,7 +44,7 @@ def test_every_action_and_report_field_is_documented():
 def test_drift_direction_is_stated_in_the_cli_help():
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from pipeline.cli.main import app
 
     result = CliRunner().invoke(app, ["monitor", "--help"], env={"COLUMNS": "200"})
     text = " ".join(result.output.split())

@@ -1,0 +1,48 @@
+"""The collaborators of every command, built once from the settings and only when used.
+
+The registry connects to MLflow on first use (a command that never touches it never needs the server); the
+metrics store creates its tables on first use; an S3 client is made only for ``s3://`` paths.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pipeline.io.data import ObjectStore, make_s3_client
+from pipeline.io.predictions import PredictionLog
+from pipeline.io.store import MetricsStore
+from pipeline.model.registry import Registry
+from pipeline.settings import Settings
+
+
+class Collaborators:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def registry(self) -> Registry:
+        from pipeline.model import tracking
+
+        tracking.connect(self.settings.tracking_uri, self.settings.experiment_name)
+        from mlflow import MlflowClient
+
+        return Registry(MlflowClient(), self.settings.model_name)
+
+    @cached_property
+    def store(self) -> MetricsStore:
+        store = MetricsStore(self.settings.metrics_dsn())
+        store.create_schema()
+        return store
+
+    @cached_property
+    def s3(self) -> ObjectStore:
+        return make_s3_client(self.settings.s3_endpoint_url, self.settings.aws_region)
+
+    @cached_property
+    def prediction_log(self) -> PredictionLog:
+        root = self.settings.prediction_log_root()
+        return PredictionLog(root, self.s3_for(root))
+
+    def s3_for(self, *paths: str) -> ObjectStore | None:
+        """The S3 client when any of ``paths`` is an ``s3://`` path, else None."""
+        return self.s3 if any(path.startswith("s3://") for path in paths) else None

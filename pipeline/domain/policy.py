@@ -1,0 +1,412 @@
+"""The decision policy: what the monitor does with a batch. Pure functions of plain values, no I/O.
+
+One implementation, used by the monitor, the benchmarks and (through the verdict columns it produces) the
+dashboard's alert. Per batch:
+
+1. ``judge``: from the batch's ``Observation`` and the ``PolicyState``, a ``Verdict``: which alarms fire and
+   why, and whether to retrain now. Every rule compares its score with the noise that score has at the batch's
+   size, at one false-alarm rate (``false_alarm_rate``, about 1% of batches that did not drift, per rule):
+   - **Prediction drift**: the champion's predicted probabilities moved (normed Wasserstein distance between
+     reference and batch) by at least ``drift_threshold``, **and** beyond chance: the score's p-value against the
+     reference's own sampling noise at the batch's size (``pipeline.stats.noise``) is at most the rate.
+   - **Dataset drift**: at least ``drifted_share_threshold`` of the feature columns drifted, a column counting
+     only when its score reaches the column threshold and Benjamini-Hochberg at the rate rejects it
+     (``DriftResult.judged``): under no drift, any column at all is declared drifted at most at the rate.
+   - **Performance drop**: on a labelled batch with at least ``min_rows_for_auc`` rows and both classes, ROC
+     AUC more than ``auc_tolerance`` below the champion's holdout AUC **and** below it by the one-sided z of the
+     rate times its standard error (Hanley-McNeil, with the holdout AUC's own when its size is known:
+     ``auc_test``). Only this sees a concept shift.
+   - **Estimated performance drop**: on a batch without such labels (at least ``min_rows_for_auc`` rows), the
+     ROC AUC estimated from the champion's probabilities alone (``pipeline.stats.estimate``), by the same rule with
+     the expected positives and negatives. On a labelled batch the realized AUC decides; the estimate is kept
+     to show its error. It cannot see a concept shift (the model stays as confident as before): late labels
+     (``pipeline labels``) can.
+   - **Prior shift**: on such a labelled batch, the observed positive rate differs from the champion's mean
+     predicted probability by at least ``prior_tolerance`` and by at least ``prior_z`` standard errors (the
+     binomial error of the rate if the predictions were right: sqrt(sum p(1-p)) / n; 3 s.e. is 0.27% of stable
+     batches, two-sided). Only this sees the share of positives move while the inputs do not: ROC AUC ranks,
+     so it holds, and no input moves.
+   - **Refresh** (not an alarm): in a world that keeps moving no batch is a step change, but the newest rows
+     teach what the champion never saw: once the labelled rows since its last retrain reach
+     ``refresh_fraction`` of the rows it was trained on, the batch retrains (``refresh_due``).
+   An alarm or a refresh retrains unless the cooldown holds: within ``cooldown_batches`` batches after a
+   promotion (the new champion needs time to be judged; a label alarm beyond noise *is* that judgment and is
+   not held), or after a retrain that could not run (another monitor busy, the tracking server down). A
+   **rejected** challenger does not start a cooldown when labels say the champion is worse (performance drop
+   or prior shift): the next alarmed batch retries with more rows since the change, up to ``label_retries``
+   rejections in a row; then the cooldown holds as after a promotion. A rejected refresh restarts the count.
+   A challenger rejected on an input-drift alarm alone means the champion copes with the new inputs: the
+   batch becomes the reference (``rebaseline``), so the same shift does not alarm again.
+2. ``training_rows``: which labelled rows the retrain uses. After a label alarm, only the rows since the
+   change (the first batch of the episode whose labels alarmed) once there are ``min_change_rows`` of them,
+   newest last: training on mostly old rows would teach the old relation again. Otherwise the newest
+   ``window_rows``.
+3. ``advance``: the next state, once the batch's action is known.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    """What the monitor did with a batch (the ``action`` column and report field)."""
+
+    none = "none"
+    retrained_promoted = "retrained-promoted"
+    retrained_rejected = "retrained-rejected"  # also a retrain that failed (its rejection event says so)
+    skipped_cooldown = "skipped-cooldown"
+    skipped_busy = "skipped-busy"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The thresholds of the policy (from ``Settings``)."""
+
+    drift_threshold: float = 0.1
+    false_alarm_rate: float = 0.01
+    drifted_share_threshold: float = 0.5
+    auc_tolerance: float = 0.05
+    min_rows_for_auc: int = 200
+    prior_tolerance: float = 0.1
+    prior_z: float = 3.0
+    cooldown_batches: int = 3
+    label_retries: int = 2
+    window_rows: int = 20_000
+    min_change_rows: int = 1_000
+    refresh_fraction: float = 1.0
+
+    @classmethod
+    def of(cls, settings: Any, drift_threshold: float | None = None) -> Rules:
+        return cls(
+            drift_threshold=settings.drift_threshold if drift_threshold is None else drift_threshold,
+            false_alarm_rate=settings.false_alarm_rate,
+            drifted_share_threshold=settings.drifted_share_threshold,
+            auc_tolerance=settings.auc_tolerance,
+            min_rows_for_auc=settings.min_rows_for_auc,
+            prior_tolerance=settings.prior_tolerance,
+            prior_z=settings.prior_z,
+            cooldown_batches=settings.cooldown_batches,
+            label_retries=settings.label_retries,
+            window_rows=settings.window_rows,
+            min_change_rows=settings.min_change_rows,
+            refresh_fraction=settings.refresh_fraction,
+        )
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What was measured on one batch with the champion that served it."""
+
+    rows: int
+    prediction_drift: float
+    share_drifted_columns: float  # of the columns drifted beyond their noise band, when judged against one
+    drifted_columns: int
+    mean_prediction: float
+    prediction_variance: float = 0.0  # sum of p(1-p) over the rows: the spread of the positive count
+    positives: int | None = None  # None: the batch carries no labels
+    roc_auc: float | None = None
+    estimated_roc_auc: float | None = None  # from the champion's probabilities alone (None: not estimated)
+    prediction_drift_p: float | None = None  # chance of this drift under no drift at this size (None: no band)
+
+    @property
+    def labelled(self) -> bool:
+        return self.positives is not None
+
+    @property
+    def positive_rate(self) -> float | None:
+        return None if self.positives is None or self.rows == 0 else self.positives / self.rows
+
+    @property
+    def judgeable(self) -> bool:
+        """Labelled, large enough, both classes: its AUC and positive rate are trusted."""
+        return self.positives is not None and self.rows > 0 and 0 < self.positives < self.rows
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """What the policy remembers between batches."""
+
+    last_promotion: int | None = None  # batch of the last promotion (the cooldown runs from it)
+    blocked_at: int | None = None  # batch of the last retrain that could not run (busy, failed)
+    change_at: int | None = None  # first batch of the current episode whose labels alarmed
+    rejections: int = 0  # challengers rejected in a row on label alarms since the last promotion
+    last_rejection: int | None = None
+    labelled_since: int = 0  # labelled rows since the champion's last retrain (promoted or not)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    drift_detected: bool
+    performance_drop: bool
+    prior_shift: bool
+    reasons: tuple[str, ...]
+    retrain: bool
+    cooldown_from: int | None = None  # the batch whose cooldown holds this alarm back
+    estimated_drop: bool = False
+    refresh: bool = False  # a refresh is due: enough new labelled rows since the champion's last retrain
+
+    @property
+    def alarm(self) -> bool:
+        return self.drift_detected or self.performance_drop or self.prior_shift or self.estimated_drop
+
+    @property
+    def label_alarm(self) -> bool:
+        return self.performance_drop or self.prior_shift
+
+    @property
+    def why(self) -> str:
+        return "; ".join(self.reasons)
+
+    @property
+    def drift_only(self) -> bool:
+        """An input-drift alarm without a label alarm: the case where a rejected challenger rebaselines."""
+        return (self.drift_detected or self.estimated_drop) and not self.label_alarm
+
+    def action_without_retrain(self) -> Action:
+        return Action.skipped_cooldown if self.alarm and not self.retrain else Action.none
+
+
+def prior_gap(observation: Observation) -> tuple[float, float] | None:
+    """(observed rate - mean prediction, its standard error if the predictions were right), or None."""
+    rate = observation.positive_rate
+    if rate is None or not observation.judgeable:
+        return None
+    stderr = math.sqrt(max(observation.prediction_variance, 0.0)) / observation.rows
+    return rate - observation.mean_prediction, stderr
+
+
+def one_sided_z(rate: float) -> float:
+    """The standard normal score that chance exceeds with probability ``rate``."""
+    from scipy.stats import norm
+
+    return float(norm.isf(rate))
+
+
+def auc_stderr(auc: float, positives: float, negatives: float) -> float:
+    """The standard error of a ROC AUC of ``auc`` measured on that many positives and negatives (Hanley and
+    McNeil, 1982); infinite when a class is missing."""
+    if positives < 1 or negatives < 1:
+        return math.inf
+    a = min(max(auc, 1e-6), 1 - 1e-6)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    variance = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (
+        positives * negatives
+    )
+    return math.sqrt(max(variance, 0.0))
+
+
+@dataclass(frozen=True)
+class AucTest:
+    """A batch's ROC AUC against the champion's holdout AUC: the drop, its noise, and the verdict."""
+
+    drop: float  # holdout AUC - batch AUC
+    stderr: float  # the batch AUC's standard error if its true AUC were the holdout's
+    dropped: bool
+
+    @property
+    def z(self) -> float:
+        return self.drop / self.stderr if self.stderr > 0 else math.inf
+
+
+def auc_test(
+    auc: float,
+    holdout_auc: float,
+    positives: float,
+    negatives: float,
+    rules: Rules,
+    holdout_counts: tuple[float, float] | None = None,
+) -> AucTest:
+    """The performance rule, for realized, estimated and late-labelled ROC AUC alike: the AUC is more than
+    ``auc_tolerance`` below the holdout AUC **and** the drop is beyond the noise of an AUC on that many positives
+    and negatives (one-sided, at ``false_alarm_rate``: a drop of z = 2.33 standard errors for 1%), and of the
+    holdout AUC itself when its positives and negatives are known (``holdout_counts``). An estimated AUC passes
+    its expected positives and negatives (the sum of the P(positive) and of their complements)."""
+    drop = holdout_auc - auc
+    stderr = auc_stderr(holdout_auc, positives, negatives)
+    if holdout_counts is not None:
+        stderr = math.hypot(stderr, auc_stderr(holdout_auc, *holdout_counts))
+    dropped = drop > rules.auc_tolerance and drop >= one_sided_z(rules.false_alarm_rate) * stderr
+    return AucTest(drop, stderr, dropped)
+
+
+def auc_drop_reason(what: str, auc: float, holdout_auc: float, test: AucTest, rules: Rules) -> str:
+    return (
+        f"{what} {auc:.3f} below holdout {holdout_auc:.3f} by more than {rules.auc_tolerance} "
+        f"and {test.z:.1f} s.e. ({test.stderr:.3f})"
+    )
+
+
+def prediction_drifted(observation: Observation, rules: Rules) -> bool:
+    """The prediction-drift rule: the score at or above ``drift_threshold`` and, when it was judged against the
+    reference's noise band, beyond chance at ``false_alarm_rate``."""
+    if observation.prediction_drift < rules.drift_threshold:
+        return False
+    p = observation.prediction_drift_p
+    return p is None or math.isnan(p) or p <= rules.false_alarm_rate
+
+
+def judge(
+    index: int,
+    observation: Observation,
+    state: PolicyState,
+    rules: Rules,
+    holdout_auc: float | None,
+    holdout_counts: tuple[float, float] | None = None,
+    trained_rows: int | None = None,
+) -> Verdict:
+    """The verdict on batch ``index``; ``holdout_counts``: the positives and negatives the holdout AUC was
+    measured on, when known (its own noise then counts in the performance rules); ``trained_rows``: the rows the
+    champion was trained on, when known (``refresh_due``)."""
+    reasons = []
+    prediction_drift = prediction_drifted(observation, rules)
+    if prediction_drift:
+        beyond = "" if observation.prediction_drift_p is None else f", p = {observation.prediction_drift_p:.2g}"
+        reasons.append(f"prediction drift {observation.prediction_drift:.3f} >= {rules.drift_threshold}{beyond}")
+    columns = observation.share_drifted_columns >= rules.drifted_share_threshold
+    if columns:
+        reasons.append(f"{observation.drifted_columns} feature columns drifted")
+    trusted = observation.judgeable and observation.rows >= rules.min_rows_for_auc
+    performance_drop = False
+    if trusted and observation.roc_auc is not None and holdout_auc is not None:
+        positives = float(observation.positives or 0)
+        test = auc_test(
+            observation.roc_auc, holdout_auc, positives, observation.rows - positives, rules, holdout_counts
+        )
+        performance_drop = test.dropped
+        if performance_drop:
+            reasons.append(auc_drop_reason("ROC AUC", observation.roc_auc, holdout_auc, test, rules))
+    estimated_drop = False
+    estimate = observation.estimated_roc_auc
+    if not trusted and estimate is not None and holdout_auc is not None and observation.rows >= rules.min_rows_for_auc:
+        expected = observation.mean_prediction * observation.rows
+        test = auc_test(estimate, holdout_auc, expected, observation.rows - expected, rules, holdout_counts)
+        estimated_drop = test.dropped
+        if estimated_drop:
+            reasons.append(auc_drop_reason("estimated ROC AUC", estimate, holdout_auc, test, rules))
+    prior_shift = False
+    gap = prior_gap(observation) if trusted else None
+    if gap is not None:
+        difference, stderr = gap
+        prior_shift = abs(difference) >= rules.prior_tolerance and abs(difference) >= rules.prior_z * stderr
+        if prior_shift:
+            reasons.append(
+                f"positive rate {observation.positive_rate:.3f} vs predicted {observation.mean_prediction:.3f} "
+                f"(gap beyond {rules.prior_tolerance} and {rules.prior_z:g} s.e.)"
+            )
+    alarm = prediction_drift or columns or performance_drop or prior_shift or estimated_drop
+    refresh = refresh_due(observation, state, rules, trained_rows)
+    if refresh and not alarm:
+        reasons.append(
+            f"refresh: {state.labelled_since + (observation.rows if observation.labelled else 0)} labelled rows "
+            f"since the last retrain, {rules.refresh_fraction:g} of the {trained_rows} the champion learned from"
+        )
+    holding = cooldown_from(index, state, rules, label_alarm=performance_drop or prior_shift)
+    wants = alarm or refresh
+    return Verdict(
+        drift_detected=prediction_drift or columns,
+        performance_drop=performance_drop,
+        prior_shift=prior_shift,
+        reasons=tuple(reasons),
+        retrain=wants and holding is None,
+        cooldown_from=holding if wants else None,
+        estimated_drop=estimated_drop,
+        refresh=refresh,
+    )
+
+
+def refresh_due(observation: Observation, state: PolicyState, rules: Rules, trained_rows: int | None) -> bool:
+    """A refresh without an alarm: the labelled rows that arrived since the champion's last retrain (this batch's
+    included) reach ``refresh_fraction`` of the rows the champion was trained on. In a world that keeps moving,
+    no single batch is a step change, but the newest rows teach what the champion never saw; the comparison on
+    the newest held-out rows still decides whether the refit replaces it. Off for a champion whose training rows
+    are unknown (an adopted model) and with ``refresh_fraction`` 0."""
+    if rules.refresh_fraction <= 0 or not trained_rows or not observation.labelled:
+        return False
+    return state.labelled_since + observation.rows >= rules.refresh_fraction * trained_rows
+
+
+def cooldown_from(index: int, state: PolicyState, rules: Rules, *, label_alarm: bool = False) -> int | None:
+    """The batch whose cooldown covers ``index`` (a promotion, a retrain that could not run, or the last of
+    too many rejections in a row), or None. A label alarm beyond noise is not held by a promotion's cooldown:
+    it is the new champion being judged, and found worse."""
+    too_many = state.last_rejection if state.rejections >= rules.label_retries else None
+    promotion = None if label_alarm else state.last_promotion
+    for start in (promotion, state.blocked_at, too_many):
+        if start is not None and 0 < index - start <= rules.cooldown_batches:
+            return start
+    return None
+
+
+def advance(
+    state: PolicyState,
+    index: int,
+    verdict: Verdict,
+    action: Action,
+    *,
+    failed: bool = False,
+    labelled_rows: int = 0,
+) -> PolicyState:
+    """The state after batch ``index`` (``labelled_rows`` of its rows labelled) ended with ``action``
+    (``failed``: the retrain broke, not rejected). A retrain that ran, promoted or rejected, restarts the count
+    of labelled rows towards the next refresh: its challenger saw them."""
+    change_at = state.change_at
+    if verdict.label_alarm and change_at is None:
+        change_at = index
+    since = state.labelled_since + labelled_rows
+    if action is Action.retrained_promoted:
+        return PolicyState(last_promotion=index, blocked_at=state.blocked_at)
+    if action is Action.skipped_busy or failed:
+        return replace(state, blocked_at=index, change_at=change_at, labelled_since=since)
+    if action is Action.retrained_rejected:
+        if not verdict.label_alarm:
+            # rebaselined (the champion copes with the new inputs), or a refresh that found nothing better
+            return replace(state, change_at=change_at, labelled_since=0)
+        return replace(
+            state, change_at=change_at, rejections=state.rejections + 1, last_rejection=index, labelled_since=0
+        )
+    if not verdict.alarm:
+        # the episode is over: nothing alarms, the labels agree with the champion again
+        return replace(state, change_at=None, rejections=0, last_rejection=None, labelled_since=since)
+    return replace(state, change_at=change_at, labelled_since=since)
+
+
+def rebaseline(verdict: Verdict, action: Action, *, failed: bool = False) -> bool:
+    """Whether the batch becomes the drift reference: after a promotion (the new champion's world), and after
+    a challenger rejected on input drift alone (the champion copes with the new inputs); not after a refresh
+    without an input-drift alarm (nothing moved that the reference should follow)."""
+    if action is Action.retrained_promoted:
+        return True
+    return action is Action.retrained_rejected and not failed and verdict.drift_only
+
+
+def training_rows(
+    batches: Sequence[tuple[int, int]], index: int, state: PolicyState, verdict: Verdict, rules: Rules
+) -> dict[int, int]:
+    """Which labelled rows to retrain on. ``batches``: (batch index, labelled rows), oldest first, the
+    reference as index 0. Returns {batch index: rows taken from its newest end}, oldest first.
+
+    After a label alarm the rows since the change, when there are at least ``min_change_rows`` of them (and
+    at most ``window_rows``); otherwise the newest ``window_rows`` rows."""
+    change_at = state.change_at if state.change_at is not None else (index if verdict.label_alarm else None)
+    if change_at is not None:
+        since = [(batch, rows) for batch, rows in batches if batch >= change_at]
+        if sum(rows for _, rows in since) >= rules.min_change_rows:
+            return _newest(since, rules.window_rows)
+    return _newest(batches, rules.window_rows)
+
+
+def _newest(batches: Sequence[tuple[int, int]], limit: int) -> dict[int, int]:
+    taken: dict[int, int] = {}
+    total = 0
+    for batch, rows in reversed(batches):
+        take = min(rows, limit - total)
+        if take <= 0:
+            break
+        taken[batch] = take
+        total += take
+    return dict(sorted(taken.items()))

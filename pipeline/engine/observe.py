@@ -1,0 +1,145 @@
+"""Observing a batch: the champion's P(positive), drift against the reference profile, quality on labels.
+
+The one place that turns a validated batch into what the policy judges (``policy.Observation``) and what the
+outcome records (drift details, realized quality).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.domain import policy
+from pipeline.domain.policy import Observation
+from pipeline.io.data import Batch, labels_of
+from pipeline.model.scoring import Scorer
+from pipeline.stats.drift import DriftResult, ReferenceProfile
+from pipeline.stats.estimate import Estimate, Estimator
+from pipeline.stats.metrics import quality
+from pipeline.stats.profile import BatchProfile
+
+
+def finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+@dataclass(frozen=True)
+class BatchObservation:
+    observation: Observation
+    drift: DriftResult
+    roc_auc: float | None
+    accuracy: float | None
+    estimate: Estimate | None = None
+    proba: np.ndarray | None = None  # the champion's P(positive) per row (for the prediction log)
+    profile: BatchProfile | None = None  # the batch's mergeable profile, when it was read in chunks
+    estimate_trusted: bool | None = None  # whether recent labels kept within the estimate's intervals
+
+    @property
+    def estimated_roc_auc(self) -> float | None:
+        return None if self.estimate is None else finite(self.estimate.roc_auc)
+
+    @property
+    def estimated_accuracy(self) -> float | None:
+        return None if self.estimate is None else finite(self.estimate.accuracy)
+
+    @property
+    def estimated_roc_auc_low(self) -> float | None:
+        return None if self.estimate is None else finite(getattr(self.estimate, "roc_auc_low", None))
+
+    @property
+    def estimated_roc_auc_high(self) -> float | None:
+        return None if self.estimate is None else finite(getattr(self.estimate, "roc_auc_high", None))
+
+    @property
+    def roc_auc_stderr(self) -> float | None:
+        """The realized AUC's standard error (Hanley-McNeil at its own value), when it was measured."""
+        o = self.observation
+        if self.roc_auc is None or o.positives is None:
+            return None
+        return finite(policy.auc_stderr(self.roc_auc, o.positives, o.rows - o.positives))
+
+    @property
+    def estimation_error(self) -> float | None:
+        """Estimated minus realized ROC AUC, when both are known."""
+        estimated = self.estimated_roc_auc
+        return None if estimated is None or self.roc_auc is None else estimated - self.roc_auc
+
+    @property
+    def positive_rate(self) -> float | None:
+        return self.observation.positive_rate
+
+    @property
+    def mean_prediction(self) -> float:
+        return self.observation.mean_prediction
+
+
+def observe(
+    batch: Batch,
+    scorer: Scorer,
+    profile: ReferenceProfile,
+    estimator: Estimator | None = None,
+    false_rate: float | None = None,
+) -> BatchObservation:
+    """Score the batch once, measure its drift, estimate its performance (when an estimator is given), and its
+    quality when it carries labels. With ``false_rate``, the drift scores are judged against the reference's
+    noise band at the batch's size (``pipeline.stats.noise``) at that false-alarm rate."""
+    proba = scorer.proba(batch.frame)
+    drift = profile.measure(batch.frame, proba)
+    if false_rate is not None:
+        drift = drift.judged(profile.noise.band(len(proba)), false_rate)
+    y = labels_of(batch.frame, scorer.schema) if batch.has_labels else None
+    return observation_of(drift, proba, y, estimator)
+
+
+def observation_of(
+    drift: DriftResult, proba: np.ndarray, y: np.ndarray | None, estimator: Estimator | None = None
+) -> BatchObservation:
+    """What the policy judges, from a batch's drift (judged against its noise band or not), its P(positive), its
+    0/1 labels (None: unlabelled) and the champion's estimator (None: no estimate)."""
+    estimate = estimator.estimate(proba) if estimator is not None and len(proba) else None
+    roc_auc = accuracy = None
+    if y is not None:
+        q = quality(y, proba)
+        roc_auc, accuracy = finite(q["roc_auc"]), q["accuracy"]
+    return assemble(
+        drift,
+        rows=len(proba),
+        mean_prediction=float(np.mean(proba)) if len(proba) else float("nan"),
+        prediction_variance=float(np.sum(proba * (1 - proba))),
+        positives=None if y is None else int(y.sum()),
+        roc_auc=roc_auc,
+        accuracy=accuracy,
+        estimate=estimate,
+        proba=proba,
+    )
+
+
+def assemble(
+    drift: DriftResult,
+    *,
+    rows: int,
+    mean_prediction: float,
+    prediction_variance: float,
+    positives: int | None,
+    roc_auc: float | None,
+    accuracy: float | None,
+    estimate: Estimate | None,
+    proba: np.ndarray | None = None,
+    profile: BatchProfile | None = None,
+) -> BatchObservation:
+    """The one place an observation is put together, from a batch read whole or a merged profile."""
+    observation = Observation(
+        rows=rows,
+        prediction_drift=drift.prediction_drift,
+        prediction_drift_p=drift.prediction_p,
+        share_drifted_columns=drift.share_drifted_columns,
+        drifted_columns=drift.drifted_columns,
+        mean_prediction=mean_prediction,
+        prediction_variance=prediction_variance,
+        positives=positives,
+        roc_auc=roc_auc,
+        estimated_roc_auc=None if estimate is None else finite(estimate.roc_auc),
+    )
+    return BatchObservation(observation, drift, roc_auc, accuracy, estimate, proba, profile)

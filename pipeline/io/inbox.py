@@ -1,0 +1,67 @@
+"""An inbox of batches: every CSV or Parquet object under one S3 prefix (or one local folder), in key order.
+
+Each object's identity is its key and its ETag (for a local file, the MD5 of its bytes, which is what S3's ETag
+is for an object put in one part): a batch is monitored once per identity, so a rerun, a crash mid-way or a file
+written again with new content behave as a user expects: nothing lost, nothing twice, a changed file anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.io.data import SUPPORTED_SUFFIXES, DataError, ObjectStore, s3_failure, split_s3
+
+IDENTITY_SEPARATOR = "#"
+
+
+@dataclass(frozen=True)
+class InboxObject:
+    uri: str  # what to read: s3://bucket/key or a local path
+    etag: str
+
+    @property
+    def identity(self) -> str:
+        """What the batch is recorded as (its ``source``): the URI and the ETag."""
+        return f"{self.uri}{IDENTITY_SEPARATOR}{self.etag}"
+
+
+def uri_of(identity: str) -> str:
+    return identity.rsplit(IDENTITY_SEPARATOR, 1)[0]
+
+
+def _is_batch(name: str) -> bool:
+    return Path(name).suffix.lower() in SUPPORTED_SUFFIXES and not Path(name).name.startswith(".")
+
+
+def list_inbox(inbox: str, s3_client: ObjectStore | None) -> list[InboxObject]:
+    """Every batch file in the inbox, in key (path) order."""
+    if inbox.startswith("s3://"):
+        if s3_client is None:
+            raise DataError(f"{inbox}: no S3 client configured")
+        bucket, prefix = split_s3(inbox, allow_empty_key=True)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        found = []
+        try:
+            for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    if _is_batch(item["Key"]):
+                        found.append(InboxObject(f"s3://{bucket}/{item['Key']}", str(item["ETag"]).strip('"')))
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "error")
+            raise DataError(f"{inbox}: cannot list the inbox (S3 error {code})") from err
+        except BotoCoreError as err:
+            raise s3_failure(inbox, err) from err
+        return sorted(found, key=lambda item: item.uri)
+    folder = Path(inbox)
+    if not folder.is_dir():
+        raise DataError(f"{inbox}: no such inbox folder")
+    files = sorted(path for path in folder.rglob("*") if path.is_file() and _is_batch(path.name))
+    return [InboxObject(str(path), hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()) for path in files]
+
+
+def pending(objects: list[InboxObject], recorded: set[str]) -> list[InboxObject]:
+    """The objects whose identity is not recorded yet, in key order."""
+    return [item for item in objects if item.identity not in recorded]

@@ -1,0 +1,92 @@
+"""The run's artifacts: pictures only when a batch of the run alarmed, the Evidently HTML on a bounded sample."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+
+from pipeline.app.monitor import Monitor, MonitorResult
+from pipeline.demo.synth import DriftKind, Population, load_sample_frame
+from pipeline.settings import Settings
+from pipeline.stats import drift
+from pipeline.stats.drift import ReferenceProfile
+
+
+class RecordedRun:
+    """The two store reads ``_log_run_artifacts`` makes, answered from memory."""
+
+    def __init__(self, drifts: list[float]) -> None:
+        self.rows = [
+            {"batch_index": i, "prediction_drift": d, "drift_detected": d >= 0.1} for i, d in enumerate(drifts, 1)
+        ]
+
+    def batches_of_run(self, run_key: str) -> list[dict]:
+        return self.rows
+
+    def events_of_run(self, run_key: str) -> list[dict]:
+        return []
+
+
+@pytest.fixture
+def tracking(tmp_path, monkeypatch):
+    """A local MLflow file store: enough to see which artifacts a run logs."""
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
+    mlflow.set_experiment("run-artifacts")  # not whichever experiment an earlier test of the session made active
+    yield
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="module")
+def population(schema):
+    return Population.fit(load_sample_frame(), schema)
+
+
+def _oracle(population, frame):
+    return 1 / (1 + np.exp(-population.logit(frame, "base")))
+
+
+def _artifacts(monitor: Monitor, result: MonitorResult) -> set[str]:
+    with mlflow.start_run() as run:
+        monitor._log_run_artifacts(result)
+    client = mlflow.MlflowClient()
+    return {a.path for a in client.list_artifacts(run.info.run_id)} | {
+        a.path for a in client.list_artifacts(run.info.run_id, "reports")
+    }
+
+
+def _monitor(schema, drifts: list[float]) -> Monitor:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    monitor = Monitor(settings, schema, RecordedRun(drifts), registry=None)  # type: ignore[arg-type]
+    monitor.threshold = 0.1
+    return monitor
+
+
+def test_a_run_without_alarm_logs_the_timeline_data_and_no_picture(tracking, schema):
+    monitor = _monitor(schema, [0.02, 0.03])
+    result = MonitorResult("k", records=[{"batch": 1, "drift_detected": False}, {"batch": 2}])
+    assert _artifacts(monitor, result) == {"batches.json", "reports", "reports/drift_timeline.json"}
+
+
+def test_a_run_with_an_alarm_logs_the_html_of_its_latest_alarm_on_a_bounded_sample(
+    tracking, schema, population, monkeypatch, evidently_frame_sizes
+):
+    monkeypatch.setattr(drift, "HTML_SAMPLE_ROWS", 300)
+    rng = np.random.default_rng(3)
+    reference = population.sample_batch(1000, rng)
+    batch = population.sample_batch(700, rng, DriftKind.covariate)
+    profile = ReferenceProfile(
+        reference, _oracle(population, reference), schema, prediction_threshold=0.1, column_threshold=0.1
+    )
+    monitor = _monitor(schema, [0.02, 0.5])
+    monitor.latest_alarm = (2, profile.measure(batch, _oracle(population, batch)))
+    result = MonitorResult("k", records=[{"batch": 1}, {"batch": 2, "drift_detected": True}])
+    assert _artifacts(monitor, result) == {
+        "batches.json",
+        "reports",
+        "reports/drift_timeline.json",
+        "reports/drift_timeline.png",
+        "reports/evidently_batch_002.html",
+    }
+    assert evidently_frame_sizes == [300, 300]  # the batch and the reference, each sampled to the bound

@@ -1,0 +1,54 @@
+"""The local stack's snapshot keeps the bucket's settings, so they survive a moto restart like its objects."""
+
+from __future__ import annotations
+
+import boto3
+from moto import mock_aws
+
+from pipeline.app.stack import apply_bucket_settings, bucket_settings
+
+
+@mock_aws
+def test_bucket_settings_survive_a_restart_of_the_emulator():
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="before")
+    client.put_bucket_versioning(Bucket="before", VersioningConfiguration={"Status": "Enabled"})
+    client.put_bucket_encryption(
+        Bucket="before",
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    client.put_bucket_lifecycle_configuration(
+        Bucket="before",
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "expire-noncurrent-versions",
+                    "Status": "Enabled",
+                    "Filter": {},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                }
+            ]
+        },
+    )
+    client.put_public_access_block(
+        Bucket="before",
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    saved = bucket_settings(client, "before")
+    assert set(saved) == {
+        "put_bucket_versioning",
+        "put_bucket_encryption",
+        "put_bucket_lifecycle_configuration",
+        "put_public_access_block",
+    }
+    client.create_bucket(Bucket="after")  # what a restarted moto gets: a bare bucket
+    assert bucket_settings(client, "after") == {}
+    apply_bucket_settings(client, "after", saved)
+    assert bucket_settings(client, "after") == saved

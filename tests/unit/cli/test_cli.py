@@ -1,0 +1,53 @@
+"""What the command line pays before it works: `pipeline --help` and a command that fails at once import none of
+the heavy libraries (MLflow, Evidently, scikit-learn, xgboost, matplotlib, SciPy)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+HEAVY = ("mlflow", "evidently", "sklearn", "xgboost", "matplotlib", "scipy", "hyperopt")
+
+# Runs the CLI in a fresh interpreter, then prints which heavy libraries got imported and the exit code.
+PROBE = """
+import sys
+from pipeline.cli.main import app
+try:
+    app(sys.argv[1:])
+except SystemExit as done:
+    code = done.code
+heavy = [name for name in {heavy!r} if name in sys.modules]
+print("IMPORTED", ",".join(heavy), "EXIT", code)
+"""
+
+
+def _probe(*args: str, **env: str) -> tuple[list[str], int, str]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("PIPELINE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        check=False,
+        timeout=120,
+    )
+    line = next(line for line in done.stdout.splitlines() if line.startswith("IMPORTED"))
+    _, imported, _, code = line.split(" ")
+    return [name for name in imported.split(",") if name], int(code), done.stderr
+
+
+def test_help_imports_no_heavy_library():
+    imported, code, _ = _probe("--help")
+    assert code == 0 and imported == []
+
+
+def test_a_monitor_without_tracking_server_fails_in_one_line_before_importing_mlflow(tmp_path):
+    batch = tmp_path / "b.csv"
+    batch.write_text("age\n1\n")
+    imported, code, stderr = _probe(
+        "monitor", "--current", str(batch), PIPELINE_TRACKING_URI="http://127.0.0.1:9", PIPELINE_SCHEMA_PATH=""
+    )
+    assert code == 2 and imported == []
+    assert "MLflow tracking server http://127.0.0.1:9 is unreachable" in stderr
+    assert len(stderr.strip().splitlines()) == 1

@@ -1,0 +1,27 @@
+"""The package's layers hold: import-linter's contracts in pyproject.toml (upward imports, cycles)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_no_module_imports_a_layer_above_its_own_or_forms_a_cycle():
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "2 kept, 0 broken" in result.stdout
+
+
+def test_the_layers_are_the_packages_that_exist():
+    """A new subpackage joins a layer: the contract names every folder of the package."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    layers = next(c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers")["layers"]
+    packages = {f"pipeline.{p.name}" for p in (ROOT / "pipeline").iterdir() if (p / "__init__.py").is_file()}
+    modules = {f"pipeline.{p.stem}" for p in (ROOT / "pipeline").glob("*.py") if not p.stem.startswith("__")}
+    assert set(layers) == packages | modules
