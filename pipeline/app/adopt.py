@@ -25,6 +25,7 @@ from pipeline.model.serving import (
     TAG_REFERENCE,
     TAG_SCHEMA,
     ServingModel,
+    holdout_tags,
     is_project_trained,
     load_version,
     log_calibration,
@@ -102,9 +103,7 @@ def adopt(
         TAG_SCHEMA: schema_uri,
         TAG_REFERENCE: reference_uri,
         TAG_LABELS: LABELS_ENCODED if ours else LABELS_SCHEMA,
-        "holdout_roc_auc": f"{metrics['roc_auc']:.6f}",
-        "holdout_log_loss": f"{metrics['log_loss']:.6f}",
-        "holdout_accuracy": f"{metrics['accuracy']:.6f}",
+        **holdout_tags(metrics),
         "holdout_source": holdout.source,
         "adopted_by_run": run.info.run_id,
     }

@@ -37,16 +37,16 @@ from pipeline.app import recovery
 from pipeline.app.outcome import retrain_events
 from pipeline.domain import policy
 from pipeline.domain.schema import FeatureSchema, id_key, label_key
-from pipeline.engine.observe import finite
+from pipeline.domain.values import finite
 from pipeline.io.data import DataError, ObjectStore, read_table
-from pipeline.io.predictions import PredictionLog, features_of_log
+from pipeline.io.predictions import LOG_COLUMNS, PredictionLog, features_of_log
 from pipeline.io.store import RUN_LEVEL, Event, LateLabelled, MetricsStore
 from pipeline.model.registry import Registry
 from pipeline.settings import Settings
 from pipeline.stats.metrics import quality
 
 Say = Callable[[str], None]
-LOG_COLUMNS = ["id", "run_key", "batch", "champion_version", "p_positive", "label"]
+LABEL_COLUMNS = [column for column in LOG_COLUMNS if column != "row"]  # what matching late labels reads
 
 
 @dataclass
@@ -136,8 +136,8 @@ class LateLabels:
         result = LabelsResult(delivery)
         name = self.registry.name
         known = self.store.known_labels(name)
-        logged = [frame for frame in self.log.batches(name, LOG_COLUMNS) if len(frame)]
-        predictions = pd.concat(logged, ignore_index=True) if logged else pd.DataFrame(columns=LOG_COLUMNS)
+        logged = [frame for frame in self.log.batches(name, LABEL_COLUMNS) if len(frame)]
+        predictions = pd.concat(logged, ignore_index=True) if logged else pd.DataFrame(columns=LABEL_COLUMNS)
         predictions["id"] = predictions["id"].astype("object")
         labelled_in_batch = set(predictions.loc[predictions["label"].notna(), "id"].dropna())
         in_log = set(predictions["id"].dropna())
@@ -291,13 +291,7 @@ class LateLabels:
             if (run_key, index) in {(k, i) for k, i, _v in dropped} and first_drop is None:
                 first_drop = position
             logged = self.log.read(self.log.uri(self.registry.name, run_key, index))
-            known = logged["label"].notna() | logged["id"].isin(every.keys())
-            logged = logged[known]
-            frame = features_of_log(logged, self.schema)
-            y = np.where(logged["label"].notna(), logged["label"].fillna(0), logged["id"].map(every).fillna(0))
-            frame[self.schema.target] = np.where(
-                y.astype("int64") == 1, self.schema.positive_key, self.schema.negative_key
-            )
+            frame = labelled_rows(logged, every, self.schema)
             frames.append((position, f"{run_key}#{index}", frame))
         state = policy.PolicyState(change_at=first_drop)
         verdict = policy.Verdict(False, True, False, (), True)
@@ -307,6 +301,16 @@ class LateLabels:
         names = [n for p, n, _f in frames if p in chosen]
         window = pd.concat(picked, ignore_index=True) if picked else pd.DataFrame()
         return window, names
+
+
+def labelled_rows(logged: pd.DataFrame, known: dict[str, int], schema: FeatureSchema) -> pd.DataFrame:
+    """A batch's logged rows that have a label, as a frame of the schema's features and target: the label logged
+    with the batch, else a late label by id (``known``, 0/1 per id)."""
+    logged = logged[logged["label"].notna() | logged["id"].isin(known.keys())]
+    frame = features_of_log(logged, schema)
+    y = logged["label"].astype("float64").fillna(logged["id"].map(known)).to_numpy(dtype="int64")
+    frame[schema.target] = np.where(y == 1, schema.positive_key, schema.negative_key)
+    return frame
 
 
 def _in_time_order(logged: pd.DataFrame, rows: dict[tuple[str, int], dict[str, Any]]) -> list[tuple[str, int]]:
@@ -339,12 +343,9 @@ def late_labelled_window(
             logged = log.read(log.uri(model_name, run_key, index))
         except DataError:
             continue  # a batch recorded before its schema named an id has no log
-        logged = logged[logged["label"].notna() | logged["id"].isin(every.keys())]
-        if logged.empty:
+        frame = labelled_rows(logged, every, schema)
+        if frame.empty:
             continue
-        frame = features_of_log(logged, schema)
-        y = logged["label"].astype("float64").fillna(logged["id"].map(every)).to_numpy(dtype="int64")
-        frame[schema.target] = np.where(y == 1, schema.positive_key, schema.negative_key)
         frame = frame.iloc[max(0, len(frame) - (limit - total)) :].reset_index(drop=True)
         taken.append((index, f"{run_key}#{index}", frame))
         total += len(frame)

@@ -28,6 +28,7 @@ from pipeline.app.outcome import retrain_events
 from pipeline.domain import policy
 from pipeline.domain.policy import Action
 from pipeline.domain.schema import FeatureSchema
+from pipeline.domain.values import one_line
 from pipeline.engine.local import (
     Chunked,
     ChunkWork,
@@ -216,14 +217,14 @@ class Monitor:
         except Exception as err:
             if not tracking.is_tracking_failure(err):
                 raise
-            self.say(f"[batch {index}] warning: the new reference was not stored ({tracking.one_line(err, 120)})")
+            self.say(f"[batch {index}] warning: the new reference was not stored ({one_line(err, 120)})")
 
     def _profile(self) -> ReferenceProfile:
         if self.profile is None:
             assert self.reference is not None
-            self.profile = ReferenceProfile(
+            self.profile = ReferenceProfile.scored(
                 self.reference,
-                self._scorer().proba(self.reference),
+                self._scorer(),
                 self.schema,
                 prediction_threshold=self.threshold,
                 column_threshold=self.settings.column_drift_threshold,
@@ -450,7 +451,7 @@ class Monitor:
             except Exception as err:
                 if not tracking.is_tracking_failure(err):
                     raise
-                self.failures.append(f"run artifacts not logged to MLflow: {tracking.one_line(err)}")
+                self.failures.append(f"run artifacts not logged to MLflow: {one_line(err)}")
                 self.say(f"warning: {self.failures[-1]}")
         result.failures = list(self.failures)
         return result
@@ -650,7 +651,7 @@ class Monitor:
                 raise
             self.say(
                 f"[batch {index}] warning: metrics not mirrored to MLflow "
-                f"({tracking.one_line(err, 120)}); Postgres has them"
+                f"({one_line(err, 120)}); Postgres has them"
             )
         flag = "ALARM" if verdict.alarm else "ok   "
         auc_text = f" auc={seen.roc_auc:.3f}" if seen.roc_auc is not None else ""

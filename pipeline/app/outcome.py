@@ -8,7 +8,8 @@ from dataclasses import asdict
 from typing import Any
 
 from pipeline.domain.policy import Action, Verdict
-from pipeline.engine.observe import BatchObservation, finite
+from pipeline.domain.values import finite
+from pipeline.engine.observe import BatchObservation
 from pipeline.io.data import Batch
 from pipeline.io.store import BatchRow, Event, FeatureScore
 from pipeline.model.retrain import RetrainOutcome

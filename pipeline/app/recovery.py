@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container
 
 from pipeline.domain.policy import Action
+from pipeline.domain.values import one_line
 from pipeline.io.store import Event
 from pipeline.model import tracking
 from pipeline.model.registry import Registry, VersionInfo
@@ -71,7 +72,7 @@ def settle_failed_retrain(
     """Wait for the tracking server if it is down, end the runs the failure left open; returns the error line."""
     import mlflow
 
-    line = tracking.one_line(err)
+    line = one_line(err)
     say(f"[batch {index}] retrain failed: {line}")
     if not tracking.server_up(tracking_uri):
         say(

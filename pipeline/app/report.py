@@ -271,9 +271,9 @@ def write_batch_html(
     scorer = load_version(registry, info, schema, settings).scorer
     ref = reference.frame.iloc[sample_positions(len(reference.frame), HTML_SAMPLE_ROWS)].reset_index(drop=True)
     cur = current.iloc[sample_positions(len(current), HTML_SAMPLE_ROWS)].reset_index(drop=True)
-    profile = ReferenceProfile(
+    profile = ReferenceProfile.scored(
         ref,
-        np.asarray(scorer.proba(ref)),
+        scorer,
         schema,
         prediction_threshold=float(batch["drift_threshold"]),
         column_threshold=settings.column_drift_threshold,

@@ -940,9 +940,9 @@ def _report_period(
         _fail(f"v{champion.version} has no stored reference; pass --reference PATH")
     assert ref is not None
     serving = load_version(registry, champion, schema, settings)
-    profile = ReferenceProfile(
+    profile = ReferenceProfile.scored(
         ref.frame,
-        serving.scorer.proba(ref.frame),
+        serving.scorer,
         schema,
         prediction_threshold=settings.drift_threshold,
         column_threshold=settings.column_drift_threshold,

@@ -31,14 +31,14 @@ import numpy as np
 import pandas as pd
 
 from pipeline.domain.schema import FeatureSchema
-from pipeline.engine.observe import BatchObservation, assemble, finite
+from pipeline.domain.values import finite
+from pipeline.engine.observe import BatchObservation, assemble
 from pipeline.io.data import (
     Batch,
     DataError,
     ObjectStore,
     labels_of,
-    s3_client_error,
-    s3_failure,
+    s3_errors,
     split_s3,
     validate_frame,
 )
@@ -226,15 +226,9 @@ def object_size(source: str, s3_client: ObjectStore | None) -> int:
     if source.startswith("s3://"):
         if s3_client is None:
             raise DataError(f"{source}: no S3 client configured")
-        from botocore.exceptions import BotoCoreError, ClientError
-
         bucket, key = split_s3(source)
-        try:
+        with s3_errors(source, bucket):
             return int(s3_client.head_object(Bucket=bucket, Key=key)["ContentLength"])
-        except ClientError as err:
-            raise s3_client_error(source, bucket, err) from err
-        except BotoCoreError as err:
-            raise s3_failure(source, err) from err
     path = Path(source)
     if not path.is_file():
         raise DataError(f"{source}: no such file")
@@ -330,16 +324,10 @@ def local_copy(source: str, s3_client: ObjectStore | None, folder: str) -> Path:
         return Path(source)
     if s3_client is None:
         raise DataError(f"{source}: no S3 client configured")
-    from botocore.exceptions import BotoCoreError, ClientError
-
     bucket, key = split_s3(source)
     target = Path(folder) / Path(key).name
-    try:
+    with s3_errors(source, bucket):
         s3_client.download_file(bucket, key, str(target))
-    except ClientError as err:
-        raise s3_client_error(source, bucket, err) from err
-    except BotoCoreError as err:
-        raise s3_failure(source, err) from err
     return target
 
 

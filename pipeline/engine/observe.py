@@ -6,23 +6,19 @@ outcome records (drift details, realized quality).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline.domain import policy
 from pipeline.domain.policy import Observation
+from pipeline.domain.values import finite
 from pipeline.io.data import Batch, labels_of
 from pipeline.model.scoring import Scorer
 from pipeline.stats.drift import DriftResult, ReferenceProfile
 from pipeline.stats.estimate import Estimate, Estimator
 from pipeline.stats.metrics import quality
 from pipeline.stats.profile import BatchProfile
-
-
-def finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 @dataclass(frozen=True)

@@ -102,9 +102,9 @@ def build_work(
     schema = parse_schema(json.loads(read_bytes(schema_uri, s3)), schema_uri)
     scorer = Scorer.of(load_model(model, trusted_types=trusted_types), schema, project_trained=project_trained)
     reference = validate_frame(pd.read_parquet(io.BytesIO(read_bytes(reference_uri, s3))), schema, reference_uri)
-    profile = ReferenceProfile(
+    profile = ReferenceProfile.scored(
         reference.frame,
-        scorer.proba(reference.frame),
+        scorer,
         schema,
         prediction_threshold=drift_threshold,
         column_threshold=column_threshold,

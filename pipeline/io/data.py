@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,7 +16,6 @@ import pandas as pd
 from pipeline.domain.schema import FeatureSchema, id_key, label_key
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
-DEFAULT_MAX_BATCH_MB = 256.0  # a batch is read whole; bigger files are refused before any byte is read
 
 
 class ObjectStore(Protocol):  # boto3's S3 client, the calls the project makes
@@ -54,10 +54,6 @@ class Batch:
     def rows(self) -> int:
         return len(self.frame) if self.total_rows is None else self.total_rows
 
-    @property
-    def sampled(self) -> bool:
-        """Whether ``frame`` is a sample of the batch (read in chunks) rather than all of it."""
-        return self.total_rows is not None and self.total_rows != len(self.frame)
 
 
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
@@ -100,6 +96,20 @@ def s3_client_error(source: str, bucket: str, err: Any) -> DataError:
     return DataError(f"{source}: S3 error {code}")
 
 
+@contextmanager
+def s3_errors(source: str, bucket: str) -> Iterator[None]:
+    """Any S3 failure in the block as one ``DataError`` line naming ``source``: an error response by its code
+    (``s3_client_error``), anything else (unreachable, no credentials) by ``s3_failure``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as err:
+        raise s3_client_error(source, bucket, err) from err
+    except BotoCoreError as err:
+        raise s3_failure(source, err) from err
+
+
 def split_s3(uri: str, *, allow_empty_key: bool = False) -> tuple[str, str]:
     """(bucket, key) of ``s3://bucket/key``; with ``allow_empty_key`` the key may be a prefix or empty."""
     rest = uri[len("s3://") :]
@@ -132,10 +142,8 @@ def read_bytes(source: str, s3_client: ObjectStore | None = None, max_mb: float 
     if source.startswith("s3://"):
         if s3_client is None:
             raise DataError(f"{source}: no S3 client configured")
-        from botocore.exceptions import BotoCoreError, ClientError
-
         bucket, key = split_s3(source)
-        try:
+        with s3_errors(source, bucket):
             response = s3_client.get_object(Bucket=bucket, Key=key)
             body = response["Body"]
             try:
@@ -143,10 +151,6 @@ def read_bytes(source: str, s3_client: ObjectStore | None = None, max_mb: float 
                 return body.read()
             finally:
                 body.close()
-        except ClientError as err:
-            raise s3_client_error(source, bucket, err) from err
-        except BotoCoreError as err:
-            raise s3_failure(source, err) from err
     path = Path(source)
     if not path.exists():
         raise DataError(f"{source}: no such file")
@@ -308,15 +312,9 @@ def write_bytes(destination: str, body: bytes, s3_client: ObjectStore | None = N
     if destination.startswith("s3://"):
         if s3_client is None:
             raise DataError(f"{destination}: no S3 client configured")
-        from botocore.exceptions import BotoCoreError, ClientError
-
         bucket, key = split_s3(destination)
-        try:
+        with s3_errors(destination, bucket):
             s3_client.put_object(Bucket=bucket, Key=key, Body=body)
-        except ClientError as err:
-            raise s3_client_error(destination, bucket, err) from err
-        except BotoCoreError as err:
-            raise s3_failure(destination, err) from err
         return
     path = Path(destination)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.io.data import SUPPORTED_SUFFIXES, DataError, ObjectStore, s3_failure, split_s3
+from pipeline.io.data import SUPPORTED_SUFFIXES, DataError, ObjectStore, s3_errors, split_s3
 
 IDENTITY_SEPARATOR = "#"
 
@@ -41,19 +41,12 @@ def list_inbox(inbox: str, s3_client: ObjectStore | None) -> list[InboxObject]:
         if s3_client is None:
             raise DataError(f"{inbox}: no S3 client configured")
         bucket, prefix = split_s3(inbox, allow_empty_key=True)
-        from botocore.exceptions import BotoCoreError, ClientError
-
         found = []
-        try:
+        with s3_errors(inbox, bucket):
             for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     if _is_batch(item["Key"]):
                         found.append(InboxObject(f"s3://{bucket}/{item['Key']}", str(item["ETag"]).strip('"')))
-        except ClientError as err:
-            code = err.response.get("Error", {}).get("Code", "error")
-            raise DataError(f"{inbox}: cannot list the inbox (S3 error {code})") from err
-        except BotoCoreError as err:
-            raise s3_failure(inbox, err) from err
         return sorted(found, key=lambda item: item.uri)
     folder = Path(inbox)
     if not folder.is_dir():

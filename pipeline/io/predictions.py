@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.domain.schema import FeatureSchema
-from pipeline.io.data import Batch, DataError, ObjectStore, labels_of, s3_failure, split_s3, write_bytes
+from pipeline.io.data import Batch, DataError, ObjectStore, labels_of, s3_errors, split_s3, write_bytes
 
 FEATURE_PREFIX = "feature:"
 
@@ -40,7 +40,7 @@ class PredictionLogError(DataError):
     """The prediction log could not be written or read (one line naming the object)."""
 
 
-META_COLUMNS = ("id", "row", "run_key", "batch", "champion_version", "p_positive", "label")
+LOG_COLUMNS = ("id", "row", "run_key", "batch", "champion_version", "p_positive", "label")  # then feature:<name>
 
 
 def log_frame(
@@ -163,24 +163,20 @@ class PredictionLog:
         """Every batch log of the model, in key order."""
         prefix = f"{self.root.rstrip('/')}/{model_name}/"
         if prefix.startswith("s3://"):
-            from botocore.exceptions import BotoCoreError, ClientError
-
             if self.s3 is None:
                 raise PredictionLogError(f"{prefix}: no S3 client configured for the prediction log")
             bucket, key = split_s3(prefix, allow_empty_key=True)
             found = []
             try:
-                for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-                    found += [
-                        f"s3://{bucket}/{item['Key']}"
-                        for item in page.get("Contents", [])
-                        if item["Key"].endswith(".parquet")
-                    ]
-            except ClientError as err:
-                code = err.response.get("Error", {}).get("Code", "error")
-                raise PredictionLogError(f"{prefix}: prediction log not readable (S3 error {code})") from err
-            except BotoCoreError as err:
-                raise PredictionLogError(f"prediction log not readable: {s3_failure(prefix, err)}") from err
+                with s3_errors(prefix, bucket):
+                    for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+                        found += [
+                            f"s3://{bucket}/{item['Key']}"
+                            for item in page.get("Contents", [])
+                            if item["Key"].endswith(".parquet")
+                        ]
+            except DataError as err:
+                raise PredictionLogError(f"prediction log not readable: {err}") from err
             return sorted(found)
         folder = Path(prefix)
         return sorted(str(path) for path in folder.glob("*/batch-*.parquet")) if folder.is_dir() else []

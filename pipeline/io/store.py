@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,8 @@ import psycopg2
 import psycopg2.extras
 from psycopg2 import sql
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from pipeline.domain.values import finite, one_line
 
 # The one list of event kinds: Event checks it, and the events table's CHECK constraint is built from it.
 EVENT_KINDS = ("bootstrap", "alarm", "retrain", "promotion", "rejection", "rollback", "adoption", "labels")
@@ -278,11 +279,6 @@ class FeatureScore:
     drifted: bool
 
 
-def _stored_score(score: float | None) -> float | None:
-    """NaN is stored as NULL: Postgres orders NaN above every number, which would put unscored features first."""
-    return None if score is None or math.isnan(score) else float(score)
-
-
 def _allowed_kinds(definition: str | None) -> set[str] | None:
     """The kinds a CHECK definition as printed by Postgres allows, or None when there is no constraint."""
     if definition is None:
@@ -295,17 +291,12 @@ T = TypeVar("T")
 RETRY_SECONDS = 60  # how long a restarting database is waited for before the run gives up
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else err.__class__.__name__
-
-
 def _log_retry(state: RetryCallState) -> None:
     err = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0
     log.warning(
         "metrics database unreachable (%s); retry %d in %.1fs",
-        _first_line(err) if err else "?",
+        one_line(err) if err else "?",
         state.attempt_number,
         wait,
     )
@@ -339,7 +330,7 @@ class MetricsStore:
         try:
             conn = _transient(self._connect)()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
-            raise StoreUnavailable(f"metrics database unreachable: {_first_line(err)}") from err
+            raise StoreUnavailable(f"metrics database unreachable: {one_line(err)}") from err
         try:
             with conn, conn.cursor() as cur:
                 yield cur
@@ -362,7 +353,7 @@ class MetricsStore:
         try:
             return _transient(attempt)()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
-            raise StoreUnavailable(f"metrics database unreachable: {_first_line(err)}") from err
+            raise StoreUnavailable(f"metrics database unreachable: {one_line(err)}") from err
 
     def create_schema(self) -> None:
         """Create the tables if they do not exist (never drops a table), add the batch_metrics columns an older
@@ -475,7 +466,8 @@ class MetricsStore:
         once. A feature named twice is an error (the whole batch is rolled back), not a silent overwrite.
         """
         values = asdict(row)
-        feature_rows = [(f.feature, _stored_score(f.score), bool(f.drifted)) for f in features]
+        # NaN is stored as NULL: Postgres orders NaN above every number, which would put unscored features first.
+        feature_rows = [(f.feature, finite(f.score), bool(f.drifted)) for f in features]
 
         def work(cur: Any) -> bool:
             cur.execute(
@@ -731,7 +723,7 @@ class MetricsStore:
         try:
             conn = _transient(self._connect)()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
-            raise StoreUnavailable(f"metrics database unreachable: {_first_line(err)}") from err
+            raise StoreUnavailable(f"metrics database unreachable: {one_line(err)}") from err
         conn.autocommit = True
         try:
             with conn.cursor() as cur:

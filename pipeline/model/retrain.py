@@ -33,6 +33,7 @@ from pipeline.model.serving import (
     TAG_LABELS,
     TAG_REFERENCE,
     TAG_SCHEMA,
+    holdout_tags,
     log_calibration,
     log_reference,
     log_schema,
@@ -64,7 +65,6 @@ class RetrainOutcome:
 
     version: int
     promoted: bool
-    previous_champion: int | None
     decision: Decision
     candidate: str
     params: dict[str, Any]
@@ -118,7 +118,7 @@ def retrain(
     The order makes a crash at any point safe: the model's artifacts are uploaded before a version is
     registered (no version points at missing files); the version is born with its decision and
     ``origin`` tags (which monitor run and batch made it), so a rerun finds and finishes it instead of
-    training again; promotion comes last, ``previous`` set before the one ``champion`` switch.
+    training again; promotion comes last, the one ``champion`` switch.
     """
     import mlflow
 
@@ -171,9 +171,7 @@ def retrain(
             "window_first_source": info.sources[0] if info.sources else "",
             "window_last_source": info.sources[-1] if info.sources else "",
             "fit_rows": str(fit_rows),
-            "holdout_roc_auc": f"{decision.challenger['roc_auc']:.6f}",
-            "holdout_log_loss": f"{decision.challenger['log_loss']:.6f}",
-            "holdout_accuracy": f"{decision.challenger['accuracy']:.6f}",
+            **holdout_tags(decision.challenger),
             "params": json.dumps(params, default=str),
             "decision": "promoted" if decision.promote else "rejected",
             **({"compared_with": str(champion.version)} if champion is not None else {}),
@@ -194,13 +192,11 @@ def retrain(
             }
         )
         mlflow.log_dict(decision.as_dict(), "decision.json")
-        previous = None
         if decision.promote:
-            previous = registry.promote(version)
+            registry.promote(version)
     return RetrainOutcome(
         version=version,
         promoted=decision.promote,
-        previous_champion=previous,
         decision=decision,
         candidate=best_name,
         params=params,

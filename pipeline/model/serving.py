@@ -26,7 +26,6 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,7 +46,12 @@ CALIBRATION_ARTIFACT = "calibration.parquet"
 TAG_CALIBRATION = "calibration_uri"
 LABELS_ENCODED = "1=positive"
 LABELS_SCHEMA = "schema"
-HOLDOUT_TAGS = ("holdout_roc_auc", "holdout_log_loss", "holdout_accuracy")
+HOLDOUT_METRICS = ("roc_auc", "log_loss", "accuracy")  # tagged as holdout_<metric> on every registered version
+
+
+def holdout_tags(metrics: dict[str, float]) -> dict[str, str]:
+    """A version's quality on its holdout rows, as the version tags ``holdout_roc_auc`` ... say it."""
+    return {f"holdout_{name}": f"{metrics[name]:.6f}" for name in HOLDOUT_METRICS}
 
 
 def log_schema(schema: FeatureSchema) -> str:
@@ -172,10 +176,6 @@ class ServingModel:
     @property
     def holdout_roc_auc(self) -> float | None:
         return self.info.metric("holdout_roc_auc")
-
-    @property
-    def estimator(self) -> Any:
-        return self.scorer.estimator
 
 
 def load_version(

@@ -96,11 +96,6 @@ def is_tracking_failure(err: BaseException) -> bool:
     return isinstance(err, (MlflowException, requests.RequestException, ConnectionError, *boto_errors))
 
 
-def one_line(err: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(err).split()) or err.__class__.__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def end_running_children(run_id: str, status: str) -> list[str]:
     """Mark every run still RUNNING below ``run_id`` (nested retrain, candidates, trials) as ``status``.
 

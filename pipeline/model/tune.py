@@ -21,7 +21,6 @@ class TuneResult:
     params: Params
     model: Any
     validation: dict[str, float]
-    trials: int
 
 
 def tune(
@@ -69,4 +68,4 @@ def tune(
         )
     else:
         objective({})
-    return TuneResult(params=best["params"], model=best["model"], validation=best["metrics"], trials=counter["n"])
+    return TuneResult(params=best["params"], model=best["model"], validation=best["metrics"])

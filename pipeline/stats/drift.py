@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -269,6 +269,12 @@ def evidently_definition(schema: FeatureSchema) -> Any:
     )
 
 
+class Scores(Protocol):
+    """A model's P(positive) on a frame's rows (``pipeline.model.scoring.Scorer``)."""
+
+    def proba(self, frame: pd.DataFrame) -> Any: ...
+
+
 class ReferenceProfile:
     """The reference data and the champion's predictions on it, profiled once for every later batch."""
 
@@ -293,6 +299,26 @@ class ReferenceProfile:
         self._categorical = [CategoricalProfile.of(frame[name]) for name in schema.categorical]
         self._evidently: tuple[Any, Any] | None = None
         self._noise: NoiseModel | None = None
+
+    @classmethod
+    def scored(
+        cls,
+        frame: pd.DataFrame,
+        model: Scores,
+        schema: FeatureSchema,
+        *,
+        prediction_threshold: float,
+        column_threshold: float,
+    ) -> ReferenceProfile:
+        """A reference as the monitor, the report, the Spark job and ``period-drift`` build it: its rows scored
+        by the model whose batches it judges."""
+        return cls(
+            frame,
+            np.asarray(model.proba(frame)),
+            schema,
+            prediction_threshold=prediction_threshold,
+            column_threshold=column_threshold,
+        )
 
     @property
     def noise(self) -> NoiseModel:

@@ -295,6 +295,15 @@ class Recalibration(NamedTuple):
     reason: str  # one line saying which and why
 
 
+def ranked_pairs(positives: np.ndarray, negatives: np.ndarray) -> tuple[float, float]:
+    """ROC AUC's counts over groups of tied scores in ascending order, given each group's (expected) positives and
+    negatives: the (positive, negative) pairs ranked right (in different groups, the positive higher) and the pairs
+    tied (in one group). ROC AUC is (right + tied / 2) / (all positives x all negatives). The one formula behind
+    the binned AUC of a labelled profile and the expected AUC of an estimate."""
+    below = np.cumsum(negatives) - negatives
+    return float(np.dot(positives, below)), float(np.dot(positives, negatives))
+
+
 def grouped_estimate(
     scores: np.ndarray,
     rows: np.ndarray,
@@ -322,9 +331,7 @@ def grouped_estimate(
     total_pos, total_neg = float(e.sum()), float(neg.sum())
     if total_pos <= 1e-12 or total_neg <= 1e-12:
         return Estimate(None, accuracy, level=level)
-    neg_below = np.cumsum(neg)
-    neg_below -= neg
-    wins, tied_pairs = float(np.dot(e, neg_below)), float(np.dot(e, neg))
+    wins, tied_pairs = ranked_pairs(e, neg)
     roc_auc = float(np.clip((wins + tied_pairs / 2) / (total_pos * total_neg), 0.0, 1.0))
 
     q = e / r

@@ -89,7 +89,7 @@ from pipeline.stats.drift import (
     NumericProfile,
     ReferenceProfile,
 )
-from pipeline.stats.estimate import LEVEL, Estimate, Estimator, grouped_estimate
+from pipeline.stats.estimate import LEVEL, Estimate, Estimator, grouped_estimate, ranked_pairs
 
 FORMAT = "pipeline.batch-profile"
 VERSION = 2
@@ -698,6 +698,6 @@ class BinnedReference:
         accuracy = float(labels.confusion[0] + labels.confusion[3]) / labelled if labelled else None
         if pairs == 0:
             return LabelQuality(labelled, int(labels.confusion[2:].sum()), accuracy, None, 0.0)
-        same_bin = float(np.dot(pos, neg))
-        wins = float(np.dot(pos, np.cumsum(neg) - neg)) + same_bin / 2
-        return LabelQuality(labelled, int(labels.confusion[2:].sum()), accuracy, wins / pairs, same_bin / 2 / pairs)
+        right, same_bin = ranked_pairs(pos, neg)
+        roc_auc = (right + same_bin / 2) / pairs
+        return LabelQuality(labelled, int(labels.confusion[2:].sum()), accuracy, roc_auc, same_bin / 2 / pairs)
