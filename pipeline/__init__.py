@@ -1,3 +1,3 @@
-"""Drift monitoring and self-retraining for the emergency-department triage classifier."""
+"""driftloop: drift monitoring and self-retraining for a tabular binary classifier, tracked in MLflow."""
 
 __version__ = "0.1.0"

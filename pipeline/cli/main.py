@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pipeline.io.store import MetricsStore
 
 app = typer.Typer(
-    help="Monitor drift of the triage admission model, retrain, tune, register and promote, tracked in MLflow.",
+    help="Monitor a tabular binary classifier for drift; retrain, tune, register and promote it, tracked in MLflow.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

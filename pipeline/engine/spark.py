@@ -41,7 +41,7 @@ pyspark's Hadoop) to ``spark.jars.packages``. With ``s3_endpoint`` (moto, LocalS
 as ``s3a://`` against that endpoint, which needs that same jar. Without it, reading an S3 path fails with a
 one-line ``DataError`` saying so. The tests use local files.
 
-pyspark is an optional extra (``pip install 'triage-monitor[spark]'``, and Java 17): nothing here imports it
+pyspark is an optional extra (``pip install 'driftloop[spark]'``, and Java 17): nothing here imports it
 until a function is called.
 """
 
@@ -77,7 +77,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CHUNK_ROWS = 50_000  # rows per chunk inside a partition (the Arrow batch size)
 TAIL_PARTITIONS = 2  # the partitions whose samples the main job sends: enough unless the sample is large
-INSTALL_HINT = "the Spark engine needs pyspark: pip install 'triage-monitor[spark]' (and Java 17)"
+INSTALL_HINT = "the Spark engine needs pyspark: pip install 'driftloop[spark]' (and Java 17)"
 
 # One row per partition: what the driver needs to merge, never the partition's rows.
 SUMMARY_SCHEMA = (
@@ -90,7 +90,7 @@ ERRORS: dict[str, type[ValueError]] = {"data": DataError, "model": ModelMismatch
 
 def spark_session(
     master: str | None = "local[2]",
-    app_name: str = "triage-monitor",
+    app_name: str = "driftloop",
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     shuffle_partitions: int = 8,

@@ -66,8 +66,8 @@ class Registry:
             self.client.create_registered_model(
                 self.name,
                 description=(
-                    "Admission at emergency-department triage (admit vs discharge). Aliases: champion serves, "
-                    "challenger is the latest retrain, previous is the champion it replaced (rollback target)."
+                    "A binary classifier monitored by driftloop. Aliases: champion serves, challenger is the "
+                    "latest retrain, previous is the champion it replaced (rollback target)."
                 ),
             )
 

@@ -154,7 +154,7 @@ variable "project_git_ref" {
 }
 
 variable "project_pip_spec" {
-  description = "What pip installs, from inside the clone: \".\" for the checkout, or e.g. \"triage-monitor==0.1.0\"."
+  description = "What pip installs, from inside the clone: \".\" for the checkout, or e.g. \"driftloop==0.1.0\"."
   type        = string
   default     = "."
 
