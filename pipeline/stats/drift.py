@@ -23,6 +23,7 @@ to look at, not the figures the monitor decides on: those are always the whole b
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -61,7 +62,8 @@ class DriftResult:
     """One batch's drift. ``column_scores`` holds every feature's score (NaN where a side has no values).
 
     Once judged against the reference's noise band (``judged``), ``prediction_p`` and ``column_p`` hold the chance
-    of a score at least as large under no drift (``pipeline.stats.noise``), and ``significant`` the columns the
+    of a score at least as large under no drift (``pipeline.stats.noise``; a column below its threshold is not
+    tested and holds 1), and ``significant`` the columns the
     Benjamini-Hochberg procedure rejects: a column then counts as drifted only when its score reaches the column
     threshold **and** it is significant. Unjudged (no noise model), the threshold alone decides.
     """
@@ -112,7 +114,12 @@ class DriftResult:
             return self
         from pipeline.stats.noise import benjamini_hochberg
 
-        column_p = {name: band.column_p(name, score) for name, score in self.column_scores.items()}
+        # A column below its threshold cannot drift: its tail is not drawn, and it counts as p = 1 among the
+        # tests (Benjamini-Hochberg then rejects a subset of what it would with its own p: still at the rate).
+        column_p = {
+            name: band.column_p(name, score) if column_drifted(score, self.column_threshold) else _untested(score)
+            for name, score in self.column_scores.items()
+        }
         significant = frozenset(benjamini_hochberg(column_p, false_rate))
         drifted = sum(
             1
@@ -273,6 +280,11 @@ class Scores(Protocol):
     """A model's P(positive) on a frame's rows (``pipeline.model.scoring.Scorer``)."""
 
     def proba(self, frame: pd.DataFrame) -> Any: ...
+
+
+def _untested(score: float) -> float:
+    """The p-value a column below its threshold counts with: 1, or NaN (no test) when it has no score."""
+    return 1.0 if np.isfinite(score) else math.nan
 
 
 class ReferenceProfile:

@@ -31,9 +31,10 @@ drift at all, the chance that any column is declared drifted is then at most the
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -141,20 +142,28 @@ class EmpiricalTail:
         return float(np.quantile(self.scores, level))
 
 
-@dataclass(frozen=True)
+@dataclass
 class NoiseBand:
-    """The noise of every score at one batch size: a tail per feature and one for the prediction."""
+    """The noise of every score at one batch size: the prediction's tail, drawn at once, and a tail per feature,
+    drawn when first asked for (``draw_column``) and kept: a batch needs the tails of the columns whose scores
+    reach their threshold only, so a stable batch of a wide table draws few."""
 
     rows: int  # the batch size it was asked for
     effective_rows: float  # the size of one sample with the noise of batch and reference together
     prediction: Tail | None
-    columns: Mapping[str, Tail | None]
+    draw_column: Callable[[str], Tail | None]
+    _columns: dict[str, Tail | None] = field(default_factory=dict, repr=False)
+
+    def column(self, name: str) -> Tail | None:
+        if name not in self._columns:
+            self._columns[name] = self.draw_column(name)
+        return self._columns[name]
 
     def prediction_p(self, score: float) -> float:
         return math.nan if self.prediction is None else self.prediction.p_value(score)
 
     def column_p(self, name: str, score: float) -> float:
-        tail = self.columns.get(name)
+        tail = self.column(name)
         return math.nan if tail is None else tail.p_value(score)
 
     def prediction_edge(self, false_rate: float) -> float:
@@ -216,17 +225,26 @@ class NoiseModel:
 
     def _draw(self, rows: int, size: float) -> NoiseBand:
         rng = np.random.default_rng([self.seed, int(size)])
-        schema = self.profile.schema
-        columns: dict[str, Tail | None] = {}
-        reference_rows = max(self.profile.rows, 1)
-        for name, numeric in zip(schema.numerical, self.profile.numeric_profiles, strict=True):
-            present = numeric.count / reference_rows  # the share of rows with a value
-            columns[name] = self._numeric_tail(numeric, size * present, round(rows * present), rng)
-        for name, categorical in zip(schema.categorical, self.profile.categorical_profiles, strict=True):
-            present = categorical.count / reference_rows
-            columns[name] = self._categorical_tail(categorical.counts, round(rows * present), rng)
         prediction = self._numeric_tail(self.profile.prediction_profile, size, rows, rng)
-        return NoiseBand(rows, size, prediction, columns)
+        return NoiseBand(rows, size, prediction, functools.partial(self._draw_column, rows, size))
+
+    def _draw_column(self, rows: int, size: float, name: str) -> Tail | None:
+        """One feature's tail at this size (its own seeded draws: the same whichever columns were asked first)."""
+        schema = self.profile.schema
+        reference_rows = max(self.profile.rows, 1)
+        if name in schema.numerical:
+            position = schema.numerical.index(name)
+            numeric = self.profile.numeric_profiles[position]
+            present = numeric.count / reference_rows  # the share of rows with a value
+            rng = np.random.default_rng([self.seed, int(size), 1 + position])
+            return self._numeric_tail(numeric, size * present, round(rows * present), rng)
+        if name in schema.categorical:
+            position = schema.categorical.index(name)
+            categorical = self.profile.categorical_profiles[position]
+            present = categorical.count / reference_rows
+            rng = np.random.default_rng([self.seed, int(size), 1 + len(schema.numerical) + position])
+            return self._categorical_tail(categorical.counts, round(rows * present), rng)
+        return None
 
     @staticmethod
     def _numeric_tail(numeric: Any, size: float, batch: int, rng: np.random.Generator) -> Tail | None:
@@ -243,10 +261,9 @@ class NoiseModel:
             np.searchsorted(np.cumsum(numeric.shares), rng.random((DRAWS, at)) * numeric.shares.sum(), side="right"),
             numeric.values.size - 1,
         )
-        scores = np.empty(DRAWS)
-        for i in range(DRAWS):
-            distinct, counts = np.unique(positions[i], return_counts=True)
-            scores[i] = numeric.distance(numeric.values[distinct], counts / at)
+        size_k = numeric.values.size  # each draw as counts on the reference's own support, all draws at once
+        counts = np.bincount((positions + size_k * np.arange(DRAWS)[:, None]).ravel(), minlength=DRAWS * size_k)
+        scores = wasserstein_draws(numeric.values, numeric.shares[None, :], counts.reshape(DRAWS, size_k), numeric.norm)
         tail = GammaTail.of(scores)
         return None if tail is None else tail.scaled(at / drawn) if at < drawn else tail
 

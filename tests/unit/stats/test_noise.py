@@ -103,11 +103,12 @@ def test_batches_of_the_reference_population_are_rarely_beyond_the_band(rows):
         model = NoiseModel(reference)
         for _ in range(4):
             batch = population(rows, rng)
-            drift = reference.measure(batch, predictions(batch)).judged(model.band(rows), 0.01)
+            band = model.band(rows)
+            drift = reference.measure(batch, predictions(batch)).judged(band, 0.01)
             trials += 1
             low["prediction"] += bool(drift.prediction_p is not None and drift.prediction_p <= 0.01)
-            for name in ("x", "flag", "colour"):
-                low[name] += drift.column_p[name] <= 0.01
+            for name in ("x", "flag", "colour"):  # the band's own p-value, drawn whatever the score
+                low[name] += band.column_p(name, drift.column_scores[name]) <= 0.01
             any_drifted += drift.drifted_columns > 0 or bool(drift.significant)
     for name, count in low.items():
         # a one-sided binomial test: the rate is not above 1% beyond chance (at 0.1%), nor absurdly conservative
@@ -156,3 +157,30 @@ def test_bands_are_cached_per_effective_size():
     assert model.band(500) is not model.band(1000)
     large = model.band(1_000_000)
     assert large.effective_rows == pytest.approx(effective_rows(1_000_000, 2000), rel=0.03)
+
+
+def test_a_band_draws_only_the_columns_asked_for_and_the_same_tail_whatever_the_order():
+    rng = np.random.default_rng(11)
+    reference = profile_of(population(3000, rng))
+    first, second = NoiseModel(reference).band(500), NoiseModel(reference).band(500)
+    drawn: list[str] = []
+    draw = first.draw_column
+    first.draw_column = lambda name: drawn.append(name) or draw(name)
+    assert first.column_p("colour", 0.2) == second.column_p("colour", 0.2)  # no other column drawn before
+    assert first.column_p("x", 0.2) == first.column_p("x", 0.2)
+    assert drawn == ["colour", "x"]  # each once, on request
+
+
+def test_a_column_below_its_threshold_is_not_tested_and_counts_as_one():
+    rng = np.random.default_rng(12)
+    reference = profile_of(population(3000, rng))
+    batch = population(500, rng)
+    band = NoiseModel(reference).band(500)
+    drawn: list[str] = []
+    draw = band.draw_column
+    band.draw_column = lambda name: drawn.append(name) or draw(name)
+    drift = reference.measure(batch, predictions(batch))
+    below = [name for name, score in drift.column_scores.items() if score < reference.column_threshold]
+    judged = drift.judged(band, 0.01)
+    assert below and all(judged.column_p[name] == 1.0 for name in below)
+    assert not set(below) & set(drawn)
