@@ -399,14 +399,9 @@ def monitor(
                 f"model {registry.name!r} has no champion: run `pipeline train --data PATH` or `pipeline adopt` first"
             )
         # Imported once the server and the champion are known to be there: a command that fails fails at once.
-        from pipeline.app.monitor import (
-            Monitor,
-            file_sources,
-            inbox_run_key,
-            inbox_sources,
-            run_key_for,
-            write_report_json,
-        )
+        from pipeline.app.mirror import write_report_json
+        from pipeline.app.monitor import Monitor
+        from pipeline.app.sources import file_sources, inbox_run_key, inbox_sources, run_key_for
         from pipeline.demo.synth import DriftKind, simulated_sources
         from pipeline.domain.schema import is_builtin
         from pipeline.io.data import load_batch

@@ -29,7 +29,7 @@ import pandas as pd
 from pipeline.domain.schema import FeatureSchema
 
 if TYPE_CHECKING:
-    from pipeline.app.monitor import BatchSource
+    from pipeline.app.sources import BatchSource
 
 LAB_SUFFIXES = ("_last", "_max", "_median", "_min")
 TARGET_ADMIT_RATE = 0.34
@@ -340,7 +340,7 @@ def simulated_sources(
 ) -> list[BatchSource]:
     """A stream sampled from a population fitted to the reference data set, drift injected from ``drift_at``: the
     monitor's batches when it is given neither files nor an inbox."""
-    from pipeline.app.monitor import BatchSource
+    from pipeline.app.sources import BatchSource
     from pipeline.io.data import validate_frame
 
     population = Population.fit(reference, schema)

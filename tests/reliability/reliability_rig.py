@@ -142,7 +142,7 @@ def monitor_for(case: Case, tracking_uri: str | None = None, store_dsn: str | No
 
 
 def sources_of(paths: list[Path]):
-    from pipeline.app.monitor import file_sources
+    from pipeline.app.sources import file_sources
     from pipeline.domain.schema import load_schema
 
     return file_sources([str(p) for p in paths], load_schema(), None)

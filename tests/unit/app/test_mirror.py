@@ -6,15 +6,14 @@ import mlflow
 import numpy as np
 import pytest
 
-from pipeline.app.monitor import Monitor, MonitorResult
+from pipeline.app import mirror
 from pipeline.demo.synth import DriftKind, Population, load_sample_frame
-from pipeline.settings import Settings
 from pipeline.stats import drift
 from pipeline.stats.drift import ReferenceProfile
 
 
 class RecordedRun:
-    """The two store reads ``_log_run_artifacts`` makes, answered from memory."""
+    """The two store reads ``log_run_artifacts`` makes, answered from memory."""
 
     def __init__(self, drifts: list[float]) -> None:
         self.rows = [
@@ -28,16 +27,6 @@ class RecordedRun:
         return []
 
 
-@pytest.fixture
-def tracking(tmp_path, monkeypatch):
-    """A local MLflow file store: enough to see which artifacts a run logs."""
-    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
-    mlflow.set_experiment("run-artifacts")  # not whichever experiment an earlier test of the session made active
-    yield
-    mlflow.set_tracking_uri(None)
-
-
 @pytest.fixture(scope="module")
 def population(schema):
     return Population.fit(load_sample_frame(), schema)
@@ -47,26 +36,18 @@ def _oracle(population, frame):
     return 1 / (1 + np.exp(-population.logit(frame, "base")))
 
 
-def _artifacts(monitor: Monitor, result: MonitorResult) -> set[str]:
+def _artifacts(records: list[dict], drifts: list[float], latest_alarm=None) -> set[str]:
     with mlflow.start_run() as run:
-        monitor._log_run_artifacts(result)
+        mirror.log_run_artifacts(records, "k", RecordedRun(drifts), 0.1, latest_alarm)
     client = mlflow.MlflowClient()
     return {a.path for a in client.list_artifacts(run.info.run_id)} | {
         a.path for a in client.list_artifacts(run.info.run_id, "reports")
     }
 
 
-def _monitor(schema, drifts: list[float]) -> Monitor:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    monitor = Monitor(settings, schema, RecordedRun(drifts), registry=None)  # type: ignore[arg-type]
-    monitor.threshold = 0.1
-    return monitor
-
-
 def test_a_run_without_alarm_logs_the_timeline_data_and_no_picture(tracking, schema):
-    monitor = _monitor(schema, [0.02, 0.03])
-    result = MonitorResult("k", records=[{"batch": 1, "drift_detected": False}, {"batch": 2}])
-    assert _artifacts(monitor, result) == {"batches.json", "reports", "reports/drift_timeline.json"}
+    records = [{"batch": 1, "drift_detected": False}, {"batch": 2}]
+    assert _artifacts(records, [0.02, 0.03]) == {"batches.json", "reports", "reports/drift_timeline.json"}
 
 
 def test_a_run_with_an_alarm_logs_the_html_of_its_latest_alarm_on_a_bounded_sample(
@@ -79,10 +60,9 @@ def test_a_run_with_an_alarm_logs_the_html_of_its_latest_alarm_on_a_bounded_samp
     profile = ReferenceProfile(
         reference, _oracle(population, reference), schema, prediction_threshold=0.1, column_threshold=0.1
     )
-    monitor = _monitor(schema, [0.02, 0.5])
-    monitor.latest_alarm = (2, profile.measure(batch, _oracle(population, batch)))
-    result = MonitorResult("k", records=[{"batch": 1}, {"batch": 2, "drift_detected": True}])
-    assert _artifacts(monitor, result) == {
+    latest_alarm = (2, profile.measure(batch, _oracle(population, batch)))
+    records = [{"batch": 1}, {"batch": 2, "drift_detected": True}]
+    assert _artifacts(records, [0.02, 0.5], latest_alarm) == {
         "batches.json",
         "reports",
         "reports/drift_timeline.json",

@@ -1,0 +1,102 @@
+"""The loop over fakes of its collaborators: what it records, when it retrains, what a bad batch or a rerun does."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from app_fakes import FakeRegistry, FakeRetrain, FakeStore, loader
+
+from pipeline.app.monitor import Monitor
+from pipeline.app.sources import BatchSource
+from pipeline.demo.synth import DriftKind, Population, load_sample_frame
+from pipeline.io.data import DataError, validate_frame
+from pipeline.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def population(schema):
+    return Population.fit(load_sample_frame(), schema)
+
+
+@pytest.fixture
+def parts(population, schema):
+    def proba(frame):
+        return 1 / (1 + np.exp(-population.logit(frame, "base")))
+
+    registry = FakeRegistry()
+    registry.add(1, holdout_roc_auc="0.80")
+    registry.champion_version = 1
+    store, retrain, said = FakeStore(), FakeRetrain(registry), []
+    settings = Settings(_env_file=None, refresh_fraction=0)  # type: ignore[call-arg]
+    monitor = Monitor(settings, schema, store, registry, said.append, load=loader(proba), retrain_fn=retrain)  # type: ignore[arg-type]
+    return monitor, registry, store, retrain, said
+
+
+def _source(frame, schema, name):
+    return BatchSource(name, lambda: validate_frame(frame, schema, name))
+
+
+def _reference(population, schema, rng):
+    return validate_frame(population.sample_batch(3000, rng), schema, "reference.csv")
+
+
+def test_stable_batches_are_recorded_once_each_without_alarm_or_retrain(tracking, parts, population, schema):
+    monitor, _registry, store, retrain, _said = parts
+    rng = np.random.default_rng(1)
+    sources = [_source(population.sample_batch(1500, rng), schema, f"b{i}") for i in (1, 2, 3)]
+    result = monitor.run(_reference(population, schema, rng), sources, "run")
+    assert [row.batch_index for row in store.rows] == [1, 2, 3]
+    assert result.alarms == 0 and not retrain.calls
+    assert all(row.action == "none" and row.champion_version == 1 for row in store.rows)
+
+
+def test_a_drifted_batch_retrains_and_the_next_batch_is_scored_by_the_promoted_champion(
+    tracking, parts, population, schema
+):
+    monitor, registry, store, retrain, _said = parts
+    rng = np.random.default_rng(2)
+    frames = [population.sample_batch(1500, rng), *(population.sample_batch(1500, rng, DriftKind.covariate),) * 2]
+    result = monitor.run(
+        _reference(population, schema, rng), [_source(f, schema, f"b{i}") for i, f in enumerate(frames)], "run"
+    )
+    assert store.rows[1].drift_detected and store.rows[1].action == "retrained-promoted"
+    assert registry.champion_version == 2 and store.rows[2].champion_version == 2
+    assert [event.kind for event in store.events if event.batch_index == 2] == ["alarm", "retrain", "promotion"]
+    assert retrain.calls and result.retrains == 1
+    assert registry.versions[1].tags.get("reference_uri") is None  # the promoted version names the new reference
+    assert registry.versions[2].tags["reference_uri"].endswith("reference_batch_002.parquet")
+
+
+def test_a_batch_that_cannot_be_read_is_skipped_and_the_run_goes_on(tracking, parts, population, schema):
+    monitor, _registry, store, _retrain, said = parts
+    rng = np.random.default_rng(3)
+
+    def broken():
+        raise DataError("b2.csv: no such file")
+
+    sources = [
+        _source(population.sample_batch(800, rng), schema, "b1"),
+        BatchSource("b2.csv", broken),
+        _source(population.sample_batch(800, rng), schema, "b3"),
+    ]
+    result = monitor.run(_reference(population, schema, rng), sources, "run")
+    assert result.errors == ["b2.csv: no such file"]
+    assert [row.batch_index for row in store.rows] == [1, 3]
+    assert any("[batch 2] skipped, nothing written" in line for line in said)
+
+
+def test_a_rerun_skips_the_batches_already_recorded(tracking, parts, population, schema):
+    monitor, _registry, store, _retrain, said = parts
+    rng = np.random.default_rng(4)
+    reference = _reference(population, schema, rng)
+    frames = [population.sample_batch(800, rng) for _ in range(2)]
+    first = monitor.run(reference, [_source(f, schema, f"b{i}") for i, f in enumerate(frames, 1)], "run")
+    assert first.skipped == 0
+    store.recorded = {1: dataclasses.asdict(store.rows[0])}  # an attempt that recorded batch 1, then died
+    rows_before = len(store.rows)
+    parts2 = Monitor(monitor.settings, schema, store, monitor.registry, said.append, load=monitor.cache._load)
+    again = parts2.run(reference, [_source(f, schema, f"b{i}") for i, f in enumerate(frames, 1)], "run")
+    assert again.skipped == 1
+    assert [row.batch_index for row in store.rows[rows_before:]] == [2]
