@@ -44,7 +44,7 @@ from pipeline.io.data import Batch, DataError, ObjectStore, empty_columns, label
 from pipeline.io.predictions import PredictionLog, PredictionLogError, log_frame
 from pipeline.io.store import VERDICT_COLUMNS, Event, MetricsStore
 from pipeline.model import tracking
-from pipeline.model.registry import NoChampion, Registry, VersionInfo
+from pipeline.model.registry import Registry, VersionInfo, require_champion
 from pipeline.model.retrain import RetrainOutcome, WindowInfo, retrain
 from pipeline.model.scoring import ModelMismatch
 from pipeline.model.serving import TAG_REFERENCE, ServingModel, load_version, log_reference, recorded_calibration
@@ -178,10 +178,7 @@ class Monitor:
     # ------------------------------------------------------------ champion and reference
 
     def load_champion(self) -> None:
-        champion = self.registry.champion()
-        if champion is None:
-            raise NoChampion(f"model {self.registry.name!r} has no champion: run `pipeline train --data PATH` first")
-        self._serve(champion)
+        self._serve(require_champion(self.registry))
 
     def _serve(self, version: VersionInfo) -> None:
         self.champion = version
