@@ -15,7 +15,7 @@ from pipeline.domain.values import one_line
 from pipeline.engine.observe import BatchObservation
 from pipeline.io.data import Batch, labels_of
 from pipeline.model import tracking
-from pipeline.model.registry import NoChampion, Registry, VersionInfo
+from pipeline.model.registry import Registry, VersionInfo, require_champion
 from pipeline.model.serving import TAG_REFERENCE, ServingModel, load_version, log_reference, recorded_calibration
 from pipeline.settings import Settings
 from pipeline.stats.drift import ReferenceProfile
@@ -25,13 +25,6 @@ from pipeline.stats.profile import BinnedReference
 RECENT_LABELLED_ROWS = 5_000  # the newest labelled rows the estimate's calibration is tested and refitted on
 Say = Callable[[str], None]
 LoadVersion = Callable[[Registry, VersionInfo, FeatureSchema, Settings], ServingModel]
-
-
-def no_champion(model_name: str) -> NoChampion:
-    """The one message for a model without a champion."""
-    return NoChampion(
-        f"model {model_name!r} has no champion: run `pipeline train --data PATH` or `pipeline adopt` first"
-    )
 
 
 def trained_rows(version: VersionInfo | None) -> int | None:
@@ -96,10 +89,7 @@ class ChampionCache:
 
     def load(self) -> None:
         """Serve the registry's champion."""
-        champion = self.registry.champion()
-        if champion is None:
-            raise no_champion(self.registry.name)
-        self.serve(champion)
+        self.serve(require_champion(self.registry))
 
     def serve(self, version: VersionInfo) -> None:
         self.current = version

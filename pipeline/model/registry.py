@@ -20,11 +20,21 @@ PREVIOUS = "previous"
 
 
 class RegistryError(RuntimeError):
-    """A registry operation that cannot be done (no champion, nothing to roll back to)."""
+    """A registry operation that cannot be done (no such version, nothing to roll back to)."""
 
 
 class NoChampion(RuntimeError):
     """The registry has no champion to monitor with."""
+
+
+def require_champion(registry: Registry) -> VersionInfo:
+    """The champion, or ``NoChampion`` saying how to get one: the check of every command that needs a champion."""
+    champion = registry.champion()
+    if champion is None:
+        raise NoChampion(
+            f"model {registry.name!r} has no champion: run `pipeline train --data PATH` or `pipeline adopt` first"
+        )
+    return champion
 
 
 class RegistryClient(Protocol):
@@ -130,10 +140,8 @@ class Registry:
 
     def rollback(self) -> tuple[int, int]:
         """Move ``champion`` back to ``previous``. Returns (rolled back from, rolled back to)."""
-        current = self.champion()
+        current = require_champion(self)
         previous = self.by_alias(PREVIOUS)
-        if current is None:
-            raise RegistryError(f"model {self.name!r} has no champion")
         if previous is None:
             raise RegistryError(f"model {self.name!r} has no previous champion to roll back to")
         self.set_alias(CHAMPION, previous.version)

@@ -33,7 +33,7 @@ import pandas as pd
 from pipeline.domain.schema import FeatureSchema, SchemaError, parse_schema
 from pipeline.io.data import Batch, validate_frame
 from pipeline.model.flavors import load_model
-from pipeline.model.registry import Registry, VersionInfo
+from pipeline.model.registry import NoChampion, Registry, VersionInfo
 from pipeline.model.scoring import Scorer
 from pipeline.settings import Settings
 
@@ -119,6 +119,14 @@ def recorded_reference(info: VersionInfo, schema: FeatureSchema, model_name: str
     with tempfile.TemporaryDirectory(prefix="reference-") as tmp:
         path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
         return validate_frame(pd.read_parquet(path), schema, f"{model_name} v{info.version} reference ({uri})")
+
+
+def stored_reference(info: VersionInfo, schema: FeatureSchema, model_name: str) -> Batch:
+    """The reference sample recorded with a version; a one-line error asking for ``--reference`` when it has none."""
+    stored = recorded_reference(info, schema, model_name)
+    if stored is None:
+        raise NoChampion(f"v{info.version} of {model_name!r} has no stored reference; pass --reference PATH")
+    return stored
 
 
 def recorded_schema(info: VersionInfo, model_name: str) -> FeatureSchema | None:

@@ -51,3 +51,25 @@ def test_a_monitor_without_tracking_server_fails_in_one_line_before_importing_ml
     assert code == 2 and imported == []
     assert "MLflow tracking server http://127.0.0.1:9 is unreachable" in stderr
     assert len(stderr.strip().splitlines()) == 1
+
+
+def test_help_lists_the_commands_in_their_order_whichever_module_registers_them():
+    from typer.main import get_command
+
+    from pipeline.cli.main import app
+
+    names = list(get_command(app).commands)  # type: ignore[attr-defined]
+    assert names == [
+        "train",
+        "monitor",
+        "adopt",
+        "labels",
+        "spark-job-args",
+        "promote",
+        "rollback",
+        "status",
+        "report",
+        "data",
+        "stack",
+        "schema",
+    ]

@@ -1,0 +1,197 @@
+"""One monitor run as the ``monitor`` command asks for it: which batches, against which reference, under which key.
+
+The batches are files given in time order, else the new files of an inbox (one monitor at a time per model: the
+others find the inbox's lock held and do nothing), else a simulated stream that a layer above builds (the triage
+demo's). The reference is a given file, else the sample stored with the champion. The run key is given, else
+derived from the inputs, so that the same inputs resume the same run and never count a batch twice.
+
+Only light modules are imported here: the monitoring loop and its libraries load once the champion is known to be
+there, so a command that cannot work fails at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pipeline.model.registry import require_champion
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.app.collaborators import Collaborators
+    from pipeline.app.monitor import MonitorResult
+    from pipeline.app.sources import BatchSource
+    from pipeline.domain.schema import FeatureSchema
+    from pipeline.engine.local import Engine
+    from pipeline.io.data import Batch, ObjectStore
+    from pipeline.io.store import MetricsStore
+    from pipeline.model.registry import Registry, VersionInfo
+
+Say = Callable[[str], None]
+OnBatch = Callable[[dict[str, Any]], None]
+
+
+class MonitorRefused(RuntimeError):
+    """A monitor run that cannot be done as asked (the command prints it in one line)."""
+
+
+@dataclass(frozen=True)
+class SimulatedStream:
+    """A stream built from the reference frame and the schema by a layer above this one, for the built-in schema
+    only; ``key`` names its parameters in the run key."""
+
+    build: Callable[[pd.DataFrame, FeatureSchema], Sequence[BatchSource]]
+    key: str
+
+
+@dataclass(frozen=True)
+class MonitorRequest:
+    """What to monitor: ``paths`` (in time order), else the new files of ``inbox``, else ``simulated``. At most
+    one of ``paths`` and ``inbox`` (the command refuses both)."""
+
+    paths: tuple[str, ...] = ()
+    inbox: str | None = None
+    simulated: SimulatedStream | None = None
+    reference: str | None = None  # default: the sample stored with the champion
+    run_key: str | None = None  # default: derived from the inputs
+    threshold: float | None = None  # default: the settings' drift threshold
+    max_batch_mb: float | None = None
+    given_schema: FeatureSchema | None = None  # --schema or PIPELINE_SCHEMA_PATH, checked against the champion's
+    given_source: str = ""
+    engine: str = "local"  # local | spark
+
+
+@dataclass(frozen=True)
+class MonitorRun:
+    """A run's result, or ``result`` None and ``nothing`` saying why there was nothing to do."""
+
+    run_key: str
+    result: MonitorResult | None = None
+    nothing: str = ""
+
+
+@dataclass(frozen=True)
+class _Batches:
+    sources: Sequence[BatchSource]
+    run_key: str
+    start: int = 1  # the index of the first source: an inbox's batches go on after those recorded before
+
+
+def monitor_run(
+    request: MonitorRequest,
+    settings: Settings,
+    parts: Collaborators,
+    *,
+    say: Say,
+    on_start: Callable[[int], None] | None = None,
+    on_batch: OnBatch | None = None,
+) -> MonitorRun:
+    """Choose the batches, the reference and the run key, and monitor the batches with the champion.
+    ``on_start`` gets the number of batches just before the first, ``on_batch`` each batch's record."""
+    registry = parts.registry
+    champion = require_champion(registry)
+    # Imported once the server and the champion are known to be there: a command that fails fails at once.
+    from pipeline.app.monitor import Monitor
+    from pipeline.domain.schema import is_builtin
+    from pipeline.model.serving import schema_for
+
+    schema = schema_for(registry, champion, request.given_schema, request.given_source)
+    if not request.paths and not request.inbox:
+        if request.simulated is None:
+            raise MonitorRefused("nothing to monitor: pass the batches with --current or --inbox")
+        if not is_builtin(schema):
+            raise MonitorRefused(
+                "the simulated stream is the triage demo's; with another schema pass the batches with --current"
+            )
+    store = parts.store
+    reference, inbox = request.reference, request.inbox
+    s3 = parts.s3_for(*([reference] if reference else []), *request.paths, *([inbox] if inbox else []))
+    with contextlib.ExitStack() as held:
+        batches: _Batches | None = None
+        if inbox:
+            found = _inbox_batches(request, inbox, settings.model_name, store, schema, s3, held)
+            if isinstance(found, MonitorRun):
+                return found
+            batches = found
+        ref, ref_name = _reference(request, registry, champion, schema, s3)
+        if batches is None:
+            batches = _given_batches(request, settings.model_name, ref, ref_name, schema, s3)
+        # The prediction log (and its S3 client) only for a schema with an id column: the only one it is written for.
+        monitor = Monitor(
+            settings,
+            schema,
+            store,
+            registry,
+            say=say,
+            prediction_log=parts.prediction_log if schema.id is not None else None,
+            engine=_engine(request.engine, settings),
+        )
+        if on_start is not None:
+            on_start(len(batches.sources))
+        result = monitor.run(
+            ref, batches.sources, batches.run_key, threshold=request.threshold, on_batch=on_batch, start=batches.start
+        )
+    return MonitorRun(batches.run_key, result)
+
+
+def _inbox_batches(
+    request: MonitorRequest,
+    inbox: str,
+    model_name: str,
+    store: MetricsStore,
+    schema: FeatureSchema,
+    s3: ObjectStore | None,
+    held: contextlib.ExitStack,
+) -> _Batches | MonitorRun:
+    """The inbox's files not recorded yet, under the inbox's lock (held until ``held`` closes); or nothing to do."""
+    from pipeline.app.sources import inbox_run_key, inbox_sources
+
+    key = request.run_key or inbox_run_key(model_name, inbox)
+    if not held.enter_context(store.inbox_lock(model_name)):
+        return MonitorRun(key, nothing=f"another monitor is processing the inbox of {model_name}; nothing to do")
+    recorded = store.recorded_batches(key)
+    sources = inbox_sources(inbox, {row["source"] for row in recorded.values()}, schema, s3, request.max_batch_mb)
+    if not sources:
+        return MonitorRun(key, nothing=f"{inbox}: nothing new ({len(recorded)} batches recorded)")
+    return _Batches(sources, key, start=max(recorded, default=0) + 1)
+
+
+def _reference(
+    request: MonitorRequest, registry: Registry, champion: VersionInfo, schema: FeatureSchema, s3: ObjectStore | None
+) -> tuple[Batch, str]:
+    """The reference batch and what names it in the run key: the given file, else the champion's stored sample."""
+    from pipeline.io.data import load_batch
+    from pipeline.model.serving import TAG_REFERENCE, stored_reference
+
+    if request.reference:
+        return load_batch(request.reference, schema, s3, request.max_batch_mb), request.reference
+    return stored_reference(champion, schema, registry.name), champion.tags[TAG_REFERENCE]
+
+
+def _given_batches(
+    request: MonitorRequest, model_name: str, ref: Batch, ref_name: str, schema: FeatureSchema, s3: ObjectStore | None
+) -> _Batches:
+    """The files given, else the simulated stream; keyed by the inputs unless a key is given."""
+    from pipeline.app.sources import file_sources, run_key_for
+
+    if request.paths:
+        key = request.run_key or run_key_for(model_name, ref_name, request.paths)
+        return _Batches(file_sources(request.paths, schema, s3, request.max_batch_mb), key)
+    assert request.simulated is not None  # checked by monitor_run
+    key = request.run_key or run_key_for(model_name, ref_name, [], request.simulated.key)
+    return _Batches(request.simulated.build(ref.frame, schema), key)
+
+
+def _engine(name: str, settings: Settings) -> Engine:
+    """The local engine, or Spark's, imported only when asked for (the ``spark`` extra)."""
+    if name == "spark":
+        from pipeline.engine.spark import spark_engine
+
+        return spark_engine(settings)
+    from pipeline.engine.local import local_engine
+
+    return local_engine

@@ -1,0 +1,34 @@
+"""The ``pipeline`` Typer app, its sub-apps and its callback; the command modules register their commands on them."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    help="Monitor a tabular binary classifier for drift; retrain, tune, register and promote it, tracked in MLflow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Data utilities.", no_args_is_help=True)
+stack_app = typer.Typer(help="The local stack: embedded PostgreSQL, moto S3, MLflow server.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(stack_app, name="stack")
+schema_app = typer.Typer(help="The feature schema: infer one from data.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+
+@app.callback()
+def _quiet_libraries() -> None:
+    """Keep the output ours: MLflow's URL prints, INFO logs and download bars are switched off."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    for name in ("mlflow", "alembic", "botocore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)

@@ -1,0 +1,120 @@
+"""What the commands share: the consoles, the option types, failing in one line, the settings and collaborators."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from pipeline.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pipeline.app.collaborators import Collaborators
+    from pipeline.domain.schema import FeatureSchema
+
+# Piped or logged output (a timer, CI) gets room for the tables instead of the 80-column fallback.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
+ModelName = Annotated[
+    str | None, typer.Option("--model-name", help="Registered model name (default: PIPELINE_MODEL_NAME).")
+]
+SchemaPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--schema",
+        help="Feature schema file (features.json format; see `pipeline schema infer`). Default: "
+        "PIPELINE_SCHEMA_PATH, else the champion's recorded schema, else the built-in triage schema.",
+    ),
+]
+
+THRESHOLD_HELP = (
+    "Prediction drift threshold. The score is the normed Wasserstein distance (Evidently 'wasserstein') "
+    "between the champion's predicted admission probabilities on the reference and on the batch: 0 = same "
+    "distribution, HIGHER = MORE drift; an alarm fires when score >= threshold (default 0.1)."
+)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+# The failures that print one line: (module, class). Looked up among the modules already imported, since an error
+# of a module never imported cannot have been raised: catching them costs a command no import.
+KNOWN_ERRORS = (
+    ("pipeline.io.data", "DataError"),
+    ("pipeline.model.flavors", "UntrustedModel"),
+    ("pipeline.model.registry", "NoChampion"),
+    ("pipeline.model.registry", "RegistryError"),
+    ("pipeline.domain.schema", "SchemaError"),
+    ("pipeline.model.scoring", "ModelMismatch"),
+    ("pipeline.app.stack", "StackError"),
+    ("pipeline.app.monitor_run", "MonitorRefused"),
+    ("pipeline.io.store", "StoreUnavailable"),
+    ("pipeline.model.tracking", "TrackingUnavailable"),
+)
+
+
+def _known_error(err: BaseException) -> bool:
+    for module, name in KNOWN_ERRORS:
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(err, getattr(loaded, name)):
+            return True
+    return False
+
+
+@contextmanager
+def clean_errors() -> Iterator[None]:
+    """Known failures (``KNOWN_ERRORS``) print one line and exit non-zero; nothing else is caught."""
+    try:
+        yield
+    except Exception as err:
+        if not _known_error(err):
+            raise
+        fail(str(err))
+
+
+def cli_settings(model_name: str | None = None, **overrides: Any) -> Settings:
+    """The settings (environment, .env), with the command's --model-name over PIPELINE_MODEL_NAME."""
+    return load_settings(model_name=model_name, **overrides)
+
+
+def collaborators(settings: Settings) -> Collaborators:
+    from pipeline.app.collaborators import Collaborators
+
+    return Collaborators(settings)
+
+
+def given_schema(path: Path | None, settings: Settings) -> tuple[FeatureSchema | None, str]:
+    """The schema the user passed (--schema, else PIPELINE_SCHEMA_PATH), or None; and how to name it."""
+    from pipeline.domain.schema import read_schema
+
+    if path is not None:
+        return read_schema(path), f"--schema {path}"
+    if settings.schema_path is not None:
+        return read_schema(settings.schema_path), f"PIPELINE_SCHEMA_PATH {settings.schema_path}"
+    return None, ""
+
+
+def say(message: str) -> None:
+    console.print(message, highlight=False, soft_wrap=True, markup=False)
+
+
+def ui_links(settings: Settings, run_id: str | None, versions: list[int]) -> None:
+    base = settings.tracking_uri.rstrip("/")
+    if not base.startswith("http"):
+        return
+    if run_id:
+        import mlflow
+
+        experiment = mlflow.get_run(run_id).info.experiment_id
+        say(f"MLflow run:      {base}/#/experiments/{experiment}/runs/{run_id}")
+    say(f"Registered model: {base}/#/models/{settings.model_name}")
+    for version in versions:
+        say(f"  version {version}:     {base}/#/models/{settings.model_name}/versions/{version}")

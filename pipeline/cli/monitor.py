@@ -1,0 +1,270 @@
+"""``pipeline monitor`` (parse, run ``pipeline.app.monitor_run``, print the summary) and ``pipeline spark-job-args``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline.cli.app import app
+from pipeline.cli.common import (
+    THRESHOLD_HELP,
+    ModelName,
+    SchemaPath,
+    clean_errors,
+    cli_settings,
+    collaborators,
+    console,
+    err_console,
+    fail,
+    given_schema,
+    say,
+    ui_links,
+)
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.app.monitor import MonitorResult
+    from pipeline.app.monitor_run import SimulatedStream
+    from pipeline.io.store import MetricsStore
+
+# The monitor's options, named here so that its signature reads as a list.
+Reference = Annotated[
+    str | None,
+    typer.Option(help="Reference data (default: the reference sample stored with the champion)."),
+]
+Inbox = Annotated[
+    str | None,
+    typer.Option(
+        help="Monitor every CSV/Parquet file under this s3:// prefix or folder not yet recorded, in key order, "
+        "each once (key + ETag); exits 0 when nothing is new."
+    ),
+]
+Current = Annotated[
+    list[str] | None,
+    typer.Option(help="Batches to monitor, in time order: --current a.csv b.csv ... (local or s3://)."),
+]
+Threshold = Annotated[float | None, typer.Option(min=0.0, help=THRESHOLD_HELP)]
+ReportJson = Annotated[Path | None, typer.Option(help="Write one JSON record per batch here.")]
+RunId = Annotated[
+    str | None, typer.Option(help="Monitor run key; default derived from the inputs so reruns never double-count.")
+]
+SimBatches = Annotated[int | None, typer.Option(min=1, help="Simulated batches when --current is omitted.")]
+SimRows = Annotated[int | None, typer.Option(min=50, help="Rows per simulated batch.")]
+SimDriftKind = Annotated[str, typer.Option(help="Simulated drift: none | covariate | concept | prior | label.")]
+SimDriftAt = Annotated[int | None, typer.Option(min=1, help="First simulated drifted batch (default: middle).")]
+MaxBatchMb = Annotated[
+    float | None,
+    typer.Option(
+        min=0.001,
+        help="Refuse (skip) a batch file bigger than this many MB (default: no limit; a file over "
+        "PIPELINE_CHUNK_MB is read in chunks, in bounded memory).",
+    ),
+]
+EngineName = Annotated[
+    str,
+    typer.Option(
+        help="local: files over PIPELINE_CHUNK_MB are read in chunks in this process; spark: every batch file "
+        "is read, scored and profiled by Spark (the spark extra and Java; PIPELINE_SPARK_MASTER)."
+    ),
+]
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def monitor(
+    ctx: typer.Context,
+    reference: Reference = None,
+    inbox: Inbox = None,
+    current: Current = None,
+    threshold: Threshold = None,
+    report_json: ReportJson = None,
+    model_name: ModelName = None,
+    run_id: RunId = None,
+    batches: SimBatches = None,
+    batch_rows: SimRows = None,
+    drift_kind: SimDriftKind = "covariate",
+    drift_at: SimDriftAt = None,
+    max_batch_mb: MaxBatchMb = None,
+    schema_path: SchemaPath = None,
+    engine: EngineName = "local",
+) -> None:
+    """Score batches with the champion, measure drift, and retrain/tune/register/promote past the threshold.
+
+    With --inbox, the batches are the inbox's new files (what a timer runs on the host). Without --current or
+    --inbox, a stream is simulated from a population fitted to the reference data set, with a drift injected in
+    the middle (the triage demo only).
+    """
+    from pipeline.app.monitor_run import MonitorRequest, monitor_run
+
+    paths = _batch_paths(ctx, current, inbox, engine)
+    settings = cli_settings(model_name)
+    simulated = None if paths or inbox else _simulated_stream(settings, batches, batch_rows, drift_kind, drift_at)
+    bar = _ProgressBar()
+    with clean_errors():
+        given, given_source = given_schema(schema_path, settings)
+        request = MonitorRequest(
+            paths=tuple(paths),
+            inbox=inbox,
+            simulated=simulated,
+            reference=reference,
+            run_key=run_id,
+            threshold=threshold,
+            max_batch_mb=max_batch_mb,
+            given_schema=given,
+            given_source=given_source,
+            engine=engine,
+        )
+        parts = collaborators(settings)
+        try:
+            run = monitor_run(request, settings, parts, say=say, on_start=bar.start, on_batch=bar.advance)
+        finally:
+            bar.stop()
+        if run.result is None:
+            say(run.nothing)
+            return
+        if report_json:
+            from pipeline.app.mirror import write_report_json
+
+            write_report_json(run.result.records, report_json)
+        _summary(run.result, settings, parts.store)
+    _exit_on_failures(run.result)
+
+
+def _batch_paths(ctx: typer.Context, current: list[str] | None, inbox: str | None, engine: str) -> list[str]:
+    """The batch files: --current's, and the words after it (``--current a.csv b.csv``); checked against the
+    other options before anything connects anywhere."""
+    extra = [arg for arg in ctx.args]
+    if any(arg.startswith("-") for arg in extra):
+        fail(f"unknown option {next(a for a in extra if a.startswith('-'))}")
+    paths = [*(current or []), *extra]
+    if inbox and paths:
+        fail("pass either --inbox or --current, not both")
+    if engine not in ("local", "spark"):
+        fail(f"--engine must be local or spark, not {engine!r}")
+    if engine == "spark" and not (paths or inbox):
+        fail("--engine spark reads batch files: pass them with --current or --inbox")
+    return paths
+
+
+def _simulated_stream(
+    settings: Settings, batches: int | None, batch_rows: int | None, drift_kind: str, drift_at: int | None
+) -> SimulatedStream:
+    """The demo's simulated stream: ``batches`` batches of ``batch_rows`` rows, drifting from ``drift_at`` on."""
+    from pipeline.app.monitor_run import SimulatedStream
+    from pipeline.demo.synth import DriftKind, simulated_sources
+
+    try:
+        kind = DriftKind(drift_kind)
+    except ValueError:
+        fail(f"--drift-kind must be one of: {', '.join(k.value for k in DriftKind)}")
+    n = batches or settings.sim_batches
+    at = drift_at or (n // 2 + 1)
+    rows = batch_rows or settings.sim_batch_rows
+    return SimulatedStream(
+        build=lambda frame, schema: simulated_sources(
+            frame, schema, batches=n, rows=rows, drift_at=at, kind=kind, seed=settings.seed
+        ),
+        key=f"sim:{n}:{batch_rows}:{kind}:{at}:{settings.seed}",
+    )
+
+
+class _ProgressBar:
+    """The monitor's bar, shown from its first batch until the run ends (then cleared)."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]monitor"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task: TaskID | None = None
+
+    def start(self, total: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task("batches", total=total)
+
+    def advance(self, _record: dict[str, Any]) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task)
+
+    def stop(self) -> None:
+        if self.task is not None:  # a bar never started prints nothing, not even the newline of a stopped one
+            self.progress.stop()
+
+
+def _exit_on_failures(result: MonitorResult) -> None:
+    """Batches that failed validation, and other failures of the run: printed, and the exit code 1."""
+    if result.errors:
+        err_console.print(
+            f"[bold red]{len(result.errors)} batch(es) failed validation; nothing was written for them[/]"
+        )
+    for failure in result.failures:
+        err_console.print(f"failed: {failure}", highlight=False, soft_wrap=True, markup=False)
+    if result.errors or result.failures:
+        raise typer.Exit(1)
+
+
+def _summary(result: MonitorResult, settings: Settings, store: MetricsStore) -> None:
+    from pipeline.io.store import VERDICT_COLUMNS
+
+    table = Table(title=f"monitor run {result.run_key} — {settings.model_name}")
+    for column in ("batch", "rows", "drift", "drifted", "missing", "AUC", "est. AUC", "version", "action"):
+        if column == "action":
+            table.add_column(column, no_wrap=True, min_width=18)
+        else:
+            table.add_column(column, justify="right")
+    for r in result.records:
+        if "error" in r:
+            table.add_row(str(r["batch"]), "-", "-", "-", "-", "-", "-", "-", "[red]error[/]")
+            continue
+        alarm = any(r.get(name) for name in VERDICT_COLUMNS)
+        auc, estimated = r.get("roc_auc"), r.get("estimated_roc_auc")
+        table.add_row(
+            str(r["batch"]),
+            str(r["rows"]),
+            f"{'[bold red]' if r['drift_detected'] else ''}{r['prediction_drift']:.3f}",
+            str(r["drifted_columns"]),
+            f"{r['share_missing']:.1%}",
+            "-" if auc is None else f"{'[bold red]' if r.get('performance_drop') else ''}{auc:.3f}",
+            "-" if estimated is None else f"{'[bold red]' if r.get('estimated_drop') else ''}{estimated:.3f}",
+            f"v{r['champion_version']}",
+            ("[bold]" if alarm else "") + r["action"],
+        )
+    console.print(table)
+    versions = sorted(
+        {
+            e["model_version"]
+            for e in store.last_events(settings.model_name, 100, result.run_key)
+            if e["model_version"] is not None
+        }
+    )
+    say(
+        f"{len(result.records)} batches: {result.alarms} alarms, {result.retrains} retrains, "
+        f"{result.skipped} already recorded (skipped)"
+    )
+    ui_links(settings, result.mlflow_run_id, versions)
+
+
+@app.command("spark-job-args")
+def spark_job_args(
+    batch: Annotated[str, typer.Option(help="The batch the job profiles (s3:// on EMR).")],
+    out: Annotated[str, typer.Option(help="Where the job writes its result (the results prefix, one folder a job).")],
+    model_name: ModelName = None,
+) -> None:
+    """Print, as JSON, the arguments of a Spark job (``pipeline.engine.spark_job``) that profiles a batch with the
+    champion: every file the job needs as the S3 location its role may read. Then monitor OUT/result.json."""
+    from pipeline.engine.spark_job import job_arguments
+    from pipeline.model.registry import require_champion
+
+    settings = cli_settings(model_name)
+    with clean_errors():
+        registry = collaborators(settings).registry
+        champion = require_champion(registry)
+        print(json.dumps(job_arguments(registry, champion, settings, batch, out)))

@@ -1,0 +1,94 @@
+"""``pipeline promote`` and ``pipeline rollback``: moving the champion alias by hand."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pipeline.cli.app import app
+from pipeline.cli.common import ModelName, SchemaPath, clean_errors, cli_settings, collaborators, given_schema, say
+from pipeline.cli.train import adopt_and_record
+
+
+@app.command()
+def promote(
+    version: Annotated[int, typer.Option("--version", min=1, help="The registered version to make champion.")],
+    holdout: Annotated[
+        str | None,
+        typer.Option(help="Labelled rows for adopt's checks; needed only when the version has no recorded metrics."),
+    ] = None,
+    model_name: ModelName = None,
+    schema_path: SchemaPath = None,
+) -> None:
+    """Make any registered version the champion (undo a rollback); the old champion becomes `previous`.
+
+    A version without recorded holdout metrics and schema goes through `adopt`'s checks (pass --holdout).
+    """
+    import uuid
+
+    from pipeline.app.adopt import find_version
+    from pipeline.io.store import Event
+    from pipeline.model.registry import RegistryError
+    from pipeline.model.serving import TAG_SCHEMA, load_version, schema_for
+
+    settings = cli_settings(model_name)
+    with clean_errors():
+        parts = collaborators(settings)
+        registry = parts.registry
+        info = find_version(registry, version)
+        recorded = info.metric("holdout_roc_auc") is not None and bool(info.tags.get(TAG_SCHEMA))
+        if not recorded:
+            if holdout is None:
+                raise RegistryError(
+                    f"v{version} has no recorded holdout metrics and schema; pass --holdout PATH to run "
+                    "adopt's checks on it"
+                )
+            adopt_and_record(parts, settings, version, holdout, schema_path)
+            return
+        given, given_source = given_schema(schema_path, settings)
+        load_version(registry, info, schema_for(registry, info, given, given_source), settings)  # it must load
+        current = registry.champion()
+        if current is not None and current.version == version:
+            say(f"{settings.model_name}: v{version} is already the champion")
+            return
+        previous = registry.promote(version)
+        store = parts.store
+        message = f"v{version} promoted by hand" + (f" over v{previous}" if previous is not None else "")
+        store.record_event(
+            Event(
+                f"promote-{uuid.uuid4().hex[:12]}",
+                settings.model_name,
+                "promotion",
+                message,
+                model_version=version,
+                champion_version=previous,
+            )
+        )
+        say(f"{settings.model_name}: champion is now v{version}" + (f" (was v{previous})" if previous else ""))
+
+
+@app.command()
+def rollback(model_name: ModelName = None) -> None:
+    """Move the `champion` alias back to `previous` (the champion it replaced)."""
+    import uuid
+
+    from pipeline.io.store import Event
+
+    settings = cli_settings(model_name)
+    with clean_errors():
+        parts = collaborators(settings)
+        registry = parts.registry
+        store = parts.store
+        rolled_from, rolled_to = registry.rollback()
+        store.record_event(
+            Event(
+                f"rollback-{uuid.uuid4().hex[:12]}",
+                settings.model_name,
+                "rollback",
+                f"champion rolled back from v{rolled_from} to v{rolled_to}",
+                model_version=rolled_to,
+                champion_version=rolled_from,
+            )
+        )
+        say(f"{settings.model_name}: champion is now v{rolled_to} (was v{rolled_from})")

@@ -1,0 +1,246 @@
+"""The monitor command's choices, without servers: the champion and reference checks, the inbox (its lock, what is
+new, where its batches go on), the files, the simulated stream and the run key. The registry and the store are
+fakes; the monitoring loop is replaced by one that records what it was asked to run."""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.app import monitor as monitor_module
+from pipeline.app.monitor import MonitorResult
+from pipeline.app.monitor_run import MonitorRefused, MonitorRequest, SimulatedStream, monitor_run
+from pipeline.app.sources import inbox_run_key, run_key_for
+from pipeline.domain.schema import FeatureSchema
+from pipeline.io.data import validate_frame
+from pipeline.io.inbox import list_inbox
+from pipeline.model import serving
+from pipeline.model.registry import NoChampion, VersionInfo
+from pipeline.settings import Settings
+
+NAME = "m"
+SCHEMA = FeatureSchema(numerical=("x",), categorical=("c",), target="y", positive=1, negative=0)
+NO_CHAMPION = f"model {NAME!r} has no champion: run `pipeline train --data PATH` or `pipeline adopt` first"
+
+
+class FakeRegistry:
+    def __init__(self, champion: VersionInfo | None) -> None:
+        self.name = NAME
+        self._champion = champion
+
+    def champion(self) -> VersionInfo | None:
+        return self._champion
+
+
+class FakeStore:
+    """The inbox lock (held by this run or by another monitor) and the batches recorded before."""
+
+    def __init__(self, recorded: dict[int, dict] | None = None, lock_free: bool = True) -> None:
+        self.recorded = recorded or {}
+        self.lock_free = lock_free
+        self.locked = False  # held by this run right now
+        self.asked_recorded: list[str] = []
+
+    @contextmanager
+    def inbox_lock(self, model_name: str):
+        assert model_name == NAME
+        self.locked = self.lock_free
+        try:
+            yield self.lock_free
+        finally:
+            self.locked = False
+
+    def recorded_batches(self, run_key: str) -> dict[int, dict]:
+        self.asked_recorded.append(run_key)
+        return self.recorded
+
+
+class FakeParts:
+    def __init__(self, registry: FakeRegistry, store: FakeStore) -> None:
+        self.registry = registry
+        self._store = store
+        self.store_used = False
+        self.prediction_log = None
+
+    @property
+    def store(self) -> FakeStore:
+        self.store_used = True
+        return self._store
+
+    def s3_for(self, *paths: str) -> None:
+        assert not any(p.startswith("s3://") for p in paths)
+        return None
+
+
+class RecordingMonitor:
+    """Stands in for the monitoring loop: remembers what it was given, returns an empty result."""
+
+    runs: list[dict] = []
+
+    def __init__(self, settings, schema, store, registry, *, say, prediction_log, engine) -> None:
+        self.store = store
+        self.schema = schema
+
+    def run(self, reference, sources, run_key, *, threshold=None, on_batch=None, start=1) -> MonitorResult:
+        RecordingMonitor.runs.append(
+            {
+                "reference": reference,
+                "sources": [s.name for s in sources],
+                "run_key": run_key,
+                "threshold": threshold,
+                "start": start,
+                "schema": self.schema,
+                "locked": getattr(self.store, "locked", None),
+            }
+        )
+        return MonitorResult(run_key)
+
+
+@pytest.fixture(autouse=True)
+def recording_monitor(monkeypatch):
+    RecordingMonitor.runs = []
+    monkeypatch.setattr(monitor_module, "Monitor", RecordingMonitor)
+    return RecordingMonitor.runs
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(_env_file=None, model_name=NAME)  # type: ignore[call-arg]
+
+
+def _champion(**tags: str) -> VersionInfo:
+    return VersionInfo(version=1, run_id="r", tags=tags)
+
+
+def _csv(path: Path, rows: int = 5, shift: float = 0.0) -> str:
+    frame = pd.DataFrame(
+        {"x": [i + shift for i in range(rows)], "c": ["a", "b"] * (rows // 2) + ["a"] * (rows % 2), "y": 1}
+    )
+    frame.loc[0, "y"] = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def _run(settings, request: MonitorRequest, champion: VersionInfo | None = None, store: FakeStore | None = None):
+    parts = FakeParts(FakeRegistry(champion if champion is not None else _champion()), store or FakeStore())
+    request = dataclasses.replace(request, given_schema=request.given_schema or SCHEMA, given_source="--schema s")
+    return monitor_run(request, settings, parts, say=lambda _message: None), parts  # type: ignore[arg-type]
+
+
+def test_no_champion_is_the_one_line_error_and_touches_nothing_else(settings):
+    parts = FakeParts(FakeRegistry(None), FakeStore())
+    with pytest.raises(NoChampion) as raised:
+        monitor_run(MonitorRequest(paths=("b.csv",)), settings, parts, say=print)  # type: ignore[arg-type]
+    assert str(raised.value) == NO_CHAMPION
+    assert not parts.store_used
+
+
+def test_a_champion_without_stored_reference_and_no_reference_is_the_one_line_error(settings, tmp_path):
+    batch = _csv(tmp_path / "b.csv")
+    with pytest.raises(NoChampion) as raised:
+        _run(settings, MonitorRequest(paths=(batch,)))
+    assert str(raised.value) == f"v1 of {NAME!r} has no stored reference; pass --reference PATH"
+    assert "\n" not in str(raised.value)
+
+
+def test_the_stored_reference_is_used_and_names_the_run_key(settings, tmp_path, monkeypatch, recording_monitor):
+    stored = validate_frame(pd.read_csv(_csv(tmp_path / "stored.csv")), SCHEMA, "stored")
+    monkeypatch.setattr(serving, "recorded_reference", lambda info, schema, name: stored)
+    batch = _csv(tmp_path / "b.csv")
+    run, _ = _run(settings, MonitorRequest(paths=(batch,)), champion=_champion(reference_uri="runs:/r/ref.parquet"))
+    assert recording_monitor[0]["reference"] is stored
+    assert run.run_key == run_key_for(NAME, "runs:/r/ref.parquet", [batch])
+
+
+def test_the_run_key_is_stable_for_the_same_inputs_and_follows_them(settings, tmp_path, recording_monitor):
+    reference, first, second = (_csv(tmp_path / f"{n}.csv") for n in ("ref", "b1", "b2"))
+    request = MonitorRequest(paths=(first, second), reference=reference, threshold=0.2)
+    once, _ = _run(settings, request)
+    again, _ = _run(settings, request)
+    assert once.run_key == again.run_key == recording_monitor[0]["run_key"]
+    assert recording_monitor[0]["sources"] == [first, second] and recording_monitor[0]["start"] == 1
+    assert recording_monitor[0]["threshold"] == 0.2
+    other, _ = _run(settings, MonitorRequest(paths=(first,), reference=reference))
+    assert other.run_key != once.run_key
+    _csv(tmp_path / "b2.csv", rows=7)  # the same name, other content: another run
+    changed, _ = _run(settings, request)
+    assert changed.run_key != once.run_key
+    given, _ = _run(settings, MonitorRequest(paths=(first,), reference=reference, run_key="mine"))
+    assert given.run_key == "mine"
+
+
+def test_the_inbox_held_by_another_monitor_is_nothing_to_do(settings, tmp_path, recording_monitor):
+    _csv(tmp_path / "inbox" / "a.csv")
+    store = FakeStore(lock_free=False)
+    run, _ = _run(
+        settings, MonitorRequest(inbox=str(tmp_path / "inbox"), reference=_csv(tmp_path / "ref.csv")), store=store
+    )
+    assert run.result is None
+    assert run.nothing == f"another monitor is processing the inbox of {NAME}; nothing to do"
+    assert run.run_key == inbox_run_key(NAME, str(tmp_path / "inbox"))
+    assert store.asked_recorded == [] and recording_monitor == []
+
+
+def test_an_inbox_with_nothing_new_does_nothing_and_lets_go_of_the_lock(settings, tmp_path, recording_monitor):
+    inbox = tmp_path / "inbox"
+    _csv(inbox / "a.csv")
+    (item,) = list_inbox(str(inbox), None)
+    store = FakeStore(recorded={1: {"source": item.identity}})
+    run, _ = _run(settings, MonitorRequest(inbox=str(inbox)), store=store)  # no reference needed for nothing
+    assert run.result is None and run.nothing == f"{inbox}: nothing new (1 batches recorded)"
+    assert recording_monitor == [] and not store.locked
+
+
+def test_an_inbox_s_new_files_go_on_after_the_recorded_batches_under_the_lock(settings, tmp_path, recording_monitor):
+    inbox = tmp_path / "inbox"
+    _csv(inbox / "a.csv")
+    (old,) = list_inbox(str(inbox), None)
+    _csv(inbox / "b.csv", shift=1.0)
+    _csv(inbox / "c.csv", shift=2.0)
+    store = FakeStore(recorded={1: {"source": "elsewhere#1"}, 2: {"source": old.identity}})
+    run, _ = _run(settings, MonitorRequest(inbox=str(inbox), reference=_csv(tmp_path / "ref.csv")), store=store)
+    seen = recording_monitor[0]
+    assert [Path(name.split("#")[0]).name for name in seen["sources"]] == ["b.csv", "c.csv"]
+    assert seen["start"] == 3 and seen["locked"] is True and not store.locked
+    assert run.run_key == seen["run_key"] == inbox_run_key(NAME, str(inbox)) == store.asked_recorded[0]
+    assert run.result is not None
+
+
+def test_the_simulated_stream_is_built_from_the_reference_and_keyed_by_its_parameters(
+    settings, tmp_path, real_sample_path, recording_monitor
+):
+    built = []
+
+    def build(frame, schema):
+        built.append((len(frame), schema))
+        return []
+
+    reference = str(real_sample_path)
+    parts = FakeParts(FakeRegistry(_champion()), FakeStore())
+    one = monitor_run(
+        MonitorRequest(reference=reference, simulated=SimulatedStream(build, "sim:4")),
+        settings,
+        parts,  # type: ignore[arg-type]
+        say=print,
+    )
+    two = monitor_run(
+        MonitorRequest(reference=reference, simulated=SimulatedStream(build, "sim:5")),
+        settings,
+        parts,  # type: ignore[arg-type]
+        say=print,
+    )
+    assert built[0][0] == 100 and built[0][1] == recording_monitor[0]["schema"]
+    assert one.run_key == run_key_for(NAME, reference, [], "sim:4") != two.run_key
+
+
+def test_the_simulated_stream_is_refused_with_another_schema_and_nothing_at_all_is_refused(settings, tmp_path):
+    stream = SimulatedStream(lambda frame, schema: [], "sim")
+    with pytest.raises(MonitorRefused, match="the simulated stream is the triage demo's"):
+        _run(settings, MonitorRequest(reference=_csv(tmp_path / "ref.csv"), simulated=stream))
+    with pytest.raises(MonitorRefused, match="nothing to monitor"):
+        _run(settings, MonitorRequest(reference=_csv(tmp_path / "ref.csv")))
