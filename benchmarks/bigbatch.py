@@ -96,6 +96,7 @@ def _env(stack: BenchStack, chunk_rows: int) -> dict[str, str]:
         "PIPELINE_MODEL_NAME": "bench-big-batches",
         "PIPELINE_EXPERIMENT_NAME": "bench-big-batches",
         "PIPELINE_CHUNK_ROWS": str(chunk_rows),
+        "PIPELINE_REFRESH_FRACTION": "0",  # the cost of monitoring a batch, not of a refresh retrain (section 3)
         "PIPELINE_TUNING_TRIALS": "2",
         "PIPELINE_SPARK_MASTER": "local[2]",
         "AWS_ACCESS_KEY_ID": "test",
