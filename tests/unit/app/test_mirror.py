@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import mlflow
 import numpy as np
-import pytest
 
 from pipeline.app import mirror
-from pipeline.demo.synth import DriftKind, Population, load_sample_frame
+from pipeline.demo.synth import DriftKind
 from pipeline.stats import drift
 from pipeline.stats.drift import ReferenceProfile
 
@@ -27,15 +26,6 @@ class RecordedRun:
         return []
 
 
-@pytest.fixture(scope="module")
-def population(schema):
-    return Population.fit(load_sample_frame(), schema)
-
-
-def _oracle(population, frame):
-    return 1 / (1 + np.exp(-population.logit(frame, "base")))
-
-
 def _artifacts(records: list[dict], drifts: list[float], latest_alarm=None) -> set[str]:
     with mlflow.start_run() as run:
         mirror.log_run_artifacts(records, "k", RecordedRun(drifts), 0.1, latest_alarm)
@@ -51,16 +41,14 @@ def test_a_run_without_alarm_logs_the_timeline_data_and_no_picture(tracking, sch
 
 
 def test_a_run_with_an_alarm_logs_the_html_of_its_latest_alarm_on_a_bounded_sample(
-    tracking, schema, population, monkeypatch, evidently_frame_sizes
+    tracking, schema, population, oracle, monkeypatch, evidently_frame_sizes
 ):
     monkeypatch.setattr(drift, "HTML_SAMPLE_ROWS", 300)
     rng = np.random.default_rng(3)
     reference = population.sample_batch(1000, rng)
     batch = population.sample_batch(700, rng, DriftKind.covariate)
-    profile = ReferenceProfile(
-        reference, _oracle(population, reference), schema, prediction_threshold=0.1, column_threshold=0.1
-    )
-    latest_alarm = (2, profile.measure(batch, _oracle(population, batch)))
+    profile = ReferenceProfile(reference, oracle(reference), schema, prediction_threshold=0.1, column_threshold=0.1)
+    latest_alarm = (2, profile.measure(batch, oracle(batch)))
     records = [{"batch": 1}, {"batch": 2, "drift_detected": True}]
     assert _artifacts(records, [0.02, 0.5], latest_alarm) == {
         "batches.json",

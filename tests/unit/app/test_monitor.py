@@ -10,27 +10,19 @@ from app_fakes import FakeRegistry, FakeRetrain, FakeStore, loader
 
 from pipeline.app.monitor import Monitor
 from pipeline.app.sources import BatchSource
-from pipeline.demo.synth import DriftKind, Population, load_sample_frame
+from pipeline.demo.synth import DriftKind
 from pipeline.io.data import DataError, validate_frame
 from pipeline.settings import Settings
 
 
-@pytest.fixture(scope="module")
-def population(schema):
-    return Population.fit(load_sample_frame(), schema)
-
-
 @pytest.fixture
-def parts(population, schema):
-    def proba(frame):
-        return 1 / (1 + np.exp(-population.logit(frame, "base")))
-
+def parts(oracle, schema):
     registry = FakeRegistry()
     registry.add(1, holdout_roc_auc="0.80")
     registry.champion_version = 1
     store, retrain, said = FakeStore(), FakeRetrain(registry), []
     settings = Settings(_env_file=None, refresh_fraction=0)  # type: ignore[call-arg]
-    monitor = Monitor(settings, schema, store, registry, said.append, load=loader(proba), retrain_fn=retrain)  # type: ignore[arg-type]
+    monitor = Monitor(settings, schema, store, registry, said.append, load=loader(oracle), retrain_fn=retrain)  # type: ignore[arg-type]
     return monitor, registry, store, retrain, said
 
 

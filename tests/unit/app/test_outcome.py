@@ -6,9 +6,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+from app_fakes import OracleScorer
 
 from pipeline.app import outcome
-from pipeline.demo.synth import DriftKind, Population, load_sample_frame
+from pipeline.demo.synth import DriftKind
 from pipeline.domain.policy import Action, Verdict
 from pipeline.engine.observe import observe
 from pipeline.io.data import validate_frame
@@ -16,25 +17,14 @@ from pipeline.stats.drift import ReferenceProfile
 
 
 @pytest.fixture(scope="module")
-def observed(schema):
-    population = Population.fit(load_sample_frame(), schema)
+def observed(schema, population, oracle):
     rng = np.random.default_rng(9)
-
-    def proba(frame):
-        return 1 / (1 + np.exp(-population.logit(frame, "base")))
-
-    class Scorer:
-        def __init__(self):
-            self.schema = schema
-
-        def proba(self, frame):
-            return proba(frame)
-
+    scorer = OracleScorer(oracle, schema)
     reference = population.sample_batch(2000, rng)
-    profile = ReferenceProfile.scored(reference, Scorer(), schema, prediction_threshold=0.1, column_threshold=0.1)
+    profile = ReferenceProfile.scored(reference, scorer, schema, prediction_threshold=0.1, column_threshold=0.1)
     batch = validate_frame(population.sample_batch(1000, rng, DriftKind.covariate), schema, "b3.csv")
     band = profile.noise.band(batch.rows)
-    seen = observe(batch, Scorer(), profile, None, 0.01)
+    seen = observe(batch, scorer, profile, None, 0.01)
     return batch, seen, band
 
 

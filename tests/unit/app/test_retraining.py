@@ -10,28 +10,19 @@ from app_fakes import FakeRegistry, FakeRetrain, FakeStore, loader
 
 from pipeline.app.champion import ChampionCache
 from pipeline.app.retraining import Retrainer
-from pipeline.demo.synth import Population, load_sample_frame
 from pipeline.domain.policy import Action, Verdict
 from pipeline.io.data import validate_frame
 from pipeline.model import tracking as tracking_module
 from pipeline.settings import Settings
 
 
-@pytest.fixture(scope="module")
-def population(schema):
-    return Population.fit(load_sample_frame(), schema)
-
-
 @pytest.fixture
-def world(population, schema):
-    def proba(frame):
-        return 1 / (1 + np.exp(-population.logit(frame, "base")))
-
+def world(population, oracle, schema):
     registry = FakeRegistry()
     registry.add(1)
     registry.champion_version = 1
     said: list[str] = []
-    cache = ChampionCache(Settings(_env_file=None), schema, registry, said.append, load=loader(proba))  # type: ignore[call-arg]
+    cache = ChampionCache(Settings(_env_file=None), schema, registry, said.append, load=loader(oracle))  # type: ignore[call-arg]
     cache.load()
     batch = validate_frame(population.sample_batch(600, np.random.default_rng(5)), schema, "b7")
     cache.set_reference(batch.frame)
