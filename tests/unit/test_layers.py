@@ -25,3 +25,13 @@ def test_the_layers_are_the_packages_that_exist():
     packages = {f"pipeline.{p.name}" for p in (ROOT / "pipeline").iterdir() if (p / "__init__.py").is_file()}
     modules = {f"pipeline.{p.stem}" for p in (ROOT / "pipeline").glob("*.py") if not p.stem.startswith("__")}
     assert set(layers) == packages | modules
+
+
+def test_no_two_test_modules_share_a_file_name():
+    """pytest imports a test module by its file name (the folders are not packages): a unit test named like an
+    integration test stops the whole suite at collection."""
+    names: dict[str, list[str]] = {}
+    for path in (ROOT / "tests").rglob("*.py"):
+        if path.name not in ("conftest.py", "__init__.py"):
+            names.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
