@@ -16,7 +16,14 @@ from pipeline.engine.observe import BatchObservation
 from pipeline.io.data import Batch, labels_of
 from pipeline.model import tracking
 from pipeline.model.registry import Registry, VersionInfo, require_champion
-from pipeline.model.serving import TAG_REFERENCE, ServingModel, load_version, log_reference, recorded_calibration
+from pipeline.model.serving import (
+    TAG_REFERENCE,
+    TAG_REFERENCE_FITTED,
+    ServingModel,
+    load_version,
+    log_reference,
+    recorded_calibration,
+)
 from pipeline.settings import Settings
 from pipeline.stats.drift import ReferenceProfile
 from pipeline.stats.estimate import Estimator
@@ -61,6 +68,7 @@ class ChampionCache:
         self.current: VersionInfo | None = None
         self.serving: ServingModel | None = None
         self.reference: pd.DataFrame | None = None
+        self.reference_fitted = True  # the champion may have been fitted on the reference's rows
         self.threshold = settings.drift_threshold
         self.holdout_counts: tuple[float, float] | None = None  # positives, negatives of the champion's holdout
         self.trust_history: list[tuple[float | None, float | None, float | None]] = []  # (AUC, low, high)
@@ -68,6 +76,7 @@ class ChampionCache:
         self._binned: BinnedReference | None = None
         self._estimator: Estimator | None = None
         self._estimator_for: int | None = None  # the champion version the estimator was fitted for
+        self._calibration: tuple[int, tuple[np.ndarray, np.ndarray] | None] | None = None  # (version, scores)
         self._recent_labelled: list[tuple[np.ndarray, np.ndarray]] = []  # (P(positive), 0/1) of earlier batches
         self._recalibrated: Estimator | None = None  # the champion's estimator refitted on recent labelled rows
         self._said: set[str] = set()
@@ -107,20 +116,26 @@ class ChampionCache:
                 "PATH` records them",
             )
 
-    def set_reference(self, frame: pd.DataFrame) -> None:
+    def set_reference(self, frame: pd.DataFrame, *, fitted: bool = True) -> None:
+        """Judge later batches against ``frame``. ``fitted``: the champion may have been fitted on its rows (its
+        training data, a file the user gave): its scores there are then in-sample, and the prediction's noise is
+        drawn from the champion's recorded out-of-sample scores (``pipeline.stats.noise``)."""
         self.reference = frame
+        self.reference_fitted = fitted
         self._profile = None
         self._binned = None
 
-    def rebase(self, index: int, frame: pd.DataFrame) -> None:
+    def rebase(self, index: int, frame: pd.DataFrame, *, fitted: bool) -> None:
         """The batch becomes the reference, and stays it for later runs: logged to the monitor run and named
-        by the champion's ``reference_uri`` (a monitor without ``--reference`` starts from it)."""
-        self.set_reference(frame)
+        by the champion's ``reference_uri`` (a monitor without ``--reference`` starts from it), with
+        ``reference_fitted`` saying whether the champion was fitted on its rows."""
+        self.set_reference(frame, fitted=fitted)
         try:
             uri = log_reference(
                 frame, self.schema, self.settings.reference_rows, f"reference_batch_{index:03d}.parquet"
             )
             self.registry.tag_version(self.version, TAG_REFERENCE, uri)
+            self.registry.tag_version(self.version, TAG_REFERENCE_FITTED, "true" if fitted else "false")
         except Exception as err:
             if not tracking.is_tracking_failure(err):
                 raise
@@ -129,12 +144,14 @@ class ChampionCache:
     def profile(self) -> ReferenceProfile:
         if self._profile is None:
             assert self.reference is not None, "no reference set"
+            calibration = self.calibration() if self.reference_fitted else None
             self._profile = ReferenceProfile.scored(
                 self.reference,
                 self.scorer,
                 self.schema,
                 prediction_threshold=self.threshold,
                 column_threshold=self.settings.column_drift_threshold,
+                prediction_null=None if calibration is None else calibration[0],
             )
         return self._profile
 
@@ -173,6 +190,13 @@ class ChampionCache:
             self._recalibrated, self.trust_history = recalibration.estimator, []
             self.say(f"[batch {index}] the estimate is recalibrated: {recalibration.reason}")
 
+    def calibration(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The champion's recorded holdout P(positive) and 0/1 labels (``calibration_uri``), read once per version."""
+        assert self.current is not None, "no champion loaded"
+        if self._calibration is None or self._calibration[0] != self.current.version:
+            self._calibration = (self.current.version, recorded_calibration(self.current))
+        return self._calibration[1]
+
     def champion_estimator(self) -> Estimator | None:
         """The champion's performance estimator, fitted once per champion on its recorded holdout scores; for a
         version without them, on the labelled reference (said once: the model may have been trained on those
@@ -182,7 +206,7 @@ class ChampionCache:
         if self._estimator_for == version:
             return self._estimator
         self._estimator_for, self._estimator, self.holdout_counts = version, None, None
-        calibration = recorded_calibration(self.current)
+        calibration = self.calibration()
         if calibration is not None:
             positives = float(np.sum(calibration[1]))
             self.holdout_counts = (positives, len(calibration[1]) - positives)

@@ -119,14 +119,16 @@ class Monitor:
         threshold: float | None = None,
         on_batch: Callable[[dict[str, Any]], None] | None = None,
         start: int = 1,
+        reference_fitted: bool = True,
     ) -> MonitorResult:
         """Monitor ``sources`` as batches ``start``, ``start + 1``, ... of run ``run_key``. Batches of the run
-        recorded before ``start`` (an inbox's earlier objects) move the policy on from their rows alone."""
+        recorded before ``start`` (an inbox's earlier objects) move the policy on from their rows alone.
+        ``reference_fitted``: the champion may have been fitted on the reference's rows (``ChampionCache``)."""
         import mlflow
 
         self.threshold = self.cache.threshold = threshold if threshold is not None else self.settings.drift_threshold
         self.rules = policy.Rules.of(self.settings, self.threshold)
-        recorded = self._start(reference, sources, run_key)
+        recorded = self._start(reference, sources, run_key, reference_fitted)
         result = MonitorResult(run_key=run_key, tracking_uri=self.settings.tracking_uri)
         existing = self.store.run_mlflow_id(run_key)
         with mlflow.start_run(run_id=existing, run_name=None if existing else f"monitor {run_key}") as run:
@@ -146,7 +148,9 @@ class Monitor:
 
     # ------------------------------------------------------------ the run's start and end
 
-    def _start(self, reference: Batch, sources: Sequence[BatchSource], run_key: str) -> dict[int, dict[str, Any]]:
+    def _start(
+        self, reference: Batch, sources: Sequence[BatchSource], run_key: str, fitted: bool = True
+    ) -> dict[int, dict[str, Any]]:
         """Record the run, serve the champion of the time, set the reference; the run's recorded batches."""
         self.store.create_schema()
         self.store.start_run(run_key, self.registry.name, self.threshold, [s.name for s in sources])
@@ -154,7 +158,7 @@ class Monitor:
         self.recorded_drifted = self.store.drifted_features_of_run(run_key) if recorded else {}
         self.cache.load()
         self._resume_champion(run_key, recorded)
-        self.cache.set_reference(reference.frame)
+        self.cache.set_reference(reference.frame, fitted=fitted)
         self.baseline = reference
         if reference.has_labels:
             self.window.append((0, reference.source, reference.frame))
@@ -283,7 +287,9 @@ class Monitor:
     def _replay(self, index: int, batch: Batch, recorded: dict[str, Any]) -> None:
         """A batch recorded by an earlier attempt of this run: move the policy on as it moved then."""
         if self._replay_row(index, recorded):
-            self.cache.set_reference(batch.frame)  # the champion itself was loaded (as of now) when the run started
+            # the champion itself was loaded (as of now) when the run started
+            promoted = recorded["action"] == Action.retrained_promoted.value
+            self.cache.set_reference(batch.frame, fitted=promoted and batch.has_labels)
 
     def _replay_row(self, index: int, recorded: dict[str, Any]) -> bool:
         """Move the policy on from a recorded row; True when that batch became the reference."""
@@ -368,7 +374,7 @@ class Monitor:
             verdict, acted.action, failed=acted.failed
         ):
             self.say(f"[batch {index}] the champion copes with the new inputs: this batch is the new reference")
-            self.cache.rebase(index, batch.frame)
+            self.cache.rebase(index, batch.frame, fitted=False)
         return acted
 
     def _record(

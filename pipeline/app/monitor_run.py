@@ -117,7 +117,7 @@ def monitor_run(
             if isinstance(found, MonitorRun):
                 return found
             batches = found
-        ref, ref_name = _reference(request, registry, champion, schema, s3)
+        ref, ref_name, fitted = _reference(request, registry, champion, schema, s3)
         if batches is None:
             batches = _given_batches(request, settings.model_name, ref, ref_name, schema, s3)
         # The prediction log (and its S3 client) only for a schema with an id column: the only one it is written for.
@@ -133,7 +133,13 @@ def monitor_run(
         if on_start is not None:
             on_start(len(batches.sources))
         result = monitor.run(
-            ref, batches.sources, batches.run_key, threshold=request.threshold, on_batch=on_batch, start=batches.start
+            ref,
+            batches.sources,
+            batches.run_key,
+            threshold=request.threshold,
+            on_batch=on_batch,
+            start=batches.start,
+            reference_fitted=fitted,
         )
     return MonitorRun(batches.run_key, result)
 
@@ -162,14 +168,17 @@ def _inbox_batches(
 
 def _reference(
     request: MonitorRequest, registry: Registry, champion: VersionInfo, schema: FeatureSchema, s3: ObjectStore | None
-) -> tuple[Batch, str]:
-    """The reference batch and what names it in the run key: the given file, else the champion's stored sample."""
+) -> tuple[Batch, str, bool]:
+    """The reference batch, what names it in the run key, and whether the champion may have been fitted on its
+    rows: the given file (it may be the training data), else the champion's stored sample (its training window's,
+    unless the monitor made a batch it never learned from the reference: ``reference_fitted`` = false)."""
     from pipeline.io.data import load_batch
-    from pipeline.model.serving import TAG_REFERENCE, stored_reference
+    from pipeline.model.serving import TAG_REFERENCE, TAG_REFERENCE_FITTED, stored_reference
 
     if request.reference:
-        return load_batch(request.reference, schema, s3, request.max_batch_mb), request.reference
-    return stored_reference(champion, schema, registry.name), champion.tags[TAG_REFERENCE]
+        return load_batch(request.reference, schema, s3, request.max_batch_mb), request.reference, True
+    fitted = champion.tags.get(TAG_REFERENCE_FITTED) != "false"
+    return stored_reference(champion, schema, registry.name), champion.tags[TAG_REFERENCE], fitted
 
 
 def _given_batches(

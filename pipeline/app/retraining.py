@@ -121,7 +121,7 @@ class Retrainer:
         if made.promoted:
             self.say(f"[batch {index}] PROMOTED v{made.version} (was v{was}): {made.decision.reason}")
             self.cache.load()
-            self.cache.rebase(index, batch.frame)
+            self.cache.rebase(index, batch.frame, fitted=batch.has_labels)  # its labelled rows were in the window
             return Retrained(Action.retrained_promoted, events)
         self.say(f"[batch {index}] REJECTED v{made.version}: {made.decision.reason}")
         return Retrained(Action.retrained_rejected, events)
@@ -131,7 +131,7 @@ class Retrainer:
         action, events = recovery.finish_interrupted(self.registry, done, self.cache.version, index, run_key, self.say)
         if action is Action.retrained_promoted:
             self.cache.load()
-            self.cache.rebase(index, batch.frame)
+            self.cache.rebase(index, batch.frame, fitted=batch.has_labels)
         return Retrained(action, events)
 
     def _failed(self, index: int, batch: Batch, run_key: str, err: BaseException, origin: dict[str, Any]) -> Retrained:

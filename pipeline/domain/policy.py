@@ -194,9 +194,7 @@ def auc_stderr(auc: float, positives: float, negatives: float) -> float:
         return math.inf
     a = min(max(auc, 1e-6), 1 - 1e-6)
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    variance = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (
-        positives * negatives
-    )
+    variance = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (positives * negatives)
     return math.sqrt(max(variance, 0.0))
 
 

@@ -55,7 +55,6 @@ class Batch:
         return len(self.frame) if self.total_rows is None else self.total_rows
 
 
-
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 

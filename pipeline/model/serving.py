@@ -41,6 +41,7 @@ SCHEMA_ARTIFACT = "schema.json"
 TAG_SCHEMA = "schema_uri"
 REFERENCE_ARTIFACT = "reference.parquet"
 TAG_REFERENCE = "reference_uri"
+TAG_REFERENCE_FITTED = "reference_fitted"  # "false": the reference is a batch the version was never fitted on
 TAG_LABELS = "model_labels"
 CALIBRATION_ARTIFACT = "calibration.parquet"
 TAG_CALIBRATION = "calibration_uri"

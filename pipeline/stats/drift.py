@@ -298,6 +298,7 @@ class ReferenceProfile:
         *,
         prediction_threshold: float,
         column_threshold: float,
+        prediction_null: np.ndarray | None = None,
     ) -> None:
         self.schema = schema
         self.prediction_threshold = prediction_threshold
@@ -308,6 +309,8 @@ class ReferenceProfile:
         reference = _sorted_columns(frame, schema.numerical)
         self._numeric = [NumericProfile.of(_finite_part(row)) for row in reference]
         self._prediction = NumericProfile.of(self._predictions)
+        null = None if prediction_null is None else np.asarray(prediction_null, dtype=np.float64)
+        self.prediction_null = None if null is None else np.sort(null[np.isfinite(null)])
         self._categorical = [CategoricalProfile.of(frame[name]) for name in schema.categorical]
         self._evidently: tuple[Any, Any] | None = None
         self._noise: NoiseModel | None = None
@@ -321,15 +324,19 @@ class ReferenceProfile:
         *,
         prediction_threshold: float,
         column_threshold: float,
+        prediction_null: np.ndarray | None = None,
     ) -> ReferenceProfile:
         """A reference as the monitor, the report, the Spark job and ``period-drift`` build it: its rows scored
-        by the model whose batches it judges."""
+        by the model whose batches it judges. ``prediction_null``: that model's P(positive) on rows of the same
+        population it was not fitted on, when the reference's rows may be ones it was fitted on
+        (``pipeline.stats.noise``: the prediction's noise band is drawn from them)."""
         return cls(
             frame,
             np.asarray(model.proba(frame)),
             schema,
             prediction_threshold=prediction_threshold,
             column_threshold=column_threshold,
+            prediction_null=prediction_null,
         )
 
     @property

@@ -20,6 +20,13 @@ draw against the reference with the scores' own formulas.
   their mean and variance (the Satterthwaite approximation) gives the tail, and p-values smaller than
   ``1 / DRAWS``. Above ``MAX_DRAW_ROWS`` effective rows the draws are made at that size and the squared scores
   scaled by the ratio of sizes (the distance shrinks like one over the square root of the sample size).
+- **In-sample reference scores**: a model's P(positive) on the rows it was fitted on is sharper than on any new
+  rows of the same population, so a batch scored by that model differs from such a reference by more than
+  chance. When the reference carries ``prediction_null`` (the champion's P(positive) on rows it was not fitted
+  on, its recorded holdout), the prediction's draws are made from those out-of-sample scores and scored against
+  the reference's own: the band then holds what a stable batch really scores, bias included. The holdout is
+  smaller than the reference and was scored by the candidate fitted before it, so this band is wider (more
+  conservative) than the reference's own (measured in ``docs/benchmarks.md``, section 9).
 - **Cached**: a band is computed once per reference and effective size (rounded to a geometric grid of
   ``SIZE_STEP``), so a stream of equal batches pays for it once.
 
@@ -48,6 +55,7 @@ DRAWS = 200  # resamples of a continuous column per band: enough to fit the gamm
 DISCRETE_DRAWS = 20_000  # multinomial draws of a discrete column per band: p-values down to 1 / 20,000
 DISCRETE_VALUES = 32  # a numerical column with at most this many distinct values is drawn as a discrete one
 MAX_DRAW_ROWS = 2_000  # continuous draws above this effective size are made at this size and scaled
+MAX_SHIFTED_ROWS = 20_000  # draws from out-of-sample scores above this effective size are made at it and scaled
 SIZE_STEP = 1.05  # effective sizes are rounded to this geometric grid (the noise changes by about 2.5% a step)
 SEED = 0
 
@@ -65,6 +73,8 @@ class Reference(Protocol):
     def categorical_profiles(self) -> Sequence[Any]: ...
     @property
     def prediction_profile(self) -> Any: ...
+    @property
+    def prediction_null(self) -> np.ndarray | None: ...
 
 
 class Tail(Protocol):
@@ -225,7 +235,11 @@ class NoiseModel:
 
     def _draw(self, rows: int, size: float) -> NoiseBand:
         rng = np.random.default_rng([self.seed, int(size)])
-        prediction = self._numeric_tail(self.profile.prediction_profile, size, rows, rng)
+        null = self.profile.prediction_null
+        if null is not None and null.size:
+            prediction = _shifted_tail(self.profile.prediction_profile, null, size, rng)
+        else:
+            prediction = self._numeric_tail(self.profile.prediction_profile, size, rows, rng)
         return NoiseBand(rows, size, prediction, functools.partial(self._draw_column, rows, size))
 
     def _draw_column(self, rows: int, size: float, name: str) -> Tail | None:
@@ -274,6 +288,25 @@ class NoiseModel:
             return None
         reference, current = _two_samples(counts / counts.sum(), int(counts.sum()), batch, rng)
         return EmpiricalTail.of(jensen_shannon_draws(reference, current))
+
+
+def _shifted_tail(reference: Any, null: np.ndarray, size: float, rng: np.random.Generator) -> Tail | None:
+    """The prediction's tail when the reference's scores are in-sample: ``DRAWS`` samples of ``size`` values from
+    the out-of-sample scores ``null``, each scored against the reference's profile (one merged support, all draws
+    at once). Drawn at the full size up to ``MAX_SHIFTED_ROWS`` (a bias does not shrink with the size, so the
+    draws are not scaled down from a smaller size as the reference's own are), scaled above it."""
+    drawn = int(round(size))
+    if reference.count == 0 or drawn < 1:
+        return None
+    support = np.union1d(reference.values, null)
+    at_reference = np.zeros(support.size)
+    at_reference[np.searchsorted(support, reference.values)] = reference.shares
+    at = min(drawn, MAX_SHIFTED_ROWS)
+    picks = np.searchsorted(support, null)[rng.integers(0, null.size, (DRAWS, at))]
+    counts = np.bincount((picks + support.size * np.arange(DRAWS)[:, None]).ravel(), minlength=DRAWS * support.size)
+    scores = wasserstein_draws(support, at_reference[None, :], counts.reshape(DRAWS, support.size), reference.norm)
+    tail = GammaTail.of(scores)
+    return None if tail is None else tail.scaled(at / drawn) if at < drawn else tail
 
 
 def _two_samples(

@@ -85,7 +85,9 @@ class RecordingMonitor:
         self.store = store
         self.schema = schema
 
-    def run(self, reference, sources, run_key, *, threshold=None, on_batch=None, start=1) -> MonitorResult:
+    def run(
+        self, reference, sources, run_key, *, threshold=None, on_batch=None, start=1, reference_fitted=True
+    ) -> MonitorResult:
         RecordingMonitor.runs.append(
             {
                 "reference": reference,
@@ -93,6 +95,7 @@ class RecordingMonitor:
                 "run_key": run_key,
                 "threshold": threshold,
                 "start": start,
+                "reference_fitted": reference_fitted,
                 "schema": self.schema,
                 "locked": getattr(self.store, "locked", None),
             }
@@ -154,7 +157,14 @@ def test_the_stored_reference_is_used_and_names_the_run_key(settings, tmp_path, 
     batch = _csv(tmp_path / "b.csv")
     run, _ = _run(settings, MonitorRequest(paths=(batch,)), champion=_champion(reference_uri="runs:/r/ref.parquet"))
     assert recording_monitor[0]["reference"] is stored
+    assert recording_monitor[0]["reference_fitted"]  # the training window's sample: the champion was fitted on it
     assert run.run_key == run_key_for(NAME, "runs:/r/ref.parquet", [batch])
+    _run(
+        settings,
+        MonitorRequest(paths=(batch,)),
+        champion=_champion(reference_uri="runs:/r/reference_batch_004.parquet", reference_fitted="false"),
+    )
+    assert not recording_monitor[1]["reference_fitted"]  # a batch the monitor made the reference, never fitted on
 
 
 def test_the_run_key_is_stable_for_the_same_inputs_and_follows_them(settings, tmp_path, recording_monitor):

@@ -184,3 +184,45 @@ def test_a_column_below_its_threshold_is_not_tested_and_counts_as_one():
     judged = drift.judged(band, 0.01)
     assert below and all(judged.column_p[name] == 1.0 for name in below)
     assert not set(below) & set(drawn)
+
+
+def sharpened(proba: np.ndarray, factor: float = 1.6) -> np.ndarray:
+    """P(positive) pushed away from 0.5, as a model's scores on the rows it was fitted on are."""
+    logit = np.log(proba / (1 - proba))
+    return 1 / (1 + np.exp(-factor * logit))
+
+
+def test_in_sample_reference_scores_alarm_on_stable_batches_unless_the_band_is_drawn_out_of_sample():
+    """A reference scored in-sample (sharper than any new batch) makes stable batches of 2,000 rows look drifted
+    against the reference's own noise; a band drawn from out-of-sample scores of the same population (a holdout
+    of 1,000 rows) holds them, and a real shift still stands out."""
+    rng = np.random.default_rng(11)
+    rows, trials = 2_000, 200
+    reference = population(5_000, rng)
+    fitted = sharpened(predictions(reference))
+    holdout = predictions(population(1_000, rng))
+    own = ReferenceProfile(reference, fitted, SCHEMA, prediction_threshold=0.1, column_threshold=0.1)
+    drawn = ReferenceProfile(
+        reference, fitted, SCHEMA, prediction_threshold=0.1, column_threshold=0.1, prediction_null=holdout
+    )
+    own_band, drawn_band = own.noise.band(rows), drawn.noise.band(rows)
+    own_low = drawn_low = 0
+    for _ in range(trials):
+        batch = predictions(population(rows, rng))
+        score = own.prediction_profile.score(np.sort(batch))
+        own_low += own_band.prediction_p(score) <= 0.01
+        drawn_low += drawn_band.prediction_p(score) <= 0.01
+    assert own_low > 0.5 * trials  # the bias alone is beyond the reference's own noise
+    assert binomtest(drawn_low, trials, 0.01, alternative="greater").pvalue > 0.001
+    shifted = predictions(population(rows, rng, shift=0.5))
+    assert drawn_band.prediction_p(own.prediction_profile.score(np.sort(shifted))) < 1e-4
+
+
+def test_a_reference_without_out_of_sample_scores_draws_from_its_own():
+    rng = np.random.default_rng(12)
+    frame = population(2_000, rng)
+    empty = ReferenceProfile(
+        frame, predictions(frame), SCHEMA, prediction_threshold=0.1, column_threshold=0.1, prediction_null=np.array([])
+    )
+    score = 0.08
+    assert empty.noise.band(500).prediction_p(score) == profile_of(frame).noise.band(500).prediction_p(score)
