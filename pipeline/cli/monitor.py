@@ -65,6 +65,14 @@ MaxBatchMb = Annotated[
         "PIPELINE_CHUNK_MB is read in chunks, in bounded memory).",
     ),
 ]
+FailOnAlarm = Annotated[
+    bool,
+    typer.Option(
+        "--fail-on-alarm",
+        help="For a scheduler: exit 3 when a batch of the run alarmed, 4 when a batch failed validation "
+        "(else 1, as without it), 1 when the run failed; 0 otherwise.",
+    ),
+]
 EngineName = Annotated[
     str,
     typer.Option(
@@ -91,6 +99,7 @@ def monitor(
     max_batch_mb: MaxBatchMb = None,
     schema_path: SchemaPath = None,
     engine: EngineName = "local",
+    fail_on_alarm: FailOnAlarm = False,
 ) -> None:
     """Score batches with the champion, measure drift, and retrain/tune/register/promote past the threshold.
 
@@ -131,7 +140,7 @@ def monitor(
 
             write_report_json(run.result.records, report_json)
         _summary(run.result, settings, parts.store)
-    _exit_on_failures(run.result)
+    _exit_on_failures(run.result, fail_on_alarm)
 
 
 def _batch_paths(ctx: typer.Context, current: list[str] | None, inbox: str | None, engine: str) -> list[str]:
@@ -199,16 +208,18 @@ class _ProgressBar:
             self.progress.stop()
 
 
-def _exit_on_failures(result: MonitorResult) -> None:
-    """Batches that failed validation, and other failures of the run: printed, and the exit code 1."""
+def _exit_on_failures(result: MonitorResult, fail_on_alarm: bool) -> None:
+    """Batches that failed validation, and other failures of the run: printed; the exit code
+    (``MonitorResult.exit_code``)."""
     if result.errors:
         err_console.print(
             f"[bold red]{len(result.errors)} batch(es) failed validation; nothing was written for them[/]"
         )
     for failure in result.failures:
         err_console.print(f"failed: {failure}", highlight=False, soft_wrap=True, markup=False)
-    if result.errors or result.failures:
-        raise typer.Exit(1)
+    code = result.exit_code(fail_on_alarm=fail_on_alarm)
+    if code:
+        raise typer.Exit(code)
 
 
 def _summary(result: MonitorResult, settings: Settings, store: MetricsStore) -> None:

@@ -32,9 +32,9 @@ REPORT_FIELDS = {
 ACTIONS = {action.value for action in Action} - {"skipped-busy"}
 
 
-def invoke(*args: str) -> str:
+def invoke(*args: str, code: int = 0) -> str:
     result = CliRunner().invoke(app, list(args))
-    if result.exit_code != 0:
+    if result.exit_code != code:
         raise AssertionError(
             f"pipeline {' '.join(args)} exited {result.exit_code}:\n{result.output}\n{result.exception!r}"
         )
@@ -78,7 +78,7 @@ def bootstrapped(settings, tmp_path):
     return tmp_path / "data", batches
 
 
-def monitor(settings, data: Path, batches: list[str], report: Path, *extra: str) -> list[dict]:
+def monitor(settings, data: Path, batches: list[str], report: Path, *extra: str, code: int = 0) -> list[dict]:
     invoke(
         "monitor",
         "--reference",
@@ -88,6 +88,7 @@ def monitor(settings, data: Path, batches: list[str], report: Path, *extra: str)
         "--report-json",
         str(report),
         *extra,
+        code=code,
     )
     return json.loads(report.read_text())
 
@@ -140,7 +141,7 @@ def test_the_champion_is_refitted_on_the_whole_window_and_judged_before(settings
 
 def test_stable_stream_raises_no_alarm_and_retrains_nothing(settings, bootstrapped, tmp_path):
     data, batches = bootstrapped
-    records = monitor(settings, data, batches, tmp_path / "stable.json")
+    records = monitor(settings, data, batches, tmp_path / "stable.json", "--fail-on-alarm")  # no alarm: exit 0
     assert [r["batch"] for r in records] == list(range(1, len(batches) + 1))
     for record in records:
         assert record.keys() >= REPORT_FIELDS
@@ -182,7 +183,7 @@ def test_a_stable_stream_is_refreshed_once_its_new_labelled_rows_match_the_champ
 def test_covariate_drift_alarms_retrains_and_promotes(settings, tmp_path):
     batches = synth(tmp_path / "d", "covariate", 4)
     invoke("train", "--data", str(tmp_path / "d" / "reference.csv"))
-    records = monitor(settings, tmp_path / "d", batches, tmp_path / "r.json")
+    records = monitor(settings, tmp_path / "d", batches, tmp_path / "r.json", "--fail-on-alarm", code=3)
     assert all(not r["drift_detected"] for r in records[:3])
     assert records[3]["drift_detected"] and records[3]["prediction_drift"] >= settings.drift_threshold
     assert records[3]["action"] in {"retrained-promoted", "retrained-rejected"}
@@ -314,6 +315,12 @@ def test_bad_batch_is_reported_skipped_and_the_rest_recorded(settings, bootstrap
     )
     assert result.exit_code == 1
     assert f"{bad}: missing feature columns" in result.output
+    flagged = CliRunner().invoke(app, ["monitor", "--reference", str(data / "reference.csv"), "--current", str(bad)])
+    assert flagged.exit_code == 1  # without --fail-on-alarm a rejected batch is a failure, as before
+    flagged = CliRunner().invoke(
+        app, ["monitor", "--reference", str(data / "reference.csv"), "--current", str(bad), "--fail-on-alarm"]
+    )
+    assert flagged.exit_code == 4, flagged.output
     records = json.loads((tmp_path / "r.json").read_text())
     assert records[1]["error"].startswith(str(bad)) and records[2]["action"] == "none"
     assert sorted(b for (b,) in rows(settings.metrics_db_url, "SELECT batch_index FROM batch_metrics")) == [1, 3]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from app_fakes import FakeRegistry, FakeRetrain, FakeStore, loader
 
-from pipeline.app.monitor import Monitor
+from pipeline.app.monitor import Monitor, MonitorResult
 from pipeline.app.sources import BatchSource
 from pipeline.demo.synth import DriftKind
 from pipeline.io.data import DataError, validate_frame
@@ -92,3 +92,24 @@ def test_a_rerun_skips_the_batches_already_recorded(tracking, parts, population,
     again = parts2.run(reference, [_source(f, schema, f"b{i}") for i, f in enumerate(frames, 1)], "run")
     assert again.skipped == 1
     assert [row.batch_index for row in store.rows[rows_before:]] == [2]
+
+
+@pytest.mark.parametrize(
+    ("errors", "failures", "alarmed", "fail_on_alarm", "code"),
+    [
+        ([], [], False, False, 0),
+        ([], [], True, False, 0),  # an alarm alone never fails the run unless asked
+        ([], [], True, True, 3),
+        (["b.csv: bad"], [], True, False, 1),
+        (["b.csv: bad"], [], True, True, 4),  # a rejected batch outranks an alarm
+        (["b.csv: bad"], ["retrain failed"], True, True, 1),  # the run's own failure outranks both
+        ([], ["retrain failed"], False, False, 1),
+        ([], [], False, True, 0),
+    ],
+)
+def test_the_exit_code_tells_a_scheduler_a_failure_a_rejected_batch_and_an_alarm_apart(
+    errors, failures, alarmed, fail_on_alarm, code
+):
+    records = [{"batch": 1, "drift_detected": alarmed, "action": "none"}]
+    result = MonitorResult("run", records=records, errors=errors, failures=failures)
+    assert result.exit_code(fail_on_alarm=fail_on_alarm) == code
