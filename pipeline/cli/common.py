@@ -58,6 +58,7 @@ KNOWN_ERRORS = (
     ("pipeline.app.monitor_run", "MonitorRefused"),
     ("pipeline.io.store", "StoreUnavailable"),
     ("pipeline.model.tracking", "TrackingUnavailable"),
+    ("pipeline.model.serving", "UntrustedUri"),
 )
 
 

@@ -56,8 +56,17 @@ def stored_at(uri: str, artifact_bucket: str) -> str:
 
 def job_arguments(registry: Any, champion: Any, settings: Any, batch: str, out: str) -> list[str]:
     """The job's arguments for the champion: every file as the S3 location the job's role may read."""
-    from pipeline.model.serving import LABELS_ENCODED, TAG_CALIBRATION, TAG_LABELS, TAG_REFERENCE, TAG_SCHEMA
+    from pipeline.model.serving import (
+        LABELS_ENCODED,
+        TAG_CALIBRATION,
+        TAG_LABELS,
+        TAG_REFERENCE,
+        TAG_SCHEMA,
+        stored_uri,
+    )
 
+    for tag in (TAG_SCHEMA, TAG_REFERENCE, TAG_CALIBRATION):
+        stored_uri(champion, tag)  # refused in one line unless it names one of the registry's own artifacts
     tags = champion.tags
     missing = [tag for tag in (TAG_SCHEMA, TAG_REFERENCE) if not tags.get(tag)]
     if missing:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,11 +99,38 @@ def log_calibration(proba: np.ndarray, y: np.ndarray) -> str:
     return f"runs:/{run.info.run_id}/{CALIBRATION_ARTIFACT}"
 
 
+class UntrustedUri(ValueError):
+    """A version tag that should name one of the registry's own artifacts names something else (one line)."""
+
+
+# What a stored-artifact tag may hold: an artifact of one of the tracking server's runs (what the project writes),
+# or of a registered version. Anything else (an http(s):// address, another bucket, a local path) is refused before
+# any request is made: whoever may tag a version must not make the host fetch an address of their choice.
+_RUN_ARTIFACT = re.compile(r"runs:/[0-9a-f]{32}/(?!/)[A-Za-z0-9_.\-/]+")
+_MODEL_ARTIFACT = re.compile(r"models:/[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+|@[A-Za-z0-9_.\-]+)(/[A-Za-z0-9_.\-/]+)?")
+
+
+def stored_uri(info: VersionInfo, tag: str) -> str | None:
+    """The URI a version's tag ``tag`` holds (None when absent), refused in one line (``UntrustedUri``) unless it
+    names an artifact of one of the registry's own runs or versions, with no ``..`` segment."""
+    uri = info.tags.get(tag)
+    if not uri:
+        return None
+    trusted = _RUN_ARTIFACT.fullmatch(uri) or _MODEL_ARTIFACT.fullmatch(uri)
+    if not trusted or ".." in uri.split("/"):
+        shown = uri if len(uri) <= 80 else uri[:77] + "..."
+        raise UntrustedUri(
+            f"v{info.version}'s tag {tag}={shown!r} is refused: only runs:/<run id>/<path> and models:/ artifact "
+            "URIs of this registry are read"
+        )
+    return uri
+
+
 def recorded_calibration(info: VersionInfo) -> tuple[np.ndarray, np.ndarray] | None:
     """The holdout P(positive) and 0/1 labels recorded with a version, or None when it has none."""
     import mlflow.artifacts
 
-    uri = info.tags.get(TAG_CALIBRATION)
+    uri = stored_uri(info, TAG_CALIBRATION)
     if not uri:
         return None
     with tempfile.TemporaryDirectory(prefix="calibration-") as tmp:
@@ -114,7 +142,7 @@ def recorded_reference(info: VersionInfo, schema: FeatureSchema, model_name: str
     """The reference sample recorded with a version, validated against the schema, or None."""
     import mlflow.artifacts
 
-    uri = info.tags.get(TAG_REFERENCE)
+    uri = stored_uri(info, TAG_REFERENCE)
     if not uri:
         return None
     with tempfile.TemporaryDirectory(prefix="reference-") as tmp:
@@ -135,7 +163,7 @@ def recorded_schema(info: VersionInfo, model_name: str) -> FeatureSchema | None:
     or a user's version not adopted)."""
     import mlflow.artifacts
 
-    uri = info.tags.get(TAG_SCHEMA)
+    uri = stored_uri(info, TAG_SCHEMA)
     if not uri:
         return None
     source = f"{model_name} v{info.version} schema ({uri})"
