@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     )
     label_retries: int = Field(
         2, ge=1, description="Rejected challengers in a row on label alarms before the cooldown holds the next retrain."
+    )
+    retrain: Literal["off", "challenger", "auto"] = Field(
+        "auto",
+        description="Retraining mode of a model without its own (the registered model's retrain_mode tag): off "
+        "(alarm only), challenger (register a challenger, a person promotes), auto (promote a winner).",
     )
     refresh_fraction: float = Field(
         1.0,

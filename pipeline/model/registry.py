@@ -49,6 +49,7 @@ class RegistryClient(Protocol):
     def set_registered_model_alias(self, name: str, alias: str, version: str) -> None: ...
     def delete_registered_model_alias(self, name: str, alias: str) -> None: ...
     def set_model_version_tag(self, name: str, version: str, key: str, value: Any) -> None: ...
+    def set_registered_model_tag(self, name: str, key: str, value: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,21 @@ class Registry:
         self.client.delete_registered_model_alias(self.name, PREVIOUS)
         self.tag_version(current.version, "rolled_back", "true")
         return current.version, previous.version
+
+    def model_tags(self) -> dict[str, str]:
+        """The registered model's own tags (its retraining mode among them); empty when it does not exist yet."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = self.client.get_registered_model(self.name)
+        except MlflowException:
+            return {}
+        return dict(model.tags or {})
+
+    def tag_model(self, key: str, value: str) -> None:
+        """Set one of the registered model's own tags (the model is created when it does not exist)."""
+        self.ensure_model()
+        self.client.set_registered_model_tag(self.name, key, value)
 
     def aliases(self) -> dict[str, int]:
         model = self.client.get_registered_model(self.name)
