@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.domain.retrain_mode import ADOPTED_DEFAULT, MODE_TAG, RetrainMode
 from pipeline.domain.schema import FeatureSchema
 from pipeline.io.data import Batch, DataError, labels_of
 from pipeline.model.registry import Registry, RegistryError, VersionInfo
@@ -74,8 +75,11 @@ def adopt(
     holdout: Batch,
     schema: FeatureSchema,
     settings: Settings,
+    mode: RetrainMode | None = None,
 ) -> Adopted:
-    """Check, score, record and promote ``version``. Nothing is tagged or promoted if any check fails."""
+    """Check, score, record and promote ``version``. Nothing is tagged or promoted if any check fails. The model's
+    retraining mode becomes ``mode``; without it, a model with no mode of its own gets ``challenger`` (a model its
+    owners built is never replaced without asking), and one that has a mode keeps it."""
     import mlflow
 
     info = find_version(registry, version)
@@ -110,4 +114,6 @@ def adopt(
     for key, value in tags.items():
         registry.tag_version(version, key, value)
     previous = registry.promote(version)
+    if mode is not None or not registry.model_tags().get(MODE_TAG):
+        registry.tag_model(MODE_TAG, (mode or ADOPTED_DEFAULT).value)
     return Adopted(version, previous, metrics, run.info.run_id, serving.scorer.model.flavor)

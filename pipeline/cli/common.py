@@ -59,6 +59,7 @@ KNOWN_ERRORS = (
     ("pipeline.io.store", "StoreUnavailable"),
     ("pipeline.model.tracking", "TrackingUnavailable"),
     ("pipeline.model.serving", "UntrustedUri"),
+    ("pipeline.domain.retrain_mode", "ModeError"),
 )
 
 

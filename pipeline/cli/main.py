@@ -13,7 +13,18 @@ from pipeline.cli import data, labels, monitor, registry, stack, status, train  
 from pipeline.cli.app import app
 
 # The order of `pipeline --help`: the commands as a user meets them, whichever module defines them.
-COMMAND_ORDER = ("train", "monitor", "adopt", "labels", "spark-job-args", "promote", "rollback", "status", "report")
+COMMAND_ORDER = (
+    "train",
+    "monitor",
+    "adopt",
+    "labels",
+    "spark-job-args",
+    "promote",
+    "rollback",
+    "configure",
+    "status",
+    "report",
+)
 
 
 def _rank(info: CommandInfo) -> int:

@@ -1,4 +1,5 @@
-"""``pipeline promote`` and ``pipeline rollback``: moving the champion alias by hand."""
+"""``pipeline promote``, ``pipeline rollback`` and ``pipeline configure``: moving the champion alias by hand, and
+who may move it (the model's retraining mode)."""
 
 from __future__ import annotations
 
@@ -92,3 +93,26 @@ def rollback(model_name: ModelName = None) -> None:
             )
         )
         say(f"{settings.model_name}: champion is now v{rolled_to} (was v{rolled_from})")
+
+
+@app.command()
+def configure(
+    model_name: ModelName = None,
+    retrain: Annotated[
+        str | None,
+        typer.Option(
+            help="Set the model's retraining mode: off (alarm only), challenger (register a challenger, a person "
+            "promotes), auto (the monitor promotes a winner). Kept as the registered model's tag retrain_mode."
+        ),
+    ] = None,
+) -> None:
+    """Show the model's retraining mode in effect and where it comes from; with --retrain, set it first."""
+    from pipeline.domain.retrain_mode import MODE_TAG, parse_mode, resolve_mode
+
+    settings = cli_settings(model_name)
+    with clean_errors():
+        registry = collaborators(settings).registry
+        if retrain is not None:
+            registry.tag_model(MODE_TAG, parse_mode(retrain, "--retrain").value)
+        mode, source = resolve_mode(registry.model_tags(), settings.retrain)
+        say(f"{settings.model_name}: retraining mode {mode.value} ({source})")

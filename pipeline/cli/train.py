@@ -63,13 +63,19 @@ def train(
 
 
 def adopt_and_record(
-    parts: Collaborators, settings: Settings, version: int, holdout: str, schema_path: Path | None
+    parts: Collaborators,
+    settings: Settings,
+    version: int,
+    holdout: str,
+    schema_path: Path | None,
+    mode: str | None = None,
 ) -> Adopted:
     """adopt's checks and records, shared by `adopt` and `promote` (for a version without recorded metrics)."""
     import uuid
 
     from pipeline.app.adopt import adopt as adopt_version
     from pipeline.app.adopt import find_version
+    from pipeline.domain.retrain_mode import parse_mode
     from pipeline.io.data import load_batch
     from pipeline.io.store import Event
     from pipeline.model.serving import schema_for
@@ -80,7 +86,8 @@ def adopt_and_record(
     schema = schema_for(registry, info, given, given_source)
     batch = load_batch(holdout, schema, parts.s3_for(holdout))
     store = parts.store
-    adopted = adopt_version(registry, version, batch, schema, settings)
+    chosen = None if mode is None else parse_mode(mode, "--retrain")
+    adopted = adopt_version(registry, version, batch, schema, settings, chosen)
     m = adopted.metrics
     message = (
         f"v{version} ({adopted.flavor}) adopted as champion"
@@ -111,6 +118,13 @@ def adopt(
     ],
     model_name: ModelName = None,
     schema_path: SchemaPath = None,
+    retrain: Annotated[
+        str | None,
+        typer.Option(
+            help="The model's retraining mode: off | challenger | auto (default: challenger, or the mode the "
+            "model already has). See `pipeline configure`."
+        ),
+    ] = None,
 ) -> None:
     """Make a model you registered yourself the champion, after checking it serves the schema.
 
@@ -122,4 +136,4 @@ def adopt(
     settings = cli_settings(model_name)
     with clean_errors():
         parts = collaborators(settings)
-        adopt_and_record(parts, settings, version, holdout, schema_path)
+        adopt_and_record(parts, settings, version, holdout, schema_path, retrain)

@@ -200,6 +200,15 @@ def test_an_adopted_pipeline_with_text_labels_serves_and_monitors(settings, serv
     assert client.get_registered_model(name).aliases == {"champion": "1"}
     kinds = rows(settings.metrics_db_url, "SELECT kind, model_version FROM events WHERE model_name = %s", name)
     assert kinds == [("adoption", 1)]
+    # an adopted model is never replaced without asking: its own mode is challenger, whatever PIPELINE_RETRAIN says
+    assert client.get_registered_model(name).tags["retrain_mode"] == "challenger"
+    said = " ".join(invoke("configure", "--model-name", name).split())
+    assert f"{name}: retraining mode challenger (model tag retrain_mode)" in said
+    said = " ".join(invoke("configure", "--model-name", name, "--retrain", "OFF").split())
+    assert "retraining mode off (model tag retrain_mode)" in said
+    refused = " ".join(invoke("configure", "--model-name", name, "--retrain", "sometimes", code=2).split())
+    assert "--retrain: retraining mode 'sometimes' is not one of off | challenger | auto" in refused
+    assert client.get_registered_model(name).tags["retrain_mode"] == "off"
 
     report = tmp_path / "report.json"
     invoke(
