@@ -30,6 +30,7 @@ import pandas as pd
 
 from pipeline.engine.local import Chunked, ChunkWork, numeric_categories
 from pipeline.io.data import DataError, ObjectStore, read_bytes, split_s3, validate_frame, write_bytes
+from pipeline.io.paths import OutsideFolder, path_inside
 from pipeline.stats.profile import BatchProfile
 
 RESULT = "result.json"
@@ -183,7 +184,13 @@ def _local_model(model: str, s3: ObjectStore | None, folder: str) -> str:
     bucket, prefix = split_s3(model.rstrip("/") + "/", allow_empty_key=True)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            target = Path(folder) / item["Key"][len(prefix) :]
+            relative = item["Key"][len(prefix) :]
+            if not relative or relative.endswith("/"):
+                continue  # the folder itself, or a folder marker
+            try:
+                target = path_inside(Path(folder), relative, f"s3://{bucket}/{item['Key']}")
+            except OutsideFolder as err:
+                raise DataError(str(err)) from err
             target.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(bucket, item["Key"], str(target))
     return folder

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.io.paths import OutsideFolder, path_inside
+
 PROJECT_TRUSTED_TYPES: tuple[str, ...] = (
     # A dtype object in fitted estimators' attributes: a type descriptor, nothing of it runs.
     "numpy.dtype",
@@ -139,10 +141,10 @@ def _mapping(value: object) -> list[tuple[str, Any]]:
 
 def _inside(local: Path, relative: object, model_uri: str) -> Path:
     """The model's data file, which must be inside the downloaded folder whatever the MLmodel file says."""
-    path = (local / str(relative)).resolve()
-    if local.resolve() not in path.parents:
-        raise UntrustedModel(f"{model_uri}: model file outside the model folder; re-log the model")
-    return path
+    try:
+        return path_inside(local, str(relative), model_uri)
+    except OutsideFolder as err:
+        raise UntrustedModel(f"{model_uri}: model file outside the model folder; re-log the model") from err
 
 
 def _load_sklearn(
