@@ -70,8 +70,8 @@ def adopt_and_record(
 
     from pipeline.app.adopt import adopt as adopt_version
     from pipeline.app.adopt import find_version
+    from pipeline.domain.records import Event
     from pipeline.io.data import load_batch
-    from pipeline.io.store import Event
     from pipeline.model.serving import schema_for
 
     registry = parts.registry

@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 import psycopg2
@@ -20,12 +20,10 @@ import psycopg2.extras
 from psycopg2 import sql
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from pipeline.domain.records import BATCH_COLUMNS, EVENT_KINDS, BatchRow, Event, FeatureScore, LateLabelled
 from pipeline.domain.values import finite, one_line
 
-# The one list of event kinds: Event checks it, and the events table's CHECK constraint is built from it.
-EVENT_KINDS = ("bootstrap", "alarm", "retrain", "promotion", "rejection", "rollback", "adoption", "labels")
 EVENT_KIND_CHECK = "events_kind_check"  # the name Postgres gave the column CHECK of the first schema
-RUN_LEVEL = -1  # batch_index of events that belong to no batch (bootstrap, rollback)
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS monitor_runs (
@@ -126,42 +124,6 @@ EVENT_KIND_CHECK_SQL = (
     "WHERE c.conrelid = 'events'::regclass AND c.conname = %s AND c.contype = 'c'"
 )
 
-BATCH_COLUMNS = (
-    "run_key",
-    "batch_index",
-    "model_name",
-    "champion_version",
-    "source",
-    "n_rows",
-    "prediction_drift",
-    "drift_threshold",
-    "drifted_columns",
-    "share_drifted_columns",
-    "share_missing",
-    "unseen_categories",
-    "drift_detected",
-    "roc_auc",
-    "accuracy",
-    "performance_drop",
-    "action",
-    "prior_shift",
-    "positive_rate",
-    "mean_prediction",
-    "estimated_roc_auc",
-    "estimated_accuracy",
-    "estimated_drop",
-    "labelled_rows",
-    "estimation_error",
-    "prediction_drift_p",
-    "drift_noise_edge",
-    "roc_auc_stderr",
-    "estimated_roc_auc_low",
-    "estimated_roc_auc_high",
-    "estimate_trusted",
-)
-# The monitor's verdict on a batch: it alarmed when any of these is true. The dashboard's alert, its alarm counts
-# and the run report read these columns rather than re-deciding from the scores.
-VERDICT_COLUMNS = ("drift_detected", "performance_drop", "prior_shift", "estimated_drop")
 # Columns added to batch_metrics after its first release, as ADD COLUMN clauses: create_schema adds the missing
 # ones to an existing table. Each must be nullable or carry a default, so that rows already stored stay valid.
 BATCH_COLUMNS_ADDED = (
@@ -185,98 +147,6 @@ BATCH_COLUMNS_ADDED = (
 
 class StoreUnavailable(RuntimeError):
     """The metrics database cannot be reached."""
-
-
-@dataclass
-class BatchRow:
-    """One batch as the monitor measured and judged it: a row of batch_metrics.
-
-    The fields added after the first release come last, with defaults, so callers that build a row by position
-    keep working. ``positive_rate`` is the observed share of positives and is None unless the batch was
-    labelled; ``mean_prediction`` is the champion's mean P(positive) on the batch (None only in old rows);
-    ``prior_shift`` is the monitor's verdict that the two differ beyond its tolerance. ``estimated_roc_auc`` and
-    ``estimated_accuracy`` come from the champion's probabilities alone (``pipeline.stats.estimate``), on every batch;
-    ``estimated_drop`` is the alarm on them. ``labelled_rows`` counts the rows whose label is known (all of a
-    labelled batch; those of late labels, ``pipeline labels``) and ``estimation_error`` is estimated minus
-    realized ROC AUC once they are. ``prediction_drift_p`` is the chance of a prediction drift at least as large
-    under no drift at the batch's size, and ``drift_noise_edge`` the score chance reaches at the false-alarm rate
-    (``pipeline.stats.noise``); ``roc_auc_stderr`` the realized AUC's standard error; ``estimated_roc_auc_low`` and
-    ``_high`` the estimate's interval, and ``estimate_trusted`` whether recent labels kept within such intervals
-    (None: no labels yet to tell).
-    """
-
-    run_key: str
-    batch_index: int
-    model_name: str
-    champion_version: int | None
-    source: str
-    n_rows: int
-    prediction_drift: float
-    drift_threshold: float
-    drifted_columns: int
-    share_drifted_columns: float
-    share_missing: float
-    unseen_categories: int
-    drift_detected: bool
-    roc_auc: float | None
-    accuracy: float | None
-    performance_drop: bool
-    action: str
-    prior_shift: bool = False
-    positive_rate: float | None = None
-    mean_prediction: float | None = None
-    estimated_roc_auc: float | None = None
-    estimated_accuracy: float | None = None
-    estimated_drop: bool = False
-    labelled_rows: int | None = None
-    estimation_error: float | None = None
-    prediction_drift_p: float | None = None
-    drift_noise_edge: float | None = None
-    roc_auc_stderr: float | None = None
-    estimated_roc_auc_low: float | None = None
-    estimated_roc_auc_high: float | None = None
-    estimate_trusted: bool | None = None
-
-
-@dataclass(frozen=True)
-class LateLabelled:
-    """A batch's realized quality from labels that arrived after it was monitored (``pipeline labels``)."""
-
-    run_key: str
-    batch_index: int
-    labelled_rows: int
-    roc_auc: float | None
-    accuracy: float
-    positive_rate: float
-    estimation_error: float | None
-    performance_drop: bool
-
-
-@dataclass
-class Event:
-    run_key: str
-    model_name: str
-    kind: str
-    message: str
-    batch_index: int = RUN_LEVEL
-    model_version: int | None = None
-    champion_version: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.kind not in EVENT_KINDS:
-            raise ValueError(f"unknown event kind {self.kind!r}; expected one of {', '.join(EVENT_KINDS)}")
-
-
-@dataclass(frozen=True)
-class FeatureScore:
-    """One feature's drift score in one batch. ``score`` is None where it could not be computed (NaN: a side of
-    the comparison had no values); ``drifted`` is the verdict against the column threshold, kept as decided so
-    that the dashboard does not have to know the threshold the run used."""
-
-    feature: str
-    score: float | None
-    drifted: bool
 
 
 def _allowed_kinds(definition: str | None) -> set[str] | None:
