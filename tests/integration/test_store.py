@@ -10,7 +10,8 @@ import psycopg2
 import pytest
 
 from pipeline.domain.records import BATCH_COLUMNS, EVENT_KINDS, BatchRow, Event, FeatureScore
-from pipeline.io.store import EVENT_KIND_CHECK, MetricsStore
+from pipeline.io.store import MetricsStore
+from pipeline.io.store_schema import EVENT_KIND_CHECK
 
 pytestmark = pytest.mark.integration
 
