@@ -47,7 +47,7 @@ FEATURES = (
 TARGET = "rain"
 CHANGE_ROW = 12_000  # where the shipped file's injected drift starts
 YEAR = 365
-# The report's verdicts, as in `pipeline.io.store.VERDICT_COLUMNS` (kept here so a record is read as the user reads it).
+# The report's verdicts, as in `pipeline.domain.records.VERDICT_COLUMNS` (kept here: read as the user reads them).
 RULES = ("drift_detected", "performance_drop", "prior_shift", "estimated_drop")
 BATCH_LINE = re.compile(r"^\[batch \d+\] (ok|ALARM) ")  # the monitor's closing line of each batch
 

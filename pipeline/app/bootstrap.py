@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+from pipeline.domain.records import Event
 from pipeline.domain.schema import FeatureSchema
 from pipeline.io.data import DataError, ObjectStore, load_batch
-from pipeline.io.store import Event, MetricsStore
+from pipeline.io.store import MetricsStore
 from pipeline.model.registry import Registry, VersionInfo
 from pipeline.model.retrain import RetrainOutcome, WindowInfo, retrain
 from pipeline.model.serving import load_version, schema_for

@@ -12,9 +12,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from pipeline.domain.policy import Verdict
+from pipeline.domain.records import VERDICT_COLUMNS
 from pipeline.domain.values import one_line
 from pipeline.engine.observe import BatchObservation
-from pipeline.io.store import VERDICT_COLUMNS
 from pipeline.model import tracking
 from pipeline.stats.drift import DriftResult
 

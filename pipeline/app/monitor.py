@@ -29,13 +29,14 @@ from pipeline.app.retraining import (
 from pipeline.app.sources import BatchSource
 from pipeline.domain import policy
 from pipeline.domain.policy import Action
+from pipeline.domain.records import VERDICT_COLUMNS, Event
 from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import one_line
 from pipeline.engine.local import Engine, local_engine
 from pipeline.engine.observe import BatchObservation, observe
 from pipeline.io.data import Batch, DataError, empty_columns
 from pipeline.io.predictions import PredictionLog, PredictionLogError
-from pipeline.io.store import VERDICT_COLUMNS, Event, MetricsStore
+from pipeline.io.store import MetricsStore
 from pipeline.model import tracking
 from pipeline.model.registry import Registry
 from pipeline.model.retrain import retrain

@@ -8,10 +8,10 @@ from dataclasses import asdict
 from typing import Any
 
 from pipeline.domain.policy import Action, Verdict
+from pipeline.domain.records import BatchRow, Event, FeatureScore
 from pipeline.domain.values import finite
 from pipeline.engine.observe import BatchObservation
 from pipeline.io.data import Batch
-from pipeline.io.store import BatchRow, Event, FeatureScore
 from pipeline.model.retrain import RetrainOutcome
 
 

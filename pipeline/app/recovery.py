@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Container
 
 from pipeline.domain.policy import Action
+from pipeline.domain.records import Event
 from pipeline.domain.values import one_line
-from pipeline.io.store import Event
 from pipeline.model import tracking
 from pipeline.model.registry import Registry, VersionInfo
 

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.io.store import BATCH_COLUMNS, VERDICT_COLUMNS, MetricsStore
+from pipeline.domain.records import BATCH_COLUMNS, VERDICT_COLUMNS
+from pipeline.io.store import MetricsStore
 
 if TYPE_CHECKING:
     from pipeline.domain.schema import FeatureSchema

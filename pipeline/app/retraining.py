@@ -15,8 +15,9 @@ from pipeline.app.champion import ChampionCache
 from pipeline.app.outcome import retrain_events
 from pipeline.domain import policy
 from pipeline.domain.policy import Action
+from pipeline.domain.records import Event
 from pipeline.io.data import Batch
-from pipeline.io.store import Event, MetricsStore
+from pipeline.io.store import MetricsStore
 from pipeline.model import tracking
 from pipeline.model.registry import VersionInfo
 from pipeline.model.retrain import RetrainOutcome, WindowInfo, retrain

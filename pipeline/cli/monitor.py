@@ -223,7 +223,7 @@ def _exit_on_failures(result: MonitorResult, fail_on_alarm: bool) -> None:
 
 
 def _summary(result: MonitorResult, settings: Settings, store: MetricsStore) -> None:
-    from pipeline.io.store import VERDICT_COLUMNS
+    from pipeline.domain.records import VERDICT_COLUMNS
 
     table = Table(title=f"monitor run {result.run_key} — {settings.model_name}")
     for column in ("batch", "rows", "drift", "drifted", "missing", "AUC", "est. AUC", "version", "action"):

@@ -29,7 +29,7 @@ def promote(
     import uuid
 
     from pipeline.app.adopt import find_version
-    from pipeline.io.store import Event
+    from pipeline.domain.records import Event
     from pipeline.model.registry import RegistryError
     from pipeline.model.serving import TAG_SCHEMA, load_version, schema_for
 
@@ -74,7 +74,7 @@ def rollback(model_name: ModelName = None) -> None:
     """Move the `champion` alias back to `previous` (the champion it replaced)."""
     import uuid
 
-    from pipeline.io.store import Event
+    from pipeline.domain.records import Event
 
     settings = cli_settings(model_name)
     with clean_errors():

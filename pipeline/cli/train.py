@@ -75,9 +75,9 @@ def adopt_and_record(
 
     from pipeline.app.adopt import adopt as adopt_version
     from pipeline.app.adopt import find_version
+    from pipeline.domain.records import Event
     from pipeline.domain.retrain_mode import parse_mode
     from pipeline.io.data import load_batch
-    from pipeline.io.store import Event
     from pipeline.model.serving import schema_for
 
     registry = parts.registry

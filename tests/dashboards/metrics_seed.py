@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from pipeline.io.store import BatchRow, Event, FeatureScore, LateLabelled, MetricsStore
+from pipeline.domain.records import BatchRow, Event, FeatureScore, LateLabelled
+from pipeline.io.store import MetricsStore
 
 MODEL = "ed-triage-admission"
 OTHER_MODEL = "ed-triage-admission-shadow"

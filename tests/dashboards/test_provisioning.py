@@ -9,7 +9,7 @@ from typing import Any
 
 from stack_files import DOCKER, GRAFANA, ROOT
 
-from pipeline.io.store import VERDICT_COLUMNS
+from pipeline.domain.records import VERDICT_COLUMNS
 from pipeline.settings import Settings
 
 DATASOURCE_UID = "pipeline-metrics"

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli.main import app
 from pipeline.domain.policy import Action
-from pipeline.io.store import VERDICT_COLUMNS
+from pipeline.domain.records import VERDICT_COLUMNS
 from pipeline.model.flavors import load_model
 
 pytestmark = pytest.mark.integration

@@ -9,15 +9,9 @@ from typing import Any
 import psycopg2
 import pytest
 
-from pipeline.io.store import (
-    BATCH_COLUMNS,
-    EVENT_KIND_CHECK,
-    EVENT_KINDS,
-    BatchRow,
-    Event,
-    FeatureScore,
-    MetricsStore,
-)
+from pipeline.domain.records import BATCH_COLUMNS, EVENT_KINDS, BatchRow, Event, FeatureScore
+from pipeline.io.store import MetricsStore
+from pipeline.io.store_schema import EVENT_KIND_CHECK
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,8 @@ import pytest
 from mlflow import MlflowClient
 from reliability_rig import VENV_BIN, Case, invoke
 
-from pipeline.io.store import BatchRow, Event, MetricsStore
+from pipeline.domain.records import BatchRow, Event
+from pipeline.io.store import MetricsStore
 from pipeline.model import flavors
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,8 @@ import pytest
 
 from pipeline.app import report
 from pipeline.app.report import BATCHES_CSV, TIMELINE_PNG, plot_drift_timeline, write_run_report
-from pipeline.io.store import BatchRow, Event, MetricsStore
+from pipeline.domain.records import BatchRow, Event
+from pipeline.io.store import MetricsStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 THRESHOLD = 0.1
