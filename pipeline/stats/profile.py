@@ -83,13 +83,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.stats.drift import (
-    PREDICTION,
-    DriftResult,
-    NumericProfile,
-    ReferenceProfile,
-)
+from pipeline.stats.column_profiles import NumericProfile
+from pipeline.stats.drift import DriftResult, ReferenceProfile
 from pipeline.stats.estimate import LEVEL, Estimate, Estimator, grouped_estimate, ranked_pairs
+from pipeline.stats.evidently_report import PREDICTION
 
 FORMAT = "pipeline.batch-profile"
 VERSION = 2

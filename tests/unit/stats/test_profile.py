@@ -15,7 +15,8 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from pipeline.demo.synth import DriftKind, Population, generate_stream, load_sample_frame
 from pipeline.domain.schema import FeatureSchema
 from pipeline.io.data import labels_of, validate_frame
-from pipeline.stats.drift import PREDICTION, ReferenceProfile
+from pipeline.stats.drift import ReferenceProfile
+from pipeline.stats.evidently_report import PREDICTION
 from pipeline.stats.profile import AUC_BINS, BatchProfile, BinnedReference, EdgeLocator, ProfileError, merge, merge_all
 
 THRESHOLD = 0.1
@@ -375,7 +376,7 @@ def test_the_edge_locator_on_degenerate_edges(edges):
 def test_pickled_bins_leave_their_grid_behind_and_count_the_same():
     import pickle
 
-    from pipeline.stats.drift import NumericProfile
+    from pipeline.stats.column_profiles import NumericProfile
     from pipeline.stats.profile import ColumnBins
 
     rng = np.random.default_rng(3)
