@@ -83,9 +83,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.stats.auc_interval import LEVEL, Estimate, grouped_estimate, ranked_pairs
 from pipeline.stats.column_profiles import NumericProfile
 from pipeline.stats.drift import DriftResult, ReferenceProfile
-from pipeline.stats.estimate import LEVEL, Estimate, Estimator, grouped_estimate, ranked_pairs
+from pipeline.stats.estimate import Estimator
 from pipeline.stats.evidently_report import PREDICTION
 
 FORMAT = "pipeline.batch-profile"
@@ -249,7 +250,7 @@ class ExpectedCounts:
         return estimated.roc_auc, None if math.isnan(estimated.accuracy) else estimated.accuracy
 
     def estimated(self, estimator: Estimator | None = None, level: float = LEVEL) -> Estimate:
-        """The estimate with its prediction interval (``pipeline.stats.estimate.grouped_estimate``, what
+        """The estimate with its prediction interval (``pipeline.stats.auc_interval.grouped_estimate``, what
         ``Estimator.estimate`` computes on rows): each bin a group of tied rows at its midpoint. The interval counts
         the calibration's own spread when given the ``estimator`` whose calibrated probabilities were counted."""
         kept = np.flatnonzero(self.rows)
