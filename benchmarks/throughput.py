@@ -42,10 +42,11 @@ from pipeline.io.data import labels_of, read_table, validate_frame
 from pipeline.io.store import BatchRow, Event, MetricsStore
 from pipeline.model.train import ZOO, fit, predict_proba
 from pipeline.settings import Settings
+from pipeline.stats.binned_reference import BinnedReference
 from pipeline.stats.drift import DriftResult, ReferenceProfile
 from pipeline.stats.evidently_check import measure_with_evidently, usable_columns
 from pipeline.stats.evidently_report import CAT_METHOD, NUM_METHOD
-from pipeline.stats.profile import BinnedReference, merge_all
+from pipeline.stats.profile import merge_all
 
 STAGES = ("load", "validate", "score", "drift", "store")
 CHUNKS = 10  # the merged-profile path of section 2 profiles each batch in this many chunks
