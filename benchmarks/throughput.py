@@ -4,12 +4,14 @@ Every batch goes through the monitor's own per-batch steps, each timed: load (Pa
 score (the champion's vectorised ``predict_proba`` and, as batches are labelled, ROC AUC), drift, and
 decide + store (one transaction into a real Postgres). "Ours" measures drift with
 ``ReferenceProfile.measure``;
-the baseline with ``ReferenceProfile.measure_with_evidently``: a fresh Evidently ``Report`` per batch over the
-reference and the batch, exactly what the monitor ran before the fast path (reference ``Dataset`` built once).
+the baseline with ``pipeline.stats.evidently_check.measure_with_evidently``: a fresh Evidently ``Report`` per batch
+over the reference and the batch, exactly what the monitor ran before the fast path (reference ``Dataset`` built
+once).
 """
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 import uuid
@@ -41,8 +43,11 @@ from pipeline.io.data import labels_of, read_table, validate_frame
 from pipeline.io.store import MetricsStore
 from pipeline.model.train import ZOO, fit, predict_proba
 from pipeline.settings import Settings
-from pipeline.stats.drift import CAT_METHOD, NUM_METHOD, DriftResult, ReferenceProfile
-from pipeline.stats.profile import BinnedReference, merge_all
+from pipeline.stats.binned_reference import BinnedReference
+from pipeline.stats.drift import DriftResult, ReferenceProfile
+from pipeline.stats.evidently_check import measure_with_evidently, usable_columns
+from pipeline.stats.evidently_report import CAT_METHOD, NUM_METHOD
+from pipeline.stats.profile import merge_all
 
 STAGES = ("load", "validate", "score", "drift", "store")
 CHUNKS = 10  # the merged-profile path of section 2 profiles each batch in this many chunks
@@ -219,7 +224,7 @@ def _agreement(
     merged, merged_seconds = _merged(binned, frame, proba)
     equal = merged_equal = pairs = in_bound = 0
     worst = worst_abs = worst_rel = 0.0
-    for name in profile.usable_columns(frame):
+    for name in usable_columns(profile, frame):
         score, drifted = columns.score(name, frame[name])
         mine = ours.column_scores[name]
         pairs += 1
@@ -267,7 +272,7 @@ def run(config: ThroughputConfig, store: MetricsStore | None, say: Say) -> tuple
         )
     with watch.stage("bins"):
         binned = BinnedReference(profile)
-    profile.measure_with_evidently(reference.head(200), reference_proba[:200])  # builds Evidently's reference once
+    measure_with_evidently(profile, reference.head(200), reference_proba[:200])  # builds Evidently's reference once
     columns = EvidentlyColumns(reference, reference_proba, schema, settings.column_drift_threshold)
     if store is not None:
         store.create_schema()
@@ -282,7 +287,7 @@ def run(config: ThroughputConfig, store: MetricsStore | None, say: Say) -> tuple
                 paths.append(path)
             if not results:  # warm-up: first calls pay imports and caches, in both paths
                 pipeline.run(paths[0], profile.measure)
-                pipeline.run(paths[0], profile.measure_with_evidently)
+                pipeline.run(paths[0], functools.partial(measure_with_evidently, profile))
             result = SizeResult(rows)
             for repeat in range(config.passes.get(rows, 1)):
                 for path, kind in zip(paths, KINDS, strict=True):
@@ -292,7 +297,7 @@ def run(config: ThroughputConfig, store: MetricsStore | None, say: Say) -> tuple
                         result.agreement.append(_agreement(columns, profile, binned, frame, proba, run_.drift, kind))
             say(f"{rows:>7} rows: ours median {seconds(median([r.total for r in result.ours]))} per batch")
             for path in paths[: config.baseline_batches.get(rows, 1)]:
-                run_, _, _ = pipeline.run(path, profile.measure_with_evidently)
+                run_, _, _ = pipeline.run(path, functools.partial(measure_with_evidently, profile))
                 result.baseline.append(run_)
                 say(f"{rows:>7} rows: Evidently per batch {seconds(run_.total)}")
             results.append(result)

@@ -9,9 +9,9 @@ reference, as ``make monitor`` bootstraps it) and CSV batches written by ``pipel
 The marginal batch is what one more batch adds to a run: (median of the N-batch runs - median of the one-batch
 runs) / (N - 1). The baseline is the per-batch work of monitoring with an Evidently report per batch, in one
 warm process (no start-up counted): read and validate the CSV, score it with the same champion, run the
-Evidently report (``ReferenceProfile.measure_with_evidently``). Its drift decisions are compared with the CLI
-run's own, batch by batch: the drift alarm (prediction drift, or the share of drifted columns, at the
-policy's thresholds) and the drifted-column count.
+Evidently report (``pipeline.stats.evidently_check.measure_with_evidently``). Its drift decisions are compared
+with the CLI run's own, batch by batch: the drift alarm (prediction drift, or the share of drifted columns, at
+the policy's thresholds) and the drifted-column count.
 """
 
 from __future__ import annotations
@@ -236,6 +236,7 @@ def _baseline(
     from pipeline.model.serving import load_version, recorded_reference, schema_for
     from pipeline.settings import Settings
     from pipeline.stats.drift import ReferenceProfile
+    from pipeline.stats.evidently_check import measure_with_evidently
 
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
@@ -260,7 +261,7 @@ def _baseline(
         prediction_threshold=settings.drift_threshold,
         column_threshold=settings.column_drift_threshold,
     )
-    profile.measure_with_evidently(reference.frame.head(200), scorer.proba(reference.frame.head(200)))  # warm-up
+    measure_with_evidently(profile, reference.frame.head(200), scorer.proba(reference.frame.head(200)))  # warm-up
     times, equal = [], 0
     for path, record in zip(batches, records, strict=True):
         started = time.perf_counter()
@@ -268,7 +269,7 @@ def _baseline(
         read = time.perf_counter()
         proba = scorer.proba(frame)
         scored = time.perf_counter()
-        theirs = profile.measure_with_evidently(frame, proba)
+        theirs = measure_with_evidently(profile, frame, proba)
         done = time.perf_counter()
         times.append(Baseline(read - started, scored - read, done - scored))
         alarm = (

@@ -25,9 +25,9 @@ from pipeline.model.serving import (
     recorded_calibration,
 )
 from pipeline.settings import Settings
+from pipeline.stats.binned_reference import BinnedReference
 from pipeline.stats.drift import ReferenceProfile
 from pipeline.stats.estimate import Estimator
-from pipeline.stats.profile import BinnedReference
 
 RECENT_LABELLED_ROWS = 5_000  # the newest labelled rows the estimate's calibration is tested and refitted on
 Say = Callable[[str], None]

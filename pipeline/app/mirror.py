@@ -62,8 +62,8 @@ def log_run_artifacts(
     """What the run logs to its MLflow run besides metrics: the batch records and the drift timeline's data
     (JSON) always; the pictures only when a batch of this run alarmed: the drift timeline PNG and the
     Evidently HTML of the latest alarmed batch against its reference, each side sampled to at most
-    ``pipeline.stats.drift.HTML_SAMPLE_ROWS`` rows. A run without alarm draws nothing (``pipeline report`` draws
-    both for any recorded run and batch)."""
+    ``pipeline.stats.evidently_report.HTML_SAMPLE_ROWS`` rows. A run without alarm draws nothing (``pipeline report``
+    draws both for any recorded run and batch)."""
     import mlflow
 
     from pipeline.app.report import plot_drift_timeline, timeline_data

@@ -25,6 +25,7 @@ from pipeline.engine.spark_job import is_job_result, read_result
 from pipeline.io.data import Batch, DataError, labels_of
 from pipeline.io.predictions import PredictionLog, log_frame
 from pipeline.settings import Settings
+from pipeline.stats.evidently_report import sampled_report
 
 Read = tuple[Batch, BatchObservation, set[str]]  # the batch as kept, its observation, the columns with values
 
@@ -103,7 +104,7 @@ class BatchReader:
         if len(sample):  # the Evidently report of the batch, when asked for, is drawn on the rows kept
 
             def report() -> Any:
-                return profile.sampled_report(sample, scorer.proba(sample))
+                return sampled_report(profile, sample, scorer.proba(sample))
 
             seen = dataclasses.replace(seen, drift=dataclasses.replace(seen.drift, build_report=report))
         return chunked.as_batch(), seen, chunked.columns_with_values(self.schema)

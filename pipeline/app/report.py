@@ -257,14 +257,15 @@ def write_batch_html(
     """Rebuild the Evidently HTML report of one recorded batch (a row of ``batches_of_run``) and write it.
 
     The batch is read again from its file, both it and ``reference`` are sampled to at most
-    ``pipeline.stats.drift.HTML_SAMPLE_ROWS`` rows (the sample the monitor's own HTML uses), scored with the version
-    that scored the batch, and compared at the batch's recorded threshold.
+    ``pipeline.stats.evidently_report.HTML_SAMPLE_ROWS`` rows (the sample the monitor's own HTML uses), scored with the
+    version that scored the batch, and compared at the batch's recorded threshold.
     """
     import numpy as np
 
     from pipeline.io.data import load_batch
     from pipeline.model.serving import load_version
-    from pipeline.stats.drift import HTML_SAMPLE_ROWS, ReferenceProfile, sample_positions
+    from pipeline.stats.drift import ReferenceProfile
+    from pipeline.stats.evidently_report import HTML_SAMPLE_ROWS, sample_positions, sampled_report
 
     index = int(batch["batch_index"])
     current = load_batch(batch_file(str(batch["source"])), schema, s3_client).frame
@@ -282,5 +283,5 @@ def write_batch_html(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"evidently_batch_{index:03d}.html"
-    profile.sampled_report(cur, np.asarray(scorer.proba(cur))).save_html(str(path))
+    sampled_report(profile, cur, np.asarray(scorer.proba(cur))).save_html(str(path))
     return path

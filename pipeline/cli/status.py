@@ -196,8 +196,8 @@ def _report_period(
     from pipeline.io.data import load_batch
     from pipeline.model.registry import require_champion
     from pipeline.model.serving import load_version, recorded_reference, schema_for
+    from pipeline.stats.binned_reference import BinnedReference
     from pipeline.stats.drift import ReferenceProfile
-    from pipeline.stats.profile import BinnedReference
 
     registry = parts.registry
     champion = require_champion(registry)

@@ -9,13 +9,13 @@ Both run ``ChunkWork.run`` on every chunk, so they agree:
    numeric text as numbers (what pandas' reader does to a whole file), so a chunk's categories are the
    reference's; numerical columns are converted by ``validate_frame`` as always;
 2. validate (``validate_frame``), score (the champion's P(positive)), and profile against the reference's fixed
-   bins (``pipeline.stats.profile``), with the calibrated probabilities the performance estimate needs;
+   bins (``pipeline.stats.binned_reference``), with the calibrated probabilities the performance estimate needs;
 3. keep the newest ``sample_rows`` validated rows: the sample a retrain's window and a new reference take from
    the batch (a huge batch cannot blow up a retrain).
 
 The merged profile gives the observation the policy judges (``observation_of_profile``): drift scores within
-the bound proved in ``pipeline.stats.profile``, ROC AUC within ``LabelQuality.roc_auc_bound``, accuracy exact, the
-estimate from binned scores. A batch that fits one chunk takes the exact in-memory path instead.
+the bound proved in ``pipeline.stats.binned_reference``, ROC AUC within ``LabelQuality.roc_auc_bound``, accuracy
+exact, the estimate from binned scores. A batch that fits one chunk takes the exact in-memory path instead.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ from pipeline.io.data import (
 )
 from pipeline.model.scoring import Scorer
 from pipeline.settings import Settings
+from pipeline.stats.binned_reference import BinnedReference
 from pipeline.stats.estimate import Estimator
-from pipeline.stats.profile import BatchProfile, BinnedReference
+from pipeline.stats.profile import BatchProfile
 
 if TYPE_CHECKING:
     from pipeline.stats.noise import NoiseBand

@@ -15,8 +15,9 @@ from pipeline.domain.policy import Observation
 from pipeline.domain.values import finite
 from pipeline.io.data import Batch, labels_of
 from pipeline.model.scoring import Scorer
+from pipeline.stats.auc_interval import Estimate
 from pipeline.stats.drift import DriftResult, ReferenceProfile
-from pipeline.stats.estimate import Estimate, Estimator
+from pipeline.stats.estimate import Estimator
 from pipeline.stats.metrics import quality
 from pipeline.stats.profile import BatchProfile
 

@@ -105,9 +105,9 @@ def build_work(
     from pipeline.domain.schema import parse_schema
     from pipeline.model.flavors import load_model
     from pipeline.model.scoring import Scorer
+    from pipeline.stats.binned_reference import BinnedReference
     from pipeline.stats.drift import ReferenceProfile
     from pipeline.stats.estimate import Estimator
-    from pipeline.stats.profile import BinnedReference
 
     schema = parse_schema(json.loads(read_bytes(schema_uri, s3)), schema_uri)
     scorer = Scorer.of(load_model(model, trusted_types=trusted_types), schema, project_trained=project_trained)

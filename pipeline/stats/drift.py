@@ -1,24 +1,20 @@
 """Drift of each batch against a reference profile built once, with Evidently's methods, computed in numpy.
 
-The drift score of a numerical column (and of the prediction) is Evidently's ``wasserstein`` method: the
-Wasserstein distance between the reference and current distributions divided by the reference standard
-deviation ("normed"). 0 means identical distributions; larger means more drift; a column counts as drifted
-when its score is >= the threshold (default 0.1, i.e. the mass moved by a tenth of a standard deviation on
-average). Categorical columns use Jensen-Shannon distance (0..1, larger = more drift), threshold 0.1.
-
-Prediction drift is measured on the predicted probability of admission, not on the 0/1 label.
+A numerical column (and the prediction) is scored by the normed Wasserstein distance, a categorical column by
+the Jensen-Shannon distance (``pipeline.stats.column_profiles``); a column counts as drifted when its score is
+>= the threshold (default 0.1, i.e. for a numerical column the mass moved by a tenth of a standard deviation on
+average). Prediction drift is measured on the predicted probability of admission, not on the 0/1 label.
 
 How it is computed. The reference does not change between batches, so it is profiled once: per numerical
 column its distinct finite values, their cumulative counts and its standard deviation; per categorical column
 its level counts. A batch then costs one sort per numerical column and a ``value_counts`` per categorical one.
-The Wasserstein distance is the exact integral of |F_ref - F_cur| over the merged support of both samples
-(what scipy computes, on distinct values instead of all values), so the scores equal Evidently's up to
-floating-point rounding; ``tests/unit/test_drift_agreement.py`` holds them to Evidently's own values.
+The scores equal Evidently's up to floating-point rounding; ``tests/unit/stats/test_drift_agreement.py`` holds
+them to Evidently's own values.
 
 Evidently stays the report engine: ``DriftResult.save_html`` builds an Evidently report for the batch on
-demand, on a uniform sample of at most ``HTML_SAMPLE_ROWS`` rows of the batch and of the reference (a picture
-to look at, not the figures the monitor decides on: those are always the whole batch's), and
-``ReferenceProfile.evidently_report`` is the per-batch report the scores are checked against.
+demand (``pipeline.stats.evidently_report.sampled_report``, on a sample of the batch and of the reference: a
+picture to look at, not the figures the monitor decides on: those are always the whole batch's), and
+``pipeline.stats.evidently_check`` runs Evidently on the whole batch, the reference the scores are checked against.
 """
 
 from __future__ import annotations
@@ -32,24 +28,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.domain.schema import FeatureSchema
+from pipeline.stats.column_profiles import CategoricalProfile, NumericProfile
+from pipeline.stats.evidently_report import sampled_report
 
 if TYPE_CHECKING:
     from pipeline.stats.noise import NoiseBand, NoiseModel
-
-PREDICTION = "prediction"
-NUM_METHOD = "wasserstein"
-CAT_METHOD = "jensenshannon"
-MIN_NORM = 0.001  # Evidently's floor on the reference standard deviation
-HTML_SAMPLE_ROWS = 5_000  # rows of the batch and of the reference an Evidently HTML report is built on, at most
-HTML_SAMPLE_SEED = 0
-
-
-def sample_positions(rows: int, limit: int, seed: int = HTML_SAMPLE_SEED) -> np.ndarray:
-    """The positions of a uniform sample of at most ``limit`` of ``rows`` rows, in order, without replacement;
-    every position when there are no more than ``limit`` rows. The same arguments give the same sample."""
-    if rows <= limit:
-        return np.arange(rows)
-    return np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
 
 
 def column_drifted(score: float, threshold: float) -> bool:
@@ -143,7 +126,7 @@ class DriftResult:
         return self.build_report()
 
     def save_html(self, path: str) -> None:
-        """Write the Evidently HTML report of this batch (on at most ``HTML_SAMPLE_ROWS`` rows of each side)."""
+        """Write the Evidently HTML report of this batch (``pipeline.stats.evidently_report.sampled_report``)."""
         self.evidently_snapshot().save_html(path)
 
     def is_drifted(self, name: str) -> bool:
@@ -160,97 +143,6 @@ class DriftResult:
         return sorted(drifted, key=lambda item: (-item[1], item[0]))
 
 
-@dataclass(frozen=True)
-class NumericProfile:
-    """A numerical column of the reference: its distinct finite values, the share of each, its std."""
-
-    values: np.ndarray
-    shares: np.ndarray
-    count: int
-    norm: float
-
-    @classmethod
-    def of(cls, sorted_finite: np.ndarray) -> NumericProfile:
-        values, counts = _distinct(sorted_finite)
-        size = sorted_finite.size
-        norm = max(float(np.std(sorted_finite)), MIN_NORM) if size else MIN_NORM
-        return cls(values, counts / max(size, 1), int(size), norm)
-
-    def score(self, current_sorted: np.ndarray) -> float:
-        """Normed Wasserstein distance to a sorted sample of finite values (NaN if either side is empty).
-
-        W1 is the integral of |F_ref - F_cur| over the line. Both samples' distinct values are merged in
-        order (a stable argsort of two sorted runs, linear time); the running sum of reference shares minus
-        current shares is F_ref - F_cur just after each point, constant up to the next point.
-        """
-        if self.count == 0 or current_sorted.size == 0:
-            return float("nan")
-        values, counts = _distinct(current_sorted)
-        return self.distance(values, counts / current_sorted.size)
-
-    def distance(self, points: np.ndarray, shares: np.ndarray) -> float:
-        """Normed Wasserstein distance to a weighted sample: sorted ``points`` carrying ``shares`` (summing to 1).
-
-        Zero shares are allowed and change nothing; ``score`` passes a sample's distinct values and shares.
-        """
-        merged = np.concatenate((self.values, points))
-        order = np.argsort(merged, kind="stable")
-        gap = np.cumsum(np.concatenate((self.shares, -shares))[order])
-        return float(np.dot(np.abs(gap[:-1]), np.diff(merged[order]))) / self.norm
-
-
-@dataclass(frozen=True)
-class CategoricalProfile:
-    """A categorical column of the reference: the count of each level (missing values left out)."""
-
-    counts: dict[Any, int]
-    count: int
-    levels: frozenset[str]
-
-    @classmethod
-    def of(cls, column: pd.Series) -> CategoricalProfile:
-        counts = column.value_counts(dropna=True)
-        return cls(
-            {key: int(n) for key, n in counts.items()},
-            int(counts.sum()),
-            frozenset(str(key) for key in counts.index),
-        )
-
-    def score(self, current: pd.Series) -> float:
-        """Jensen-Shannon distance (natural log) of the level frequencies (NaN if a side is empty)."""
-        if self.count == 0 or current.sum() == 0:
-            return float("nan")
-        keys = list(self.counts.keys() | current.index)
-        ref = np.array([self.counts.get(key, 0) for key in keys], dtype=np.float64) / self.count
-        cur = current.reindex(keys, fill_value=0).to_numpy(dtype=np.float64) / float(current.sum())
-        return jensen_shannon(ref, cur)
-
-    def unseen(self, current: pd.Series) -> int:
-        return int(sum(n for key, n in current.items() if str(key) not in self.levels))
-
-
-def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen-Shannon distance between two frequency vectors, as ``scipy.spatial.distance.jensenshannon``."""
-    p = p / p.sum()
-    q = q / q.sum()
-    mid = (p + q) / 2
-    total = _relative_entropy(p, mid) + _relative_entropy(q, mid)
-    return float(np.sqrt(max(total, 0.0) / 2))
-
-
-def _relative_entropy(p: np.ndarray, q: np.ndarray) -> float:
-    nonzero = p > 0
-    return float(np.sum(p[nonzero] * np.log(p[nonzero] / q[nonzero])))
-
-
-def _distinct(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct values of a sorted array and how often each occurs."""
-    if sorted_values.size == 0:
-        return sorted_values, np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
-    return sorted_values[starts], np.diff(np.append(starts, sorted_values.size))
-
-
 def _sorted_columns(frame: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
     """The columns as rows of one float64 array, each sorted (NaN last)."""
     rows = np.empty((len(names), len(frame)), dtype=np.float64)
@@ -265,15 +157,6 @@ def _finite_part(sorted_row: np.ndarray) -> np.ndarray:
     low = int(np.searchsorted(sorted_row, -np.inf, side="right"))
     high = int(np.searchsorted(sorted_row, np.inf, side="left"))
     return sorted_row[low:high]
-
-
-def evidently_definition(schema: FeatureSchema) -> Any:
-    """Evidently's data definition of the schema's features and the prediction column."""
-    from evidently import DataDefinition
-
-    return DataDefinition(
-        numerical_columns=[*schema.numerical, PREDICTION], categorical_columns=list(schema.categorical)
-    )
 
 
 class Scores(Protocol):
@@ -312,7 +195,6 @@ class ReferenceProfile:
         null = None if prediction_null is None else np.asarray(prediction_null, dtype=np.float64)
         self.prediction_null = None if null is None else np.sort(null[np.isfinite(null)])
         self._categorical = [CategoricalProfile.of(frame[name]) for name in schema.categorical]
-        self._evidently: tuple[Any, Any] | None = None
         self._noise: NoiseModel | None = None
 
     @classmethod
@@ -392,7 +274,7 @@ class ReferenceProfile:
             rows=len(frame),
             unseen=unseen,
             column_threshold=self.column_threshold,
-            build_report=lambda: self.sampled_report(frame, predictions),
+            build_report=lambda: sampled_report(self, frame, predictions),
         )
 
     def unseen_categories(self, frame: pd.DataFrame) -> int:
@@ -400,107 +282,4 @@ class ReferenceProfile:
         return sum(
             profile.unseen(frame[name].value_counts(dropna=True))
             for name, profile in zip(self.schema.categorical, self._categorical, strict=True)
-        )
-
-    # ------------------------------------------------------------ Evidently, the reference implementation
-
-    def _evidently_inputs(self) -> tuple[Any, Any]:
-        from evidently import Dataset
-
-        if self._evidently is None:
-            definition = evidently_definition(self.schema)
-            reference = self._frame[list(self.schema.features)].copy()
-            reference[PREDICTION] = self._predictions
-            self._evidently = (definition, Dataset.from_pandas(reference, data_definition=definition))
-        return self._evidently
-
-    def usable_columns(self, frame: pd.DataFrame) -> list[str]:
-        """Features with values on both sides: the ones Evidently can compare."""
-        return [name for name in self.schema.features if self._frame[name].notna().any() and frame[name].notna().any()]
-
-    def _evidently_metrics(self, usable: list[str], per_column: bool) -> tuple[Any, Any, Any, dict[str, Any]]:
-        from evidently.metrics import DatasetMissingValueCount, DriftedColumnsCount, ValueDrift
-
-        prediction = ValueDrift(column=PREDICTION, method=NUM_METHOD, threshold=self.prediction_threshold)
-        columns = DriftedColumnsCount(
-            columns=usable,
-            num_method=NUM_METHOD,
-            cat_method=CAT_METHOD,
-            num_threshold=self.column_threshold,
-            cat_threshold=self.column_threshold,
-        )
-        missing = DatasetMissingValueCount(columns=list(self.schema.features))
-        categorical = set(self.schema.categorical)
-        each = {
-            name: ValueDrift(
-                column=name,
-                method=CAT_METHOD if name in categorical else NUM_METHOD,
-                threshold=self.column_threshold,
-            )
-            for name in (usable if per_column else [])
-        }
-        return prediction, columns, missing, each
-
-    def _run_evidently(self, frame: pd.DataFrame, predictions: np.ndarray, per_column: bool) -> tuple[Any, tuple]:
-        from evidently import Dataset, Report
-
-        definition, reference = self._evidently_inputs()
-        current = frame[list(self.schema.features)].copy()
-        current[PREDICTION] = predictions
-        metrics = self._evidently_metrics(self.usable_columns(frame), per_column)
-        prediction, columns, missing, each = metrics
-        report = Report([prediction, columns, missing, *each.values()])
-        return report.run(Dataset.from_pandas(current, data_definition=definition), reference), metrics
-
-    def sampled_report(self, frame: pd.DataFrame, predictions: np.ndarray, rows: int | None = None) -> Any:
-        """The Evidently report of the batch against the reference, each side a uniform sample of at most
-        ``rows`` rows (default ``HTML_SAMPLE_ROWS``; ``sample_positions``): what the HTML shows, in seconds whatever
-        the batch size."""
-        from evidently import Dataset, Report
-
-        definition = evidently_definition(self.schema)
-        sides = []
-        for data, proba in ((self._frame, self._predictions), (frame, np.asarray(predictions, dtype=np.float64))):
-            kept = sample_positions(len(data), HTML_SAMPLE_ROWS if rows is None else rows)
-            side = data[list(self.schema.features)].iloc[kept].reset_index(drop=True)
-            side[PREDICTION] = proba[kept]
-            sides.append(side)
-        reference, current = sides
-        usable = [
-            name for name in self.schema.features if reference[name].notna().any() and current[name].notna().any()
-        ]
-        prediction, columns, missing, _each = self._evidently_metrics(usable, per_column=False)
-        report = Report([prediction, columns, missing])
-        return report.run(
-            Dataset.from_pandas(current, data_definition=definition),
-            Dataset.from_pandas(reference, data_definition=definition),
-        )
-
-    def evidently_report(self, frame: pd.DataFrame, predictions: np.ndarray, *, per_column: bool = False) -> Any:
-        """A fresh Evidently report of the batch: prediction drift, drifted columns, missing values.
-
-        With ``per_column``, one ``ValueDrift`` per usable feature is added (slow: for checks only).
-        """
-        return self._run_evidently(frame, predictions, per_column)[0]
-
-    def measure_with_evidently(
-        self, frame: pd.DataFrame, predictions: np.ndarray, *, per_column: bool = False
-    ) -> DriftResult:
-        """The result of ``measure`` with every figure read from a fresh Evidently report: the slow baseline.
-
-        ``column_scores`` is filled only with ``per_column``.
-        """
-        snapshot, (prediction, columns, missing, each) = self._run_evidently(frame, predictions, per_column)
-        results = snapshot.metric_results
-        drifted = int(results[columns.metric_id].count.value)
-        cells = len(frame) * len(self.schema.features)
-        return DriftResult(
-            prediction_drift=float(results[prediction.metric_id].value),
-            drifted_columns=drifted,
-            share_drifted_columns=drifted / len(self.schema.features),
-            share_missing=float(results[missing.metric_id].count.value) / cells if cells else 0.0,
-            unseen_categories=self.unseen_categories(frame),
-            column_scores={name: float(results[metric.metric_id].value) for name, metric in each.items()},
-            column_threshold=self.column_threshold,
-            build_report=lambda: snapshot,
         )

@@ -208,7 +208,8 @@ def wasserstein_draws(values: np.ndarray, reference: np.ndarray, current: np.nda
 
 def jensen_shannon_draws(reference_counts: np.ndarray, current_counts: np.ndarray) -> np.ndarray:
     """The Jensen-Shannon distance (natural log) between each row of ``reference_counts`` and of
-    ``current_counts`` (counts of the same levels): ``pipeline.stats.drift.jensen_shannon`` for many pairs at once."""
+    ``current_counts`` (counts of the same levels): ``pipeline.stats.column_profiles.jensen_shannon`` for many pairs
+    at once."""
     reference, drawn = _shares(reference_counts), _shares(current_counts)
     mid = (reference + drawn) / 2
     with np.errstate(divide="ignore", invalid="ignore"):

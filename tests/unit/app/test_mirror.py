@@ -7,7 +7,7 @@ import numpy as np
 
 from pipeline.app import mirror
 from pipeline.demo.synth import DriftKind
-from pipeline.stats import drift
+from pipeline.stats import evidently_report
 from pipeline.stats.drift import ReferenceProfile
 
 
@@ -43,7 +43,7 @@ def test_a_run_without_alarm_logs_the_timeline_data_and_no_picture(tracking, sch
 def test_a_run_with_an_alarm_logs_the_html_of_its_latest_alarm_on_a_bounded_sample(
     tracking, schema, population, oracle, monkeypatch, evidently_frame_sizes
 ):
-    monkeypatch.setattr(drift, "HTML_SAMPLE_ROWS", 300)
+    monkeypatch.setattr(evidently_report, "HTML_SAMPLE_ROWS", 300)
     rng = np.random.default_rng(3)
     reference = population.sample_batch(1000, rng)
     batch = population.sample_batch(700, rng, DriftKind.covariate)

@@ -24,9 +24,9 @@ from pipeline.io.data import DataError, labels_of, read_table, validate_frame
 from pipeline.model.flavors import LoadedModel
 from pipeline.model.scoring import ModelMismatch, Scorer
 from pipeline.model.train import ZOO, fit
+from pipeline.stats.binned_reference import BinnedReference
 from pipeline.stats.drift import ReferenceProfile
 from pipeline.stats.estimate import Estimator
-from pipeline.stats.profile import BinnedReference
 
 ROWS = 4000
 CHUNK_ROWS = 700  # the local engine's chunks: boundaries unlike any partition's

@@ -55,14 +55,3 @@ def test_share_missing_counts_cells_and_unseen_levels_are_counted(population, pr
     expected = batch[list(schema.features)].isna().sum().sum() / (len(batch) * len(schema.features))
     assert result.share_missing == pytest.approx(expected)
     assert result.unseen_categories == 10
-
-
-def test_the_html_sample_is_uniform_bounded_ordered_and_repeatable():
-    from pipeline.stats.drift import sample_positions
-
-    kept = sample_positions(100_000, 5_000)
-    assert len(kept) == 5_000 and len(set(kept.tolist())) == 5_000
-    assert (np.diff(kept) > 0).all() and kept[0] >= 0 and kept[-1] < 100_000
-    assert (kept == sample_positions(100_000, 5_000)).all()
-    assert kept.mean() == pytest.approx(50_000, rel=0.05)  # spread over the whole batch, not its head
-    assert sample_positions(300, 5_000).tolist() == list(range(300))

@@ -12,7 +12,9 @@ from evidently.legacy.calculations.stattests.registry import get_stattest
 from evidently.legacy.core import ColumnType
 
 from pipeline.demo.synth import DriftKind, Population, load_sample_frame
-from pipeline.stats.drift import CAT_METHOD, NUM_METHOD, ReferenceProfile
+from pipeline.stats.drift import ReferenceProfile
+from pipeline.stats.evidently_check import measure_with_evidently, usable_columns
+from pipeline.stats.evidently_report import CAT_METHOD, NUM_METHOD
 
 THRESHOLD = 0.1
 TOLERANCE = 1e-9
@@ -69,7 +71,7 @@ def test_column_scores_and_decisions_equal_evidentlys(kind, population, referenc
     batch = _batch(population, kind, seed=22 + list(DriftKind).index(kind))
     ours = profile.measure(batch, _oracle(population, batch))
     categorical = set(schema.categorical)
-    for name in profile.usable_columns(batch):
+    for name in usable_columns(profile, batch):
         expected, drifted = _evidently_score(reference[name], batch[name], name in categorical)
         assert ours.column_scores[name] == pytest.approx(expected, rel=TOLERANCE, abs=TOLERANCE), name
         assert (ours.column_scores[name] >= THRESHOLD) == drifted, name
@@ -78,7 +80,7 @@ def test_column_scores_and_decisions_equal_evidentlys(kind, population, referenc
 def test_edge_cases_score_as_evidently_and_empty_columns_do_not_count(population, reference, profile, schema):
     batch = _odd_batch(population, schema)
     ours = profile.measure(batch, _oracle(population, batch))
-    usable = profile.usable_columns(batch)
+    usable = usable_columns(profile, batch)
     assert "age" not in usable and np.isnan(ours.column_scores["age"])
     for name in usable:
         expected, drifted = _evidently_score(reference[name], batch[name], name in set(schema.categorical))
@@ -101,31 +103,9 @@ def test_batch_figures_equal_a_full_evidently_report(kind, population, profile):
     batch = _batch(population, kind, seed=50)
     proba = _oracle(population, batch)
     ours = profile.measure(batch, proba)
-    theirs = profile.measure_with_evidently(batch, proba)
+    theirs = measure_with_evidently(profile, batch, proba)
     assert ours.prediction_drift == pytest.approx(theirs.prediction_drift, rel=TOLERANCE)
     assert ours.drifted_columns == theirs.drifted_columns
     assert ours.share_drifted_columns == pytest.approx(theirs.share_drifted_columns)
     assert ours.share_missing == pytest.approx(theirs.share_missing)
     assert ours.unseen_categories == theirs.unseen_categories
-
-
-def test_the_evidently_report_is_built_only_when_asked_for(population, profile, tmp_path):
-    batch = _batch(population, DriftKind.covariate, seed=60)
-    result = profile.measure(batch, _oracle(population, batch))
-    path = tmp_path / "drift.html"
-    result.save_html(str(path))
-    assert path.stat().st_size > 10_000
-    assert "prediction" in path.read_text(encoding="utf-8", errors="ignore")
-
-
-def test_the_html_report_is_built_on_a_bounded_sample_of_each_side(
-    population, profile, monkeypatch, tmp_path, evidently_frame_sizes
-):
-    from pipeline.stats import drift
-
-    monkeypatch.setattr(drift, "HTML_SAMPLE_ROWS", 400)
-    batch = _batch(population, DriftKind.covariate, seed=61)  # 1,200 rows against a 3,000-row reference
-    result = profile.measure(batch, _oracle(population, batch))
-    result.save_html(str(tmp_path / "drift.html"))
-    assert evidently_frame_sizes == [400, 400]
-    assert "prediction" in (tmp_path / "drift.html").read_text(encoding="utf-8", errors="ignore")

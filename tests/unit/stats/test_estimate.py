@@ -8,22 +8,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from scipy.stats import rankdata
-from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from pipeline.stats.estimate import (
-    LEVEL,
-    CalibrationSpread,
-    Estimate,
-    Estimator,
-    Isotonic,
-    Recalibration,
-    calibration_drifted,
-    estimate_trusted,
-    expected_calibration_error,
-    expected_roc_auc,
-    grouped_estimate,
-)
+from pipeline.stats.auc_interval import LEVEL, Estimate, expected_roc_auc
+from pipeline.stats.calibration import expected_calibration_error
+from pipeline.stats.estimate import Estimator, Recalibration, calibration_drifted, estimate_trusted
 
 RAW = Estimator(None, "none", float("nan"))
 DRAWS = 200
@@ -130,25 +119,9 @@ def test_edge_cases(proba, roc_auc, accuracy):
     assert estimate.accuracy == pytest.approx(accuracy, nan_ok=True)
 
 
-def test_the_ranking_is_the_raw_scores_and_the_expectation_the_calibrated_ones():
-    # Two rows, ranked by score; the lower-scored is surely positive, the higher surely negative: AUC 0.
-    assert expected_roc_auc(np.array([0.9, 0.1]), np.array([0.0, 1.0])) == pytest.approx(0.0)
-
-
 def test_a_reference_with_one_class_is_not_calibrated():
     estimator = Estimator.fit(np.linspace(0, 1, 100), np.zeros(100))
     assert estimator.method == "none" and estimator.calibrator is None
-
-
-@pytest.mark.parametrize("ties", [False, True])
-def test_the_isotonic_calibration_is_sklearns(ties):
-    rng = np.random.default_rng(2)
-    p = rng.beta(2, 3, 5_000)
-    p = np.round(p, 2) if ties else p
-    y = (rng.random(p.size) < p**2).astype(float)
-    new = rng.random(1_000) * 1.2 - 0.1  # some outside the reference's range
-    sklearn = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
-    np.testing.assert_allclose(Isotonic.fit(p, y).predict(new), sklearn.predict(new), atol=1e-12)
 
 
 def test_mismatched_or_non_finite_input_is_refused():
@@ -158,18 +131,6 @@ def test_mismatched_or_non_finite_input_is_refused():
         Estimator.fit(np.ones(3), np.array([0, 1, 2]))
     with pytest.raises(ValueError):
         RAW.estimate(np.array([0.2, np.nan]))
-
-
-@pytest.mark.parametrize(
-    ("proba", "y", "ece"),
-    [
-        (np.array([0.1, 0.1, 0.9, 0.9]), np.array([0, 0, 1, 1]), 0.1),  # two bins, each 0.1 off
-        (np.array([0.5, 0.5, 0.5, 0.5]), np.array([0, 1, 0, 1]), 0.0),
-        (np.array([0.2, 0.2, 0.2, 0.2]), np.array([1, 1, 1, 1]), 0.8),
-    ],
-)
-def test_expected_calibration_error(proba, y, ece):
-    assert expected_calibration_error(proba, y) == pytest.approx(ece)
 
 
 # ---------------------------------------------------------------- the interval
@@ -239,14 +200,6 @@ def test_when_the_realized_auc_cannot_vary_the_interval_is_the_estimate(proba, r
     assert estimate.roc_auc_low == estimate.roc_auc == estimate.roc_auc_high == pytest.approx(roc_auc)
 
 
-def test_certain_labels_ranked_by_other_scores_give_a_point_interval_at_the_hand_counted_auc():
-    # Scores 1 < 2 < 3 < 4, labels certain: 0, 1, 0, 1. Pairs (positive, negative): (2,1) right, (2,3) wrong,
-    # (4,1) right, (4,3) right: AUC 3/4, whatever is drawn.
-    estimate = grouped_estimate(np.arange(1.0, 5.0), np.ones(4), np.array([0.0, 1.0, 0.0, 1.0]), 2.0)
-    assert estimate.roc_auc == estimate.roc_auc_low == estimate.roc_auc_high == pytest.approx(0.75)
-    assert estimate.accuracy == pytest.approx(0.5)
-
-
 def test_undefined_estimates_have_no_interval():
     for proba in (np.zeros(10), np.array([])):
         estimate = RAW.estimate(proba)
@@ -299,17 +252,6 @@ def test_the_spread_term_is_the_spread_of_the_estimates_under_each_refit():
     sd_with = (with_spread.roc_auc_high - with_spread.roc_auc_low) / (2 * z)
     sd_without = (without.roc_auc_high - without.roc_auc_low) / (2 * z)
     assert np.sqrt(sd_with**2 - sd_without**2) == pytest.approx(np.std(refits, ddof=1), rel=0.05)
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_the_spreads_shifts_are_its_deviations_interpolated_at_the_scores(seed):
-    rng = np.random.default_rng(seed)
-    knots = np.sort(rng.random(12))
-    spread = CalibrationSpread(knots, rng.normal(size=(5, knots.size)))
-    scores = rng.random(300) * 1.4 - 0.2  # some beyond the knots: held at the ends
-    values = rng.normal(size=scores.size)
-    direct = [np.sum(values * np.interp(scores, knots, deviation)) for deviation in spread.deviations]
-    np.testing.assert_allclose(spread.shifts(scores, values), direct, rtol=1e-10, atol=1e-12)
 
 
 def test_the_spread_measures_how_much_the_estimate_moves_from_one_reference_to_another():

@@ -12,7 +12,8 @@ from scipy.stats import binomtest
 
 from pipeline.domain import policy
 from pipeline.domain.schema import FeatureSchema
-from pipeline.stats.drift import NumericProfile, ReferenceProfile, jensen_shannon
+from pipeline.stats.column_profiles import NumericProfile, jensen_shannon
+from pipeline.stats.drift import ReferenceProfile
 from pipeline.stats.noise import (
     EmpiricalTail,
     GammaTail,
