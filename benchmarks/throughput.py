@@ -36,8 +36,9 @@ from pipeline.demo.synth import DriftKind, Population, load_sample_frame
 from pipeline.domain import policy
 from pipeline.domain.schema import FeatureSchema, load_schema
 from pipeline.engine.observe import observation_of
-from pipeline.io.data import labels_of, read_table, validate_frame
+from pipeline.io.data import labels_of, validate_frame
 from pipeline.io.store import BatchRow, Event, MetricsStore
+from pipeline.io.tables import read_table
 from pipeline.model.train import ZOO, fit, predict_proba
 from pipeline.settings import Settings
 from pipeline.stats.drift import CAT_METHOD, NUM_METHOD, DriftResult, ReferenceProfile

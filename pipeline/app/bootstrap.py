@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Callable
 
 from pipeline.domain.schema import FeatureSchema
-from pipeline.io.data import DataError, ObjectStore, load_batch
+from pipeline.io.data import load_batch
 from pipeline.io.store import Event, MetricsStore
+from pipeline.io.tables import DataError, ObjectStore
 from pipeline.model.registry import Registry, VersionInfo
 from pipeline.model.retrain import RetrainOutcome, WindowInfo, retrain
 from pipeline.model.serving import load_version, schema_for

@@ -38,9 +38,9 @@ from pipeline.app.outcome import retrain_events
 from pipeline.domain import policy
 from pipeline.domain.schema import FeatureSchema, id_key, label_key
 from pipeline.domain.values import finite
-from pipeline.io.data import DataError, ObjectStore, read_table
 from pipeline.io.predictions import LOG_COLUMNS, PredictionLog, features_of_log
 from pipeline.io.store import RUN_LEVEL, Event, LateLabelled, MetricsStore
+from pipeline.io.tables import DataError, ObjectStore, read_table
 from pipeline.model.registry import Registry
 from pipeline.settings import Settings
 from pipeline.stats.metrics import quality

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from pipeline.app.sources import BatchSource
     from pipeline.domain.schema import FeatureSchema
     from pipeline.engine.local import Engine
-    from pipeline.io.data import Batch, ObjectStore
+    from pipeline.io.data import Batch
     from pipeline.io.store import MetricsStore
+    from pipeline.io.tables import ObjectStore
     from pipeline.model.registry import Registry, VersionInfo
 
 Say = Callable[[str], None]

@@ -22,8 +22,9 @@ from pipeline.engine.local import (
 )
 from pipeline.engine.observe import BatchObservation
 from pipeline.engine.spark_job import is_job_result, read_result
-from pipeline.io.data import Batch, DataError, labels_of
+from pipeline.io.data import Batch, labels_of
 from pipeline.io.predictions import PredictionLog, log_frame
+from pipeline.io.tables import DataError
 from pipeline.settings import Settings
 
 Read = tuple[Batch, BatchObservation, set[str]]  # the batch as kept, its observation, the columns with values

@@ -19,7 +19,8 @@ from pipeline.io.store import BATCH_COLUMNS, VERDICT_COLUMNS, MetricsStore
 
 if TYPE_CHECKING:
     from pipeline.domain.schema import FeatureSchema
-    from pipeline.io.data import Batch, ObjectStore
+    from pipeline.io.data import Batch
+    from pipeline.io.tables import ObjectStore
     from pipeline.model.registry import Registry
     from pipeline.settings import Settings
 

@@ -33,15 +33,8 @@ import pandas as pd
 from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import finite
 from pipeline.engine.observe import BatchObservation, assemble
-from pipeline.io.data import (
-    Batch,
-    DataError,
-    ObjectStore,
-    labels_of,
-    s3_errors,
-    split_s3,
-    validate_frame,
-)
+from pipeline.io.data import Batch, labels_of, validate_frame
+from pipeline.io.tables import DataError, ObjectStore, s3_errors, split_s3
 from pipeline.model.scoring import Scorer
 from pipeline.settings import Settings
 from pipeline.stats.estimate import Estimator
@@ -239,7 +232,7 @@ def csv_header(path: Path) -> tuple[list[str], str]:
     """A CSV file's column names and separator, from its first line (a byte-order mark skipped)."""
     import csv
 
-    from pipeline.io.data import csv_separator
+    from pipeline.io.tables import csv_separator
 
     with path.open("rb") as handle:
         head = handle.readline().decode("utf-8-sig", errors="replace")

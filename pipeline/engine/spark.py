@@ -16,7 +16,7 @@ ends. The executors import ``pipeline``: install this package (with its model fl
 e.g. by an EMR bootstrap action, as any Python code run in executors needs.
 
 Reading. A CSV is read with every column as text, with the separator of its header line detected as
-``pipeline.io.data`` does. The executors get each partition as Arrow batches (``mapInArrow``, ``chunk_rows`` rows
+``pipeline.io.tables`` does. The executors get each partition as Arrow batches (``mapInArrow``, ``chunk_rows`` rows
 each), make pyarrow's null spellings (``""``, ``NA``, ``NULL``, ``NaN``...) missing and convert them to pandas
 with pyarrow, which is what the local engine's pyarrow reader gives; ``ChunkWork.run`` then types the columns
 as for any chunk. A Parquet file is read with its own types, as the local engine reads its row groups.
@@ -64,7 +64,7 @@ import pandas as pd
 
 from pipeline.engine.local import Chunked, ChunkSink, ChunkWork, Engine, Newest
 from pipeline.engine.spark_partition import SAMPLE_SCHEMA, SUMMARY_SCHEMA, observe_partition, sample_partition, unpack
-from pipeline.io.data import DataError, _suffix, csv_separator
+from pipeline.io.tables import DataError, _suffix, csv_separator
 from pipeline.model.scoring import ModelMismatch
 from pipeline.stats.profile import BatchProfile, merge_all
 
@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from pyspark.broadcast import Broadcast
     from pyspark.sql import DataFrame, SparkSession
 
-    from pipeline.io.data import ObjectStore
+    from pipeline.io.tables import ObjectStore
     from pipeline.settings import Settings
 
 DEFAULT_CHUNK_ROWS = 50_000  # rows per chunk inside a partition (the Arrow batch size)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.engine.local import ChunkWork, Newest
-from pipeline.io.data import DataError
+from pipeline.io.tables import DataError
 from pipeline.model.scoring import ModelMismatch
 from pipeline.stats.profile import BatchProfile, merge_all
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from pipeline.engine.local import read_ahead
-from pipeline.io.data import DataError
+from pipeline.io.tables import DataError
 
 
 def _chunks(count, *, fail_at=None, closed=None):
