@@ -14,7 +14,7 @@ from pipeline.app import recovery
 from pipeline.app.champion import ChampionCache
 from pipeline.app.outcome import retrain_events
 from pipeline.domain import policy
-from pipeline.domain.policy import Action
+from pipeline.domain.policy_types import Action
 from pipeline.io.data import Batch
 from pipeline.io.store import Event, MetricsStore
 from pipeline.model import tracking
