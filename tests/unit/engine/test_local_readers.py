@@ -3,7 +3,7 @@ import threading
 import pandas as pd
 import pytest
 
-from pipeline.engine.local import read_ahead
+from pipeline.engine.local_readers import read_ahead
 from pipeline.io.tables import DataError
 
 
