@@ -36,6 +36,7 @@ import pandas as pd
 from pipeline.app import recovery
 from pipeline.app.outcome import retrain_events
 from pipeline.domain import policy
+from pipeline.domain.policy_types import PolicyState, Rules, Verdict
 from pipeline.domain.schema import FeatureSchema, id_key, label_key
 from pipeline.domain.values import finite
 from pipeline.io.predictions import LOG_COLUMNS, PredictionLog, features_of_log
@@ -130,7 +131,7 @@ class LateLabels:
         self.registry = registry
         self.log = log
         self.say = say
-        self.rules = policy.Rules.of(settings)
+        self.rules = Rules.of(settings)
 
     def ingest(self, delivery: Delivery) -> LabelsResult:
         result = LabelsResult(delivery)
@@ -282,8 +283,8 @@ class LateLabels:
             logged = self.log.read(self.log.uri(self.registry.name, run_key, index))
             frame = labelled_rows(logged, every, self.schema)
             frames.append((position, f"{run_key}#{index}", frame))
-        state = policy.PolicyState(change_at=first_drop)
-        verdict = policy.Verdict(False, True, False, (), True)
+        state = PolicyState(change_at=first_drop)
+        verdict = Verdict(False, True, False, (), True)
         last = frames[-1][0] if frames else 0
         chosen = policy.training_rows([(p, len(f)) for p, _n, f in frames], last, state, verdict, self.rules)
         picked = [f.iloc[len(f) - chosen[p] :] for p, _n, f in frames if p in chosen]
