@@ -152,7 +152,7 @@ def _baseline(path: Path, chunk_rows: int, env: dict[str, str]) -> tuple[float, 
     import pyarrow.csv as pacsv
 
     from pipeline.domain.schema import builtin_schema
-    from pipeline.engine.local import CSV_BLOCK_BYTES
+    from pipeline.engine.local_readers import CSV_BLOCK_BYTES
 
     mlflow.set_tracking_uri(env["PIPELINE_TRACKING_URI"])
     model = mlflow.sklearn.load_model(f"models:/{env['PIPELINE_MODEL_NAME']}@champion")

@@ -204,11 +204,12 @@ class BenchStack:
 def throwaway_stack(with_mlflow: bool, say: Say) -> Iterator[BenchStack]:
     """Start the stack in a fresh folder (never on the developer ports) and remove everything after."""
     from pipeline.app import stack
+    from pipeline.app.stack_config import StackConfig
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     state = stack.new_state_dir("pipeline-bench-")
-    cfg = stack.StackConfig(state_dir=state, pg_port=stack.free_port())
+    cfg = StackConfig(state_dir=state, pg_port=stack.free_port())
     moto = None
     try:
         say(f"starting Postgres on :{cfg.pg_port}")

@@ -25,6 +25,7 @@ import pandas as pd
 from benchmarks.common import Say, Section, Table, percent
 from pipeline.demo.synth import DriftKind, Population, generate_stream, load_sample_frame
 from pipeline.domain import policy
+from pipeline.domain.policy_types import Action, PolicyState, Rules, Verdict
 from pipeline.domain.schema import FeatureSchema, load_schema
 from pipeline.engine.observe import observe
 from pipeline.io.data import Batch, validate_frame
@@ -86,7 +87,7 @@ class Simulator:
     def __init__(self, schema: FeatureSchema, settings: Settings, candidates: Sequence[str] = tuple(ZOO)) -> None:
         self.schema = schema
         self.settings = settings
-        self.rules = policy.Rules.of(settings)
+        self.rules = Rules.of(settings)
         self.candidates = list(candidates)
         self.chosen = self.candidates[0]
 
@@ -125,8 +126,8 @@ class Simulator:
         champion = first
         window: list[tuple[int, pd.DataFrame]] = [(0, reference)]
         profile = self.profile(reference, champion)
-        rules, state = self.rules, policy.PolicyState()
-        everything = policy.Verdict(False, False, False, (), True)  # "every batch": the newest window, always
+        rules, state = self.rules, PolicyState()
+        everything = Verdict(False, False, False, (), True)  # "every batch": the newest window, always
         for index, frame in enumerate(stream, start=1):
             batch = Batch(f"simulated:{index}", frame, has_labels=True)
             seen = observe(batch, self.scorer(champion), profile, false_rate=self.settings.false_alarm_rate)
@@ -135,7 +136,7 @@ class Simulator:
             if name == "never":
                 continue
             if name == "every batch":
-                champion, _ = self._retrain_into(outcome, window, champion, index, policy.PolicyState(), everything)
+                champion, _ = self._retrain_into(outcome, window, champion, index, PolicyState(), everything)
                 continue
             verdict = policy.judge(
                 index, seen.observation, state, rules, champion.holdout_auc, trained_rows=champion.trained_rows
@@ -145,7 +146,7 @@ class Simulator:
             action = verdict.action_without_retrain()
             if verdict.retrain:
                 champion, promoted = self._retrain_into(outcome, window, champion, index, state, verdict)
-                action = policy.Action.retrained_promoted if promoted else policy.Action.retrained_rejected
+                action = Action.retrained_promoted if promoted else Action.retrained_rejected
             state = policy.advance(state, index, verdict, action, labelled_rows=len(frame))
             if policy.rebaseline(verdict, action):
                 profile = self.profile(frame, champion)
@@ -157,8 +158,8 @@ class Simulator:
         window: list[tuple[int, pd.DataFrame]],
         champion: Champion,
         index: int,
-        state: policy.PolicyState,
-        verdict: policy.Verdict,
+        state: PolicyState,
+        verdict: Verdict,
     ) -> tuple[Champion, bool]:
         chosen = policy.training_rows([(i, len(f)) for i, f in window], index, state, verdict, self.rules)
         rows = pd.concat([f.iloc[len(f) - chosen[i] :] for i, f in window if i in chosen], ignore_index=True)

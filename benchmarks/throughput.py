@@ -36,11 +36,13 @@ from benchmarks.common import (
 )
 from pipeline.demo.synth import DriftKind, Population, load_sample_frame
 from pipeline.domain import policy
+from pipeline.domain.policy_types import Observation, PolicyState, Rules
 from pipeline.domain.records import BatchRow, Event
 from pipeline.domain.schema import FeatureSchema, load_schema
 from pipeline.engine.observe import observation_of
-from pipeline.io.data import labels_of, read_table, validate_frame
+from pipeline.io.data import labels_of, validate_frame
 from pipeline.io.store import MetricsStore
+from pipeline.io.tables import read_table
 from pipeline.model.train import ZOO, fit, predict_proba
 from pipeline.settings import Settings
 from pipeline.stats.binned_reference import BinnedReference
@@ -99,7 +101,7 @@ class BatchPipeline:
         self.settings = settings
         self.run_key = f"bench-{uuid.uuid4().hex[:12]}"
         self.index = 0
-        self.rules = policy.Rules.of(settings)
+        self.rules = Rules.of(settings)
         self.holdout_auc: float | None = None
 
     def run(
@@ -125,9 +127,9 @@ class BatchPipeline:
         cpu = time.process_time() - cpu
         return Run(watch.times, total, cpu, memory.peak_mib, drift), batch.frame, proba
 
-    def _decide_and_store(self, source: str, observation: policy.Observation, drift: DriftResult) -> None:
+    def _decide_and_store(self, source: str, observation: Observation, drift: DriftResult) -> None:
         """The product's verdict (no retrain: the benchmark times one batch's way to the database)."""
-        verdict = policy.judge(self.index, observation, policy.PolicyState(), self.rules, self.holdout_auc)
+        verdict = policy.judge(self.index, observation, PolicyState(), self.rules, self.holdout_auc)
         if self.store is None:
             return
         events = []

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.app import stack
+from pipeline.app.stack_config import StackConfig
 from pipeline.domain.schema import FeatureSchema, load_schema
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -47,14 +48,14 @@ def real_sample_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_stack() -> Iterator[stack.StackConfig]:
+def pg_stack() -> Iterator[StackConfig]:
     """A real PostgreSQL server (embedded wheel binaries) on a free port, for the whole test session.
 
     Its folder is outside pytest's temporary root, which pytest keeps private (0700) to the user: as root,
     the server runs as a system user that must be able to reach its data folder.
     """
     state = stack.new_state_dir("pipeline-test-pg-")
-    cfg = stack.StackConfig(state_dir=state, pg_port=stack.free_port())
+    cfg = StackConfig(state_dir=state, pg_port=stack.free_port())
     stack.start_postgres(cfg)
     yield cfg
     stack.stop_postgres(cfg)
@@ -62,6 +63,6 @@ def pg_stack() -> Iterator[stack.StackConfig]:
 
 
 @pytest.fixture
-def pg_dsn(pg_stack: stack.StackConfig) -> str:
+def pg_dsn(pg_stack: StackConfig) -> str:
     """A fresh, empty database for one test."""
     return stack.create_database(pg_stack, f"t_{uuid.uuid4().hex[:12]}")

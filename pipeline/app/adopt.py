@@ -15,7 +15,8 @@ import numpy as np
 
 from pipeline.domain.retrain_mode import ADOPTED_DEFAULT, MODE_TAG, RetrainMode
 from pipeline.domain.schema import FeatureSchema
-from pipeline.io.data import Batch, DataError, labels_of
+from pipeline.io.data import Batch, labels_of
+from pipeline.io.tables import DataError
 from pipeline.model.registry import Registry, RegistryError, VersionInfo
 from pipeline.model.scoring import ModelMismatch
 from pipeline.model.serving import (

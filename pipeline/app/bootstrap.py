@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 from pipeline.domain.records import Event
 from pipeline.domain.schema import FeatureSchema
-from pipeline.io.data import DataError, ObjectStore, load_batch
+from pipeline.io.data import load_batch
 from pipeline.io.store import MetricsStore
+from pipeline.io.tables import DataError, ObjectStore
 from pipeline.model.registry import Registry, VersionInfo
 from pipeline.model.retrain import RetrainOutcome, WindowInfo, retrain
 from pipeline.model.serving import load_version, schema_for

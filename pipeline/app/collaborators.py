@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pipeline.io.data import ObjectStore, make_s3_client
 from pipeline.io.predictions import PredictionLog
 from pipeline.io.store import MetricsStore
+from pipeline.io.tables import ObjectStore, make_s3_client
 from pipeline.model.registry import Registry
 from pipeline.settings import Settings
 

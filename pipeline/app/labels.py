@@ -26,7 +26,7 @@ tag) instead of training again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +36,13 @@ import pandas as pd
 from pipeline.app import recovery
 from pipeline.app.outcome import retrain_events
 from pipeline.domain import policy
+from pipeline.domain.policy_types import PolicyState, Rules, Verdict
 from pipeline.domain.records import RUN_LEVEL, Event, LateLabelled
 from pipeline.domain.schema import FeatureSchema, id_key, label_key
 from pipeline.domain.values import finite
-from pipeline.io.data import DataError, ObjectStore, read_table
 from pipeline.io.predictions import LOG_COLUMNS, PredictionLog, features_of_log
 from pipeline.io.store import MetricsStore
+from pipeline.io.tables import DataError, ObjectStore, read_table
 from pipeline.model.registry import Registry
 from pipeline.settings import Settings
 from pipeline.stats.metrics import quality
@@ -131,7 +132,7 @@ class LateLabels:
         self.registry = registry
         self.log = log
         self.say = say
-        self.rules = policy.Rules.of(settings)
+        self.rules = Rules.of(settings)
 
     def ingest(self, delivery: Delivery) -> LabelsResult:
         result = LabelsResult(delivery)
@@ -140,17 +141,7 @@ class LateLabels:
         logged = [frame for frame in self.log.batches(name, LABEL_COLUMNS) if len(frame)]
         predictions = pd.concat(logged, ignore_index=True) if logged else pd.DataFrame(columns=LABEL_COLUMNS)
         predictions["id"] = predictions["id"].astype("object")
-        labelled_in_batch = set(predictions.loc[predictions["label"].notna(), "id"].dropna())
-        in_log = set(predictions["id"].dropna())
-        new: dict[str, int] = {}
-        for row_id, label in delivery.labels.items():
-            if row_id not in in_log:
-                result.unknown_ids += 1
-            elif row_id in known or row_id in labelled_in_batch:
-                result.already_labelled += 1
-                result.relabelled += int(row_id in known and known[row_id] != label)
-            else:
-                new[row_id] = label
+        new = _new_labels(delivery, known, predictions, result)
         result.new_labels = len(new)
         if not new:
             return result
@@ -158,7 +149,6 @@ class LateLabels:
         touched = predictions[predictions["id"].isin(new.keys()) & predictions["label"].isna()]
         rows = self.store.batches_of_model(name)
         holdouts: dict[int, float | None] = {}
-        events: list[Event] = []
         dropped: list[tuple[str, int, int]] = []  # (run key, batch, version) of batches whose labels alarm
         for run_key, index in _in_time_order(touched, rows):
             row = rows.get((run_key, index))
@@ -166,62 +156,62 @@ class LateLabels:
                 continue  # a log written by an attempt whose row was never committed: a rerun rewrites it
             batch = predictions[(predictions["run_key"] == run_key) & (predictions["batch"] == index)]
             batch = batch[batch["label"].isna() & batch["id"].isin(every.keys())]
-            y = batch["id"].map(every).to_numpy(dtype="int64")
-            p = batch["p_positive"].to_numpy(dtype="float64")
-            metrics = quality(y, p)
-            realized = finite(metrics["roc_auc"])
-            estimated = finite(row.get("estimated_roc_auc"))
-            version = int(row["champion_version"])
-            if version not in holdouts:
-                holdouts[version] = self.registry.version(version).metric("holdout_roc_auc")
-            holdout = holdouts[version]
-            trusted = len(y) >= self.rules.min_rows_for_auc and 0 < y.sum() < len(y)
-            test = None
-            if trusted and realized is not None and holdout is not None:
-                positives = float(y.sum())
-                test = policy.auc_test(realized, holdout, positives, len(y) - positives, self.rules)
-            drop = test is not None and test.dropped
-            result.batches.append(
-                LateLabelled(
-                    run_key=run_key,
-                    batch_index=index,
-                    labelled_rows=len(y),
-                    roc_auc=realized,
-                    accuracy=metrics["accuracy"],
-                    positive_rate=float(y.mean()),
-                    estimation_error=None if estimated is None or realized is None else estimated - realized,
-                    performance_drop=drop,
-                )
-            )
-            result.shares[(run_key, index)] = len(y) / max(int(row["n_rows"]), 1)
-            result.estimated[(run_key, index)] = estimated
-            if drop:
-                assert realized is not None and holdout is not None and test is not None
-                reason = policy.auc_drop_reason("late-labelled ROC AUC", realized, holdout, test, self.rules)
-                result.alarms.append(f"batch {index} of run {run_key} (v{version}): {reason}")
+            version = self._judge_batch(run_key, index, row, batch, every, holdouts, result)
+            if version is not None:
                 dropped.append((run_key, index, version))
-        events.append(
-            Event(
-                delivery.key,
-                name,
-                "labels",
-                f"{len(new)} late labels from {delivery.source} for {len(result.batches)} batches",
-                details={"source": delivery.source, "new": len(new), "unknown": result.unknown_ids},
-            )
-        )
+        events = _ingest_events(delivery, name, len(new), dropped, result)
         if dropped:
-            events.append(
-                Event(
-                    delivery.key,
-                    name,
-                    "alarm",
-                    "; ".join(result.alarms),
-                    details={"batches": [{"run_key": k, "batch": i, "version": v} for k, i, v in dropped]},
-                )
-            )
             events += self._retrain(delivery, dropped, predictions, every, rows, result)
         self.store.record_late_labels(name, delivery.key, sorted(new.items()), result.batches, events)
         return result
+
+    def _judge_batch(
+        self,
+        run_key: str,
+        index: int,
+        row: Mapping[str, Any],
+        batch: pd.DataFrame,
+        every: dict[str, int],
+        holdouts: dict[int, float | None],
+        result: LabelsResult,
+    ) -> int | None:
+        """One batch's late-labelled quality added to ``result``, judged by the performance rule against the
+        holdout AUC of the version that served it; that version when its labels alarm, else None."""
+        y = batch["id"].map(every).to_numpy(dtype="int64")
+        p = batch["p_positive"].to_numpy(dtype="float64")
+        metrics = quality(y, p)
+        realized = finite(metrics["roc_auc"])
+        estimated = finite(row.get("estimated_roc_auc"))
+        version = int(row["champion_version"])
+        if version not in holdouts:
+            holdouts[version] = self.registry.version(version).metric("holdout_roc_auc")
+        holdout = holdouts[version]
+        trusted = len(y) >= self.rules.min_rows_for_auc and 0 < y.sum() < len(y)
+        test = None
+        if trusted and realized is not None and holdout is not None:
+            positives = float(y.sum())
+            test = policy.auc_test(realized, holdout, positives, len(y) - positives, self.rules)
+        drop = test is not None and test.dropped
+        result.batches.append(
+            LateLabelled(
+                run_key=run_key,
+                batch_index=index,
+                labelled_rows=len(y),
+                roc_auc=realized,
+                accuracy=metrics["accuracy"],
+                positive_rate=float(y.mean()),
+                estimation_error=None if estimated is None or realized is None else estimated - realized,
+                performance_drop=drop,
+            )
+        )
+        result.shares[(run_key, index)] = len(y) / max(int(row["n_rows"]), 1)
+        result.estimated[(run_key, index)] = estimated
+        if not drop:
+            return None
+        assert realized is not None and holdout is not None and test is not None
+        reason = policy.auc_drop_reason("late-labelled ROC AUC", realized, holdout, test, self.rules)
+        result.alarms.append(f"batch {index} of run {run_key} (v{version}): {reason}")
+        return version
 
     def _retrain(
         self,
@@ -294,8 +284,8 @@ class LateLabels:
             logged = self.log.read(self.log.uri(self.registry.name, run_key, index))
             frame = labelled_rows(logged, every, self.schema)
             frames.append((position, f"{run_key}#{index}", frame))
-        state = policy.PolicyState(change_at=first_drop)
-        verdict = policy.Verdict(False, True, False, (), True)
+        state = PolicyState(change_at=first_drop)
+        verdict = Verdict(False, True, False, (), True)
         last = frames[-1][0] if frames else 0
         chosen = policy.training_rows([(p, len(f)) for p, _n, f in frames], last, state, verdict, self.rules)
         picked = [f.iloc[len(f) - chosen[p] :] for p, _n, f in frames if p in chosen]
@@ -351,3 +341,48 @@ def late_labelled_window(
         taken.append((index, f"{run_key}#{index}", frame))
         total += len(frame)
     return sorted(taken, key=lambda item: item[0])
+
+
+def _new_labels(
+    delivery: Delivery, known: Mapping[str, int], predictions: pd.DataFrame, result: LabelsResult
+) -> dict[str, int]:
+    """The delivery's labels for logged rows not labelled yet; the others counted in ``result`` (unknown ids,
+    rows already labelled, of which relabelled differently)."""
+    labelled_in_batch = set(predictions.loc[predictions["label"].notna(), "id"].dropna())
+    in_log = set(predictions["id"].dropna())
+    new: dict[str, int] = {}
+    for row_id, label in delivery.labels.items():
+        if row_id not in in_log:
+            result.unknown_ids += 1
+        elif row_id in known or row_id in labelled_in_batch:
+            result.already_labelled += 1
+            result.relabelled += int(row_id in known and known[row_id] != label)
+        else:
+            new[row_id] = label
+    return new
+
+
+def _ingest_events(
+    delivery: Delivery, name: str, new: int, dropped: Sequence[tuple[str, int, int]], result: LabelsResult
+) -> list[Event]:
+    """The delivery's ``labels`` event, and an ``alarm`` event when some batches' labels alarm."""
+    events = [
+        Event(
+            delivery.key,
+            name,
+            "labels",
+            f"{new} late labels from {delivery.source} for {len(result.batches)} batches",
+            details={"source": delivery.source, "new": new, "unknown": result.unknown_ids},
+        )
+    ]
+    if dropped:
+        events.append(
+            Event(
+                delivery.key,
+                name,
+                "alarm",
+                "; ".join(result.alarms),
+                details={"batches": [{"run_key": k, "batch": i, "version": v} for k, i, v in dropped]},
+            )
+        )
+    return events

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.domain.policy import Verdict
+from pipeline.domain.policy_types import Verdict
 from pipeline.domain.records import VERDICT_COLUMNS
 from pipeline.domain.values import one_line
 from pipeline.engine.observe import BatchObservation

@@ -28,15 +28,16 @@ from pipeline.app.retraining import (
 )
 from pipeline.app.sources import BatchSource
 from pipeline.domain import policy
-from pipeline.domain.policy import Action
+from pipeline.domain.policy_types import Action, PolicyState, Rules, Verdict
 from pipeline.domain.records import VERDICT_COLUMNS, Event
 from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import one_line
 from pipeline.engine.local import Engine, local_engine
 from pipeline.engine.observe import BatchObservation, observe
-from pipeline.io.data import Batch, DataError, empty_columns
+from pipeline.io.data import Batch, empty_columns
 from pipeline.io.predictions import PredictionLog, PredictionLogError
 from pipeline.io.store import MetricsStore
+from pipeline.io.tables import DataError
 from pipeline.model import tracking
 from pipeline.model.registry import Registry
 from pipeline.model.retrain import retrain
@@ -111,8 +112,8 @@ class Monitor:
         self.registry = registry
         self.say = say
         self.threshold = settings.drift_threshold
-        self.rules = policy.Rules.of(settings)
-        self.state = policy.PolicyState()
+        self.rules = Rules.of(settings)
+        self.state = PolicyState()
         self.cache = ChampionCache(settings, schema, registry, say, load=load)
         self.reader = BatchReader(
             settings,
@@ -145,7 +146,7 @@ class Monitor:
         import mlflow
 
         self.threshold = self.cache.threshold = threshold if threshold is not None else self.settings.drift_threshold
-        self.rules = policy.Rules.of(self.settings, self.threshold)
+        self.rules = Rules.of(self.settings, self.threshold)
         recorded = self._start(reference, sources, run_key, reference_fitted)
         result = MonitorResult(run_key=run_key, tracking_uri=self.settings.tracking_uri)
         existing = self.store.run_mlflow_id(run_key)
@@ -312,7 +313,7 @@ class Monitor:
     def _replay_row(self, index: int, recorded: dict[str, Any]) -> bool:
         """Move the policy on from a recorded row; True when that batch became the reference."""
         action = Action(recorded["action"])
-        verdict = policy.Verdict(
+        verdict = Verdict(
             drift_detected=bool(recorded["drift_detected"]),
             performance_drop=bool(recorded["performance_drop"]),
             prior_shift=bool(recorded.get("prior_shift")),
@@ -361,7 +362,7 @@ class Monitor:
         cache.learn_from_labels(index, batch, seen)
         return seen
 
-    def _judge(self, index: int, seen: BatchObservation) -> policy.Verdict:
+    def _judge(self, index: int, seen: BatchObservation) -> Verdict:
         cache = self.cache
         assert cache.serving is not None
         return policy.judge(
@@ -374,7 +375,7 @@ class Monitor:
             trained_rows(cache.current),
         )
 
-    def _act(self, index: int, batch: Batch, run_key: str, verdict: policy.Verdict) -> Retrained:
+    def _act(self, index: int, batch: Batch, run_key: str, verdict: Verdict) -> Retrained:
         """Retrain when the verdict says so; move the policy on; rebaseline when the champion copes."""
         acted = Retrained(verdict.action_without_retrain())
         if verdict.retrain:
@@ -402,7 +403,7 @@ class Monitor:
         run_key: str,
         version: int,
         seen: BatchObservation,
-        verdict: policy.Verdict,
+        verdict: Verdict,
         action: Action,
         events: list[Event],
     ) -> Any:

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from pipeline.app.sources import BatchSource
     from pipeline.domain.schema import FeatureSchema
     from pipeline.engine.local import Engine
-    from pipeline.io.data import Batch, ObjectStore
+    from pipeline.io.data import Batch
     from pipeline.io.store import MetricsStore
+    from pipeline.io.tables import ObjectStore
     from pipeline.model.registry import Registry, VersionInfo
 
 Say = Callable[[str], None]
@@ -96,17 +97,10 @@ def monitor_run(
     champion = require_champion(registry)
     # Imported once the server and the champion are known to be there: a command that fails fails at once.
     from pipeline.app.monitor import Monitor
-    from pipeline.domain.schema import is_builtin
     from pipeline.model.serving import schema_for
 
     schema = schema_for(registry, champion, request.given_schema, request.given_source)
-    if not request.paths and not request.inbox:
-        if request.simulated is None:
-            raise MonitorRefused("nothing to monitor: pass the batches with --current or --inbox")
-        if not is_builtin(schema):
-            raise MonitorRefused(
-                "the simulated stream is the triage demo's; with another schema pass the batches with --current"
-            )
+    _check_something_to_monitor(request, schema)
     store = parts.store
     reference, inbox = request.reference, request.inbox
     s3 = parts.s3_for(*([reference] if reference else []), *request.paths, *([inbox] if inbox else []))
@@ -142,6 +136,19 @@ def monitor_run(
             reference_fitted=fitted,
         )
     return MonitorRun(batches.run_key, result)
+
+
+def _check_something_to_monitor(request: MonitorRequest, schema: FeatureSchema) -> None:
+    """Refuse a run with no batches given: only the triage demo's simulated stream can stand in for them."""
+    from pipeline.domain.schema import is_builtin
+
+    if not request.paths and not request.inbox:
+        if request.simulated is None:
+            raise MonitorRefused("nothing to monitor: pass the batches with --current or --inbox")
+        if not is_builtin(schema):
+            raise MonitorRefused(
+                "the simulated stream is the triage demo's; with another schema pass the batches with --current"
+            )
 
 
 def _inbox_batches(

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from pipeline.domain.policy import Action, Verdict
+from pipeline.domain.policy_types import Action, Verdict
 from pipeline.domain.records import BatchRow, Event, FeatureScore
 from pipeline.domain.values import finite
 from pipeline.engine.observe import BatchObservation

@@ -11,19 +11,13 @@ import numpy as np
 
 from pipeline.app.champion import ChampionCache
 from pipeline.app.sources import BatchSource
-from pipeline.engine.local import (
-    Chunked,
-    ChunkWork,
-    Engine,
-    local_engine,
-    numeric_categories,
-    object_size,
-    observation_of_profile,
-)
+from pipeline.engine.local import Chunked, ChunkWork, Engine, local_engine, numeric_categories, observation_of_profile
+from pipeline.engine.local_readers import object_size
 from pipeline.engine.observe import BatchObservation
 from pipeline.engine.spark_job import is_job_result, read_result
-from pipeline.io.data import Batch, DataError, labels_of
+from pipeline.io.data import Batch, labels_of
 from pipeline.io.predictions import PredictionLog, log_frame
+from pipeline.io.tables import DataError
 from pipeline.settings import Settings
 from pipeline.stats.evidently_report import sampled_report
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container
 
-from pipeline.domain.policy import Action
+from pipeline.domain.policy_types import Action
 from pipeline.domain.records import Event
 from pipeline.domain.values import one_line
 from pipeline.model import tracking

@@ -20,7 +20,8 @@ from pipeline.io.store import MetricsStore
 
 if TYPE_CHECKING:
     from pipeline.domain.schema import FeatureSchema
-    from pipeline.io.data import Batch, ObjectStore
+    from pipeline.io.data import Batch
+    from pipeline.io.tables import ObjectStore
     from pipeline.model.registry import Registry
     from pipeline.settings import Settings
 
@@ -79,19 +80,33 @@ def plot_drift_timeline(
     Returns the plotted data (``timeline_data``): batch indexes, drift values, the threshold and the marked batches.
     """
     plotted = timeline_data(batches, events, threshold)
-    xs, drift = plotted["batch"], plotted["drift"]
-    alarms, promotions, rejections = plotted["alarms"], plotted["promotions"], plotted["rejections"]
+    xs = plotted["batch"]
 
     # The object-oriented API with the Agg canvas: no pyplot state, no display, safe in any thread.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     realized, estimated = plotted["roc_auc"], plotted["estimated_roc_auc"]
     quality = any(v is not None for v in realized + estimated)
     fig = Figure(figsize=(10, 7.5 if quality else 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax, quality_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2]) if quality else (fig.add_subplot(), None)
+    _plot_drift(ax, plotted, threshold, title)
+    if quality_ax is not None:
+        _plot_quality(quality_ax, xs, realized, estimated)
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", dpi=110)
+    return plotted
+
+
+def _plot_drift(ax: Any, plotted: dict[str, Any], threshold: float, title: str | None) -> None:
+    """The drift panel: prediction drift per batch, the threshold, alarms, promotions and rejections."""
+    from matplotlib.ticker import MaxNLocator
+
+    xs, drift = plotted["batch"], plotted["drift"]
+    alarms, promotions, rejections = plotted["alarms"], plotted["promotions"], plotted["rejections"]
     ax.plot(xs, drift, marker="o", color="tab:blue", label="prediction drift")
     ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1.2, label=f"threshold {threshold:g}")
     by_index = dict(zip(xs, drift, strict=True))
@@ -116,13 +131,6 @@ def plot_drift_timeline(
     ax.grid(True, alpha=0.3)
     ax.set_title(title or "Prediction drift per batch")
     ax.legend(loc="upper left", fontsize="small")
-    if quality_ax is not None:
-        _plot_quality(quality_ax, xs, realized, estimated)
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", dpi=110)
-    return plotted
 
 
 def _number(value: Any) -> float | None:

@@ -14,7 +14,7 @@ from pipeline.app import recovery
 from pipeline.app.champion import ChampionCache
 from pipeline.app.outcome import retrain_events
 from pipeline.domain import policy
-from pipeline.domain.policy import Action
+from pipeline.domain.policy_types import Action, PolicyState, Rules, Verdict
 from pipeline.domain.records import Event
 from pipeline.io.data import Batch
 from pipeline.io.store import MetricsStore
@@ -37,9 +37,9 @@ class Retrained:
 def training_window(
     window: Sequence[tuple[int, str, pd.DataFrame]],
     index: int,
-    state: policy.PolicyState,
-    verdict: policy.Verdict,
-    rules: policy.Rules,
+    state: PolicyState,
+    verdict: Verdict,
+    rules: Rules,
 ) -> tuple[pd.DataFrame, list[str]]:
     """The rows the policy chose to retrain on (``policy.training_rows``), oldest first, and their sources."""
     chosen = policy.training_rows(
@@ -77,7 +77,7 @@ class Retrainer:
         index: int,
         batch: Batch,
         run_key: str,
-        verdict: policy.Verdict,
+        verdict: Verdict,
         rows: Callable[[], tuple[pd.DataFrame, list[str]]],
     ) -> Retrained:
         """Retrain now on the rows ``rows()`` gives (the window and its sources), once the lock is held."""

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.domain.schema import FeatureSchema
-from pipeline.io.data import Batch, ObjectStore, load_batch
+from pipeline.io.data import Batch, load_batch
+from pipeline.io.tables import ObjectStore
 
 
 @dataclass(frozen=True)

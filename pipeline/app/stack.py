@@ -1,14 +1,13 @@
 """The local stack as host processes: embedded PostgreSQL, moto_server on :4566 and the MLflow server.
 
-No Docker needed. State and logs live under one folder (``.stack/`` by default). moto keeps objects in
-memory only, so the artifact bucket is snapshotted to disk on ``down`` (and on request) and restored on
-``up``: a model registered before a restart still loads after it.
+No Docker needed. State and logs live under one folder (``.stack/`` by default; the layout is
+``stack_config.StackConfig``). moto keeps objects in memory only, so the artifact bucket is snapshotted to disk on
+``down`` and restored on ``up`` (``stack_bucket``): a model registered before a restart still loads after it.
 """
 
 from __future__ import annotations
 
 import glob
-import json
 import os
 import pwd
 import shutil
@@ -20,51 +19,17 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from pipeline.app.stack_bucket import ensure_bucket, snapshot_bucket
+from pipeline.app.stack_config import DB_ROLE, LOCAL_AWS_ENV, StackConfig
 
 PG_SYSTEM_USER = "pipeline-pg"
 DATABASES = ("mlflow", "metrics")
-DB_ROLE = "pipeline"
-LOCAL_AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 class StackError(RuntimeError):
     """The local stack cannot start or is unhealthy; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    state_dir: Path
-    pg_port: int = 15432
-    s3_port: int = 4566
-    mlflow_port: int = 5000
-    bucket: str = "triage-mlflow-artifacts"
-    host: str = "127.0.0.1"
-
-    @property
-    def pg_data(self) -> Path:
-        return self.state_dir / "pg" / "data"
-
-    @property
-    def logs(self) -> Path:
-        return self.state_dir / "logs"
-
-    @property
-    def snapshot_dir(self) -> Path:
-        return self.state_dir / "s3-snapshot"
-
-    @property
-    def s3_endpoint(self) -> str:
-        return f"http://{self.host}:{self.s3_port}"
-
-    @property
-    def tracking_uri(self) -> str:
-        return f"http://{self.host}:{self.mlflow_port}"
-
-    def pg_url(self, database: str, user: str = DB_ROLE) -> str:
-        return f"postgresql://{user}@{self.host}:{self.pg_port}/{database}"
 
 
 # ---------------------------------------------------------------- helpers
@@ -313,18 +278,6 @@ def stop_postgres(cfg: StackConfig) -> None:
 # ---------------------------------------------------------------- moto (S3)
 
 
-def _s3(cfg: StackConfig) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=cfg.s3_endpoint,
-        region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
 def moto_healthy(cfg: StackConfig) -> bool:
     return http_ok(f"{cfg.s3_endpoint}/moto-api/data.json")
 
@@ -338,103 +291,6 @@ def start_moto(cfg: StackConfig) -> None:
         pid = _spawn(cmd, cfg.logs / "moto.log", cfg.state_dir / "moto.pid")
         wait_until(lambda: moto_healthy(cfg), 30, "moto_server", cfg.logs / "moto.log", pid)
     ensure_bucket(cfg)
-
-
-def ensure_bucket(cfg: StackConfig) -> None:
-    """Create the artifact bucket (every start) and restore the snapshot into it when it is empty."""
-    client = _s3(cfg)
-    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-    if cfg.bucket not in existing:
-        client.create_bucket(Bucket=cfg.bucket)
-    restore_bucket(cfg, client)
-
-
-def snapshot_bucket(cfg: StackConfig) -> int:
-    """Copy every object of the bucket to disk (atomically replacing the previous snapshot)."""
-    client = _s3(cfg)
-    target = cfg.snapshot_dir
-    staging = target.with_name(target.name + ".new")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    count = 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=cfg.bucket):
-        for item in page.get("Contents", []):
-            path = staging / "objects" / item["Key"]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(cfg.bucket, item["Key"], str(path))
-            count += 1
-    manifest = {"bucket": cfg.bucket, "objects": count, "settings": bucket_settings(client, cfg.bucket)}
-    (staging / "manifest.json").write_text(json.dumps(manifest))
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
-    return count
-
-
-# The bucket settings a snapshot keeps (what infra/ applies: versioning, encryption, lifecycle, public access),
-# as (getter, setter, the getter's response key, the setter's argument name).
-BUCKET_SETTINGS = (
-    ("get_bucket_versioning", "put_bucket_versioning", None, "VersioningConfiguration"),
-    (
-        "get_bucket_encryption",
-        "put_bucket_encryption",
-        "ServerSideEncryptionConfiguration",
-        "ServerSideEncryptionConfiguration",
-    ),
-    ("get_bucket_lifecycle_configuration", "put_bucket_lifecycle_configuration", "Rules", "LifecycleConfiguration"),
-    (
-        "get_public_access_block",
-        "put_public_access_block",
-        "PublicAccessBlockConfiguration",
-        "PublicAccessBlockConfiguration",
-    ),
-)
-
-
-def bucket_settings(client: Any, bucket: str) -> dict[str, Any]:
-    """The bucket's settings that a restarted moto would lose, by setter name (absent ones left out)."""
-    from botocore.exceptions import ClientError
-
-    found: dict[str, Any] = {}
-    for getter, setter, key, argument in BUCKET_SETTINGS:
-        try:
-            response = getattr(client, getter)(Bucket=bucket)
-        except ClientError:
-            continue
-        if key is None:
-            value = {name: response[name] for name in ("Status", "MFADelete") if name in response}
-        elif key == "Rules":
-            value = {"Rules": response.get("Rules", [])}
-        else:
-            value = response.get(key)
-        if value:
-            found[setter] = {argument: value}
-    return found
-
-
-def apply_bucket_settings(client: Any, bucket: str, settings: dict[str, Any]) -> None:
-    for setter, arguments in settings.items():
-        getattr(client, setter)(Bucket=bucket, **arguments)
-
-
-def restore_bucket(cfg: StackConfig, client: Any | None = None) -> int:
-    """Upload the snapshot into the bucket when the bucket is empty (moto restarted), its settings first."""
-    objects = cfg.snapshot_dir / "objects"
-    if not objects.is_dir():
-        return 0
-    client = client or _s3(cfg)
-    if client.list_objects_v2(Bucket=cfg.bucket, MaxKeys=1).get("KeyCount", 0):
-        return 0
-    manifest = cfg.snapshot_dir / "manifest.json"
-    if manifest.exists():
-        apply_bucket_settings(client, cfg.bucket, json.loads(manifest.read_text()).get("settings", {}))
-    count = 0
-    for path in sorted(objects.rglob("*")):
-        if path.is_file():
-            client.upload_file(str(path), cfg.bucket, path.relative_to(objects).as_posix())
-            count += 1
-    return count
 
 
 def stop_moto(cfg: StackConfig) -> None:

@@ -48,7 +48,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 # The failures that print one line: (module, class). Looked up among the modules already imported, since an error
 # of a module never imported cannot have been raised: catching them costs a command no import.
 KNOWN_ERRORS = (
-    ("pipeline.io.data", "DataError"),
+    ("pipeline.io.tables", "DataError"),
     ("pipeline.model.flavors", "UntrustedModel"),
     ("pipeline.model.registry", "NoChampion"),
     ("pipeline.model.registry", "RegistryError"),

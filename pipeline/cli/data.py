@@ -28,7 +28,7 @@ def data_synth(
 
     from pipeline.demo.synth import DriftKind, Population, generate_stream, load_sample_frame
     from pipeline.domain.schema import load_schema
-    from pipeline.io.data import write_table
+    from pipeline.io.tables import write_table
 
     try:
         kind = DriftKind(drift_kind)
@@ -95,7 +95,7 @@ def schema_infer(
 ) -> None:
     """A draft schema is quicker to check than to write, and the notes say why each column was left out."""
     from pipeline.domain.schema_infer import infer_schema, label_text, split_names
-    from pipeline.io.data import read_table
+    from pipeline.io.tables import read_table
 
     settings = cli_settings()
     with clean_errors():

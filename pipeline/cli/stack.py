@@ -11,11 +11,11 @@ from pipeline.cli.common import clean_errors, cli_settings, say
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
-    from pipeline.app.stack import StackConfig
+    from pipeline.app.stack_config import StackConfig
 
 
 def _stack_config(settings: Settings) -> StackConfig:
-    from pipeline.app.stack import StackConfig
+    from pipeline.app.stack_config import StackConfig
 
     return StackConfig(
         state_dir=settings.state_dir.resolve(),
@@ -47,11 +47,11 @@ def stack_down() -> None:
 @stack_app.command("snapshot")
 def stack_snapshot() -> None:
     """Copy the artifact bucket to disk now (moto keeps objects in memory only)."""
-    from pipeline.app import stack
+    from pipeline.app.stack_bucket import snapshot_bucket
 
     with clean_errors():
         cfg = _stack_config(cli_settings())
-        say(f"{stack.snapshot_bucket(cfg)} objects -> {cfg.snapshot_dir}")
+        say(f"{snapshot_bucket(cfg)} objects -> {cfg.snapshot_dir}")
 
 
 @stack_app.command("status")

@@ -42,6 +42,9 @@ dashboard's alert. Per batch:
    newest last: training on mostly old rows would teach the old relation again. Otherwise the newest
    ``window_rows``.
 3. ``advance``: the next state, once the batch's action is known.
+
+The values these rules read and return (``Rules``, ``Observation``, ``PolicyState``, ``Verdict``, ``Action``) are
+in ``pipeline.domain.policy_types``.
 """
 
 from __future__ import annotations
@@ -49,126 +52,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
-from typing import Any
 
-
-class Action(StrEnum):
-    """What the monitor did with a batch (the ``action`` column and report field)."""
-
-    none = "none"
-    retrained_promoted = "retrained-promoted"
-    retrained_rejected = "retrained-rejected"  # also a retrain that failed (its rejection event says so)
-    skipped_cooldown = "skipped-cooldown"
-    skipped_busy = "skipped-busy"
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The thresholds of the policy (from ``Settings``)."""
-
-    drift_threshold: float = 0.1
-    false_alarm_rate: float = 0.01
-    drifted_share_threshold: float = 0.5
-    auc_tolerance: float = 0.05
-    min_rows_for_auc: int = 200
-    prior_tolerance: float = 0.1
-    prior_z: float = 3.0
-    cooldown_batches: int = 3
-    label_retries: int = 2
-    window_rows: int = 20_000
-    min_change_rows: int = 1_000
-    refresh_fraction: float = 1.0
-
-    @classmethod
-    def of(cls, settings: Any, drift_threshold: float | None = None) -> Rules:
-        return cls(
-            drift_threshold=settings.drift_threshold if drift_threshold is None else drift_threshold,
-            false_alarm_rate=settings.false_alarm_rate,
-            drifted_share_threshold=settings.drifted_share_threshold,
-            auc_tolerance=settings.auc_tolerance,
-            min_rows_for_auc=settings.min_rows_for_auc,
-            prior_tolerance=settings.prior_tolerance,
-            prior_z=settings.prior_z,
-            cooldown_batches=settings.cooldown_batches,
-            label_retries=settings.label_retries,
-            window_rows=settings.window_rows,
-            min_change_rows=settings.min_change_rows,
-            refresh_fraction=settings.refresh_fraction,
-        )
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What was measured on one batch with the champion that served it."""
-
-    rows: int
-    prediction_drift: float
-    share_drifted_columns: float  # of the columns drifted beyond their noise band, when judged against one
-    drifted_columns: int
-    mean_prediction: float
-    prediction_variance: float = 0.0  # sum of p(1-p) over the rows: the spread of the positive count
-    positives: int | None = None  # None: the batch carries no labels
-    roc_auc: float | None = None
-    estimated_roc_auc: float | None = None  # from the champion's probabilities alone (None: not estimated)
-    prediction_drift_p: float | None = None  # chance of this drift under no drift at this size (None: no band)
-
-    @property
-    def labelled(self) -> bool:
-        return self.positives is not None
-
-    @property
-    def positive_rate(self) -> float | None:
-        return None if self.positives is None or self.rows == 0 else self.positives / self.rows
-
-    @property
-    def judgeable(self) -> bool:
-        """Labelled, large enough, both classes: its AUC and positive rate are trusted."""
-        return self.positives is not None and self.rows > 0 and 0 < self.positives < self.rows
-
-
-@dataclass(frozen=True)
-class PolicyState:
-    """What the policy remembers between batches."""
-
-    last_promotion: int | None = None  # batch of the last promotion (the cooldown runs from it)
-    blocked_at: int | None = None  # batch of the last retrain that could not run (busy, failed)
-    change_at: int | None = None  # first batch of the current episode whose labels alarmed
-    rejections: int = 0  # challengers rejected in a row on label alarms since the last promotion
-    last_rejection: int | None = None
-    labelled_since: int = 0  # labelled rows since the champion's last retrain (promoted or not)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    drift_detected: bool
-    performance_drop: bool
-    prior_shift: bool
-    reasons: tuple[str, ...]
-    retrain: bool
-    cooldown_from: int | None = None  # the batch whose cooldown holds this alarm back
-    estimated_drop: bool = False
-    refresh: bool = False  # a refresh is due: enough new labelled rows since the champion's last retrain
-
-    @property
-    def alarm(self) -> bool:
-        return self.drift_detected or self.performance_drop or self.prior_shift or self.estimated_drop
-
-    @property
-    def label_alarm(self) -> bool:
-        return self.performance_drop or self.prior_shift
-
-    @property
-    def why(self) -> str:
-        return "; ".join(self.reasons)
-
-    @property
-    def drift_only(self) -> bool:
-        """An input-drift alarm without a label alarm: the case where a rejected challenger rebaselines."""
-        return (self.drift_detected or self.estimated_drop) and not self.label_alarm
-
-    def action_without_retrain(self) -> Action:
-        return Action.skipped_cooldown if self.alarm and not self.retrain else Action.none
+from pipeline.domain.policy_types import Action, Observation, PolicyState, Rules, Verdict
 
 
 def prior_gap(observation: Observation) -> tuple[float, float] | None:
@@ -260,7 +145,7 @@ def judge(
     """The verdict on batch ``index``; ``holdout_counts``: the positives and negatives the holdout AUC was
     measured on, when known (its own noise then counts in the performance rules); ``trained_rows``: the rows the
     champion was trained on, when known (``refresh_due``)."""
-    reasons = []
+    reasons: list[str] = []
     prediction_drift = prediction_drifted(observation, rules)
     if prediction_drift:
         beyond = "" if observation.prediction_drift_p is None else f", p = {observation.prediction_drift_p:.2g}"
@@ -269,33 +154,9 @@ def judge(
     if columns:
         reasons.append(f"{observation.drifted_columns} feature columns drifted")
     trusted = observation.judgeable and observation.rows >= rules.min_rows_for_auc
-    performance_drop = False
-    if trusted and observation.roc_auc is not None and holdout_auc is not None:
-        positives = float(observation.positives or 0)
-        test = auc_test(
-            observation.roc_auc, holdout_auc, positives, observation.rows - positives, rules, holdout_counts
-        )
-        performance_drop = test.dropped
-        if performance_drop:
-            reasons.append(auc_drop_reason("ROC AUC", observation.roc_auc, holdout_auc, test, rules))
-    estimated_drop = False
-    estimate = observation.estimated_roc_auc
-    if not trusted and estimate is not None and holdout_auc is not None and observation.rows >= rules.min_rows_for_auc:
-        expected = observation.mean_prediction * observation.rows
-        test = auc_test(estimate, holdout_auc, expected, observation.rows - expected, rules, holdout_counts)
-        estimated_drop = test.dropped
-        if estimated_drop:
-            reasons.append(auc_drop_reason("estimated ROC AUC", estimate, holdout_auc, test, rules))
-    prior_shift = False
-    gap = prior_gap(observation) if trusted else None
-    if gap is not None:
-        difference, stderr = gap
-        prior_shift = abs(difference) >= rules.prior_tolerance and abs(difference) >= rules.prior_z * stderr
-        if prior_shift:
-            reasons.append(
-                f"positive rate {observation.positive_rate:.3f} vs predicted {observation.mean_prediction:.3f} "
-                f"(gap beyond {rules.prior_tolerance} and {rules.prior_z:g} s.e.)"
-            )
+    performance_drop = _performance_drop(observation, rules, holdout_auc, holdout_counts, trusted, reasons)
+    estimated_drop = _estimated_drop(observation, rules, holdout_auc, holdout_counts, trusted, reasons)
+    prior_shift = _prior_shift(observation, rules, trusted, reasons)
     alarm = prediction_drift or columns or performance_drop or prior_shift or estimated_drop
     refresh = refresh_due(observation, state, rules, trained_rows)
     if refresh and not alarm:
@@ -315,6 +176,59 @@ def judge(
         estimated_drop=estimated_drop,
         refresh=refresh,
     )
+
+
+def _performance_drop(
+    observation: Observation,
+    rules: Rules,
+    holdout_auc: float | None,
+    holdout_counts: tuple[float, float] | None,
+    trusted: bool,
+    reasons: list[str],
+) -> bool:
+    """The performance rule on a trusted labelled batch's realized ROC AUC; its reason added when it fires."""
+    if not trusted or observation.roc_auc is None or holdout_auc is None:
+        return False
+    positives = float(observation.positives or 0)
+    test = auc_test(observation.roc_auc, holdout_auc, positives, observation.rows - positives, rules, holdout_counts)
+    if test.dropped:
+        reasons.append(auc_drop_reason("ROC AUC", observation.roc_auc, holdout_auc, test, rules))
+    return test.dropped
+
+
+def _estimated_drop(
+    observation: Observation,
+    rules: Rules,
+    holdout_auc: float | None,
+    holdout_counts: tuple[float, float] | None,
+    trusted: bool,
+    reasons: list[str],
+) -> bool:
+    """The performance rule on the estimated ROC AUC, for a batch whose labels do not decide (untrusted) with
+    enough rows; its reason added when it fires."""
+    estimate = observation.estimated_roc_auc
+    if trusted or estimate is None or holdout_auc is None or observation.rows < rules.min_rows_for_auc:
+        return False
+    expected = observation.mean_prediction * observation.rows
+    test = auc_test(estimate, holdout_auc, expected, observation.rows - expected, rules, holdout_counts)
+    if test.dropped:
+        reasons.append(auc_drop_reason("estimated ROC AUC", estimate, holdout_auc, test, rules))
+    return test.dropped
+
+
+def _prior_shift(observation: Observation, rules: Rules, trusted: bool, reasons: list[str]) -> bool:
+    """The prior-shift rule on a trusted labelled batch; its reason added when it fires."""
+    gap = prior_gap(observation) if trusted else None
+    if gap is None:
+        return False
+    difference, stderr = gap
+    shifted = abs(difference) >= rules.prior_tolerance and abs(difference) >= rules.prior_z * stderr
+    if shifted:
+        reasons.append(
+            f"positive rate {observation.positive_rate:.3f} vs predicted {observation.mean_prediction:.3f} "
+            f"(gap beyond {rules.prior_tolerance} and {rules.prior_z:g} s.e.)"
+        )
+    return shifted
 
 
 def refresh_due(observation: Observation, state: PolicyState, rules: Rules, trained_rows: int | None) -> bool:

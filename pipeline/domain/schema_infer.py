@@ -135,66 +135,24 @@ def infer_schema(
     The result passes ``parse_schema`` and keeps the data's column order within each list.
     """
     columns = [str(name) for name in frame.columns]
-    repeated = sorted({name for name in columns if columns.count(name) > 1})
-    if repeated:
-        raise SchemaError(f"{source}: duplicated column names: {shorten(repeated)}")
+    _check_names(columns, target, categorical, ignore, source)
     frame = frame.set_axis(columns, axis=1)
-    if target not in columns:
-        raise SchemaError(f"{source}: no target column {target!r}; the columns are {shorten(columns, 10)}")
-    for option, names in (("--categorical", categorical), ("--ignore", ignore)):
-        unknown = [name for name in names if name not in columns]
-        if unknown:
-            raise SchemaError(f"{source}: {option} names columns that are not in the data: {shorten(unknown)}")
-        if target in names:
-            raise SchemaError(f"{source}: {option} names the target {target!r}, which cannot be a feature")
-    both = [name for name in categorical if name in ignore]
-    if both:
-        raise SchemaError(f"{source}: {shorten(both)} named in both --categorical and --ignore")
 
     positive_label, negative_label, unlabelled = _target_labels(frame[target], target, positive, source)
     notes: list[str] = []
     if unlabelled:
         notes.append(f"target {target!r} is empty on {unlabelled} of {len(frame)} rows; those rows cannot train")
 
-    numerical: list[str] = []
-    categories: list[str] = []
-    empty: list[str] = []
+    kinds: dict[str, list[str]] = {"numerical": [], "categorical": [], "empty": []}
     for name in columns:
         if name == target or name in ignore:
             continue
-        column = frame[name]
-        present = _present(column)
-        asked = name in categorical
-        if not present.any():
-            empty.append(name)
-        elif pd.api.types.is_datetime64_any_dtype(column):
-            notes.append(f"column {name!r} left out: it holds dates/times (a timestamp is not a feature)")
-        elif pd.api.types.is_bool_dtype(column):
-            categories.append(name)
-        elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_complex_dtype(column):
-            if asked:
-                categories.append(name)
-            elif pd.api.types.is_integer_dtype(column) and _is_id(column, present):
-                notes.append(_id_note(name))
-            else:
-                numerical.append(name)
-        elif (
-            column.dtype == object
-            or pd.api.types.is_string_dtype(column)
-            or isinstance(column.dtype, pd.CategoricalDtype)
-        ):
-            if asked:
-                categories.append(name)
-            elif _looks_like_timestamps(column[present]):
-                notes.append(
-                    f"column {name!r} left out: it looks like a timestamp; to keep it, pass --categorical {name}"
-                )
-            elif _is_id(column, present):
-                notes.append(_id_note(name))
-            else:
-                categories.append(name)
-        else:
-            notes.append(f"column {name!r} left out: its type {column.dtype} is neither a number nor text")
+        kind, note = _column_kind(name, frame[name], asked=name in categorical)
+        if kind is not None:
+            kinds[kind].append(name)
+        if note is not None:
+            notes.append(note)
+    numerical, categories, empty = kinds["numerical"], kinds["categorical"], kinds["empty"]
     if empty:
         notes.append(f"{len(empty)} column(s) left out because they have no value at all: {shorten(empty)}")
     if ignore:
@@ -207,6 +165,53 @@ def infer_schema(
         "categorical": categories,
     }
     return parse_schema(raw, source), notes
+
+
+def _check_names(
+    columns: list[str], target: str, categorical: Sequence[str], ignore: Sequence[str], source: str
+) -> None:
+    """Refuse repeated column names, a missing target, and options naming unknown columns or the target."""
+    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    if repeated:
+        raise SchemaError(f"{source}: duplicated column names: {shorten(repeated)}")
+    if target not in columns:
+        raise SchemaError(f"{source}: no target column {target!r}; the columns are {shorten(columns, 10)}")
+    for option, names in (("--categorical", categorical), ("--ignore", ignore)):
+        unknown = [name for name in names if name not in columns]
+        if unknown:
+            raise SchemaError(f"{source}: {option} names columns that are not in the data: {shorten(unknown)}")
+        if target in names:
+            raise SchemaError(f"{source}: {option} names the target {target!r}, which cannot be a feature")
+    both = [name for name in categorical if name in ignore]
+    if both:
+        raise SchemaError(f"{source}: {shorten(both)} named in both --categorical and --ignore")
+
+
+def _column_kind(name: str, column: pd.Series, *, asked: bool) -> tuple[str | None, str | None]:
+    """What a feature column becomes: ``numerical``, ``categorical``, ``empty`` (no value at all) or None (left
+    out), with the note to show, if any. ``asked``: named by ``--categorical``."""
+    present = _present(column)
+    if not present.any():
+        return "empty", None
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return None, f"column {name!r} left out: it holds dates/times (a timestamp is not a feature)"
+    if pd.api.types.is_bool_dtype(column):
+        return "categorical", None
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_complex_dtype(column):
+        if asked:
+            return "categorical", None
+        if pd.api.types.is_integer_dtype(column) and _is_id(column, present):
+            return None, _id_note(name)
+        return "numerical", None
+    if column.dtype == object or pd.api.types.is_string_dtype(column) or isinstance(column.dtype, pd.CategoricalDtype):
+        if asked:
+            return "categorical", None
+        if _looks_like_timestamps(column[present]):
+            return None, f"column {name!r} left out: it looks like a timestamp; to keep it, pass --categorical {name}"
+        if _is_id(column, present):
+            return None, _id_note(name)
+        return "categorical", None
+    return None, f"column {name!r} left out: its type {column.dtype} is neither a number nor text"
 
 
 def label_text(value: Label) -> str:

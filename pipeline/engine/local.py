@@ -1,9 +1,9 @@
 """Batches of any size: read in chunks, each chunk validated, scored and profiled, the profiles merged.
 
 A batch file larger than ``PIPELINE_CHUNK_MB`` is never held whole. The local engine reads it with pyarrow's
-streaming readers (CSV blocks, Parquet row groups; an ``s3://`` object is first streamed to a temporary file),
-``PIPELINE_CHUNK_ROWS`` rows at a time; the Spark engine (``pipeline.engine.spark``) does the same per partition.
-Both run ``ChunkWork.run`` on every chunk, so they agree:
+streaming readers (``pipeline.engine.local_readers``: CSV blocks, Parquet row groups; an ``s3://`` object is
+first streamed to a temporary file), ``PIPELINE_CHUNK_ROWS`` rows at a time; the Spark engine
+(``pipeline.engine.spark``) does the same per partition. Both run ``ChunkWork.run`` on every chunk, so they agree:
 
 1. conform: CSV text is read as text, then a categorical column the reference holds as numbers gets its
    numeric text as numbers (what pandas' reader does to a whole file), so a chunk's categories are the
@@ -21,10 +21,9 @@ exact, the estimate from binned scores. A batch that fits one chunk takes the ex
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,16 +31,10 @@ import pandas as pd
 
 from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import finite
+from pipeline.engine.local_readers import csv_header, local_copy, read_ahead, read_chunks
 from pipeline.engine.observe import BatchObservation, assemble
-from pipeline.io.data import (
-    Batch,
-    DataError,
-    ObjectStore,
-    labels_of,
-    s3_errors,
-    split_s3,
-    validate_frame,
-)
+from pipeline.io.data import Batch, labels_of, validate_frame
+from pipeline.io.tables import DataError, ObjectStore
 from pipeline.model.scoring import Scorer
 from pipeline.settings import Settings
 from pipeline.stats.binned_reference import BinnedReference
@@ -217,169 +210,6 @@ def observation_of_profile(
         estimate=estimate,
         profile=profile,
     )
-
-
-# ---------------------------------------------------------------- the local engine's readers
-
-
-def object_size(source: str, s3_client: ObjectStore | None) -> int:
-    """The size of a batch file in bytes (a local stat, or the S3 object's length)."""
-    if source.startswith("s3://"):
-        if s3_client is None:
-            raise DataError(f"{source}: no S3 client configured")
-        bucket, key = split_s3(source)
-        with s3_errors(source, bucket):
-            return int(s3_client.head_object(Bucket=bucket, Key=key)["ContentLength"])
-    path = Path(source)
-    if not path.is_file():
-        raise DataError(f"{source}: no such file")
-    return path.stat().st_size
-
-
-def csv_header(path: Path) -> tuple[list[str], str]:
-    """A CSV file's column names and separator, from its first line (a byte-order mark skipped)."""
-    import csv
-
-    from pipeline.io.data import csv_separator
-
-    with path.open("rb") as handle:
-        head = handle.readline().decode("utf-8-sig", errors="replace")
-    separator = csv_separator(head)
-    names = next(csv.reader([head.rstrip("\r\n")], delimiter=separator), [])
-    return [name.strip() for name in names], separator
-
-
-def read_chunks(path: Path, source: str, chunk_rows: int, schema: FeatureSchema) -> Iterator[pd.DataFrame]:
-    """The schema's columns of a local CSV or Parquet file, ``chunk_rows`` rows at a time. CSV numerical
-    columns are parsed as numbers by pyarrow (a cell that is not one is the one-line ``DataError`` a whole
-    file gives), the other columns as text; columns the schema does not name are not read."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    suffix = path.suffix.lower()
-    wanted = [*schema.features, schema.target, *([schema.id] if schema.id else [])]
-    try:
-        if suffix == ".parquet":
-            parquet = pq.ParquetFile(path)
-            columns = [name for name in wanted if name in parquet.schema_arrow.names]
-            for record_batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
-                yield record_batch.to_pandas()
-            return
-        names, separator = csv_header(path)
-        numerical = set(schema.numerical)
-        reader = pacsv.open_csv(
-            str(path),
-            read_options=pacsv.ReadOptions(block_size=min(CSV_BLOCK_BYTES, _block_bytes(path, chunk_rows))),
-            parse_options=pacsv.ParseOptions(delimiter=separator),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=[name for name in wanted if name in names],
-                column_types={name: pa.float64() if name in numerical else pa.string() for name in names},
-                strings_can_be_null=True,
-            ),
-        )
-        pending: list[pa.RecordBatch] = []
-        rows = 0
-        for record_batch in reader:  # small blocks, gathered into chunks of about chunk_rows rows
-            pending.append(record_batch)
-            rows += record_batch.num_rows
-            if rows >= chunk_rows:
-                yield pa.Table.from_batches(pending).to_pandas()
-                pending, rows = [], 0
-        if pending:
-            yield pa.Table.from_batches(pending).to_pandas()
-    except pa.ArrowInvalid as err:
-        raise DataError(_arrow_message(source, str(err), names if suffix != ".parquet" else [])) from err
-    except OSError as err:
-        raise DataError(f"{source}: not a readable {suffix[1:]} file ({' '.join(str(err).split())[:160]})") from err
-
-
-def _arrow_message(source: str, message: str, names: list[str]) -> str:
-    """pyarrow's conversion error as the whole-file reader says it: the column by name and the value."""
-    import re
-
-    found = re.search(r"column #(\d+): CSV conversion error to \w+: invalid value '(.*)'", message)
-    if found and int(found.group(1)) < len(names):
-        return f"{source}: column {names[int(found.group(1))]!r} holds non-numeric value {found.group(2)!r}"
-    return f"{source}: not a readable file ({' '.join(message.split())[:160]})"
-
-
-# pyarrow's streaming CSV reader holds more memory the bigger its blocks (with 26 MB blocks it grew with the
-# file: 0.5 GB at 1,000,000 demo rows, 1 GB at 3,000,000); with 1 MB blocks it stays at about 40 MB.
-CSV_BLOCK_BYTES = 1 << 20
-
-
-def _block_bytes(path: Path, chunk_rows: int) -> int:
-    """The CSV block size that holds about ``chunk_rows`` rows (from the first rows' length)."""
-    with path.open("rb") as handle:
-        handle.readline()
-        sample = handle.read(1 << 20)
-    lines = max(sample.count(b"\n"), 1)
-    per_row = max(len(sample) / lines, 1.0)
-    return int(min(max(per_row * chunk_rows, 1 << 14), 1 << 30))
-
-
-def local_copy(source: str, s3_client: ObjectStore | None, folder: str) -> Path:
-    """A local path for the batch: itself, or the S3 object streamed to ``folder`` (never held in memory)."""
-    if not source.startswith("s3://"):
-        return Path(source)
-    if s3_client is None:
-        raise DataError(f"{source}: no S3 client configured")
-    bucket, key = split_s3(source)
-    target = Path(folder) / Path(key).name
-    with s3_errors(source, bucket):
-        s3_client.download_file(bucket, key, str(target))
-    return target
-
-
-def read_ahead(chunks: Iterator[pd.DataFrame], depth: int = 1) -> Generator[pd.DataFrame, None, None]:
-    """The same chunks, each next one read by a background thread while the caller scores and profiles this
-    one: pyarrow's parsing runs without the GIL, on the core the profile's single thread leaves idle. At most
-    ``depth`` chunks wait. A reader's error reaches the caller at the chunk where it happened; closing this
-    iterator stops and joins the thread."""
-    import queue
-    import threading
-
-    slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(item: tuple[str, object]) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                if not offer(("chunk", chunk)):
-                    return
-        except BaseException as err:  # noqa: BLE001 - handed to the consuming thread, which raises it
-            offer(("error", err))
-            return
-        offer(("done", None))
-
-    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = slots.get()
-            if kind == "error":
-                assert isinstance(value, BaseException)
-                raise value
-            if kind == "done":
-                return
-            assert isinstance(value, pd.DataFrame)
-            yield value
-    finally:
-        stop.set()
-        thread.join()
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
 
 
 def chunked_file(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.domain import policy
-from pipeline.domain.policy import Observation
+from pipeline.domain.policy_types import Observation
 from pipeline.domain.values import finite
 from pipeline.io.data import Batch, labels_of
 from pipeline.model.scoring import Scorer

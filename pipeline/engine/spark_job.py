@@ -29,8 +29,9 @@ from typing import Any
 import pandas as pd
 
 from pipeline.engine.local import Chunked, ChunkWork, numeric_categories
-from pipeline.io.data import DataError, ObjectStore, read_bytes, split_s3, validate_frame, write_bytes
+from pipeline.io.data import validate_frame
 from pipeline.io.paths import OutsideFolder, path_inside
+from pipeline.io.tables import DataError, ObjectStore, read_bytes, split_s3, write_bytes
 from pipeline.stats.profile import BatchProfile
 
 RESULT = "result.json"
@@ -210,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from pipeline.engine.spark import chunked_with_spark, spark_session
-    from pipeline.io.data import make_s3_client
+    from pipeline.io.tables import make_s3_client
     from pipeline.model.serving import LABELS_ENCODED
     from pipeline.settings import load_settings
 

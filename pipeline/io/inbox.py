@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.io.data import SUPPORTED_SUFFIXES, DataError, ObjectStore, s3_errors, split_s3
+from pipeline.io.tables import SUPPORTED_SUFFIXES, DataError, ObjectStore, s3_errors, split_s3
 
 IDENTITY_SEPARATOR = "#"
 

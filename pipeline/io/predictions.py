@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.domain.schema import FeatureSchema
-from pipeline.io.data import Batch, DataError, ObjectStore, labels_of, s3_errors, split_s3, write_bytes
+from pipeline.io.data import Batch, labels_of
+from pipeline.io.tables import DataError, ObjectStore, s3_errors, split_s3, write_bytes
 
 FEATURE_PREFIX = "feature:"
 
@@ -182,7 +183,7 @@ class PredictionLog:
         return sorted(str(path) for path in folder.glob("*/batch-*.parquet")) if folder.is_dir() else []
 
     def read(self, uri: str, columns: list[str] | None = None) -> pd.DataFrame:
-        from pipeline.io.data import read_bytes
+        from pipeline.io.tables import read_bytes
 
         raw = read_bytes(uri, self.s3)
         return pd.read_parquet(io.BytesIO(raw), columns=columns)

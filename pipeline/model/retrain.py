@@ -25,7 +25,7 @@ from pipeline.domain.schema import FeatureSchema
 from pipeline.io.data import labels_of
 from pipeline.model import tracking
 from pipeline.model.evaluate import Decision, compare
-from pipeline.model.registry import CHALLENGER, Registry
+from pipeline.model.registry import CHALLENGER, Registry, VersionInfo
 from pipeline.model.scoring import Scorer
 from pipeline.model.serving import (
     LABELS_ENCODED,
@@ -128,33 +128,9 @@ def retrain(
         mlflow.set_tags({"step": "retrain", "reason": info.reason, "model_name": registry.name})
         fit_rows = len(window)  # the registered model's training rows: the whole window
         mlflow.log_params({**split.describe(), "window_rows": info.rows, "fit_rows": fit_rows, "reason": info.reason})
-        scores, defaults = _train_candidates(split, schema, say)
-        best_name = min(scores, key=lambda name: scores[name]["log_loss"])
-        say(f"  tuning {best_name} with {settings.tuning_trials} TPE trials on validation data")
-        tuned = tune(
-            ZOO[best_name],
-            split,
-            schema,
-            trials=settings.tuning_trials,
-            seed=settings.seed,
-            on_trial=lambda i, loss: say(f"    trial {i:02d} val log loss {loss:.4f}"),
-        )
-        judged, params = tuned.model, tuned.params
-        if scores[best_name]["log_loss"] <= tuned.validation["log_loss"]:
-            judged, params = defaults[best_name], dict(ZOO[best_name].defaults)
-        mlflow.log_params({"candidate": best_name, **{f"best_{k}": v for k, v in params.items()}})
+        best_name, judged, params = _choose_candidate(split, schema, settings, say)
         judged_scorer = Scorer.trained(judged, schema)
-        decision = compare(
-            champion_model,
-            judged_scorer,
-            split.holdout,
-            schema,
-            min_gain=settings.promotion_min_gain,
-            z=settings.promotion_z,
-        )
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in decision.challenger.items()})
-        if decision.champion:
-            mlflow.log_metrics({f"champion_holdout_{k}": v for k, v in decision.champion.items()})
+        decision = _judge_challenger(champion_model, judged_scorer, split, schema, settings)
         say(f"  refitting {best_name} with the chosen params on all {fit_rows} rows of the window")
         model = refit(ZOO[best_name], params, split, schema)
         head = split.train.head(50)
@@ -164,36 +140,10 @@ def retrain(
             TAG_REFERENCE: log_reference(split.holdout, schema, settings.reference_rows),
             TAG_CALIBRATION: log_calibration(judged_scorer.proba(split.holdout), labels_of(split.holdout, schema)),
             TAG_LABELS: LABELS_ENCODED,
-            "reason": info.reason,
-            "candidate": best_name,
-            "window": info.describe(),
-            "window_rows": str(info.rows),
-            "window_first_source": info.sources[0] if info.sources else "",
-            "window_last_source": info.sources[-1] if info.sources else "",
-            "fit_rows": str(fit_rows),
-            **holdout_tags(decision.challenger),
-            "params": json.dumps(params, default=str),
-            "decision": "promoted" if decision.promote else "rejected",
-            **({"compared_with": str(champion.version)} if champion is not None else {}),
-            **(origin or {}),
+            **_version_tags(info, best_name, fit_rows, decision, params, champion, origin),
         }
-        description = (
-            f"{best_name} trained because: {info.reason}. Window: {info.describe()}. "
-            f"Holdout ROC AUC {decision.challenger['roc_auc']:.4f}, log loss {decision.challenger['log_loss']:.4f} "
-            f"(fitted on the {len(split.train)} oldest rows); registered refitted on all {fit_rows} rows."
-        )
-        version = registry.register(model_info.model_uri, run.info.run_id, tags, description)
-        registry.set_alias(CHALLENGER, version)
-        mlflow.set_tags(
-            {
-                "registered_version": str(version),
-                "decision": "promoted" if decision.promote else "rejected",
-                "decision_reason": decision.reason,
-            }
-        )
-        mlflow.log_dict(decision.as_dict(), "decision.json")
-        if decision.promote:
-            registry.promote(version)
+        description = _description(info, best_name, decision, len(split.train), fit_rows)
+        version = _register(registry, model_info.model_uri, run.info.run_id, tags, description, decision)
     return RetrainOutcome(
         version=version,
         promoted=decision.promote,
@@ -204,3 +154,104 @@ def retrain(
         model=model,
         split=split,
     )
+
+
+def _choose_candidate(
+    split: Split, schema: FeatureSchema, settings: Settings, say: Say
+) -> tuple[str, Any, dict[str, Any]]:
+    """The candidate with the best validation log loss, tuned: (its name, the model the comparison judges, its
+    params). The tuned model unless its defaults did at least as well on validation."""
+    import mlflow
+
+    scores, defaults = _train_candidates(split, schema, say)
+    best_name = min(scores, key=lambda name: scores[name]["log_loss"])
+    say(f"  tuning {best_name} with {settings.tuning_trials} TPE trials on validation data")
+    tuned = tune(
+        ZOO[best_name],
+        split,
+        schema,
+        trials=settings.tuning_trials,
+        seed=settings.seed,
+        on_trial=lambda i, loss: say(f"    trial {i:02d} val log loss {loss:.4f}"),
+    )
+    judged, params = tuned.model, tuned.params
+    if scores[best_name]["log_loss"] <= tuned.validation["log_loss"]:
+        judged, params = defaults[best_name], dict(ZOO[best_name].defaults)
+    mlflow.log_params({"candidate": best_name, **{f"best_{k}": v for k, v in params.items()}})
+    return best_name, judged, params
+
+
+def _judge_challenger(
+    champion_model: Scorer | None, judged: Scorer, split: Split, schema: FeatureSchema, settings: Settings
+) -> Decision:
+    """The comparison with the champion on the holdout, its metrics logged to the retrain run."""
+    import mlflow
+
+    decision = compare(
+        champion_model,
+        judged,
+        split.holdout,
+        schema,
+        min_gain=settings.promotion_min_gain,
+        z=settings.promotion_z,
+    )
+    mlflow.log_metrics({f"holdout_{k}": v for k, v in decision.challenger.items()})
+    if decision.champion:
+        mlflow.log_metrics({f"champion_holdout_{k}": v for k, v in decision.champion.items()})
+    return decision
+
+
+def _version_tags(
+    info: WindowInfo,
+    best_name: str,
+    fit_rows: int,
+    decision: Decision,
+    params: dict[str, Any],
+    champion: VersionInfo | None,
+    origin: dict[str, str] | None,
+) -> dict[str, str]:
+    """The new version's tags saying why and from which window it was made, and what the comparison decided."""
+    return {
+        "reason": info.reason,
+        "candidate": best_name,
+        "window": info.describe(),
+        "window_rows": str(info.rows),
+        "window_first_source": info.sources[0] if info.sources else "",
+        "window_last_source": info.sources[-1] if info.sources else "",
+        "fit_rows": str(fit_rows),
+        **holdout_tags(decision.challenger),
+        "params": json.dumps(params, default=str),
+        "decision": "promoted" if decision.promote else "rejected",
+        **({"compared_with": str(champion.version)} if champion is not None else {}),
+        **(origin or {}),
+    }
+
+
+def _description(info: WindowInfo, best_name: str, decision: Decision, train_rows: int, fit_rows: int) -> str:
+    return (
+        f"{best_name} trained because: {info.reason}. Window: {info.describe()}. "
+        f"Holdout ROC AUC {decision.challenger['roc_auc']:.4f}, log loss {decision.challenger['log_loss']:.4f} "
+        f"(fitted on the {train_rows} oldest rows); registered refitted on all {fit_rows} rows."
+    )
+
+
+def _register(
+    registry: Registry, model_uri: str, run_id: str, tags: dict[str, str], description: str, decision: Decision
+) -> int:
+    """Register the version (born with its tags) as the challenger, record the decision on the run, and promote
+    last when the comparison says so."""
+    import mlflow
+
+    version = registry.register(model_uri, run_id, tags, description)
+    registry.set_alias(CHALLENGER, version)
+    mlflow.set_tags(
+        {
+            "registered_version": str(version),
+            "decision": "promoted" if decision.promote else "rejected",
+            "decision_reason": decision.reason,
+        }
+    )
+    mlflow.log_dict(decision.as_dict(), "decision.json")
+    if decision.promote:
+        registry.promote(version)
+    return version

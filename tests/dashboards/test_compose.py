@@ -16,6 +16,7 @@ import pytest
 from stack_files import DOCKER, LOCALSTACK, ROOT
 
 from pipeline.app import stack
+from pipeline.app.stack_config import StackConfig
 from pipeline.settings import DEFAULT_BUCKET
 
 SERVICES = {"postgres", "localstack", "mlflow", "grafana", "adminer"}
@@ -226,7 +227,7 @@ def test_init_scripts_are_valid_bash() -> None:
 
 
 @pytest.mark.integration
-def test_postgres_init_script_creates_the_databases_and_can_run_again(pg_stack: stack.StackConfig) -> None:
+def test_postgres_init_script_creates_the_databases_and_can_run_again(pg_stack: StackConfig) -> None:
     script = DOCKER / "postgres-init" / "10-databases.sh"
     suffix = uuid.uuid4().hex[:8]
     names = [f"init_mlflow_{suffix}", f"init_metrics_{suffix}"]

@@ -198,10 +198,11 @@ def tls_postgres_bin() -> Path | None:
 def tls_postgres(monkeypatch):
     """A real PostgreSQL (system binaries) with TLS on, like RDS with rds.force_ssl."""
     from pipeline.app import stack
+    from pipeline.app.stack_config import DB_ROLE, StackConfig
 
     bin_dir = tls_postgres_bin()
     monkeypatch.setattr(stack, "postgres_bin_dir", lambda: bin_dir)
-    cfg = stack.StackConfig(state_dir=stack.new_state_dir("host-rehearsal-pg-"), pg_port=stack.free_port())
+    cfg = StackConfig(state_dir=stack.new_state_dir("host-rehearsal-pg-"), pg_port=stack.free_port())
     stack.start_postgres(cfg)
     data = cfg.pg_data
     subprocess.run(
@@ -222,7 +223,7 @@ def tls_postgres(monkeypatch):
     with conn.cursor() as cur:
         cur.execute("ALTER SYSTEM SET ssl = on")
         cur.execute("SELECT pg_reload_conf()")
-        cur.execute(f"ALTER ROLE {stack.DB_ROLE} CREATEDB")  # the RDS master user may create databases
+        cur.execute(f"ALTER ROLE {DB_ROLE} CREATEDB")  # the RDS master user may create databases
     conn.close()
     time.sleep(1)
     with pytest.raises(psycopg2.OperationalError):

@@ -12,6 +12,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from pipeline.app import stack
+from pipeline.app.stack_config import StackConfig
 from pipeline.settings import Settings
 
 BUCKET = "test-artifacts"
@@ -19,7 +20,7 @@ BUCKET = "test-artifacts"
 
 @dataclass(frozen=True)
 class Servers:
-    cfg: stack.StackConfig
+    cfg: StackConfig
     s3_endpoint: str
 
     def s3(self):
@@ -37,7 +38,7 @@ class Servers:
 
 
 @pytest.fixture(scope="session")
-def servers(pg_stack: stack.StackConfig) -> Iterator[Servers]:
+def servers(pg_stack: StackConfig) -> Iterator[Servers]:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     moto.start()
     host, port = moto.get_host_and_port()

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from pipeline.cli.main import app
-from pipeline.domain.policy import Action
+from pipeline.domain.policy_types import Action
 from pipeline.domain.records import VERDICT_COLUMNS
 from pipeline.model.flavors import load_model
 

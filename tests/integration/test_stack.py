@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipeline.app import stack
+from pipeline.app.stack_config import StackConfig
 from pipeline.demo.synth import Population, load_sample_frame
 from pipeline.domain.schema import load_schema
 from pipeline.model import flavors, tracking
@@ -24,7 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 @pytest.fixture
 def host_stack():
     state = stack.new_state_dir("pipeline-test-stack-")
-    cfg = stack.StackConfig(
+    cfg = StackConfig(
         state_dir=state,
         pg_port=stack.free_port(),
         s3_port=stack.free_port(),

@@ -28,12 +28,13 @@ from reliability_rig import (
 )
 
 from pipeline.app import stack
+from pipeline.app.stack_config import StackConfig
 from pipeline.model.registry import Registry, VersionInfo
 from pipeline.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def rig(pg_stack: stack.StackConfig) -> Iterator[Rig]:
+def rig(pg_stack: StackConfig) -> Iterator[Rig]:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     moto.start()
     host, port = moto.get_host_and_port()

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from pipeline.app import stack
+from pipeline.app.stack_config import StackConfig
 from pipeline.cli.main import app
 from pipeline.model.registry import Registry, VersionInfo
 from pipeline.settings import Settings
@@ -24,7 +25,7 @@ VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
 
 @dataclass(frozen=True)
 class Rig:
-    cfg: stack.StackConfig
+    cfg: StackConfig
     s3_endpoint: str
 
     @property

@@ -18,7 +18,8 @@ import pytest
 from reliability_rig import Case, copy_champion, create_database, env_for, invoke
 
 from pipeline.domain.schema import load_schema
-from pipeline.io.data import DataError, empty_columns, load_batch, validate_frame
+from pipeline.io.data import empty_columns, load_batch, validate_frame
+from pipeline.io.tables import DataError
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.reliability

@@ -23,6 +23,7 @@ from reliability_rig import (
 )
 
 from pipeline.app import stack
+from pipeline.app.stack_config import StackConfig
 
 pytestmark = pytest.mark.reliability
 
@@ -49,7 +50,7 @@ def killable_mlflow(rig):
     shutil.rmtree(cfg.state_dir, ignore_errors=True)
 
 
-def kill_server(cfg: stack.StackConfig) -> None:
+def kill_server(cfg: StackConfig) -> None:
     pid = int((cfg.state_dir / "mlflow.pid").read_text())
     os.killpg(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -59,7 +60,7 @@ def kill_server(cfg: stack.StackConfig) -> None:
 
 
 def test_mlflow_killed_mid_retrain_moves_no_alias_and_records_a_rejection_once_back(
-    case: Case, killable_mlflow: stack.StackConfig, monkeypatch: pytest.MonkeyPatch
+    case: Case, killable_mlflow: StackConfig, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail fast instead of riding out the outage
     before = case.aliases()

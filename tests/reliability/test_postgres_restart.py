@@ -12,13 +12,14 @@ import pytest
 from reliability_rig import Case, monitor_for, reference_of, sources_of, state_dir
 
 from pipeline.app import stack
+from pipeline.app.stack_config import StackConfig
 
 pytestmark = pytest.mark.reliability
 
 
 @pytest.fixture
 def own_postgres():
-    cfg = stack.StackConfig(state_dir=state_dir("pipeline-rel-pg-"), pg_port=stack.free_port())
+    cfg = StackConfig(state_dir=state_dir("pipeline-rel-pg-"), pg_port=stack.free_port())
     stack.start_postgres(cfg)
     yield cfg
     stack.stop_postgres(cfg)
@@ -26,7 +27,7 @@ def own_postgres():
 
 
 def test_postgres_restart_mid_run_is_retried_and_every_batch_is_written_once(
-    case: Case, own_postgres: stack.StackConfig, caplog: pytest.LogCaptureFixture
+    case: Case, own_postgres: StackConfig, caplog: pytest.LogCaptureFixture
 ):
     dsn = own_postgres.pg_url("metrics")
     restart = threading.Timer(3.0, stack.start_postgres, args=(own_postgres,))

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.domain.schema import load_schema
-from pipeline.io.data import DataError, validate_frame
+from pipeline.io.data import validate_frame
+from pipeline.io.tables import DataError
 
 SCHEMA = load_schema()
 SOURCE = "s3://bucket/batch 07.csv"

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from pipeline.domain.policy import Action
+from pipeline.domain.policy_types import Action
 from pipeline.settings import Settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.app.labels import read_delivery
 from pipeline.domain.schema import parse_schema
-from pipeline.io.data import DataError
+from pipeline.io.tables import DataError
 
 BASE = {"target": {"column": "outcome", "positive": "admit", "negative": "discharge"}, "numerical": ["age"],
         "categorical": []}  # fmt: skip

@@ -11,7 +11,8 @@ from app_fakes import FakeRegistry, FakeRetrain, FakeStore, loader
 from pipeline.app.monitor import Monitor, MonitorResult
 from pipeline.app.sources import BatchSource
 from pipeline.demo.synth import DriftKind
-from pipeline.io.data import DataError, validate_frame
+from pipeline.io.data import validate_frame
+from pipeline.io.tables import DataError
 from pipeline.settings import Settings
 
 

@@ -10,7 +10,7 @@ from app_fakes import OracleScorer
 
 from pipeline.app import outcome
 from pipeline.demo.synth import DriftKind
-from pipeline.domain.policy import Action, Verdict
+from pipeline.domain.policy_types import Action, Verdict
 from pipeline.engine.observe import observe
 from pipeline.io.data import validate_frame
 from pipeline.stats.drift import ReferenceProfile

@@ -10,7 +10,7 @@ from app_fakes import FakeRegistry, FakeRetrain, FakeStore, loader
 
 from pipeline.app.champion import ChampionCache
 from pipeline.app.retraining import Retrainer
-from pipeline.domain.policy import Action, Verdict
+from pipeline.domain.policy_types import Action, Verdict
 from pipeline.io.data import validate_frame
 from pipeline.model import tracking as tracking_module
 from pipeline.settings import Settings

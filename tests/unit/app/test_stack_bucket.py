@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 from moto import mock_aws
 
-from pipeline.app.stack import apply_bucket_settings, bucket_settings
+from pipeline.app.stack_bucket import apply_bucket_settings, bucket_settings
 
 
 @mock_aws

@@ -6,19 +6,8 @@ import math
 
 import pytest
 
-from pipeline.domain.policy import (
-    Action,
-    Observation,
-    PolicyState,
-    Rules,
-    Verdict,
-    advance,
-    auc_stderr,
-    judge,
-    prediction_drifted,
-    rebaseline,
-    training_rows,
-)
+from pipeline.domain.policy import advance, auc_stderr, judge, prediction_drifted, rebaseline, training_rows
+from pipeline.domain.policy_types import Action, Observation, PolicyState, Rules, Verdict
 
 RULES = Rules(
     drift_threshold=0.1,

@@ -20,7 +20,8 @@ from pipeline.demo.synth import DriftKind, Population, load_sample_frame
 from pipeline.domain.schema import FeatureSchema, builtin_schema
 from pipeline.engine.local import Chunked, ChunkWork, chunked_file, numeric_categories, observation_of_profile
 from pipeline.engine.spark import _sample_partitions, chunked_with_spark, spark_session
-from pipeline.io.data import DataError, labels_of, read_table, validate_frame
+from pipeline.io.data import labels_of, validate_frame
+from pipeline.io.tables import DataError, read_table
 from pipeline.model.flavors import LoadedModel
 from pipeline.model.scoring import ModelMismatch, Scorer
 from pipeline.model.train import ZOO, fit

@@ -1,20 +1,8 @@
-import io
-
-import boto3
 import numpy as np
-import pandas as pd
 import pytest
-from moto import mock_aws
 
-from pipeline.io.data import DataError, load_batch, read_table, validate_frame, write_table
-
-
-@pytest.fixture
-def good_frame(schema):
-    from pipeline.demo.synth import Population, load_sample_frame
-
-    population = Population.fit(load_sample_frame(), schema)
-    return population.sample_batch(50, np.random.default_rng(0))
+from pipeline.io.data import load_batch, validate_frame
+from pipeline.io.tables import DataError
 
 
 def test_the_real_sample_validates(real_sample_path, schema):
@@ -87,132 +75,6 @@ def test_unlabelled_batch_and_extra_columns(good_frame, schema):
     assert not batch.has_labels
     assert batch.extra_columns == ["visit_id"]
     assert "visit_id" not in batch.frame
-
-
-def test_csv_and_parquet_round_trip_locally(tmp_path, good_frame, schema):
-    for name in ("b.csv", "b.parquet"):
-        write_table(good_frame, str(tmp_path / name))
-        back = load_batch(str(tmp_path / name), schema)
-        pd.testing.assert_frame_equal(
-            back.frame[list(schema.numerical)], good_frame[list(schema.numerical)].astype(float)
-        )
-
-
-@mock_aws
-def test_s3_round_trip_and_errors(good_frame, schema):
-    client = boto3.client("s3", region_name="us-east-1")
-    client.create_bucket(Bucket="data")
-    write_table(good_frame, "s3://data/batches/b1.parquet", client)
-    batch = load_batch("s3://data/batches/b1.parquet", schema, client)
-    assert batch.rows == len(good_frame) and batch.has_labels
-    raw = client.get_object(Bucket="data", Key="batches/b1.parquet")["Body"].read()
-    assert pd.read_parquet(io.BytesIO(raw)).shape == good_frame.shape
-    with pytest.raises(DataError, match="s3://data/missing.csv: no such key in bucket data"):
-        read_table("s3://data/missing.csv", client)
-    with pytest.raises(DataError, match="bucket nobucket does not exist"):
-        read_table("s3://nobucket/x.csv", client)
-    with pytest.raises(DataError, match="needs the form"):
-        read_table("s3://justbucket.csv", client)
-
-
-@pytest.mark.parametrize("separator", [",", ";", "\t", "|"])
-def test_csv_separators_and_a_byte_order_mark_are_read(tmp_path, separator):
-    path = tmp_path / "b.csv"
-    path.write_bytes(
-        ("\ufeff" + separator.join(["a", "b", "c"]) + "\n1" + separator + "x" + separator + "2.5\n").encode()
-    )
-    frame = read_table(str(path))
-    assert list(frame.columns) == ["a", "b", "c"] and frame.iloc[0].tolist() == [1, "x", 2.5]
-
-
-@pytest.mark.parametrize(
-    ("header", "names"),
-    [
-        ("Amount, EUR;Date;Paid", ["Amount, EUR", "Date", "Paid"]),  # a semicolon export, a comma in a name
-        ('"Amount, EUR";Date;Paid', ["Amount, EUR", "Date", "Paid"]),
-        ('"a;b",c,d', ["a;b", "c", "d"]),  # a comma file, a quoted semicolon in a name
-        ("a;b,c,d", ["a;b", "c", "d"]),  # as many names either way: the comma
-    ],
-)
-def test_the_separator_is_the_one_that_splits_the_header_into_most_names(tmp_path, header, names):
-    from pipeline.io.data import csv_separator
-
-    separator = csv_separator(header)
-    row = separator.join(["1", "2", "3"])
-    path = tmp_path / "b.csv"
-    path.write_text(f"{header}\n{row}\n", encoding="utf-8")
-
-    frame = read_table(str(path))
-
-    assert list(frame.columns) == names
-    assert frame.iloc[0].tolist() == [1, 2, 3]
-
-
-@pytest.fixture
-def no_aws_credentials(monkeypatch, tmp_path):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
-def test_the_local_endpoint_needs_no_credentials_and_aws_says_when_they_are_missing(no_aws_credentials):
-    from pipeline.io.data import make_s3_client
-
-    local = make_s3_client("http://127.0.0.1:4566", "us-east-1")
-    assert local._request_signer._credentials.access_key == "test"
-    aws = make_s3_client(None, "us-east-1")
-    with pytest.raises(DataError, match=r"s3://bucket/b\.csv: no AWS credentials found") as caught:
-        read_table("s3://bucket/b.csv", aws)
-    assert "\n" not in str(caught.value)
-
-
-TRICKY_CSVS = {
-    "numbers, text and a gap": "a,b,c\n1,2.5,x\n3,,y\n",
-    "integers with a gap": "a,b\n1,2\n,3\n",
-    "booleans": "a,b\nTrue,1\nfalse,0\n",
-    "booleans and text with gaps": "a,b,c\nTrue,x,1\n,,2\nFalse,y,3\n",
-    "dates stay text": "d,v\n2024-01-01,1\n2024-02-03,2\n",
-    "timestamps stay text": "d,v\n2024-01-01 10:00:00,1\n2024-02-03T11:00:00,2\n",
-    "a column with no value": "a,b\n,1\n,2\n",
-    "spaces around numbers": "a,b\n 1.5,x\n2 ,y\n",
-    "infinities": "a,b\ninf,1\n-Infinity,2\n",
-    "missing-value words": "a,b\nNA,None\n1,<NA>\n",
-    "quoted separators and empty quotes": 'a,b\n"1",",x"\n"2",""\n',
-    "a blank cell in a numeric column": "a,b\n1, \n2,3\n",
-    "a trailing separator": "a,b,\n1,2,\n3,4,\n",
-    "a short row": "a,b,c\n1,2\n3,4,5\n",
-    "blank lines": "a,b\n1,2\n\n3,4\n",
-    "mixed text and numbers": "a,b\n1,x\ny,2\n",
-    "leading zeros": "a,b\n007,1\n010,2\n",
-    "Windows line ends": "a,b\r\n1,2\r\n3,x\r\n",
-    "a line break in quotes": 'a,b\n1,"x\ny"\n2,z\n',
-    "digits that need correct rounding": "a\n0.1\n0.30000000000000004\n1.7976931348623157e308\n",
-}
-
-
-@pytest.mark.parametrize("name", sorted(TRICKY_CSVS))
-def test_a_csv_reads_as_pandas_reads_it(tmp_path, name):
-    path = tmp_path / "batch.csv"
-    path.write_text(TRICKY_CSVS[name], encoding="utf-8", newline="")
-    expected = pd.read_csv(path, low_memory=False, float_precision="round_trip")
-    got = read_table(str(path))
-    pd.testing.assert_frame_equal(got, expected, check_exact=True)
-    for name in expected.columns:  # and missing cells as pandas has them: NaN, not None (equal to the above)
-        assert [type(value) for value in got[name]] == [type(value) for value in expected[name]], name
-
-
-def test_a_plain_csv_is_read_by_pyarrow_not_pandas(tmp_path, good_frame, monkeypatch):
-    path = tmp_path / "batch.csv"
-    good_frame.to_csv(path, index=False)
-    expected = pd.read_csv(path, low_memory=False, float_precision="round_trip")
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("pandas' parser was used")
-
-    monkeypatch.setattr(pd, "read_csv", refuse)
-    pd.testing.assert_frame_equal(read_table(str(path)), expected, check_exact=True)
 
 
 def test_a_missing_category_is_nan_whichever_reader_gave_it(good_frame, schema):

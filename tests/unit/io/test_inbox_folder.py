@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.io.data import DataError
 from pipeline.io.inbox import list_inbox, pending, uri_of
+from pipeline.io.tables import DataError
 
 
 def test_batch_files_are_listed_in_path_order_and_other_files_are_left_out(tmp_path):

@@ -7,8 +7,8 @@ import pytest
 from moto import mock_aws
 
 from pipeline.engine.spark_job import _local_model
-from pipeline.io.data import DataError
 from pipeline.io.paths import OutsideFolder, path_inside
+from pipeline.io.tables import DataError
 
 
 @pytest.mark.parametrize("name", ["model.skops", "sub/dir/model.json", "%2e%2e/x", "a/../b", "..a", "a..b/c"])

@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import binomtest
 
 from pipeline.domain import policy
+from pipeline.domain.policy_types import Observation, Rules
 from pipeline.domain.schema import FeatureSchema
 from pipeline.stats.column_profiles import NumericProfile, jensen_shannon
 from pipeline.stats.drift import ReferenceProfile
@@ -136,7 +137,7 @@ def test_a_small_batch_score_above_the_threshold_alone_does_not_alarm():
     for _ in range(100):
         batch = population(100, rng)
         drift = reference.measure(batch, predictions(batch)).judged(band, 0.01)
-        observation = policy.Observation(
+        observation = Observation(
             rows=100,
             prediction_drift=drift.prediction_drift,
             share_drifted_columns=drift.share_drifted_columns,
@@ -145,7 +146,7 @@ def test_a_small_batch_score_above_the_threshold_alone_does_not_alarm():
             prediction_drift_p=drift.prediction_p,
         )
         raw += drift.prediction_drift >= 0.1
-        judged += policy.prediction_drifted(observation, policy.Rules())
+        judged += policy.prediction_drifted(observation, Rules())
     assert raw >= 20  # the threshold alone alarms on a good share of stable small batches
     assert judged <= 4
 

@@ -3,8 +3,8 @@ import threading
 import pandas as pd
 import pytest
 
-from pipeline.engine.local import read_ahead
-from pipeline.io.data import DataError
+from pipeline.engine.local_readers import read_ahead
+from pipeline.io.tables import DataError
 
 
 def _chunks(count, *, fail_at=None, closed=None):
