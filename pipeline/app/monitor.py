@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.app import mirror, outcome, recovery
 from pipeline.app.champion import ChampionCache, LoadVersion, trained_rows
+from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.reading import BatchReader
 from pipeline.app.retraining import (
     TRACKING_WAIT_SECONDS,
@@ -29,7 +29,8 @@ from pipeline.app.retraining import (
 from pipeline.app.sources import BatchSource
 from pipeline.domain import policy
 from pipeline.domain.policy_types import Action, PolicyState, Rules, Verdict
-from pipeline.domain.records import VERDICT_COLUMNS, Event
+from pipeline.domain.records import Event
+from pipeline.domain.retrain_mode import resolve_mode
 from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import one_line
 from pipeline.engine.local import Engine, local_engine
@@ -48,42 +49,6 @@ from pipeline.stats.drift import DriftResult
 from pipeline.stats.estimate import estimate_trusted
 
 Say = Callable[[str], None]
-
-
-EXIT_OK = 0
-EXIT_FAILED = 1  # a batch failed validation (without --fail-on-alarm), or the run failed (a retrain, tracking)
-# 2: an error before any work (``pipeline.cli.common.clean_errors``); Click's usage errors exit 2 as well
-EXIT_ALARM = 3  # --fail-on-alarm: at least one batch alarmed, none was rejected and nothing failed
-EXIT_REJECTED = 4  # --fail-on-alarm: at least one batch failed validation (nothing was written for it)
-
-
-@dataclass
-class MonitorResult:
-    run_key: str
-    records: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    mlflow_run_id: str | None = None
-    tracking_uri: str = ""
-    skipped: int = 0
-
-    @property
-    def alarms(self) -> int:
-        return sum(1 for r in self.records if any(r.get(name) for name in VERDICT_COLUMNS))
-
-    @property
-    def retrains(self) -> int:
-        return sum(1 for r in self.records if str(r.get("action", "")).startswith("retrained"))
-
-    def exit_code(self, *, fail_on_alarm: bool = False) -> int:
-        """The monitor command's exit code: ``EXIT_FAILED`` when the run itself failed (a retrain, the tracking
-        side), else ``EXIT_REJECTED`` for a batch that failed validation, else ``EXIT_ALARM`` for an alarmed batch;
-        the last two only with ``fail_on_alarm`` (without it a rejected batch is ``EXIT_FAILED``, an alarm 0)."""
-        if self.failures:
-            return EXIT_FAILED
-        if self.errors:
-            return EXIT_REJECTED if fail_on_alarm else EXIT_FAILED
-        return EXIT_ALARM if fail_on_alarm and self.alarms else EXIT_OK
 
 
 class Monitor:
@@ -176,6 +141,8 @@ class Monitor:
         recorded = self.store.recorded_batches(run_key)
         self.recorded_drifted = self.store.drifted_features_of_run(run_key) if recorded else {}
         self.cache.load()
+        self.retrainer.mode, source = resolve_mode(self.registry.model_tags(), self.settings.retrain)
+        self.say(f"{self.registry.name}: retraining mode {self.retrainer.mode.value} ({source})")
         self._resume_champion(run_key, recorded)
         self.cache.set_reference(reference.frame, fitted=fitted)
         self.baseline = reference

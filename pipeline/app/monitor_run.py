@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from pipeline.app.collaborators import Collaborators
-    from pipeline.app.monitor import MonitorResult
+    from pipeline.app.monitor_result import MonitorResult
     from pipeline.app.sources import BatchSource
     from pipeline.domain.schema import FeatureSchema
     from pipeline.engine.local import Engine

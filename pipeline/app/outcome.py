@@ -84,6 +84,12 @@ def retrain_events(
     if retrained.promoted:
         verdict = f"v{retrained.version} promoted over v{champion_version}: {retrained.decision.reason}"
         return [trained, event("promotion", verdict)]
+    if retrained.held:
+        held = (
+            f"v{retrained.version} is the challenger, held for a person (retraining mode challenger): "
+            f"{retrained.decision.reason}; `pipeline promote --version {retrained.version}` serves it"
+        )
+        return [trained, event("challenger", held)]
     return [trained, event("rejection", f"v{retrained.version} not promoted: {retrained.decision.reason}")]
 
 

@@ -49,6 +49,10 @@ def finish_interrupted(
             "(found after an interrupted attempt)",
         )
     ]
+    if done.tags.get("decision") == "held":
+        events.append(event("challenger", f"v{done.version} is the challenger, held for a person"))
+        say(f"[batch {index}] v{done.version} was trained and held as challenger by an interrupted attempt")
+        return Action.retrained_challenger, events
     if not promoted:
         events.append(event("rejection", f"v{done.version} not promoted"))
         say(f"[batch {index}] v{done.version} was trained and rejected by an interrupted attempt")

@@ -16,6 +16,7 @@ from pipeline.app.outcome import retrain_events
 from pipeline.domain import policy
 from pipeline.domain.policy_types import Action, PolicyState, Rules, Verdict
 from pipeline.domain.records import Event
+from pipeline.domain.retrain_mode import RetrainMode
 from pipeline.io.data import Batch
 from pipeline.io.store import MetricsStore
 from pipeline.model import tracking
@@ -71,6 +72,7 @@ class Retrainer:
         self.retrain_fn = retrain_fn
         self.mlflow_run_id: str | None = None  # the monitor's run, whose children a failed retrain settles
         self.failures: list[str] = []
+        self.mode = RetrainMode.auto  # the model's retraining mode (``pipeline.domain.retrain_mode``), set per run
 
     def __call__(
         self,
@@ -82,6 +84,9 @@ class Retrainer:
     ) -> Retrained:
         """Retrain now on the rows ``rows()`` gives (the window and its sources), once the lock is held."""
         what = "alarm" if verdict.alarm else "refresh due"
+        if self.mode is RetrainMode.off:
+            self.say(f"[batch {index}] {what} ({verdict.why}); retraining mode off: alarm only, nothing is trained")
+            return Retrained(Action.none)
         with self.store.retrain_lock(self.registry.name) as held:
             if not held:
                 self.say(
@@ -109,6 +114,7 @@ class Retrainer:
                     champion_model=self.cache.scorer,
                     say=self.say,
                     origin=origin,
+                    promote=self.mode is RetrainMode.auto,
                 )
             except Exception as err:
                 if not tracking.is_tracking_failure(err):
@@ -124,6 +130,12 @@ class Retrainer:
             self.cache.load()
             self.cache.rebase(index, batch.frame, fitted=batch.has_labels)  # its labelled rows were in the window
             return Retrained(Action.retrained_promoted, events)
+        if made.held:
+            self.say(
+                f"[batch {index}] CHALLENGER v{made.version} (champion stays v{was}; retraining mode challenger): "
+                f"{made.decision.reason}; `pipeline promote --version {made.version}` serves it"
+            )
+            return Retrained(Action.retrained_challenger, events)
         self.say(f"[batch {index}] REJECTED v{made.version}: {made.decision.reason}")
         return Retrained(Action.retrained_rejected, events)
 

@@ -28,7 +28,7 @@ from pipeline.cli.common import (
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
-    from pipeline.app.monitor import MonitorResult
+    from pipeline.app.monitor_result import MonitorResult
     from pipeline.app.monitor_run import SimulatedStream
     from pipeline.io.store import MetricsStore
 

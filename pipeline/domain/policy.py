@@ -272,6 +272,10 @@ def advance(
     since = state.labelled_since + labelled_rows
     if action is Action.retrained_promoted:
         return PolicyState(last_promotion=index, blocked_at=state.blocked_at)
+    if action is Action.retrained_challenger:
+        # a winner waits for a person: retraining again would find the same, so the cooldown holds as after a
+        # retrain that could not run, for every kind of alarm; the champion and the reference stay
+        return replace(state, blocked_at=index, change_at=change_at, labelled_since=0)
     if action is Action.skipped_busy or failed:
         return replace(state, blocked_at=index, change_at=change_at, labelled_since=since)
     if action is Action.retrained_rejected:

@@ -15,6 +15,7 @@ class Action(StrEnum):
     none = "none"
     retrained_promoted = "retrained-promoted"
     retrained_rejected = "retrained-rejected"  # also a retrain that failed (its rejection event says so)
+    retrained_challenger = "retrained-challenger"  # a winner registered as challenger: a person promotes it
     skipped_cooldown = "skipped-cooldown"
     skipped_busy = "skipped-busy"
 

@@ -10,7 +10,17 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 # The one list of event kinds: Event checks it, and the events table's CHECK constraint is built from it.
-EVENT_KINDS = ("bootstrap", "alarm", "retrain", "promotion", "rejection", "rollback", "adoption", "labels")
+EVENT_KINDS = (
+    "bootstrap",
+    "alarm",
+    "retrain",
+    "promotion",
+    "rejection",
+    "rollback",
+    "adoption",
+    "labels",
+    "challenger",  # a winner held for a person (retraining mode challenger)
+)
 RUN_LEVEL = -1  # batch_index of events that belong to no batch (bootstrap, rollback)
 
 

@@ -71,6 +71,7 @@ class RetrainOutcome:
     run_id: str
     model: Any
     split: Split
+    held: bool = False  # the comparison says promote, the model's mode says a person decides
 
 
 def _train_candidates(
@@ -105,8 +106,11 @@ def retrain(
     champion_model: Scorer | None,
     say: Say = print,
     origin: dict[str, str] | None = None,
+    promote: bool = True,
 ) -> RetrainOutcome:
-    """Train, tune, compare, refit on the whole window, register and (if the comparison says so) promote.
+    """Train, tune, compare, refit on the whole window, register and (if the comparison says so and ``promote``)
+    promote. Without ``promote`` (the model's retraining mode is ``challenger``), a winner is registered with the
+    ``challenger`` alias and its decision ``held``: a person promotes it.
 
     The decision and the version's ``holdout_*`` tags are those of the chosen candidate fitted on the train
     slice and scored on the holdout, the newest rows it never saw; the registered model is that candidate with
@@ -140,13 +144,14 @@ def retrain(
             TAG_REFERENCE: log_reference(split.holdout, schema, settings.reference_rows),
             TAG_CALIBRATION: log_calibration(judged_scorer.proba(split.holdout), labels_of(split.holdout, schema)),
             TAG_LABELS: LABELS_ENCODED,
-            **_version_tags(info, best_name, fit_rows, decision, params, champion, origin),
+            **_version_tags(info, best_name, fit_rows, decision, params, champion, origin, promote),
         }
         description = _description(info, best_name, decision, len(split.train), fit_rows)
-        version = _register(registry, model_info.model_uri, run.info.run_id, tags, description, decision)
+        version = _register(registry, model_info.model_uri, run.info.run_id, tags, description, decision, promote)
     return RetrainOutcome(
         version=version,
-        promoted=decision.promote,
+        promoted=decision.promote and promote,
+        held=decision.promote and not promote,
         decision=decision,
         candidate=best_name,
         params=params,
@@ -209,6 +214,7 @@ def _version_tags(
     params: dict[str, Any],
     champion: VersionInfo | None,
     origin: dict[str, str] | None,
+    promote: bool = True,
 ) -> dict[str, str]:
     """The new version's tags saying why and from which window it was made, and what the comparison decided."""
     return {
@@ -221,7 +227,9 @@ def _version_tags(
         "fit_rows": str(fit_rows),
         **holdout_tags(decision.challenger),
         "params": json.dumps(params, default=str),
-        "decision": "promoted" if decision.promote else "rejected",
+        "decision": decision_tag(decision, promote),
+        "gain_log_loss": f"{decision.gain:.6f}",  # the challenger's holdout log-loss gain over the champion
+        "gain_stderr": f"{decision.stderr:.6f}",
         **({"compared_with": str(champion.version)} if champion is not None else {}),
         **(origin or {}),
     }
@@ -235,8 +243,21 @@ def _description(info: WindowInfo, best_name: str, decision: Decision, train_row
     )
 
 
+def decision_tag(decision: Decision, promote: bool) -> str:
+    """The version's ``decision`` tag: promoted, held (a winner a person promotes) or rejected."""
+    if not decision.promote:
+        return "rejected"
+    return "promoted" if promote else "held"
+
+
 def _register(
-    registry: Registry, model_uri: str, run_id: str, tags: dict[str, str], description: str, decision: Decision
+    registry: Registry,
+    model_uri: str,
+    run_id: str,
+    tags: dict[str, str],
+    description: str,
+    decision: Decision,
+    promote: bool = True,
 ) -> int:
     """Register the version (born with its tags) as the challenger, record the decision on the run, and promote
     last when the comparison says so."""
@@ -247,11 +268,11 @@ def _register(
     mlflow.set_tags(
         {
             "registered_version": str(version),
-            "decision": "promoted" if decision.promote else "rejected",
+            "decision": decision_tag(decision, promote),
             "decision_reason": decision.reason,
         }
     )
     mlflow.log_dict(decision.as_dict(), "decision.json")
-    if decision.promote:
+    if decision.promote and promote:
         registry.promote(version)
     return version

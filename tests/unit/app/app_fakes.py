@@ -47,6 +47,14 @@ class FakeRegistry:
     versions: dict[int, VersionInfo] = field(default_factory=dict)
     champion_version: int | None = None
     promotions: list[int] = field(default_factory=list)
+    model_tag_values: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+
+    def model_tags(self) -> dict[str, str]:
+        return dict(self.model_tag_values)
+
+    def tag_model(self, key: str, value: str) -> None:
+        self.model_tag_values[key] = value
 
     def add(self, version: int, **tags: str) -> VersionInfo:
         self.versions[version] = VersionInfo(version, f"run-{version}", dict(tags))
@@ -123,17 +131,22 @@ class FakeRetrain:
     fail_with: BaseException | None = None
     calls: list[int] = field(default_factory=list)
 
-    def __call__(self, window: pd.DataFrame, info: Any, *, origin: dict[str, str], **_: Any) -> RetrainOutcome:
+    def __call__(
+        self, window: pd.DataFrame, info: Any, *, origin: dict[str, str], promote: bool = True, **_: Any
+    ) -> RetrainOutcome:
         self.calls.append(len(window))
         if self.fail_with is not None:
             raise self.fail_with
         number = max(self.registry.versions) + 1
-        self.registry.add(number, decision="promoted" if self.promote else "rejected", **origin)
-        if self.promote:
+        held = self.promote and not promote
+        self.registry.add(number, decision="held" if held else "promoted" if self.promote else "rejected", **origin)
+        self.registry.aliases["challenger"] = number
+        if self.promote and promote:
             self.registry.promote(number)
         decision = Decision(self.promote, "won" if self.promote else "lost", 0.01, 0.001, None, {}, 10)
         split = Split(window.iloc[:0], window.iloc[:0], window)
-        return RetrainOutcome(number, self.promote, decision, "fake", {}, f"run-{number}", None, split)
+        promoted = self.promote and promote
+        return RetrainOutcome(number, promoted, decision, "fake", {}, f"run-{number}", None, split, held=held)
 
 
 def loader(proba: Any):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from app_fakes import FakeRegistry, FakeRetrain, FakeStore, loader
 
-from pipeline.app.monitor import Monitor, MonitorResult
+from pipeline.app.monitor import Monitor
+from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.sources import BatchSource
 from pipeline.demo.synth import DriftKind
 from pipeline.io.data import validate_frame
@@ -60,6 +61,38 @@ def test_a_drifted_batch_retrains_and_the_next_batch_is_scored_by_the_promoted_c
     assert retrain.calls and result.retrains == 1
     assert registry.versions[1].tags.get("reference_uri") is None  # the promoted version names the new reference
     assert registry.versions[2].tags["reference_uri"].endswith("reference_batch_002.parquet")
+
+
+def _drifted_run(monitor, population, schema, seed):
+    rng = np.random.default_rng(seed)
+    frames = [population.sample_batch(1500, rng), *(population.sample_batch(1500, rng, DriftKind.covariate),) * 3]
+    return monitor.run(
+        _reference(population, schema, rng), [_source(f, schema, f"b{i}") for i, f in enumerate(frames)], "run"
+    )
+
+
+def test_in_challenger_mode_a_winner_is_registered_and_held_and_the_champion_stays(tracking, parts, population, schema):
+    monitor, registry, store, retrain, said = parts
+    registry.tag_model("retrain_mode", "challenger")
+    _drifted_run(monitor, population, schema, 2)
+    assert store.rows[1].drift_detected and store.rows[1].action == "retrained-challenger"
+    assert registry.champion_version == 1 and registry.promotions == []
+    assert registry.aliases["challenger"] == 2 and registry.versions[2].tags["decision"] == "held"
+    assert [event.kind for event in store.events if event.batch_index == 2] == ["alarm", "retrain", "challenger"]
+    # the winner waits for a person: the next drifted batches alarm, and the cooldown holds their retrain
+    assert [row.action for row in store.rows[2:]] == ["skipped-cooldown", "skipped-cooldown"]
+    assert all(row.champion_version == 1 for row in store.rows) and len(retrain.calls) == 1
+    assert "m: retraining mode challenger (model tag retrain_mode)" in said
+
+
+def test_in_off_mode_nothing_is_trained_and_every_drifted_batch_alarms(tracking, parts, population, schema):
+    monitor, registry, store, retrain, said = parts
+    monitor.settings = monitor.settings.model_copy(update={"retrain": "off"})
+    _drifted_run(monitor, population, schema, 3)
+    assert not retrain.calls and registry.versions.keys() == {1}
+    assert [row.drift_detected for row in store.rows] == [False, True, True, True]
+    assert all(row.action == "none" and row.champion_version == 1 for row in store.rows)
+    assert "m: retraining mode off (setting PIPELINE_RETRAIN)" in said
 
 
 def test_a_batch_that_cannot_be_read_is_skipped_and_the_run_goes_on(tracking, parts, population, schema):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from pipeline.app import monitor as monitor_module
-from pipeline.app.monitor import MonitorResult
+from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.monitor_run import MonitorRefused, MonitorRequest, SimulatedStream, monitor_run
 from pipeline.app.sources import inbox_run_key, run_key_for
 from pipeline.domain.schema import FeatureSchema

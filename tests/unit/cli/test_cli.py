@@ -67,6 +67,7 @@ def test_help_lists_the_commands_in_their_order_whichever_module_registers_them(
         "spark-job-args",
         "promote",
         "rollback",
+        "configure",
         "status",
         "report",
         "data",

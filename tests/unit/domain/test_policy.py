@@ -280,3 +280,14 @@ def test_a_retrain_restarts_the_refresh_count_and_a_refresh_does_not_rebaseline(
     )
     assert not rebaseline(refresh, Action.retrained_rejected)
     assert rebaseline(Verdict(True, False, False, (), True), Action.retrained_rejected)
+
+
+def test_a_challenger_held_for_a_person_holds_every_retrain_for_the_cooldown_and_keeps_the_reference():
+    label_alarm = Verdict(False, True, False, ("AUC dropped",), True)
+    held = advance(PolicyState(labelled_since=700), 4, label_alarm, Action.retrained_challenger, labelled_rows=200)
+    assert held.blocked_at == 4 and held.labelled_since == 0 and held.last_promotion is None
+    assert not rebaseline(label_alarm, Action.retrained_challenger)
+    again = judge(5, labelled(340, 0.6), held, RULES, 0.8)
+    assert again.alarm and not again.retrain and again.cooldown_from == 4  # a label alarm is held too
+    later = judge(4 + RULES.cooldown_batches + 1, labelled(340, 0.6), held, RULES, 0.8)
+    assert later.retrain
