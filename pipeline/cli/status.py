@@ -54,7 +54,8 @@ def status(model_name: ModelName = None) -> None:
 
 
 def _say_champion(registry: Registry, champion: VersionInfo, settings: Settings) -> None:
-    """The champion's schema, and whether the performance alarm has a baseline."""
+    """The champion's schema, whether the performance alarm has a baseline, and the retraining mode."""
+    from pipeline.domain.retrain_mode import RetrainMode, resolve_mode
     from pipeline.model.serving import recorded_schema
 
     schema = recorded_schema(champion, registry.name)
@@ -73,6 +74,12 @@ def _say_champion(registry: Registry, champion: VersionInfo, settings: Settings)
         )
     else:
         say(f"performance alarm: on, holdout ROC AUC {auc:.4f} minus {settings.auc_tolerance}")
+    mode, source = resolve_mode(registry.model_tags(), settings.retrain)
+    held = registry.aliases().get("challenger")
+    waiting = ""
+    if mode is RetrainMode.challenger and held and held > champion.version:
+        waiting = f"; challenger v{held} waits for `pipeline promote --version {held}`"
+    say(f"retraining mode: {mode.value} ({source}){waiting}")
 
 
 def _bracket(value: float | None, form: str) -> str:

@@ -416,3 +416,35 @@ def test_without_current_a_stream_is_simulated_from_the_reference(settings, boot
     assert [r["source"].split(":")[0] for r in records] == ["simulated"] * 3
     assert [r["drift_detected"] for r in records] == [False, False, True]
     assert records[2]["action"].startswith("retrained")
+
+
+@pytest.mark.e2e
+def test_in_challenger_mode_a_winner_waits_for_a_person_who_promotes_it(settings, tmp_path):
+    batches = synth(tmp_path / "d", "concept", 3, batches=4)
+    invoke("train", "--data", str(tmp_path / "d" / "reference.csv"))
+    invoke("configure", "--retrain", "challenger")
+    records = monitor(settings, tmp_path / "d", batches, tmp_path / "r.json", "--fail-on-alarm", code=3)
+    assert records[2]["performance_drop"] and records[2]["action"] == "retrained-challenger"
+    assert all(r["champion_version"] == 1 for r in records)
+    client = MlflowClient(settings.tracking_uri)
+    model = client.get_registered_model(settings.model_name)
+    assert model.aliases["champion"] == "1" and model.aliases["challenger"] == "2"
+    v2 = client.get_model_version(settings.model_name, "2")
+    assert v2.tags["decision"] == "held" and float(v2.tags["gain_log_loss"]) > 0
+    kinds = [k for (k,) in rows(settings.metrics_db_url, "SELECT kind FROM events WHERE batch_index = 3 ORDER BY id")]
+    assert kinds == ["alarm", "retrain", "challenger"]
+    said = " ".join(invoke("status").split())
+    assert "retraining mode: challenger (model tag retrain_mode); challenger v2 waits for" in said
+    invoke("promote", "--version", "2")
+    assert client.get_registered_model(settings.model_name).aliases["champion"] == "2"
+
+
+@pytest.mark.e2e
+def test_in_off_mode_nothing_is_trained(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("PIPELINE_RETRAIN", "off")
+    batches = synth(tmp_path / "d", "concept", 3, batches=4)
+    invoke("train", "--data", str(tmp_path / "d" / "reference.csv"))
+    records = monitor(settings, tmp_path / "d", batches, tmp_path / "r.json")
+    assert records[2]["performance_drop"] and all(r["action"] == "none" for r in records)
+    versions = MlflowClient(settings.tracking_uri).search_model_versions(f"name = '{settings.model_name}'")
+    assert [v.version for v in versions] == ["1"]
