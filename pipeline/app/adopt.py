@@ -9,6 +9,7 @@ retrain treat it exactly like a model the project trained.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +78,8 @@ def adopt(
     schema: FeatureSchema,
     settings: Settings,
     mode: RetrainMode | None = None,
+    *,
+    load: Callable[..., ServingModel] = load_version,
 ) -> Adopted:
     """Check, score, record and promote ``version``. Nothing is tagged or promoted if any check fails. The model's
     retraining mode becomes ``mode``; without it, a model with no mode of its own gets ``challenger`` (a model its
@@ -93,7 +96,7 @@ def adopt(
             f"({int(y.sum())} {schema.positive!r}, {int(len(y) - y.sum())} {schema.negative!r})"
         )
     ours = is_project_trained(info)
-    serving = load_version(registry, info, schema, settings, project_trained=ours)
+    serving = load(registry, info, schema, settings, project_trained=ours)
     proba = check_serving(serving, holdout)
     metrics = quality(y, proba)
     with mlflow.start_run(run_name=f"adopt {registry.name} v{version}") as run:

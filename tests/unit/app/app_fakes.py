@@ -24,6 +24,7 @@ class OracleScorer:
     def __init__(self, proba: Any, schema: FeatureSchema) -> None:
         self._proba = proba
         self.schema = schema
+        self.model = type("LoadedModel", (), {"flavor": "oracle"})()
 
     def proba(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(self._proba(frame), dtype="float64")
@@ -37,6 +38,10 @@ class FakeServing:
     @property
     def holdout_roc_auc(self) -> float | None:
         return self.info.metric("holdout_roc_auc")
+
+    @property
+    def version(self) -> int:
+        return self.info.version
 
 
 @dataclass
@@ -79,6 +84,8 @@ class FakeRegistry:
 
     def tag_version(self, number: int, key: str, value: str) -> None:
         self.versions[number].tags[key] = value
+
+    def ensure_model(self) -> None: ...
 
 
 @dataclass
@@ -152,7 +159,7 @@ class FakeRetrain:
 def loader(proba: Any):
     """A ``load_version`` that serves every version with the same oracle."""
 
-    def load(registry: Any, info: VersionInfo, schema: FeatureSchema, settings: Any) -> FakeServing:
+    def load(registry: Any, info: VersionInfo, schema: FeatureSchema, settings: Any, **_: Any) -> FakeServing:
         return FakeServing(info, OracleScorer(proba, schema))
 
     return load
