@@ -87,7 +87,7 @@ class Simulator:
     def __init__(self, schema: FeatureSchema, settings: Settings, candidates: Sequence[str] = tuple(ZOO)) -> None:
         self.schema = schema
         self.settings = settings
-        self.rules = Rules.of(settings)
+        self.rules = Rules.of(settings.policy)
         self.candidates = list(candidates)
         self.chosen = self.candidates[0]
 

@@ -134,7 +134,7 @@ def run(config: CycleConfig, stack: BenchStack, say: Say) -> Section:
     first = retrain(
         bootstrap,
         WindowInfo(len(bootstrap), ["bootstrap"], "bootstrap"),
-        settings=base.model_copy(update={"tuning_trials": 1}),
+        training=base.model_copy(update={"tuning_trials": 1}).training,
         schema=schema,
         registry=registry,
         champion_model=None,
@@ -154,7 +154,7 @@ def run(config: CycleConfig, stack: BenchStack, say: Say) -> Section:
         outcome = retrain(
             window,
             WindowInfo(len(window), ["window"], "benchmark: concept shift"),
-            settings=settings,
+            training=settings.training,
             schema=schema,
             registry=registry,
             champion_model=champion_model,

@@ -101,7 +101,7 @@ class BatchPipeline:
         self.settings = settings
         self.run_key = f"bench-{uuid.uuid4().hex[:12]}"
         self.index = 0
-        self.rules = Rules.of(settings)
+        self.rules = Rules.of(settings.policy)
         self.holdout_auc: float | None = None
 
     def run(

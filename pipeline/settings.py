@@ -1,15 +1,112 @@
-"""One typed settings object, built from the environment (prefix ``PIPELINE_``) and an optional ``.env``."""
+"""The settings: one typed object built from the environment (prefix ``PIPELINE_``) and an optional ``.env``, and
+its groups, each a typed model of the fields one part of the package reads.
+
+The environment names stay flat (``PIPELINE_DRIFT_THRESHOLD``, not ``PIPELINE_POLICY__...``): a group is a view
+on the same values (``settings.policy``, ``settings.training``...), with no defaults of its own, so every default
+is written once, on ``Settings``. A unit that needs one group takes that group only.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_BUCKET = "triage-mlflow-artifacts"
+_G = TypeVar("_G", bound="_Group")
+
+
+class _Group(BaseModel):
+    """A group of settings: frozen, built from ``Settings`` (its fields have no defaults of their own)."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class StackSettings(_Group):
+    """Where the servers are: MLflow, S3, the metrics database, and the local stack's own ports and state."""
+
+    tracking_uri: str
+    experiment_name: str
+    s3_endpoint_url: str | None
+    aws_region: str
+    artifact_bucket: str
+    metrics_db_url: str
+    metrics_db_password: SecretStr | None
+    prediction_log_uri: str | None
+    state_dir: Path
+    pg_port: int
+    s3_port: int
+    mlflow_port: int
+
+
+class ServingSettings(_Group):
+    """Which model is served, with which schema, and which model files may be loaded."""
+
+    model_name: str
+    schema_path: Path | None
+    trusted_types: list[str]
+    allow_pickled_models: bool
+
+
+class PolicySettings(_Group):
+    """The decision rules' thresholds (``pipeline.domain.policy_types.Rules``) and the retraining mode."""
+
+    drift_threshold: float
+    false_alarm_rate: float
+    column_drift_threshold: float
+    drifted_share_threshold: float
+    auc_tolerance: float
+    min_rows_for_auc: int
+    prior_tolerance: float
+    prior_z: float
+    cooldown_batches: int
+    label_retries: int
+    retrain: Literal["off", "challenger", "auto"]
+    refresh_fraction: float
+    min_change_rows: int
+    window_rows: int
+
+
+class TrainingSettings(_Group):
+    """A retrain's split, tuning, promotion test and the reference sample it stores."""
+
+    reference_rows: int
+    holdout_fraction: float
+    validation_fraction: float
+    tuning_trials: int
+    promotion_min_gain: float
+    promotion_z: float
+    seed: int
+
+
+class EngineSettings(_Group):
+    """How a batch is read: in chunks in this process, or by Spark."""
+
+    chunk_mb: float
+    chunk_rows: int
+    spark_master: str
+    profile_whole_batches: bool
+
+
+class SimulationSettings(_Group):
+    """The demo's simulated stream."""
+
+    sim_batches: int
+    sim_batch_rows: int
+    seed: int
+
+
+GROUPS: dict[str, type[_Group]] = {
+    "stack": StackSettings,
+    "serving": ServingSettings,
+    "policy": PolicySettings,
+    "training": TrainingSettings,
+    "engine": EngineSettings,
+    "simulation": SimulationSettings,
+}
 
 
 class Settings(BaseSettings):
@@ -152,6 +249,33 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    def _group(self, group: type[_G]) -> _G:
+        return group.model_validate({name: getattr(self, name) for name in group.model_fields})
+
+    @property
+    def stack(self) -> StackSettings:
+        return self._group(StackSettings)
+
+    @property
+    def serving(self) -> ServingSettings:
+        return self._group(ServingSettings)
+
+    @property
+    def policy(self) -> PolicySettings:
+        return self._group(PolicySettings)
+
+    @property
+    def training(self) -> TrainingSettings:
+        return self._group(TrainingSettings)
+
+    @property
+    def engine(self) -> EngineSettings:
+        return self._group(EngineSettings)
+
+    @property
+    def simulation(self) -> SimulationSettings:
+        return self._group(SimulationSettings)
 
     def prediction_log_root(self) -> str:
         return self.prediction_log_uri or f"s3://{self.artifact_bucket}/predictions"

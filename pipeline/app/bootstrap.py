@@ -44,7 +44,7 @@ def train_on(
     outcome = retrain(
         batch.frame,
         WindowInfo(batch.rows, [data], "bootstrap" if champion is None else f"manual train on {data}"),
-        settings=settings,
+        training=settings.training,
         schema=schema,
         registry=registry,
         champion_model=champion_model,

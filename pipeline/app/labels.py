@@ -132,7 +132,7 @@ class LateLabels:
         self.registry = registry
         self.log = log
         self.say = say
-        self.rules = Rules.of(settings)
+        self.rules = Rules.of(settings.policy)
 
     def ingest(self, delivery: Delivery) -> LabelsResult:
         result = LabelsResult(delivery)
@@ -248,7 +248,7 @@ class LateLabels:
         retrained = retrain(
             window,
             WindowInfo(len(window), names, why),
-            settings=self.settings,
+            training=self.settings.training,
             schema=self.schema,
             registry=self.registry,
             champion_model=serving.scorer,

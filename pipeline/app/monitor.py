@@ -77,7 +77,7 @@ class Monitor:
         self.registry = registry
         self.say = say
         self.threshold = settings.drift_threshold
-        self.rules = Rules.of(settings)
+        self.rules = Rules.of(settings.policy)
         self.state = PolicyState()
         self.cache = ChampionCache(settings, schema, registry, say, load=load)
         self.reader = BatchReader(
@@ -111,7 +111,7 @@ class Monitor:
         import mlflow
 
         self.threshold = self.cache.threshold = threshold if threshold is not None else self.settings.drift_threshold
-        self.rules = Rules.of(self.settings, self.threshold)
+        self.rules = Rules.of(self.settings.policy, self.threshold)
         recorded = self._start(reference, sources, run_key, reference_fitted)
         result = MonitorResult(run_key=run_key, tracking_uri=self.settings.tracking_uri)
         existing = self.store.run_mlflow_id(run_key)

@@ -108,7 +108,7 @@ class Retrainer:
                 made = self.retrain_fn(
                     window,
                     WindowInfo(len(window), names, f"batch {index}: {verdict.why}"),
-                    settings=self.settings,
+                    training=self.settings.training,
                     schema=self.cache.schema,
                     registry=self.registry,
                     champion_model=self.cache.scorer,

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+
+from pipeline.settings import PolicySettings
 
 
 class Action(StrEnum):
@@ -38,7 +39,8 @@ class Rules:
     refresh_fraction: float = 1.0
 
     @classmethod
-    def of(cls, settings: Any, drift_threshold: float | None = None) -> Rules:
+    def of(cls, settings: PolicySettings, drift_threshold: float | None = None) -> Rules:
+        """The rules of the settings' policy group (``Settings.policy``), with the run's drift threshold."""
         return cls(
             drift_threshold=settings.drift_threshold if drift_threshold is None else drift_threshold,
             false_alarm_rate=settings.false_alarm_rate,

@@ -40,7 +40,7 @@ from pipeline.model.serving import (
 )
 from pipeline.model.train import ZOO, Split, evaluate, features_of, fit, predict_proba, refit, split_in_time
 from pipeline.model.tune import tune
-from pipeline.settings import Settings
+from pipeline.settings import TrainingSettings
 
 Say = Callable[[str], None]
 
@@ -100,7 +100,7 @@ def retrain(
     window: pd.DataFrame,
     info: WindowInfo,
     *,
-    settings: Settings,
+    training: TrainingSettings,
     schema: FeatureSchema,
     registry: Registry,
     champion_model: Scorer | None,
@@ -126,22 +126,22 @@ def retrain(
     """
     import mlflow
 
-    split = split_in_time(window, settings.holdout_fraction, settings.validation_fraction)
+    split = split_in_time(window, training.holdout_fraction, training.validation_fraction)
     champion = registry.champion()
     with mlflow.start_run(run_name=f"retrain ({info.reason})", nested=mlflow.active_run() is not None) as run:
         mlflow.set_tags({"step": "retrain", "reason": info.reason, "model_name": registry.name})
         fit_rows = len(window)  # the registered model's training rows: the whole window
         mlflow.log_params({**split.describe(), "window_rows": info.rows, "fit_rows": fit_rows, "reason": info.reason})
-        best_name, judged, params = _choose_candidate(split, schema, settings, say)
+        best_name, judged, params = _choose_candidate(split, schema, training, say)
         judged_scorer = Scorer.trained(judged, schema)
-        decision = _judge_challenger(champion_model, judged_scorer, split, schema, settings)
+        decision = _judge_challenger(champion_model, judged_scorer, split, schema, training)
         say(f"  refitting {best_name} with the chosen params on all {fit_rows} rows of the window")
         model = refit(ZOO[best_name], params, split, schema)
         head = split.train.head(50)
         model_info = tracking.log_model(model, features_of(head, schema), predict_proba(model, head, schema))
         tags = {
             TAG_SCHEMA: log_schema(schema),
-            TAG_REFERENCE: log_reference(split.holdout, schema, settings.reference_rows),
+            TAG_REFERENCE: log_reference(split.holdout, schema, training.reference_rows),
             TAG_CALIBRATION: log_calibration(judged_scorer.proba(split.holdout), labels_of(split.holdout, schema)),
             TAG_LABELS: LABELS_ENCODED,
             **_version_tags(info, best_name, fit_rows, decision, params, champion, origin, promote),
@@ -162,7 +162,7 @@ def retrain(
 
 
 def _choose_candidate(
-    split: Split, schema: FeatureSchema, settings: Settings, say: Say
+    split: Split, schema: FeatureSchema, training: TrainingSettings, say: Say
 ) -> tuple[str, Any, dict[str, Any]]:
     """The candidate with the best validation log loss, tuned: (its name, the model the comparison judges, its
     params). The tuned model unless its defaults did at least as well on validation."""
@@ -170,13 +170,13 @@ def _choose_candidate(
 
     scores, defaults = _train_candidates(split, schema, say)
     best_name = min(scores, key=lambda name: scores[name]["log_loss"])
-    say(f"  tuning {best_name} with {settings.tuning_trials} TPE trials on validation data")
+    say(f"  tuning {best_name} with {training.tuning_trials} TPE trials on validation data")
     tuned = tune(
         ZOO[best_name],
         split,
         schema,
-        trials=settings.tuning_trials,
-        seed=settings.seed,
+        trials=training.tuning_trials,
+        seed=training.seed,
         on_trial=lambda i, loss: say(f"    trial {i:02d} val log loss {loss:.4f}"),
     )
     judged, params = tuned.model, tuned.params
@@ -187,7 +187,7 @@ def _choose_candidate(
 
 
 def _judge_challenger(
-    champion_model: Scorer | None, judged: Scorer, split: Split, schema: FeatureSchema, settings: Settings
+    champion_model: Scorer | None, judged: Scorer, split: Split, schema: FeatureSchema, training: TrainingSettings
 ) -> Decision:
     """The comparison with the champion on the holdout, its metrics logged to the retrain run."""
     import mlflow
@@ -197,8 +197,8 @@ def _judge_challenger(
         judged,
         split.holdout,
         schema,
-        min_gain=settings.promotion_min_gain,
-        z=settings.promotion_z,
+        min_gain=training.promotion_min_gain,
+        z=training.promotion_z,
     )
     mlflow.log_metrics({f"holdout_{k}": v for k, v in decision.challenger.items()})
     if decision.champion:

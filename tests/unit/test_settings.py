@@ -1,3 +1,5 @@
+import pytest
+
 from pipeline.settings import DEFAULT_BUCKET, Settings, load_settings
 
 
@@ -44,3 +46,29 @@ def test_invalid_threshold_is_refused(monkeypatch):
 
     with pytest.raises(pydantic.ValidationError):
         Settings(_env_file=None)
+
+
+def test_every_setting_belongs_to_a_group_with_its_type_and_no_default_of_its_own():
+    from pipeline.settings import GROUPS, Settings
+
+    grouped: set[str] = set()
+    for group in GROUPS.values():
+        for name, field in group.model_fields.items():
+            assert name in Settings.model_fields, (group.__name__, name)
+            assert field.annotation == Settings.model_fields[name].annotation, (group.__name__, name)
+            assert field.is_required(), (group.__name__, name)  # the default is written once, on Settings
+        grouped |= group.model_fields.keys()
+    assert grouped == set(Settings.model_fields)
+
+
+def test_a_group_reads_the_same_flat_environment_names(monkeypatch):
+    from pipeline.settings import Settings
+
+    monkeypatch.setenv("PIPELINE_DRIFT_THRESHOLD", "0.25")
+    monkeypatch.setenv("PIPELINE_TUNING_TRIALS", "7")
+    monkeypatch.setenv("PIPELINE_RETRAIN", "challenger")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.policy.drift_threshold == 0.25 and settings.policy.retrain == "challenger"
+    assert settings.training.tuning_trials == 7 and settings.stack.tracking_uri == settings.tracking_uri
+    with pytest.raises(Exception, match="frozen"):
+        settings.policy.drift_threshold = 0.5  # type: ignore[misc]
