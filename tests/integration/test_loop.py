@@ -420,7 +420,8 @@ def test_without_current_a_stream_is_simulated_from_the_reference(settings, boot
 
 @pytest.mark.e2e
 def test_in_challenger_mode_a_winner_waits_for_a_person_who_promotes_it(settings, tmp_path):
-    batches = synth(tmp_path / "d", "concept", 3, batches=4)
+    # 1,500 rows of the new concept reach PIPELINE_MIN_CHANGE_ROWS: the challenger learns from them alone and wins
+    batches = synth(tmp_path / "d", "concept", 3, batches=4, rows=1500)
     invoke("train", "--data", str(tmp_path / "d" / "reference.csv"))
     invoke("configure", "--retrain", "challenger")
     records = monitor(settings, tmp_path / "d", batches, tmp_path / "r.json", "--fail-on-alarm", code=3)
