@@ -108,9 +108,8 @@ def retrain(
     origin: dict[str, str] | None = None,
     promote: bool = True,
 ) -> RetrainOutcome:
-    """Train, tune, compare, refit on the whole window, register and (if the comparison says so and ``promote``)
-    promote. Without ``promote`` (the model's retraining mode is ``challenger``), a winner is registered with the
-    ``challenger`` alias and its decision ``held``: a person promotes it.
+    """Train, tune, compare, refit on the whole window, register and (if the comparison says so) promote; without
+    ``promote`` (retraining mode ``challenger``) a winner is only registered, ``held`` for a person.
 
     The decision and the version's ``holdout_*`` tags are those of the chosen candidate fitted on the train
     slice and scored on the holdout, the newest rows it never saw; the registered model is that candidate with
@@ -148,16 +147,9 @@ def retrain(
         }
         description = _description(info, best_name, decision, len(split.train), fit_rows)
         version = _register(registry, model_info.model_uri, run.info.run_id, tags, description, decision, promote)
+    held = decision.promote and not promote
     return RetrainOutcome(
-        version=version,
-        promoted=decision.promote and promote,
-        held=decision.promote and not promote,
-        decision=decision,
-        candidate=best_name,
-        params=params,
-        run_id=run.info.run_id,
-        model=model,
-        split=split,
+        version, decision.promote and promote, decision, best_name, params, run.info.run_id, model, split, held
     )
 
 

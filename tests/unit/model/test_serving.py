@@ -9,7 +9,7 @@ import pytest
 from pipeline.model.registry import VersionInfo
 from pipeline.model.serving import TAG_CALIBRATION, TAG_REFERENCE, UntrustedUri, recorded_calibration, stored_uri
 
-RUN = "0123456789abcdef0123456789abcdef"
+RUN = "0123456789abcdef" * 2  # a run id: 32 hex digits
 
 
 def version(**tags: str) -> VersionInfo:
