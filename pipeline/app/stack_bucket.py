@@ -8,6 +8,7 @@ import shutil
 from typing import Any
 
 from pipeline.app.stack_config import LOCAL_AWS_ENV, StackConfig
+from pipeline.io.paths import OutsideFolder, path_inside
 
 
 def _s3(cfg: StackConfig) -> Any:
@@ -32,21 +33,32 @@ def ensure_bucket(cfg: StackConfig) -> None:
 
 
 def snapshot_bucket(cfg: StackConfig) -> int:
-    """Copy every object of the bucket to disk (atomically replacing the previous snapshot)."""
+    """Copy every object of the bucket to disk (atomically replacing the previous snapshot). A key that would
+    become a path outside the snapshot's folder (``..``, an absolute name) is not written: the manifest lists it
+    under ``refused_keys``."""
     client = _s3(cfg)
     target = cfg.snapshot_dir
     staging = target.with_name(target.name + ".new")
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    count = 0
+    count, refused = 0, []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=cfg.bucket):
         for item in page.get("Contents", []):
-            path = staging / "objects" / item["Key"]
+            try:
+                path = path_inside(staging / "objects", item["Key"], f"s3://{cfg.bucket}/{item['Key']}")
+            except OutsideFolder:
+                refused.append(item["Key"])
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             client.download_file(cfg.bucket, item["Key"], str(path))
             count += 1
-    manifest = {"bucket": cfg.bucket, "objects": count, "settings": bucket_settings(client, cfg.bucket)}
+    manifest = {
+        "bucket": cfg.bucket,
+        "objects": count,
+        "settings": bucket_settings(client, cfg.bucket),
+        "refused_keys": refused,
+    }
     (staging / "manifest.json").write_text(json.dumps(manifest))
     if target.exists():
         shutil.rmtree(target)
