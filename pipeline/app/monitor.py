@@ -289,8 +289,8 @@ class Monitor:
             retrain=action in (Action.retrained_promoted, Action.retrained_rejected, Action.skipped_busy),
         )
         labelled = int(recorded.get("labelled_rows") or 0) if recorded.get("roc_auc") is not None else 0
-        self.state = policy.advance(self.state, index, verdict, action, labelled_rows=labelled)
-        return policy.rebaseline(verdict, action)
+        before, self.state = self.state, policy.advance(self.state, index, verdict, action, labelled_rows=labelled)
+        return policy.rebaseline(before, index, action)
 
     def _measure_and_decide(
         self, index: int, batch: Batch, run_key: str, seen: BatchObservation | None = None
@@ -353,13 +353,15 @@ class Monitor:
         elif verdict.alarm:
             self.say(f"[batch {index}] alarm ({verdict.why}); cooldown from batch {verdict.cooldown_from}, no retrain")
         labelled = batch.rows if batch.has_labels else 0
+        before = self.state
         self.state = policy.advance(
             self.state, index, verdict, acted.action, failed=acted.failed, labelled_rows=labelled
         )
-        if acted.action is not Action.retrained_promoted and policy.rebaseline(
-            verdict, acted.action, failed=acted.failed
-        ):
-            self.say(f"[batch {index}] the champion copes with the new inputs: this batch is the new reference")
+        if acted.action is not Action.retrained_promoted and policy.rebaseline(before, index, acted.action):
+            self.say(
+                f"[batch {index}] the champion coped with the inputs that alarmed at batch {before.follow_at}: "
+                "this batch, the next sample of them, is the new reference"
+            )
             self.cache.rebase(index, batch.frame, fitted=False)
         return acted
 

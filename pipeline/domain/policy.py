@@ -36,7 +36,11 @@ dashboard's alert. Per batch:
    or prior shift): the next alarmed batch retries with more rows since the change, up to ``label_retries``
    rejections in a row; then the cooldown holds as after a promotion. A rejected refresh restarts the count.
    A challenger rejected on an input-drift alarm alone means the champion copes with the new inputs: the
-   batch becomes the reference (``rebaseline``), so the same shift does not alarm again.
+   reference follows them, so the same shift does not alarm again (``rebaseline``). It moves to the **next**
+   batch, not to the one that alarmed: that one was picked for being unusual (a batch of a stable world alarms
+   now and then by chance, and a reference made of such a batch makes the fair batches after it alarm), while
+   the next batch is a fair sample of whatever world follows. The next batch's input-drift alarm (against the
+   old reference) is held for that one batch: it is the same shift.
 2. ``training_rows``: which labelled rows the retrain uses. After a label alarm, only the rows since the
    change (the first batch of the episode whose labels alarmed) once there are ``min_change_rows`` of them,
    newest last: training on mostly old rows would teach the old relation again. Otherwise the newest
@@ -248,6 +252,8 @@ def cooldown_from(index: int, state: PolicyState, rules: Rules, *, label_alarm: 
     it is the new champion being judged, and found worse."""
     too_many = state.last_rejection if state.rejections >= rules.label_retries else None
     promotion = None if label_alarm else state.last_promotion
+    if not label_alarm and following(index, state):
+        return state.follow_at
     for start in (promotion, state.blocked_at, too_many):
         if start is not None and 0 < index - start <= rules.cooldown_batches:
             return start
@@ -280,8 +286,10 @@ def advance(
         return replace(state, blocked_at=index, change_at=change_at, labelled_since=since)
     if action is Action.retrained_rejected:
         if not verdict.label_alarm:
-            # rebaselined (the champion copes with the new inputs), or a refresh that found nothing better
-            return replace(state, change_at=change_at, labelled_since=0)
+            # the champion copes with the new inputs (the next batch becomes the reference), or a refresh that
+            # found nothing better
+            follow_at = index if verdict.drift_only else state.follow_at
+            return replace(state, change_at=change_at, labelled_since=0, follow_at=follow_at)
         return replace(
             state, change_at=change_at, rejections=state.rejections + 1, last_rejection=index, labelled_since=0
         )
@@ -291,13 +299,17 @@ def advance(
     return replace(state, change_at=change_at, labelled_since=since)
 
 
-def rebaseline(verdict: Verdict, action: Action, *, failed: bool = False) -> bool:
-    """Whether the batch becomes the drift reference: after a promotion (the new champion's world), and after
-    a challenger rejected on input drift alone (the champion copes with the new inputs); not after a refresh
-    without an input-drift alarm (nothing moved that the reference should follow)."""
-    if action is Action.retrained_promoted:
-        return True
-    return action is Action.retrained_rejected and not failed and verdict.drift_only
+def rebaseline(state: PolicyState, index: int, action: Action) -> bool:
+    """Whether batch ``index`` becomes the drift reference (``state``: the policy's state before the batch):
+    after a promotion (the new champion's world), and when the batch before it had a challenger rejected on
+    input drift alone (the champion copes with the new inputs; this batch, not the alarmed one, is a fair sample
+    of them). Not after a refresh without an input-drift alarm: nothing moved that the reference should follow."""
+    return action is Action.retrained_promoted or following(index, state)
+
+
+def following(index: int, state: PolicyState) -> bool:
+    """Whether batch ``index`` is the one after a challenger rejected on input drift alone."""
+    return state.follow_at is not None and index - state.follow_at == 1
 
 
 def training_rows(

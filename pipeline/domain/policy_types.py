@@ -96,6 +96,7 @@ class PolicyState:
     rejections: int = 0  # challengers rejected in a row on label alarms since the last promotion
     last_rejection: int | None = None
     labelled_since: int = 0  # labelled rows since the champion's last retrain (promoted or not)
+    follow_at: int | None = None  # batch of the last challenger rejected on input drift alone (``rebaseline``)
 
 
 @dataclass(frozen=True)

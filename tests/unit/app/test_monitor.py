@@ -63,6 +63,21 @@ def test_a_drifted_batch_retrains_and_the_next_batch_is_scored_by_the_promoted_c
     assert registry.versions[2].tags["reference_uri"].endswith("reference_batch_002.parquet")
 
 
+def test_after_a_challenger_rejected_on_input_drift_the_next_batch_becomes_the_reference(
+    tracking, parts, population, schema
+):
+    monitor, registry, store, retrain, said = parts
+    retrain.promote = False
+    _drifted_run(monitor, population, schema, 5)
+    # batch 2 alarms and its challenger loses; batch 3 (the same shift) is held and becomes the reference;
+    # batch 4, judged against it, is quiet
+    assert [row.action for row in store.rows] == ["none", "retrained-rejected", "skipped-cooldown", "none"]
+    assert [row.drift_detected for row in store.rows] == [False, True, True, False]
+    assert registry.versions[1].tags["reference_uri"].endswith("reference_batch_003.parquet")
+    assert len(retrain.calls) == 1
+    assert any("[batch 3] the champion coped with the inputs that alarmed at batch 2" in line for line in said)
+
+
 def _drifted_run(monitor, population, schema, seed):
     rng = np.random.default_rng(seed)
     frames = [population.sample_batch(1500, rng), *(population.sample_batch(1500, rng, DriftKind.covariate),) * 3]

@@ -111,7 +111,7 @@ def verdict(*, drift=False, performance=False, prior=False, retrain=True) -> Ver
             False,
             PolicyState(change_at=3, rejections=1, last_rejection=3),
         ),
-        (PolicyState(), 3, verdict(drift=True), Action.retrained_rejected, False, PolicyState()),
+        (PolicyState(), 3, verdict(drift=True), Action.retrained_rejected, False, PolicyState(follow_at=3)),
         (PolicyState(), 3, verdict(drift=True), Action.retrained_rejected, True, PolicyState(blocked_at=3)),
         (PolicyState(), 3, verdict(drift=True), Action.skipped_busy, False, PolicyState(blocked_at=3)),
         (
@@ -139,19 +139,38 @@ def test_the_state_after_each_outcome(state, index, v, action, failed, expected)
 
 
 @pytest.mark.parametrize(
-    ("v", "action", "failed", "expected"),
+    ("v", "action", "failed", "follows"),
     [
-        (verdict(drift=True), Action.retrained_promoted, False, True),
-        (verdict(performance=True), Action.retrained_promoted, False, True),
         (verdict(drift=True), Action.retrained_rejected, False, True),  # the champion copes with the new inputs
         (verdict(drift=True, performance=True), Action.retrained_rejected, False, False),
         (verdict(prior=True), Action.retrained_rejected, False, False),
         (verdict(drift=True), Action.retrained_rejected, True, False),  # failed, not judged
         (verdict(drift=True), Action.skipped_cooldown, False, False),
+        (verdict(drift=True), Action.retrained_challenger, False, False),
     ],
 )
-def test_when_the_batch_becomes_the_reference(v, action, failed, expected):
-    assert rebaseline(v, action, failed=failed) is expected
+def test_after_a_challenger_rejected_on_input_drift_alone_the_next_batch_becomes_the_reference(
+    v, action, failed, follows
+):
+    state = advance(PolicyState(), 4, v, action, failed=failed)
+    assert not rebaseline(PolicyState(), 4, action)  # never the batch that alarmed: it was picked for being unusual
+    assert rebaseline(state, 5, Action.none) is follows
+    assert rebaseline(state, 5, Action.skipped_cooldown) is follows
+    assert not rebaseline(state, 6, Action.none)  # only the next batch
+
+
+def test_a_promotion_always_makes_the_batch_the_reference():
+    for v in (verdict(drift=True), verdict(performance=True)):
+        assert rebaseline(PolicyState(), 4, Action.retrained_promoted)
+        assert advance(PolicyState(follow_at=3), 4, v, Action.retrained_promoted).follow_at is None
+
+
+def test_the_batch_after_an_input_drift_rejection_holds_its_drift_alarm_but_not_a_label_alarm():
+    state = advance(PolicyState(), 4, verdict(drift=True), Action.retrained_rejected)
+    drifted = judge(5, Observation(1000, 0.3, 0.0, 0, 0.4), state, RULES, 0.8)
+    assert drifted.alarm and not drifted.retrain and drifted.cooldown_from == 4  # the same shift, seen again
+    assert judge(5, labelled(340, 0.6), state, RULES, 0.8).retrain  # labels say the champion is worse: act
+    assert judge(6, Observation(1000, 0.3, 0.0, 0, 0.4), state, RULES, 0.8).retrain  # against the new reference
 
 
 BATCHES = [(0, 3000), (1, 1500), (2, 1500), (3, 1500), (4, 1500)]
@@ -217,8 +236,7 @@ def test_the_estimated_performance_drop(observation, holdout_auc, drop):
 def test_an_estimated_drop_rejected_rebaselines_like_input_drift():
     verdict = judge(5, estimated(0.70), PolicyState(), RULES, 0.8)
 
-    assert rebaseline(verdict, Action.retrained_rejected)
-    assert advance(PolicyState(), 5, verdict, Action.retrained_rejected) == PolicyState()  # no label episode
+    assert advance(PolicyState(), 5, verdict, Action.retrained_rejected) == PolicyState(follow_at=5)  # no episode
     assert judge(6, estimated(0.70), PolicyState(last_promotion=5), RULES, 0.8).cooldown_from == 5
 
 
@@ -278,15 +296,16 @@ def test_a_retrain_restarts_the_refresh_count_and_a_refresh_does_not_rebaseline(
     assert (
         advance(state, 6, Verdict(False, False, False, (), False), Action.none, labelled_rows=200).labelled_since == 900
     )
-    assert not rebaseline(refresh, Action.retrained_rejected)
-    assert rebaseline(Verdict(True, False, False, (), True), Action.retrained_rejected)
+    assert advance(state, 6, refresh, Action.retrained_rejected).follow_at is None  # nothing to follow
+    drift = Verdict(True, False, False, (), True)
+    assert advance(state, 6, drift, Action.retrained_rejected).follow_at == 6
 
 
 def test_a_challenger_held_for_a_person_holds_every_retrain_for_the_cooldown_and_keeps_the_reference():
     label_alarm = Verdict(False, True, False, ("AUC dropped",), True)
     held = advance(PolicyState(labelled_since=700), 4, label_alarm, Action.retrained_challenger, labelled_rows=200)
     assert held.blocked_at == 4 and held.labelled_since == 0 and held.last_promotion is None
-    assert not rebaseline(label_alarm, Action.retrained_challenger)
+    assert not rebaseline(held, 5, Action.none)
     again = judge(5, labelled(340, 0.6), held, RULES, 0.8)
     assert again.alarm and not again.retrain and again.cooldown_from == 4  # a label alarm is held too
     later = judge(4 + RULES.cooldown_batches + 1, labelled(340, 0.6), held, RULES, 0.8)
