@@ -475,6 +475,7 @@ def _section(
         "streams": [
             {
                 "label": r.label,
+                "real": r.key == "real",  # the estimate's target is on real drift; the injected change is reported
                 "share": r.share,
                 "gain": r.gain[0],
                 "gain_se": r.gain[1],
