@@ -83,12 +83,15 @@ class TrainingSettings(_Group):
 
 
 class EngineSettings(_Group):
-    """How a batch is read: in chunks in this process, or by Spark."""
+    """How a batch is read: in chunks in this process, or by Spark; and the caps on what one batch file may hold."""
 
     chunk_mb: float
     chunk_rows: int
     spark_master: str
     profile_whole_batches: bool
+    max_header_bytes: int
+    max_columns: int
+    max_rows: int
 
 
 class SimulationSettings(_Group):
@@ -228,6 +231,23 @@ class Settings(BaseSettings):
         False,
         description="Also store the mergeable profile of batches read whole (those read in chunks always have "
         "theirs), so `pipeline report --since` covers them; costs about 0.1 s per 100,000 rows of 81 features.",
+    )
+    max_header_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        description="A batch CSV whose header line is longer than this many bytes is rejected before it is parsed.",
+    )
+    max_columns: int = Field(
+        10_000,
+        ge=1,
+        description="A batch file with more columns than this (a CSV's header, a Parquet file's metadata) is rejected "
+        "before its rows are read.",
+    )
+    max_rows: int = Field(
+        5_000_000,
+        ge=1,
+        description="A batch file with more rows than this is rejected: a Parquet file from its metadata, before "
+        "any data is read; a CSV as it is read.",
     )
 
     sim_batches: int = Field(12, ge=1, description="Batches simulated when no --current is given.")

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.app import mirror, outcome, recovery
+from pipeline.app import batch_fault, mirror, outcome, recovery
 from pipeline.app.champion import ChampionCache, LoadVersion, trained_rows
 from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.reading import BatchReader
@@ -29,16 +29,16 @@ from pipeline.app.retraining import (
 from pipeline.app.sources import BatchSource
 from pipeline.domain import policy
 from pipeline.domain.policy_types import Action, PolicyState, Rules, Verdict
-from pipeline.domain.records import Event
+from pipeline.domain.records import Event, RejectedBatch
 from pipeline.domain.retrain_mode import resolve_mode
 from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import one_line
 from pipeline.engine.local import Engine, local_engine
 from pipeline.engine.observe import BatchObservation, observe
 from pipeline.io.data import Batch, empty_columns
-from pipeline.io.predictions import PredictionLog, PredictionLogError
+from pipeline.io.predictions import PredictionLog
 from pipeline.io.store import MetricsStore
-from pipeline.io.tables import DataError
+from pipeline.io.tables import DataError, SourceUnavailable
 from pipeline.model import tracking
 from pipeline.model.registry import Registry
 from pipeline.model.retrain import retrain
@@ -49,6 +49,14 @@ from pipeline.stats.drift import DriftResult
 from pipeline.stats.estimate import estimate_trusted
 
 Say = Callable[[str], None]
+
+
+class _Stopped(Exception):
+    """An inbox file that could not be fetched: the run stops before it (``Monitor._refuse``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class Monitor:
@@ -121,13 +129,9 @@ class Monitor:
             for index in sorted(i for i in recorded if i < start):
                 self._replay_row(index, recorded[index])
             self._add_late_labels(run_key, recorded, start)
-            for index, source in enumerate(sources, start=start):
-                record = self._one_batch(index, source, run_key, recorded.get(index), result)
-                result.records.append(record)
-                if on_batch:
-                    on_batch(record)
+            stopped = self._each_batch(sources, run_key, recorded, start, result, on_batch)
             self._mirror_run(result)
-        result.failures = list(self.retrainer.failures)
+        result.failures = [*self.retrainer.failures, *stopped]
         return result
 
     # ------------------------------------------------------------ the run's start and end
@@ -208,11 +212,41 @@ class Monitor:
         )
         self.cache.serve(self.registry.version(before))
 
+    def _each_batch(
+        self,
+        sources: Sequence[BatchSource],
+        run_key: str,
+        recorded: dict[int, dict[str, Any]],
+        start: int,
+        result: MonitorResult,
+        on_batch: Callable[[dict[str, Any]], None] | None,
+    ) -> list[str]:
+        """Each batch in turn, its record added to ``result`` and given to ``on_batch``. Stops at an inbox file
+        that could not be fetched, and returns that failure of the run (none otherwise)."""
+        for index, source in enumerate(sources, start=start):
+            try:
+                record = self._one_batch(index, source, run_key, recorded.get(index), result)
+            except _Stopped as stop:
+                self.say(f"[batch {index}] not read, the run stops here: {stop.message}")
+                record = self._error_record(index, source, stop.message)
+                stopped = [f"{stop.message}; nothing recorded for it, the next run reads it again"]
+            else:
+                stopped = []
+            result.records.append(record)
+            if on_batch:
+                on_batch(record)
+            if stopped:
+                return stopped
+        return []
+
     # ------------------------------------------------------------ one batch
 
     def _one_batch(
         self, index: int, source: BatchSource, run_key: str, recorded: dict[str, Any] | None, result: MonitorResult
     ) -> dict[str, Any]:
+        """Read, validate, observe (score, drift, quality), judge, act on and record one batch. A failure while
+        reading, validating or scoring it is ``_refuse``d: the batch is skipped (an inbox file set aside when the
+        failure is its own) and the run goes on."""
         seen: BatchObservation | None = None
         present: set[str] | None = None
         try:
@@ -223,24 +257,56 @@ class Monitor:
             allowed_empty = (
                 [] if self.baseline is None else empty_columns(batch, self.baseline.frame, self.schema, present)
             )
-        except DataError as err:
-            return self._skip(index, source, str(err), result)
-        except ModelMismatch as err:
-            return self._skip(index, source, f"{source.name}: champion v{self.cache.version}: {err}", result)
+        except Exception as err:  # noqa: BLE001 - any failure of one batch's reading is judged by _refuse
+            return self._refuse(index, source, run_key, err, result)
         self._say_columns(index, batch, allowed_empty if recorded is None else [])
-        if batch.has_labels:
-            self.window.append((index, source.name, batch.frame))
         if recorded is not None:
+            if batch.has_labels:
+                self.window.append((index, source.name, batch.frame))
             result.skipped += 1
             self._replay(index, batch, recorded)
             self.say(f"[batch {index}] already recorded in run {run_key}, skipped")
             return outcome.report_record(recorded, self.recorded_drifted.get(index, []))
         try:
-            return self._measure_and_decide(index, batch, run_key, seen)
-        except ModelMismatch as err:
-            return self._skip(index, source, f"{batch.source}: champion v{self.cache.version}: {err}", result)
-        except PredictionLogError as err:
-            return self._skip(index, source, str(err), result)
+            seen = self._observe(index, batch, run_key, seen)
+        except Exception as err:  # noqa: BLE001 - scoring the batch failed: judged by _refuse
+            return self._refuse(index, source, run_key, err, result)
+        if batch.has_labels:
+            self.window.append((index, source.name, batch.frame))
+        try:
+            return self._decide(index, batch, run_key, seen)
+        except ModelMismatch as err:  # the champion could not score the rows a retrain compares on
+            return self._refuse(index, source, run_key, err, result)
+
+    def _refuse(
+        self, index: int, source: BatchSource, run_key: str, err: Exception, result: MonitorResult
+    ) -> dict[str, Any]:
+        """A batch that failed while read, validated or scored (``pipeline.app.batch_fault``):
+
+        - its own fault: skipped with its one-line reason, the run goes on; an inbox file is also set aside
+          (``RejectedBatch``), so that no later run reads it again until ``pipeline inbox retry``;
+        - its file could not be fetched (``SourceUnavailable``): an inbox run stops here, recording nothing for
+          it (``_Stopped``), so that the next run reads it again in its turn; given files are skipped as before;
+        - anything else (the database, MLflow, the host): raised, the run stops, nothing recorded for it.
+        """
+        uri = source.uri or source.name
+        version = self.cache.version if self.cache.current is not None else None
+        message = batch_fault.reason(uri, err, version)
+        if not batch_fault.is_batch_fault(err):
+            if not any(isinstance(link, SourceUnavailable) for link in batch_fault.causes(err)):
+                raise err
+            if source.etag is not None:
+                raise _Stopped(message) from err
+            return self._skip(index, source, message, result)
+        if source.etag is None:
+            return self._skip(index, source, message, result)
+        self.store.record_rejection(
+            RejectedBatch(run_key, self.registry.name, uri, source.etag, message, champion_version=version)
+        )
+        result.rejected.append(source.name)
+        return self._skip(
+            index, source, message, result, f"rejected and set aside (`pipeline inbox retry {uri}` reads it again)"
+        )
 
     def _say_columns(self, index: int, batch: Batch, allowed_empty: list[str]) -> None:
         """Extra columns (said once per run) and entirely empty ones the reference also lacks."""
@@ -258,10 +324,16 @@ class Monitor:
                 f"{' ...' if len(allowed_empty) > 5 else ''}"
             )
 
-    def _skip(self, index: int, source: BatchSource, message: str, result: MonitorResult) -> dict[str, Any]:
-        """A batch that cannot be monitored: one line, nothing written, the run goes on."""
+    def _skip(
+        self, index: int, source: BatchSource, message: str, result: MonitorResult, what: str = "skipped"
+    ) -> dict[str, Any]:
+        """A batch that cannot be monitored: one line, no metrics written, the run goes on."""
         result.errors.append(message)
-        self.say(f"[batch {index}] skipped, nothing written, the run goes on: {message}")
+        self.say(f"[batch {index}] {what}, nothing written, the run goes on: {message}")
+        return self._error_record(index, source, message)
+
+    def _error_record(self, index: int, source: BatchSource, message: str) -> dict[str, Any]:
+        """The report record of a batch not monitored."""
         return {
             "batch": index,
             "source": source.name,
@@ -292,12 +364,9 @@ class Monitor:
         before, self.state = self.state, policy.advance(self.state, index, verdict, action, labelled_rows=labelled)
         return policy.rebaseline(before, index, action)
 
-    def _measure_and_decide(
-        self, index: int, batch: Batch, run_key: str, seen: BatchObservation | None = None
-    ) -> dict[str, Any]:
-        """Observe, judge, act on and record one batch; ``seen`` is its observation when it was read in chunks."""
+    def _decide(self, index: int, batch: Batch, run_key: str, seen: BatchObservation) -> dict[str, Any]:
+        """Judge, act on and record one observed batch."""
         version = self.cache.version
-        seen = self._observe(index, batch, run_key, seen)
         verdict = self._judge(index, seen)
         events: list[Event] = []
         if verdict.alarm:

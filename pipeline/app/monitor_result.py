@@ -1,5 +1,6 @@
-"""What a monitor run returns: its batches' records, the batches refused and the run's failures, and the exit code
-the ``monitor`` command ends with (``--fail-on-alarm`` for schedulers)."""
+"""What a monitor run returns: its batches' records, the batches refused (and of those, the inbox files set aside)
+and the run's failures, and the exit code the ``monitor`` command ends with (``--fail-on-alarm`` for
+schedulers)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from pipeline.domain.records import VERDICT_COLUMNS
 
 EXIT_OK = 0
-EXIT_FAILED = 1  # a batch failed validation (without --fail-on-alarm), or the run failed (a retrain, tracking)
+EXIT_FAILED = 1  # a batch failed validation (without --fail-on-alarm), or the run failed (a retrain, tracking,
+# an inbox file that could not be fetched: the run stopped there)
 # 2: an error before any work (``pipeline.cli.common.clean_errors``); Click's usage errors exit 2 as well
 EXIT_ALARM = 3  # --fail-on-alarm: at least one batch alarmed, none was rejected and nothing failed
 EXIT_REJECTED = 4  # --fail-on-alarm: at least one batch failed validation (nothing was written for it)
@@ -17,10 +19,16 @@ EXIT_REJECTED = 4  # --fail-on-alarm: at least one batch failed validation (noth
 
 @dataclass
 class MonitorResult:
+    """``errors``: the one-line reasons of the batches refused (read, validated or scored in vain), among them the
+    inbox files set aside in this run, whose names (URI and ETag) are ``rejected``: a file set aside counts here
+    once, in the run that refused it; later runs do not read it. ``failures``: the run's own (a retrain, the
+    tracking side, an inbox file that could not be fetched)."""
+
     run_key: str
     records: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
     mlflow_run_id: str | None = None
     tracking_uri: str = ""
     skipped: int = 0

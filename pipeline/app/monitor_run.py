@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pipeline.engine.local import Engine
     from pipeline.io.data import Batch
     from pipeline.io.store import MetricsStore
-    from pipeline.io.tables import ObjectStore
+    from pipeline.io.tables import InputLimits, ObjectStore
     from pipeline.model.registry import Registry, VersionInfo
 
 Say = Callable[[str], None]
@@ -97,23 +97,25 @@ def monitor_run(
     champion = require_champion(registry)
     # Imported once the server and the champion are known to be there: a command that fails fails at once.
     from pipeline.app.monitor import Monitor
+    from pipeline.io.tables import InputLimits
     from pipeline.model.serving import schema_for
 
     schema = schema_for(registry, champion, request.given_schema, request.given_source)
     _check_something_to_monitor(request, schema)
     store = parts.store
+    limits = InputLimits.of(settings.engine)
     reference, inbox = request.reference, request.inbox
     s3 = parts.s3_for(*([reference] if reference else []), *request.paths, *([inbox] if inbox else []))
     with contextlib.ExitStack() as held:
         batches: _Batches | None = None
         if inbox:
-            found = _inbox_batches(request, inbox, settings.model_name, store, schema, s3, held)
+            found = _inbox_batches(request, inbox, settings.model_name, store, schema, s3, held, limits)
             if isinstance(found, MonitorRun):
                 return found
             batches = found
         ref, ref_name, fitted = _reference(request, registry, champion, schema, s3)
         if batches is None:
-            batches = _given_batches(request, settings.model_name, ref, ref_name, schema, s3)
+            batches = _given_batches(request, settings.model_name, ref, ref_name, schema, s3, limits)
         # The prediction log (and its S3 client) only for a schema with an id column: the only one it is written for.
         monitor = Monitor(
             settings,
@@ -159,17 +161,22 @@ def _inbox_batches(
     schema: FeatureSchema,
     s3: ObjectStore | None,
     held: contextlib.ExitStack,
+    limits: InputLimits,
 ) -> _Batches | MonitorRun:
     """The inbox's files not recorded yet, under the inbox's lock (held until ``held`` closes); or nothing to do."""
     from pipeline.app.sources import inbox_run_key, inbox_sources
+    from pipeline.io.inbox import InboxObject
 
     key = request.run_key or inbox_run_key(model_name, inbox)
     if not held.enter_context(store.inbox_lock(model_name)):
         return MonitorRun(key, nothing=f"another monitor is processing the inbox of {model_name}; nothing to do")
     recorded = store.recorded_batches(key)
-    sources = inbox_sources(inbox, {row["source"] for row in recorded.values()}, schema, s3, request.max_batch_mb)
+    rejected = {InboxObject(row["uri"], row["etag"]).identity for row in store.rejected_batches(key)}
+    done = {row["source"] for row in recorded.values()} | rejected
+    sources = inbox_sources(inbox, done, schema, s3, request.max_batch_mb, limits)
     if not sources:
-        return MonitorRun(key, nothing=f"{inbox}: nothing new ({len(recorded)} batches recorded)")
+        aside = f"; {len(rejected)} set aside as rejected (`pipeline status` lists them)" if rejected else ""
+        return MonitorRun(key, nothing=f"{inbox}: nothing new ({len(recorded)} batches recorded){aside}")
     return _Batches(sources, key, start=max(recorded, default=0) + 1)
 
 
@@ -189,14 +196,20 @@ def _reference(
 
 
 def _given_batches(
-    request: MonitorRequest, model_name: str, ref: Batch, ref_name: str, schema: FeatureSchema, s3: ObjectStore | None
+    request: MonitorRequest,
+    model_name: str,
+    ref: Batch,
+    ref_name: str,
+    schema: FeatureSchema,
+    s3: ObjectStore | None,
+    limits: InputLimits,
 ) -> _Batches:
     """The files given, else the simulated stream; keyed by the inputs unless a key is given."""
     from pipeline.app.sources import file_sources, run_key_for
 
     if request.paths:
         key = request.run_key or run_key_for(model_name, ref_name, request.paths)
-        return _Batches(file_sources(request.paths, schema, s3, request.max_batch_mb), key)
+        return _Batches(file_sources(request.paths, schema, s3, request.max_batch_mb, limits), key)
     assert request.simulated is not None  # checked by monitor_run
     key = request.run_key or run_key_for(model_name, ref_name, [], request.simulated.key)
     return _Batches(request.simulated.build(ref.frame, schema), key)

@@ -15,6 +15,10 @@ app.add_typer(data_app, name="data")
 app.add_typer(stack_app, name="stack")
 schema_app = typer.Typer(help="The feature schema: infer one from data.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+inbox_app = typer.Typer(
+    help="The inbox's rejected files: a file set aside is not read again until retried.", no_args_is_help=True
+)
+app.add_typer(inbox_app, name="inbox")
 
 
 @app.callback()

@@ -41,7 +41,8 @@ Inbox = Annotated[
     str | None,
     typer.Option(
         help="Monitor every CSV/Parquet file under this s3:// prefix or folder not yet recorded, in key order, "
-        "each once (key + ETag); exits 0 when nothing is new."
+        "each once (key + ETag); exits 0 when nothing is new. A file that fails for a reason of its own is set "
+        "aside as rejected, not read again until `pipeline inbox retry KEY`."
     ),
 ]
 Current = Annotated[
@@ -212,8 +213,16 @@ def _exit_on_failures(result: MonitorResult, fail_on_alarm: bool) -> None:
     """Batches that failed validation, and other failures of the run: printed; the exit code
     (``MonitorResult.exit_code``)."""
     if result.errors:
+        aside = (
+            f" ({len(result.rejected)} inbox file(s) set aside as rejected: not read again until "
+            "`pipeline inbox retry KEY`)"
+            if result.rejected
+            else ""
+        )
         err_console.print(
-            f"[bold red]{len(result.errors)} batch(es) failed validation; nothing was written for them[/]"
+            f"[bold red]{len(result.errors)} batch(es) failed validation; nothing was written for them[/]{aside}",
+            highlight=False,
+            markup=True,
         )
     for failure in result.failures:
         err_console.print(f"failed: {failure}", highlight=False, soft_wrap=True, markup=False)

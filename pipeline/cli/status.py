@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 @app.command()
 def status(model_name: ModelName = None) -> None:
-    """Champion version and aliases, its schema, the last batches, the top drifted features, the last events."""
+    """Champion version and aliases, its schema, the last batches, the top drifted features, the last events, and
+    the inbox files set aside as rejected (`pipeline inbox retry KEY` reads one again)."""
     settings = cli_settings(model_name)
     with clean_errors():
         parts = collaborators(settings)
@@ -51,6 +52,9 @@ def status(model_name: ModelName = None) -> None:
         if features is not None:
             console.print(features)
         console.print(_events_table(store, settings.model_name))
+        rejected = _rejected_table(store, settings.model_name)
+        if rejected is not None:
+            console.print(rejected)
 
 
 def _say_champion(registry: Registry, champion: VersionInfo, settings: Settings) -> None:
@@ -145,6 +149,25 @@ def _events_table(store: MetricsStore, model_name: str) -> Table:
             e["message"],
         )
     return events
+
+
+REJECTED_SHOWN = 20
+
+
+def _rejected_table(store: MetricsStore, model_name: str) -> Table | None:
+    """The inbox files set aside, newest first, with their one-line reasons; None when there is none."""
+    rows = store.rejections_of_model(model_name)
+    if not rows:
+        return None
+    more = f", the newest {REJECTED_SHOWN} shown" if len(rows) > REJECTED_SHOWN else ""
+    table = Table(
+        title=f"rejected batches: {len(rows)} set aside, not read again until `pipeline inbox retry KEY`{more}"
+    )
+    for column in ("time", "file", "ETag", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in rows[:REJECTED_SHOWN]:
+        table.add_row(f"{r['ts']:%Y-%m-%d %H:%M:%S}", r["uri"], r["etag"], r["reason"])
+    return table
 
 
 @app.command()

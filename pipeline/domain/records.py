@@ -1,5 +1,5 @@
 """The records the monitor writes: a batch as measured and judged, a feature's drift score, an event, a batch's
-late-labelled quality. Plain values; ``pipeline.io.store`` maps them to its tables.
+late-labelled quality, an inbox file set aside. Plain values; ``pipeline.io.store`` maps them to its tables.
 
 A batch's columns are spelled once, as BatchRow's fields: BATCH_COLUMNS is read from them.
 """
@@ -121,3 +121,18 @@ class FeatureScore:
     feature: str
     score: float | None
     drifted: bool
+
+
+@dataclass(frozen=True)
+class RejectedBatch:
+    """An inbox file set aside: reading, validating or scoring it failed for a reason of its own, which would fail
+    every later run the same way. One row per monitor run (the model's inbox), file (``uri``) and content
+    (``etag``): the inbox does not read it again until it is cleared (``pipeline inbox retry``); the same file
+    written again with new content is a new batch. ``reason`` is the failure's one line."""
+
+    run_key: str
+    model_name: str
+    uri: str
+    etag: str
+    reason: str
+    champion_version: int | None = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -171,7 +172,7 @@ def _check_names(
     columns: list[str], target: str, categorical: Sequence[str], ignore: Sequence[str], source: str
 ) -> None:
     """Refuse repeated column names, a missing target, and options naming unknown columns or the target."""
-    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    repeated = sorted(name for name, count in Counter(columns).items() if count > 1)
     if repeated:
         raise SchemaError(f"{source}: duplicated column names: {shorten(repeated)}")
     if target not in columns:

@@ -34,7 +34,7 @@ from pipeline.domain.values import finite
 from pipeline.engine.local_readers import csv_header, local_copy, read_ahead, read_chunks
 from pipeline.engine.observe import BatchObservation, assemble
 from pipeline.io.data import Batch, labels_of, validate_frame
-from pipeline.io.tables import DataError, ObjectStore
+from pipeline.io.tables import NO_LIMITS, DataError, InputLimits, ObjectStore
 from pipeline.model.scoring import Scorer
 from pipeline.settings import Settings
 from pipeline.stats.binned_reference import BinnedReference
@@ -220,11 +220,12 @@ def chunked_file(
     chunk_rows: int,
     sample_rows: int,
     on_chunk: ChunkSink | None = None,
+    limits: InputLimits = NO_LIMITS,
 ) -> Chunked:
-    """Observe a batch file chunk by chunk with the local engine."""
+    """Observe a batch file chunk by chunk with the local engine (refused when over ``limits``)."""
     with tempfile.TemporaryDirectory(prefix="batch-") as folder:
         path = local_copy(source, s3_client, folder)
-        with closing(read_ahead(read_chunks(path, source, chunk_rows, work.schema))) as chunks:
+        with closing(read_ahead(read_chunks(path, source, chunk_rows, work.schema, limits))) as chunks:
             chunked = observe_chunks(chunks, source, work, sample_rows, on_chunk)
         if path.suffix.lower() == ".csv":
             known = {*work.schema.features, work.schema.target, *([work.schema.id] if work.schema.id else [])}
@@ -236,4 +237,12 @@ def local_engine(
     uri: str, s3: ObjectStore | None, work: ChunkWork, settings: Settings, sink: ChunkSink | None
 ) -> Chunked:
     """The local engine: pyarrow's readers in this process."""
-    return chunked_file(uri, s3, work, chunk_rows=settings.chunk_rows, sample_rows=settings.window_rows, on_chunk=sink)
+    return chunked_file(
+        uri,
+        s3,
+        work,
+        chunk_rows=settings.chunk_rows,
+        sample_rows=settings.window_rows,
+        on_chunk=sink,
+        limits=InputLimits.of(settings.engine),
+    )

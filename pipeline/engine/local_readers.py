@@ -10,40 +10,57 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.domain.schema import FeatureSchema
-from pipeline.io.tables import DataError, ObjectStore, s3_errors, split_s3
+from pipeline.io.tables import (
+    NO_LIMITS,
+    DataError,
+    InputLimits,
+    ObjectStore,
+    SourceUnavailable,
+    check_parquet,
+    s3_errors,
+    split_s3,
+)
 
 
 def object_size(source: str, s3_client: ObjectStore | None) -> int:
     """The size of a batch file in bytes (a local stat, or the S3 object's length)."""
     if source.startswith("s3://"):
         if s3_client is None:
-            raise DataError(f"{source}: no S3 client configured")
+            raise SourceUnavailable(f"{source}: no S3 client configured")
         bucket, key = split_s3(source)
         with s3_errors(source, bucket):
             return int(s3_client.head_object(Bucket=bucket, Key=key)["ContentLength"])
     path = Path(source)
     if not path.is_file():
-        raise DataError(f"{source}: no such file")
+        raise SourceUnavailable(f"{source}: no such file")
     return path.stat().st_size
 
 
-def csv_header(path: Path) -> tuple[list[str], str]:
-    """A CSV file's column names and separator, from its first line (a byte-order mark skipped)."""
+def csv_header(path: Path, source: str = "", limits: InputLimits = NO_LIMITS) -> tuple[list[str], str]:
+    """A CSV file's column names and separator, from its first line (a byte-order mark skipped); a header line
+    or a column count over ``limits`` is refused, and so are duplicated names."""
     import csv
 
     from pipeline.io.tables import csv_separator
 
-    with path.open("rb") as handle:
-        head = handle.readline().decode("utf-8-sig", errors="replace")
+    with path.open("rb") as handle:  # never more of a line than the cap allows, and a line end
+        raw = handle.readline(-1 if limits.header_bytes is None else limits.header_bytes + 2)
+    limits.header_end(source or str(path), raw)
+    head = raw.decode("utf-8-sig", errors="replace")
     separator = csv_separator(head)
-    names = next(csv.reader([head.rstrip("\r\n")], delimiter=separator), [])
-    return [name.strip() for name in names], separator
+    names = [name.strip() for name in next(csv.reader([head.rstrip("\r\n")], delimiter=separator), [])]
+    limits.check_columns(source or str(path), names)
+    return names, separator
 
 
-def read_chunks(path: Path, source: str, chunk_rows: int, schema: FeatureSchema) -> Iterator[pd.DataFrame]:
+def read_chunks(
+    path: Path, source: str, chunk_rows: int, schema: FeatureSchema, limits: InputLimits = NO_LIMITS
+) -> Iterator[pd.DataFrame]:
     """The schema's columns of a local CSV or Parquet file, ``chunk_rows`` rows at a time. CSV numerical
     columns are parsed as numbers by pyarrow (a cell that is not one is the one-line ``DataError`` a whole
-    file gives), the other columns as text; columns the schema does not name are not read."""
+    file gives), the other columns as text; columns the schema does not name are not read. A file over
+    ``limits`` is refused: a Parquet file from its metadata before any row is read, a CSV from its header,
+    then once its rows pass the cap."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -52,12 +69,13 @@ def read_chunks(path: Path, source: str, chunk_rows: int, schema: FeatureSchema)
     wanted = [*schema.features, schema.target, *([schema.id] if schema.id else [])]
     try:
         if suffix == ".parquet":
+            check_parquet(source, path, limits)
             parquet = pq.ParquetFile(path)
             columns = [name for name in wanted if name in parquet.schema_arrow.names]
             for record_batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
                 yield record_batch.to_pandas()
             return
-        names, separator = csv_header(path)
+        names, separator = csv_header(path, source, limits)
         numerical = set(schema.numerical)
         reader = pacsv.open_csv(
             str(path),
@@ -70,10 +88,12 @@ def read_chunks(path: Path, source: str, chunk_rows: int, schema: FeatureSchema)
             ),
         )
         pending: list[pa.RecordBatch] = []
-        rows = 0
+        rows = total = 0
         for record_batch in reader:  # small blocks, gathered into chunks of about chunk_rows rows
             pending.append(record_batch)
             rows += record_batch.num_rows
+            total += record_batch.num_rows
+            limits.check_rows(source, total)
             if rows >= chunk_rows:
                 yield pa.Table.from_batches(pending).to_pandas()
                 pending, rows = [], 0
@@ -103,7 +123,7 @@ CSV_BLOCK_BYTES = 1 << 20
 def _block_bytes(path: Path, chunk_rows: int) -> int:
     """The CSV block size that holds about ``chunk_rows`` rows (from the first rows' length)."""
     with path.open("rb") as handle:
-        handle.readline()
+        handle.readline()  # the header, within its cap (``csv_header`` read it first)
         sample = handle.read(1 << 20)
     lines = max(sample.count(b"\n"), 1)
     per_row = max(len(sample) / lines, 1.0)
@@ -115,7 +135,7 @@ def local_copy(source: str, s3_client: ObjectStore | None, folder: str) -> Path:
     if not source.startswith("s3://"):
         return Path(source)
     if s3_client is None:
-        raise DataError(f"{source}: no S3 client configured")
+        raise SourceUnavailable(f"{source}: no S3 client configured")
     bucket, key = split_s3(source)
     target = Path(folder) / Path(key).name
     with s3_errors(source, bucket):

@@ -64,7 +64,7 @@ import pandas as pd
 
 from pipeline.engine.local import Chunked, ChunkSink, ChunkWork, Engine, Newest
 from pipeline.engine.spark_partition import SAMPLE_SCHEMA, SUMMARY_SCHEMA, observe_partition, sample_partition, unpack
-from pipeline.io.tables import DataError, _suffix, csv_separator
+from pipeline.io.tables import DataError, _suffix, csv_separator, duplicated
 from pipeline.model.scoring import ModelMismatch
 from pipeline.stats.profile import BatchProfile, merge_all
 
@@ -185,7 +185,7 @@ def read_batch(spark: SparkSession, source: str, s3_endpoint: str | None = None)
         raise DataError(f"{source}: empty file")
     separator = csv_separator(head)
     names = [name.strip() for name in next(csv.reader(io.StringIO(head), delimiter=separator))]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    duplicates = duplicated(names)
     if duplicates:
         raise DataError(f"{source}: duplicated column names: {', '.join(duplicates)}")
     from pyspark.sql.types import StringType, StructField, StructType

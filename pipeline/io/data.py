@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.domain.schema import FeatureSchema, id_key, label_key
-from pipeline.io.tables import DataError, ObjectStore, read_table
+from pipeline.io.tables import NO_LIMITS, DataError, InputLimits, ObjectStore, duplicated, read_table
 
 
 @dataclass
@@ -48,15 +48,26 @@ def _coerce_numeric(source: str, name: str, column: pd.Series) -> pd.Series:
     return converted.astype("float64")
 
 
-def _map_distinct(column: pd.Series, key: Callable[[Any], str | None]) -> pd.Series:
+def _distinct(source: str, name: str, values: pd.Series) -> Any:
+    """The distinct values of a column of objects, missing ones left out; a nested value (a Parquet struct or
+    list) is refused in one line: a cell must hold one value."""
+    try:
+        return values.dropna().unique()
+    except TypeError as err:  # unhashable: a dict (struct) or an array (list)
+        nested = next((value for value in values if isinstance(value, (dict, list, np.ndarray))), None)
+        kind = type(nested).__name__ if nested is not None else "unhashable"
+        raise DataError(f"{source}: column {name!r} holds nested values ({kind}); expected one value per cell") from err
+
+
+def _map_distinct(source: str, name: str, column: pd.Series, key: Callable[[Any], str | None]) -> pd.Series:
     """Apply ``key`` once per distinct value (a batch has far fewer distinct values than rows)."""
     values = column.astype("object")
-    mapping = {value: key(value) for value in values.dropna().unique()}
+    mapping = {value: key(value) for value in _distinct(source, name, values)}
     mapped = values.map(mapping)
     return mapped.where(mapped.notna(), np.nan).astype("object")
 
 
-def _coerce_categorical(column: pd.Series) -> pd.Series:
+def _coerce_categorical(source: str, name: str, column: pd.Series) -> pd.Series:
     """Categories as read, one type per column. Numbers become float64: an int-coded column reads as int64
     without missing values and as float64 with them, and both must compare equal. Booleans and text stay
     objects; blank text is missing."""
@@ -68,14 +79,14 @@ def _coerce_categorical(column: pd.Series) -> pd.Series:
     missing = values.isna()
     if missing.any():  # pyarrow's missing text is None; pandas' reader, and a user's imputer, have NaN
         values = values.where(~missing, np.nan)
-    distinct = values.dropna().unique()
+    distinct = _distinct(source, name, values)
     blanks = [value for value in distinct if isinstance(value, str) and not value.strip()]
     return values.mask(values.isin(blanks)) if blanks else values
 
 
 def _check_target(source: str, column: pd.Series, schema: FeatureSchema) -> pd.Series:
     """The target as label keys (see ``pipeline.domain.schema.label_key``); refuses missing and unknown values."""
-    keys = _map_distinct(column, label_key)
+    keys = _map_distinct(source, schema.target, column, label_key)
     if keys.isna().any():
         raise DataError(f"{source}: target {schema.target!r} has {int(keys.isna().sum())} empty values")
     unknown = keys[~keys.isin([schema.positive_key, schema.negative_key])]
@@ -90,7 +101,7 @@ def _check_target(source: str, column: pd.Series, schema: FeatureSchema) -> pd.S
 def validate_frame(frame: pd.DataFrame, schema: FeatureSchema, source: str) -> Batch:
     """Check a raw frame against the schema and return a clean batch, or raise ``DataError``."""
     columns = [str(name) for name in frame.columns]
-    duplicates = sorted({name for name in columns if columns.count(name) > 1})
+    duplicates = duplicated(columns)
     if duplicates:
         raise DataError(f"{source}: duplicated column names: {', '.join(duplicates)}")
     missing = [name for name in schema.features if name not in frame.columns]
@@ -106,12 +117,12 @@ def validate_frame(frame: pd.DataFrame, schema: FeatureSchema, source: str) -> B
     for name in schema.numerical:
         checked[name] = _coerce_numeric(source, name, frame[name])
     for name in schema.categorical:
-        checked[name] = _coerce_categorical(frame[name])
+        checked[name] = _coerce_categorical(source, name, frame[name])
     has_labels = schema.target in frame.columns
     if has_labels:
         checked[schema.target] = _check_target(source, frame[schema.target], schema)
     if schema.id is not None and schema.id in frame.columns:
-        checked[schema.id] = _map_distinct(frame[schema.id], id_key)
+        checked[schema.id] = _map_distinct(source, schema.id, frame[schema.id], id_key)
     clean = pd.DataFrame(checked, index=index)
     known = set(schema.features) | {schema.target, *([schema.id] if schema.id else [])}
     extra = [name for name in columns if name not in known]
@@ -119,10 +130,14 @@ def validate_frame(frame: pd.DataFrame, schema: FeatureSchema, source: str) -> B
 
 
 def load_batch(
-    source: str, schema: FeatureSchema, s3_client: ObjectStore | None = None, max_mb: float | None = None
+    source: str,
+    schema: FeatureSchema,
+    s3_client: ObjectStore | None = None,
+    max_mb: float | None = None,
+    limits: InputLimits = NO_LIMITS,
 ) -> Batch:
-    """Read and validate one batch."""
-    return validate_frame(read_table(source, s3_client, max_mb), schema, source)
+    """Read and validate one batch (refused when over ``limits``: ``pipeline.io.tables.InputLimits``)."""
+    return validate_frame(read_table(source, s3_client, max_mb, limits), schema, source)
 
 
 def empty_columns(

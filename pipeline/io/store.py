@@ -1,4 +1,5 @@
-"""The metrics database: Postgres tables for batch metrics, per-feature drift, profiles, events and late labels,
+"""The metrics database: Postgres tables for batch metrics, per-feature drift, profiles, events, late labels and
+the inbox files set aside,
 created idempotently (``store_schema``), written (``store_writes``) and read (``store_reads``) with
 parameterised SQL through ``MetricsStore``, which owns the connections, their retries and the advisory locks.
 
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 import psycopg2
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from pipeline.domain.records import BatchRow, Event, FeatureScore, LateLabelled
+from pipeline.domain.records import BatchRow, Event, FeatureScore, LateLabelled, RejectedBatch
 from pipeline.domain.values import one_line
 from pipeline.io import store_reads, store_schema, store_writes
 from pipeline.io.store_reads import Profile
@@ -138,6 +139,24 @@ class MetricsStore:
 
     def record_event(self, event: Event) -> bool:
         return self._in_transaction(lambda cur: store_writes.insert_event(cur, event))
+
+    def record_rejection(self, rejected: RejectedBatch) -> bool:
+        """Set an inbox file aside (``RejectedBatch``); False if it already was."""
+        return self._in_transaction(lambda cur: store_writes.insert_rejection(cur, rejected))
+
+    def rejected_batches(self, run_key: str) -> list[dict[str, Any]]:
+        """The files the run set aside, oldest first: ts, run_key, uri, etag, model_name, champion_version,
+        reason."""
+        return self._in_transaction(lambda cur: store_reads.rejected_batches(cur, run_key))
+
+    def rejections_of_model(self, model_name: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The model's files set aside (any inbox), newest first."""
+        return self._in_transaction(lambda cur: store_reads.rejections_of_model(cur, model_name, limit))
+
+    def clear_rejections(self, model_name: str, uris: Sequence[str]) -> int:
+        """Clear the rejections of the model's files ``uris`` (every content of each): the inbox reads them
+        again. How many rows were cleared."""
+        return self._in_transaction(lambda cur: store_writes.delete_rejections(cur, model_name, uris))
 
     def stored_profiles(self, model_name: str, since: Any = None, until: Any = None) -> list[Profile]:
         """The batch profiles of the model recorded in [since, until) (either open), oldest first:

@@ -127,3 +127,21 @@ def events_of_run(cur: Any, run_key: str) -> list[dict[str, Any]]:
         (run_key,),
     )
     return _dicts(cur)
+
+
+def rejected_batches(cur: Any, run_key: str) -> list[dict[str, Any]]:
+    cur.execute(
+        "SELECT ts, run_key, uri, etag, model_name, champion_version, reason FROM rejected_batches "
+        "WHERE run_key = %s ORDER BY ts, uri",
+        (run_key,),
+    )
+    return _dicts(cur)
+
+
+def rejections_of_model(cur: Any, model_name: str, limit: int | None) -> list[dict[str, Any]]:
+    cur.execute(
+        "SELECT ts, run_key, uri, etag, model_name, champion_version, reason FROM rejected_batches "
+        "WHERE model_name = %s ORDER BY ts DESC, uri LIMIT %s",
+        (model_name, limit),
+    )
+    return _dicts(cur)

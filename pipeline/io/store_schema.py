@@ -1,5 +1,6 @@
 """The metrics database's tables: the DDL, created idempotently, and the migrations that bring a database made by
-an older release up to it (batch_metrics columns added since, the events table's list of kinds)."""
+an older release up to it (batch_metrics columns added since, the events table's list of kinds). A table added
+since (rejected_batches) needs no migration: ``CREATE TABLE IF NOT EXISTS`` adds it to an older database."""
 
 from __future__ import annotations
 
@@ -96,6 +97,17 @@ CREATE TABLE IF NOT EXISTS batch_profiles (
     FOREIGN KEY (run_key, batch_index) REFERENCES batch_metrics (run_key, batch_index) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS batch_profiles_model_ts ON batch_profiles (model_name, ts);
+CREATE TABLE IF NOT EXISTS rejected_batches (
+    run_key          text NOT NULL,
+    uri              text NOT NULL,
+    etag             text NOT NULL,
+    ts               timestamptz NOT NULL DEFAULT now(),
+    model_name       text NOT NULL,
+    champion_version integer,
+    reason           text NOT NULL,
+    PRIMARY KEY (run_key, uri, etag)
+);
+CREATE INDEX IF NOT EXISTS rejected_batches_model_ts ON rejected_batches (model_name, ts);
 CREATE TABLE IF NOT EXISTS labels (
     model_name      text NOT NULL,
     id              text NOT NULL,

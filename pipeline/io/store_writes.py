@@ -13,7 +13,7 @@ import psycopg2
 import psycopg2.extras
 from psycopg2 import sql
 
-from pipeline.domain.records import BATCH_COLUMNS, BatchRow, Event, FeatureScore, LateLabelled
+from pipeline.domain.records import BATCH_COLUMNS, BatchRow, Event, FeatureScore, LateLabelled, RejectedBatch
 from pipeline.domain.values import finite
 
 FeatureRow = tuple[str, float | None, bool]
@@ -142,3 +142,26 @@ def record_late_labels(
         )
     for event in events:
         insert_event(cur, event)
+
+
+def insert_rejection(cur: Any, rejected: RejectedBatch) -> bool:
+    """True if the file was set aside now, False if it already was (its first reason stays)."""
+    cur.execute(
+        "INSERT INTO rejected_batches (run_key, uri, etag, model_name, champion_version, reason) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (
+            rejected.run_key,
+            rejected.uri,
+            rejected.etag,
+            rejected.model_name,
+            rejected.champion_version,
+            rejected.reason,
+        ),
+    )
+    return bool(cur.rowcount)
+
+
+def delete_rejections(cur: Any, model_name: str, uris: Sequence[str]) -> int:
+    """Clear every rejection of the model's files ``uris`` (any content, any inbox); how many were cleared."""
+    cur.execute("DELETE FROM rejected_batches WHERE model_name = %s AND uri = ANY(%s)", (model_name, list(uris)))
+    return int(cur.rowcount)

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pipeline.settings import EngineSettings
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -30,6 +35,84 @@ class DataError(ValueError):
     """A batch that cannot be used. The message is one line naming the file and the problem."""
 
 
+class SourceUnavailable(DataError):
+    """A file that could not be fetched (S3 unreachable or refusing, no credentials, a key or file gone): the
+    fault of where it is, not of what it holds, so a batch refused with it is tried again by a later run."""
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """Caps on one batch file, checked before its rows are parsed: a header line's bytes, its columns (a CSV's
+    header, a Parquet file's metadata) and its rows (a Parquet file's metadata; a CSV's as it is read). A file
+    over one is a one-line ``DataError`` naming the setting. None: no cap."""
+
+    header_bytes: int | None = None
+    columns: int | None = None
+    rows: int | None = None
+
+    @classmethod
+    def of(cls, engine: EngineSettings) -> InputLimits:
+        """The caps the settings give (``PIPELINE_MAX_HEADER_BYTES``, ``_MAX_COLUMNS``, ``_MAX_ROWS``)."""
+        return cls(engine.max_header_bytes, engine.max_columns, engine.max_rows)
+
+    def header_end(self, source: str, head: bytes) -> int:
+        """Where the header line of ``head`` (the file's first bytes) ends: the index of its newline, or -1 for
+        a file of one line within the cap; a header line longer than the cap is refused."""
+        cap = self.header_bytes
+        if cap is None:
+            return head.find(b"\n")
+        window = head[: cap + 2]  # the cap, and room for a line end
+        newline = window.find(b"\n")
+        if len((window if newline < 0 else window[:newline]).rstrip(b"\r")) > cap:
+            raise DataError(f"{source}: the header line is over {cap:,} bytes (PIPELINE_MAX_HEADER_BYTES)")
+        return newline  # -1: the file is one line, within the window
+
+    def check_columns(self, source: str, names: Iterable[str]) -> None:
+        """Refuse more columns than the cap, then duplicated names (counted once: linear in the columns)."""
+        names = list(names)
+        self.check_column_count(source, len(names))
+        duplicates = duplicated(names)
+        if duplicates:
+            shown = ", ".join(duplicates[:20]) + (f" (+{len(duplicates) - 20} more)" if len(duplicates) > 20 else "")
+            raise DataError(f"{source}: duplicated column names: {shown}")
+
+    def check_column_count(self, source: str, count: int) -> None:
+        if self.columns is not None and count > self.columns:
+            raise DataError(f"{source}: {count:,} columns, over the limit of {self.columns:,} (PIPELINE_MAX_COLUMNS)")
+
+    def check_rows(self, source: str, count: int) -> None:
+        if self.rows is not None and count > self.rows:
+            raise DataError(f"{source}: {count:,} rows, over the limit of {self.rows:,} (PIPELINE_MAX_ROWS)")
+
+
+NO_LIMITS = InputLimits()
+
+
+def duplicated(names: Iterable[str]) -> list[str]:
+    """The names given more than once, sorted; one pass over them."""
+    return sorted(name for name, count in Counter(names).items() if count > 1)
+
+
+def parquet_shape(source: str, handle: Any) -> tuple[int, int]:
+    """A Parquet file's (rows, columns) as its metadata (the footer) says, no data read; ``handle`` is a path or
+    a file object."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.ParquetFile(handle).metadata
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise DataError(f"{source}: not a readable Parquet file") from err
+    return int(metadata.num_rows), int(metadata.num_columns)
+
+
+def check_parquet(source: str, handle: Any, limits: InputLimits) -> None:
+    """Refuse a Parquet file whose metadata claims more columns or rows than the caps, before reading data."""
+    rows, columns = parquet_shape(source, handle)
+    limits.check_column_count(source, columns)
+    limits.check_rows(source, rows)
+
+
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
@@ -46,28 +129,28 @@ def make_s3_client(endpoint_url: str | None, region: str) -> ObjectStore:
     return session.client("s3", endpoint_url=endpoint_url, region_name=region, **extra)
 
 
-def s3_failure(source: str, err: Exception) -> DataError:
+def s3_failure(source: str, err: Exception) -> SourceUnavailable:
     """One line for a botocore failure: missing credentials said as such, not as an unreachable S3."""
     from botocore.exceptions import NoCredentialsError, PartialCredentialsError
 
     if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
-        return DataError(
+        return SourceUnavailable(
             f"{source}: no AWS credentials found (environment, ~/.aws or an instance role); "
             "set PIPELINE_S3_ENDPOINT_URL for the local stack"
         )
-    return DataError(f"{source}: S3 unreachable ({err.__class__.__name__})")
+    return SourceUnavailable(f"{source}: S3 unreachable ({err.__class__.__name__})")
 
 
-def s3_client_error(source: str, bucket: str, err: Any) -> DataError:
+def s3_client_error(source: str, bucket: str, err: Any) -> SourceUnavailable:
     """One line for an S3 error response (a missing key or bucket, access denied, anything else by its code)."""
     code = err.response.get("Error", {}).get("Code", "error")
     if code in ("NoSuchKey", "404"):
-        return DataError(f"{source}: no such key in bucket {bucket}")
+        return SourceUnavailable(f"{source}: no such key in bucket {bucket}")
     if code == "NoSuchBucket":
-        return DataError(f"{source}: bucket {bucket} does not exist")
+        return SourceUnavailable(f"{source}: bucket {bucket} does not exist")
     if code in ("AccessDenied", "403"):
-        return DataError(f"{source}: access denied to bucket {bucket}")
-    return DataError(f"{source}: S3 error {code}")
+        return SourceUnavailable(f"{source}: access denied to bucket {bucket}")
+    return SourceUnavailable(f"{source}: S3 error {code}")
 
 
 @contextmanager
@@ -115,7 +198,7 @@ def read_bytes(source: str, s3_client: ObjectStore | None = None, max_mb: float 
     """
     if source.startswith("s3://"):
         if s3_client is None:
-            raise DataError(f"{source}: no S3 client configured")
+            raise SourceUnavailable(f"{source}: no S3 client configured")
         bucket, key = split_s3(source)
         with s3_errors(source, bucket):
             response = s3_client.get_object(Bucket=bucket, Key=key)
@@ -127,7 +210,7 @@ def read_bytes(source: str, s3_client: ObjectStore | None = None, max_mb: float 
                 body.close()
     path = Path(source)
     if not path.exists():
-        raise DataError(f"{source}: no such file")
+        raise SourceUnavailable(f"{source}: no such file")
     if path.is_dir():
         raise DataError(f"{source}: is a directory, not a data file")
     _check_size(source, path.stat().st_size, max_mb)
@@ -152,10 +235,10 @@ def csv_separator(text: str) -> str:
     return max(SEPARATORS, key=lambda separator: counts[separator])  # max keeps the first of equals
 
 
-def _parse_csv(source: str, raw: bytes) -> pd.DataFrame:
+def _parse_csv(source: str, raw: bytes, limits: InputLimits = NO_LIMITS) -> pd.DataFrame:
     if not raw or raw.isspace():
         raise DataError(f"{source}: empty file")
-    newline = raw.find(b"\n")
+    newline = limits.header_end(source, raw)
     try:  # a byte-order mark (spreadsheet exports) is not part of the first name
         first = (raw if newline < 0 else raw[:newline]).decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -163,20 +246,19 @@ def _parse_csv(source: str, raw: bytes) -> pd.DataFrame:
     separator = csv_separator(first)
     lines = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", errors="replace", newline="")
     header = next(csv.reader(lines, delimiter=separator), [])  # the header only: lines are read as needed
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise DataError(f"{source}: duplicated column names: {', '.join(duplicates)}")
-    fast = _parse_csv_arrow(raw, separator)
-    if fast is not None:
-        return fast
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataError(f"{source}: not UTF-8 text (byte {err.start})") from err
-    try:
-        return pd.read_csv(io.StringIO(text), sep=separator, low_memory=False, float_precision="round_trip")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise DataError(f"{source}: not a readable CSV ({str(err).splitlines()[0]})") from err
+    limits.check_columns(source, header)
+    frame = _parse_csv_arrow(raw, separator)
+    if frame is None:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise DataError(f"{source}: not UTF-8 text (byte {err.start})") from err
+        try:
+            frame = pd.read_csv(io.StringIO(text), sep=separator, low_memory=False, float_precision="round_trip")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise DataError(f"{source}: not a readable CSV ({str(err).splitlines()[0]})") from err
+    limits.check_rows(source, len(frame))
+    return frame
 
 
 # pandas' default missing-value markers, so the fast reader finds the same cells missing as pandas would
@@ -252,22 +334,26 @@ def _numeric_to_pandas(column: Any) -> bool:
     return True
 
 
-def _parse_parquet(source: str, raw: bytes) -> pd.DataFrame:
+def _parse_parquet(source: str, raw: bytes, limits: InputLimits = NO_LIMITS) -> pd.DataFrame:
     import pyarrow as pa
 
+    check_parquet(source, io.BytesIO(raw), limits)
     try:
         return pd.read_parquet(io.BytesIO(raw))
     except (pa.ArrowException, OSError, ValueError) as err:
         raise DataError(f"{source}: not a readable Parquet file") from err
 
 
-def read_table(source: str, s3_client: ObjectStore | None = None, max_mb: float | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet table from a local path or ``s3://bucket/key``."""
+def read_table(
+    source: str, s3_client: ObjectStore | None = None, max_mb: float | None = None, limits: InputLimits = NO_LIMITS
+) -> pd.DataFrame:
+    """Read a CSV or Parquet table from a local path or ``s3://bucket/key``; a file over ``limits`` is refused
+    before its rows are parsed (a CSV's row count once read)."""
     suffix = _suffix(source)
     raw = read_bytes(source, s3_client, max_mb)
     if suffix == ".csv":
-        return _parse_csv(source, raw)
-    return _parse_parquet(source, raw)
+        return _parse_csv(source, raw, limits)
+    return _parse_parquet(source, raw, limits)
 
 
 def write_table(frame: pd.DataFrame, destination: str, s3_client: ObjectStore | None = None) -> None:
@@ -285,7 +371,7 @@ def write_bytes(destination: str, body: bytes, s3_client: ObjectStore | None = N
     """Write bytes to a local path (atomically: a temporary file renamed) or ``s3://``; one-line ``DataError``s."""
     if destination.startswith("s3://"):
         if s3_client is None:
-            raise DataError(f"{destination}: no S3 client configured")
+            raise SourceUnavailable(f"{destination}: no S3 client configured")
         bucket, key = split_s3(destination)
         with s3_errors(destination, bucket):
             s3_client.put_object(Bucket=bucket, Key=key, Body=body)

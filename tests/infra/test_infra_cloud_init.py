@@ -225,7 +225,8 @@ def test_monitor_runs_on_a_timer(cloud_config):
     exec_start = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
     assert exec_start == [
         "ExecStart=/usr/local/lib/triage/hostctl exec --db --mlflow-admin -- "
-        "/opt/triage/venv/bin/pipeline monitor --inbox s3://triage-mlflow-artifacts/inbox/ed-triage-admission/"
+        "/opt/triage/venv/bin/pipeline monitor --inbox s3://triage-mlflow-artifacts/inbox/ed-triage-admission/ "
+        "--max-batch-mb 1024"
     ]
     assert "OnCalendar=hourly" in files["/etc/systemd/system/triage-monitor.timer"]
     bootstrap = files["/usr/local/lib/triage/bootstrap.sh"]

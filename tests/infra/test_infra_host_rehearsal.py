@@ -390,7 +390,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     mlflow_unit = files["/etc/systemd/system/triage-mlflow.service"]
     monitor_unit = files["/etc/systemd/system/triage-monitor.service"]
     (timer_command,) = unit_lines(monitor_unit, "ExecStart")
-    assert timer_command.endswith(f"/opt/triage/venv/bin/pipeline monitor --inbox {inbox}")
+    assert timer_command.endswith(f"/opt/triage/venv/bin/pipeline monitor --inbox {inbox} --max-batch-mb 1024")
     assert unit_lines(monitor_unit, "User") == ["triage"] and unit_lines(monitor_unit, "WorkingDirectory") == [
         "/var/lib/triage"
     ]

@@ -79,3 +79,76 @@ def test_a_second_monitor_finds_the_inbox_held_and_does_nothing(settings, champi
 def test_inbox_and_current_together_is_one_line(settings, champion, tmp_path):
     out = invoke("monitor", "--inbox", str(tmp_path), "--current", str(champion.batches[0]), code=2)
     assert "either --inbox or --current" in out
+
+
+def rejected(dsn: str, model: str) -> dict[str, str]:
+    found = rows(dsn, "SELECT uri, reason FROM rejected_batches WHERE model_name = %s ORDER BY uri", model)
+    return {uri.rsplit("/", 1)[1]: reason for uri, reason in found}
+
+
+def test_an_adversarial_inbox_sets_each_bad_file_aside_once_and_retry_reads_one_again(
+    settings, servers, champion, tmp_path, monkeypatch
+):
+    """Caps in this test: the header line's default (1 MiB) against an 8 MiB one-line CSV; the column cap's default
+    (10,000) against 100,000 columns; PIPELINE_MAX_ROWS=2000 against a Parquet file of 20,000 rows."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setenv("PIPELINE_MAX_ROWS", "2000")
+    s3 = servers.s3()
+    s3.create_bucket(Bucket=BUCKET)
+    inbox = f"s3://{BUCKET}/adversarial/"
+    good = pd.read_csv(champion.batches[0])
+
+    def put(name: str, body: bytes) -> None:
+        s3.put_object(Bucket=BUCKET, Key=f"adversarial/{name}", Body=body)
+
+    def parquet(table: pa.Table) -> bytes:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        return sink.getvalue().to_pybytes()
+
+    nested = pa.Table.from_pandas(good, preserve_index=False)
+    structs = pa.array([{"code": int(value)} if value == value else None for value in good["region"]])
+    put("a-nested.parquet", parquet(nested.set_column(nested.column_names.index("region"), "region", structs)))
+    put("b-wide.csv", (",".join(f"c{i}" for i in range(100_000)) + "\n" + ",".join(["1"] * 100_000) + "\n").encode())
+    put("c-one-line.csv", b"x" * (8 << 20))
+    many = pd.concat([good] * 25, ignore_index=True)  # 20,000 rows, the metadata says so
+    put("d-many-rows.parquet", parquet(pa.Table.from_pandas(many, preserve_index=False)))
+    put("e-good.csv", Path(champion.batches[1]).read_bytes())
+
+    out = " ".join(invoke("monitor", "--inbox", inbox, "--fail-on-alarm", code=4).split())
+    dsn, model = settings.metrics_db_url, settings.model_name
+    assert [(index, source.split("#")[0]) for index, source in recorded(dsn, model)] == [(5, f"{inbox}e-good.csv")]
+    reasons = rejected(dsn, model)
+    assert reasons == {
+        "a-nested.parquet": f"{inbox}a-nested.parquet: column 'region' holds nested values (dict); "
+        "expected one value per cell",
+        "b-wide.csv": f"{inbox}b-wide.csv: 100,000 columns, over the limit of 10,000 (PIPELINE_MAX_COLUMNS)",
+        "c-one-line.csv": f"{inbox}c-one-line.csv: the header line is over 1,048,576 bytes (PIPELINE_MAX_HEADER_BYTES)",
+        "d-many-rows.parquet": f"{inbox}d-many-rows.parquet: 20,000 rows, over the limit of 2,000 (PIPELINE_MAX_ROWS)",
+    }
+    for reason in reasons.values():
+        assert reason in out
+    assert "4 batch(es) failed validation; nothing was written for them (4 inbox file(s) set aside" in out
+
+    out = " ".join(invoke("monitor", "--inbox", inbox, "--fail-on-alarm").split())
+    assert f"{inbox}: nothing new (1 batches recorded); 4 set aside as rejected" in out
+    assert "rejected" not in out.split("set aside as rejected", 1)[1] and "[batch" not in out  # none read again
+    assert rejected(dsn, model) == reasons and len(recorded(dsn, model)) == 1
+    status = " ".join(invoke("status").split())
+    assert "rejected batches: 4 set aside" in status and "c-one-line.csv" in status
+
+    monkeypatch.setenv("PIPELINE_MAX_ROWS", "50000")  # the cap raised for this file, then retried
+    said = " ".join(invoke("inbox", "retry", "adversarial/d-many-rows.parquet").split())
+    assert f"{inbox}d-many-rows.parquet (ETag " in said and "rejection cleared" in said
+    invoke("inbox", "retry", "adversarial/nowhere.csv", code=2)
+    invoke("monitor", "--inbox", inbox)
+    after = recorded(dsn, model)
+    assert [(index, source.split("#")[0]) for index, source in after] == [
+        (5, f"{inbox}e-good.csv"),
+        (6, f"{inbox}d-many-rows.parquet"),
+    ]
+    assert rows(dsn, "SELECT n_rows FROM batch_metrics WHERE batch_index = 6 AND model_name = %s", model) == [(20_000,)]
+    assert set(rejected(dsn, model)) == {"a-nested.parquet", "b-wide.csv", "c-one-line.csv"}

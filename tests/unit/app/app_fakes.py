@@ -97,6 +97,7 @@ class FakeStore:
     recorded: dict[int, dict[str, Any]] = field(default_factory=dict)
     lock_free: bool = True
     mlflow_ids: dict[str, str] = field(default_factory=dict)
+    rejections: list[Any] = field(default_factory=list)
 
     def create_schema(self) -> None: ...
 
@@ -117,6 +118,10 @@ class FakeStore:
     def record_batch(self, row: Any, events: list[Any], features: Any, profile: Any) -> None:
         self.rows.append(row)
         self.events.extend(events)
+
+    def record_rejection(self, rejected: Any) -> bool:
+        self.rejections.append(rejected)
+        return True
 
     @contextlib.contextmanager
     def retrain_lock(self, model_name: str) -> Iterator[bool]:

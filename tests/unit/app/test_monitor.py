@@ -13,7 +13,8 @@ from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.sources import BatchSource
 from pipeline.demo.synth import DriftKind
 from pipeline.io.data import validate_frame
-from pipeline.io.tables import DataError
+from pipeline.io.store import StoreUnavailable
+from pipeline.io.tables import DataError, SourceUnavailable
 from pipeline.settings import Settings
 
 
@@ -126,6 +127,103 @@ def test_a_batch_that_cannot_be_read_is_skipped_and_the_run_goes_on(tracking, pa
     assert result.errors == ["b2.csv: no such file"]
     assert [row.batch_index for row in store.rows] == [1, 3]
     assert any("[batch 2] skipped, nothing written" in line for line in said)
+
+
+def _inbox_source(name, load):
+    """An inbox file as ``inbox_sources`` makes it (named by URI and ETag), read whole."""
+    return BatchSource(f"s3://in/{name}#e-{name}", load, uri=f"s3://in/{name}", etag=f"e-{name}")
+
+
+@pytest.fixture
+def read_whole(parts, monkeypatch):
+    """Every batch read whole: no S3 to ask a file's size."""
+    monkeypatch.setattr(parts[0].reader, "in_chunks", lambda source: False)
+
+
+def _nested(name):
+    def load():
+        raise TypeError("unhashable type: 'dict'")  # what a struct value did to validation before it was checked
+
+    return _inbox_source(name, load)
+
+
+def test_an_inbox_file_that_fails_in_any_way_is_set_aside_once_and_the_run_goes_on(
+    tracking, parts, read_whole, population, schema
+):
+    monitor, _registry, store, _retrain, said = parts
+    rng = np.random.default_rng(5)
+    good = population.sample_batch(800, rng)
+    sources = [_nested("a.parquet"), _inbox_source("b.csv", lambda: validate_frame(good, schema, "s3://in/b.csv"))]
+    result = monitor.run(_reference(population, schema, rng), sources, "inbox-run")
+    (rejected,) = store.rejections
+    assert (rejected.run_key, rejected.uri, rejected.etag) == ("inbox-run", "s3://in/a.parquet", "e-a.parquet")
+    assert rejected.reason == "s3://in/a.parquet: TypeError: unhashable type: 'dict'"
+    assert rejected.champion_version == 1 and rejected.model_name == monitor.registry.name
+    assert result.rejected == ["s3://in/a.parquet#e-a.parquet"] and result.errors == [rejected.reason]
+    assert [row.batch_index for row in store.rows] == [2]  # the next file was monitored
+    assert any("[batch 1] rejected and set aside (`pipeline inbox retry s3://in/a.parquet`" in line for line in said)
+    assert result.exit_code(fail_on_alarm=True) == 4 and result.exit_code() == 1
+
+
+def test_a_given_file_that_fails_in_any_way_is_skipped_and_never_set_aside(tracking, parts, population, schema):
+    monitor, _registry, store, _retrain, _said = parts
+    rng = np.random.default_rng(6)
+
+    def broken():
+        raise KeyError("c")
+
+    sources = [BatchSource("b1.csv", broken), _source(population.sample_batch(800, rng), schema, "b2")]
+    result = monitor.run(_reference(population, schema, rng), sources, "run")
+    assert result.errors == ["b1.csv: KeyError: 'c'"] and result.rejected == [] and store.rejections == []
+    assert [row.batch_index for row in store.rows] == [2]
+
+
+def test_an_inbox_file_s3_will_not_give_stops_the_run_and_is_not_set_aside(
+    tracking, parts, read_whole, population, schema
+):
+    monitor, _registry, store, _retrain, said = parts
+    rng = np.random.default_rng(7)
+
+    def unreachable():
+        raise SourceUnavailable("s3://in/a.csv: S3 unreachable (EndpointConnectionError)")
+
+    later = _inbox_source("b.csv", lambda: validate_frame(population.sample_batch(800, rng), schema, "b"))
+    result = monitor.run(_reference(population, schema, rng), [_inbox_source("a.csv", unreachable), later], "run")
+    assert store.rejections == [] and store.rows == [] and result.errors == []
+    assert result.failures == [
+        "s3://in/a.csv: S3 unreachable (EndpointConnectionError); nothing recorded for it, the next run reads it again"
+    ]
+    assert [record["batch"] for record in result.records] == [1]  # b.csv was not read: it waits for its turn
+    assert result.exit_code(fail_on_alarm=True) == 1
+    assert any("[batch 1] not read, the run stops here" in line for line in said)
+
+
+def test_a_database_failure_while_setting_a_file_aside_stops_the_run(tracking, parts, read_whole, population, schema):
+    monitor, _registry, store, _retrain, _said = parts
+
+    def down(rejected):
+        raise StoreUnavailable("metrics database unreachable: connection refused")
+
+    store.record_rejection = down
+    with pytest.raises(StoreUnavailable):
+        monitor.run(_reference(population, schema, np.random.default_rng(8)), [_nested("a.parquet")], "run")
+
+
+def test_a_tracking_failure_while_reading_is_raised_not_blamed_on_the_batch(
+    tracking, parts, read_whole, population, schema
+):
+    from mlflow.exceptions import MlflowException
+
+    monitor, _registry, store, _retrain, _said = parts
+
+    def tracking_down():
+        raise MlflowException("API request failed")
+
+    with pytest.raises(MlflowException):
+        monitor.run(
+            _reference(population, schema, np.random.default_rng(9)), [_inbox_source("a.csv", tracking_down)], "run"
+        )
+    assert store.rejections == []
 
 
 def test_a_rerun_skips_the_batches_already_recorded(tracking, parts, population, schema):

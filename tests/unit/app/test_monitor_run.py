@@ -37,10 +37,14 @@ class FakeRegistry:
 
 
 class FakeStore:
-    """The inbox lock (held by this run or by another monitor) and the batches recorded before."""
+    """The inbox lock (held by this run or by another monitor), the batches recorded before and the files set
+    aside."""
 
-    def __init__(self, recorded: dict[int, dict] | None = None, lock_free: bool = True) -> None:
+    def __init__(
+        self, recorded: dict[int, dict] | None = None, lock_free: bool = True, rejected: list[dict] | None = None
+    ) -> None:
         self.recorded = recorded or {}
+        self.rejected = rejected or []
         self.lock_free = lock_free
         self.locked = False  # held by this run right now
         self.asked_recorded: list[str] = []
@@ -57,6 +61,9 @@ class FakeStore:
     def recorded_batches(self, run_key: str) -> dict[int, dict]:
         self.asked_recorded.append(run_key)
         return self.recorded
+
+    def rejected_batches(self, run_key: str) -> list[dict]:
+        return [row for row in self.rejected if row["run_key"] == run_key]
 
 
 class FakeParts:
@@ -219,6 +226,29 @@ def test_an_inbox_s_new_files_go_on_after_the_recorded_batches_under_the_lock(se
     assert seen["start"] == 3 and seen["locked"] is True and not store.locked
     assert run.run_key == seen["run_key"] == inbox_run_key(NAME, str(inbox)) == store.asked_recorded[0]
     assert run.result is not None
+
+
+def test_an_inbox_s_files_set_aside_are_not_read_again_and_a_new_content_is(settings, tmp_path, recording_monitor):
+    inbox = tmp_path / "inbox"
+    _csv(inbox / "a.csv")
+    _csv(inbox / "b.csv", shift=1.0)
+    bad, good = list_inbox(str(inbox), None)
+    key = inbox_run_key(NAME, str(inbox))
+    aside = [
+        {"run_key": key, "uri": bad.uri, "etag": bad.etag},
+        {"run_key": "other", "uri": good.uri, "etag": good.etag},
+    ]
+    store = FakeStore(recorded={1: {"source": good.identity}}, rejected=aside)
+    run, _ = _run(settings, MonitorRequest(inbox=str(inbox)), store=store)
+    assert run.result is None
+    assert (
+        run.nothing
+        == f"{inbox}: nothing new (1 batches recorded); 1 set aside as rejected (`pipeline status` lists them)"
+    )
+    _csv(inbox / "a.csv", rows=7)  # the file fixed in place: new content, a new ETag
+    _run(settings, MonitorRequest(inbox=str(inbox), reference=_csv(tmp_path / "ref.csv")), store=store)
+    assert [Path(name.split("#")[0]).name for name in recording_monitor[0]["sources"]] == ["a.csv"]
+    assert recording_monitor[0]["sources"][0] != bad.identity
 
 
 def test_the_simulated_stream_is_built_from_the_reference_and_keyed_by_its_parameters(

@@ -73,4 +73,5 @@ def test_help_lists_the_commands_in_their_order_whichever_module_registers_them(
         "data",
         "stack",
         "schema",
+        "inbox",
     ]

@@ -1,10 +1,12 @@
 import threading
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from pipeline.engine.local_readers import read_ahead
-from pipeline.io.tables import DataError
+from pipeline.domain.schema import FeatureSchema
+from pipeline.engine.local_readers import read_ahead, read_chunks
+from pipeline.io.tables import DataError, InputLimits
 
 
 def _chunks(count, *, fail_at=None, closed=None):
@@ -48,3 +50,54 @@ def test_closing_early_stops_the_reader_and_closes_its_source():
 
     assert closed.is_set()
     assert _readers() == []
+
+
+SCHEMA = FeatureSchema(numerical=("x",), categorical=("c",), target="y", positive=1, negative=0)
+
+
+def test_a_chunked_csv_s_header_line_is_read_no_further_than_its_cap(tmp_path, monkeypatch):
+    path = tmp_path / "one_line.csv"
+    path.write_bytes(b"x," * 500_000)  # a 1 MB header with no end
+    asked: list[int] = []
+    real_open = Path.open
+
+    def spy(self, *args, **kwargs):
+        handle = real_open(self, *args, **kwargs)
+        real_readline = handle.readline
+
+        def readline(size=-1):
+            asked.append(size)
+            return real_readline(size)
+
+        handle.readline = readline
+        return handle
+
+    monkeypatch.setattr(Path, "open", spy)
+    with pytest.raises(DataError) as raised:
+        list(read_chunks(path, "s3://in/one_line.csv", 100, SCHEMA, InputLimits(header_bytes=4096)))
+    assert str(raised.value) == "s3://in/one_line.csv: the header line is over 4,096 bytes (PIPELINE_MAX_HEADER_BYTES)"
+    assert asked == [4098]
+
+
+def test_a_chunked_csv_over_the_column_or_row_cap_is_refused(tmp_path):
+    path = tmp_path / "b.csv"
+    pd.DataFrame({"x": range(250), "c": "a", "y": 1}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"b\.csv: 3 columns, over the limit of 2 \(PIPELINE_MAX_COLUMNS\)"):
+        list(read_chunks(path, "b.csv", 100, SCHEMA, InputLimits(columns=2)))
+    with pytest.raises(DataError, match=r"b\.csv: 250 rows, over the limit of 200 \(PIPELINE_MAX_ROWS\)"):
+        list(read_chunks(path, "b.csv", 100, SCHEMA, InputLimits(rows=200)))
+    assert sum(len(chunk) for chunk in read_chunks(path, "b.csv", 100, SCHEMA, InputLimits(rows=250))) == 250
+
+
+def test_a_chunked_parquet_file_over_the_row_cap_is_refused_before_a_row_group_is_read(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "b.parquet"
+    pd.DataFrame({"x": [1.0] * 3000, "c": "a", "y": 1}).to_parquet(path)
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("a row group was read")
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", no_data)
+    with pytest.raises(DataError, match=r"b\.parquet: 3,000 rows, over the limit of 2,999 \(PIPELINE_MAX_ROWS\)"):
+        list(read_chunks(path, "b.parquet", 100, SCHEMA, InputLimits(rows=2999)))

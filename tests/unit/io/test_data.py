@@ -87,3 +87,20 @@ def test_a_missing_category_is_nan_whichever_reader_gave_it(good_frame, schema):
 
     assert column.isna()[[2, 4]].all()
     assert all(isinstance(value, float) and np.isnan(value) for value in column[column.isna()])
+
+
+@pytest.mark.parametrize("nested", [{"code": "A"}, ["A", "B"]])
+def test_a_nested_parquet_value_in_a_categorical_column_is_one_line(tmp_path, good_frame, schema, nested):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    column = schema.categorical[0]
+    table = pa.Table.from_pandas(good_frame, preserve_index=False)
+    values = pa.array([nested] * len(good_frame))  # a struct (from a dict) or a list in every row
+    table = table.set_column(table.column_names.index(column), column, values)
+    path = tmp_path / "nested.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(DataError) as raised:
+        load_batch(str(path), schema)
+    kind = "dict" if isinstance(nested, dict) else "ndarray"
+    assert str(raised.value) == f"{path}: column {column!r} holds nested values ({kind}); expected one value per cell"

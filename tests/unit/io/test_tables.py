@@ -8,7 +8,7 @@ import pytest
 from moto import mock_aws
 
 from pipeline.io.data import load_batch
-from pipeline.io.tables import DataError, read_table, write_table
+from pipeline.io.tables import DataError, InputLimits, SourceUnavailable, duplicated, read_table, write_table
 
 
 def test_csv_and_parquet_round_trip_locally(tmp_path, good_frame, schema):
@@ -135,3 +135,84 @@ def test_a_plain_csv_is_read_by_pyarrow_not_pandas(tmp_path, good_frame, monkeyp
 
     monkeypatch.setattr(pd, "read_csv", refuse)
     pd.testing.assert_frame_equal(read_table(str(path)), expected, check_exact=True)
+
+
+def _header(columns: int) -> str:
+    return ",".join(f"c{i}" for i in range(columns))
+
+
+def test_a_header_line_over_its_cap_is_refused_before_it_is_parsed(tmp_path):
+    limits = InputLimits(header_bytes=2048)
+    one_line = tmp_path / "one_line.csv"
+    one_line.write_bytes(b"a" * 100_000)  # one line far over the cap, no newline at all
+    with pytest.raises(DataError) as raised:
+        read_table(str(one_line), limits=limits)
+    assert str(raised.value) == f"{one_line}: the header line is over 2,048 bytes (PIPELINE_MAX_HEADER_BYTES)"
+    fits = tmp_path / "fits.csv"
+    fits.write_text(_header(300) + "\r\n" + ",".join("1" * 300) + "\n")  # 1,489 bytes of header
+    assert read_table(str(fits), limits=limits).shape == (1, 300)
+
+
+def test_a_header_of_exactly_the_cap_fits_and_one_byte_more_does_not():
+    limits = InputLimits(header_bytes=1024)
+    assert limits.header_end("b.csv", b"x" * 1024 + b"\r\nrow") == 1025
+    assert limits.header_end("b.csv", b"x" * 1024) == -1
+    with pytest.raises(DataError, match="over 1,024 bytes"):
+        limits.header_end("b.csv", b"x" * 1025 + b"\n")
+
+
+def test_more_columns_than_the_cap_are_refused_and_duplicates_are_found_among_many(tmp_path):
+    wide = tmp_path / "wide.csv"
+    wide.write_text(_header(101) + "\n" + ",".join("1" * 101) + "\n")
+    with pytest.raises(DataError) as raised:
+        read_table(str(wide), limits=InputLimits(columns=100))
+    assert str(raised.value) == f"{wide}: 101 columns, over the limit of 100 (PIPELINE_MAX_COLUMNS)"
+    names = [f"c{i}" for i in range(100_000)] + ["c7", "c99999", "c7"]
+    assert duplicated(names) == ["c7", "c99999"]
+    many = tmp_path / "many.csv"
+    many.write_text(",".join(names) + "\n")
+    with pytest.raises(DataError, match="duplicated column names: c7, c99999$"):
+        read_table(str(many))
+
+
+def test_a_csv_with_more_rows_than_the_cap_is_refused(tmp_path):
+    path = tmp_path / "rows.csv"
+    pd.DataFrame({"a": range(11)}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"rows\.csv: 11 rows, over the limit of 10 \(PIPELINE_MAX_ROWS\)"):
+        read_table(str(path), limits=InputLimits(rows=10))
+    assert len(read_table(str(path), limits=InputLimits(rows=11))) == 11
+
+
+def test_a_parquet_file_over_a_cap_is_refused_from_its_metadata_before_any_data_is_read(tmp_path, monkeypatch):
+    path = tmp_path / "many.parquet"
+    pd.DataFrame({"a": [1] * 5000, "b": ["x"] * 5000}).to_parquet(path)
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was read")
+
+    monkeypatch.setattr(pd, "read_parquet", no_data)
+    with pytest.raises(DataError) as raised:
+        read_table(str(path), limits=InputLimits(rows=4999))
+    assert str(raised.value) == f"{path}: 5,000 rows, over the limit of 4,999 (PIPELINE_MAX_ROWS)"
+    with pytest.raises(DataError, match=r"2 columns, over the limit of 1 \(PIPELINE_MAX_COLUMNS\)"):
+        read_table(str(path), limits=InputLimits(columns=1))
+
+
+def test_the_caps_come_from_the_settings():
+    from pipeline.settings import Settings
+
+    settings = Settings(_env_file=None, max_header_bytes=4096, max_columns=50, max_rows=10)  # type: ignore[call-arg]
+    assert InputLimits.of(settings.engine) == InputLimits(header_bytes=4096, columns=50, rows=10)
+    defaults = InputLimits.of(Settings(_env_file=None).engine)  # type: ignore[call-arg]
+    assert defaults == InputLimits(header_bytes=1_048_576, columns=10_000, rows=5_000_000)
+
+
+@mock_aws
+def test_a_file_s3_will_not_give_is_the_source_s_failure_not_the_file_s():
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="data")
+    for source in ("s3://data/missing.csv", "s3://nobucket/x.csv"):
+        with pytest.raises(SourceUnavailable):
+            read_table(source, client)
+    with pytest.raises(SourceUnavailable, match="no S3 client configured"):
+        read_table("s3://data/x.csv")
