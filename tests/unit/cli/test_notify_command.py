@@ -64,3 +64,28 @@ def test_text_or_json_but_not_both_nor_neither(env, webhook_receiver):
     assert CliRunner().invoke(app, ["notify", "x", "--json", "-"], input="{}").exit_code == 2
     assert CliRunner().invoke(app, ["notify", "--json", "-"], input="[1]").exit_code == 2
     assert webhook_receiver.bodies == []
+
+
+def test_a_rollback_event_is_told_with_its_new_champion(env, webhook_receiver):
+    from pipeline.cli.notify import event_notifier
+    from pipeline.domain.incidents import Notice
+    from pipeline.domain.records import Event
+    from pipeline.settings import Settings
+
+    env.setenv("PIPELINE_NOTIFY_URL", webhook_receiver.url)
+    send = event_notifier(Settings(_env_file=None))  # type: ignore[call-arg]
+    message = "champion rolled back from v3 to v2"
+    send(
+        Notice.rollback,
+        Event("rollback-1", "ed-triage-admission", "rollback", message, model_version=2, champion_version=3),
+    )
+    (body,) = webhook_receiver.bodies
+    assert (body["kind"], body["version"], body["summary"]) == ("rollback", 2, message)
+    assert body["details"]["previous_champion"] == 3 and body["text"].startswith("Rolled back: ed-triage-admission v2")
+
+
+def test_a_refused_url_stops_a_rollback_before_it_moves_anything(env):
+    env.setenv("PIPELINE_NOTIFY_URL", "http://hooks.example.com/x")
+    env.setenv("PIPELINE_TRACKING_URI", "http://127.0.0.1:9")  # never reached: the setting is refused first
+    result = CliRunner().invoke(app, ["rollback"])
+    assert result.exit_code == 2 and "must be an https:// URL" in result.output
