@@ -102,6 +102,17 @@ class SimulationSettings(_Group):
     seed: int
 
 
+class NotifySettings(_Group):
+    """Where notifications go (a webhook, an SNS topic, either or both) and the links they carry."""
+
+    notify_url: SecretStr | None
+    notify_sns_topic: str | None
+    notify_grafana_url: str | None
+    tracking_uri: str
+    s3_endpoint_url: str | None
+    aws_region: str
+
+
 GROUPS: dict[str, type[_Group]] = {
     "stack": StackSettings,
     "serving": ServingSettings,
@@ -109,6 +120,7 @@ GROUPS: dict[str, type[_Group]] = {
     "training": TrainingSettings,
     "engine": EngineSettings,
     "simulation": SimulationSettings,
+    "notify": NotifySettings,
 }
 
 
@@ -250,6 +262,20 @@ class Settings(BaseSettings):
         "any data is read; a CSV as it is read.",
     )
 
+    notify_url: SecretStr | None = Field(
+        None,
+        description="Webhook that receives a JSON POST per notification (Slack, Teams or your own); https only, "
+        "plain http to localhost/127.0.0.1 alone. Empty: no webhook.",
+    )
+    notify_sns_topic: str | None = Field(
+        None,
+        description="SNS topic ARN that receives each notification (with PIPELINE_S3_ENDPOINT_URL and "
+        "PIPELINE_AWS_REGION, as the S3 client). Empty: no topic.",
+    )
+    notify_grafana_url: str | None = Field(
+        None, description="Grafana's base URL, for a link to the model's dashboard in notifications. Empty: no link."
+    )
+
     sim_batches: int = Field(12, ge=1, description="Batches simulated when no --current is given.")
     sim_batch_rows: int = Field(2000, ge=50, description="Rows per simulated batch.")
     seed: int = Field(42, description="Random seed for simulation, splits and tuning.")
@@ -258,7 +284,15 @@ class Settings(BaseSettings):
     s3_port: int = Field(4566, description="Port of the local stack's moto S3 (LocalStack's edge port).")
     mlflow_port: int = Field(5000, description="Port of the local stack's MLflow server.")
 
-    @field_validator("s3_endpoint_url", "schema_path", "prediction_log_uri", mode="before")
+    @field_validator(
+        "s3_endpoint_url",
+        "schema_path",
+        "prediction_log_uri",
+        "notify_url",
+        "notify_sns_topic",
+        "notify_grafana_url",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -296,6 +330,10 @@ class Settings(BaseSettings):
     @property
     def simulation(self) -> SimulationSettings:
         return self._group(SimulationSettings)
+
+    @property
+    def notify(self) -> NotifySettings:
+        return self._group(NotifySettings)
 
     def prediction_log_root(self) -> str:
         return self.prediction_log_uri or f"s3://{self.artifact_bucket}/predictions"

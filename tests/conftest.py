@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,41 @@ def pg_stack() -> Iterator[StackConfig]:
 def pg_dsn(pg_stack: StackConfig) -> str:
     """A fresh, empty database for one test."""
     return stack.create_database(pg_stack, f"t_{uuid.uuid4().hex[:12]}")
+
+
+@dataclass
+class Receiver:
+    """A local webhook receiver: the JSON bodies POSTed to ``url``, and the HTTP status it answers with."""
+
+    url: str
+    bodies: list[dict] = field(default_factory=list)
+    status: int = 200
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[Receiver]:
+    """An HTTP server in a thread on 127.0.0.1 (an ephemeral port) that keeps what it is sent."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    receiver = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            length = int(self.headers.get("Content-Length", 0))
+            receiver.bodies.append(json.loads(self.rfile.read(length)))
+            self.send_response(receiver.status)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    server.shutdown()
+    server.server_close()
+    thread.join()

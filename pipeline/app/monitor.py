@@ -17,6 +17,13 @@ from typing import Any
 from pipeline.app import batch_fault, mirror, outcome, recovery
 from pipeline.app.champion import ChampionCache, LoadVersion, trained_rows
 from pipeline.app.monitor_result import MonitorResult
+from pipeline.app.notify import (
+    Links,
+    Notifier,
+    batch_notification,
+    refused_notification,
+    run_failed_notification,
+)
 from pipeline.app.reading import BatchReader
 from pipeline.app.retraining import (
     TRACKING_WAIT_SECONDS,
@@ -27,9 +34,11 @@ from pipeline.app.retraining import (
     training_window,
 )
 from pipeline.app.sources import BatchSource
-from pipeline.domain import policy
+from pipeline.domain import incidents, policy
+from pipeline.domain.incidents import BatchFacts, Incidents
+from pipeline.domain.notices import Notification
 from pipeline.domain.policy_types import Action, PolicyState, Rules, Verdict
-from pipeline.domain.records import Event, RejectedBatch
+from pipeline.domain.records import BatchRow, Event, RejectedBatch
 from pipeline.domain.retrain_mode import resolve_mode
 from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import one_line
@@ -61,7 +70,7 @@ class _Stopped(Exception):
 
 class Monitor:
     """One monitor run over a model's batches: the loop, over its collaborators (store, registry, the champion
-    cache, the batch reader, the retrainer)."""
+    cache, the batch reader, the retrainer, the notifier)."""
 
     def __init__(
         self,
@@ -76,9 +85,11 @@ class Monitor:
         *,
         load: LoadVersion = load_version,
         retrain_fn: RetrainFn = retrain,
+        notifier: Notifier | None = None,
     ) -> None:
         """``load`` (a registered version made ready to score) and ``retrain_fn`` (the retrain cycle) are the
-        model layer's own unless a test passes fakes."""
+        model layer's own unless a test passes fakes; ``notifier`` hears of the incidents (``pipeline.domain.
+        incidents``), none when no sink is configured."""
         self.settings = settings
         self.schema = schema
         self.store = store
@@ -101,6 +112,11 @@ class Monitor:
         self.latest_alarm: tuple[int, DriftResult] | None = None  # the run's latest alarmed batch, for its HTML
         self.reported_extra: set[str] = set()
         self.recorded_drifted: dict[int, list[str]] = {}
+        self.notifier = notifier
+        self.incidents = Incidents()
+        self.links = Links.of(settings.notify, registry.name)
+        self.notified = 0
+        self.notify_failures: list[str] = []
 
     def run(
         self,
@@ -125,6 +141,7 @@ class Monitor:
         existing = self.store.run_mlflow_id(run_key)
         with mlflow.start_run(run_id=existing, run_name=None if existing else f"monitor {run_key}") as run:
             result.mlflow_run_id = self.retrainer.mlflow_run_id = run.info.run_id
+            self.links = dataclasses.replace(self.links, experiment_id=run.info.experiment_id, run_id=run.info.run_id)
             self._open_mlflow_run(run_key, existing, run.info.run_id, len(sources), reference.source)
             for index in sorted(i for i in recorded if i < start):
                 self._replay_row(index, recorded[index])
@@ -132,6 +149,7 @@ class Monitor:
             stopped = self._each_batch(sources, run_key, recorded, start, result, on_batch)
             self._mirror_run(result)
         result.failures = [*self.retrainer.failures, *stopped]
+        result.notified, result.notify_failures = self.notified, list(self.notify_failures)
         return result
 
     # ------------------------------------------------------------ the run's start and end
@@ -177,6 +195,8 @@ class Monitor:
                 raise
             self.retrainer.failures.append(f"run artifacts not logged to MLflow: {one_line(err)}")
             self.say(f"warning: {self.retrainer.failures[-1]}")
+            failed = f"monitor run {result.run_key}: {self.retrainer.failures[-1]}"
+            self._notify(run_failed_notification(self.registry.name, failed, self.links, result.run_key))
 
     def _add_late_labels(self, run_key: str, recorded: dict[int, dict[str, Any]], start: int) -> None:
         """The labelled rows of the run's earlier batches (an inbox's earlier timer runs), labelled in the batch or
@@ -330,6 +350,11 @@ class Monitor:
         """A batch that cannot be monitored: one line, no metrics written, the run goes on."""
         result.errors.append(message)
         self.say(f"[batch {index}] {what}, nothing written, the run goes on: {message}")
+        self.incidents, notices = incidents.step(self.incidents, BatchFacts(index, refused=True))
+        if notices:
+            self._notify(
+                refused_notification(self.registry.name, result.run_key, index, source.name, message, self.links)
+            )
         return self._error_record(index, source, message)
 
     def _error_record(self, index: int, source: BatchSource, message: str) -> dict[str, Any]:
@@ -362,6 +387,7 @@ class Monitor:
         )
         labelled = int(recorded.get("labelled_rows") or 0) if recorded.get("roc_auc") is not None else 0
         before, self.state = self.state, policy.advance(self.state, index, verdict, action, labelled_rows=labelled)
+        self.incidents, _notified_then = incidents.step(self.incidents, BatchFacts.of_row(index, recorded))
         return policy.rebaseline(before, index, action)
 
     def _decide(self, index: int, batch: Batch, run_key: str, seen: BatchObservation) -> dict[str, Any]:
@@ -375,6 +401,7 @@ class Monitor:
         acted = self._act(index, batch, run_key, verdict)
         events.extend(acted.events)
         row = self._record(index, batch, run_key, version, seen, verdict, acted.action, events)
+        self._incidents(row, verdict, seen, events, acted.failed)
         mirror.log_batch_metrics(index, seen, verdict, self.say)
         drift = seen.drift
         flag = "ALARM" if verdict.alarm else "ok   "
@@ -386,6 +413,40 @@ class Monitor:
             f"drifted_cols={drift.drifted_columns}{auc_text} -> {acted.action.value}"
         )
         return outcome.report_record(row, [name for name, _score in drift.drifted_features()])
+
+    def _incidents(
+        self, row: BatchRow, verdict: Verdict, seen: BatchObservation, events: list[Event], failed: bool
+    ) -> None:
+        """Move the incidents on by the recorded batch and send what a person must hear of it."""
+        before = self.incidents
+        self.incidents, notices = incidents.step(before, BatchFacts.of_row(row.batch_index, vars(row), failed))
+        incident = self.incidents if self.incidents.alarm_open else before
+        for notice in notices:
+            self._notify(
+                batch_notification(
+                    notice,
+                    row,
+                    incident,
+                    self.links,
+                    causes=verdict.reasons,
+                    drifted=seen.drift.drifted_features(),
+                    events=events,
+                )
+            )
+
+    def _notify(self, notification: Notification) -> None:
+        """Send, when a notifier is configured; a notification that fails is counted, never raised."""
+        if self.notifier is None:
+            return
+        try:
+            delivered = self.notifier.notify(notification)
+        except Exception as err:  # noqa: BLE001 - a notification never fails the batch it reports on
+            self.say(f"warning: {notification.kind} notification not sent: {one_line(err, 200)}")
+            delivered = False
+        if delivered:
+            self.notified += 1
+        else:
+            self.notify_failures.append(f"{notification.kind} (batch {notification.batch})")
 
     def _observe(self, index: int, batch: Batch, run_key: str, seen: BatchObservation | None) -> BatchObservation:
         """The batch observed (once read whole; as read in chunks otherwise), its estimate's trust as the monitor

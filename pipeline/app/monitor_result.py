@@ -32,6 +32,8 @@ class MonitorResult:
     mlflow_run_id: str | None = None
     tracking_uri: str = ""
     skipped: int = 0
+    notified: int = 0  # notifications that reached every sink
+    notify_failures: list[str] = field(default_factory=list)  # notifications that did not (never a failed run)
 
     @property
     def alarms(self) -> int:

@@ -92,7 +92,11 @@ def monitor_run(
     on_batch: OnBatch | None = None,
 ) -> MonitorRun:
     """Choose the batches, the reference and the run key, and monitor the batches with the champion.
-    ``on_start`` gets the number of batches just before the first, ``on_batch`` each batch's record."""
+    ``on_start`` gets the number of batches just before the first, ``on_batch`` each batch's record. The
+    notifications go to the configured sinks (a refused webhook URL fails here, before any work)."""
+    from pipeline.app.notify import notifier_of
+
+    notifier = notifier_of(settings.notify, say)
     registry = parts.registry
     champion = require_champion(registry)
     # Imported once the server and the champion are known to be there: a command that fails fails at once.
@@ -125,6 +129,7 @@ def monitor_run(
             say=say,
             prediction_log=parts.prediction_log if schema.id is not None else None,
             engine=_engine(request.engine, settings),
+            notifier=notifier,
         )
         if on_start is not None:
             on_start(len(batches.sources))

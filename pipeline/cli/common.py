@@ -60,6 +60,7 @@ KNOWN_ERRORS = (
     ("pipeline.model.tracking", "TrackingUnavailable"),
     ("pipeline.model.serving", "UntrustedUri"),
     ("pipeline.domain.retrain_mode", "ModeError"),
+    ("pipeline.io.notify", "NotifyError"),
 )
 
 

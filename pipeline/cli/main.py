@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typer.models import CommandInfo
 
-from pipeline.cli import data, inbox, labels, monitor, registry, stack, status, train  # noqa: F401  (they register)
+from pipeline.cli import data, inbox, labels, monitor, notify, registry, stack, status, train  # noqa: F401  (they register)
 from pipeline.cli.app import app
 
 # The order of `pipeline --help`: the commands as a user meets them, whichever module defines them.
@@ -24,6 +24,7 @@ COMMAND_ORDER = (
     "configure",
     "status",
     "report",
+    "notify",
 )
 
 

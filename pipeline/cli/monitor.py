@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,6 +26,7 @@ from pipeline.cli.common import (
     say,
     ui_links,
 )
+from pipeline.cli.notify import notify_run_failed
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -131,6 +133,10 @@ def monitor(
         parts = collaborators(settings)
         try:
             run = monitor_run(request, settings, parts, say=say, on_start=bar.start, on_batch=bar.advance)
+        except Exception as err:
+            if not _is_notify_error(err):
+                notify_run_failed(settings, err, run_id)
+            raise
         finally:
             bar.stop()
         if run.result is None:
@@ -142,6 +148,12 @@ def monitor(
             write_report_json(run.result.records, report_json)
         _summary(run.result, settings, parts.store)
     _exit_on_failures(run.result, fail_on_alarm)
+
+
+def _is_notify_error(err: BaseException) -> bool:
+    """A refused notification setting: said as the command's error, not sent anywhere."""
+    loaded = sys.modules.get("pipeline.io.notify")
+    return loaded is not None and isinstance(err, loaded.NotifyError)
 
 
 def _batch_paths(ctx: typer.Context, current: list[str] | None, inbox: str | None, engine: str) -> list[str]:
@@ -268,6 +280,11 @@ def _summary(result: MonitorResult, settings: Settings, store: MetricsStore) -> 
     say(
         f"{len(result.records)} batches: {result.alarms} alarms, {result.retrains} retrains, "
         f"{result.skipped} already recorded (skipped)"
+        + (
+            f"; {result.notified} notifications sent, {len(result.notify_failures)} not sent"
+            if result.notified or result.notify_failures
+            else ""
+        )
     )
     ui_links(settings, result.mlflow_run_id, versions)
 

@@ -9,6 +9,7 @@ import typer
 
 from pipeline.cli.app import app
 from pipeline.cli.common import ModelName, SchemaPath, clean_errors, cli_settings, collaborators, given_schema, say
+from pipeline.cli.notify import event_notifier
 from pipeline.cli.train import adopt_and_record
 
 
@@ -29,12 +30,14 @@ def promote(
     import uuid
 
     from pipeline.app.adopt import find_version
+    from pipeline.domain.incidents import Notice
     from pipeline.domain.records import Event
     from pipeline.model.registry import RegistryError
     from pipeline.model.serving import TAG_SCHEMA, load_version, schema_for
 
     settings = cli_settings(model_name)
     with clean_errors():
+        send = event_notifier(settings)
         parts = collaborators(settings)
         registry = parts.registry
         info = find_version(registry, version)
@@ -56,17 +59,17 @@ def promote(
         previous = registry.promote(version)
         store = parts.store
         message = f"v{version} promoted by hand" + (f" over v{previous}" if previous is not None else "")
-        store.record_event(
-            Event(
-                f"promote-{uuid.uuid4().hex[:12]}",
-                settings.model_name,
-                "promotion",
-                message,
-                model_version=version,
-                champion_version=previous,
-            )
+        event = Event(
+            f"promote-{uuid.uuid4().hex[:12]}",
+            settings.model_name,
+            "promotion",
+            message,
+            model_version=version,
+            champion_version=previous,
         )
+        store.record_event(event)
         say(f"{settings.model_name}: champion is now v{version}" + (f" (was v{previous})" if previous else ""))
+        send(Notice.promotion, event)
 
 
 @app.command()
@@ -74,25 +77,27 @@ def rollback(model_name: ModelName = None) -> None:
     """Move the `champion` alias back to `previous` (the champion it replaced)."""
     import uuid
 
+    from pipeline.domain.incidents import Notice
     from pipeline.domain.records import Event
 
     settings = cli_settings(model_name)
     with clean_errors():
+        send = event_notifier(settings)
         parts = collaborators(settings)
         registry = parts.registry
         store = parts.store
         rolled_from, rolled_to = registry.rollback()
-        store.record_event(
-            Event(
-                f"rollback-{uuid.uuid4().hex[:12]}",
-                settings.model_name,
-                "rollback",
-                f"champion rolled back from v{rolled_from} to v{rolled_to}",
-                model_version=rolled_to,
-                champion_version=rolled_from,
-            )
+        event = Event(
+            f"rollback-{uuid.uuid4().hex[:12]}",
+            settings.model_name,
+            "rollback",
+            f"champion rolled back from v{rolled_from} to v{rolled_to}",
+            model_version=rolled_to,
+            champion_version=rolled_from,
         )
+        store.record_event(event)
         say(f"{settings.model_name}: champion is now v{rolled_to} (was v{rolled_from})")
+        send(Notice.rollback, event)
 
 
 @app.command()

@@ -117,7 +117,13 @@ EMULATOR_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "t
 
 
 def make_s3_client(endpoint_url: str | None, region: str) -> ObjectStore:
-    """A boto3 S3 client; the endpoint decides between moto, LocalStack and AWS.
+    """A boto3 S3 client; the endpoint decides between moto, LocalStack and AWS (``make_aws_client``)."""
+    client: ObjectStore = make_aws_client("s3", endpoint_url, region)
+    return client
+
+
+def make_aws_client(service: str, endpoint_url: str | None, region: str) -> Any:
+    """A boto3 client of ``service`` (s3, sns); the endpoint decides between moto, LocalStack and AWS.
 
     With an endpoint (the local stack) and no credentials anywhere in the normal chain, the emulator's fake ones
     are used: a laptop needs no AWS account. Without an endpoint (AWS itself) the normal chain applies.
@@ -126,7 +132,7 @@ def make_s3_client(endpoint_url: str | None, region: str) -> ObjectStore:
 
     session = boto3.session.Session()
     extra = EMULATOR_CREDENTIALS if endpoint_url and session.get_credentials() is None else {}
-    return session.client("s3", endpoint_url=endpoint_url, region_name=region, **extra)
+    return session.client(service, endpoint_url=endpoint_url, region_name=region, **extra)
 
 
 def s3_failure(source: str, err: Exception) -> SourceUnavailable:

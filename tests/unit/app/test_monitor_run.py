@@ -88,7 +88,7 @@ class RecordingMonitor:
 
     runs: list[dict] = []
 
-    def __init__(self, settings, schema, store, registry, *, say, prediction_log, engine) -> None:
+    def __init__(self, settings, schema, store, registry, *, say, prediction_log, engine, notifier=None) -> None:
         self.store = store
         self.schema = schema
 

@@ -70,6 +70,7 @@ def test_help_lists_the_commands_in_their_order_whichever_module_registers_them(
         "configure",
         "status",
         "report",
+        "notify",
         "data",
         "stack",
         "schema",
