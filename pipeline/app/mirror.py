@@ -19,6 +19,37 @@ from pipeline.model import tracking
 from pipeline.stats.drift import DriftResult
 
 
+class RunKeys(Protocol):
+    """The metrics store's link from a monitor run to its MLflow run."""
+
+    def set_run_mlflow_id(self, run_key: str, mlflow_run_id: str) -> None: ...
+
+
+def open_monitor_run(
+    store: RunKeys,
+    run_key: str,
+    existing: str | None,
+    run_id: str,
+    model: str,
+    say: Callable[[str], None],
+    params: dict[str, Any],
+) -> None:
+    """The monitor's MLflow run, just started: a new one is linked to the run key, tagged and given its params; an
+    existing one (a rerun) has the runs an interrupted attempt left running marked KILLED."""
+    import mlflow
+
+    if existing:
+        ended = tracking.end_running_children(existing, "KILLED")
+        if ended:
+            say(
+                f"resuming run {run_key}: {len(ended)} MLflow runs left running by an interrupted attempt marked KILLED"
+            )
+        return
+    store.set_run_mlflow_id(run_key, run_id)
+    mlflow.set_tags({"step": "monitor", "run_key": run_key, "model_name": model})
+    mlflow.log_params(params)
+
+
 class RecordedRun(Protocol):
     """The metrics store's reads of one run (``pipeline.io.store.MetricsStore``)."""
 

@@ -14,17 +14,12 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.app import batch_fault, mirror, outcome, recovery
+from pipeline.app import mirror, outcome, recovery
 from pipeline.app.champion import ChampionCache, LoadVersion, trained_rows
 from pipeline.app.monitor_result import MonitorResult
-from pipeline.app.notify import (
-    Links,
-    Notifier,
-    batch_notification,
-    refused_notification,
-    run_failed_notification,
-)
-from pipeline.app.reading import BatchReader
+from pipeline.app.notify import Links, Notifier
+from pipeline.app.reading import BatchReader, say_columns
+from pipeline.app.refusals import Refusals, Stopped
 from pipeline.app.retraining import (
     TRACKING_WAIT_SECONDS,
     Retrained,
@@ -33,12 +28,11 @@ from pipeline.app.retraining import (
     Window,
     training_window,
 )
+from pipeline.app.run_notices import RunNotices
 from pipeline.app.sources import BatchSource
-from pipeline.domain import incidents, policy
-from pipeline.domain.incidents import BatchFacts, Incidents
-from pipeline.domain.notices import Notification
+from pipeline.domain import policy
 from pipeline.domain.policy_types import Action, PolicyState, Rules, Verdict
-from pipeline.domain.records import BatchRow, Event, RejectedBatch
+from pipeline.domain.records import Event
 from pipeline.domain.retrain_mode import resolve_mode
 from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import one_line
@@ -47,7 +41,7 @@ from pipeline.engine.observe import BatchObservation, observe
 from pipeline.io.data import Batch, empty_columns
 from pipeline.io.predictions import PredictionLog
 from pipeline.io.store import MetricsStore
-from pipeline.io.tables import DataError, SourceUnavailable
+from pipeline.io.tables import DataError
 from pipeline.model import tracking
 from pipeline.model.registry import Registry
 from pipeline.model.retrain import retrain
@@ -58,14 +52,6 @@ from pipeline.stats.drift import DriftResult
 from pipeline.stats.estimate import estimate_trusted
 
 Say = Callable[[str], None]
-
-
-class _Stopped(Exception):
-    """An inbox file that could not be fetched: the run stops before it (``Monitor._refuse``)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class Monitor:
@@ -112,11 +98,8 @@ class Monitor:
         self.latest_alarm: tuple[int, DriftResult] | None = None  # the run's latest alarmed batch, for its HTML
         self.reported_extra: set[str] = set()
         self.recorded_drifted: dict[int, list[str]] = {}
-        self.notifier = notifier
-        self.incidents = Incidents()
-        self.links = Links.of(settings.notify, registry.name)
-        self.notified = 0
-        self.notify_failures: list[str] = []
+        self.notices = RunNotices(notifier, Links.of(settings.notify, registry.name), registry.name, say)
+        self.refusals = Refusals(store, registry.name, self.notices, say)
 
     def run(
         self,
@@ -141,15 +124,23 @@ class Monitor:
         existing = self.store.run_mlflow_id(run_key)
         with mlflow.start_run(run_id=existing, run_name=None if existing else f"monitor {run_key}") as run:
             result.mlflow_run_id = self.retrainer.mlflow_run_id = run.info.run_id
-            self.links = dataclasses.replace(self.links, experiment_id=run.info.experiment_id, run_id=run.info.run_id)
-            self._open_mlflow_run(run_key, existing, run.info.run_id, len(sources), reference.source)
+            self.notices.in_run(run.info.experiment_id, run.info.run_id)
+            mirror.open_monitor_run(
+                self.store,
+                run_key,
+                existing,
+                run.info.run_id,
+                self.registry.name,
+                self.say,
+                {"threshold": self.threshold, "batches": len(sources), "reference": reference.source},
+            )
             for index in sorted(i for i in recorded if i < start):
                 self._replay_row(index, recorded[index])
             self._add_late_labels(run_key, recorded, start)
             stopped = self._each_batch(sources, run_key, recorded, start, result, on_batch)
             self._mirror_run(result)
         result.failures = [*self.retrainer.failures, *stopped]
-        result.notified, result.notify_failures = self.notified, list(self.notify_failures)
+        result.notified, result.notify_failures = self.notices.notified, list(self.notices.failures)
         return result
 
     # ------------------------------------------------------------ the run's start and end
@@ -165,27 +156,12 @@ class Monitor:
         self.cache.load()
         self.retrainer.mode, source = resolve_mode(self.registry.model_tags(), self.settings.retrain)
         self.say(f"{self.registry.name}: retraining mode {self.retrainer.mode.value} ({source})")
-        self._resume_champion(run_key, recorded)
+        recovery.resume_champion(self.cache, run_key, recorded, self.say)
         self.cache.set_reference(reference.frame, fitted=fitted)
         self.baseline = reference
         if reference.has_labels:
             self.window.append((0, reference.source, reference.frame))
         return recorded
-
-    def _open_mlflow_run(self, run_key: str, existing: str | None, run_id: str, batches: int, reference: str) -> None:
-        import mlflow
-
-        if existing:
-            ended = tracking.end_running_children(existing, "KILLED")
-            if ended:
-                self.say(
-                    f"resuming run {run_key}: {len(ended)} MLflow runs left running by an "
-                    "interrupted attempt marked KILLED"
-                )
-            return
-        self.store.set_run_mlflow_id(run_key, run_id)
-        mlflow.set_tags({"step": "monitor", "run_key": run_key, "model_name": self.registry.name})
-        mlflow.log_params({"threshold": self.threshold, "batches": batches, "reference": reference})
 
     def _mirror_run(self, result: MonitorResult) -> None:
         try:
@@ -195,8 +171,7 @@ class Monitor:
                 raise
             self.retrainer.failures.append(f"run artifacts not logged to MLflow: {one_line(err)}")
             self.say(f"warning: {self.retrainer.failures[-1]}")
-            failed = f"monitor run {result.run_key}: {self.retrainer.failures[-1]}"
-            self._notify(run_failed_notification(self.registry.name, failed, self.links, result.run_key))
+            self.notices.run_failed(f"monitor run {result.run_key}: {self.retrainer.failures[-1]}", result.run_key)
 
     def _add_late_labels(self, run_key: str, recorded: dict[int, dict[str, Any]], start: int) -> None:
         """The labelled rows of the run's earlier batches (an inbox's earlier timer runs), labelled in the batch or
@@ -220,18 +195,6 @@ class Monitor:
             rows = sum(len(frame) for _i, _n, frame in found)
             self.say(f"{rows} labelled rows of {len(found)} earlier batches of the run join the retraining window")
 
-    def _resume_champion(self, run_key: str, recorded: dict[int, dict[str, Any]]) -> None:
-        assert self.cache.current is not None
-        found = recovery.version_to_resume_with(self.cache.current, run_key, recorded)
-        if found is None:
-            return
-        before, made_at = found
-        self.say(
-            f"resuming run {run_key}: v{self.cache.version} was promoted at batch {made_at} by an "
-            f"interrupted attempt; scoring from there with v{before}, the champion at that batch"
-        )
-        self.cache.serve(self.registry.version(before))
-
     def _each_batch(
         self,
         sources: Sequence[BatchSource],
@@ -246,9 +209,9 @@ class Monitor:
         for index, source in enumerate(sources, start=start):
             try:
                 record = self._one_batch(index, source, run_key, recorded.get(index), result)
-            except _Stopped as stop:
+            except Stopped as stop:
                 self.say(f"[batch {index}] not read, the run stops here: {stop.message}")
-                record = self._error_record(index, source, stop.message)
+                record = self.refusals.error_record(index, source, stop.message)
                 stopped = [f"{stop.message}; nothing recorded for it, the next run reads it again"]
             else:
                 stopped = []
@@ -265,8 +228,7 @@ class Monitor:
         self, index: int, source: BatchSource, run_key: str, recorded: dict[str, Any] | None, result: MonitorResult
     ) -> dict[str, Any]:
         """Read, validate, observe (score, drift, quality), judge, act on and record one batch. A failure while
-        reading, validating or scoring it is ``_refuse``d: the batch is skipped (an inbox file set aside when the
-        failure is its own) and the run goes on."""
+        reading, validating or scoring it is refused (``pipeline.app.refusals``)."""
         seen: BatchObservation | None = None
         present: set[str] | None = None
         try:
@@ -279,7 +241,7 @@ class Monitor:
             )
         except Exception as err:  # noqa: BLE001 - any failure of one batch's reading is judged by _refuse
             return self._refuse(index, source, run_key, err, result)
-        self._say_columns(index, batch, allowed_empty if recorded is None else [])
+        say_columns(self.say, index, batch, allowed_empty if recorded is None else [], self.reported_extra)
         if recorded is not None:
             if batch.has_labels:
                 self.window.append((index, source.name, batch.frame))
@@ -301,71 +263,8 @@ class Monitor:
     def _refuse(
         self, index: int, source: BatchSource, run_key: str, err: Exception, result: MonitorResult
     ) -> dict[str, Any]:
-        """A batch that failed while read, validated or scored (``pipeline.app.batch_fault``):
-
-        - its own fault: skipped with its one-line reason, the run goes on; an inbox file is also set aside
-          (``RejectedBatch``), so that no later run reads it again until ``pipeline inbox retry``;
-        - its file could not be fetched (``SourceUnavailable``): an inbox run stops here, recording nothing for
-          it (``_Stopped``), so that the next run reads it again in its turn; given files are skipped as before;
-        - anything else (the database, MLflow, the host): raised, the run stops, nothing recorded for it.
-        """
-        uri = source.uri or source.name
         version = self.cache.version if self.cache.current is not None else None
-        message = batch_fault.reason(uri, err, version)
-        if not batch_fault.is_batch_fault(err):
-            if not any(isinstance(link, SourceUnavailable) for link in batch_fault.causes(err)):
-                raise err
-            if source.etag is not None:
-                raise _Stopped(message) from err
-            return self._skip(index, source, message, result)
-        if source.etag is None:
-            return self._skip(index, source, message, result)
-        self.store.record_rejection(
-            RejectedBatch(run_key, self.registry.name, uri, source.etag, message, champion_version=version)
-        )
-        result.rejected.append(source.name)
-        return self._skip(
-            index, source, message, result, f"rejected and set aside (`pipeline inbox retry {uri}` reads it again)"
-        )
-
-    def _say_columns(self, index: int, batch: Batch, allowed_empty: list[str]) -> None:
-        """Extra columns (said once per run) and entirely empty ones the reference also lacks."""
-        new_extra = [name for name in batch.extra_columns if name not in self.reported_extra]
-        if new_extra:
-            self.reported_extra.update(new_extra)
-            self.say(
-                f"[batch {index}] ignoring {len(new_extra)} extra columns (said once per run): "
-                f"{', '.join(new_extra[:5])}{' ...' if len(new_extra) > 5 else ''}"
-            )
-        if allowed_empty:
-            self.say(
-                f"[batch {index}] warning: {len(allowed_empty)} columns entirely empty, allowed as the "
-                f"reference has them missing too: {', '.join(allowed_empty[:5])}"
-                f"{' ...' if len(allowed_empty) > 5 else ''}"
-            )
-
-    def _skip(
-        self, index: int, source: BatchSource, message: str, result: MonitorResult, what: str = "skipped"
-    ) -> dict[str, Any]:
-        """A batch that cannot be monitored: one line, no metrics written, the run goes on."""
-        result.errors.append(message)
-        self.say(f"[batch {index}] {what}, nothing written, the run goes on: {message}")
-        self.incidents, notices = incidents.step(self.incidents, BatchFacts(index, refused=True))
-        if notices:
-            self._notify(
-                refused_notification(self.registry.name, result.run_key, index, source.name, message, self.links)
-            )
-        return self._error_record(index, source, message)
-
-    def _error_record(self, index: int, source: BatchSource, message: str) -> dict[str, Any]:
-        """The report record of a batch not monitored."""
-        return {
-            "batch": index,
-            "source": source.name,
-            "error": message,
-            "action": "none",
-            "model_name": self.registry.name,
-        }
+        return self.refusals.refuse(index, source, run_key, err, result, version)
 
     def _replay(self, index: int, batch: Batch, recorded: dict[str, Any]) -> None:
         """A batch recorded by an earlier attempt of this run: move the policy on as it moved then."""
@@ -387,7 +286,7 @@ class Monitor:
         )
         labelled = int(recorded.get("labelled_rows") or 0) if recorded.get("roc_auc") is not None else 0
         before, self.state = self.state, policy.advance(self.state, index, verdict, action, labelled_rows=labelled)
-        self.incidents, _notified_then = incidents.step(self.incidents, BatchFacts.of_row(index, recorded))
+        self.notices.replayed(index, recorded)
         return policy.rebaseline(before, index, action)
 
     def _decide(self, index: int, batch: Batch, run_key: str, seen: BatchObservation) -> dict[str, Any]:
@@ -401,7 +300,7 @@ class Monitor:
         acted = self._act(index, batch, run_key, verdict)
         events.extend(acted.events)
         row = self._record(index, batch, run_key, version, seen, verdict, acted.action, events)
-        self._incidents(row, verdict, seen, events, acted.failed)
+        self.notices.batch(row, verdict.reasons, seen.drift, events, acted.failed)
         mirror.log_batch_metrics(index, seen, verdict, self.say)
         drift = seen.drift
         flag = "ALARM" if verdict.alarm else "ok   "
@@ -413,40 +312,6 @@ class Monitor:
             f"drifted_cols={drift.drifted_columns}{auc_text} -> {acted.action.value}"
         )
         return outcome.report_record(row, [name for name, _score in drift.drifted_features()])
-
-    def _incidents(
-        self, row: BatchRow, verdict: Verdict, seen: BatchObservation, events: list[Event], failed: bool
-    ) -> None:
-        """Move the incidents on by the recorded batch and send what a person must hear of it."""
-        before = self.incidents
-        self.incidents, notices = incidents.step(before, BatchFacts.of_row(row.batch_index, vars(row), failed))
-        incident = self.incidents if self.incidents.alarm_open else before
-        for notice in notices:
-            self._notify(
-                batch_notification(
-                    notice,
-                    row,
-                    incident,
-                    self.links,
-                    causes=verdict.reasons,
-                    drifted=seen.drift.drifted_features(),
-                    events=events,
-                )
-            )
-
-    def _notify(self, notification: Notification) -> None:
-        """Send, when a notifier is configured; a notification that fails is counted, never raised."""
-        if self.notifier is None:
-            return
-        try:
-            delivered = self.notifier.notify(notification)
-        except Exception as err:  # noqa: BLE001 - a notification never fails the batch it reports on
-            self.say(f"warning: {notification.kind} notification not sent: {one_line(err, 200)}")
-            delivered = False
-        if delivered:
-            self.notified += 1
-        else:
-            self.notify_failures.append(f"{notification.kind} (batch {notification.batch})")
 
     def _observe(self, index: int, batch: Batch, run_key: str, seen: BatchObservation | None) -> BatchObservation:
         """The batch observed (once read whole; as read in chunks otherwise), its estimate's trust as the monitor

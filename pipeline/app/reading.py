@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -126,3 +127,21 @@ class BatchReader:
             calibrated = None if estimator is None else estimator.calibrated(seen.proba)
             profile = self.cache.binned().profile(batch.frame, seen.proba, labels, calibrated)
         return None if profile is None else (profile.binning, profile.to_bytes())
+
+
+def say_columns(say: Callable[[str], None], index: int, batch: Batch, allowed_empty: list[str], said: set[str]) -> None:
+    """A batch's extra columns (each said once per run: ``said`` holds those said before) and its entirely empty
+    ones that the reference also lacks."""
+    new_extra = [name for name in batch.extra_columns if name not in said]
+    if new_extra:
+        said.update(new_extra)
+        say(
+            f"[batch {index}] ignoring {len(new_extra)} extra columns (said once per run): "
+            f"{', '.join(new_extra[:5])}{' ...' if len(new_extra) > 5 else ''}"
+        )
+    if allowed_empty:
+        say(
+            f"[batch {index}] warning: {len(allowed_empty)} columns entirely empty, allowed as the "
+            f"reference has them missing too: {', '.join(allowed_empty[:5])}"
+            f"{' ...' if len(allowed_empty) > 5 else ''}"
+        )

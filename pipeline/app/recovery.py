@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container
 
+from pipeline.app.champion import ChampionCache
 from pipeline.domain.policy_types import Action
 from pipeline.domain.records import Event
 from pipeline.domain.values import one_line
@@ -30,6 +31,20 @@ def version_to_resume_with(champion: VersionInfo, run_key: str, recorded: Contai
     if tags.get("monitor_run_key") != run_key or not made_at or not before or int(made_at) in recorded:
         return None
     return int(before), int(made_at)
+
+
+def resume_champion(cache: ChampionCache, run_key: str, recorded: Container[int], say: Callable[[str], None]) -> None:
+    """A rerun of a run whose interrupted attempt promoted a version: serve the champion of that batch's time."""
+    assert cache.current is not None
+    found = version_to_resume_with(cache.current, run_key, recorded)
+    if found is None:
+        return
+    before, made_at = found
+    say(
+        f"resuming run {run_key}: v{cache.version} was promoted at batch {made_at} by an "
+        f"interrupted attempt; scoring from there with v{before}, the champion at that batch"
+    )
+    cache.serve(cache.registry.version(before))
 
 
 def finish_interrupted(
