@@ -1,4 +1,4 @@
-# Drift monitoring and self-retraining for the triage admission model.
+# driftloop: drift monitoring and self-retraining for a tabular binary classifier.
 # `make help` lists the targets.
 
 SHELL := /bin/bash
@@ -11,9 +11,14 @@ PIPELINE := $(VENV)/bin/pipeline
 STATE_DIR ?= .stack
 DEMO_DIR ?= $(STATE_DIR)/demo
 DEMO_ARGS ?= --rows 2000 --batches 12 --drift-at 6 --drift-kind covariate
+# The demo's own names (an emergency-department triage admission model), given to the demo's commands only;
+# the package's defaults are neutral (PIPELINE_MODEL_NAME driftloop-model, PIPELINE_EXPERIMENT_NAME driftloop).
+DEMO_MODEL_NAME ?= ed-triage-admission
+DEMO_EXPERIMENT_NAME ?= ed-triage-monitoring
+DEMO_ENV = PIPELINE_MODEL_NAME=$(DEMO_MODEL_NAME) PIPELINE_EXPERIMENT_NAME=$(DEMO_EXPERIMENT_NAME)
 
 # One shared setting: the bucket that `make local-up` creates and that infra/envs/localstack declares.
-ARTIFACT_BUCKET ?= triage-mlflow-artifacts
+ARTIFACT_BUCKET ?= driftloop-artifacts
 export ARTIFACT_BUCKET
 export PIPELINE_ARTIFACT_BUCKET ?= $(ARTIFACT_BUCKET)
 export PIPELINE_STATE_DIR ?= $(STATE_DIR)
@@ -54,8 +59,8 @@ $(DEMO_DIR)/manifest.json: | install
 	$(PIPELINE) data synth --out $(DEMO_DIR) $(DEMO_ARGS)
 
 monitor: install local-up $(DEMO_DIR)/manifest.json ## Bootstrap a champion if none, then monitor a drifting stream
-	$(PIPELINE) train --data $(DEMO_DIR)/reference.csv --if-no-champion
-	$(PIPELINE) monitor --reference $(DEMO_DIR)/reference.csv --current $(DEMO_DIR)/batch_*.csv \
+	$(DEMO_ENV) $(PIPELINE) train --data $(DEMO_DIR)/reference.csv --if-no-champion
+	$(DEMO_ENV) $(PIPELINE) monitor --reference $(DEMO_DIR)/reference.csv --current $(DEMO_DIR)/batch_*.csv \
 		--report-json $(DEMO_DIR)/report.json
 	@$(PIPELINE) stack snapshot >/dev/null 2>&1 || true
 

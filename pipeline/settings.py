@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_BUCKET = "triage-mlflow-artifacts"
+DEFAULT_BUCKET = "driftloop-artifacts"
 _G = TypeVar("_G", bound="_Group")
 
 
@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PIPELINE_", env_file=".env", extra="ignore")
 
     tracking_uri: str = Field("http://127.0.0.1:5000", description="MLflow tracking server URI.")
-    experiment_name: str = Field("ed-triage-monitoring", description="MLflow experiment for all runs.")
+    experiment_name: str = Field("driftloop", description="MLflow experiment for all runs.")
     s3_endpoint_url: str | None = Field(
         "http://127.0.0.1:4566",
         description="S3 endpoint for s3:// data paths (moto/LocalStack); empty means AWS itself.",
@@ -143,11 +143,11 @@ class Settings(BaseSettings):
     metrics_db_password: SecretStr | None = Field(
         None, description="Password for the metrics database, when not in the URL (e.g. read from a secret)."
     )
-    model_name: str = Field("ed-triage-admission", description="The one registered model name.")
+    model_name: str = Field("driftloop-model", description="The one registered model name.")
     schema_path: Path | None = Field(
         None,
         description="Feature schema file (features.json format); the champion's own schema wins once it has one. "
-        "Empty means the built-in triage schema.",
+        "Empty means the built-in demo schema.",
     )
     trusted_types: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -56,7 +56,7 @@ NULLABLE_OUTPUTS = {
 # Inputs the AWS env requires; none of them is an emulator difference.
 REQUIRED_INPUTS = {
     "allowed_cidrs": ["203.0.113.10/32"],
-    "project_git_url": "https://example.com/triage-monitor.git",
+    "project_git_url": "https://example.com/driftloop.git",
 }
 
 # Files of a working copy that must not follow infra/ into the rehearsal.
@@ -321,7 +321,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--terraform", default=shutil.which("tofu") or shutil.which("terraform") or "terraform")
     parser.add_argument("--plugin-dir", default="", help="offline provider mirror for `init -plugin-dir`")
     parser.add_argument("--moto-server", default=str(Path(sys.executable).with_name("moto_server")))
-    parser.add_argument("--bucket", default="triage-mlflow-artifacts", help="artifact_bucket_name")
+    parser.add_argument("--bucket", default="driftloop-artifacts", help="artifact_bucket_name")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (state and logs)")
     return parser.parse_args(argv)
 

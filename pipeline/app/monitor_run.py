@@ -1,7 +1,7 @@
 """One monitor run as the ``monitor`` command asks for it: which batches, against which reference, under which key.
 
 The batches are files given in time order, else the new files of an inbox (one monitor at a time per model: the
-others find the inbox's lock held and do nothing), else a simulated stream that a layer above builds (the triage
+others find the inbox's lock held and do nothing), else a simulated stream that a layer above builds (the
 demo's). The reference is a given file, else the sample stored with the champion. The run key is given, else
 derived from the inputs, so that the same inputs resume the same run and never count a batch twice.
 
@@ -146,7 +146,7 @@ def monitor_run(
 
 
 def _check_something_to_monitor(request: MonitorRequest, schema: FeatureSchema) -> None:
-    """Refuse a run with no batches given: only the triage demo's simulated stream can stand in for them."""
+    """Refuse a run with no batches given: only the demo's simulated stream can stand in for them."""
     from pipeline.domain.schema import is_builtin
 
     if not request.paths and not request.inbox:
@@ -154,7 +154,7 @@ def _check_something_to_monitor(request: MonitorRequest, schema: FeatureSchema) 
             raise MonitorRefused("nothing to monitor: pass the batches with --current or --inbox")
         if not is_builtin(schema):
             raise MonitorRefused(
-                "the simulated stream is the triage demo's; with another schema pass the batches with --current"
+                "the simulated stream is the demo's; with another schema pass the batches with --current"
             )
 
 

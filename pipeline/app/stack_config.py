@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.settings import DEFAULT_BUCKET
+
 DB_ROLE = "pipeline"
 LOCAL_AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -16,7 +18,7 @@ class StackConfig:
     pg_port: int = 15432
     s3_port: int = 4566
     mlflow_port: int = 5000
-    bucket: str = "triage-mlflow-artifacts"
+    bucket: str = DEFAULT_BUCKET
     host: str = "127.0.0.1"
 
     @property

@@ -29,13 +29,13 @@ SchemaPath = Annotated[
     typer.Option(
         "--schema",
         help="Feature schema file (features.json format; see `pipeline schema infer`). Default: "
-        "PIPELINE_SCHEMA_PATH, else the champion's recorded schema, else the built-in triage schema.",
+        "PIPELINE_SCHEMA_PATH, else the champion's recorded schema, else the built-in demo schema.",
     ),
 ]
 
 THRESHOLD_HELP = (
     "Prediction drift threshold. The score is the normed Wasserstein distance (Evidently 'wasserstein') "
-    "between the champion's predicted admission probabilities on the reference and on the batch: 0 = same "
+    "between the champion's predicted positive-class probabilities on the reference and on the batch: 0 = same "
     "distribution, HIGHER = MORE drift; an alarm fires when score >= threshold (default 0.1)."
 )
 

@@ -23,7 +23,7 @@ def data_synth(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
 ) -> None:
-    """Write synthetic triage visits (realistic marginals, ~1/3 admitted), with drift from --drift-at on."""
+    """Write the demo's synthetic rows (realistic marginals, ~1/3 positive), with drift from --drift-at on."""
     import numpy as np
 
     from pipeline.demo.synth import DriftKind, Population, generate_stream, load_sample_frame
@@ -43,7 +43,7 @@ def data_synth(
     with clean_errors():
         configured = cli_settings().schema_path
         if configured is not None and not is_builtin(load_schema(configured)):
-            fail(f"data synth makes triage visits only; PIPELINE_SCHEMA_PATH names another schema ({configured})")
+            fail(f"data synth makes the demo's rows only; PIPELINE_SCHEMA_PATH names another schema ({configured})")
     schema = load_schema()
     population = Population.fit(load_sample_frame(), schema)
     reference = population.sample_batch(reference_rows, np.random.default_rng(seed + 1))

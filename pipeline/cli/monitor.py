@@ -108,7 +108,7 @@ def monitor(
 
     With --inbox, the batches are the inbox's new files (what a timer runs on the host). Without --current or
     --inbox, a stream is simulated from a population fitted to the reference data set, with a drift injected in
-    the middle (the triage demo only).
+    the middle (the demo's built-in schema only).
     """
     from pipeline.app.monitor_run import MonitorRequest, monitor_run
 

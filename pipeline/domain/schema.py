@@ -14,7 +14,7 @@ An optional ``"id": "visit_id"`` names the column that identifies a row. It is n
 it to the prediction log with the row's P(positive), so that labels arriving later (``pipeline labels``) can be
 joined to the predictions they judge. Ids compare like labels (``id_key``): ``17``, ``17.0`` and ``"17"`` are one id.
 
-Without a schema file the package's own triage schema is used (the demo).
+Without a schema file the package's own demo schema is used.
 """
 
 from __future__ import annotations
@@ -224,9 +224,9 @@ def read_schema(path: str | Path) -> FeatureSchema:
 
 @cache
 def builtin_schema() -> FeatureSchema:
-    """The triage demo's schema shipped with the package (``pipeline/demo/features.json``)."""
+    """The demo's schema shipped with the package (``pipeline/demo/features.json``)."""
     text = resources.files("pipeline.demo").joinpath("features.json").read_text(encoding="utf-8")
-    return parse_schema(json.loads(text), "built-in triage schema")
+    return parse_schema(json.loads(text), "built-in demo schema")
 
 
 def is_builtin(schema: FeatureSchema) -> bool:
@@ -234,5 +234,5 @@ def is_builtin(schema: FeatureSchema) -> bool:
 
 
 def load_schema(path: str | Path | None = None) -> FeatureSchema:
-    """The schema in ``path``, or the built-in triage schema when no path is given."""
+    """The schema in ``path``, or the built-in demo schema when no path is given."""
     return builtin_schema() if path is None else read_schema(path)

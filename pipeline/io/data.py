@@ -145,10 +145,10 @@ def empty_columns(
 ) -> list[str]:
     """Feature columns with no value at all in this batch, where the reference allows that.
 
-    The rule: a column entirely empty in a batch is an ERROR when the reference never has it missing
-    (age, ESI, the vitals, sex, arrival mode...: an empty one means a broken extract), and only a WARNING
-    (returned here) when the reference has missing values in it too: lab results are legitimately
-    missing for most visits, so a small batch can have none.
+    The rule: a column entirely empty in a batch is an ERROR when the reference never has it missing (in the
+    demo: age, ESI, the vitals, sex, arrival mode...: an empty one means a broken extract), and only a WARNING
+    (returned here) when the reference has missing values in it too (the demo's lab results are legitimately
+    missing for most visits), so a small batch can have none.
 
     ``present``: the columns with values, for a batch read in chunks (its ``frame`` is only a sample).
     """

@@ -237,7 +237,7 @@ def schema_for(
     registry: Registry, info: VersionInfo | None, given: FeatureSchema | None, given_source: str
 ) -> FeatureSchema:
     """The schema to serve ``info`` with: its recorded one (a differing ``given`` one is an error), else the
-    given one, else the built-in triage schema."""
+    given one, else the built-in demo schema."""
     from pipeline.domain.schema import builtin_schema
 
     recorded = recorded_schema(info, registry.name) if info is not None else None

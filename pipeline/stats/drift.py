@@ -3,7 +3,7 @@
 A numerical column (and the prediction) is scored by the normed Wasserstein distance, a categorical column by
 the Jensen-Shannon distance (``pipeline.stats.column_profiles``); a column counts as drifted when its score is
 >= the threshold (default 0.1, i.e. for a numerical column the mass moved by a tenth of a standard deviation on
-average). Prediction drift is measured on the predicted probability of admission, not on the 0/1 label.
+average). Prediction drift is measured on the predicted probability of the positive class, not on the 0/1 label.
 
 How it is computed. The reference does not change between batches, so it is profiled once: per numerical
 column its distinct finite values, their cumulative counts and its standard deviation; per categorical column

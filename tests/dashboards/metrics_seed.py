@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from pipeline.domain.records import BatchRow, Event, FeatureScore, LateLabelled
 from pipeline.io.store import MetricsStore
 
-MODEL = "ed-triage-admission"
-OTHER_MODEL = "ed-triage-admission-shadow"
+MODEL = "driftloop-model"
+OTHER_MODEL = "driftloop-model-shadow"
 RUN_KEY = "monitor-seed-0001"
 THRESHOLD = 0.1
 
@@ -114,7 +114,7 @@ def _by_score(features: list[FeatureScore]) -> tuple[FeatureScore, ...]:
 def seed_monitor_run(dsn: str) -> SeededRun:
     store = MetricsStore(dsn)
     store.create_schema()
-    store.start_run(RUN_KEY, MODEL, THRESHOLD, ["s3://triage-data/ed/batches/"])
+    store.start_run(RUN_KEY, MODEL, THRESHOLD, ["s3://driftloop-data/batches/"])
     store.record_event(
         Event(RUN_KEY, MODEL, "bootstrap", "registered v1 trained on the reference window", model_version=1)
     )
@@ -200,7 +200,7 @@ def seed_monitor_run(dsn: str) -> SeededRun:
                 batch_index=index,
                 model_name=MODEL,
                 champion_version=champion,
-                source=f"s3://triage-data/ed/batches/batch-{index:03d}.parquet",
+                source=f"s3://driftloop-data/batches/batch-{index:03d}.parquet",
                 n_rows=2000 - 37 * (index % 3),
                 prediction_drift=drift,
                 drift_threshold=THRESHOLD,
@@ -240,7 +240,7 @@ def seed_monitor_run(dsn: str) -> SeededRun:
             0,
             OTHER_MODEL,
             1,
-            "s3://triage-data/ed/batches/batch-000.parquet",
+            "s3://driftloop-data/batches/batch-000.parquet",
             500,
             0.012,
             THRESHOLD,

@@ -11,7 +11,7 @@ CTX = QueryContext(
     datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC),
     datetime(2026, 3, 1, 16, 30, 0, 250000, tzinfo=UTC),
     interval="5m",
-    variables={"model": "ed-triage-admission"},
+    variables={"model": "driftloop-model"},
 )
 
 
@@ -33,7 +33,7 @@ def test_time_group_alias_buckets_epoch_seconds_by_the_interval() -> None:
 def test_time_bounds_and_variables() -> None:
     sql = "$__timeFrom() $__timeTo() '$model' ${model} $__interval_ms"
     assert expand(sql, CTX) == (
-        "'2026-03-01T10:00:00.000Z' '2026-03-01T16:30:00.250Z' 'ed-triage-admission' ed-triage-admission 300000"
+        "'2026-03-01T10:00:00.000Z' '2026-03-01T16:30:00.250Z' 'driftloop-model' driftloop-model 300000"
     )
 
 

@@ -77,30 +77,30 @@ def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") 
     """The values main.tf passes, from the module's variable defaults plus sample inputs."""
     defaults = {k: v.get("default") for k, v in named_blocks(HOST, "variable").items()}
     values = {
-        "name": "triage",
+        "name": "driftloop",
         "region": "us-east-1",
-        "project_git_url": "https://example.com/triage-monitor.git",
+        "project_git_url": "https://example.com/driftloop.git",
         "project_git_ref": defaults["project_git_ref"],
         "project_pip_spec": defaults["project_pip_spec"],
         "enable_basic_auth": enable_basic_auth,
         "mlflow_port": defaults["service_ports"]["mlflow"],
         "extra_allowed_hosts": ",".join(defaults["extra_allowed_hosts"]),
-        "artifact_bucket": "triage-mlflow-artifacts",
-        "db_host": "triage-metadata.abc123.us-east-1.rds.amazonaws.com",
+        "artifact_bucket": "driftloop-artifacts",
+        "db_host": "driftloop-metadata.abc123.us-east-1.rds.amazonaws.com",
         "db_port": defaults["db_port"],
-        "db_username": "triage",
+        "db_username": "driftloop",
         "db_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1234-AbCdEf",
         "mlflow_db_name": defaults["mlflow_db_name"],
         "metrics_db_name": defaults["metrics_db_name"],
         "auth_db_name": defaults["auth_db_name"],
-        "grafana_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:triage/grafana-admin-1",
+        "grafana_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:driftloop/grafana-admin-1",
         "mlflow_admin_secret_arn": (
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:triage/mlflow-admin-1" if enable_basic_auth else ""
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:driftloop/mlflow-admin-1" if enable_basic_auth else ""
         ),
         "model_name": defaults["model_name"],
         "compose_file": defaults["compose_file"],
         "monitor_schedule": defaults["monitor_schedule"],
-        "inbox_uri": f"s3://triage-mlflow-artifacts/{defaults['inbox_prefix']}{defaults['model_name']}/",
+        "inbox_uri": f"s3://driftloop-artifacts/{defaults['inbox_prefix']}{defaults['model_name']}/",
         "bootstrap_champion": bootstrap_training_data != "",
         "bootstrap_training_data": bootstrap_training_data,
         "hostctl_py": (HOST / "templates" / "hostctl.py").read_text(),
@@ -112,7 +112,7 @@ def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") 
     return values
 
 
-FIRST_CHAMPION_DATA = "s3://triage-mlflow-artifacts/training/reference.csv"
+FIRST_CHAMPION_DATA = "s3://driftloop-artifacts/training/reference.csv"
 
 
 @pytest.fixture(params=[False, True], ids=["basic-auth-off", "basic-auth-on-first-champion"])
@@ -150,9 +150,9 @@ def test_shell_scripts_pass_bash_n(cloud_config, tmp_path):
     assert bash, "bash is needed for this test"
     scripts = {path: body for path, body in files_of(config).items() if body.startswith("#!/usr/bin/env bash")}
     assert set(scripts) == {
-        "/usr/local/lib/triage/mlflow-server.sh",
-        "/usr/local/lib/triage/bootstrap.sh",
-        "/usr/local/lib/triage/run-pipeline",
+        "/usr/local/lib/driftloop/mlflow-server.sh",
+        "/usr/local/lib/driftloop/bootstrap.sh",
+        "/usr/local/lib/driftloop/run-pipeline",
     }
     for path, body in scripts.items():
         script = tmp_path / path.rsplit("/", 1)[1]
@@ -167,41 +167,41 @@ def test_shell_scripts_pass_bash_n(cloud_config, tmp_path):
 
 def test_hostctl_is_valid_python(cloud_config):
     _, _, config = cloud_config
-    source = files_of(config)["/usr/local/lib/triage/hostctl"]
-    assert source.startswith("#!/opt/triage/venv/bin/python")
+    source = files_of(config)["/usr/local/lib/driftloop/hostctl"]
+    assert source.startswith("#!/opt/driftloop/venv/bin/python")
     ast.parse(source)
 
 
 def test_environment_file_follows_the_settings_interface(cloud_config):
     basic_auth, _, config = cloud_config
-    lines = files_of(config)["/etc/triage/host.env"].splitlines()
+    lines = files_of(config)["/etc/driftloop/host.env"].splitlines()
     env = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
     env = {k: v.strip('"') for k, v in env.items()}
     assert env["PIPELINE_TRACKING_URI"] == "http://127.0.0.1:5000"
     assert env["PIPELINE_S3_ENDPOINT_URL"] == ""
-    assert env["PIPELINE_ARTIFACT_BUCKET"] == "triage-mlflow-artifacts"
-    assert re.fullmatch(r"postgresql://triage@[\w.-]+:5432/metrics\?sslmode=require", env["PIPELINE_METRICS_DB_URL"])
-    assert env["PIPELINE_MODEL_NAME"] == "ed-triage-admission", "the pipeline's own default model name"
-    assert env["TRIAGE_INBOX_URI"] == "s3://triage-mlflow-artifacts/inbox/ed-triage-admission/"
+    assert env["PIPELINE_ARTIFACT_BUCKET"] == "driftloop-artifacts"
+    assert re.fullmatch(r"postgresql://driftloop@[\w.-]+:5432/metrics\?sslmode=require", env["PIPELINE_METRICS_DB_URL"])
+    assert env["PIPELINE_MODEL_NAME"] == "driftloop-model", "the pipeline's own default model name"
+    assert env["DRIFTLOOP_INBOX_URI"] == "s3://driftloop-artifacts/inbox/driftloop-model/"
     for key in ("METRICS_DB_HOST", "METRICS_DB_PORT", "METRICS_DB_USER", "METRICS_DB_NAME"):
         assert env[key], key
     assert env["METRICS_DB_SSLMODE"] == "require"
-    assert ("TRIAGE_AUTH_DB" in env) is basic_auth
+    assert ("DRIFTLOOP_AUTH_DB" in env) is basic_auth
     assert not [k for k in env if "PASSWORD" in k], "passwords are injected at start, never written"
 
 
 def test_mlflow_unit_reads_the_secret_at_start(cloud_config):
     _, _, config = cloud_config
-    unit = files_of(config)["/etc/systemd/system/triage-mlflow.service"]
-    assert "EnvironmentFile=/etc/triage/host.env" in unit
-    assert "ExecStartPre=/usr/local/lib/triage/hostctl init-db" in unit
+    unit = files_of(config)["/etc/systemd/system/driftloop-mlflow.service"]
+    assert "EnvironmentFile=/etc/driftloop/host.env" in unit
+    assert "ExecStartPre=/usr/local/lib/driftloop/hostctl init-db" in unit
     assert re.search(
-        r"ExecStart=/usr/local/lib/triage/hostctl exec --db .*-- /usr/local/lib/triage/mlflow-server.sh", unit
+        r"ExecStart=/usr/local/lib/driftloop/hostctl exec --db .*-- /usr/local/lib/driftloop/mlflow-server.sh", unit
     )
-    script = files_of(config)["/usr/local/lib/triage/mlflow-server.sh"]
+    script = files_of(config)["/usr/local/lib/driftloop/mlflow-server.sh"]
     for flag in (
         "--serve-artifacts",
-        '--artifacts-destination "s3://$TRIAGE_ARTIFACT_BUCKET/mlflow"',
+        '--artifacts-destination "s3://$DRIFTLOOP_ARTIFACT_BUCKET/mlflow"',
         "--allowed-hosts",
         "--backend-store-uri",
         "--app-name basic-auth",
@@ -213,7 +213,7 @@ def test_mlflow_unit_reads_the_secret_at_start(cloud_config):
 
 def test_dashboards_start_from_the_project_compose_file(cloud_config):
     _, _, config = cloud_config
-    unit = files_of(config)["/etc/systemd/system/triage-dashboards.service"]
+    unit = files_of(config)["/etc/systemd/system/driftloop-dashboards.service"]
     assert "docker compose -f docker/compose.yaml up -d grafana adminer" in unit
     assert "exec --db --grafana" in unit
 
@@ -221,28 +221,28 @@ def test_dashboards_start_from_the_project_compose_file(cloud_config):
 def test_monitor_runs_on_a_timer(cloud_config):
     _, _, config = cloud_config
     files = files_of(config)
-    unit = files["/etc/systemd/system/triage-monitor.service"]
+    unit = files["/etc/systemd/system/driftloop-monitor.service"]
     exec_start = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
     assert exec_start == [
-        "ExecStart=/usr/local/lib/triage/hostctl exec --db --mlflow-admin -- "
-        "/opt/triage/venv/bin/pipeline monitor --inbox s3://triage-mlflow-artifacts/inbox/ed-triage-admission/ "
+        "ExecStart=/usr/local/lib/driftloop/hostctl exec --db --mlflow-admin -- "
+        "/opt/driftloop/venv/bin/pipeline monitor --inbox s3://driftloop-artifacts/inbox/driftloop-model/ "
         "--max-batch-mb 1024"
     ]
-    assert "OnCalendar=hourly" in files["/etc/systemd/system/triage-monitor.timer"]
-    bootstrap = files["/usr/local/lib/triage/bootstrap.sh"]
-    assert "systemctl enable --now triage-monitor.timer" in bootstrap
+    assert "OnCalendar=hourly" in files["/etc/systemd/system/driftloop-monitor.timer"]
+    bootstrap = files["/usr/local/lib/driftloop/bootstrap.sh"]
+    assert "systemctl enable --now driftloop-monitor.timer" in bootstrap
 
 
 def test_first_champion_unit_only_with_bootstrap_training_data(cloud_config):
     with_data, _, config = cloud_config
     files = files_of(config)
-    unit = files.get("/etc/systemd/system/triage-first-champion.service")
+    unit = files.get("/etc/systemd/system/driftloop-first-champion.service")
     assert (unit is not None) is with_data
     if with_data:
-        assert f"/opt/triage/venv/bin/pipeline train --data {FIRST_CHAMPION_DATA} --if-no-champion" in unit, (
+        assert f"/opt/driftloop/venv/bin/pipeline train --data {FIRST_CHAMPION_DATA} --if-no-champion" in unit, (
             "trains only when the registry has no champion"
         )
-        assert "User=triage" in unit and "After=network-online.target triage-mlflow.service" in unit
+        assert "User=driftloop" in unit and "After=network-online.target driftloop-mlflow.service" in unit
 
 
 def test_hostctl_generates_grafana_password_on_the_host():

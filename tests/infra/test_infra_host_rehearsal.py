@@ -6,7 +6,7 @@ systemd units pass `systemd-analyze verify`.
 The rehearsal (marked e2e): bootstrap.sh runs as root in private mount and network namespaces, with /etc,
 /opt, /var/lib and /usr/local/lib overlaid on throwaway folders, `systemctl` stubbed, the project cloned from
 a local copy of this repository and pip kept off the network. Then, in the test's own network namespace, the
-host's units run their exact commands as the `triage` user: MLflow's ExecStartPre/ExecStart lines, the
+host's units run their exact commands as the `driftloop` user: MLflow's ExecStartPre/ExecStart lines, the
 runbook's first training (`pipeline train --data s3://...`), and the monitor timer's ExecStart twice against
 a moto server (S3 and Secrets Manager) and a real PostgreSQL with TLS standing in for RDS.
 """
@@ -33,7 +33,7 @@ from tfconfig import ROOT
 SHELLCHECK = shutil.which("shellcheck")
 CLOUD_INIT = shutil.which("cloud-init")
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
-FIRST_CHAMPION_DATA = "s3://triage-mlflow-artifacts/training/reference.csv"
+FIRST_CHAMPION_DATA = "s3://driftloop-artifacts/training/reference.csv"
 OVERLAID = ("/etc", "/opt", "/var/lib", "/usr/local/lib")
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -78,9 +78,9 @@ def test_embedded_shell_scripts_pass_shellcheck(tmp_path):
     _, config = rendered_config(True, FIRST_CHAMPION_DATA)
     scripts = {path: body for path, body in files_of(config).items() if body.startswith("#!/usr/bin/env bash")}
     assert set(scripts) == {
-        "/usr/local/lib/triage/bootstrap.sh",
-        "/usr/local/lib/triage/mlflow-server.sh",
-        "/usr/local/lib/triage/run-pipeline",
+        "/usr/local/lib/driftloop/bootstrap.sh",
+        "/usr/local/lib/driftloop/mlflow-server.sh",
+        "/usr/local/lib/driftloop/run-pipeline",
     }
     for path, body in scripts.items():
         script = tmp_path / Path(path).name
@@ -96,7 +96,7 @@ def test_embedded_shell_scripts_pass_shellcheck(tmp_path):
 def test_hostctl_is_python_not_shell():
     """hostctl is the one embedded program shellcheck does not cover: it is Python, run by the rehearsal."""
     _, config = rendered_config(False)
-    assert files_of(config)["/usr/local/lib/triage/hostctl"].startswith("#!/opt/triage/venv/bin/python\n")
+    assert files_of(config)["/usr/local/lib/driftloop/hostctl"].startswith("#!/opt/driftloop/venv/bin/python\n")
 
 
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
@@ -109,7 +109,7 @@ def test_systemd_units_pass_verify(enable_basic_auth, tmp_path):
         target = root / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(body)
-    for binary in ("usr/local/lib/triage/hostctl", "usr/bin/docker", "opt/triage/venv/bin/pipeline"):
+    for binary in ("usr/local/lib/driftloop/hostctl", "usr/bin/docker", "opt/driftloop/venv/bin/pipeline"):
         stub = root / binary
         stub.parent.mkdir(parents=True, exist_ok=True)
         stub.write_text("#!/bin/sh\n")
@@ -117,8 +117,8 @@ def test_systemd_units_pass_verify(enable_basic_auth, tmp_path):
     for system_units in ("usr/lib/systemd/system", "lib/systemd/system"):  # sysinit.target, timers.target, ...
         if (Path("/") / system_units).is_dir() and not (root / system_units).exists():
             shutil.copytree(Path("/") / system_units, root / system_units, symlinks=True)
-    (root / "opt/triage/src").mkdir(parents=True, exist_ok=True)
-    (root / "var/lib/triage").mkdir(parents=True, exist_ok=True)
+    (root / "opt/driftloop/src").mkdir(parents=True, exist_ok=True)
+    (root / "var/lib/driftloop").mkdir(parents=True, exist_ok=True)
     units = sorted(str(root / path.lstrip("/")) for path in files_of(config) if path.startswith("/etc/systemd/"))
     assert len(units) == (5 if enable_basic_auth else 4)
     result = subprocess.run(
@@ -127,7 +127,7 @@ def test_systemd_units_pass_verify(enable_basic_auth, tmp_path):
     own = [
         line
         for line in (result.stdout + result.stderr).splitlines()
-        if "triage" in line and "docker.service" not in line
+        if "driftloop" in line and "docker.service" not in line
     ]
     assert result.returncode == 0 or not own, "\n".join(own) or result.stderr
     assert not own, "\n".join(own)
@@ -156,7 +156,7 @@ RUN_UNIT = """#!/usr/bin/env bash
 set -euo pipefail
 set -a
 # shellcheck source=/dev/null
-. /etc/triage/host.env
+. /etc/driftloop/host.env
 # shellcheck source=/dev/null
 . "$EMULATOR_ENV"
 set +a
@@ -270,11 +270,11 @@ def test_host_bootstraps_trains_and_monitors_its_inbox(first_champion, tls_postg
     from pipeline.app import stack
 
     bucket = f"rehearsal-{first_champion}"  # moto keeps its accounts per process: one bucket per case
-    model = "ed-triage-admission"
+    model = "driftloop-model"
     pg = tls_postgres
     mlflow_port = stack.free_port()
     dev_site = sysconfig.get_paths()["purelib"]
-    work = Path(stack.new_state_dir("host-rehearsal-"))  # reachable by the triage user, unlike tmp_path
+    work = Path(stack.new_state_dir("host-rehearsal-"))  # reachable by the driftloop user, unlike tmp_path
     try:
         _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, first_champion == "trained-by-hand")
     finally:
@@ -288,7 +288,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     db_secret = sm.create_secret(
         Name=f"rds!db-{bucket}", SecretString=json.dumps({"username": "pipeline", "password": "unused"})
     )
-    grafana_secret = sm.create_secret(Name=f"triage/grafana-admin-{bucket}")
+    grafana_secret = sm.create_secret(Name=f"driftloop/grafana-admin-{bucket}")
 
     # The project, from a local copy instead of GitHub, at the commit under test.
     origin = work / "origin.git"
@@ -344,7 +344,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         "PYTHONPATH": dev_site,  # and the project's dependencies from this test's own environment
     }
     runcmd = [c if isinstance(c, list) else ["bash", "-c", c] for c in config["runcmd"]]
-    assert runcmd == [["bash", "/usr/local/lib/triage/bootstrap.sh"]]
+    assert runcmd == [["bash", "/usr/local/lib/driftloop/bootstrap.sh"]]
     boot = subprocess.run(
         ["unshare", "-m", "-n", str(sandbox), str(layers), *runcmd[0]],
         env=boot_env,
@@ -356,23 +356,23 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     assert calls.read_text().splitlines() == [
         "daemon-reload",
         "enable --now docker.service",
-        "enable --now triage-mlflow.service",
-        "enable --now triage-dashboards.service",
-        *([] if by_hand else ["enable --now --no-block triage-first-champion.service"]),
-        "enable --now triage-monitor.timer",
+        "enable --now driftloop-mlflow.service",
+        "enable --now driftloop-dashboards.service",
+        *([] if by_hand else ["enable --now --no-block driftloop-first-champion.service"]),
+        "enable --now driftloop-monitor.timer",
     ]
     etc, opt = layers / "_etc" / "upper", layers / "_opt" / "upper"
-    assert any(line.startswith("triage:") for line in (etc / "passwd").read_text().splitlines())
+    assert any(line.startswith("driftloop:") for line in (etc / "passwd").read_text().splitlines())
     checkout = subprocess.run(
-        ["git", "-C", str(opt / "triage/src"), "rev-parse", "HEAD"], capture_output=True, text=True
+        ["git", "-C", str(opt / "driftloop/src"), "rev-parse", "HEAD"], capture_output=True, text=True
     )
     assert checkout.stdout.strip() == commit
-    assert (opt / "triage/venv/bin/pipeline").exists() and (opt / "triage/venv/bin/python").exists()
-    assert (layers / "_var_lib" / "upper" / "triage").is_dir(), "the triage user's home"
+    assert (opt / "driftloop/venv/bin/pipeline").exists() and (opt / "driftloop/venv/bin/python").exists()
+    assert (layers / "_var_lib" / "upper" / "driftloop").is_dir(), "the driftloop user's home"
     # pip found mlflow already installed (on PYTHONPATH), so it wrote no `mlflow` script into the venv:
     # write the one a full install writes.
-    script = opt / "triage/venv/bin/mlflow"
-    script.write_text("#!/opt/triage/venv/bin/python\nimport sys\nfrom mlflow.cli import cli\nsys.exit(cli())\n")
+    script = opt / "driftloop/venv/bin/mlflow"
+    script.write_text("#!/opt/driftloop/venv/bin/python\nimport sys\nfrom mlflow.cli import cli\nsys.exit(cli())\n")
     script.chmod(0o755)
 
     # 2. Data: a first training set and one new batch, uploaded as the runbook says (aws s3 cp).
@@ -387,12 +387,12 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     s3.upload_file(str(data / "reference.csv"), bucket, "training/reference.csv")
 
     # 3. The units' commands as the host runs them, from the rendered unit files.
-    mlflow_unit = files["/etc/systemd/system/triage-mlflow.service"]
-    monitor_unit = files["/etc/systemd/system/triage-monitor.service"]
+    mlflow_unit = files["/etc/systemd/system/driftloop-mlflow.service"]
+    monitor_unit = files["/etc/systemd/system/driftloop-monitor.service"]
     (timer_command,) = unit_lines(monitor_unit, "ExecStart")
-    assert timer_command.endswith(f"/opt/triage/venv/bin/pipeline monitor --inbox {inbox} --max-batch-mb 1024")
-    assert unit_lines(monitor_unit, "User") == ["triage"] and unit_lines(monitor_unit, "WorkingDirectory") == [
-        "/var/lib/triage"
+    assert timer_command.endswith(f"/opt/driftloop/venv/bin/pipeline monitor --inbox {inbox} --max-batch-mb 1024")
+    assert unit_lines(monitor_unit, "User") == ["driftloop"] and unit_lines(monitor_unit, "WorkingDirectory") == [
+        "/var/lib/driftloop"
     ]
     # What the instance role and AWS's endpoints give a real host, the packages pip did not install, and
     # two tuning trials instead of five to keep the run short.
@@ -403,7 +403,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         AWS_SECRET_ACCESS_KEY=test
         AWS_ENDPOINT_URL={emulator}
         PYTHONPATH={dev_site}
-        HOME=/var/lib/triage
+        HOME=/var/lib/driftloop
         MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT=true
         PIPELINE_TUNING_TRIALS=2
         """)
@@ -416,33 +416,35 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     os.chmod(work, 0o755)
     os.chmod(results, 0o777)
 
-    def as_triage(workdir: str, command: str) -> str:
+    def as_service_user(workdir: str, command: str) -> str:
         return (
-            f"runuser -u triage -- env -i PATH={HOST_PATH} EMULATOR_ENV={emulator_env} {run_unit} {workdir} {command}"
+            f"runuser -u driftloop -- env -i PATH={HOST_PATH} EMULATOR_ENV={emulator_env} "
+            f"{run_unit} {workdir} {command}"
         )
 
     if by_hand:
-        # The runbook's `sudo -u triage /usr/local/lib/triage/run-pipeline train --data s3://...`;
+        # The runbook's `sudo -u driftloop /usr/local/lib/driftloop/run-pipeline train --data s3://...`;
         # the emulator's settings stand in for the instance role.
         emulator_vars = " ".join(emulator_env.read_text().split())
         train = (
-            f"runuser -u triage -- env -i PATH={HOST_PATH} {emulator_vars} "
-            f"/usr/local/lib/triage/run-pipeline train --data {training_data}"
+            f"runuser -u driftloop -- env -i PATH={HOST_PATH} {emulator_vars} "
+            f"/usr/local/lib/driftloop/run-pipeline train --data {training_data}"
         )
     else:
-        first_unit = files["/etc/systemd/system/triage-first-champion.service"]
+        first_unit = files["/etc/systemd/system/driftloop-first-champion.service"]
         (first_start,) = unit_lines(first_unit, "ExecStart")
         assert first_start.endswith(f"pipeline train --data {training_data} --if-no-champion")
-        train = as_triage(unit_lines(first_unit, "WorkingDirectory")[0], first_start)
+        train = as_service_user(unit_lines(first_unit, "WorkingDirectory")[0], first_start)
     steps = [
-        f"{as_triage('/', pre)} > {results}/mlflow-pre.log 2>&1" for pre in unit_lines(mlflow_unit, "ExecStartPre")
+        f"{as_service_user('/', pre)} > {results}/mlflow-pre.log 2>&1"
+        for pre in unit_lines(mlflow_unit, "ExecStartPre")
     ]
     (mlflow_start,) = unit_lines(mlflow_unit, "ExecStart")
     script = "\n".join(
         [
             "set -uo pipefail",
             *[s + " || exit 11" for s in steps],
-            f"{as_triage('/', mlflow_start)} > {results}/mlflow.log 2>&1 &",
+            f"{as_service_user('/', mlflow_start)} > {results}/mlflow.log 2>&1 &",
             "mlflow=$!",
             f"health=http://127.0.0.1:{mlflow_port}/health",
             'for _ in $(seq 90); do curl -sf "$health" >/dev/null && break; sleep 1; done',
@@ -453,10 +455,10 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
             f"touch {results}/ready",
             # The batch lands in the inbox only now, like a user's upload after the first champion.
             f"while [ ! -f {results}/uploaded ]; do sleep 0.2; done",
-            f"{as_triage('/var/lib/triage', timer_command)} > {results}/monitor-1.log 2>&1",
+            f"{as_service_user('/var/lib/driftloop', timer_command)} > {results}/monitor-1.log 2>&1",
             f"echo $? > {results}/monitor-1.rc",
             f"while [ ! -f {results}/counted ]; do sleep 0.2; done",
-            f"{as_triage('/var/lib/triage', timer_command)} > {results}/monitor-2.log 2>&1",
+            f"{as_service_user('/var/lib/driftloop', timer_command)} > {results}/monitor-2.log 2>&1",
             f"echo $? > {results}/monitor-2.rc",
             "pkill -TERM -P $mlflow 2>/dev/null; kill $mlflow; wait $mlflow 2>/dev/null",
             "exit 0",

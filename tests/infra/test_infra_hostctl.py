@@ -37,14 +37,14 @@ def hostctl(monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("TRIAGE_DB_SECRET_ARN", "db")
-    monkeypatch.setenv("TRIAGE_GRAFANA_SECRET_ARN", "grafana")
-    monkeypatch.setenv("TRIAGE_MLFLOW_ADMIN_SECRET_ARN", "")
+    monkeypatch.setenv("DRIFTLOOP_DB_SECRET_ARN", "db")
+    monkeypatch.setenv("DRIFTLOOP_GRAFANA_SECRET_ARN", "grafana")
+    monkeypatch.setenv("DRIFTLOOP_MLFLOW_ADMIN_SECRET_ARN", "")
     return module
 
 
 def test_init_secrets_fills_only_empty_secrets(hostctl, monkeypatch):
-    monkeypatch.setenv("TRIAGE_MLFLOW_ADMIN_SECRET_ARN", "admin")
+    monkeypatch.setenv("DRIFTLOOP_MLFLOW_ADMIN_SECRET_ARN", "admin")
     client = FakeSecrets({"grafana": "kept"})
     hostctl.init_secrets(client)
     assert set(client.put) == {"admin"}
@@ -55,7 +55,7 @@ def test_init_secrets_fills_only_empty_secrets(hostctl, monkeypatch):
 
 
 def test_exec_puts_secrets_in_the_child_environment_only(hostctl, monkeypatch):
-    client = FakeSecrets({"db": json.dumps({"username": "triage", "password": "db-pw"}), "grafana": "gf-pw"})
+    client = FakeSecrets({"db": json.dumps({"username": "driftloop", "password": "db-pw"}), "grafana": "gf-pw"})
     monkeypatch.setattr(hostctl, "secrets_client", lambda: client)
     calls = []
     monkeypatch.setattr(hostctl.os, "execvpe", lambda path, argv, env: calls.append((argv, env)))

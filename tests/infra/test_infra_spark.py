@@ -22,7 +22,7 @@ from tfconfig import ENVS, INFRA, MODULES, ROOT, first, locals_of, named_blocks,
 SPARK = MODULES / "spark_runner"
 AWS = ENVS / "aws"
 REHEARSE = INFRA / "rehearse"
-BUCKET = "triage-spark-test"
+BUCKET = "driftloop-spark-test"
 SPARK_OUTPUTS = {
     "spark_application_id",
     "spark_execution_role_arn",
@@ -80,7 +80,7 @@ def test_the_rehearsal_accepts_the_spark_outputs_null():
 
 def test_spark_reads_mlflow_artifacts_where_the_tracking_server_writes_them():
     server = (MODULES / "tracking_host" / "templates" / "mlflow-server.sh").read_text()
-    destination = re.search(r'--artifacts-destination "s3://\$TRIAGE_ARTIFACT_BUCKET/([^"]+)"', server).group(1)
+    destination = re.search(r'--artifacts-destination "s3://\$DRIFTLOOP_ARTIFACT_BUCKET/([^"]+)"', server).group(1)
     assert locals_of(AWS)["mlflow_artifacts_prefix"] == f"{destination}/"
     assert named_blocks(AWS, "module")["spark_runner"]["model_artifacts_prefix"] == "${local.mlflow_artifacts_prefix}"
 
@@ -237,11 +237,11 @@ PROVIDER = {
     "skip_metadata_api_check": True,
 }
 GOOD_INPUTS = {
-    "name": "triage",
+    "name": "driftloop",
     "artifact_bucket_name": BUCKET,
     "artifact_bucket_arn": f"arn:aws:s3:::{BUCKET}",
-    "batch_prefix": "inbox/ed-triage-admission/",
-    "results_prefix": "results/ed-triage-admission/",
+    "batch_prefix": "inbox/driftloop-model/",
+    "results_prefix": "results/driftloop-model/",
 }
 
 
@@ -287,7 +287,7 @@ BAD_VARIABLES = [
     ({"maximum_memory": "32GB"}, "maximum_memory must be a whole number of gigabytes"),
     ({"maximum_memory": "32 GiB"}, "maximum_memory must be a whole number of gigabytes"),
     ({"idle_timeout_minutes": 0}, "idle_timeout_minutes must be a whole number from 1 to 10080"),
-    ({"name": "Triage"}, "name must be 3-32 lowercase letters"),
+    ({"name": "Driftloop"}, "name must be 3-32 lowercase letters"),
     ({"architecture": "arm64"}, "architecture must be X86_64 or ARM64"),
     ({"results_prefix": "results"}, "results_prefix must be path segments"),
     ({"batch_prefix": "/inbox/"}, "batch_prefix must be path segments"),
@@ -337,21 +337,21 @@ class TestModulePlan:
                 assert all(r == bucket or r.startswith(f"{bucket}/") for r in found), found
                 s3_statements.append((set(actions), set(found), statement.get("Condition")))
         written = {r for actions, found, _ in s3_statements if "s3:PutObject" in actions for r in found}
-        assert written == {f"{bucket}/results/ed-triage-admission/*"}
+        assert written == {f"{bucket}/results/driftloop-model/*"}
         read = {r for actions, found, _ in s3_statements if "s3:GetObject" in actions for r in found}
         assert read == {
             f"{bucket}/mlflow/*",
-            f"{bucket}/inbox/ed-triage-admission/*",
+            f"{bucket}/inbox/driftloop-model/*",
             f"{bucket}/spark/*",
-            f"{bucket}/results/ed-triage-admission/*",
+            f"{bucket}/results/driftloop-model/*",
         }
         (listing,) = [cond for actions, _, cond in s3_statements if "s3:ListBucket" in actions]
         prefixes = listing["StringLike"]["s3:prefix"]
         assert sorted(prefixes if isinstance(prefixes, list) else [prefixes]) == sorted(
-            ["mlflow/*", "inbox/ed-triage-admission/*", "spark/*", "results/ed-triage-admission/*"]
+            ["mlflow/*", "inbox/driftloop-model/*", "spark/*", "results/driftloop-model/*"]
         )
         logs = [s for s in policy["Statement"] if s["Sid"] == "WriteJobLogs"][0]["Resource"]
-        assert "arn:aws:logs:us-east-1:123456789012:log-group:/aws/emr-serverless/triage" in logs
+        assert "arn:aws:logs:us-east-1:123456789012:log-group:/aws/emr-serverless/driftloop" in logs
 
     def test_subnets_add_a_security_group_and_an_s3_endpoint(self, module_plans):
         result = module_plans(
@@ -421,7 +421,7 @@ class TestEnvPlan:
         assert on - off == SPARK_RESOURCES
         assert off <= on
         outputs = env_plans("-var=enable_spark=true")["output_changes"]
-        assert outputs["spark_log_group_name"]["after"] == "/aws/emr-serverless/triage"
+        assert outputs["spark_log_group_name"]["after"] == "/aws/emr-serverless/driftloop"
         for name in SPARK_OUTPUTS - {"spark_log_group_name"}:  # known after apply: the bucket's id, the application's
             assert outputs[name]["after_unknown"] is True, name
 

@@ -1,7 +1,7 @@
 locals {
   tags = merge(
     {
-      Project   = "triage-monitor"
+      Project   = "driftloop"
       Stack     = var.name
       ManagedBy = "terraform"
     },

@@ -12,7 +12,7 @@ variable "region" {
 variable "name" {
   description = "Name of the stack; prefix of its resources."
   type        = string
-  default     = "triage"
+  default     = "driftloop"
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
@@ -174,7 +174,7 @@ variable "project_pip_spec" {
 variable "model_name" {
   description = "The one registered model of the stack: PIPELINE_MODEL_NAME on the host, and the last segment of the inbox."
   type        = string
-  default     = "ed-triage-admission"
+  default     = "driftloop-model"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", var.model_name))

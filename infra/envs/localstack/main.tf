@@ -11,5 +11,5 @@ module "artifact_store" {
   # TLS-only policy would refuse every request there. Against real AWS it stays on.
   attach_deny_insecure_transport_policy = !var.use_local_endpoints
 
-  tags = merge({ Project = "triage-monitor", Stack = "localstack", ManagedBy = "terraform" }, var.tags)
+  tags = merge({ Project = "driftloop", Stack = "localstack", ManagedBy = "terraform" }, var.tags)
 }

@@ -24,7 +24,7 @@ variable "endpoint_url" {
 variable "artifact_bucket_name" {
   description = "Artifact bucket; the same name `make local-up` creates (both come from ARTIFACT_BUCKET in the Makefile)."
   type        = string
-  default     = "triage-mlflow-artifacts"
+  default     = "driftloop-artifacts"
 }
 
 variable "tags" {

@@ -51,7 +51,7 @@ variable "db_name" {
 variable "username" {
   description = "Master user name. Its password is generated and kept in Secrets Manager by RDS."
   type        = string
-  default     = "triage"
+  default     = "driftloop"
 }
 
 variable "port" {

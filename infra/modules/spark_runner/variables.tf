@@ -95,12 +95,12 @@ variable "model_artifacts_prefix" {
 }
 
 variable "batch_prefix" {
-  description = "Key prefix the job reads batches from (the monitor's inbox of the model), e.g. inbox/ed-triage-admission/."
+  description = "Key prefix the job reads batches from (the monitor's inbox of the model), e.g. inbox/driftloop-model/."
   type        = string
 
   validation {
     condition     = can(regex("^([A-Za-z0-9._-]+/)+$", var.batch_prefix))
-    error_message = "batch_prefix must be path segments of letters, digits, dots, underscores or hyphens, each ending with a slash, e.g. inbox/ed-triage-admission/."
+    error_message = "batch_prefix must be path segments of letters, digits, dots, underscores or hyphens, each ending with a slash, e.g. inbox/driftloop-model/."
   }
 }
 
@@ -110,7 +110,7 @@ variable "results_prefix" {
 
   validation {
     condition     = can(regex("^([A-Za-z0-9._-]+/)+$", var.results_prefix))
-    error_message = "results_prefix must be path segments of letters, digits, dots, underscores or hyphens, each ending with a slash, e.g. results/ed-triage-admission/."
+    error_message = "results_prefix must be path segments of letters, digits, dots, underscores or hyphens, each ending with a slash, e.g. results/driftloop-model/."
   }
 }
 

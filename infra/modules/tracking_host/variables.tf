@@ -138,7 +138,7 @@ variable "enable_basic_auth" {
 }
 
 variable "project_git_url" {
-  description = "HTTPS URL of the project's git repository, cloned to /opt/triage/src (holds docker/compose.yaml)."
+  description = "HTTPS URL of the project's git repository, cloned to /opt/driftloop/src (holds docker/compose.yaml)."
   type        = string
 
   validation {
@@ -173,7 +173,7 @@ variable "compose_file" {
 variable "model_name" {
   description = "The one registered model the host trains, monitors and names its inbox after (PIPELINE_MODEL_NAME)."
   type        = string
-  default     = "ed-triage-admission"
+  default     = "driftloop-model"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", var.model_name))

@@ -2,7 +2,7 @@
 # Create MLflow's artifact bucket when LocalStack is ready. Safe to run again: an existing bucket is kept.
 set -euo pipefail
 
-bucket="${ARTIFACT_BUCKET:-triage-mlflow-artifacts}"
+bucket="${ARTIFACT_BUCKET:-driftloop-artifacts}"
 region="${AWS_DEFAULT_REGION:-us-east-1}"
 if awslocal s3api head-bucket --bucket "$bucket" >/dev/null 2>&1; then
   echo "bucket $bucket already exists"

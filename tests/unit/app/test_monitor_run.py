@@ -280,7 +280,7 @@ def test_the_simulated_stream_is_built_from_the_reference_and_keyed_by_its_param
 
 def test_the_simulated_stream_is_refused_with_another_schema_and_nothing_at_all_is_refused(settings, tmp_path):
     stream = SimulatedStream(lambda frame, schema: [], "sim")
-    with pytest.raises(MonitorRefused, match="the simulated stream is the triage demo's"):
+    with pytest.raises(MonitorRefused, match="the simulated stream is the demo's"):
         _run(settings, MonitorRequest(reference=_csv(tmp_path / "ref.csv"), simulated=stream))
     with pytest.raises(MonitorRefused, match="nothing to monitor"):
         _run(settings, MonitorRequest(reference=_csv(tmp_path / "ref.csv")))

@@ -5,20 +5,20 @@ set -euo pipefail
 
 set -a
 # shellcheck source=/dev/null
-. /etc/triage/host.env
+. /etc/driftloop/host.env
 set +a
 
-if ! id triage >/dev/null 2>&1; then
-  useradd --system --home-dir /var/lib/triage --create-home --shell /usr/sbin/nologin triage
+if ! id driftloop >/dev/null 2>&1; then
+  useradd --system --home-dir /var/lib/driftloop --create-home --shell /usr/sbin/nologin driftloop
 fi
 
-src=/opt/triage/src
-venv=/opt/triage/venv
+src=/opt/driftloop/src
+venv=/opt/driftloop/venv
 if [ ! -d "$src/.git" ]; then
   # init + fetch works for a branch, a tag or a commit id alike.
   git init --quiet "$src"
-  git -C "$src" remote add origin "$TRIAGE_GIT_URL"
-  git -C "$src" fetch --quiet --depth 1 origin "$TRIAGE_GIT_REF"
+  git -C "$src" remote add origin "$DRIFTLOOP_GIT_URL"
+  git -C "$src" fetch --quiet --depth 1 origin "$DRIFTLOOP_GIT_REF"
   git -C "$src" checkout --quiet FETCH_HEAD
 fi
 
@@ -26,20 +26,20 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 extras=()
-if [ "$TRIAGE_ENABLE_BASIC_AUTH" = "true" ]; then
+if [ "$DRIFTLOOP_ENABLE_BASIC_AUTH" = "true" ]; then
   extras+=("mlflow[auth]") # resolved together with the project, so its mlflow pin holds
 fi
 cd "$src"
-# TRIAGE_PIP_SPEC may name several requirements: split it on spaces on purpose.
-read -r -a specs <<<"$TRIAGE_PIP_SPEC"
+# DRIFTLOOP_PIP_SPEC may name several requirements: split it on spaces on purpose.
+read -r -a specs <<<"$DRIFTLOOP_PIP_SPEC"
 "$venv/bin/pip" install --quiet --disable-pip-version-check "${specs[@]}" "${extras[@]}"
 
 systemctl daemon-reload
 systemctl enable --now docker.service
-systemctl enable --now triage-mlflow.service
-systemctl enable --now triage-dashboards.service
-if [ -n "${TRIAGE_BOOTSTRAP_TRAINING_DATA:-}" ]; then
+systemctl enable --now driftloop-mlflow.service
+systemctl enable --now driftloop-dashboards.service
+if [ -n "${DRIFTLOOP_BOOTSTRAP_TRAINING_DATA:-}" ]; then
   # Trains only when the registry has no champion; --no-block: training takes minutes.
-  systemctl enable --now --no-block triage-first-champion.service
+  systemctl enable --now --no-block driftloop-first-champion.service
 fi
-systemctl enable --now triage-monitor.timer
+systemctl enable --now driftloop-monitor.timer

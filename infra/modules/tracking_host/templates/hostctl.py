@@ -1,7 +1,7 @@
-#!/opt/triage/venv/bin/python
+#!/opt/driftloop/venv/bin/python
 """Secrets and databases for the tracking host's services.
 
-The host's settings come from /etc/triage/host.env (no secrets in it); secrets are read from
+The host's settings come from /etc/driftloop/host.env (no secrets in it); secrets are read from
 Secrets Manager each time a service starts, so a rotated database password is picked up on restart.
 
   hostctl init-secrets    give each host-generated secret (Grafana admin, MLflow admin) a value once
@@ -28,7 +28,7 @@ def read_secret(client, arn):
 
 
 def read_db_credentials(client):
-    data = json.loads(read_secret(client, os.environ["TRIAGE_DB_SECRET_ARN"]))
+    data = json.loads(read_secret(client, os.environ["DRIFTLOOP_DB_SECRET_ARN"]))
     return data["username"], data["password"]
 
 
@@ -48,8 +48,8 @@ def new_mlflow_admin_secret():
 
 def init_secrets(client):
     wanted = {
-        "TRIAGE_GRAFANA_SECRET_ARN": new_grafana_secret,
-        "TRIAGE_MLFLOW_ADMIN_SECRET_ARN": new_mlflow_admin_secret,
+        "DRIFTLOOP_GRAFANA_SECRET_ARN": new_grafana_secret,
+        "DRIFTLOOP_MLFLOW_ADMIN_SECRET_ARN": new_mlflow_admin_secret,
     }
     for env_name, make_value in wanted.items():
         arn = os.environ.get(env_name, "")
@@ -68,13 +68,13 @@ def init_db(client):
     from psycopg2 import sql
 
     user, password = read_db_credentials(client)
-    names = [os.environ["TRIAGE_METRICS_DB"]]
-    if os.environ.get("TRIAGE_AUTH_DB"):
-        names.append(os.environ["TRIAGE_AUTH_DB"])
+    names = [os.environ["DRIFTLOOP_METRICS_DB"]]
+    if os.environ.get("DRIFTLOOP_AUTH_DB"):
+        names.append(os.environ["DRIFTLOOP_AUTH_DB"])
     conn = psycopg2.connect(
-        host=os.environ["TRIAGE_DB_HOST"],
-        port=int(os.environ["TRIAGE_DB_PORT"]),
-        dbname=os.environ["TRIAGE_MLFLOW_DB"],
+        host=os.environ["DRIFTLOOP_DB_HOST"],
+        port=int(os.environ["DRIFTLOOP_DB_PORT"]),
+        dbname=os.environ["DRIFTLOOP_MLFLOW_DB"],
         user=user,
         password=password,
         sslmode="require",
@@ -105,9 +105,9 @@ def exec_with_secrets(client, args):
         env["PIPELINE_METRICS_DB_PASSWORD"] = password
         env["METRICS_DB_PASSWORD"] = password
     if args.grafana:
-        env["GF_SECURITY_ADMIN_PASSWORD"] = read_secret(client, os.environ["TRIAGE_GRAFANA_SECRET_ARN"])
-    if args.mlflow_admin and os.environ.get("TRIAGE_MLFLOW_ADMIN_SECRET_ARN"):
-        admin = json.loads(read_secret(client, os.environ["TRIAGE_MLFLOW_ADMIN_SECRET_ARN"]))
+        env["GF_SECURITY_ADMIN_PASSWORD"] = read_secret(client, os.environ["DRIFTLOOP_GRAFANA_SECRET_ARN"])
+    if args.mlflow_admin and os.environ.get("DRIFTLOOP_MLFLOW_ADMIN_SECRET_ARN"):
+        admin = json.loads(read_secret(client, os.environ["DRIFTLOOP_MLFLOW_ADMIN_SECRET_ARN"]))
         env["MLFLOW_TRACKING_USERNAME"] = admin["username"]
         env["MLFLOW_TRACKING_PASSWORD"] = admin["password"]
         env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = admin["flask_secret_key"]
