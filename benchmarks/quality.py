@@ -147,8 +147,8 @@ class Simulator:
             if verdict.retrain:
                 champion, promoted = self._retrain_into(outcome, window, champion, index, state, verdict)
                 action = Action.retrained_promoted if promoted else Action.retrained_rejected
-            state = policy.advance(state, index, verdict, action, labelled_rows=len(frame))
-            if policy.rebaseline(verdict, action):
+            before, state = state, policy.advance(state, index, verdict, action, labelled_rows=len(frame))
+            if policy.rebaseline(before, index, action):
                 profile = self.profile(frame, champion)
         return outcome
 
