@@ -100,6 +100,8 @@ def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") 
         "model_name": defaults["model_name"],
         "compose_file": defaults["compose_file"],
         "monitor_schedule": defaults["monitor_schedule"],
+        "monitor_timeout": defaults["monitor_timeout"],
+        "monitor_memory_max": defaults["monitor_memory_max"],
         "inbox_uri": f"s3://driftloop-artifacts/{defaults['inbox_prefix']}{defaults['model_name']}/",
         "bootstrap_champion": bootstrap_training_data != "",
         "bootstrap_training_data": bootstrap_training_data,
@@ -231,6 +233,23 @@ def test_monitor_runs_on_a_timer(cloud_config):
     assert "OnCalendar=hourly" in files["/etc/systemd/system/driftloop-monitor.timer"]
     bootstrap = files["/usr/local/lib/driftloop/bootstrap.sh"]
     assert "systemctl enable --now driftloop-monitor.timer" in bootstrap
+
+
+def test_monitor_run_is_bounded_and_reports_its_failure(cloud_config):
+    _, _, config = cloud_config
+    files = files_of(config)
+    unit = files["/etc/systemd/system/driftloop-monitor.service"].splitlines()
+    assert "TimeoutStartSec=2h" in unit and "MemoryMax=3G" in unit
+    assert "OnFailure=driftloop-notify-failure@%n.service" in unit
+    hook = files["/etc/systemd/system/driftloop-notify-failure@.service"].splitlines()
+    assert [line for line in hook if line.startswith("ExecStart=")] == [
+        "ExecStart=/usr/local/lib/driftloop/hostctl exec -- "
+        '/opt/driftloop/venv/bin/pipeline notify --kind run-failed "%i failed on %H"'
+    ]
+    assert "EnvironmentFile=/etc/driftloop/host.env" in hook and "User=driftloop" in hook
+    assert "SuccessExitStatus=2" in hook, "no sink configured (exit 2) is not a failure of the hook"
+    assert not [line for line in hook if line.startswith("OnFailure=")], "the hook never triggers itself"
+    assert not [line for line in hook if line.startswith("Restart=")]
 
 
 def test_first_champion_unit_only_with_bootstrap_training_data(cloud_config):

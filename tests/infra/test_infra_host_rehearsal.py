@@ -120,7 +120,7 @@ def test_systemd_units_pass_verify(enable_basic_auth, tmp_path):
     (root / "opt/driftloop/src").mkdir(parents=True, exist_ok=True)
     (root / "var/lib/driftloop").mkdir(parents=True, exist_ok=True)
     units = sorted(str(root / path.lstrip("/")) for path in files_of(config) if path.startswith("/etc/systemd/"))
-    assert len(units) == (5 if enable_basic_auth else 4)
+    assert len(units) == (6 if enable_basic_auth else 5)
     result = subprocess.run(
         [SYSTEMD_ANALYZE, "verify", f"--root={root}", "--man=no", *units], capture_output=True, text=True
     )

@@ -44,6 +44,8 @@ locals {
     model_name              = var.model_name
     compose_file            = var.compose_file
     monitor_schedule        = var.monitor_schedule
+    monitor_timeout         = var.monitor_timeout
+    monitor_memory_max      = var.monitor_memory_max
     inbox_uri               = local.inbox_uri
     bootstrap_champion      = var.bootstrap_training_data != ""
     bootstrap_training_data = var.bootstrap_training_data

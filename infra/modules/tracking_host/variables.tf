@@ -214,6 +214,28 @@ variable "monitor_schedule" {
   }
 }
 
+variable "monitor_timeout" {
+  description = "systemd TimeoutStartSec= of a monitor run: a run still going after it is stopped and counts as failed (e.g. 2h, 90min)."
+  type        = string
+  default     = "2h"
+
+  validation {
+    condition     = can(regex("^([0-9]+(us|ms|s|sec|min|m|h|d|w)? ?)+$", var.monitor_timeout)) && !can(regex("^0+$", var.monitor_timeout))
+    error_message = "monitor_timeout must be a positive systemd time span such as 2h, 90min or 1h 30min."
+  }
+}
+
+variable "monitor_memory_max" {
+  description = "systemd MemoryMax= of a monitor run (e.g. 3G on a 4 GiB host, or a percentage such as 75%); a run above it is killed and counts as failed."
+  type        = string
+  default     = "3G"
+
+  validation {
+    condition     = can(regex("^([1-9][0-9]*[KMGT]?|[1-9][0-9]?%|100%|infinity)$", var.monitor_memory_max))
+    error_message = "monitor_memory_max must be bytes with an optional K, M, G or T suffix (e.g. 3G), a percentage (e.g. 75%) or infinity."
+  }
+}
+
 variable "service_ports" {
   description = "Ports of MLflow, Grafana and Adminer on the host (Grafana's and Adminer's are set by the compose file)."
   type        = map(number)
