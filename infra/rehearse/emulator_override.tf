@@ -34,6 +34,7 @@ provider "aws" {
     rds            = "MOTO_ENDPOINT"
     s3             = "MOTO_ENDPOINT"
     secretsmanager = "MOTO_ENDPOINT" # pragma: allowlist secret (a service name)
+    sns            = "MOTO_ENDPOINT"
     ssm            = "MOTO_ENDPOINT"
     sts            = "MOTO_ENDPOINT"
   }

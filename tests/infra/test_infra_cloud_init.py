@@ -73,6 +73,9 @@ def templatefile_keys() -> set[str]:
     return set(re.findall(r"(\w+)\s*=", call.split("{", 1)[1]))
 
 
+NOTIFY_TOPIC = "arn:aws:sns:us-east-1:123456789012:driftloop-notifications"
+
+
 def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") -> dict:
     """The values main.tf passes, from the module's variable defaults plus sample inputs."""
     defaults = {k: v.get("default") for k, v in named_blocks(HOST, "variable").items()}
@@ -102,6 +105,7 @@ def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") 
         "monitor_schedule": defaults["monitor_schedule"],
         "monitor_timeout": defaults["monitor_timeout"],
         "monitor_memory_max": defaults["monitor_memory_max"],
+        "notify_sns_topic_arn": NOTIFY_TOPIC,
         "inbox_uri": f"s3://driftloop-artifacts/{defaults['inbox_prefix']}{defaults['model_name']}/",
         "bootstrap_champion": bootstrap_training_data != "",
         "bootstrap_training_data": bootstrap_training_data,
@@ -185,6 +189,7 @@ def test_environment_file_follows_the_settings_interface(cloud_config):
     assert re.fullmatch(r"postgresql://driftloop@[\w.-]+:5432/metrics\?sslmode=require", env["PIPELINE_METRICS_DB_URL"])
     assert env["PIPELINE_MODEL_NAME"] == "driftloop-model", "the pipeline's own default model name"
     assert env["DRIFTLOOP_INBOX_URI"] == "s3://driftloop-artifacts/inbox/driftloop-model/"
+    assert env["PIPELINE_NOTIFY_SNS_TOPIC"] == NOTIFY_TOPIC, "the failure hook and the monitor publish to it"
     for key in ("METRICS_DB_HOST", "METRICS_DB_PORT", "METRICS_DB_USER", "METRICS_DB_NAME"):
         assert env[key], key
     assert env["METRICS_DB_SSLMODE"] == "require"

@@ -40,6 +40,7 @@ SERVICE_OF_PREFIX = {
     "aws_secretsmanager_": "secretsmanager",  # pragma: allowlist secret (a service name)
     "aws_cloudwatch_log_": "logs",
     "aws_ssm_": "ssm",
+    "aws_sns_": "sns",
     "aws_kms_": "kms",
     "aws_vpc": "ec2",
     "aws_subnet": "ec2",

@@ -105,8 +105,12 @@ def test_instance_profile_least_privilege():
     assert by_sid["ReadDatabaseSecret"]["resources"] == ["${var.db_secret_arn}"]
     assert "aws_secretsmanager_secret.generated" in by_sid["FillGeneratedSecrets"]["resources"]
     assert set(by_sid["UseCustomerKeys"]["actions"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert by_sid["PublishNotifications"]["actions"] == ["sns:Publish"]
+    assert by_sid["PublishNotifications"]["resources"] == ["${statement.value}"]
+    (publish,) = [d for d in document["dynamic"] if first(d["statement"]["content"])["sid"] == "PublishNotifications"]
+    assert publish["statement"]["for_each"] == "${var.notify_sns_topic_arn == null ? [] : [var.notify_sns_topic_arn]}"
     services = {action.split(":")[0] for s in statements for action in s["actions"]}
-    assert services == {"s3", "secretsmanager", "kms"}
+    assert services == {"s3", "secretsmanager", "kms", "sns"}
     # The only managed policy is SSM's core one (Session Manager).
     assert list(resources(HOST, "aws_iam_role_policy_attachment")) == ["ssm"]
 

@@ -43,7 +43,7 @@ SPARK_VPC_RESOURCES = {
     "module.spark_runner[0].aws_vpc_security_group_egress_rule.https[0]",
     "module.spark_runner[0].aws_vpc_endpoint.s3[0]",
 }
-ENV_RESOURCES_WITHOUT_SPARK = 44  # what `make infra-rehearse` creates (infra/README.md)
+ENV_RESOURCES_WITHOUT_SPARK = 45  # what `make infra-rehearse` creates (infra/README.md)
 
 
 def load_rehearse_script():
@@ -424,6 +424,16 @@ class TestEnvPlan:
         assert outputs["spark_log_group_name"]["after"] == "/aws/emr-serverless/driftloop"
         for name in SPARK_OUTPUTS - {"spark_log_group_name"}:  # known after apply: the bucket's id, the application's
             assert outputs[name]["after_unknown"] is True, name
+
+    def test_the_notification_topic_is_encrypted_and_mailed_only_on_request(self, env_plans):
+        plan = env_plans()
+        (topic,) = [c for c in plan["resource_changes"] if c["address"] == "module.notifications.aws_sns_topic.this"]
+        assert topic["change"]["actions"] == ["create"]
+        assert topic["change"]["after"]["kms_master_key_id"] == "alias/aws/sns"
+        assert topic["change"]["after"]["name"] == "driftloop-notifications"
+        assert not [a for a in created(plan) if "aws_sns_topic_subscription" in a]
+        mailed = created(env_plans("-var=notification_email=oncall@example.com"))
+        assert mailed - created(plan) == {"module.notifications.aws_sns_topic_subscription.email[0]"}
 
     def test_spark_in_vpc_adds_the_workers_group_and_an_s3_endpoint(self, env_plans):
         off = created(env_plans())

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MODULES = INFRA / "modules"
 ENVS = INFRA / "envs"
-MODULE_NAMES = ("network", "artifact_store", "metadata_db", "tracking_host", "spark_runner")
+MODULE_NAMES = ("network", "artifact_store", "metadata_db", "tracking_host", "spark_runner", "notifications")
 ENV_NAMES = ("aws", "localstack")
 
 MODULE_META_ARGUMENTS = {"source", "version", "providers", "count", "for_each", "depends_on"}

@@ -51,6 +51,15 @@ module "metadata_db" {
   tags = local.tags
 }
 
+module "notifications" {
+  source = "../../modules/notifications"
+
+  name  = "${var.name}-notifications"
+  email = var.notification_email
+
+  tags = local.tags
+}
+
 module "tracking_host" {
   source = "../../modules/tracking_host"
 
@@ -78,6 +87,7 @@ module "tracking_host" {
   bootstrap_training_data = var.bootstrap_training_data
   monitor_schedule        = var.monitor_schedule
   enable_basic_auth       = var.enable_basic_auth
+  notify_sns_topic_arn    = module.notifications.topic_arn
 
   tags = local.tags
 }

@@ -82,3 +82,8 @@ output "spark_code_uri" {
   description = "s3:// prefix for the Spark job's entry point and Python environment; null unless enable_spark."
   value       = one(module.spark_runner[*].code_uri)
 }
+
+output "notification_topic_arn" {
+  description = "SNS topic of the stack's notifications (the host's PIPELINE_NOTIFY_SNS_TOPIC); subscribe to it for a failed run or a model change."
+  value       = module.notifications.topic_arn
+}

@@ -252,3 +252,14 @@ variable "spark_in_vpc" {
   type        = bool
   default     = false
 }
+
+variable "notification_email" {
+  description = "Email address subscribed to the notification topic (it must confirm the subscription); null subscribes nobody."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notification_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.notification_email))
+    error_message = "notification_email must be an email address, or null."
+  }
+}

@@ -46,6 +46,7 @@ locals {
     monitor_schedule        = var.monitor_schedule
     monitor_timeout         = var.monitor_timeout
     monitor_memory_max      = var.monitor_memory_max
+    notify_sns_topic_arn    = var.notify_sns_topic_arn == null ? "" : var.notify_sns_topic_arn
     inbox_uri               = local.inbox_uri
     bootstrap_champion      = var.bootstrap_training_data != ""
     bootstrap_training_data = var.bootstrap_training_data
@@ -117,6 +118,16 @@ data "aws_iam_policy_document" "host" {
     sid       = "FillGeneratedSecrets"
     actions   = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret"]
     resources = [for s in aws_secretsmanager_secret.generated : s.arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.notify_sns_topic_arn == null ? [] : [var.notify_sns_topic_arn]
+
+    content {
+      sid       = "PublishNotifications"
+      actions   = ["sns:Publish"]
+      resources = [statement.value]
+    }
   }
 
   dynamic "statement" {

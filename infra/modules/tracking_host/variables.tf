@@ -236,6 +236,17 @@ variable "monitor_memory_max" {
   }
 }
 
+variable "notify_sns_topic_arn" {
+  description = "SNS topic the host's pipeline publishes its notifications to (PIPELINE_NOTIFY_SNS_TOPIC); the role may publish to it alone. Null: no topic."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notify_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.notify_sns_topic_arn))
+    error_message = "notify_sns_topic_arn must be the ARN of an SNS standard topic, or null."
+  }
+}
+
 variable "service_ports" {
   description = "Ports of MLflow, Grafana and Adminer on the host (Grafana's and Adminer's are set by the compose file)."
   type        = map(number)
