@@ -356,3 +356,28 @@ def seed_verdicts(dsn: str) -> str:
     labelled = LateLabelled(late.run_key, 0, 900, 0.70, 0.74, 0.22, 0.83 - 0.70, True)
     store.record_late_labels(LATE_LABELS, "labels-seed", [(str(i), i % 2) for i in range(900)], [labelled])
     return dsn
+
+
+# The heartbeat: a model that recorded a batch just now, one whose last batch is 30 hours old (a monitor that
+# stopped), and one silent for 40 days (retired).
+FRESH = "driftloop-model-fresh"
+STALLED = "driftloop-model-stalled"
+RETIRED = "driftloop-model-retired"
+_LAST_BATCH_AGE_HOURS = {FRESH: 0, STALLED: 30, RETIRED: 40 * 24}
+
+
+def seed_heartbeats(dsn: str) -> str:
+    """Two batches per model of _LAST_BATCH_AGE_HOURS, the later one as old as given; returns the DSN."""
+    store = MetricsStore(dsn)
+    store.create_schema()
+    for model, age in _LAST_BATCH_AGE_HOURS.items():
+        store.start_run(f"{model}-run", model, THRESHOLD, ["batches/"])
+        for index in range(2):
+            store.record_batch(_verdict_row(model, index, False, False, False, False))
+        with store.transaction() as cur:
+            cur.execute(
+                "UPDATE batch_metrics SET ts = now() - make_interval(hours => %s + 1 - batch_index) "
+                "WHERE model_name = %s",
+                (age, model),
+            )
+    return dsn

@@ -176,7 +176,7 @@ def test_alert_rule_fires_on_the_monitors_verdict(alerting_config: dict[str, Any
     assert source["datasourceUid"] == DATASOURCE_UID
     assert f"FILTER (WHERE {' OR '.join(VERDICT_COLUMNS)})" in source["model"]["rawSql"]
     assert condition["model"]["conditions"][0]["evaluator"] == {"type": "gt", "params": [0]}
-    assert rule["noDataState"] == "OK"
+    assert rule["noDataState"] == "NoData", "a monitor that stopped recording is not Normal"
     for query in rule["data"]:
         if query["datasourceUid"] != "__expr__":
             assert query["datasourceUid"] == DATASOURCE_UID
