@@ -289,6 +289,12 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         Name=f"rds!db-{bucket}", SecretString=json.dumps({"username": "pipeline", "password": "unused"})
     )
     grafana_secret = sm.create_secret(Name=f"driftloop/grafana-admin-{bucket}")
+    # The notification topic, with a queue subscribed to read what the host publishes.
+    topic = aws("sns", emulator).create_topic(Name=f"driftloop-notifications-{bucket}")["TopicArn"]
+    sqs = aws("sqs", emulator)
+    queue_url = sqs.create_queue(QueueName=f"notifications-{bucket}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws("sns", emulator).subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
 
     # The project, from a local copy instead of GitHub, at the commit under test.
     origin = work / "origin.git"
@@ -314,6 +320,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         mlflow_port=mlflow_port,
         model_name=model,
         inbox_uri=inbox,
+        notify_sns_topic_arn=topic,
     )
     files = files_of(config)
 
@@ -390,6 +397,11 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     mlflow_unit = files["/etc/systemd/system/driftloop-mlflow.service"]
     monitor_unit = files["/etc/systemd/system/driftloop-monitor.service"]
     (timer_command,) = unit_lines(monitor_unit, "ExecStart")
+    assert unit_lines(monitor_unit, "OnFailure") == ["driftloop-notify-failure@%n.service"]
+    hook_unit = files["/etc/systemd/system/driftloop-notify-failure@.service"]
+    (hook_start,) = unit_lines(hook_unit, "ExecStart")
+    # What systemd runs for driftloop-notify-failure@driftloop-monitor.service.service on a host named so.
+    hook_command = hook_start.replace("%i", "driftloop-monitor.service").replace("%H", "rehearsal-host")
     assert timer_command.endswith(f"/opt/driftloop/venv/bin/pipeline monitor --inbox {inbox} --max-batch-mb 1024")
     assert unit_lines(monitor_unit, "User") == ["driftloop"] and unit_lines(monitor_unit, "WorkingDirectory") == [
         "/var/lib/driftloop"
@@ -460,6 +472,8 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
             f"while [ ! -f {results}/counted ]; do sleep 0.2; done",
             f"{as_service_user('/var/lib/driftloop', timer_command)} > {results}/monitor-2.log 2>&1",
             f"echo $? > {results}/monitor-2.rc",
+            f"{as_service_user('/var/lib/driftloop', hook_command)} > {results}/hook.log 2>&1",
+            f"echo $? > {results}/hook.rc",
             "pkill -TERM -P $mlflow 2>/dev/null; kill $mlflow; wait $mlflow 2>/dev/null",
             "exit 0",
         ]
@@ -499,6 +513,9 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     if not by_hand:
         assert "nothing to bootstrap" in log("train-again.log"), log("train-again.log")
     assert "nothing new" in log("monitor-2.log"), detail
+    assert log("hook.rc").strip() == "0", log("hook.log")
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])]
+    assert any("driftloop-monitor.service failed on rehearsal-host" in body for body in bodies), bodies
 
     assert after_first == 1, detail
     assert recorded_batches(pg, model) == 1, "the second run must record nothing new\n" + detail
