@@ -44,6 +44,12 @@ def is_batch_fault(err: BaseException) -> bool:
     return not isinstance(err, (MemoryError, OSError))
 
 
+def is_source_unavailable(err: BaseException) -> bool:
+    """Whether the batch's file could not be fetched (S3 unreachable or refusing, no credentials, the file gone),
+    anywhere in the error's causes."""
+    return any(isinstance(link, SourceUnavailable) for link in causes(err))
+
+
 def reason(uri: str, err: BaseException, champion_version: int | None) -> str:
     """The failure in one line naming the file: a ``DataError``'s own line (it names the file), the champion's
     version for a model that cannot score the rows, the error's type for anything else."""

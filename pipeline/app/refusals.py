@@ -17,7 +17,6 @@ from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.run_notices import RunNotices
 from pipeline.app.sources import BatchSource
 from pipeline.domain.records import RejectedBatch
-from pipeline.io.tables import SourceUnavailable
 
 Say = Callable[[str], None]
 
@@ -58,7 +57,7 @@ class Refusals:
         uri = source.uri or source.name
         message = batch_fault.reason(uri, err, version)
         if not batch_fault.is_batch_fault(err):
-            if not any(isinstance(link, SourceUnavailable) for link in batch_fault.causes(err)):
+            if not batch_fault.is_source_unavailable(err):
                 raise err
             if source.etag is not None:
                 raise Stopped(message) from err

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pipeline.domain.notices import Notification
-from pipeline.io.tables import make_aws_client
+from pipeline.io.aws import make_aws_client
 from pipeline.settings import NotifySettings
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")

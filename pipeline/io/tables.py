@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
+from pipeline.io.aws import make_aws_client
+
 if TYPE_CHECKING:
     from pipeline.settings import EngineSettings
 
@@ -113,26 +115,10 @@ def check_parquet(source: str, handle: Any, limits: InputLimits) -> None:
     limits.check_rows(source, rows)
 
 
-EMULATOR_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
-
-
 def make_s3_client(endpoint_url: str | None, region: str) -> ObjectStore:
     """A boto3 S3 client; the endpoint decides between moto, LocalStack and AWS (``make_aws_client``)."""
     client: ObjectStore = make_aws_client("s3", endpoint_url, region)
     return client
-
-
-def make_aws_client(service: str, endpoint_url: str | None, region: str) -> Any:
-    """A boto3 client of ``service`` (s3, sns); the endpoint decides between moto, LocalStack and AWS.
-
-    With an endpoint (the local stack) and no credentials anywhere in the normal chain, the emulator's fake ones
-    are used: a laptop needs no AWS account. Without an endpoint (AWS itself) the normal chain applies.
-    """
-    import boto3
-
-    session = boto3.session.Session()
-    extra = EMULATOR_CREDENTIALS if endpoint_url and session.get_credentials() is None else {}
-    return session.client(service, endpoint_url=endpoint_url, region_name=region, **extra)
 
 
 def s3_failure(source: str, err: Exception) -> SourceUnavailable:

@@ -276,9 +276,8 @@ class NoiseModel:
             np.searchsorted(np.cumsum(numeric.shares), rng.random((DRAWS, at)) * numeric.shares.sum(), side="right"),
             numeric.values.size - 1,
         )
-        size_k = numeric.values.size  # each draw as counts on the reference's own support, all draws at once
-        counts = np.bincount((positions + size_k * np.arange(DRAWS)[:, None]).ravel(), minlength=DRAWS * size_k)
-        scores = wasserstein_draws(numeric.values, numeric.shares[None, :], counts.reshape(DRAWS, size_k), numeric.norm)
+        counts = _draw_counts(positions, numeric.values.size)  # on the reference's own support
+        scores = wasserstein_draws(numeric.values, numeric.shares[None, :], counts, numeric.norm)
         tail = GammaTail.of(scores)
         return None if tail is None else tail.scaled(at / drawn) if at < drawn else tail
 
@@ -304,10 +303,17 @@ def _shifted_tail(reference: Any, null: np.ndarray, size: float, rng: np.random.
     at_reference[np.searchsorted(support, reference.values)] = reference.shares
     at = min(drawn, MAX_SHIFTED_ROWS)
     picks = np.searchsorted(support, null)[rng.integers(0, null.size, (DRAWS, at))]
-    counts = np.bincount((picks + support.size * np.arange(DRAWS)[:, None]).ravel(), minlength=DRAWS * support.size)
-    scores = wasserstein_draws(support, at_reference[None, :], counts.reshape(DRAWS, support.size), reference.norm)
+    scores = wasserstein_draws(support, at_reference[None, :], _draw_counts(picks, support.size), reference.norm)
     tail = GammaTail.of(scores)
     return None if tail is None else tail.scaled(at / drawn) if at < drawn else tail
+
+
+def _draw_counts(positions: np.ndarray, support_size: int) -> np.ndarray:
+    """Each row of ``positions`` (one draw's picked indices into a support) as counts on that support: a
+    ``(draws, support_size)`` array, all draws at once (one ``bincount`` with a per-draw offset)."""
+    draws = positions.shape[0]
+    offsets = support_size * np.arange(draws)[:, None]
+    return np.bincount((positions + offsets).ravel(), minlength=draws * support_size).reshape(draws, support_size)
 
 
 def _two_samples(

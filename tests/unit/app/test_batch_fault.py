@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.app.batch_fault import causes, is_batch_fault, reason
+from pipeline.app.batch_fault import causes, is_batch_fault, is_source_unavailable, reason
 from pipeline.io.predictions import PredictionLogError
 from pipeline.io.store import StoreUnavailable
 from pipeline.io.tables import DataError, SourceUnavailable
@@ -51,6 +51,12 @@ def test_a_failure_of_the_batch_s_own_is_its_fault(err):
 )
 def test_a_failure_of_what_the_run_depends_on_is_not_the_batch_s(err):
     assert not is_batch_fault(err)
+
+
+def test_a_file_that_could_not_be_fetched_is_told_apart_from_the_other_outside_failures():
+    assert is_source_unavailable(_raised_from(PredictionLogError("not written"), SourceUnavailable("access denied")))
+    assert not is_source_unavailable(StoreUnavailable("metrics database unreachable: connection refused"))
+    assert not is_source_unavailable(DataError("b.csv: column 'age' holds non-numeric value 'x'"))
 
 
 def test_an_mlflow_error_is_not_the_batch_s():

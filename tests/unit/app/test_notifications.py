@@ -167,7 +167,7 @@ def _row(**overrides) -> BatchRow:
     values = dict(
         run_key="run-1",
         batch_index=4,
-        model_name="ed-triage-admission",
+        model_name="churn-model",
         champion_version=1,
         source="batch_004.csv",
         n_rows=800,
@@ -186,7 +186,7 @@ def _row(**overrides) -> BatchRow:
     return BatchRow(**{**values, **overrides})  # type: ignore[arg-type]
 
 
-LINKS = Links("http://mlflow:5000", "ed-triage-admission", "http://grafana:3000/", "7", "abc")
+LINKS = Links("http://mlflow:5000", "churn-model", "http://grafana:3000/", "7", "abc")
 
 
 def test_an_alarm_names_model_version_batch_causes_and_links():
@@ -195,21 +195,21 @@ def test_an_alarm_names_model_version_batch_causes_and_links():
         Notice.alarm, _row(), incident, LINKS, causes=("prediction drift 0.310 >= 0.1",), drifted=[("age", 0.4)]
     )
     text = note.text()
-    assert text.startswith("ALARM: ed-triage-admission v1, batch 4 (batch_004.csv)")
+    assert text.startswith("ALARM: churn-model v1, batch 4 (batch_004.csv)")
     assert "prediction drift 0.310 >= 0.1" in text and "age (0.400)" in text and "input drift" in text
     assert note.scores["prediction_drift"] == 0.31 and note.scores["roc_auc"] is None
     assert note.links == {
         "mlflow_run": "http://mlflow:5000/#/experiments/7/runs/abc",
-        "grafana": "http://grafana:3000/d/model-monitoring?var-model=ed-triage-admission",
+        "grafana": "http://grafana:3000/d/model-monitoring?var-model=churn-model",
     }
 
 
 def test_a_promotion_names_the_new_version_and_links_to_it():
-    event = Event("run-1", "ed-triage-admission", "promotion", "v2 promoted over v1: gain 0.01", 4, 2, 1, {})
+    event = Event("run-1", "churn-model", "promotion", "v2 promoted over v1: gain 0.01", 4, 2, 1, {})
     note = batch_notification(Notice.promotion, _row(), Incidents(), LINKS, events=[event])
     assert note.version == 2 and note.summary == "v2 promoted over v1: gain 0.01" and not note.causes
-    assert note.links["mlflow_version"] == "http://mlflow:5000/#/models/ed-triage-admission/versions/2"
-    assert note.text().startswith("Promoted: ed-triage-admission v2, batch 4")
+    assert note.links["mlflow_version"] == "http://mlflow:5000/#/models/churn-model/versions/2"
+    assert note.text().startswith("Promoted: churn-model v2, batch 4")
 
 
 @pytest.mark.parametrize(

@@ -22,10 +22,10 @@ print("IMPORTED", ",".join(heavy), "EXIT", code)
 """
 
 
-def _probe(*args: str, **env: str) -> tuple[list[str], int, str]:
+def _probe(*args: str, heavy: tuple[str, ...] = HEAVY, **env: str) -> tuple[list[str], int, str]:
     clean = {key: value for key, value in os.environ.items() if not key.startswith("PIPELINE_")}
     done = subprocess.run(
-        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
+        [sys.executable, "-c", PROBE.format(heavy=heavy), *args],
         capture_output=True,
         text=True,
         env={**clean, **env},
@@ -51,6 +51,20 @@ def test_a_monitor_without_tracking_server_fails_in_one_line_before_importing_ml
     assert code == 2 and imported == []
     assert "MLflow tracking server http://127.0.0.1:9 is unreachable" in stderr
     assert len(stderr.strip().splitlines()) == 1
+
+
+def test_notify_imports_no_table_library():
+    """The failed-run hook runs on a host short of memory: sending a message reads no table (no pandas)."""
+    imported, code, stderr = _probe(
+        "notify",
+        "run failed",
+        heavy=(*HEAVY, "pandas", "pyarrow"),
+        PIPELINE_NOTIFY_SNS_TOPIC="arn:aws:sns:us-east-1:123456789012:alerts",
+        PIPELINE_S3_ENDPOINT_URL="http://127.0.0.1:9",
+        AWS_MAX_ATTEMPTS="1",
+    )
+    assert code == 1, stderr  # the topic's endpoint refuses: not sent
+    assert imported == []
 
 
 def test_help_lists_the_commands_in_their_order_whichever_module_registers_them():
