@@ -99,6 +99,7 @@ def monitor_run(
     notifier = notifier_of(settings.notify, say)
     registry = parts.registry
     champion = require_champion(registry)
+    settings = _model_settings(settings, registry, say)
     # Imported once the server and the champion are known to be there: a command that fails fails at once.
     from pipeline.app.monitor import Monitor
     from pipeline.io.tables import InputLimits
@@ -143,6 +144,17 @@ def monitor_run(
             reference_fitted=fitted,
         )
     return MonitorRun(batches.run_key, result)
+
+
+def _model_settings(settings: Settings, registry: Registry, say: Say) -> Settings:
+    """The settings with the model's own policy values over them (``pipeline.domain.model_policy``), said once."""
+    from pipeline.domain.model_policy import resolve_policy
+
+    own = resolve_policy(settings, registry.model_tags())
+    if overridden := own.overridden():
+        values = ", ".join(f"{name}={value}" for name, value in overridden.items())
+        say(f"{registry.name}: the model's own policy (its tags): {values}")
+    return own.settings
 
 
 def _check_something_to_monitor(request: MonitorRequest, schema: FeatureSchema) -> None:

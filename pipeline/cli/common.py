@@ -14,7 +14,10 @@ from rich.console import Console
 from pipeline.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from pipeline.app.collaborators import Collaborators
+    from pipeline.domain.model_policy import ModelPolicy
     from pipeline.domain.schema import FeatureSchema
 
 # Piped or logged output (a timer, CI) gets room for the tables instead of the 80-column fallback.
@@ -60,6 +63,7 @@ KNOWN_ERRORS = (
     ("pipeline.model.tracking", "TrackingUnavailable"),
     ("pipeline.model.serving", "UntrustedUri"),
     ("pipeline.domain.retrain_mode", "ModeError"),
+    ("pipeline.domain.model_policy", "PolicyError"),
     ("pipeline.io.notify", "NotifyError"),
 )
 
@@ -103,6 +107,18 @@ def given_schema(path: Path | None, settings: Settings) -> tuple[FeatureSchema |
     if settings.schema_path is not None:
         return read_schema(settings.schema_path), f"PIPELINE_SCHEMA_PATH {settings.schema_path}"
     return None, ""
+
+
+def policy_table(policy: ModelPolicy) -> Table:
+    """The policy in effect for a model: each value a model may set, and where it came from."""
+    from rich.table import Table
+
+    table = Table(title=f"policy in effect (retraining mode {policy.mode.value}, from {policy.mode_source})")
+    for column in ("value", "in effect", "from"):
+        table.add_column(column)
+    for name, source in policy.sources.items():
+        table.add_row(name, str(getattr(policy.settings, name)), source)
+    return table
 
 
 def say(message: str) -> None:

@@ -33,6 +33,7 @@ def labels(
     The same file twice changes nothing. Needs a schema naming the id column ("id" in the schema file).
     """
     from pipeline.app.labels import LateLabels, read_delivery
+    from pipeline.domain.model_policy import resolve_policy
     from pipeline.model.registry import require_champion
     from pipeline.model.serving import schema_for
 
@@ -42,6 +43,7 @@ def labels(
         parts = collaborators(settings)
         registry = parts.registry
         champion = require_champion(registry)
+        settings = resolve_policy(settings, registry.model_tags()).settings  # the model's own policy values
         schema = schema_for(registry, champion, given, given_source)
         delivery = read_delivery(labels_path, schema, parts.s3_for(labels_path))
         late = LateLabels(settings, schema, parts.store, registry, parts.prediction_log, say=say)

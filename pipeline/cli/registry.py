@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.app import app
-from pipeline.cli.common import ModelName, SchemaPath, clean_errors, cli_settings, collaborators, given_schema, say
+from pipeline.cli.common import (
+    ModelName,
+    SchemaPath,
+    clean_errors,
+    cli_settings,
+    collaborators,
+    console,
+    given_schema,
+    policy_table,
+    say,
+)
 from pipeline.cli.notify import event_notifier
 from pipeline.cli.train import adopt_and_record
 
@@ -110,14 +120,37 @@ def configure(
             "promotes), auto (the monitor promotes a winner). Kept as the registered model's tag retrain_mode."
         ),
     ] = None,
+    set_values: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="NAME=VALUE",
+            help="Set one of the model's own policy values (e.g. drift_threshold=0.2, cooldown_batches=3), over the "
+            "setting PIPELINE_<NAME>; kept as the registered model's tag policy.<name>. Repeatable.",
+        ),
+    ] = None,
+    unset: Annotated[
+        list[str] | None,
+        typer.Option("--unset", metavar="NAME", help="Drop the model's own value: the setting decides again."),
+    ] = None,
 ) -> None:
-    """Show the model's retraining mode in effect and where it comes from; with --retrain, set it first."""
-    from pipeline.domain.retrain_mode import MODE_TAG, parse_mode, resolve_mode
+    """Show the model's retraining mode and policy in effect, each value with where it comes from; with --retrain,
+    --set or --unset, change them first (every value is checked before any is written)."""
+    from pipeline.domain.model_policy import check_name, parse_assignment, policy_tag, resolve_policy
+    from pipeline.domain.retrain_mode import MODE_TAG, parse_mode
 
     settings = cli_settings(model_name)
     with clean_errors():
+        mode = parse_mode(retrain, "--retrain") if retrain is not None else None
+        assignments = [parse_assignment(text) for text in set_values or []]
+        dropped = [check_name(name.strip(), "--unset") for name in unset or []]
         registry = collaborators(settings).registry
-        if retrain is not None:
-            registry.tag_model(MODE_TAG, parse_mode(retrain, "--retrain").value)
-        mode, source = resolve_mode(registry.model_tags(), settings.retrain)
-        say(f"{settings.model_name}: retraining mode {mode.value} ({source})")
+        if mode is not None:
+            registry.tag_model(MODE_TAG, mode.value)
+        for name, value in assignments:
+            registry.tag_model(policy_tag(name), str(value))
+        for name in dropped:
+            registry.untag_model(policy_tag(name))
+        policy = resolve_policy(settings, registry.model_tags())
+        say(f"{settings.model_name}: retraining mode {policy.mode.value} ({policy.mode_source})")
+        console.print(policy_table(policy))

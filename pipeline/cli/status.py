@@ -20,12 +20,14 @@ from pipeline.cli.common import (
     console,
     fail,
     given_schema,
+    policy_table,
     say,
 )
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
     from pipeline.app.collaborators import Collaborators
+    from pipeline.domain.model_policy import ModelPolicy
     from pipeline.io.store import MetricsStore
     from pipeline.model.registry import Registry, VersionInfo
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 def status(model_name: ModelName = None) -> None:
     """Champion version and aliases, its schema, the last batches, the top drifted features, the last events, and
     the inbox files set aside as rejected (`pipeline inbox retry KEY` reads one again)."""
+    from pipeline.domain.model_policy import resolve_policy
+
     settings = cli_settings(model_name)
     with clean_errors():
         parts = collaborators(settings)
@@ -44,8 +48,10 @@ def status(model_name: ModelName = None) -> None:
             f"model {settings.model_name}: "
             + (", ".join(f"{a}=v{v}" for a, v in sorted(aliases.items())) or "no versions yet")
         )
+        policy = resolve_policy(settings, registry.model_tags())
         if champion is not None:
-            _say_champion(registry, champion, settings)
+            _say_champion(registry, champion, policy)
+        console.print(policy_table(policy))
         store = parts.store
         console.print(_batches_table(store, settings.model_name))
         features = _features_table(store, settings.model_name)
@@ -57,9 +63,9 @@ def status(model_name: ModelName = None) -> None:
             console.print(rejected)
 
 
-def _say_champion(registry: Registry, champion: VersionInfo, settings: Settings) -> None:
+def _say_champion(registry: Registry, champion: VersionInfo, policy: ModelPolicy) -> None:
     """The champion's schema, whether the performance alarm has a baseline, and the retraining mode."""
-    from pipeline.domain.retrain_mode import RetrainMode, resolve_mode
+    from pipeline.domain.retrain_mode import RetrainMode
     from pipeline.model.serving import recorded_schema
 
     schema = recorded_schema(champion, registry.name)
@@ -77,8 +83,8 @@ def _say_champion(registry: Registry, champion: VersionInfo, settings: Settings)
             f"(`pipeline adopt --version {champion.version} --holdout PATH` records them)"
         )
     else:
-        say(f"performance alarm: on, holdout ROC AUC {auc:.4f} minus {settings.auc_tolerance}")
-    mode, source = resolve_mode(registry.model_tags(), settings.retrain)
+        say(f"performance alarm: on, holdout ROC AUC {auc:.4f} minus {policy.settings.auc_tolerance}")
+    mode, source = policy.mode, policy.mode_source
     held = registry.aliases().get("challenger")
     waiting = ""
     if mode is RetrainMode.challenger and held and held > champion.version:

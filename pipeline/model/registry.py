@@ -50,6 +50,7 @@ class RegistryClient(Protocol):
     def delete_registered_model_alias(self, name: str, alias: str) -> None: ...
     def set_model_version_tag(self, name: str, version: str, key: str, value: Any) -> None: ...
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None: ...
+    def delete_registered_model_tag(self, name: str, key: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,11 @@ class Registry:
         """Set one of the registered model's own tags (the model is created when it does not exist)."""
         self.ensure_model()
         self.client.set_registered_model_tag(self.name, key, value)
+
+    def untag_model(self, key: str) -> None:
+        """Delete one of the registered model's own tags; nothing when it has no such tag (or does not exist)."""
+        if key in self.model_tags():
+            self.client.delete_registered_model_tag(self.name, key)
 
     def aliases(self) -> dict[str, int]:
         model = self.client.get_registered_model(self.name)
