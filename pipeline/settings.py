@@ -46,7 +46,7 @@ class ServingSettings(_Group):
     """Which model is served, with which schema, and which model files may be loaded."""
 
     model_name: str
-    schema_path: Path | None
+    schema_path: str | None
     trusted_types: list[str]
     allow_pickled_models: bool
 
@@ -144,9 +144,10 @@ class Settings(BaseSettings):
         None, description="Password for the metrics database, when not in the URL (e.g. read from a secret)."
     )
     model_name: str = Field("driftloop-model", description="The one registered model name.")
-    schema_path: Path | None = Field(
+    schema_path: str | None = Field(
         None,
-        description="Feature schema file (features.json format); the champion's own schema wins once it has one. "
+        description="Feature schema file, local or s3:// (features.json format); the champion's own schema wins once "
+        "it has one. "
         "Empty means the built-in demo schema.",
     )
     trusted_types: Annotated[list[str], NoDecode] = Field(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -28,10 +27,10 @@ ModelName = Annotated[
     str | None, typer.Option("--model-name", help="Registered model name (default: PIPELINE_MODEL_NAME).")
 ]
 SchemaPath = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--schema",
-        help="Feature schema file (features.json format; see `pipeline schema infer`). Default: "
+        help="Feature schema file, local or s3:// (features.json format; see `pipeline schema infer`). Default: "
         "PIPELINE_SCHEMA_PATH, else the champion's recorded schema, else the built-in demo schema.",
     ),
 ]
@@ -98,14 +97,19 @@ def collaborators(settings: Settings) -> Collaborators:
     return Collaborators(settings)
 
 
-def given_schema(path: Path | None, settings: Settings) -> tuple[FeatureSchema | None, str]:
-    """The schema the user passed (--schema, else PIPELINE_SCHEMA_PATH), or None; and how to name it."""
-    from pipeline.domain.schema import read_schema
+def given_schema(path: str | None, settings: Settings) -> tuple[FeatureSchema | None, str]:
+    """The schema the user passed (--schema, else PIPELINE_SCHEMA_PATH; a local file or ``s3://``), or None; and
+    how to name it."""
+    from pipeline.io.schema_file import read_schema_at
 
-    if path is not None:
-        return read_schema(path), f"--schema {path}"
-    if settings.schema_path is not None:
-        return read_schema(settings.schema_path), f"PIPELINE_SCHEMA_PATH {settings.schema_path}"
+    for given, name in ((path, "--schema"), (settings.schema_path, "PIPELINE_SCHEMA_PATH")):
+        if given is not None:
+            s3 = None
+            if given.startswith("s3://"):
+                from pipeline.io.tables import make_s3_client
+
+                s3 = make_s3_client(settings.s3_endpoint_url, settings.aws_region)
+            return read_schema_at(given, s3), f"{name} {given}"
     return None, ""
 
 

@@ -272,7 +272,7 @@ def _batch_html(
     batches: list[dict[str, Any]],
     index: int,
     reference: str | None,
-    schema_path: Path | None,
+    schema_path: str | None,
     out: Path,
 ) -> Path:
     from pipeline.app.report import batch_file, write_batch_html

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -67,7 +66,7 @@ def adopt_and_record(
     settings: Settings,
     version: int,
     holdout: str,
-    schema_path: Path | None,
+    schema_path: str | None,
     mode: str | None = None,
 ) -> Adopted:
     """adopt's checks and records, shared by `adopt` and `promote` (for a version without recorded metrics)."""

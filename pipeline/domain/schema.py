@@ -208,13 +208,18 @@ def parse_schema(raw: Any, source: str) -> FeatureSchema:
 
 
 def read_schema(path: str | Path) -> FeatureSchema:
-    """Read and check a schema file."""
+    """Read and check a local schema file (``pipeline.io.data.read_schema_at`` reads one in S3 too)."""
     source = str(path)
     file = Path(path)
     if not file.is_file():
         raise SchemaError(f"{source}: no such schema file")
+    return schema_from_bytes(file.read_bytes(), source)
+
+
+def schema_from_bytes(data: bytes, source: str) -> FeatureSchema:
+    """Parse and check a schema file's bytes; ``source`` names it in the one-line ``SchemaError``."""
     try:
-        raw = json.loads(file.read_text(encoding="utf-8"))
+        raw = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise SchemaError(f"{source}: not UTF-8 text") from err
     except json.JSONDecodeError as err:
