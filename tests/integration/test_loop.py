@@ -139,7 +139,10 @@ def test_the_champion_is_refitted_on_the_whole_window_and_judged_before(settings
     assert abs(registered - calibration["p_positive"].to_numpy()).max() > 1e-3
 
 
-def test_stable_stream_raises_no_alarm_and_retrains_nothing(settings, bootstrapped, tmp_path):
+def test_stable_stream_raises_no_alarm_retrains_nothing_and_notifies_no_one(
+    settings, bootstrapped, tmp_path, webhook_receiver, monkeypatch
+):
+    monkeypatch.setenv("PIPELINE_NOTIFY_URL", webhook_receiver.url)
     data, batches = bootstrapped
     records = monitor(settings, data, batches, tmp_path / "stable.json", "--fail-on-alarm")  # no alarm: exit 0
     assert [r["batch"] for r in records] == list(range(1, len(batches) + 1))
@@ -154,6 +157,7 @@ def test_stable_stream_raises_no_alarm_and_retrains_nothing(settings, bootstrapp
         assert 0 < record["prediction_drift_p"] <= 1 and 0 < record["drift_noise_edge"] < 1
         assert 0 < record["roc_auc_stderr"] < 0.1
     assert rows(settings.metrics_db_url, "SELECT count(*) FROM events WHERE kind <> 'bootstrap'") == [(0,)]
+    assert webhook_receiver.bodies == []
     # a run without alarm draws nothing: the timeline's data is logged, no PNG and no Evidently HTML
     client = MlflowClient(settings.tracking_uri)
     (run,) = client.search_runs(
@@ -261,14 +265,39 @@ def test_a_rejected_challenger_on_a_label_alarm_is_retried_then_the_cooldown_hol
 
 
 @pytest.mark.e2e
-def test_concept_shift_is_caught_by_the_label_aware_trigger_only(settings, tmp_path):
-    batches = synth(tmp_path / "d", "concept", 3, batches=4)
-    invoke("train", "--data", str(tmp_path / "d" / "reference.csv"))
-    records = monitor(settings, tmp_path / "d", batches, tmp_path / "r.json")
+def test_concept_shift_is_caught_by_the_label_aware_trigger_only_and_told_twice(
+    settings, tmp_path, webhook_receiver, monkeypatch
+):
+    """The demo's concept change at batch 3 (1,500 rows, enough for the challenger to learn the new concept alone
+    and win), with PIPELINE_NOTIFY_URL at a local receiver: a person is told of the alarm and of the promotion,
+    then of nothing for batch 4 (the new champion copes). (A rejected challenger's and a persisting alarm's
+    notifications: tests/unit/app/test_notifications.py.)"""
+    monkeypatch.setenv("PIPELINE_NOTIFY_URL", webhook_receiver.url)
+    monkeypatch.setenv("PIPELINE_NOTIFY_GRAFANA_URL", "http://127.0.0.1:3000")
+    data = tmp_path / "d"
+    batches = synth(data, "concept", 3, batches=4, rows=1500)
+    invoke("train", "--data", str(data / "reference.csv"))
+    report = tmp_path / "r.json"
+    output = invoke(
+        "monitor", "--reference", str(data / "reference.csv"), "--current", *batches, "--report-json", str(report)
+    )
+    records = json.loads(report.read_text())
+    assert "2 notifications sent, 0 not sent" in output
     drifted = records[2]
     assert drifted["prediction_drift"] < settings.drift_threshold  # the inputs did not move
     assert drifted["performance_drop"] and drifted["roc_auc"] < 0.7
-    assert drifted["action"].startswith("retrained")
+    assert drifted["action"] == "retrained-promoted"
+
+    said = [(body["kind"], body["batch"], body["version"]) for body in webhook_receiver.bodies]
+    assert said == [("alarm", 3, 1), ("promotion", 3, 2)]
+    alarm, promotion = webhook_receiver.bodies
+    assert alarm["model"] == settings.model_name and alarm["source"].endswith("batch_003.csv")
+    assert alarm["causes"] and alarm["scores"]["roc_auc"] is not None
+    assert f"{settings.model_name} v1, batch 3" in alarm["text"] and alarm["causes"][0] in alarm["text"]
+    assert alarm["links"]["mlflow_run"].startswith(settings.tracking_uri.rstrip("/") + "/#/experiments/")
+    assert alarm["links"]["grafana"].endswith(f"/d/model-monitoring?var-model={settings.model_name}")
+    assert promotion["summary"].startswith("v2 promoted over v1") and promotion["action"] == "retrained-promoted"
+    assert promotion["links"]["mlflow_version"].endswith("/versions/2")
 
 
 @pytest.mark.e2e
