@@ -52,4 +52,9 @@ module "tracking_host" {
 
   # moto does not implement MonitorInstances, which detailed monitoring calls.
   enable_detailed_monitoring = false
+
+  # moto describes every instance's primary interface with an association, so the provider reads
+  # associate_public_ip_address back as true and would replace a host created without one: ask for
+  # what moto reports. (The default, no public address, is asserted on the configuration instead.)
+  associate_public_ip_address = true
 }

@@ -42,10 +42,9 @@ ALLOWED_REPLAN_CHANGES = {
     "module.network.aws_vpc_security_group_ingress_rule.db_from_host": {"description"},
 }
 
-# Outputs that may be null: MLflow's admin secret exists only with enable_basic_auth, the Spark runner's
-# outputs only with enable_spark (off by default, so the rehearsal creates none of it).
+# Outputs that may be null: the Spark runner's outputs exist only with enable_spark (off by default, so the
+# rehearsal creates none of it).
 NULLABLE_OUTPUTS = {
-    "mlflow_admin_secret_arn",
     "spark_application_id",
     "spark_execution_role_arn",
     "spark_log_group_name",
@@ -55,7 +54,6 @@ NULLABLE_OUTPUTS = {
 
 # Inputs the AWS env requires; none of them is an emulator difference.
 REQUIRED_INPUTS = {
-    "allowed_cidrs": ["203.0.113.10/32"],
     "project_git_url": "https://example.com/driftloop.git",
 }
 
@@ -192,12 +190,17 @@ def check_outputs(outputs: dict[str, Any], bucket: str) -> list[str]:
         "artifact_bucket": lambda v: v == bucket,
         "db_endpoint": lambda v: isinstance(v, str) and v.rpartition(":")[2].isdigit() and len(v) > 6,
         "instance_id": lambda v: isinstance(v, str) and v.startswith("i-"),
-        "tracking_uri": lambda v: isinstance(v, str) and v.startswith("http://") and v.endswith(":5000"),
-        "grafana_url": lambda v: isinstance(v, str) and v.endswith(":3000"),
-        "adminer_url": lambda v: isinstance(v, str) and v.endswith(":8080"),
+        "tracking_uri": lambda v: v == "http://localhost:5000",
+        "grafana_url": lambda v: v == "http://localhost:3000",
         "db_secret_arn": lambda v: isinstance(v, str) and v.startswith("arn:aws:secretsmanager:"),
         "grafana_admin_secret_arn": lambda v: isinstance(v, str) and v.startswith("arn:aws:secretsmanager:"),
+        "mlflow_admin_secret_arn": lambda v: isinstance(v, str) and v.startswith("arn:aws:secretsmanager:"),
+        "mlflow_monitor_secret_arn": lambda v: isinstance(v, str) and v.startswith("arn:aws:secretsmanager:"),
         "ssm_session_command": lambda v: isinstance(v, str) and "aws ssm start-session --target i-" in v,
+        "mlflow_port_forward_command": lambda v: isinstance(v, str)
+        and "--document-name AWS-StartPortForwardingSession --parameters portNumber=5000,localPortNumber=5000" in v,
+        "grafana_port_forward_command": lambda v: isinstance(v, str)
+        and "--document-name AWS-StartPortForwardingSession --parameters portNumber=3000,localPortNumber=3000" in v,
         "inbox_uri": lambda v: isinstance(v, str) and v.startswith(f"s3://{bucket}/") and v.endswith("/"),
     }
     for name, expected in expectations.items():

@@ -87,6 +87,7 @@ def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") 
         "project_pip_spec": defaults["project_pip_spec"],
         "enable_basic_auth": enable_basic_auth,
         "mlflow_port": defaults["service_ports"]["mlflow"],
+        "grafana_port": defaults["service_ports"]["grafana"],
         "extra_allowed_hosts": ",".join(defaults["extra_allowed_hosts"]),
         "artifact_bucket": "driftloop-artifacts",
         "db_host": "driftloop-metadata.abc123.us-east-1.rds.amazonaws.com",
@@ -97,8 +98,16 @@ def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") 
         "metrics_db_name": defaults["metrics_db_name"],
         "auth_db_name": defaults["auth_db_name"],
         "grafana_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:driftloop/grafana-admin-1",
+        "grafana_secret_key_arn": (
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:driftloop/grafana-secret-key-1"
+        ),
         "mlflow_admin_secret_arn": (
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:driftloop/mlflow-admin-1" if enable_basic_auth else ""
+        ),
+        "mlflow_monitor_secret_arn": (
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:driftloop/mlflow-monitor-1"
+            if enable_basic_auth
+            else ""
         ),
         "model_name": defaults["model_name"],
         "compose_file": defaults["compose_file"],
@@ -194,6 +203,10 @@ def test_environment_file_follows_the_settings_interface(cloud_config):
         assert env[key], key
     assert env["METRICS_DB_SSLMODE"] == "require"
     assert ("DRIFTLOOP_AUTH_DB" in env) is basic_auth
+    assert ("DRIFTLOOP_MLFLOW_MONITOR_SECRET_ARN" in env) is basic_auth
+    assert env["DRIFTLOOP_GRAFANA_SECRET_KEY_ARN"].startswith("arn:aws:secretsmanager:")
+    assert env["DASHBOARDS_BIND_ADDRESS"] == "127.0.0.1", "compose publishes Grafana on the host's loopback only"
+    assert env["GRAFANA_PORT"] == "3000"
     assert not [k for k in env if "PASSWORD" in k], "passwords are injected at start, never written"
 
 
@@ -215,13 +228,46 @@ def test_mlflow_unit_reads_the_secret_at_start(cloud_config):
         "database_uri = ",
     ):
         assert flag in script, flag
-    assert "public-hostname" in script
+    assert "ExecStartPost=/usr/local/lib/driftloop/hostctl init-mlflow-users" in unit
+
+
+def test_services_listen_on_the_loopback_only(cloud_config):
+    """Nothing serves on the host's network interfaces: MLflow and Grafana bind 127.0.0.1, Adminer is not started."""
+    _, _, config = cloud_config
+    files = files_of(config)
+    script = files["/usr/local/lib/driftloop/mlflow-server.sh"]
+    assert "--host 127.0.0.1" in script and "0.0.0.0" not in script
+    assert 'hosts="localhost,localhost:*,127.0.0.1,127.0.0.1:*"' in script, "what a port-forwarded request carries"
+    assert "169.254.169.254" not in script, "no public name to look up any more"
+    unit = files["/etc/systemd/system/driftloop-dashboards.service"]
+    assert "adminer" not in unit
+    compose = yaml.safe_load((HOST.parents[2] / "docker" / "compose.yaml").read_text())
+    (port,) = compose["services"]["grafana"]["ports"]
+    assert port.startswith("${DASHBOARDS_BIND_ADDRESS:-127.0.0.1}:")
+
+
+def test_basic_auth_admin_password_is_never_written_to_a_file(cloud_config):
+    _, _, config = cloud_config
+    script = files_of(config)["/usr/local/lib/driftloop/mlflow-server.sh"]
+    ini = script.split("<<INI", 1)[1].split("\nINI", 1)[0]
+    assert "password" not in ini and "admin_username" not in ini
+    assert "default_permission = READ" in ini, "authenticated users read; nobody unauthenticated does"
+
+
+def test_grafana_has_a_generated_secret_key_and_no_anonymous_access():
+    compose = yaml.safe_load((HOST.parents[2] / "docker" / "compose.yaml").read_text())
+    env = compose["services"]["grafana"]["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert env["GF_SECURITY_SECRET_KEY"].startswith("${GF_SECURITY_SECRET_KEY:?"), "no default, no well-known key"
+    source = (HOST / "templates" / "hostctl.py").read_text()
+    assert 'env["GF_SECURITY_SECRET_KEY"]' in source and "DRIFTLOOP_GRAFANA_SECRET_KEY_ARN" in source
 
 
 def test_dashboards_start_from_the_project_compose_file(cloud_config):
     _, _, config = cloud_config
     unit = files_of(config)["/etc/systemd/system/driftloop-dashboards.service"]
-    assert "docker compose -f docker/compose.yaml up -d grafana adminer" in unit
+    assert "docker compose -f docker/compose.yaml up -d grafana\n" in unit
     assert "exec --db --grafana" in unit
 
 
@@ -231,7 +277,7 @@ def test_monitor_runs_on_a_timer(cloud_config):
     unit = files["/etc/systemd/system/driftloop-monitor.service"]
     exec_start = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
     assert exec_start == [
-        "ExecStart=/usr/local/lib/driftloop/hostctl exec --db --mlflow-admin -- "
+        "ExecStart=/usr/local/lib/driftloop/hostctl exec --db --mlflow-monitor -- "
         "/opt/driftloop/venv/bin/pipeline monitor --inbox s3://driftloop-artifacts/inbox/driftloop-model/ "
         "--max-batch-mb 1024"
     ]
@@ -296,3 +342,21 @@ def test_python_renderer_matches_terraform_templatefile(enable_basic_auth, tmp_p
         )
         assert result.returncode == 0, result.stderr
     assert result.stdout == render(TEMPLATE.read_text(), values)
+
+
+def test_the_pipeline_runs_as_the_monitor_user_never_as_the_admin(cloud_config):
+    _, _, config = cloud_config
+    files = files_of(config)
+    commands = {
+        path: [line for line in body.splitlines() if line.startswith(("Exec", "exec "))]
+        for path, body in files.items()
+        if path.startswith("/etc/systemd/") or path == "/usr/local/lib/driftloop/run-pipeline"
+    }
+    admin = [path for path, lines in commands.items() if any("--mlflow-admin" in line for line in lines)]
+    assert admin == ["/etc/systemd/system/driftloop-mlflow.service"], "only the server holds the admin"
+    pipeline = [path for path, body in files.items() if "/opt/driftloop/venv/bin/pipeline " in body]
+    for path in pipeline:
+        for line in files[path].splitlines():
+            if "bin/pipeline " in line and "hostctl exec" in line and "pipeline notify" not in line:
+                assert "--mlflow-monitor" in line, f"{path}: {line}"
+    assert "hostctl exec --db --mlflow-monitor --" in files["/usr/local/lib/driftloop/run-pipeline"]

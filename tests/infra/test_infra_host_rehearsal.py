@@ -6,9 +6,11 @@ systemd units pass `systemd-analyze verify`.
 The rehearsal (marked e2e): bootstrap.sh runs as root in private mount and network namespaces, with /etc,
 /opt, /var/lib and /usr/local/lib overlaid on throwaway folders, `systemctl` stubbed, the project cloned from
 a local copy of this repository and pip kept off the network. Then, in the test's own network namespace, the
-host's units run their exact commands as the `driftloop` user: MLflow's ExecStartPre/ExecStart lines, the
-runbook's first training (`pipeline train --data s3://...`), and the monitor timer's ExecStart twice against
-a moto server (S3 and Secrets Manager) and a real PostgreSQL with TLS standing in for RDS.
+host's units run their exact commands as the `driftloop` user: MLflow's ExecStartPre/ExecStart/ExecStartPost
+lines (basic auth on, as by default), the runbook's first training (`pipeline train --data s3://...`), and the
+monitor timer's ExecStart twice against a moto server (S3 and Secrets Manager) and a real PostgreSQL with TLS
+standing in for RDS. While MLflow runs, a request without credentials that would move `champion` is refused
+and the monitor's own MLflow user may move it, but not manage users.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ import sys
 import sysconfig
 import textwrap
 import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
 from pathlib import Path
 
 import boto3
@@ -289,6 +294,9 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         Name=f"rds!db-{bucket}", SecretString=json.dumps({"username": "pipeline", "password": "unused"})
     )
     grafana_secret = sm.create_secret(Name=f"driftloop/grafana-admin-{bucket}")
+    grafana_key_secret = sm.create_secret(Name=f"driftloop/grafana-secret-key-{bucket}")
+    mlflow_admin_secret = sm.create_secret(Name=f"driftloop/mlflow-admin-{bucket}")
+    mlflow_monitor_secret = sm.create_secret(Name=f"driftloop/mlflow-monitor-{bucket}")
     # The notification topic, with a queue subscribed to read what the host publishes.
     topic = aws("sns", emulator).create_topic(Name=f"driftloop-notifications-{bucket}")["TopicArn"]
     sqs = aws("sqs", emulator)
@@ -306,7 +314,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     inbox = f"s3://{bucket}/inbox/{model}/"
     training_data = f"s3://{bucket}/training/reference.csv"
     _, config = rendered_config(
-        False,
+        True,  # basic auth, as by default
         "" if by_hand else training_data,
         project_git_url=f"file://{origin}",
         project_git_ref="rehearsal",
@@ -317,6 +325,10 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         db_secret_arn=db_secret["ARN"],
         metrics_db_name="host_metrics",  # created by `hostctl init-db`, as on first boot
         grafana_secret_arn=grafana_secret["ARN"],
+        grafana_secret_key_arn=grafana_key_secret["ARN"],
+        mlflow_admin_secret_arn=mlflow_admin_secret["ARN"],
+        mlflow_monitor_secret_arn=mlflow_monitor_secret["ARN"],
+        auth_db_name="host_mlflow_auth",  # created by `hostctl init-db` too
         mlflow_port=mlflow_port,
         model_name=model,
         inbox_uri=inbox,
@@ -406,8 +418,11 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     assert unit_lines(monitor_unit, "User") == ["driftloop"] and unit_lines(monitor_unit, "WorkingDirectory") == [
         "/var/lib/driftloop"
     ]
-    # What the instance role and AWS's endpoints give a real host, the packages pip did not install, and
-    # two tuning trials instead of five to keep the run short.
+    # What the instance role and AWS's endpoints give a real host, the packages pip did not install, the
+    # folder systemd's RuntimeDirectory= makes for MLflow's unit, and two tuning trials instead of five to keep
+    # the run short.
+    assert unit_lines(mlflow_unit, "RuntimeDirectory") == ["driftloop-mlflow"]
+    runtime = work / "runtime"
     emulator_env = work / "emulator.env"
     emulator_env.write_text(
         textwrap.dedent(f"""\
@@ -416,6 +431,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         AWS_ENDPOINT_URL={emulator}
         PYTHONPATH={dev_site}
         HOME=/var/lib/driftloop
+        RUNTIME_DIRECTORY={runtime}
         MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT=true
         PIPELINE_TUNING_TRIALS=2
         """)
@@ -452,12 +468,16 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         for pre in unit_lines(mlflow_unit, "ExecStartPre")
     ]
     (mlflow_start,) = unit_lines(mlflow_unit, "ExecStart")
+    (mlflow_post,) = unit_lines(mlflow_unit, "ExecStartPost")
     script = "\n".join(
         [
             "set -uo pipefail",
+            f"install -d -o driftloop -g driftloop -m 0700 {runtime}",
             *[s + " || exit 11" for s in steps],
             f"{as_service_user('/', mlflow_start)} > {results}/mlflow.log 2>&1 &",
             "mlflow=$!",
+            # systemd runs ExecStartPost once ExecStart is forked; it waits for /health itself.
+            f"{as_service_user('/', mlflow_post)} > {results}/mlflow-post.log 2>&1 || {{ kill $mlflow; exit 14; }}",
             f"health=http://127.0.0.1:{mlflow_port}/health",
             'for _ in $(seq 90); do curl -sf "$health" >/dev/null && break; sleep 1; done',
             'curl -sf "$health" >/dev/null || { kill $mlflow; exit 12; }',
@@ -494,7 +514,10 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     while not (results / "monitor-1.rc").exists() and host.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
     after_first = recorded_batches(pg, model)
-    (results / "counted").touch()
+    try:
+        answers = ask_mlflow(f"http://127.0.0.1:{mlflow_port}", model, sm, mlflow_monitor_secret["ARN"])
+    finally:
+        (results / "counted").touch()
     output, _ = host.communicate(timeout=900)
 
     def log(name: str) -> str:
@@ -503,7 +526,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
 
     detail = "\n".join(
         f"--- {n}\n{log(n)[-3000:]}"
-        for n in ("mlflow-pre.log", "mlflow.log", "train.log", "monitor-1.log", "monitor-2.log")
+        for n in ("mlflow-pre.log", "mlflow.log", "mlflow-post.log", "train.log", "monitor-1.log", "monitor-2.log")
     )
     assert host.returncode == 0, output + detail
     assert log("train.rc").strip() == "0", detail
@@ -519,6 +542,57 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
 
     assert after_first == 1, detail
     assert recorded_batches(pg, model) == 1, "the second run must record nothing new\n" + detail
+
+    # Basic auth: nobody without the monitor's (or the admin's) password reads or moves anything.
+    assert "MANAGE on model driftloop-model, EDIT on experiment driftloop" in log("mlflow-post.log")
+    assert answers == {
+        "move champion, no credentials": 401,
+        "move champion, wrong password": 401,
+        "read champion, no credentials": 401,
+        "read champion, monitor": 200,
+        "move champion, monitor": 200,
+        "create a user, monitor": 403,
+    }, answers
+
+
+def ask_mlflow(base_url: str, model: str, sm, monitor_secret_arn: str) -> dict[str, int]:
+    """HTTP status of what an outsider, and the monitor's user, may do to the registry (basic auth on)."""
+    monitor = json.loads(sm.get_secret_value(SecretId=monitor_secret_arn)["SecretString"])
+
+    def status(method: str, path: str, body: dict | None = None, auth: tuple[str, str] | None = None) -> int:
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = "Basic " + b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(base_url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    alias = "/api/2.0/mlflow/registered-models/alias"
+    read = f"{alias}?name={model}&alias=champion"
+    user = (monitor["username"], monitor["password"])
+    with urllib.request.urlopen(
+        urllib.request.Request(
+            base_url + read,
+            headers={"Authorization": "Basic " + b64encode(f"{user[0]}:{user[1]}".encode()).decode()},
+        ),
+        timeout=30,
+    ) as response:
+        champion = json.load(response)["model_version"]["version"]
+    move = {"name": model, "alias": "champion", "version": champion}  # to where it is: harmless if allowed
+    return {
+        "move champion, no credentials": status("POST", alias, move),
+        "move champion, wrong password": status("POST", alias, move, (monitor["username"], "not-the-password")),
+        "read champion, no credentials": status("GET", read),
+        "read champion, monitor": status("GET", read, auth=user),
+        "move champion, monitor": status("POST", alias, move, user),
+        "create a user, monitor": status(
+            "POST", "/api/2.0/mlflow/users/create", {"username": "intruder", "password": "x" * 16}, user
+        ),
+    }
 
 
 def upload_batch(path: Path, inbox: str, endpoint: str) -> None:

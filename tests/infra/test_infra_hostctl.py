@@ -45,17 +45,26 @@ def hostctl(monkeypatch):
 
 def test_init_secrets_fills_only_empty_secrets(hostctl, monkeypatch):
     monkeypatch.setenv("DRIFTLOOP_MLFLOW_ADMIN_SECRET_ARN", "admin")
+    monkeypatch.setenv("DRIFTLOOP_MLFLOW_MONITOR_SECRET_ARN", "monitor")
+    monkeypatch.setenv("DRIFTLOOP_GRAFANA_SECRET_KEY_ARN", "grafana-key")
     client = FakeSecrets({"grafana": "kept"})
     hostctl.init_secrets(client)
-    assert set(client.put) == {"admin"}
+    assert set(client.put) == {"admin", "monitor", "grafana-key"}
     admin = json.loads(client.put["admin"])
     assert admin["username"] == "admin" and len(admin["password"]) >= 24 and admin["flask_secret_key"]
+    monitor = json.loads(client.put["monitor"])
+    assert monitor["username"] == "driftloop-monitor" and len(monitor["password"]) >= 24
+    assert monitor["password"] != admin["password"]
+    assert len(client.put["grafana-key"]) >= 32
     hostctl.init_secrets(client)
-    assert set(client.put) == {"admin"}, "a second boot must not regenerate"
+    assert set(client.put) == {"admin", "monitor", "grafana-key"}, "a second boot must not regenerate"
 
 
 def test_exec_puts_secrets_in_the_child_environment_only(hostctl, monkeypatch):
-    client = FakeSecrets({"db": json.dumps({"username": "driftloop", "password": "db-pw"}), "grafana": "gf-pw"})
+    monkeypatch.setenv("DRIFTLOOP_GRAFANA_SECRET_KEY_ARN", "grafana-key")
+    client = FakeSecrets(
+        {"db": json.dumps({"username": "driftloop", "password": "db-pw"}), "grafana": "gf-pw", "grafana-key": "gf-key"}
+    )
     monkeypatch.setattr(hostctl, "secrets_client", lambda: client)
     calls = []
     monkeypatch.setattr(hostctl.os, "execvpe", lambda path, argv, env: calls.append((argv, env)))
@@ -64,6 +73,7 @@ def test_exec_puts_secrets_in_the_child_environment_only(hostctl, monkeypatch):
     assert argv == ["docker", "compose", "-f", "docker/compose.yaml", "up", "-d"]
     assert env["PGPASSWORD"] == env["PIPELINE_METRICS_DB_PASSWORD"] == env["METRICS_DB_PASSWORD"] == "db-pw"
     assert env["GF_SECURITY_ADMIN_PASSWORD"] == "gf-pw"
+    assert env["GF_SECURITY_SECRET_KEY"] == "gf-key"  # pragma: allowlist secret
     assert "PGPASSWORD" not in hostctl.os.environ
 
 
@@ -76,3 +86,109 @@ def test_exec_without_flags_adds_no_secret(hostctl, monkeypatch):
     argv, env = calls[0]
     assert argv == ["true"]
     assert not {"PGPASSWORD", "GF_SECURITY_ADMIN_PASSWORD", "MLFLOW_TRACKING_PASSWORD"} & set(env)
+
+
+def admin_and_monitor(hostctl, monkeypatch):
+    monkeypatch.setenv("DRIFTLOOP_MLFLOW_ADMIN_SECRET_ARN", "admin")
+    monkeypatch.setenv("DRIFTLOOP_MLFLOW_MONITOR_SECRET_ARN", "monitor")
+    return FakeSecrets(
+        {
+            "admin": json.dumps({"username": "admin", "password": "admin-pw", "flask_secret_key": "flask"}),
+            "monitor": json.dumps({"username": "driftloop-monitor", "password": "monitor-pw"}),
+        }
+    )
+
+
+def test_the_server_gets_the_admin_and_the_pipeline_the_monitor_user(hostctl, monkeypatch):
+    client = admin_and_monitor(hostctl, monkeypatch)
+    monkeypatch.setattr(hostctl, "secrets_client", lambda: client)
+    calls = []
+    monkeypatch.setattr(hostctl.os, "execvpe", lambda path, argv, env: calls.append((argv, env)))
+    hostctl.main(["exec", "--mlflow-admin", "--", "mlflow-server.sh"])
+    hostctl.main(["exec", "--mlflow-monitor", "--", "pipeline", "monitor"])
+    (_, server), (_, pipeline) = calls
+    assert server["MLFLOW_AUTH_ADMIN_USERNAME"] == "admin"
+    assert server["MLFLOW_AUTH_ADMIN_PASSWORD"] == "admin-pw"  # pragma: allowlist secret
+    assert server["MLFLOW_FLASK_SERVER_SECRET_KEY"] == "flask"  # pragma: allowlist secret
+    assert "MLFLOW_TRACKING_PASSWORD" not in server
+    assert pipeline["MLFLOW_TRACKING_USERNAME"] == "driftloop-monitor"
+    assert pipeline["MLFLOW_TRACKING_PASSWORD"] == "monitor-pw"  # pragma: allowlist secret
+    assert not [k for k in pipeline if k.startswith("MLFLOW_AUTH_ADMIN")], "the pipeline never holds the admin"
+
+
+class FakeMlflow:
+    """Answers the admin API calls init-mlflow-users makes, and records them."""
+
+    def __init__(self, users=(), experiments=None, grants=()):
+        self.users = set(users)
+        self.experiments = dict(experiments or {})
+        self.grants = set(grants)
+        self.calls = []
+
+    def __call__(self, api, method, path, body=None, query=None):
+        self.calls.append((method, path.rsplit("/mlflow/", 1)[1], body or query))
+        if path.endswith("/users/get"):
+            return (200, {}) if query["username"] in self.users else (404, {"error_code": "RESOURCE_DOES_NOT_EXIST"})
+        if path.endswith("/users/create"):
+            self.users.add(body["username"])
+            return 200, {}
+        if path.endswith("/users/update-password"):
+            return (200, {}) if body["username"] in self.users else (404, {})
+        if path.endswith("/experiments/get-by-name"):
+            name = query["experiment_name"]
+            if name in self.experiments:
+                return 200, {"experiment": {"experiment_id": self.experiments[name]}}
+            return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST"}
+        if path.endswith("/experiments/create"):
+            self.experiments[body["name"]] = "7"
+            return 200, {"experiment_id": "7"}
+        key = (body["username"], body["resource_type"], body["resource_id"])
+        if path.endswith("/grant"):
+            if key in self.grants:
+                return 400, {"error_code": "RESOURCE_ALREADY_EXISTS"}
+            self.grants.add(key)
+        if path.endswith("/revoke"):
+            self.grants.discard(key)
+        return 200, {}
+
+
+def test_init_mlflow_users_creates_the_monitor_and_grants_what_it_needs(hostctl, monkeypatch):
+    client = admin_and_monitor(hostctl, monkeypatch)
+    monkeypatch.setenv("DRIFTLOOP_MLFLOW_PORT", "5000")
+    monkeypatch.setenv("PIPELINE_MODEL_NAME", "driftloop-model")
+    monkeypatch.delenv("PIPELINE_EXPERIMENT_NAME", raising=False)
+    monkeypatch.setattr(hostctl, "wait_for_mlflow", lambda url, timeout: None)
+    mlflow = FakeMlflow()
+    monkeypatch.setattr(hostctl.MlflowAdmin, "call", lambda api, *args, **kwargs: mlflow(api, *args, **kwargs))
+    hostctl.init_mlflow_users(client)
+    created = {"username": "driftloop-monitor", "password": "monitor-pw"}  # pragma: allowlist secret
+    assert ("POST", "users/create", created) in mlflow.calls
+    grants = [body for method, path, body in mlflow.calls if path == "users/permissions/grant"]
+    assert grants == [
+        {
+            "username": "driftloop-monitor",
+            "resource_type": "registered_model",
+            "resource_id": "driftloop-model",
+            "permission": "MANAGE",  # delete_registered_model_alias (previous) needs it; EDIT does not
+        },
+        {"username": "driftloop-monitor", "resource_type": "experiment", "resource_id": "7", "permission": "EDIT"},
+    ]
+    assert mlflow.experiments == {"driftloop": "7"}
+
+    # A restart: the user exists (its password is set from the secret again), the grants are replaced.
+    mlflow.calls.clear()
+    hostctl.init_mlflow_users(client)
+    paths = [path for _, path, _ in mlflow.calls]
+    assert "users/create" not in paths and "users/update-password" in paths
+    assert paths.count("users/permissions/revoke") == 2 and "experiments/create" not in paths
+
+
+def test_init_mlflow_users_does_nothing_without_basic_auth(hostctl, monkeypatch):
+    monkeypatch.setattr(hostctl, "wait_for_mlflow", lambda url, timeout: pytest.fail("must not wait"))
+    hostctl.init_mlflow_users(FakeSecrets({}))
+
+
+def test_default_experiment_is_the_pipelines(hostctl):
+    from pipeline.settings import Settings
+
+    assert Settings.model_fields["experiment_name"].default == hostctl.DEFAULT_EXPERIMENT

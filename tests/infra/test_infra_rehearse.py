@@ -26,7 +26,11 @@ PROVIDER_SETTINGS = {
 }
 MODULE_SETTINGS = {
     "network": {"availability_zones": ["us-east-1a", "us-east-1b"]},
-    "tracking_host": {"ami_id": "ami-785db401", "enable_detailed_monitoring": False},
+    "tracking_host": {
+        "ami_id": "ami-785db401",
+        "enable_detailed_monitoring": False,
+        "associate_public_ip_address": True,
+    },
 }
 
 # The endpoint each AWS resource or data source type of the modules is served by. Types absent here
@@ -47,6 +51,8 @@ SERVICE_OF_PREFIX = {
     "aws_security_group": "ec2",
     "aws_default_security_group": "ec2",
     "aws_internet_gateway": "ec2",
+    "aws_nat_gateway": "ec2",
+    "aws_eip": "ec2",
     "aws_route_table": "ec2",
     "aws_flow_log": "ec2",
     "aws_instance": "ec2",

@@ -68,12 +68,57 @@ def test_ssm_session_manager_instead_of_ssh():
     assert 22 not in ports
 
 
-def test_no_open_ingress_default():
+def test_no_ingress_to_the_host_by_default():
+    """The AWS env opens no port: it passes no allowed_cidrs, so the network module makes no ingress rule."""
     assert variable(NETWORK, "allowed_cidrs")["default"] == []
-    env_cidrs = variable(ENVS / "aws", "allowed_cidrs")
-    assert "default" not in env_cidrs, "the AWS env must make users name their own CIDRs"
-    conditions = " ".join(v["condition"] for v in env_cidrs["validation"])
-    assert '!contains(var.allowed_cidrs, "0.0.0.0/0")' in conditions
+    assert "allowed_cidrs" not in named_blocks(ENVS / "aws", "variable")
+    call = named_blocks(ENVS / "aws", "module")["network"]
+    assert "allowed_cidrs" not in call
+
+
+def test_no_public_address_by_default():
+    instance = host_instance()
+    assert instance["associate_public_ip_address"] == "${var.associate_public_ip_address}"
+    assert variable(HOST, "associate_public_ip_address")["default"] is False
+    assert variable(ENVS / "aws", "host_public_ip")["default"] is False
+    call = named_blocks(ENVS / "aws", "module")["tracking_host"]
+    assert call["associate_public_ip_address"] == "${var.host_public_ip}"
+    # Without a public address the host sits in a subnet whose egress goes through the NAT gateway.
+    assert call["subnet_id"] == (
+        "${var.host_public_ip ? module.network.public_subnet_ids[0] : module.network.host_subnet_ids[0]}"
+    )
+    assert named_blocks(ENVS / "aws", "module")["network"]["create_nat_gateway"] == "${!var.host_public_ip}"
+    route = first(resources(NETWORK, "aws_route_table")["host"]["route"])
+    assert route["nat_gateway_id"] == "${aws_nat_gateway.this[0].id}" and "gateway_id" not in route
+    assert resources(NETWORK, "aws_subnet")["host"].get("map_public_ip_on_launch") in (None, False)
+    # No skip for CKV_AWS_88 (EC2 with a public IP) any more.
+    assert "CKV_AWS_88" not in (HOST / "main.tf").read_text()
+
+
+def test_services_are_reached_through_ssm_port_forwarding():
+    outputs = named_blocks(HOST, "output")
+    for service in ("mlflow", "grafana"):
+        command = outputs[f"{service}_port_forward_command"]["value"]
+        assert command.startswith("aws ssm start-session --target ${aws_instance.this.id}")
+        assert "--document-name AWS-StartPortForwardingSession" in command
+        port = f'${{var.service_ports["{service}"]}}'
+        assert f"--parameters portNumber={port},localPortNumber={port}" in command
+    assert outputs["tracking_uri"]["value"] == 'http://localhost:${var.service_ports["mlflow"]}'
+    assert outputs["grafana_url"]["value"] == 'http://localhost:${var.service_ports["grafana"]}'
+    assert "public_dns" not in outputs and "adminer_url" not in outputs
+    env_outputs = named_blocks(ENVS / "aws", "output")
+    assert {"mlflow_port_forward_command", "grafana_port_forward_command"} <= set(env_outputs)
+    assert "adminer_url" not in env_outputs, "Adminer is not served on AWS"
+
+
+def test_basic_auth_on_by_default():
+    assert variable(HOST, "enable_basic_auth")["default"] is True
+    assert variable(ENVS / "aws", "enable_basic_auth")["default"] is True
+    call = named_blocks(ENVS / "aws", "module")["tracking_host"]
+    assert call["enable_basic_auth"] == "${var.enable_basic_auth}"
+    generated = load_dir(HOST)["locals"][0]["generated_secrets"]
+    for secret in ("grafana-admin", "grafana-secret-key", "mlflow-admin", "mlflow-monitor"):
+        assert f'"{secret}"' in generated, secret
 
 
 def test_host_ingress_only_from_allowed_cidrs_on_service_ports():

@@ -21,7 +21,11 @@ module "network" {
   vpc_id             = var.vpc_id
   public_subnet_ids  = var.public_subnet_ids
   private_subnet_ids = var.private_subnet_ids
-  allowed_cidrs      = var.allowed_cidrs
+  host_subnet_ids    = var.host_subnet_ids
+
+  # No allowed_cidrs: the host's security group admits no one; MLflow and Grafana are reached through SSM
+  # port forwarding. Without a public address the host's egress goes through a NAT gateway.
+  create_nat_gateway = !var.host_public_ip
 
   tags = local.tags
 }
@@ -66,8 +70,10 @@ module "tracking_host" {
   name               = var.name
   instance_type      = var.instance_type
   key_name           = var.key_name
-  subnet_id          = module.network.public_subnet_ids[0]
   security_group_ids = [module.network.host_security_group_id]
+
+  associate_public_ip_address = var.host_public_ip
+  subnet_id                   = var.host_public_ip ? module.network.public_subnet_ids[0] : module.network.host_subnet_ids[0]
 
   artifact_bucket_name = module.artifact_store.bucket_id
   artifact_bucket_arn  = module.artifact_store.bucket_arn

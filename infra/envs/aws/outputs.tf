@@ -1,6 +1,16 @@
 output "tracking_uri" {
-  description = "MLflow tracking URI; export it as MLFLOW_TRACKING_URI / PIPELINE_TRACKING_URI from an allowed address."
+  description = "MLflow on your machine while mlflow_port_forward_command runs; export it as MLFLOW_TRACKING_URI."
   value       = module.tracking_host.tracking_uri
+}
+
+output "mlflow_port_forward_command" {
+  description = "Forwards localhost:5000 to MLflow on the host through SSM Session Manager (no open port, no public address)."
+  value       = module.tracking_host.mlflow_port_forward_command
+}
+
+output "grafana_port_forward_command" {
+  description = "Forwards localhost:3000 to Grafana on the host through SSM Session Manager."
+  value       = module.tracking_host.grafana_port_forward_command
 }
 
 output "artifact_bucket" {
@@ -29,7 +39,7 @@ output "db_secret_arn" {
 }
 
 output "grafana_url" {
-  description = "Grafana dashboards."
+  description = "Grafana on your machine while grafana_port_forward_command runs."
   value       = module.tracking_host.grafana_url
 }
 
@@ -39,13 +49,13 @@ output "grafana_admin_secret_arn" {
 }
 
 output "mlflow_admin_secret_arn" {
-  description = "Secret holding the MLflow basic-auth admin, when enable_basic_auth is on."
+  description = "Secret holding the MLflow basic-auth admin (JSON: username, password); null with enable_basic_auth off."
   value       = module.tracking_host.mlflow_admin_secret_arn
 }
 
-output "adminer_url" {
-  description = "Adminer, to browse the databases (server: the db_endpoint host)."
-  value       = module.tracking_host.adminer_url
+output "mlflow_monitor_secret_arn" {
+  description = "Secret holding the monitor's MLflow user (JSON: username, password); null with enable_basic_auth off."
+  value       = module.tracking_host.mlflow_monitor_secret_arn
 }
 
 output "instance_id" {

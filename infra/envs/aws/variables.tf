@@ -26,21 +26,6 @@ variable "tags" {
   default     = {}
 }
 
-variable "allowed_cidrs" {
-  description = "IPv4 CIDRs that may reach MLflow, Grafana and Adminer, e.g. your VPN's egress /32. No default on purpose."
-  type        = list(string)
-
-  validation {
-    condition     = length(var.allowed_cidrs) > 0 && alltrue([for c in var.allowed_cidrs : can(cidrhost(c, 0))])
-    error_message = "allowed_cidrs must list at least one valid IPv4 CIDR, e.g. [\"203.0.113.10/32\"]."
-  }
-
-  validation {
-    condition     = !contains(var.allowed_cidrs, "0.0.0.0/0")
-    error_message = "0.0.0.0/0 would open MLflow, Grafana and Adminer to the internet; list your own addresses."
-  }
-}
-
 variable "create_vpc" {
   description = "Create a VPC for the stack; false reuses vpc_id and the subnet ids below."
   type        = bool
@@ -66,6 +51,12 @@ variable "vpc_id" {
 
 variable "public_subnet_ids" {
   description = "Existing public subnets, when create_vpc is false."
+  type        = list(string)
+  default     = []
+}
+
+variable "host_subnet_ids" {
+  description = "Existing subnets with a route to a NAT gateway, for the host, when create_vpc is false and host_public_ip is off."
   type        = list(string)
   default     = []
 }
@@ -206,7 +197,13 @@ variable "monitor_schedule" {
 }
 
 variable "enable_basic_auth" {
-  description = "Put MLflow's basic-auth app in front of the tracking server."
+  description = "Put MLflow's basic-auth app in front of the tracking server (admin and monitor users generated on the host)."
+  type        = bool
+  default     = true
+}
+
+variable "host_public_ip" {
+  description = "Give the host a public IPv4 address for its egress instead of a NAT gateway (about $33 a month less). Nothing listens on it: its security group admits no one and the services bind 127.0.0.1."
   type        = bool
   default     = false
 }

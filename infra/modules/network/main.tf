@@ -283,3 +283,59 @@ resource "aws_vpc_security_group_ingress_rule" "db_from_host" {
 
   tags = var.tags
 }
+
+################################################################################
+# Egress of a host without a public address: host subnets routed through a NAT gateway
+################################################################################
+
+resource "aws_eip" "nat" {
+  count = var.create_vpc && var.create_nat_gateway ? 1 : 0
+
+  domain = "vpc"
+
+  tags = merge(var.tags, { Name = "${var.name}-nat" })
+
+  depends_on = [aws_internet_gateway.this]
+}
+
+resource "aws_nat_gateway" "this" {
+  count = var.create_vpc && var.create_nat_gateway ? 1 : 0
+
+  allocation_id = aws_eip.nat[0].id
+  subnet_id     = aws_subnet.public[0].id
+
+  tags = merge(var.tags, { Name = var.name })
+
+  depends_on = [aws_internet_gateway.this]
+}
+
+# Between the public (netnum 0-3) and the private (8-11) subnets; outbound only, through the NAT gateway.
+resource "aws_subnet" "host" {
+  count = var.create_vpc && var.create_nat_gateway ? var.az_count : 0
+
+  vpc_id            = aws_vpc.this[0].id
+  availability_zone = local.azs[count.index]
+  cidr_block        = cidrsubnet(var.vpc_cidr, 4, count.index + 4)
+
+  tags = merge(var.tags, { Name = "${var.name}-host-${local.azs[count.index]}", Tier = "host" })
+}
+
+resource "aws_route_table" "host" {
+  count = var.create_vpc && var.create_nat_gateway ? 1 : 0
+
+  vpc_id = aws_vpc.this[0].id
+
+  route {
+    cidr_block     = "0.0.0.0/0"
+    nat_gateway_id = aws_nat_gateway.this[0].id
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-host" })
+}
+
+resource "aws_route_table_association" "host" {
+  count = var.create_vpc && var.create_nat_gateway ? var.az_count : 0
+
+  subnet_id      = aws_subnet.host[count.index].id
+  route_table_id = aws_route_table.host[0].id
+}

@@ -32,3 +32,8 @@ output "private_route_table_ids" {
   description = "Route tables of the private subnets this module creates (empty with create_vpc = false)."
   value       = aws_route_table.private[*].id
 }
+
+output "host_subnet_ids" {
+  description = "Subnets for a host without a public address (outbound through the NAT gateway); empty when create_nat_gateway is false."
+  value       = var.create_vpc ? aws_subnet.host[*].id : var.host_subnet_ids
+}

@@ -114,3 +114,15 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "create_nat_gateway" {
+  description = "Create host subnets whose outbound traffic goes through a NAT gateway, so the host needs no public address (only for a VPC this module creates)."
+  type        = bool
+  default     = true
+}
+
+variable "host_subnet_ids" {
+  description = "Existing subnets with a route to a NAT gateway for a host without a public address, when create_vpc is false."
+  type        = list(string)
+  default     = []
+}

@@ -12,9 +12,16 @@ locals {
   ami_id = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.ami[0].value)
 
   # Secrets whose value the host generates on first boot, so it never passes through Terraform state.
+  # (The hashicorp/random provider would put the values in the state; the host's role fills them instead.)
   generated_secrets = merge(
-    { "grafana-admin" = "Grafana admin password of ${var.name}, generated on the host" },
-    var.enable_basic_auth ? { "mlflow-admin" = "MLflow basic-auth admin of ${var.name}, generated on the host" } : {},
+    {
+      "grafana-admin"      = "Grafana admin password of ${var.name}, generated on the host"
+      "grafana-secret-key" = "Grafana secret_key of ${var.name} (encrypts its stored datasource password), generated on the host"
+    },
+    var.enable_basic_auth ? {
+      "mlflow-admin"   = "MLflow basic-auth admin of ${var.name}, generated on the host"
+      "mlflow-monitor" = "MLflow user of the monitor of ${var.name} (MANAGE on its model, EDIT on its experiment), generated on the host"
+    } : {},
   )
 
   kms_key_arns = compact(concat([var.kms_key_arn], var.kms_key_arns))
@@ -23,37 +30,40 @@ locals {
   inbox_uri = "s3://${var.artifact_bucket_name}/${var.inbox_prefix}${var.model_name}/"
 
   user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
-    name                    = var.name
-    region                  = data.aws_region.current.name
-    project_git_url         = var.project_git_url
-    project_git_ref         = var.project_git_ref
-    project_pip_spec        = var.project_pip_spec
-    enable_basic_auth       = var.enable_basic_auth
-    mlflow_port             = var.service_ports["mlflow"]
-    extra_allowed_hosts     = join(",", var.extra_allowed_hosts)
-    artifact_bucket         = var.artifact_bucket_name
-    db_host                 = var.db_host
-    db_port                 = var.db_port
-    db_username             = var.db_username
-    db_secret_arn           = var.db_secret_arn
-    mlflow_db_name          = var.mlflow_db_name
-    metrics_db_name         = var.metrics_db_name
-    auth_db_name            = var.auth_db_name
-    grafana_secret_arn      = aws_secretsmanager_secret.generated["grafana-admin"].arn
-    mlflow_admin_secret_arn = var.enable_basic_auth ? aws_secretsmanager_secret.generated["mlflow-admin"].arn : ""
-    model_name              = var.model_name
-    compose_file            = var.compose_file
-    monitor_schedule        = var.monitor_schedule
-    monitor_timeout         = var.monitor_timeout
-    monitor_memory_max      = var.monitor_memory_max
-    notify_sns_topic_arn    = var.notify_sns_topic_arn == null ? "" : var.notify_sns_topic_arn
-    inbox_uri               = local.inbox_uri
-    bootstrap_champion      = var.bootstrap_training_data != ""
-    bootstrap_training_data = var.bootstrap_training_data
-    hostctl_py              = file("${path.module}/templates/hostctl.py")
-    mlflow_server_sh        = file("${path.module}/templates/mlflow-server.sh")
-    bootstrap_sh            = file("${path.module}/templates/bootstrap.sh")
-    run_pipeline_sh         = file("${path.module}/templates/run-pipeline.sh")
+    name                      = var.name
+    region                    = data.aws_region.current.name
+    project_git_url           = var.project_git_url
+    project_git_ref           = var.project_git_ref
+    project_pip_spec          = var.project_pip_spec
+    enable_basic_auth         = var.enable_basic_auth
+    mlflow_port               = var.service_ports["mlflow"]
+    grafana_port              = var.service_ports["grafana"]
+    extra_allowed_hosts       = join(",", var.extra_allowed_hosts)
+    artifact_bucket           = var.artifact_bucket_name
+    db_host                   = var.db_host
+    db_port                   = var.db_port
+    db_username               = var.db_username
+    db_secret_arn             = var.db_secret_arn
+    mlflow_db_name            = var.mlflow_db_name
+    metrics_db_name           = var.metrics_db_name
+    auth_db_name              = var.auth_db_name
+    grafana_secret_arn        = aws_secretsmanager_secret.generated["grafana-admin"].arn
+    grafana_secret_key_arn    = aws_secretsmanager_secret.generated["grafana-secret-key"].arn
+    mlflow_admin_secret_arn   = var.enable_basic_auth ? aws_secretsmanager_secret.generated["mlflow-admin"].arn : ""
+    mlflow_monitor_secret_arn = var.enable_basic_auth ? aws_secretsmanager_secret.generated["mlflow-monitor"].arn : ""
+    model_name                = var.model_name
+    compose_file              = var.compose_file
+    monitor_schedule          = var.monitor_schedule
+    monitor_timeout           = var.monitor_timeout
+    monitor_memory_max        = var.monitor_memory_max
+    notify_sns_topic_arn      = var.notify_sns_topic_arn == null ? "" : var.notify_sns_topic_arn
+    inbox_uri                 = local.inbox_uri
+    bootstrap_champion        = var.bootstrap_training_data != ""
+    bootstrap_training_data   = var.bootstrap_training_data
+    hostctl_py                = file("${path.module}/templates/hostctl.py")
+    mlflow_server_sh          = file("${path.module}/templates/mlflow-server.sh")
+    bootstrap_sh              = file("${path.module}/templates/bootstrap.sh")
+    run_pipeline_sh           = file("${path.module}/templates/run-pipeline.sh")
   })
 }
 
@@ -172,7 +182,6 @@ resource "aws_iam_instance_profile" "host" {
 ################################################################################
 
 resource "aws_instance" "this" {
-  #checkov:skip=CKV_AWS_88:The host serves MLflow, Grafana and Adminer to allowed_cidrs directly; its security group admits no one else.
   ami                         = local.ami_id
   instance_type               = var.instance_type
   subnet_id                   = var.subnet_id
@@ -183,6 +192,8 @@ resource "aws_instance" "this" {
   ebs_optimized               = true
   monitoring                  = var.enable_detailed_monitoring
 
+  # No public address unless asked (then for egress only: the services listen on 127.0.0.1 and the
+  # security group admits nothing); people reach them through SSM port forwarding.
   # Gzipped to stay under the 16 KiB user-data limit; a change replaces the host (its state lives in RDS and S3).
   user_data_base64            = base64gzip(local.user_data)
   user_data_replace_on_change = true

@@ -3,14 +3,9 @@ output "instance_id" {
   value       = aws_instance.this.id
 }
 
-output "public_dns" {
-  description = "Public DNS name of the host (changes if the instance is stopped and started)."
-  value       = aws_instance.this.public_dns
-}
-
 output "public_ip" {
-  description = "Public IPv4 address of the host."
-  value       = aws_instance.this.public_ip
+  description = "Public IPv4 address of the host, for its egress only; null unless associate_public_ip_address (nothing listens on it)."
+  value       = var.associate_public_ip_address ? aws_instance.this.public_ip : null
 }
 
 output "private_ip" {
@@ -19,18 +14,23 @@ output "private_ip" {
 }
 
 output "tracking_uri" {
-  description = "MLflow tracking URI (PIPELINE_TRACKING_URI / MLFLOW_TRACKING_URI for clients in allowed_cidrs)."
-  value       = "http://${aws_instance.this.public_dns}:${var.service_ports["mlflow"]}"
+  description = "MLflow tracking URI on your machine while mlflow_port_forward_command runs (MLFLOW_TRACKING_URI / PIPELINE_TRACKING_URI)."
+  value       = "http://localhost:${var.service_ports["mlflow"]}"
 }
 
 output "grafana_url" {
-  description = "Grafana on the host."
-  value       = "http://${aws_instance.this.public_dns}:${var.service_ports["grafana"]}"
+  description = "Grafana on your machine while grafana_port_forward_command runs."
+  value       = "http://localhost:${var.service_ports["grafana"]}"
 }
 
-output "adminer_url" {
-  description = "Adminer on the host."
-  value       = "http://${aws_instance.this.public_dns}:${var.service_ports["adminer"]}"
+output "mlflow_port_forward_command" {
+  description = "Forwards localhost:<mlflow port> on your machine to MLflow on the host's 127.0.0.1, through SSM (needs the Session Manager plugin)."
+  value       = "aws ssm start-session --target ${aws_instance.this.id} --region ${data.aws_region.current.name} --document-name AWS-StartPortForwardingSession --parameters portNumber=${var.service_ports["mlflow"]},localPortNumber=${var.service_ports["mlflow"]}"
+}
+
+output "grafana_port_forward_command" {
+  description = "Forwards localhost:<grafana port> on your machine to Grafana on the host's 127.0.0.1, through SSM (needs the Session Manager plugin)."
+  value       = "aws ssm start-session --target ${aws_instance.this.id} --region ${data.aws_region.current.name} --document-name AWS-StartPortForwardingSession --parameters portNumber=${var.service_ports["grafana"]},localPortNumber=${var.service_ports["grafana"]}"
 }
 
 output "iam_role_name" {
@@ -49,8 +49,13 @@ output "grafana_admin_secret_arn" {
 }
 
 output "mlflow_admin_secret_arn" {
-  description = "Secret the host fills with the MLflow basic-auth admin on first boot; null when basic auth is off."
+  description = "Secret the host fills with the MLflow basic-auth admin (JSON: username, password) on first boot; null when basic auth is off."
   value       = try(aws_secretsmanager_secret.generated["mlflow-admin"].arn, null)
+}
+
+output "mlflow_monitor_secret_arn" {
+  description = "Secret the host fills with the monitor's MLflow user (JSON: username, password) on first boot; null when basic auth is off."
+  value       = try(aws_secretsmanager_secret.generated["mlflow-monitor"].arn, null)
 }
 
 output "ssm_session_command" {

@@ -9,7 +9,7 @@ variable "name" {
 }
 
 variable "instance_type" {
-  description = "EC2 instance type. MLflow, Grafana, Adminer and a retraining run share it."
+  description = "EC2 instance type. MLflow, Grafana and a retraining run share it."
   type        = string
   default     = "t3.medium"
 
@@ -32,7 +32,7 @@ variable "ami_ssm_parameter" {
 }
 
 variable "subnet_id" {
-  description = "Public subnet to run the host in."
+  description = "Subnet to run the host in: one with a route to a NAT gateway, or a public one with associate_public_ip_address."
   type        = string
 }
 
@@ -42,9 +42,9 @@ variable "security_group_ids" {
 }
 
 variable "associate_public_ip_address" {
-  description = "Give the host a public IPv4 address, so allowed_cidrs can reach it without a VPN."
+  description = "Give the host a public IPv4 address for its egress (in a public subnet, instead of a NAT gateway). Nothing listens on it: the services bind 127.0.0.1."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "key_name" {
@@ -132,9 +132,9 @@ variable "auth_db_name" {
 }
 
 variable "enable_basic_auth" {
-  description = "Run MLflow with --app-name basic-auth; its admin credentials are generated on the host into Secrets Manager."
+  description = "Run MLflow with --app-name basic-auth; its admin and the monitor's user are generated on the host into Secrets Manager."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "project_git_url" {
@@ -165,7 +165,7 @@ variable "project_pip_spec" {
 }
 
 variable "compose_file" {
-  description = "Compose file of the project, relative to the clone, that defines the grafana and adminer services."
+  description = "Compose file of the project, relative to the clone, that defines the grafana service."
   type        = string
   default     = "docker/compose.yaml"
 }
@@ -248,22 +248,21 @@ variable "notify_sns_topic_arn" {
 }
 
 variable "service_ports" {
-  description = "Ports of MLflow, Grafana and Adminer on the host (Grafana's and Adminer's are set by the compose file)."
+  description = "Ports MLflow and Grafana listen on, on the host's 127.0.0.1 (reached through SSM port forwarding)."
   type        = map(number)
   default = {
     mlflow  = 5000
     grafana = 3000
-    adminer = 8080
   }
 
   validation {
-    condition     = alltrue([for k in ["mlflow", "grafana", "adminer"] : contains(keys(var.service_ports), k)])
-    error_message = "service_ports must name the mlflow, grafana and adminer ports."
+    condition     = alltrue([for k in ["mlflow", "grafana"] : contains(keys(var.service_ports), k)]) && alltrue([for p in values(var.service_ports) : p >= 1024 && p <= 65535])
+    error_message = "service_ports must name the mlflow and grafana ports, each between 1024 and 65535."
   }
 }
 
 variable "extra_allowed_hosts" {
-  description = "More Host header values MLflow accepts, e.g. a DNS name you point at the host."
+  description = "More Host header values MLflow accepts besides localhost:* and 127.0.0.1:* (what port forwarding sends)."
   type        = list(string)
   default     = []
 }

@@ -3,24 +3,11 @@
 # --mlflow-admin`, so PGPASSWORD (and the basic-auth admin, when enabled) are in the environment.
 set -euo pipefail
 
-imds() {
-  local token
-  token=$(curl -sf -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" \
-    http://169.254.169.254/latest/api/token) || return 0
-  curl -sf -H "X-aws-ec2-metadata-token: $token" \
-    "http://169.254.169.254/latest/meta-data/$1" || true
-}
-
 port="$DRIFTLOOP_MLFLOW_PORT"
 
-# MLflow 3 checks the Host header: allow the names this host is reached by, read at every start
-# because the public name changes when the instance is stopped and started.
-hosts="localhost:$port,127.0.0.1:$port"
-for name in "$(imds public-hostname)" "$(imds public-ipv4)" "$(imds local-hostname)" "$(imds local-ipv4)"; do
-  if [ -n "$name" ]; then
-    hosts="$hosts,$name,$name:$port"
-  fi
-done
+# On 127.0.0.1 only: people reach it through SSM port forwarding, which connects from the host itself.
+# MLflow 3 checks the Host header; a forwarded request carries localhost:<the local port>.
+hosts="localhost,localhost:*,127.0.0.1,127.0.0.1:*"
 if [ -n "${DRIFTLOOP_EXTRA_ALLOWED_HOSTS:-}" ]; then
   hosts="$hosts,$DRIFTLOOP_EXTRA_ALLOWED_HOSTS"
 fi
@@ -29,7 +16,7 @@ fi
 db="postgresql+psycopg2://$DRIFTLOOP_DB_USER@$DRIFTLOOP_DB_HOST:$DRIFTLOOP_DB_PORT"
 args=(
   server
-  --host 0.0.0.0
+  --host 127.0.0.1
   --port "$port"
   --backend-store-uri "$db/$DRIFTLOOP_MLFLOW_DB?sslmode=require"
   --serve-artifacts
@@ -38,14 +25,14 @@ args=(
 )
 
 if [ "${DRIFTLOOP_ENABLE_BASIC_AUTH:-false}" = "true" ]; then
+  # No password in the file: the admin comes from MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD (hostctl), and
+  # MLflow creates it on the first start against the empty user database.
   config="${RUNTIME_DIRECTORY:-/run/driftloop-mlflow}/basic_auth.ini"
   umask 077
   cat >"$config" <<INI
 [mlflow]
 default_permission = READ
 database_uri = $db/$DRIFTLOOP_AUTH_DB?sslmode=require
-admin_username = $MLFLOW_TRACKING_USERNAME
-admin_password = $MLFLOW_TRACKING_PASSWORD
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 INI
   export MLFLOW_AUTH_CONFIG_PATH="$config"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run a `pipeline` command the way the monitor timer runs it: as the driftloop user, with the host's
-# settings from /etc/driftloop/host.env and the database password from Secrets Manager (hostctl).
+# settings from /etc/driftloop/host.env, the database password and the monitor's MLflow user from
+# Secrets Manager (hostctl).
 #   sudo -u driftloop /usr/local/lib/driftloop/run-pipeline train --data s3://BUCKET/training/reference.csv
 set -euo pipefail
 
@@ -15,4 +16,4 @@ set -a
 set +a
 export HOME=/var/lib/driftloop
 cd /var/lib/driftloop
-exec /usr/local/lib/driftloop/hostctl exec --db --mlflow-admin -- /opt/driftloop/venv/bin/pipeline "$@"
+exec /usr/local/lib/driftloop/hostctl exec --db --mlflow-monitor -- /opt/driftloop/venv/bin/pipeline "$@"
