@@ -26,7 +26,8 @@ args=(
 
 if [ "${DRIFTLOOP_ENABLE_BASIC_AUTH:-false}" = "true" ]; then
   # No password in the file: the admin comes from MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD (hostctl), and
-  # MLflow creates it on the first start against the empty user database.
+  # MLflow creates it on the first start against the empty user database. A checked login is kept for 60 s
+  # (a password hash per request would cost most of a monitor run's time); a changed password waits that long.
   config="${RUNTIME_DIRECTORY:-/run/driftloop-mlflow}/basic_auth.ini"
   umask 077
   cat >"$config" <<INI
@@ -34,6 +35,7 @@ if [ "${DRIFTLOOP_ENABLE_BASIC_AUTH:-false}" = "true" ]; then
 default_permission = READ
 database_uri = $db/$DRIFTLOOP_AUTH_DB?sslmode=require
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+auth_cache_ttl_seconds = 60
 INI
   export MLFLOW_AUTH_CONFIG_PATH="$config"
   args+=(--app-name basic-auth)
