@@ -354,7 +354,35 @@ class Settings(BaseSettings):
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+class SettingsError(ValueError):
+    """A setting whose value is not what it takes (one line naming the environment variable)."""
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build the settings from the environment, with explicit overrides (CLI options) on top."""
+    """Build the settings from the environment, with explicit overrides (CLI options) on top.
+
+    Without ``PIPELINE_TRACKING_URI`` (in the environment or ``.env``), MLflow's own ``MLFLOW_TRACKING_URI`` is
+    honoured, so a machine already set up for MLflow needs nothing more. A bad value is a one-line
+    ``SettingsError`` naming its variable.
+    """
+    import os
+
+    from pydantic import ValidationError
+
     clean = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**clean)  # type: ignore[arg-type]
+    try:
+        settings = Settings(**clean)  # type: ignore[arg-type]
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = f"PIPELINE_{str(first['loc'][0]).upper()}" if first["loc"] else "a setting"
+        raise SettingsError(f"{name}={first.get('input')!r}: {first['msg']}") from None
+    mlflow_uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if mlflow_uri and "tracking_uri" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"tracking_uri": mlflow_uri})
+    return settings
+
+
+def unknown_variables(environ: dict[str, str]) -> list[str]:
+    """The ``PIPELINE_*`` variables that name no setting (a typo is otherwise ignored in silence)."""
+    known = {f"PIPELINE_{name.upper()}" for name in Settings.model_fields}
+    return sorted(key for key in environ if key.startswith("PIPELINE_") and key not in known)

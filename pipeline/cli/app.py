@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
     help="Monitor a tabular binary classifier for drift; retrain, tune, register and promote it, tracked in MLflow.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings=HELP_OPTIONS,
 )
 data_app = typer.Typer(help="Data utilities.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: embedded PostgreSQL, moto S3, MLflow server.", no_args_is_help=True)
@@ -21,8 +26,24 @@ inbox_app = typer.Typer(
 app.add_typer(inbox_app, name="inbox")
 
 
+def _say_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("driftloop")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            found = "unknown (not installed)"
+        typer.echo(f"driftloop {found}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _quiet_libraries() -> None:
+def _quiet_libraries(
+    show_version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_say_version, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """Keep the output ours: MLflow's URL prints, INFO logs and download bars are switched off."""
     import logging
     import os

@@ -87,8 +87,18 @@ def clean_errors() -> Iterator[None]:
 
 
 def cli_settings(model_name: str | None = None, **overrides: Any) -> Settings:
-    """The settings (environment, .env), with the command's --model-name over PIPELINE_MODEL_NAME."""
-    return load_settings(model_name=model_name, **overrides)
+    """The settings (environment, .env), with the command's --model-name over PIPELINE_MODEL_NAME; a bad value
+    fails in one line (exit 2), a ``PIPELINE_*`` variable that names no setting is warned of."""
+    import os
+
+    from pipeline.settings import SettingsError, unknown_variables
+
+    for name in unknown_variables(dict(os.environ)):
+        err_console.print(f"warning: {name} is not a setting and is ignored (README: Configuration)", highlight=False)
+    try:
+        return load_settings(model_name=model_name, **overrides)
+    except SettingsError as err:
+        fail(str(err))
 
 
 def collaborators(settings: Settings) -> Collaborators:

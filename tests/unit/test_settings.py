@@ -72,3 +72,32 @@ def test_a_group_reads_the_same_flat_environment_names(monkeypatch):
     assert settings.training.tuning_trials == 7 and settings.stack.tracking_uri == settings.tracking_uri
     with pytest.raises(Exception, match="frozen"):
         settings.policy.drift_threshold = 0.5  # type: ignore[misc]
+
+
+def test_mlflow_s_own_tracking_uri_is_honoured_unless_ours_is_set(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.delenv("PIPELINE_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://mlflow.example.org")
+    assert load_settings().tracking_uri == "https://mlflow.example.org"
+    monkeypatch.setenv("PIPELINE_TRACKING_URI", "http://10.0.0.5:5000")
+    assert load_settings().tracking_uri == "http://10.0.0.5:5000"
+    (tmp_path / ".env").write_text("PIPELINE_TRACKING_URI=http://from-dotenv:5000\n")
+    monkeypatch.delenv("PIPELINE_TRACKING_URI")
+    assert load_settings().tracking_uri == "http://from-dotenv:5000"  # ours, from .env, still wins
+
+
+def test_a_bad_value_is_one_line_naming_its_variable(monkeypatch):
+    from pipeline.settings import SettingsError
+
+    monkeypatch.setenv("PIPELINE_COOLDOWN_BATCHES", "often")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value).startswith("PIPELINE_COOLDOWN_BATCHES='often': ")
+    assert "\n" not in str(raised.value)
+
+
+def test_a_variable_that_names_no_setting_is_found():
+    from pipeline.settings import unknown_variables
+
+    environ = {"PIPELINE_DRIFT_TRESHOLD": "0.2", "PIPELINE_DRIFT_THRESHOLD": "0.2", "MLFLOW_TRACKING_URI": "x"}
+    assert unknown_variables(environ) == ["PIPELINE_DRIFT_TRESHOLD"]

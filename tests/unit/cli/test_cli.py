@@ -90,3 +90,23 @@ def test_help_lists_the_commands_in_their_order_whichever_module_registers_them(
         "schema",
         "inbox",
     ]
+
+
+def test_version_and_short_help():
+    from typer.testing import CliRunner
+
+    from pipeline.cli.main import app
+
+    version = CliRunner().invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("driftloop ")
+    for args in (["-h"], ["monitor", "-h"], ["stack", "-h"]):
+        shown = CliRunner().invoke(app, args)
+        assert shown.exit_code == 0 and "Usage:" in shown.output, args
+
+
+def test_a_bad_setting_is_one_line_with_exit_2_and_a_misspelled_one_is_warned_of():
+    imported, code, stderr = _probe("status", PIPELINE_COOLDOWN_BATCHES="often", PIPELINE_DRIFT_TRESHOLD="0.2")
+    assert code == 2 and imported == []
+    lines = stderr.strip().splitlines()
+    assert lines[0] == "warning: PIPELINE_DRIFT_TRESHOLD is not a setting and is ignored (README: Configuration)"
+    assert lines[1].startswith("error: PIPELINE_COOLDOWN_BATCHES='often': ") and len(lines) == 2
