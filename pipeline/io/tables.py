@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -129,6 +130,13 @@ def s3_failure(source: str, err: Exception) -> SourceUnavailable:
         return SourceUnavailable(
             f"{source}: no AWS credentials found (environment, ~/.aws or an instance role); "
             "set PIPELINE_S3_ENDPOINT_URL for the local stack"
+        )
+    tried = urlsplit(str(getattr(err, "kwargs", {}).get("endpoint_url") or ""))  # botocore's connection errors
+    endpoint = f"{tried.scheme}://{tried.netloc}" if tried.netloc else ""
+    if endpoint:
+        return SourceUnavailable(
+            f"{source}: S3 unreachable at {endpoint} ({err.__class__.__name__}); PIPELINE_S3_ENDPOINT_URL sets the "
+            "endpoint (empty for AWS itself)"
         )
     return SourceUnavailable(f"{source}: S3 unreachable ({err.__class__.__name__})")
 

@@ -216,3 +216,15 @@ def test_a_file_s3_will_not_give_is_the_source_s_failure_not_the_file_s():
             read_table(source, client)
     with pytest.raises(SourceUnavailable, match="no S3 client configured"):
         read_table("s3://data/x.csv")
+
+
+def test_an_unreachable_s3_names_its_endpoint_and_the_setting():
+    """Real S3 tried through the local emulator's default endpoint: the line says where it tried and what to set."""
+    from pipeline.io.tables import SourceUnavailable, make_s3_client, read_bytes
+
+    client = make_s3_client("http://127.0.0.1:9", "us-east-1")
+    with pytest.raises(SourceUnavailable) as raised:
+        read_bytes("s3://bucket/a.csv", client)
+    said = str(raised.value)
+    assert said.startswith("s3://bucket/a.csv: S3 unreachable at http://127.0.0.1:9 (EndpointConnectionError)")
+    assert "PIPELINE_S3_ENDPOINT_URL" in said and "\n" not in said
