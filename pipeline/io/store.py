@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg2
-from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import RetryCallState, retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from pipeline.domain.records import BatchRow, Event, FeatureScore, LateLabelled, RejectedBatch
 from pipeline.domain.values import one_line
@@ -43,8 +43,31 @@ def _log_retry(state: RetryCallState) -> None:
     )
 
 
+# What the server says to a login it will never accept: waiting for it to come back would not help.
+_REFUSALS = ("password authentication failed", "no password supplied", "does not exist", "no pg_hba.conf entry")
+
+
+def _refused(err: BaseException) -> bool:
+    """Whether the server answered and refused the login (wrong password, user or database), not went away."""
+    return isinstance(err, psycopg2.OperationalError) and any(text in str(err) for text in _REFUSALS)
+
+
+def _worth_retrying(err: BaseException) -> bool:
+    return isinstance(err, (psycopg2.OperationalError, psycopg2.InterfaceError)) and not _refused(err)
+
+
+def _unavailable(err: BaseException) -> StoreUnavailable:
+    """The one line for a database that could not be used: a refused login names the settings to check."""
+    if _refused(err):
+        return StoreUnavailable(
+            f"metrics database refused the login: {one_line(err)} (check PIPELINE_METRICS_DB_URL and "
+            "PIPELINE_METRICS_DB_PASSWORD)"
+        )
+    return StoreUnavailable(f"metrics database unreachable: {one_line(err)}")
+
+
 _transient = retry(
-    retry=retry_if_exception_type((psycopg2.OperationalError, psycopg2.InterfaceError)),
+    retry=retry_if_exception(_worth_retrying),
     wait=wait_exponential(multiplier=0.2, max=5),
     stop=stop_after_delay(RETRY_SECONDS),
     before_sleep=_log_retry,
@@ -71,7 +94,7 @@ class MetricsStore:
         try:
             conn = _transient(self._connect)()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
-            raise StoreUnavailable(f"metrics database unreachable: {one_line(err)}") from err
+            raise _unavailable(err) from err
         try:
             with conn, conn.cursor() as cur:
                 yield cur
@@ -94,7 +117,7 @@ class MetricsStore:
         try:
             return _transient(attempt)()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
-            raise StoreUnavailable(f"metrics database unreachable: {one_line(err)}") from err
+            raise _unavailable(err) from err
 
     def create_schema(self) -> None:
         """Create the tables if they do not exist (never drops a table), add the batch_metrics columns an older
@@ -241,7 +264,7 @@ class MetricsStore:
         try:
             conn = _transient(self._connect)()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
-            raise StoreUnavailable(f"metrics database unreachable: {one_line(err)}") from err
+            raise _unavailable(err) from err
         conn.autocommit = True
         try:
             with conn.cursor() as cur:

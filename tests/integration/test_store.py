@@ -332,3 +332,32 @@ def test_an_old_batch_metrics_table_gains_the_new_columns_once(pg_dsn: str) -> N
     assert (old["prior_shift"], old["positive_rate"], old["mean_prediction"]) == (False, None, None)
     assert (written["prior_shift"], written["positive_rate"], written["mean_prediction"]) == (True, 0.4, 0.2)
     assert sorted(store.recorded_batches("run")) == [0, 1]
+
+
+def test_a_refused_login_fails_at_once_naming_the_settings_while_a_lost_server_is_waited_for(pg_dsn, monkeypatch):
+    """The real server refuses a database that does not exist: one attempt, not a minute of retries, and a line
+    that says which settings to check; a connection that drops is still retried."""
+    from pipeline.io.store import StoreUnavailable
+
+    wrong = MetricsStore(pg_dsn.rsplit("/", 1)[0] + "/no_such_database")
+    attempts = []
+    connect = wrong._connect
+    monkeypatch.setattr(wrong, "_connect", lambda: attempts.append(1) or connect())
+    with pytest.raises(StoreUnavailable) as raised:
+        wrong.create_schema()
+    assert len(attempts) == 1
+    assert "metrics database refused the login" in str(raised.value)
+    assert "PIPELINE_METRICS_DB_PASSWORD" in str(raised.value)
+
+    lost = MetricsStore(pg_dsn)
+    calls = []
+
+    def flaky() -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise psycopg2.OperationalError("server closed the connection unexpectedly")
+        return psycopg2.connect(pg_dsn)
+
+    monkeypatch.setattr(lost, "_connect", flaky)
+    lost.create_schema()
+    assert len(calls) == 2
