@@ -35,7 +35,7 @@ def train_on(
     s3_client: ObjectStore | None,
     say: Say,
 ) -> RetrainOutcome:
-    schema = schema_for(registry, champion, given, given_source)
+    schema = schema_for(registry, champion, given, given_source, say)
     batch = load_batch(data, schema, s3_client)
     if not batch.has_labels:
         raise DataError(f"{data}: training data needs the target column {schema.target!r}")

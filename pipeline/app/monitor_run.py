@@ -105,7 +105,7 @@ def monitor_run(
     from pipeline.io.tables import InputLimits
     from pipeline.model.serving import schema_for
 
-    schema = schema_for(registry, champion, request.given_schema, request.given_source)
+    schema = schema_for(registry, champion, request.given_schema, request.given_source, say)
     _check_something_to_monitor(request, schema)
     store = parts.store
     limits = InputLimits.of(settings.engine)

@@ -25,6 +25,7 @@ import dataclasses
 import json
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,13 +235,25 @@ def load_version(
 
 
 def schema_for(
-    registry: Registry, info: VersionInfo | None, given: FeatureSchema | None, given_source: str
+    registry: Registry,
+    info: VersionInfo | None,
+    given: FeatureSchema | None,
+    given_source: str,
+    say: Callable[[str], None] | None = None,
 ) -> FeatureSchema:
     """The schema to serve ``info`` with: its recorded one (a differing ``given`` one is an error), else the
-    given one, else the built-in demo schema."""
+    given one, else the built-in demo schema, said through ``say`` when given (a user's table is then refused
+    with the demo's columns, which the line explains)."""
     from pipeline.domain.schema import builtin_schema
 
     recorded = recorded_schema(info, registry.name) if info is not None else None
     owner = f"{registry.name} v{info.version}" if info is not None else registry.name
     chosen = choose_schema(recorded, given, given_source, owner)
-    return chosen if chosen is not None else builtin_schema()
+    if chosen is not None:
+        return chosen
+    if say is not None:
+        say(
+            f"schema: none given (--schema, PIPELINE_SCHEMA_PATH) and none recorded with {owner}: the built-in demo "
+            "schema (emergency-department triage) is used; pass --schema for your own table"
+        )
+    return builtin_schema()

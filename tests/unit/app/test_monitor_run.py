@@ -28,12 +28,16 @@ NO_CHAMPION = f"model {NAME!r} has no champion: run `pipeline train --data PATH`
 
 
 class FakeRegistry:
-    def __init__(self, champion: VersionInfo | None) -> None:
+    def __init__(self, champion: VersionInfo | None, tags: dict[str, str] | None = None) -> None:
         self.name = NAME
         self._champion = champion
+        self.tags = tags or {}
 
     def champion(self) -> VersionInfo | None:
         return self._champion
+
+    def model_tags(self) -> dict[str, str]:
+        return dict(self.tags)
 
 
 class FakeStore:
@@ -91,6 +95,7 @@ class RecordingMonitor:
     def __init__(self, settings, schema, store, registry, *, say, prediction_log, engine, notifier=None) -> None:
         self.store = store
         self.schema = schema
+        self.settings = settings
 
     def run(
         self, reference, sources, run_key, *, threshold=None, on_batch=None, start=1, reference_fitted=True
@@ -104,6 +109,7 @@ class RecordingMonitor:
                 "start": start,
                 "reference_fitted": reference_fitted,
                 "schema": self.schema,
+                "settings": self.settings,
                 "locked": getattr(self.store, "locked", None),
             }
         )
@@ -140,6 +146,20 @@ def _run(settings, request: MonitorRequest, champion: VersionInfo | None = None,
     parts = FakeParts(FakeRegistry(champion if champion is not None else _champion()), store or FakeStore())
     request = dataclasses.replace(request, given_schema=request.given_schema or SCHEMA, given_source="--schema s")
     return monitor_run(request, settings, parts, say=lambda _message: None), parts  # type: ignore[arg-type]
+
+
+def test_the_monitor_runs_with_the_model_s_own_policy_over_the_settings(settings, tmp_path, recording_monitor):
+    parts = FakeParts(
+        FakeRegistry(_champion(), tags={"policy.cooldown_batches": "7", "policy.drift_threshold": "0.3"}), FakeStore()
+    )
+    said: list[str] = []
+    request = MonitorRequest(paths=(_csv(tmp_path / "b.csv"),), reference=_csv(tmp_path / "r.csv"))
+    request = dataclasses.replace(request, given_schema=SCHEMA, given_source="--schema s")
+    monitor_run(request, settings, parts, say=said.append)  # type: ignore[arg-type]
+    used = recording_monitor[0]["settings"]
+    assert (used.cooldown_batches, used.drift_threshold) == (7, 0.3)
+    assert (settings.cooldown_batches, settings.drift_threshold) != (7, 0.3)  # the settings' own defaults differ
+    assert f"{NAME}: the model's own policy (its tags): drift_threshold=0.3, cooldown_batches=7" in said
 
 
 def test_no_champion_is_the_one_line_error_and_touches_nothing_else(settings):

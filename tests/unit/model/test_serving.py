@@ -63,3 +63,22 @@ def test_a_refused_tag_makes_no_connection(monkeypatch):
 
 def test_a_version_without_the_tag_has_none():
     assert stored_uri(version(), TAG_REFERENCE) is None
+
+
+def test_the_demo_schema_standing_in_for_none_is_said():
+    from types import SimpleNamespace
+
+    from pipeline.domain.schema import builtin_schema
+    from pipeline.model.serving import schema_for
+
+    said: list[str] = []
+    registry = SimpleNamespace(name="churn")
+    assert schema_for(registry, None, None, "", said.append) == builtin_schema()  # type: ignore[arg-type]
+    assert said == [
+        "schema: none given (--schema, PIPELINE_SCHEMA_PATH) and none recorded with churn: the built-in demo schema "
+        "(emergency-department triage) is used; pass --schema for your own table"
+    ]
+    given = builtin_schema()
+    said.clear()
+    schema_for(registry, None, given, "--schema x", said.append)  # type: ignore[arg-type]
+    assert said == []
