@@ -3,9 +3,11 @@
 Data flows one way per batch: load -> validate -> observe (score, drift, quality: ``pipeline.engine.observe``) ->
 judge (``pipeline.domain.policy``: alarms, cooldown, which rows to retrain on) -> act (retrain with recovery:
 ``pipeline.app.retraining``) -> record (Postgres in one transaction, keyed by (run key, batch index); MLflow as a
-mirror: ``pipeline.app.mirror``). Rerunning the same monitor run skips what is already recorded and resumes,
-moving the policy's state on from the recorded verdicts. The champion and what is derived from it live in
-``pipeline.app.champion``; reading a batch whole or in chunks in ``pipeline.app.reading``.
+mirror: ``pipeline.app.mirror``). A run goes on from the batches its key recorded before (an earlier attempt, an
+inbox's or a schedule's earlier runs): the policy's state moves on from their recorded verdicts, a source recorded
+before (by its identity, ``pipeline.domain.batch_keys``) is skipped, a new one is numbered on after them. The
+champion and what is derived from it live in ``pipeline.app.champion``; reading a batch whole or in chunks in
+``pipeline.app.reading``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pipeline.app.retraining import (
 from pipeline.app.run_notices import RunNotices
 from pipeline.app.sources import BatchSource
 from pipeline.domain import policy
+from pipeline.domain.batch_keys import number_batches
 from pipeline.domain.policy_types import Action, PolicyState, Rules, Verdict
 from pipeline.domain.records import Event
 from pipeline.domain.retrain_mode import resolve_mode
@@ -39,6 +42,7 @@ from pipeline.domain.values import one_line
 from pipeline.engine.local import Engine, local_engine
 from pipeline.engine.observe import BatchObservation, observe
 from pipeline.io.data import Batch, empty_columns
+from pipeline.io.inbox import uri_of
 from pipeline.io.predictions import PredictionLog
 from pipeline.io.store import MetricsStore
 from pipeline.io.tables import DataError
@@ -98,6 +102,7 @@ class Monitor:
         self.latest_alarm: tuple[int, DriftResult] | None = None  # the run's latest alarmed batch, for its HTML
         self.reported_extra: set[str] = set()
         self.recorded_drifted: dict[int, list[str]] = {}
+        self.rebased: set[int] = set()  # recorded batches that became the reference when they were monitored
         self.notices = RunNotices(notifier, Links.of(settings.notify, registry.name), registry.name, say)
         self.refusals = Refusals(store, registry.name, self.notices, say)
 
@@ -109,12 +114,12 @@ class Monitor:
         *,
         threshold: float | None = None,
         on_batch: Callable[[dict[str, Any]], None] | None = None,
-        start: int = 1,
         reference_fitted: bool = True,
     ) -> MonitorResult:
-        """Monitor ``sources`` as batches ``start``, ``start + 1``, ... of run ``run_key``. Batches of the run
-        recorded before ``start`` (an inbox's earlier objects) move the policy on from their rows alone.
-        ``reference_fitted``: the champion may have been fitted on the reference's rows (``ChampionCache``)."""
+        """Monitor ``sources`` as the next batches of run ``run_key``. The batches the run recorded before (an
+        earlier attempt's, an inbox's or a schedule's earlier runs) move the policy on from their rows alone; a
+        source among them is skipped. ``reference_fitted``: the champion may have been fitted on the reference's
+        rows (``ChampionCache``)."""
         import mlflow
 
         self.threshold = self.cache.threshold = threshold if threshold is not None else self.settings.drift_threshold
@@ -134,10 +139,11 @@ class Monitor:
                 self.say,
                 {"threshold": self.threshold, "batches": len(sources), "reference": reference.source},
             )
-            for index in sorted(i for i in recorded if i < start):
-                self._replay_row(index, recorded[index])
-            self._add_late_labels(run_key, recorded, start)
-            stopped = self._each_batch(sources, run_key, recorded, start, result, on_batch)
+            for index in sorted(recorded):
+                if self._replay_row(index, recorded[index]):
+                    self.rebased.add(index)
+            self._add_late_labels(run_key, recorded)
+            stopped = self._each_batch(sources, run_key, recorded, result, on_batch)
             self._mirror_run(result)
         result.failures = [*self.retrainer.failures, *stopped]
         result.notified, result.notify_failures = self.notices.notified, list(self.notices.failures)
@@ -173,12 +179,12 @@ class Monitor:
             self.say(f"warning: {self.retrainer.failures[-1]}")
             self.notices.run_failed(f"monitor run {result.run_key}: {self.retrainer.failures[-1]}", result.run_key)
 
-    def _add_late_labels(self, run_key: str, recorded: dict[int, dict[str, Any]], start: int) -> None:
-        """The labelled rows of the run's earlier batches (an inbox's earlier timer runs), labelled in the batch or
-        later (``pipeline labels``), join the retraining window, read back from the prediction log: a timer run's
-        window holds more than its one new batch."""
+    def _add_late_labels(self, run_key: str, recorded: dict[int, dict[str, Any]]) -> None:
+        """The labelled rows of the run's earlier batches (an inbox's or a schedule's earlier runs), labelled in
+        the batch or later (``pipeline labels``), join the retraining window, read back from the prediction log: a
+        scheduled run's window holds more than its one new batch."""
         log = self.reader.prediction_log
-        earlier = [i for i in sorted(recorded) if i < start and recorded[i].get("labelled_rows")]
+        earlier = [i for i in sorted(recorded) if recorded[i].get("labelled_rows")]
         if not earlier or self.schema.id is None or log is None:
             return
         from pipeline.app.labels import late_labelled_window
@@ -200,15 +206,23 @@ class Monitor:
         sources: Sequence[BatchSource],
         run_key: str,
         recorded: dict[int, dict[str, Any]],
-        start: int,
         result: MonitorResult,
         on_batch: Callable[[dict[str, Any]], None] | None,
     ) -> list[str]:
-        """Each batch in turn, its record added to ``result`` and given to ``on_batch``. Stops at an inbox file
-        that could not be fetched, and returns that failure of the run (none otherwise)."""
-        for index, source in enumerate(sources, start=start):
+        """Each batch in turn, its record added to ``result`` and given to ``on_batch``: a source recorded before
+        skipped, a new one monitored. Stops at an inbox file that could not be fetched, and returns that failure
+        of the run (none otherwise)."""
+        placed = number_batches([s.name for s in sources], {i: str(row["source"]) for i, row in recorded.items()})
+        for place, source in zip(placed, sources, strict=True):
+            if place.index is None:
+                self.say(f"{uri_of(source.name)}: given twice in this run, read once")
+                continue
+            index = place.index
             try:
-                record = self._one_batch(index, source, run_key, recorded.get(index), result)
+                if place.recorded:
+                    record = self._skip_recorded(index, source, run_key, recorded[index], result)
+                else:
+                    record = self._one_batch(index, source, run_key, result)
             except Stopped as stop:
                 self.say(f"[batch {index}] not read, the run stops here: {stop.message}")
                 record = self.refusals.error_record(index, source, stop.message)
@@ -224,9 +238,36 @@ class Monitor:
 
     # ------------------------------------------------------------ one batch
 
-    def _one_batch(
-        self, index: int, source: BatchSource, run_key: str, recorded: dict[str, Any] | None, result: MonitorResult
+    def _skip_recorded(
+        self, index: int, source: BatchSource, run_key: str, recorded: dict[str, Any], result: MonitorResult
     ) -> dict[str, Any]:
+        """A source the run recorded before (the policy moved on from its row at the start): said in one line,
+        its record as recorded. Read again only when its labelled rows are not in the retraining window yet (no
+        prediction log to read them back from), or when it became the reference."""
+        result.skipped += 1
+        self.say(f"[batch {index}] {uri_of(source.name)}: already recorded in run {run_key}, skipped")
+        in_window = {position for position, _name, _frame in self.window}
+        labelled = bool(recorded.get("labelled_rows")) and index not in in_window
+        batch = self._read_again(index, source) if labelled or index in self.rebased else None
+        if batch is not None:
+            if labelled and batch.has_labels:
+                self.window.append((index, source.name, batch.frame))
+                self.window.sort(key=lambda entry: entry[0])
+            if index in self.rebased:
+                # the champion itself was loaded (as of now) when the run started
+                promoted = recorded["action"] == Action.retrained_promoted.value
+                self.cache.set_reference(batch.frame, fitted=promoted and batch.has_labels)
+        return outcome.report_record(recorded, self.recorded_drifted.get(index, []))
+
+    def _read_again(self, index: int, source: BatchSource) -> Batch | None:
+        """A recorded batch read whole again (None for one read in chunks, or that cannot be read any more)."""
+        try:
+            return None if self.reader.in_chunks(source) else source.load()
+        except Exception as err:  # noqa: BLE001 - its record stands; only its rows are missing from the window
+            self.say(f"[batch {index}] warning: not read again for the retraining window ({one_line(err, 120)})")
+            return None
+
+    def _one_batch(self, index: int, source: BatchSource, run_key: str, result: MonitorResult) -> dict[str, Any]:
         """Read, validate, observe (score, drift, quality), judge, act on and record one batch. A failure while
         reading, validating or scoring it is refused (``pipeline.app.refusals``)."""
         seen: BatchObservation | None = None
@@ -241,14 +282,7 @@ class Monitor:
             )
         except Exception as err:  # noqa: BLE001 - any failure of one batch's reading is judged by _refuse
             return self._refuse(index, source, run_key, err, result)
-        say_columns(self.say, index, batch, allowed_empty if recorded is None else [], self.reported_extra)
-        if recorded is not None:
-            if batch.has_labels:
-                self.window.append((index, source.name, batch.frame))
-            result.skipped += 1
-            self._replay(index, batch, recorded)
-            self.say(f"[batch {index}] already recorded in run {run_key}, skipped")
-            return outcome.report_record(recorded, self.recorded_drifted.get(index, []))
+        say_columns(self.say, index, batch, allowed_empty, self.reported_extra)
         try:
             seen = self._observe(index, batch, run_key, seen)
         except Exception as err:  # noqa: BLE001 - scoring the batch failed: judged by _refuse
@@ -265,13 +299,6 @@ class Monitor:
     ) -> dict[str, Any]:
         version = self.cache.version if self.cache.current is not None else None
         return self.refusals.refuse(index, source, run_key, err, result, version)
-
-    def _replay(self, index: int, batch: Batch, recorded: dict[str, Any]) -> None:
-        """A batch recorded by an earlier attempt of this run: move the policy on as it moved then."""
-        if self._replay_row(index, recorded):
-            # the champion itself was loaded (as of now) when the run started
-            promoted = recorded["action"] == Action.retrained_promoted.value
-            self.cache.set_reference(batch.frame, fitted=promoted and batch.has_labels)
 
     def _replay_row(self, index: int, recorded: dict[str, Any]) -> bool:
         """Move the policy on from a recorded row; True when that batch became the reference."""

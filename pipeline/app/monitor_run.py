@@ -1,9 +1,13 @@
 """One monitor run as the ``monitor`` command asks for it: which batches, against which reference, under which key.
 
-The batches are files given in time order, else the new files of an inbox (one monitor at a time per model: the
-others find the inbox's lock held and do nothing), else a simulated stream that a layer above builds (the
-demo's). The reference is a given file, else the sample stored with the champion. The run key is given, else
-derived from the inputs, so that the same inputs resume the same run and never count a batch twice.
+The batches are files given in time order, else the new files of an inbox, else a simulated stream that a layer
+above builds (the demo's). One monitor at a time reads a model's inbox (another finds its lock held and does
+nothing), and one at a time goes on with a run given files (another is refused: its scheduler runs it again;
+runs under other keys go on side by side, and the retrain lock decides which retrains). The reference is a
+given file, else the sample stored with the champion. The run key is given, else the model's (files), the model's
+and the inbox's (an inbox), or derived from the stream's parameters (simulated): every run under one key goes on
+from the batches it recorded before, so the policy's state (cooldown, episode, retraining window) carries from one
+scheduled run to the next, and a batch recorded before (by its identity) is never counted twice.
 
 Only light modules are imported here: the monitoring loop and its libraries load once the champion is known to be
 there, so a command that cannot work fails at once.
@@ -58,7 +62,7 @@ class MonitorRequest:
     inbox: str | None = None
     simulated: SimulatedStream | None = None
     reference: str | None = None  # default: the sample stored with the champion
-    run_key: str | None = None  # default: derived from the inputs
+    run_key: str | None = None  # default: the model's run (files), the model's and inbox's (inbox), the stream's
     threshold: float | None = None  # default: the settings' drift threshold
     max_batch_mb: float | None = None
     given_schema: FeatureSchema | None = None  # --schema or PIPELINE_SCHEMA_PATH, checked against the champion's
@@ -79,7 +83,6 @@ class MonitorRun:
 class _Batches:
     sources: Sequence[BatchSource]
     run_key: str
-    start: int = 1  # the index of the first source: an inbox's batches go on after those recorded before
 
 
 def monitor_run(
@@ -121,6 +124,11 @@ def monitor_run(
         ref, ref_name, fitted = _reference(request, registry, champion, schema, s3)
         if batches is None:
             batches = _given_batches(request, settings.model_name, ref, ref_name, schema, s3, limits)
+            if request.paths and not held.enter_context(store.run_lock(batches.run_key)):
+                raise MonitorRefused(
+                    f"another monitor is going on with run {batches.run_key} of {settings.model_name}; "
+                    "run this one again later"
+                )
         # The prediction log (and its S3 client) only for a schema with an id column: the only one it is written for.
         monitor = Monitor(
             settings,
@@ -140,7 +148,6 @@ def monitor_run(
             batches.run_key,
             threshold=request.threshold,
             on_batch=on_batch,
-            start=batches.start,
             reference_fitted=fitted,
         )
     return MonitorRun(batches.run_key, result)
@@ -194,7 +201,7 @@ def _inbox_batches(
     if not sources:
         aside = f"; {len(rejected)} set aside as rejected (`pipeline status` lists them)" if rejected else ""
         return MonitorRun(key, nothing=f"{inbox}: nothing new ({len(recorded)} batches recorded){aside}")
-    return _Batches(sources, key, start=max(recorded, default=0) + 1)
+    return _Batches(sources, key)
 
 
 def _reference(
@@ -221,11 +228,12 @@ def _given_batches(
     s3: ObjectStore | None,
     limits: InputLimits,
 ) -> _Batches:
-    """The files given, else the simulated stream; keyed by the inputs unless a key is given."""
-    from pipeline.app.sources import file_sources, run_key_for
+    """The files given, under the given key or else the model's run; else the simulated stream, keyed by its
+    parameters unless a key is given."""
+    from pipeline.app.sources import file_sources, model_run_key, run_key_for
 
     if request.paths:
-        key = request.run_key or run_key_for(model_name, ref_name, request.paths)
+        key = request.run_key or model_run_key(model_name)
         return _Batches(file_sources(request.paths, schema, s3, request.max_batch_mb, limits), key)
     assert request.simulated is not None  # checked by monitor_run
     key = request.run_key or run_key_for(model_name, ref_name, [], request.simulated.key)

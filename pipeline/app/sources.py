@@ -1,4 +1,5 @@
-"""What a monitor run reads: its batch sources (files, an inbox's new objects) and the key that names the run."""
+"""What a monitor run reads: its batch sources (files, an inbox's new objects), each named by its identity (key and
+ETag, or path and MD5: ``pipeline.io.inbox``), and the key that names the run."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from pathlib import Path
 
 from pipeline.domain.schema import FeatureSchema
 from pipeline.io.data import Batch, load_batch
-from pipeline.io.tables import NO_LIMITS, InputLimits, ObjectStore
+from pipeline.io.inbox import identify
+from pipeline.io.tables import NO_LIMITS, DataError, InputLimits, ObjectStore
 
 
 @dataclass(frozen=True)
 class BatchSource:
-    """A batch to monitor: its name and how to load (and validate) it whole; for a file, where it is, so that a
-    large one is read in chunks instead (``pipeline.engine.local``). ``etag``: an inbox file's content identity,
-    under which it is set aside when it fails for a reason of its own (None: not an inbox file)."""
+    """A batch to monitor: its name (what it is recorded as, and recognised by in a later run: a file's identity)
+    and how to load (and validate) it whole; for a file, where it is, so that a large one is read in chunks instead
+    (``pipeline.engine.local``). ``etag``: an inbox file's content identity, under which it is set aside when it
+    fails for a reason of its own (None: not an inbox file)."""
 
     name: str
     load: Callable[[], Batch]
@@ -34,12 +37,30 @@ def file_sources(
     max_mb: float | None = None,
     limits: InputLimits = NO_LIMITS,
 ) -> list[BatchSource]:
-    return [
-        BatchSource(
-            path, functools.partial(load_batch, path, schema, s3_client, max_mb, limits), path, s3_client, max_mb
-        )
-        for path in paths
-    ]
+    """The files given, each named and recorded by its identity (path and MD5, or key and ETag), so that a later run
+    given the same file skips it and one given a new file, under the same name or not, monitors it. A file whose
+    identity cannot be known (not there, S3 will not say) keeps its path as its name: reading it fails in its turn,
+    and the run goes on."""
+
+    def load(uri: str, name: str) -> Batch:
+        batch = load_batch(uri, schema, s3_client, max_mb, limits)
+        batch.source = name
+        return batch
+
+    sources = []
+    for path in paths:
+        try:
+            name = identify(path, s3_client).identity
+        except DataError:
+            name = path
+        sources.append(BatchSource(name, functools.partial(load, path, name), path, s3_client, max_mb))
+    return sources
+
+
+def model_run_key(model_name: str) -> str:
+    """The model's monitor run, continued by every run given files without a run key: its batches are the files
+    of every such run, so the policy's state (cooldown, episode, retraining window) is the model's, not a run's."""
+    return "model-" + hashlib.sha256(model_name.encode()).hexdigest()[:12]
 
 
 def inbox_run_key(model_name: str, inbox: str) -> str:
@@ -78,7 +99,8 @@ def inbox_sources(
 
 
 def run_key_for(model_name: str, reference: str, sources: Sequence[str], extra: str = "") -> str:
-    """A deterministic key for a monitor run: the same inputs give the same key, so a rerun never double-counts."""
+    """A deterministic key for a monitor run of given inputs (the demo's simulated stream: its parameters in
+    ``extra``): the same inputs give the same key, so a rerun never double-counts."""
     parts = [model_name, reference, extra]
     for source in [reference, *sources]:
         path = Path(source)

@@ -54,7 +54,12 @@ Current = Annotated[
 Threshold = Annotated[float | None, typer.Option(min=0.0, help=THRESHOLD_HELP)]
 ReportJson = Annotated[Path | None, typer.Option(help="Write one JSON record per batch here.")]
 RunId = Annotated[
-    str | None, typer.Option(help="Monitor run key; default derived from the inputs so reruns never double-count.")
+    str | None,
+    typer.Option(
+        help="Monitor run key (default: the model's run with --current, the model's and inbox's with --inbox). "
+        "Every call goes on from the run's recorded batches (cooldown, episode, window carry over); a file "
+        "recorded before (by its path and content, or key and ETag) is skipped, a new one is monitored."
+    ),
 ]
 SimBatches = Annotated[int | None, typer.Option(min=1, help="Simulated batches when --current is omitted.")]
 SimRows = Annotated[int | None, typer.Option(min=50, help="Rows per simulated batch.")]

@@ -346,9 +346,9 @@ def simulated_sources(
     population = Population.fit(reference, schema)
     frames = generate_stream(population, rows=rows, batches=batches, drift_at=drift_at, kind=kind, seed=seed)
     label = f"drift={kind.value}@{drift_at}" if drift_at and kind is not DriftKind.none else "stable"
+    # each batch recorded as its name: a rerun of the same stream recognises the batches it recorded
+    names = [f"simulated:{i:03d}:{label}" for i in range(1, len(frames) + 1)]
     return [
-        BatchSource(
-            f"simulated:{i:03d}:{label}", functools.partial(validate_frame, frame, schema, f"simulated:{i:03d}")
-        )
-        for i, frame in enumerate(frames, start=1)
+        BatchSource(name, functools.partial(validate_frame, frame, schema, name))
+        for name, frame in zip(names, frames, strict=True)
     ]

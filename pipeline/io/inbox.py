@@ -1,8 +1,10 @@
-"""An inbox of batches: every CSV or Parquet object under one S3 prefix (or one local folder), in key order.
+"""Batch files by their identity, and an inbox of them: every CSV or Parquet object under one S3 prefix (or one
+local folder), in key order.
 
-Each object's identity is its key and its ETag (for a local file, the MD5 of its bytes, which is what S3's ETag
-is for an object put in one part): a batch is monitored once per identity, so a rerun, a crash mid-way or a file
-written again with new content behave as a user expects: nothing lost, nothing twice, a changed file anew.
+A batch file's identity is its key and its ETag (for a local file, the MD5 of its bytes, which is what S3's ETag
+is for an object put in one part), for an inbox's files (``list_inbox``) and for files given one by one
+(``identify``) alike: a batch is monitored once per identity, so a rerun, a crash mid-way or a file written again
+with new content behave as a user expects: nothing lost, nothing twice, a changed file anew.
 """
 
 from __future__ import annotations
@@ -31,6 +33,31 @@ def uri_of(identity: str) -> str:
     return identity.rsplit(IDENTITY_SEPARATOR, 1)[0]
 
 
+def local_etag(path: Path) -> str:
+    """A local file's ETag: the MD5 of its bytes, read in blocks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def identify(uri: str, s3_client: ObjectStore | None) -> InboxObject:
+    """One batch file's identity: an S3 object's key and ETag (asked of S3), a local file's path and MD5. Raises
+    ``DataError`` (``SourceUnavailable`` when S3 will not tell) for a file that is not there."""
+    if uri.startswith("s3://"):
+        if s3_client is None:
+            raise DataError(f"{uri}: no S3 client configured")
+        bucket, key = split_s3(uri)
+        with s3_errors(uri, bucket):
+            head = s3_client.head_object(Bucket=bucket, Key=key)
+        return InboxObject(uri, str(head["ETag"]).strip('"'))
+    path = Path(uri)
+    if not path.is_file():
+        raise DataError(f"{uri}: no such file")
+    return InboxObject(uri, local_etag(path))
+
+
 def _is_batch(name: str) -> bool:
     return Path(name).suffix.lower() in SUPPORTED_SUFFIXES and not Path(name).name.startswith(".")
 
@@ -52,7 +79,7 @@ def list_inbox(inbox: str, s3_client: ObjectStore | None) -> list[InboxObject]:
     if not folder.is_dir():
         raise DataError(f"{inbox}: no such inbox folder")
     files = sorted(path for path in folder.rglob("*") if path.is_file() and _is_batch(path.name))
-    return [InboxObject(str(path), hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()) for path in files]
+    return [InboxObject(str(path), local_etag(path)) for path in files]
 
 
 def pending(objects: list[InboxObject], recorded: set[str]) -> list[InboxObject]:

@@ -260,6 +260,13 @@ class MetricsStore:
             yield held
 
     @contextmanager
+    def run_lock(self, run_key: str) -> Iterator[bool]:
+        """Held by the one monitor going on with a run given files (two scheduled runs of a model at once: the
+        second finds it held); runs under other keys go on side by side."""
+        with self._session_lock("run", run_key) as held:
+            yield held
+
+    @contextmanager
     def _session_lock(self, kind: str, model_name: str) -> Iterator[bool]:
         try:
             conn = _transient(self._connect)()

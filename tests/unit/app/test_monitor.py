@@ -239,6 +239,28 @@ def test_a_rerun_skips_the_batches_already_recorded(tracking, parts, population,
     again = parts2.run(reference, [_source(f, schema, f"b{i}") for i, f in enumerate(frames, 1)], "run")
     assert again.skipped == 1
     assert [row.batch_index for row in store.rows[rows_before:]] == [2]
+    assert "[batch 1] b1: already recorded in run run, skipped" in said
+
+
+def test_a_later_run_goes_on_from_the_recorded_batches_and_knows_a_batch_by_its_source_not_its_place(
+    tracking, parts, population, schema
+):
+    monitor, registry, store, retrain, said = parts
+    rng = np.random.default_rng(2)
+    reference = _reference(population, schema, rng)
+    frames = [population.sample_batch(1500, rng), population.sample_batch(1500, rng, DriftKind.covariate)]
+    monitor.run(reference, [_source(f, schema, f"b{i}") for i, f in enumerate(frames, 1)], "run")
+    assert store.rows[1].action == "retrained-promoted" and len(retrain.calls) == 1
+    store.recorded = {row.batch_index: dataclasses.asdict(row) for row in store.rows}
+    later = Monitor(monitor.settings, schema, store, registry, said.append, load=monitor.cache._load)
+    new = population.sample_batch(800, rng, DriftKind.covariate)
+    # a new file first, then one recorded before: the new one is batch 3, the recorded one keeps its place
+    result = later.run(reference, [_source(new, schema, "b3"), _source(frames[1], schema, "b2")], "run")
+    assert [r["batch"] for r in result.records] == [3, 2] and result.skipped == 1
+    assert [(row.batch_index, row.source) for row in store.rows[2:]] == [(3, "b3")]
+    assert later.state.last_promotion == 2  # the cooldown the earlier run started holds in this one
+    assert len(retrain.calls) == 1
+    assert [position for position, _name, _frame in later.window] == [0, 2, 3]  # b2's labelled rows read again
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The monitor command's choices, without servers: the champion and reference checks, the inbox (its lock, what is
-new, where its batches go on), the files, the simulated stream and the run key. The registry and the store are
+new), the files (the model's run under its lock, each named by its identity), the simulated stream and the run
+key. The registry and the store are
 fakes; the monitoring loop is replaced by one that records what it was asked to run."""
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import pytest
 from pipeline.app import monitor as monitor_module
 from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.monitor_run import MonitorRefused, MonitorRequest, SimulatedStream, monitor_run
-from pipeline.app.sources import inbox_run_key, run_key_for
+from pipeline.app.sources import inbox_run_key, model_run_key, run_key_for
 from pipeline.domain.schema import FeatureSchema
 from pipeline.io.data import validate_frame
-from pipeline.io.inbox import list_inbox
+from pipeline.io.inbox import identify, list_inbox
 from pipeline.model import serving
 from pipeline.model.registry import NoChampion, VersionInfo
 from pipeline.settings import Settings
@@ -41,8 +42,8 @@ class FakeRegistry:
 
 
 class FakeStore:
-    """The inbox lock (held by this run or by another monitor), the batches recorded before and the files set
-    aside."""
+    """The inbox's or the run's lock (held by this run or by another monitor), the batches recorded before and the
+    files set aside."""
 
     def __init__(
         self, recorded: dict[int, dict] | None = None, lock_free: bool = True, rejected: list[dict] | None = None
@@ -52,10 +53,22 @@ class FakeStore:
         self.lock_free = lock_free
         self.locked = False  # held by this run right now
         self.asked_recorded: list[str] = []
+        self.locked_keys: list[str] = []
 
     @contextmanager
     def inbox_lock(self, model_name: str):
         assert model_name == NAME
+        with self._held() as held:
+            yield held
+
+    @contextmanager
+    def run_lock(self, run_key: str):
+        self.locked_keys.append(run_key)
+        with self._held() as held:
+            yield held
+
+    @contextmanager
+    def _held(self):
         self.locked = self.lock_free
         try:
             yield self.lock_free
@@ -98,7 +111,7 @@ class RecordingMonitor:
         self.settings = settings
 
     def run(
-        self, reference, sources, run_key, *, threshold=None, on_batch=None, start=1, reference_fitted=True
+        self, reference, sources, run_key, *, threshold=None, on_batch=None, reference_fitted=True
     ) -> MonitorResult:
         RecordingMonitor.runs.append(
             {
@@ -106,7 +119,6 @@ class RecordingMonitor:
                 "sources": [s.name for s in sources],
                 "run_key": run_key,
                 "threshold": threshold,
-                "start": start,
                 "reference_fitted": reference_fitted,
                 "schema": self.schema,
                 "settings": self.settings,
@@ -185,7 +197,7 @@ def test_the_stored_reference_is_used_and_names_the_run_key(settings, tmp_path, 
     run, _ = _run(settings, MonitorRequest(paths=(batch,)), champion=_champion(reference_uri="runs:/r/ref.parquet"))
     assert recording_monitor[0]["reference"] is stored
     assert recording_monitor[0]["reference_fitted"]  # the training window's sample: the champion was fitted on it
-    assert run.run_key == run_key_for(NAME, "runs:/r/ref.parquet", [batch])
+    assert run.run_key == model_run_key(NAME)
     _run(
         settings,
         MonitorRequest(paths=(batch,)),
@@ -194,21 +206,41 @@ def test_the_stored_reference_is_used_and_names_the_run_key(settings, tmp_path, 
     assert not recording_monitor[1]["reference_fitted"]  # a batch the monitor made the reference, never fitted on
 
 
-def test_the_run_key_is_stable_for_the_same_inputs_and_follows_them(settings, tmp_path, recording_monitor):
+def test_files_without_a_key_go_on_in_the_model_s_run_each_named_by_its_identity_under_the_lock(
+    settings, tmp_path, recording_monitor
+):
     reference, first, second = (_csv(tmp_path / f"{n}.csv") for n in ("ref", "b1", "b2"))
-    request = MonitorRequest(paths=(first, second), reference=reference, threshold=0.2)
-    once, _ = _run(settings, request)
-    again, _ = _run(settings, request)
-    assert once.run_key == again.run_key == recording_monitor[0]["run_key"]
-    assert recording_monitor[0]["sources"] == [first, second] and recording_monitor[0]["start"] == 1
-    assert recording_monitor[0]["threshold"] == 0.2
-    other, _ = _run(settings, MonitorRequest(paths=(first,), reference=reference))
-    assert other.run_key != once.run_key
-    _csv(tmp_path / "b2.csv", rows=7)  # the same name, other content: another run
-    changed, _ = _run(settings, request)
-    assert changed.run_key != once.run_key
+    store = FakeStore()
+    once, _ = _run(settings, MonitorRequest(paths=(first, second), reference=reference, threshold=0.2), store=store)
+    later, _ = _run(settings, MonitorRequest(paths=(second,), reference=first), store=store)  # another reference
+    assert once.run_key == later.run_key == recording_monitor[0]["run_key"] == model_run_key(NAME)
+    assert model_run_key(NAME) != model_run_key("other") and model_run_key(NAME).startswith("model-")
+    assert recording_monitor[0]["sources"] == [identify(first, None).identity, identify(second, None).identity]
+    assert recording_monitor[0]["sources"][0].startswith(first + "#")
+    assert recording_monitor[0]["threshold"] == 0.2 and recording_monitor[0]["locked"] is True and not store.locked
+    assert store.locked_keys == [model_run_key(NAME)] * 2
+    _csv(tmp_path / "b2.csv", rows=7)  # the same name, other content: another batch
+    _run(settings, MonitorRequest(paths=(second,), reference=reference), store=store)
+    assert recording_monitor[2]["sources"] != recording_monitor[1]["sources"]
     given, _ = _run(settings, MonitorRequest(paths=(first,), reference=reference, run_key="mine"))
     assert given.run_key == "mine"
+
+
+def test_a_file_that_is_not_there_keeps_its_path_as_its_name_and_fails_in_its_turn(
+    settings, tmp_path, recording_monitor
+):
+    missing = str(tmp_path / "gone.csv")
+    _run(settings, MonitorRequest(paths=(missing,), reference=_csv(tmp_path / "ref.csv")))
+    assert recording_monitor[0]["sources"] == [missing]
+
+
+def test_files_given_while_another_monitor_goes_on_with_the_run_are_refused(settings, tmp_path, recording_monitor):
+    store = FakeStore(lock_free=False)
+    with pytest.raises(MonitorRefused, match=f"another monitor is going on with run {model_run_key(NAME)} of {NAME}"):
+        _run(
+            settings, MonitorRequest(paths=(_csv(tmp_path / "b.csv"),), reference=_csv(tmp_path / "r.csv")), store=store
+        )
+    assert recording_monitor == []
 
 
 def test_the_inbox_held_by_another_monitor_is_nothing_to_do(settings, tmp_path, recording_monitor):
@@ -233,7 +265,7 @@ def test_an_inbox_with_nothing_new_does_nothing_and_lets_go_of_the_lock(settings
     assert recording_monitor == [] and not store.locked
 
 
-def test_an_inbox_s_new_files_go_on_after_the_recorded_batches_under_the_lock(settings, tmp_path, recording_monitor):
+def test_an_inbox_s_new_files_are_monitored_in_the_inbox_s_run_under_the_lock(settings, tmp_path, recording_monitor):
     inbox = tmp_path / "inbox"
     _csv(inbox / "a.csv")
     (old,) = list_inbox(str(inbox), None)
@@ -243,7 +275,7 @@ def test_an_inbox_s_new_files_go_on_after_the_recorded_batches_under_the_lock(se
     run, _ = _run(settings, MonitorRequest(inbox=str(inbox), reference=_csv(tmp_path / "ref.csv")), store=store)
     seen = recording_monitor[0]
     assert [Path(name.split("#")[0]).name for name in seen["sources"]] == ["b.csv", "c.csv"]
-    assert seen["start"] == 3 and seen["locked"] is True and not store.locked
+    assert seen["locked"] is True and not store.locked
     assert run.run_key == seen["run_key"] == inbox_run_key(NAME, str(inbox)) == store.asked_recorded[0]
     assert run.result is not None
 
