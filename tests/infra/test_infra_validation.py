@@ -131,16 +131,14 @@ def run_block(name: str, variables: dict, expect_failure: str | None) -> str:
     return "\n".join(lines)
 
 
-def terraform_test(module: str, inputs: dict, cases: dict[str, tuple[dict, str | None]], tmp_path: Path) -> dict:
-    """Run every case as one `run` block of a test file over a copy of the module; {case: "pass" | "fail"}."""
+def run_terraform_test(module: str, test_file: str, tmp_path: Path) -> tuple[dict[str, str], str]:
+    """`terraform test` of one test file over a copy of the module: ({run: "pass" | "fail"}, the log)."""
     work = tmp_path / module
     shutil.copytree(MODULES / module, work, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
-    body = [MOCK_PROVIDER, "variables {"] + [f"  {key} = {hcl(value)}" for key, value in inputs.items()] + ["}"]
-    body += [run_block(name, variables, failure) for name, (variables, failure) in cases.items()]
     (work / "tests").mkdir()
-    (work / "tests" / "validation.tftest.hcl").write_text("\n\n".join(body) + "\n")
+    (work / "tests" / "check.tftest.hcl").write_text(test_file)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_VAR_", "TF_DATA_DIR"))}
-    env.update(TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1")
+    env.update(TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1", AWS_EC2_METADATA_DISABLED="true")
     init = [TERRAFORM, f"-chdir={work}", "init", "-input=false", "-no-color", "-backend=false"]
     result = subprocess.run(
         init + ([f"-plugin-dir={PLUGIN_DIR}"] if PLUGIN_DIR else []),
@@ -153,9 +151,16 @@ def terraform_test(module: str, inputs: dict, cases: dict[str, tuple[dict, str |
     result = subprocess.run(
         [TERRAFORM, f"-chdir={work}", "test", "-no-color"], capture_output=True, text=True, env=env, timeout=900
     )
-    outcomes = dict(re.findall(r'run "([^"]+)"\.\.\. (pass|fail)', result.stdout))
-    assert set(outcomes) == set(cases), result.stdout[-3000:] + result.stderr[-3000:]
-    return {"outcomes": outcomes, "log": result.stdout + result.stderr}
+    return dict(re.findall(r'run "([^"]+)"\.\.\. (pass|fail)', result.stdout)), result.stdout + result.stderr
+
+
+def terraform_test(module: str, inputs: dict, cases: dict[str, tuple[dict, str | None]], tmp_path: Path) -> dict:
+    """Run every case as one `run` block of a test file over a copy of the module; {case: "pass" | "fail"}."""
+    body = [MOCK_PROVIDER, "variables {"] + [f"  {key} = {hcl(value)}" for key, value in inputs.items()] + ["}"]
+    body += [run_block(name, variables, failure) for name, (variables, failure) in cases.items()]
+    outcomes, log = run_terraform_test(module, "\n\n".join(body) + "\n", tmp_path)
+    assert set(outcomes) == set(cases), log[-6000:]
+    return {"outcomes": outcomes, "log": log}
 
 
 def cases_of(variable: str, good: list, bad: list) -> dict[str, tuple[dict, str | None]]:
@@ -196,3 +201,83 @@ def test_git_ref_and_allowed_hosts_refuse_shell_and_wildcards(tmp_path):
     )
     result = terraform_test("tracking_host", HOST_INPUTS, cases, tmp_path)
     assert_all_pass(result, cases)
+
+
+# --- the policies as Terraform renders them ---------------------------------------------------------
+
+# The real provider, offline: aws_iam_policy_document, aws_partition and aws_region are computed locally, the
+# account id is given. A document that depends on a resource still to be created (the host's S3 and secrets
+# policy, the Spark trust) is only read at apply; those are checked on the parsed configuration
+# (test_infra_security.py) and, for Spark, in the planned role policy (test_infra_spark.py). The network module
+# is left out: its zone look-up is an EC2 call; its flow-log trust is checked on the parsed configuration.
+OFFLINE_PROVIDER = """
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = "test"
+  secret_key                  = "test" # pragma: allowlist secret (a fake key, no request is made)
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+}
+
+override_data {
+  target = data.aws_caller_identity.current
+  values = { account_id = "123456789012" }
+}
+"""
+
+NO_WILDCARD_ACTION = (
+    "alltrue([for s in jsondecode({doc}.json).Statement : "
+    'alltrue([for a in flatten([s.Action]) : !strcontains(a, "*")])])'
+)
+
+RENDERED = {
+    "tracking_host": (
+        HOST_INPUTS,
+        {
+            "the EC2 trust names this account (IfExists)": (
+                "jsondecode(data.aws_iam_policy_document.assume.json).Statement[0].Condition == "
+                '{ StringEqualsIfExists = { "aws:SourceAccount" = "123456789012" } }'
+            ),
+            "the Session Manager policy has no wildcard action": NO_WILDCARD_ACTION.format(
+                doc="data.aws_iam_policy_document.session_manager"
+            ),
+            "the Session Manager agent registers this account's instances only": (
+                "[for s in jsondecode(data.aws_iam_policy_document.session_manager.json).Statement : s.Resource "
+                'if s.Sid == "RegisterThisInstance"] == ["arn:aws:ec2:us-east-1:123456789012:instance/*"]'
+            ),
+            "only the ssmmessages channel actions take resource *": (
+                "toset(flatten([for s in jsondecode(data.aws_iam_policy_document.session_manager.json).Statement : "
+                's.Action if s.Resource == "*"])) == toset(["ssmmessages:CreateControlChannel", '
+                '"ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"])'
+            ),
+        },
+    ),
+    "metadata_db": (
+        {
+            "identifier": "driftloop-metadata",
+            "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+            "vpc_security_group_ids": ["sg-0123456789abcdef0"],
+        },
+        {
+            "the monitoring trust names this account and this database": (
+                "jsondecode(data.aws_iam_policy_document.monitoring_assume.json).Statement[0].Condition == {"
+                ' StringEquals = { "aws:SourceAccount" = "123456789012" },'
+                ' ArnLike = { "aws:SourceArn" = "arn:aws:rds:us-east-1:123456789012:db:driftloop-metadata" } }'
+            ),
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("module", sorted(RENDERED))
+def test_rendered_trust_and_session_policies(module, tmp_path):
+    inputs, checks = RENDERED[module]
+    body = [OFFLINE_PROVIDER, "variables {"] + [f"  {key} = {hcl(value)}" for key, value in inputs.items()] + ["}"]
+    body += ['run "rendered" {', "  command = plan"]
+    for message, condition in checks.items():
+        body += ["  assert {", f"    condition     = {condition}", f"    error_message = {hcl(message)}", "  }"]
+    body.append("}")
+    outcomes, log = run_terraform_test(module, "\n".join(body) + "\n", tmp_path)
+    assert outcomes == {"rendered": "pass"}, log[-6000:]
