@@ -41,12 +41,16 @@ provider "aws" {
 }
 
 module "network" {
+  #checkov:skip=CKV_TF_1:An override of the AWS env's own local module call (source ../../modules/network), merged by Terraform; nothing is fetched.
+  #checkov:skip=CKV_TF_2:An override of the AWS env's own local module call (source ../../modules/network), merged by Terraform; nothing is fetched.
   # moto matches a zone-name filter literally, so the module's "<region>?" pattern finds no zone:
   # name the zones explicitly.
   availability_zones = ["us-east-1a", "us-east-1b"]
 }
 
 module "tracking_host" {
+  #checkov:skip=CKV_TF_1:An override of the AWS env's own local module call (source ../../modules/tracking_host), merged by Terraform; nothing is fetched.
+  #checkov:skip=CKV_TF_2:An override of the AWS env's own local module call (source ../../modules/tracking_host), merged by Terraform; nothing is fetched.
   # moto has no public SSM parameters (the Ubuntu AMI look-up): a stock Ubuntu AMI moto ships with.
   ami_id = "ami-785db401"
 

@@ -1,4 +1,5 @@
-"""checkov over infra/ reports no failed check, and every skip says why, next to its resource."""
+"""checkov over the whole of infra/ (modules, envs and the rehearsal's override) reports no failed check, and every
+skip says why, next to its resource."""
 
 import json
 import os
@@ -32,9 +33,6 @@ def checkov_report() -> dict:
             "--skip-download",
             "--skip-path",
             r"\.terraform",
-            # An override fragment, not a module: checkov cannot merge it into infra/envs/aws.
-            "--skip-path",
-            "infra/rehearse/",
             "--download-external-modules",
             "false",
         ],
@@ -60,6 +58,17 @@ def test_checkov_reports_no_failed_checks():
     assert report["summary"]["passed"] > 100, "checkov evaluated far fewer checks than expected"
 
 
+def test_checkov_scans_the_whole_infra_folder():
+    """The rehearsal's override is scanned too: no folder of infra/ is left out."""
+    report = checkov_report()
+    scanned = {
+        c["file_path"] for kind in ("passed_checks", "failed_checks", "skipped_checks") for c in report["results"][kind]
+    }
+    assert any(path.startswith("/rehearse/") for path in scanned), sorted(scanned)
+    folders = {"/" + path.relative_to(INFRA).parent.as_posix() + "/" for path in tf_files()}
+    assert folders <= {path.rsplit("/", 1)[0] + "/" for path in scanned}, folders
+
+
 def test_checkov_skips_all_carry_a_reason():
     report = checkov_report()
     for check in report["results"]["skipped_checks"]:
@@ -73,4 +82,4 @@ def test_skip_comments_are_well_formed():
             if "checkov:skip" in line:
                 match = SKIP_COMMENT.search(line)
                 assert match and match.group(2), f"{path}: malformed skip {line.strip()!r}"
-                assert re.fullmatch(r"CKV2?_AWS_\d+", match.group(1)), line
+                assert re.fullmatch(r"CKV2?_AWS_\d+|CKV_TF_\d+", match.group(1)), line

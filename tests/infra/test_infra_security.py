@@ -10,6 +10,7 @@ from tfconfig import (
     all_resources,
     first,
     load_dir,
+    locals_of,
     named_blocks,
     resources,
     tf_files,
@@ -62,8 +63,21 @@ def test_no_ssh_key_by_default():
 
 
 def test_ssm_session_manager_instead_of_ssh():
-    attachment = resources(HOST, "aws_iam_role_policy_attachment")["ssm"]
-    assert attachment["policy_arn"].endswith(":iam::aws:policy/AmazonSSMManagedInstanceCore")
+    # A policy of our own with what the agent needs for Session Manager, not AmazonSSMManagedInstanceCore
+    # (ssm:GetParameter(s), ssmmessages:*, ec2messages:* on every resource).
+    assert not resources(HOST, "aws_iam_role_policy_attachment"), "no managed policy on the host's role"
+    policy = resources(HOST, "aws_iam_role_policy")["session_manager"]
+    assert policy["policy"] == "${data.aws_iam_policy_document.session_manager.json}"
+    statements = {s["sid"]: s for s in policy_statements(HOST, "session_manager")}
+    assert statements["RegisterThisInstance"]["actions"] == ["ssm:UpdateInstanceInformation"]
+    (instances,) = statements["RegisterThisInstance"]["resources"]
+    assert instances.endswith(":instance/*") and ":ec2:" in instances
+    assert set(statements["OpenSessionChannels"]["actions"]) == {
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+    }
     ports = [rule["from_port"] for rule in resources(NETWORK, "aws_vpc_security_group_ingress_rule").values()]
     assert 22 not in ports
 
@@ -121,6 +135,13 @@ def test_basic_auth_on_by_default():
         assert f'"{secret}"' in generated, secret
 
 
+def test_the_network_module_refuses_wide_cidrs():
+    # The rule (no prefix wider than /16 outside the private ranges, IPv4 only, at most 20) lives in the network
+    # module, for whoever opens an ingress; tests/infra/test_infra_validation.py runs it against good and bad lists.
+    module_conditions = " ".join(v["condition"] for v in variable(NETWORK, "allowed_cidrs")["validation"])
+    assert ">= 16" in module_conditions and "<= 20" in module_conditions
+
+
 def test_host_ingress_only_from_allowed_cidrs_on_service_ports():
     rules = resources(NETWORK, "aws_vpc_security_group_ingress_rule")
     host_rules = [r for r in rules.values() if "aws_security_group.host" in r["security_group_id"]]
@@ -135,18 +156,30 @@ def test_host_ingress_only_from_allowed_cidrs_on_service_ports():
     assert not list(resources(NETWORK, "aws_security_group_rule"))
 
 
-def test_instance_profile_least_privilege():
+def host_statements():
     document = resources(HOST, "aws_iam_policy_document", kind="data")["host"]
     statements = list(document["statement"])
     statements += [first(d["statement"]["content"]) for d in document.get("dynamic", [])]
+    return document, statements
+
+
+def test_instance_profile_least_privilege():
+    document, statements = host_statements()
     for statement in statements:
         assert statement.get("effect", "Allow") == "Allow"
         for action in statement["actions"]:
             assert "*" not in action, f"wildcard action {action}"
-        assert "*" not in statement["resources"], "wildcard resource"
+        found = statement["resources"]
+        if isinstance(found, str) and found.startswith("${[for prefix in "):  # objects under each prefix
+            assert found.endswith('${prefix}*"]}'), found
+        else:
+            assert "*" not in found or found == ["${local.bucket_objects}${local.mlflow_artifacts_prefix}*"], found
     by_sid = {s["sid"]: s for s in statements}
-    assert by_sid["ListArtifactBucket"]["resources"] == ["${var.artifact_bucket_arn}"]
-    assert by_sid["ReadWriteArtifacts"]["resources"] == ["${var.artifact_bucket_arn}/*"]
+    assert by_sid["LocateBucket"] == {
+        "sid": "LocateBucket",
+        "actions": ["s3:GetBucketLocation"],
+        "resources": ["${var.artifact_bucket_arn}"],
+    }
     assert by_sid["ReadDatabaseSecret"]["resources"] == ["${var.db_secret_arn}"]
     assert "aws_secretsmanager_secret.generated" in by_sid["FillGeneratedSecrets"]["resources"]
     assert set(by_sid["UseCustomerKeys"]["actions"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
@@ -156,8 +189,116 @@ def test_instance_profile_least_privilege():
     assert publish["statement"]["for_each"] == "${var.notify_sns_topic_arn == null ? [] : [var.notify_sns_topic_arn]}"
     services = {action.split(":")[0] for s in statements for action in s["actions"]}
     assert services == {"s3", "secretsmanager", "kms", "sns"}
-    # The only managed policy is SSM's core one (Session Manager).
-    assert list(resources(HOST, "aws_iam_role_policy_attachment")) == ["ssm"]
+
+
+def test_host_s3_access_is_scoped_to_its_prefixes():
+    _, statements = host_statements()
+    by_sid = {s["sid"]: s for s in statements}
+    # Listing only under the host's prefixes.
+    listing = by_sid["ListOwnPrefixes"]
+    assert listing["actions"] == ["s3:ListBucket"]
+    assert listing["resources"] == ["${var.artifact_bucket_arn}"]
+    (condition,) = listing["condition"]
+    assert (condition["test"], condition["variable"]) == ("StringLike", "s3:prefix")
+    assert "concat(local.host_write_prefixes, local.host_read_prefixes)" in condition["values"]
+    # Objects only under a prefix; nothing on the whole bucket.
+    for statement in statements:
+        if any(action.startswith("s3:") for action in statement["actions"]) and statement["sid"] != "LocateBucket":
+            assert statement["resources"] != ["${var.artifact_bucket_arn}/*"], statement["sid"]
+    assert by_sid["ReadInboxAndInputs"]["actions"] == ["s3:GetObject"]
+    assert "local.host_read_prefixes" in by_sid["ReadInboxAndInputs"]["resources"]
+    assert "local.host_write_prefixes" in by_sid["ReadWriteArtifactsAndPredictions"]["resources"]
+    # Only MLflow's artifacts may be deleted.
+    deleters = [sid for sid, s in by_sid.items() if "s3:DeleteObject" in s["actions"]]
+    assert deleters == ["DeleteMlflowArtifacts"]
+    assert by_sid["DeleteMlflowArtifacts"]["resources"] == ["${local.bucket_objects}${local.mlflow_artifacts_prefix}*"]
+    writers = [sid for sid, s in by_sid.items() if {"s3:PutObject", "s3:DeleteObject"} & set(s["actions"])]
+    assert sorted(writers) == ["DeleteMlflowArtifacts", "ReadWriteArtifactsAndPredictions"]
+
+
+def test_host_writes_where_the_package_writes_and_not_the_spark_code():
+    host = locals_of(HOST)
+    assert host["host_write_prefixes"] == ["${local.mlflow_artifacts_prefix}", "${local.prediction_log_prefix}"]
+    # MLflow's --artifacts-destination and the package's default prediction log.
+    server = (HOST / "templates" / "mlflow-server.sh").read_text()
+    destination = re.search(r'--artifacts-destination "s3://\$DRIFTLOOP_ARTIFACT_BUCKET/([^"]+)"', server).group(1)
+    assert host["mlflow_artifacts_prefix"] == f"{destination}/"
+    settings = (INFRA.parent / "pipeline" / "settings.py").read_text()
+    assert 'f"s3://{self.artifact_bucket}/predictions"' in settings
+    assert host["prediction_log_prefix"] == "predictions/"
+    assert host["host_read_prefixes"] == "${distinct(concat([local.inbox_key_prefix], var.read_prefixes))}"
+    # The Spark job's code is the operator's to upload: the host neither writes nor reads it.
+    spark_call = named_blocks(ENVS / "aws", "module")["spark_runner"]
+    code = spark_call["code_prefix"]
+    for prefix in (host["mlflow_artifacts_prefix"], host["prediction_log_prefix"]):
+        assert not prefix.startswith(code) and not code.startswith(prefix)
+    host_call = named_blocks(ENVS / "aws", "module")["tracking_host"]
+    assert host_call["read_prefixes"] == (
+        "${concat(var.host_read_prefixes, var.enable_spark ? [local.spark_results_prefix] : [])}"
+    )
+    assert code not in variable(ENVS / "aws", "host_read_prefixes")["default"]
+
+
+# --- every policy of ours --------------------------------------------------------------------------
+
+
+def all_policy_documents():
+    """(directory, name, document) of every aws_iam_policy_document under infra/."""
+    for directory in sorted({p.parent for p in tf_files()}):
+        for name, document in resources(directory, "aws_iam_policy_document", kind="data").items():
+            yield directory, name, document
+
+
+def statements_of(document):
+    statements = list(document.get("statement", []))
+    statements += [first(d["statement"]["content"]) for d in document.get("dynamic", []) if "statement" in d]
+    return statements
+
+
+def comments_of(document, statement):
+    return " ".join(c["value"] for c in document.get("__comments__", []) + statement.get("__comments__", []))
+
+
+def test_no_wildcard_in_a_policy_of_ours_without_a_written_reason():
+    """An action with a * (s3:*, ssmmessages:*) or a resource "*" needs a comment next to it naming it and why."""
+    seen = 0
+    for directory, name, document in all_policy_documents():
+        for statement in statements_of(document):
+            seen += 1
+            comments = comments_of(document, statement)
+            actions = statement.get("actions", [])
+            for action in actions if isinstance(actions, list) else [actions]:
+                if "*" in action:
+                    assert statement.get("effect") == "Deny", f"{directory.name}/{name}: Allow of {action}"
+                    assert f'"{action}"' in comments and len(comments) > 60, f"{directory.name}/{name}: {action}"
+            if statement.get("resources") == ["*"]:
+                assert 'Resource "*"' in comments and len(comments) > 60, f"{directory.name}/{name}: resource *"
+    assert seen > 15
+
+
+def test_every_trust_policy_is_conditioned_on_the_source_account():
+    """No confused deputy: each role's service trust names this account in aws:SourceAccount."""
+    roles = 0
+    for directory in sorted({p.parent for p in tf_files()}):
+        documents = resources(directory, "aws_iam_policy_document", kind="data")
+        for role_name, role in resources(directory, "aws_iam_role").items():
+            roles += 1
+            match = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", role["assume_role_policy"])
+            assert match, f"{directory.name}/{role_name}: trust policy not from a policy document"
+            for statement in documents[match.group(1)]["statement"]:
+                conditions = {c["variable"]: c for c in statement.get("condition", [])}
+                assert "aws:SourceAccount" in conditions, f"{directory.name}/{role_name}: no aws:SourceAccount"
+                source = conditions["aws:SourceAccount"]
+                assert source["values"] == ["${data.aws_caller_identity.current.account_id}"]
+                (service,) = first(statement["principals"])["identifiers"]
+                if service == "ec2.amazonaws.com":
+                    # EC2 does not document the key for instance credentials: IfExists, with the reason written.
+                    assert source["test"] == "StringEqualsIfExists"
+                    assert "iam:PassRole" in comments_of({}, statement)
+                else:
+                    assert source["test"] == "StringEquals"
+                    assert conditions["aws:SourceArn"]["test"] == "ArnLike", f"{directory.name}/{role_name}"
+    assert roles == 4  # host, flow log, RDS monitoring, Spark execution
 
 
 # --- metadata database ---------------------------------------------------------------------------
@@ -270,6 +411,21 @@ def test_bucket_noncurrent_version_expiry():
         "${var.noncurrent_version_expiration_days}"
     )
     assert variable(STORE, "noncurrent_version_expiration_days")["default"] > 0
+
+
+def test_raw_data_expires():
+    rules = resources(STORE, "aws_s3_bucket_lifecycle_configuration")["this"]
+    (expiring,) = rules["dynamic"]
+    assert expiring["rule"]["for_each"] == "${toset(var.expiring_prefixes)}"
+    content = first(expiring["rule"]["content"])
+    assert first(content["filter"])["prefix"] == "${rule.value}"
+    assert first(content["expiration"])["days"] == "${var.expiration_days}"
+    assert variable(STORE, "expiring_prefixes")["default"] == []  # the module alone expires nothing
+    call = named_blocks(ENVS / "aws", "module")["artifact_store"]
+    assert call["expiring_prefixes"] == "${local.raw_data_prefixes}"
+    assert call["expiration_days"] == "${var.raw_data_retention_days}"
+    assert locals_of(ENVS / "aws")["raw_data_prefixes"] == ["${var.inbox_prefix}", "predictions/", "results/"]
+    assert variable(ENVS / "aws", "raw_data_retention_days")["default"] == 365
 
 
 def test_bucket_not_force_destroyed_by_default():

@@ -10,6 +10,13 @@ locals {
 
   # The tracking server's --artifacts-destination is s3://BUCKET/mlflow (tracking_host's mlflow-server.sh).
   mlflow_artifacts_prefix = "mlflow/"
+
+  # Where a Spark job of the model writes its results (profile, newest rows, result.json); the host reads them.
+  spark_results_prefix = "results/${var.model_name}/"
+
+  # Raw rows that expire after raw_data_retention_days: the batches, the prediction log (the package's default
+  # s3://BUCKET/predictions) and the Spark results with their samples.
+  raw_data_prefixes = [var.inbox_prefix, "predictions/", "results/"]
 }
 
 module "network" {
@@ -35,6 +42,8 @@ module "artifact_store" {
 
   bucket_name                        = var.artifact_bucket_name
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  expiring_prefixes                  = local.raw_data_prefixes
+  expiration_days                    = var.raw_data_retention_days
 
   tags = local.tags
 }
@@ -89,6 +98,7 @@ module "tracking_host" {
   project_pip_spec = var.project_pip_spec
   model_name       = var.model_name
   inbox_prefix     = var.inbox_prefix
+  read_prefixes    = concat(var.host_read_prefixes, var.enable_spark ? [local.spark_results_prefix] : [])
 
   bootstrap_training_data = var.bootstrap_training_data
   monitor_schedule        = var.monitor_schedule
@@ -113,7 +123,7 @@ module "spark_runner" {
   artifact_bucket_arn    = module.artifact_store.bucket_arn
   model_artifacts_prefix = local.mlflow_artifacts_prefix
   batch_prefix           = "${var.inbox_prefix}${var.model_name}/"
-  results_prefix         = "results/${var.model_name}/"
+  results_prefix         = local.spark_results_prefix
   code_prefix            = "spark/"
 
   # In the private subnets only on request; they have no internet route, so S3 comes through a gateway endpoint.

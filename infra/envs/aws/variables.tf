@@ -83,6 +83,28 @@ variable "noncurrent_version_expiration_days" {
   default     = 30
 }
 
+variable "raw_data_retention_days" {
+  description = "Days the raw rows are kept: batches under the inbox, the prediction log and the Spark results expire after it (their last version goes noncurrent_version_expiration_days later). Late labels and retraining reach back this far at most."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.raw_data_retention_days >= 1 && floor(var.raw_data_retention_days) == var.raw_data_retention_days
+    error_message = "raw_data_retention_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "host_read_prefixes" {
+  description = "Key prefixes of the artifact bucket the host may read besides its inbox, MLflow's artifacts and the prediction log: where you upload labelled training data and late labels."
+  type        = list(string)
+  default     = ["training/", "labels/"]
+
+  validation {
+    condition     = alltrue([for p in var.host_read_prefixes : can(regex("^([A-Za-z0-9._-]+/)+$", p))])
+    error_message = "host_read_prefixes must be path segments of letters, digits, dots, underscores or hyphens, each ending with a slash, e.g. training/."
+  }
+}
+
 variable "instance_type" {
   description = "EC2 type of the tracking host."
   type        = string

@@ -63,12 +63,37 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # Raw rows (batches, prediction logs) are not kept forever: their objects expire after expiration_days,
+  # and the version that leaves behind goes noncurrent_version_expiration_days later (the rule above).
+  dynamic "rule" {
+    for_each = toset(var.expiring_prefixes)
+
+    content {
+      id     = "expire-${trimsuffix(replace(rule.value, "/", "-"), "-")}"
+      status = "Enabled"
+
+      filter {
+        prefix = rule.value
+      }
+
+      expiration {
+        days = var.expiration_days
+      }
+
+      abort_incomplete_multipart_upload {
+        days_after_initiation = var.abort_incomplete_multipart_upload_days
+      }
+    }
+  }
+
   # Versioning must be on before noncurrent-version rules mean anything.
   depends_on = [aws_s3_bucket_versioning.this]
 }
 
 data "aws_iam_policy_document" "tls_only" {
   count = var.attach_deny_insecure_transport_policy ? 1 : 0
+
+  # Deny "s3:*", a wildcard on purpose: a Deny only takes away, and no request to the bucket may go without TLS 1.2.
 
   statement {
     sid     = "DenyInsecureTransport"

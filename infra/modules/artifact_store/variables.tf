@@ -40,6 +40,28 @@ variable "noncurrent_version_expiration_days" {
   }
 }
 
+variable "expiring_prefixes" {
+  description = "Key prefixes whose objects expire after expiration_days, e.g. inbox/ and predictions/: raw data that must not be kept forever. Empty: nothing expires."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.expiring_prefixes : can(regex("^([A-Za-z0-9._-]+/)+$", p))])
+    error_message = "expiring_prefixes must be path segments of letters, digits, dots, underscores or hyphens, each ending with a slash, e.g. inbox/ (an empty prefix would expire the models too)."
+  }
+}
+
+variable "expiration_days" {
+  description = "Days after which objects under expiring_prefixes expire (a delete marker; the data goes noncurrent_version_expiration_days later)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.expiration_days >= 1 && floor(var.expiration_days) == var.expiration_days
+    error_message = "expiration_days must be a whole number of days, at least 1."
+  }
+}
+
 variable "abort_incomplete_multipart_upload_days" {
   description = "Days after which unfinished multipart uploads are aborted."
   type        = number

@@ -1,5 +1,9 @@
 data "aws_region" "current" {}
 
+data "aws_partition" "current" {}
+
+data "aws_caller_identity" "current" {}
+
 # Standard zones only, by name: "<region>?" matches us-east-1a..f but not Local or Wavelength Zones
 # (us-east-1-bos-1a), which would otherwise sort first and take the subnets.
 data "aws_availability_zones" "available" {
@@ -144,6 +148,19 @@ data "aws_iam_policy_document" "flow_log_assume" {
     principals {
       type        = "Service"
       identifiers = ["vpc-flow-logs.amazonaws.com"]
+    }
+
+    # Only flow logs of this account may take the role (no confused deputy).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:vpc-flow-log/*"]
     }
   }
 }

@@ -70,8 +70,27 @@ variable "allowed_cidrs" {
   default     = []
 
   validation {
-    condition     = alltrue([for c in var.allowed_cidrs : can(cidrhost(c, 0))])
-    error_message = "Every entry of allowed_cidrs must be a valid IPv4 CIDR, e.g. 203.0.113.10/32."
+    condition     = alltrue([for c in var.allowed_cidrs : can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$", c)) && can(cidrhost(c, 0))])
+    error_message = "Every entry of allowed_cidrs must be a valid IPv4 CIDR, e.g. 203.0.113.10/32 (the rules are IPv4 only)."
+  }
+
+  # A /16 is 65,536 addresses, a whole organisation's or provider's block: anything wider is a share of the
+  # internet, not a list of people (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1, which cover it all). The private
+  # ranges of RFC 1918 (10/8, 172.16/12, 192.168/16) are no one's on the internet and may be wider.
+  validation {
+    condition = alltrue([for c in var.allowed_cidrs : try(
+      tonumber(split("/", c)[1]) >= 16 ||
+      (split(".", cidrhost(c, 0))[0] == "10" && tonumber(split("/", c)[1]) >= 8) ||
+      (split(".", cidrhost(c, 0))[0] == "172" && floor(tonumber(split(".", cidrhost(c, 0))[1]) / 16) == 1 && tonumber(split("/", c)[1]) >= 12),
+      false,
+    )])
+    error_message = "allowed_cidrs must be /16 or narrower (a VPN's or office's addresses, not a share of the internet such as 0.0.0.0/0 or 0.0.0.0/1 + 128.0.0.0/1); only the private ranges 10.0.0.0/8 and 172.16.0.0/12 may be wider."
+  }
+
+  # Each CIDR takes one ingress rule per service (three), and a security group holds 60 inbound rules by default.
+  validation {
+    condition     = length(var.allowed_cidrs) <= 20
+    error_message = "allowed_cidrs may list at most 20 CIDRs: each takes one rule per service, and a security group holds 60 inbound rules by default."
   }
 }
 

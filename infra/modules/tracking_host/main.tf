@@ -2,6 +2,8 @@ data "aws_partition" "current" {}
 
 data "aws_region" "current" {}
 
+data "aws_caller_identity" "current" {}
+
 data "aws_ssm_parameter" "ami" {
   count = var.ami_id == null ? 1 : 0
 
@@ -85,8 +87,20 @@ resource "aws_secretsmanager_secret" "generated" {
 }
 
 ################################################################################
-# Instance profile: this bucket's objects, these secrets, and SSM Session Manager
+# Instance profile: its prefixes of this bucket, these secrets, and SSM Session Manager
 ################################################################################
+
+locals {
+  # The host's prefixes of the artifact bucket. It writes MLflow's artifacts (mlflow-server.sh's
+  # --artifacts-destination s3://BUCKET/mlflow) and the prediction log (the package's default prediction_log_uri,
+  # s3://BUCKET/predictions); it reads its inbox and read_prefixes. Nothing else: not the Spark job's code.
+  mlflow_artifacts_prefix = "mlflow/"
+  prediction_log_prefix   = "predictions/"
+  inbox_key_prefix        = "${var.inbox_prefix}${var.model_name}/"
+  host_write_prefixes     = [local.mlflow_artifacts_prefix, local.prediction_log_prefix]
+  host_read_prefixes      = distinct(concat([local.inbox_key_prefix], var.read_prefixes))
+  bucket_objects          = "${var.artifact_bucket_arn}/"
+}
 
 data "aws_iam_policy_document" "assume" {
   statement {
@@ -96,26 +110,60 @@ data "aws_iam_policy_document" "assume" {
       type        = "Service"
       identifiers = ["ec2.amazonaws.com"]
     }
+
+    # IfExists: EC2 does not document aws:SourceAccount for the credentials it gets an instance, and a strict
+    # condition could leave the host with none. An instance profile is only attached by a principal of this
+    # account with iam:PassRole on the role; where EC2 does send the key, it must be this account.
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
   }
 }
 
 data "aws_iam_policy_document" "host" {
   statement {
-    sid       = "ListArtifactBucket"
-    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    sid       = "LocateBucket"
+    actions   = ["s3:GetBucketLocation"]
     resources = [var.artifact_bucket_arn]
   }
 
   statement {
-    sid = "ReadWriteArtifacts"
+    sid       = "ListOwnPrefixes"
+    actions   = ["s3:ListBucket"]
+    resources = [var.artifact_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [for prefix in concat(local.host_write_prefixes, local.host_read_prefixes) : "${prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadInboxAndInputs"
+    actions   = ["s3:GetObject"]
+    resources = [for prefix in local.host_read_prefixes : "${local.bucket_objects}${prefix}*"]
+  }
+
+  statement {
+    sid = "ReadWriteArtifactsAndPredictions"
     actions = [
       "s3:GetObject",
       "s3:PutObject",
-      "s3:DeleteObject",
       "s3:AbortMultipartUpload",
       "s3:ListMultipartUploadParts",
     ]
-    resources = ["${var.artifact_bucket_arn}/*"]
+    resources = [for prefix in local.host_write_prefixes : "${local.bucket_objects}${prefix}*"]
+  }
+
+  # MLflow deletes a run's or a model version's artifacts (its proxied artifact API, `mlflow gc`); the
+  # prediction log is only ever added to.
+  statement {
+    sid       = "DeleteMlflowArtifacts"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.bucket_objects}${local.mlflow_artifacts_prefix}*"]
   }
 
   statement {
@@ -151,6 +199,30 @@ data "aws_iam_policy_document" "host" {
   }
 }
 
+# What Session Manager needs of the SSM Agent, instead of AmazonSSMManagedInstanceCore (which adds
+# ssm:GetParameter(s), ssmmessages:* and ec2messages:* on every resource): the agent registers the
+# instance and opens the session's channels. No Run Command, State Manager or Parameter Store.
+data "aws_iam_policy_document" "session_manager" {
+  #checkov:skip=CKV_AWS_111:The ssmmessages channel actions have no resource type (Service Authorization Reference), so "*" is the only resource they take; the statement grants those four and nothing else.
+  statement {
+    sid       = "RegisterThisInstance"
+    actions   = ["ssm:UpdateInstanceInformation"]
+    resources = ["arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:instance/*"]
+  }
+
+  # Resource "*": these actions have no resource type at all, so no ARN can name them.
+  statement {
+    sid = "OpenSessionChannels"
+    actions = [
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"]
+  }
+}
+
 resource "aws_iam_role" "host" {
   name_prefix        = "${substr(var.name, 0, 24)}-host-"
   description        = "Tracking host of ${var.name}"
@@ -163,11 +235,21 @@ resource "aws_iam_role_policy" "host" {
   name   = "artifacts-and-secrets"
   role   = aws_iam_role.host.id
   policy = data.aws_iam_policy_document.host.json
+
+  lifecycle {
+    precondition {
+      condition = var.bootstrap_training_data == "" || anytrue([
+        for prefix in local.host_read_prefixes : startswith(var.bootstrap_training_data, "s3://${var.artifact_bucket_name}/${prefix}")
+      ])
+      error_message = "bootstrap_training_data must lie in the artifact bucket under one of the host's read prefixes (${join(", ", local.host_read_prefixes)}): the host may read nothing else."
+    }
+  }
 }
 
-resource "aws_iam_role_policy_attachment" "ssm" {
-  role       = aws_iam_role.host.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+resource "aws_iam_role_policy" "session_manager" {
+  name   = "session-manager"
+  role   = aws_iam_role.host.id
+  policy = data.aws_iam_policy_document.session_manager.json
 }
 
 resource "aws_iam_instance_profile" "host" {
@@ -222,5 +304,5 @@ resource "aws_instance" "this" {
     ignore_changes = [ami]
   }
 
-  depends_on = [aws_iam_role_policy.host, aws_iam_role_policy_attachment.ssm]
+  depends_on = [aws_iam_role_policy.host, aws_iam_role_policy.session_manager]
 }

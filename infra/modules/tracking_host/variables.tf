@@ -148,9 +148,21 @@ variable "project_git_url" {
 }
 
 variable "project_git_ref" {
-  description = "Branch, tag or commit of project_git_url to deploy."
+  description = "Branch, tag or commit of project_git_url to deploy: letters, digits and . _ / - only, or a 40-hex commit."
   type        = string
   default     = "main"
+
+  # It reaches a shell and git's command line: no $( or spaces, no leading dash (an option), no .. (git refuses
+  # it in a ref), no slash at either end.
+  validation {
+    condition = (
+      can(regex("^[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}$", var.project_git_ref)) &&
+      !strcontains(var.project_git_ref, "..") &&
+      !endswith(var.project_git_ref, "/") &&
+      !endswith(var.project_git_ref, ".lock")
+    )
+    error_message = "project_git_ref must be a branch, tag or commit of letters, digits, dots, underscores, slashes and hyphens (not starting with - or /, no .., no trailing / or .lock), e.g. main, v1.2.0 or a 40-hex commit."
+  }
 }
 
 variable "project_pip_spec" {
@@ -262,9 +274,30 @@ variable "service_ports" {
 }
 
 variable "extra_allowed_hosts" {
-  description = "More Host header values MLflow accepts besides localhost:* and 127.0.0.1:* (what port forwarding sends)."
+  description = "More Host header values MLflow accepts besides localhost:* and 127.0.0.1:* (what port forwarding sends): a host name or IPv4 address, with an optional :port."
   type        = list(string)
   default     = []
+
+  # MLflow's --allowed-hosts guards against DNS rebinding: a * (or any pattern) switches that off, and a comma
+  # or a space would smuggle in more entries. Names only: no scheme, no path, no wildcard.
+  validation {
+    condition = alltrue([
+      for host in var.extra_allowed_hosts :
+      can(regex("^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:[0-9]{1,5})?$", host)) && length(host) <= 259
+    ])
+    error_message = "extra_allowed_hosts must be host names or IPv4 addresses with an optional :port (e.g. mlflow.example.org or mlflow.example.org:5000): no *, wildcard, scheme, path, comma or space."
+  }
+}
+
+variable "read_prefixes" {
+  description = "Key prefixes of the artifact bucket the host may read besides its inbox, MLflow's artifacts and the prediction log (labelled training data, late labels, Spark results). It writes under mlflow/ and predictions/ only."
+  type        = list(string)
+  default     = ["training/"]
+
+  validation {
+    condition     = alltrue([for p in var.read_prefixes : can(regex("^([A-Za-z0-9._-]+/)+$", p))])
+    error_message = "read_prefixes must be path segments of letters, digits, dots, underscores or hyphens, each ending with a slash, e.g. training/ (an empty prefix would be the whole bucket)."
+  }
 }
 
 variable "secret_recovery_window_in_days" {
