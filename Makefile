@@ -64,11 +64,15 @@ monitor: install local-up $(DEMO_DIR)/manifest.json ## Bootstrap a champion if n
 		--report-json $(DEMO_DIR)/report.json
 	@$(PIPELINE) stack snapshot >/dev/null 2>&1 || true
 
-test: install tools-checkov ## Run the whole test suite (unit, integration, end to end, infra)
-	$(VENV)/bin/pytest
+# The suite's tests run in TEST_WORKERS processes (pytest-xdist; each starts its own servers on free ports).
+# TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= 2
+
+test: install tools-checkov ## Run the whole test suite (unit, integration, end to end, infra) in TEST_WORKERS processes
+	$(VENV)/bin/pytest -n $(TEST_WORKERS)
 
 test-fast: install tools-checkov ## Run the fast layer only (no end-to-end loop runs, no Spark)
-	$(VENV)/bin/pytest -m "not e2e and not spark"
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not e2e and not spark"
 
 lint: install ## ruff, mypy on the package, the layers contract (import-linter), and a secrets scan (fails on any finding not audited in .secrets.baseline)
 	$(VENV)/bin/ruff check pipeline tests benchmarks
