@@ -36,7 +36,7 @@ from pipeline.domain import policy
 from pipeline.domain.batch_keys import number_batches
 from pipeline.domain.policy_types import Action, PolicyState, Rules, Verdict
 from pipeline.domain.records import Event
-from pipeline.domain.retrain_mode import resolve_mode
+from pipeline.domain.retrain_mode import RetrainMode, resolve_mode
 from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import one_line
 from pipeline.engine.local import Engine, local_engine
@@ -76,10 +76,12 @@ class Monitor:
         load: LoadVersion = load_version,
         retrain_fn: RetrainFn = retrain,
         notifier: Notifier | None = None,
+        mode: tuple[RetrainMode, str] | None = None,
     ) -> None:
         """``load`` (a registered version made ready to score) and ``retrain_fn`` (the retrain cycle) are the
         model layer's own unless a test passes fakes; ``notifier`` hears of the incidents (``pipeline.domain.
-        incidents``), none when no sink is configured."""
+        incidents``), none when no sink is configured. ``mode`` is the model's retraining mode and where it came
+        from (``pipeline.domain.model_policy.resolve_policy``); without it, the setting ``PIPELINE_RETRAIN``'s."""
         self.settings = settings
         self.schema = schema
         self.store = store
@@ -96,7 +98,14 @@ class Monitor:
             prediction_log=prediction_log,
             false_alarm_rate=self.rules.false_alarm_rate,
         )
-        self.retrainer = Retrainer(self.cache, store, tracking_wait=tracking_wait, retrain_fn=retrain_fn)
+        self.mode = mode
+        self.retrainer = Retrainer(
+            self.cache,
+            store,
+            tracking_wait=tracking_wait,
+            retrain_fn=retrain_fn,
+            mode=mode[0] if mode is not None else RetrainMode.auto,
+        )
         self.window: Window = []
         self.baseline: Batch | None = None  # the run's first reference: which columns may be entirely empty
         self.latest_alarm: tuple[int, DriftResult] | None = None  # the run's latest alarmed batch, for its HTML
@@ -160,7 +169,10 @@ class Monitor:
         recorded = self.store.recorded_batches(run_key)
         self.recorded_drifted = self.store.drifted_features_of_run(run_key) if recorded else {}
         self.cache.load()
-        self.retrainer.mode, source = resolve_mode(self.registry.model_tags(), self.settings.retrain)
+        if self.mode is None:  # no model's own mode given: the setting's
+            self.retrainer.mode, source = resolve_mode({}, self.settings.retrain)
+        else:
+            source = self.mode[1]
         self.say(f"{self.registry.name}: retraining mode {self.retrainer.mode.value} ({source})")
         recovery.resume_champion(self.cache, run_key, recorded, self.say)
         self.cache.set_reference(reference.frame, fitted=fitted)

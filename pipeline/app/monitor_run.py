@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pipeline.app.collaborators import Collaborators
     from pipeline.app.monitor_result import MonitorResult
     from pipeline.app.sources import BatchSource
+    from pipeline.domain.model_policy import ModelPolicy
     from pipeline.domain.schema import FeatureSchema
     from pipeline.engine.local import Engine
     from pipeline.io.data import Batch
@@ -102,7 +103,8 @@ def monitor_run(
     notifier = notifier_of(settings.notify, say)
     registry = parts.registry
     champion = require_champion(registry)
-    settings = _model_settings(settings, registry, say)
+    policy = _model_policy(settings, registry, say)
+    settings = policy.settings
     # Imported once the server and the champion are known to be there: a command that fails fails at once.
     from pipeline.app.monitor import Monitor
     from pipeline.io.tables import InputLimits
@@ -139,6 +141,7 @@ def monitor_run(
             prediction_log=parts.prediction_log if schema.id is not None else None,
             engine=_engine(request.engine, settings),
             notifier=notifier,
+            mode=(policy.mode, policy.mode_source),
         )
         if on_start is not None:
             on_start(len(batches.sources))
@@ -153,15 +156,16 @@ def monitor_run(
     return MonitorRun(batches.run_key, result)
 
 
-def _model_settings(settings: Settings, registry: Registry, say: Say) -> Settings:
-    """The settings with the model's own policy values over them (``pipeline.domain.model_policy``), said once."""
+def _model_policy(settings: Settings, registry: Registry, say: Say) -> ModelPolicy:
+    """The model's own policy values over the settings, and its retraining mode
+    (``pipeline.domain.model_policy``); the values it sets for itself said once."""
     from pipeline.domain.model_policy import resolve_policy
 
     own = resolve_policy(settings, registry.model_tags())
     if overridden := own.overridden():
         values = ", ".join(f"{name}={value}" for name, value in overridden.items())
         say(f"{registry.name}: the model's own policy (its tags): {values}")
-    return own.settings
+    return own
 
 
 def _check_something_to_monitor(request: MonitorRequest, schema: FeatureSchema) -> None:

@@ -62,6 +62,7 @@ class Retrainer:
         *,
         tracking_wait: float = TRACKING_WAIT_SECONDS,
         retrain_fn: RetrainFn = retrain,
+        mode: RetrainMode = RetrainMode.auto,
     ) -> None:
         self.cache = cache
         self.store = store
@@ -72,7 +73,7 @@ class Retrainer:
         self.retrain_fn = retrain_fn
         self.mlflow_run_id: str | None = None  # the monitor's run, whose children a failed retrain settles
         self.failures: list[str] = []
-        self.mode = RetrainMode.auto  # the model's retraining mode (``pipeline.domain.retrain_mode``), set per run
+        self.mode = mode  # the model's retraining mode (``pipeline.domain.retrain_mode``)
 
     def __call__(
         self,

@@ -12,6 +12,7 @@ from pipeline.app.monitor import Monitor
 from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.sources import BatchSource
 from pipeline.demo.synth import DriftKind
+from pipeline.domain.retrain_mode import RetrainMode
 from pipeline.io.data import validate_frame
 from pipeline.io.store import StoreUnavailable
 from pipeline.io.tables import DataError, SourceUnavailable
@@ -89,7 +90,16 @@ def _drifted_run(monitor, population, schema, seed):
 
 def test_in_challenger_mode_a_winner_is_registered_and_held_and_the_champion_stays(tracking, parts, population, schema):
     monitor, registry, store, retrain, said = parts
-    registry.tag_model("retrain_mode", "challenger")
+    monitor = Monitor(
+        monitor.settings,
+        schema,
+        store,
+        registry,
+        said.append,
+        load=monitor.cache._load,
+        retrain_fn=retrain,
+        mode=(RetrainMode.challenger, "model tag retrain_mode"),  # the model's own (monitor_run resolves it)
+    )  # type: ignore[arg-type]
     _drifted_run(monitor, population, schema, 2)
     assert store.rows[1].drift_detected and store.rows[1].action == "retrained-challenger"
     assert registry.champion_version == 1 and registry.promotions == []

@@ -16,6 +16,7 @@ from pipeline.app import monitor as monitor_module
 from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.monitor_run import MonitorRefused, MonitorRequest, SimulatedStream, monitor_run
 from pipeline.app.sources import inbox_run_key, model_run_key, run_key_for
+from pipeline.domain.retrain_mode import RetrainMode
 from pipeline.domain.schema import FeatureSchema
 from pipeline.io.data import validate_frame
 from pipeline.io.inbox import identify, list_inbox
@@ -105,10 +106,13 @@ class RecordingMonitor:
 
     runs: list[dict] = []
 
-    def __init__(self, settings, schema, store, registry, *, say, prediction_log, engine, notifier=None) -> None:
+    def __init__(
+        self, settings, schema, store, registry, *, say, prediction_log, engine, notifier=None, mode=None
+    ) -> None:
         self.store = store
         self.schema = schema
         self.settings = settings
+        self.mode = mode
 
     def run(
         self, reference, sources, run_key, *, threshold=None, on_batch=None, reference_fitted=True
@@ -122,6 +126,7 @@ class RecordingMonitor:
                 "reference_fitted": reference_fitted,
                 "schema": self.schema,
                 "settings": self.settings,
+                "mode": self.mode,
                 "locked": getattr(self.store, "locked", None),
             }
         )
@@ -162,7 +167,11 @@ def _run(settings, request: MonitorRequest, champion: VersionInfo | None = None,
 
 def test_the_monitor_runs_with_the_model_s_own_policy_over_the_settings(settings, tmp_path, recording_monitor):
     parts = FakeParts(
-        FakeRegistry(_champion(), tags={"policy.cooldown_batches": "7", "policy.drift_threshold": "0.3"}), FakeStore()
+        FakeRegistry(
+            _champion(),
+            tags={"policy.cooldown_batches": "7", "policy.drift_threshold": "0.3", "retrain_mode": "challenger"},
+        ),
+        FakeStore(),
     )
     said: list[str] = []
     request = MonitorRequest(paths=(_csv(tmp_path / "b.csv"),), reference=_csv(tmp_path / "r.csv"))
@@ -170,6 +179,7 @@ def test_the_monitor_runs_with_the_model_s_own_policy_over_the_settings(settings
     monitor_run(request, settings, parts, say=said.append)  # type: ignore[arg-type]
     used = recording_monitor[0]["settings"]
     assert (used.cooldown_batches, used.drift_threshold) == (7, 0.3)
+    assert recording_monitor[0]["mode"] == (RetrainMode.challenger, "model tag retrain_mode")
     assert (settings.cooldown_batches, settings.drift_threshold) != (7, 0.3)  # the settings' own defaults differ
     assert f"{NAME}: the model's own policy (its tags): drift_threshold=0.3, cooldown_batches=7" in said
 
