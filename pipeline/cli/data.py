@@ -92,6 +92,12 @@ def schema_infer(
     ignore: Annotated[
         list[str] | None, typer.Option(metavar="A,B", help="Columns to leave out (comma-separated or repeated).")
     ] = None,
+    row_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", metavar="COL", help="The column that identifies a row (not a feature): late labels join by it."
+        ),
+    ] = None,
 ) -> None:
     """A draft schema is quicker to check than to write, and the notes say why each column was left out."""
     from pipeline.domain.schema_infer import infer_schema, label_text, split_names
@@ -107,6 +113,7 @@ def schema_infer(
             positive=positive,
             categorical=split_names(categorical or [], columns),
             ignore=split_names(ignore or [], columns),
+            row_id=row_id.strip() if row_id else None,
             source=data,
         )
     if out.is_dir():

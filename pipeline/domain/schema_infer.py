@@ -117,8 +117,8 @@ def _is_id(column: pd.Series, present: pd.Series) -> bool:
 
 def _id_note(name: str) -> str:
     return (
-        f"column {name!r} left out: its values are unique on every row, like an id; to keep it, pass "
-        f"--categorical {name} or add it to the file by hand"
+        f"column {name!r} left out: its values are unique on every row, like an id; to join late labels by it, "
+        f"pass --id {name}"
     )
 
 
@@ -129,14 +129,18 @@ def infer_schema(
     positive: str,
     categorical: Sequence[str] = (),
     ignore: Sequence[str] = (),
+    row_id: str | None = None,
     source: str = "data",
 ) -> tuple[FeatureSchema, list[str]]:
     """A schema for ``frame`` and the notes to show (one line each), or ``SchemaError`` (one line).
 
+    ``row_id`` (``--id``) names the column that identifies a row: the schema's ``id``, never a feature.
     The result passes ``parse_schema`` and keeps the data's column order within each list.
     """
     columns = [str(name) for name in frame.columns]
     _check_names(columns, target, categorical, ignore, source)
+    if row_id is not None:
+        _check_id(columns, target, categorical, ignore, row_id, source)
     frame = frame.set_axis(columns, axis=1)
 
     positive_label, negative_label, unlabelled = _target_labels(frame[target], target, positive, source)
@@ -146,7 +150,7 @@ def infer_schema(
 
     kinds: dict[str, list[str]] = {"numerical": [], "categorical": [], "empty": []}
     for name in columns:
-        if name == target or name in ignore:
+        if name in (target, row_id) or name in ignore:
             continue
         kind, note = _column_kind(name, frame[name], asked=name in categorical)
         if kind is not None:
@@ -164,6 +168,7 @@ def infer_schema(
         "target": {"column": target, "positive": positive_label, "negative": negative_label},
         "numerical": numerical,
         "categorical": categories,
+        **({"id": row_id} if row_id else {}),
     }
     return parse_schema(raw, source), notes
 
@@ -186,6 +191,19 @@ def _check_names(
     both = [name for name in categorical if name in ignore]
     if both:
         raise SchemaError(f"{source}: {shorten(both)} named in both --categorical and --ignore")
+
+
+def _check_id(
+    columns: list[str], target: str, categorical: Sequence[str], ignore: Sequence[str], row_id: str, source: str
+) -> None:
+    """Refuse an ``--id`` that is not a column, is the target, or is also named as a feature or left out."""
+    if row_id not in columns:
+        raise SchemaError(f"{source}: --id names {row_id!r}, which is not in the data")
+    if row_id == target:
+        raise SchemaError(f"{source}: --id names the target {target!r}")
+    for option, names in (("--categorical", categorical), ("--ignore", ignore)):
+        if row_id in names:
+            raise SchemaError(f"{source}: {row_id!r} named in both --id and {option}")
 
 
 def _column_kind(name: str, column: pd.Series, *, asked: bool) -> tuple[str | None, str | None]:

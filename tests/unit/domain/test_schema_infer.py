@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -94,9 +95,28 @@ def test_column_rules(extra, categorical, numerical_has, categorical_has, note):
 def test_the_id_note_says_how_to_keep_the_column():
     _, notes = infer(base(visit_id=list(range(ROWS))))
     assert notes == [
-        "column 'visit_id' left out: its values are unique on every row, like an id; to keep it, pass "
-        "--categorical visit_id or add it to the file by hand"
+        "column 'visit_id' left out: its values are unique on every row, like an id; to join late labels by it, "
+        "pass --id visit_id"
     ]
+
+
+def test_an_id_named_with_id_is_the_schema_s_id_and_no_feature():
+    schema, notes = infer(base(visit_id=list(range(ROWS))), row_id="visit_id")
+    assert schema.id == "visit_id" and "visit_id" not in schema.features and notes == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"row_id": "nope"}, "--id names 'nope', which is not in the data"),
+        ({"row_id": "admit"}, "--id names the target 'admit'"),
+        ({"row_id": "age", "ignore": ["age"]}, "'age' named in both --id and --ignore"),
+        ({"row_id": "age", "categorical": ["age"]}, "'age' named in both --id and --categorical"),
+    ],
+)
+def test_a_bad_id_is_one_line(options, message):
+    with pytest.raises(SchemaError, match=re.escape(message)):
+        infer(base(), **options)
 
 
 def test_a_tiny_file_keeps_its_unique_columns():
@@ -260,7 +280,7 @@ def test_the_command_writes_a_schema_that_reads_back(tmp_path):
     result = run("--data", str(tmp_path / "train.csv"), "--target", "admit", "--positive", "1", "--out", str(out))
     assert result.exit_code == 0, result.output
     schema = read_schema(out)
-    assert schema.numerical == ("age", "region") and schema.categorical == ("sex",)
+    assert schema.numerical == ("age", "region") and schema.categorical == ("sex",) and schema.id is None
     assert (schema.positive, schema.negative) == (1, 0)
     assert "note: column 'visit_id' left out" in result.output
     assert f"wrote {out}: 2 numerical, 1 categorical, target admit: positive 1, negative 0" in result.output
@@ -309,3 +329,14 @@ def test_the_help_says_codes_must_be_marked_and_the_file_edited():
     text = " ".join(result.output.split())
     assert "Integer-coded categories (census codes, ICD groups" in text
     assert "--categorical" in text and "read and edited" in text
+
+
+def test_the_command_writes_the_id_given_with_id(tmp_path):
+    base(visit_id=list(range(ROWS))).to_csv(tmp_path / "train.csv", index=False)
+    out = tmp_path / "features.json"
+    result = run(
+        *("--data", str(tmp_path / "train.csv"), "--target", "admit", "--positive", "1", "--out", str(out)),
+        *("--id", "visit_id"),
+    )
+    assert result.exit_code == 0, result.output
+    assert read_schema(out).id == "visit_id" and "left out" not in result.output
