@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typer.models import CommandInfo
 
-from pipeline.cli import data, inbox, labels, monitor, notify, registry, stack, status, train  # noqa: F401  (they register)
+from pipeline.cli import (  # noqa: F401  (they register)
+    data,
+    doctor,
+    inbox,
+    labels,
+    monitor,
+    notify,
+    registry,
+    stack,
+    status,
+    train,
+)
 from pipeline.cli.app import app
 
 # The order of `pipeline --help`: the commands as a user meets them, whichever module defines them.
@@ -25,6 +36,7 @@ COMMAND_ORDER = (
     "status",
     "report",
     "notify",
+    "doctor",
 )
 
 

@@ -119,6 +119,19 @@ class MetricsStore:
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
             raise _unavailable(err) from err
 
+    def ping(self) -> str:
+        """One connection, no retry (``pipeline doctor``): the server's version, or a one-line ``StoreUnavailable``."""
+        try:
+            conn = self._connect()
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
+            raise _unavailable(err) from err
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW server_version")
+                return str(cur.fetchone()[0])
+        finally:
+            conn.close()
+
     def create_schema(self) -> None:
         """Create the tables if they do not exist (never drops a table), add the batch_metrics columns an older
         table lacks, and bring the events table's list of kinds up to EVENT_KINDS.

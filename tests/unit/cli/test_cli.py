@@ -85,6 +85,7 @@ def test_help_lists_the_commands_in_their_order_whichever_module_registers_them(
         "status",
         "report",
         "notify",
+        "doctor",
         "data",
         "stack",
         "schema",
