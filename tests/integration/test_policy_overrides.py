@@ -18,8 +18,8 @@ def _thresholds(settings) -> list[float]:
 
 def test_a_model_s_own_threshold_is_used_by_the_monitor_shown_by_status_and_dropped_by_unset(
     settings,
-    bootstrapped,
-    tmp_path,  # noqa: F811
+    bootstrapped,  # noqa: F811
+    tmp_path,
 ):
     data, batches = bootstrapped
     said = " ".join(invoke("configure", "--set", "drift_threshold=0.42", "--set", "cooldown_batches=5").split())
