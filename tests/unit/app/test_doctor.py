@@ -10,7 +10,7 @@ from pipeline.settings import Settings
 
 NOWHERE = {
     "tracking_uri": "http://127.0.0.1:9",
-    "metrics_db_url": "postgresql://monitor:hunter2pw@127.0.0.1:9/metrics",
+    "metrics_db_url": "postgresql://monitor:hunter2pw@127.0.0.1:9/metrics",  # pragma: allowlist secret
     "s3_endpoint_url": "http://127.0.0.1:9",
 }
 
@@ -22,7 +22,8 @@ def test_secrets_are_masked_and_each_value_says_whether_it_was_set():
     assert shown["PIPELINE_METRICS_DB_PASSWORD"] == ("****", "set")
     assert shown["PIPELINE_DRIFT_THRESHOLD"][1] in {"default", "set"}
     assert "hunter2pw" not in str(shown) and "s3cr3t-value" not in str(shown)
-    assert masked_url("https://alice:pw@mlflow.example.org:8443/") == "https://alice:****@mlflow.example.org:8443/"
+    with_login = "https://alice:pw@mlflow.example.org:8443/"  # pragma: allowlist secret
+    assert masked_url(with_login) == "https://alice:****@mlflow.example.org:8443/"
     assert masked_url("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
 
 
