@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.domain.schema import FeatureSchema, id_key, label_key
+from pipeline.io.inbox import uri_of
 from pipeline.io.tables import NO_LIMITS, DataError, InputLimits, ObjectStore, duplicated, read_table
 
 
@@ -157,7 +158,8 @@ def empty_columns(
         if (name in present) if present is not None else batch.frame[name].notna().any():
             continue
         if name in reference.columns and reference[name].notna().all():
-            raise DataError(f"{batch.source}: column {name!r} is entirely empty; it is never empty in the reference")
+            where = uri_of(batch.source)  # the file, not its identity (path#MD5, key#ETag)
+            raise DataError(f"{where}: column {name!r} is entirely empty; it is never empty in the reference")
         allowed.append(name)
     return allowed
 

@@ -190,7 +190,6 @@ def bad_run(rig, data, base_champion, pg_stack, tmp_path_factory) -> BadRun:
     for bucket in (INPUT_BUCKET, LOCKED_BUCKET):
         s3.create_bucket(Bucket=bucket)
     good = data.batches[0].read_bytes()
-    s3.put_object(Bucket=INPUT_BUCKET, Key="good/batch.csv", Body=good)
     s3.put_object(Bucket=LOCKED_BUCKET, Key="batch.csv", Body=good)
     s3.put_bucket_policy(
         Bucket=LOCKED_BUCKET,
@@ -215,8 +214,10 @@ def bad_run(rig, data, base_champion, pg_stack, tmp_path_factory) -> BadRun:
         bad = write_bad_inputs(case, folder, s3)
         warnings = write_warnings(case, folder)
         sources = [str(data.batches[0])]
-        for item in bad:
-            sources += [item.source, f"s3://{INPUT_BUCKET}/good/batch.csv"]
+        for i, item in enumerate(bad):
+            # a good batch after each bad one, each its own object (a file given twice in a run is read once)
+            s3.put_object(Bucket=INPUT_BUCKET, Key=f"good/batch_{i:02d}.csv", Body=good)
+            sources += [item.source, f"s3://{INPUT_BUCKET}/good/batch_{i:02d}.csv"]
         sources += list(warnings.values())
         report = folder / "report.json"
         result = invoke(
