@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.app import mirror, outcome, recovery
+from pipeline.app import earlier_batches, mirror, outcome, recovery
 from pipeline.app.champion import ChampionCache, LoadVersion, trained_rows
 from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.notify import Links, Notifier
@@ -45,7 +45,6 @@ from pipeline.io.data import Batch, empty_columns
 from pipeline.io.inbox import uri_of
 from pipeline.io.predictions import PredictionLog
 from pipeline.io.store import MetricsStore
-from pipeline.io.tables import DataError
 from pipeline.model import tracking
 from pipeline.model.registry import Registry
 from pipeline.model.retrain import retrain
@@ -148,10 +147,7 @@ class Monitor:
                 self.say,
                 {"threshold": self.threshold, "batches": len(sources), "reference": reference.source},
             )
-            for index in sorted(recorded):
-                if self._replay_row(index, recorded[index]):
-                    self.rebased.add(index)
-            self._add_late_labels(run_key, recorded)
+            self._replay(run_key, recorded)
             stopped = self._each_batch(sources, run_key, recorded, result, on_batch)
             self._mirror_run(result)
         result.failures = [*self.retrainer.failures, *stopped]
@@ -181,6 +177,26 @@ class Monitor:
             self.window.append((0, reference.source, reference.frame))
         return recorded
 
+    def _replay(self, run_key: str, recorded: dict[int, dict[str, Any]]) -> None:
+        """The policy moved on from the run's recorded rows; their labelled rows join the retraining window."""
+        for index in sorted(recorded):
+            self.state, rebased = earlier_batches.replay_row(self.state, index, recorded[index])
+            self.notices.replayed(index, recorded[index])
+            if rebased:
+                self.rebased.add(index)
+        self.window.extend(
+            earlier_batches.late_labelled(
+                self.reader,
+                self.store,
+                self.schema,
+                self.registry.name,
+                run_key,
+                recorded,
+                self.settings.window_rows,
+                self.say,
+            )
+        )
+
     def _mirror_run(self, result: MonitorResult) -> None:
         try:
             mirror.log_run_artifacts(result.records, result.run_key, self.store, self.threshold, self.latest_alarm)
@@ -190,28 +206,6 @@ class Monitor:
             self.retrainer.failures.append(f"run artifacts not logged to MLflow: {one_line(err)}")
             self.say(f"warning: {self.retrainer.failures[-1]}")
             self.notices.run_failed(f"monitor run {result.run_key}: {self.retrainer.failures[-1]}", result.run_key)
-
-    def _add_late_labels(self, run_key: str, recorded: dict[int, dict[str, Any]]) -> None:
-        """The labelled rows of the run's earlier batches (an inbox's or a schedule's earlier runs), labelled in
-        the batch or later (``pipeline labels``), join the retraining window, read back from the prediction log: a
-        scheduled run's window holds more than its one new batch."""
-        log = self.reader.prediction_log
-        earlier = [i for i in sorted(recorded) if recorded[i].get("labelled_rows")]
-        if not earlier or self.schema.id is None or log is None:
-            return
-        from pipeline.app.labels import late_labelled_window
-
-        try:
-            found = late_labelled_window(
-                log, self.store, self.schema, self.registry.name, run_key, earlier, self.settings.window_rows
-            )
-        except DataError as err:
-            self.say(f"warning: late-labelled rows not added to the retraining window ({err})")
-            return
-        if found:
-            self.window[len(self.window) :] = found
-            rows = sum(len(frame) for _i, _n, frame in found)
-            self.say(f"{rows} labelled rows of {len(found)} earlier batches of the run join the retraining window")
 
     def _each_batch(
         self,
@@ -254,30 +248,20 @@ class Monitor:
         self, index: int, source: BatchSource, run_key: str, recorded: dict[str, Any], result: MonitorResult
     ) -> dict[str, Any]:
         """A source the run recorded before (the policy moved on from its row at the start): said in one line,
-        its record as recorded. Read again only when its labelled rows are not in the retraining window yet (no
-        prediction log to read them back from), or when it became the reference."""
+        its record as recorded (``earlier_batches.revisit``)."""
         result.skipped += 1
         self.say(f"[batch {index}] {uri_of(source.name)}: already recorded in run {run_key}, skipped")
-        in_window = {position for position, _name, _frame in self.window}
-        labelled = bool(recorded.get("labelled_rows")) and index not in in_window
-        batch = self._read_again(index, source) if labelled or index in self.rebased else None
-        if batch is not None:
-            if labelled and batch.has_labels:
-                self.window.append((index, source.name, batch.frame))
-                self.window.sort(key=lambda entry: entry[0])
-            if index in self.rebased:
-                # the champion itself was loaded (as of now) when the run started
-                promoted = recorded["action"] == Action.retrained_promoted.value
-                self.cache.set_reference(batch.frame, fitted=promoted and batch.has_labels)
+        earlier_batches.revisit(
+            index,
+            source,
+            recorded,
+            rebased=index in self.rebased,
+            window=self.window,
+            cache=self.cache,
+            reader=self.reader,
+            say=self.say,
+        )
         return outcome.report_record(recorded, self.recorded_drifted.get(index, []))
-
-    def _read_again(self, index: int, source: BatchSource) -> Batch | None:
-        """A recorded batch read whole again (None for one read in chunks, or that cannot be read any more)."""
-        try:
-            return None if self.reader.in_chunks(source) else source.load()
-        except Exception as err:  # noqa: BLE001 - its record stands; only its rows are missing from the window
-            self.say(f"[batch {index}] warning: not read again for the retraining window ({one_line(err, 120)})")
-            return None
 
     def _one_batch(self, index: int, source: BatchSource, run_key: str, result: MonitorResult) -> dict[str, Any]:
         """Read, validate, observe (score, drift, quality), judge, act on and record one batch. A failure while
@@ -311,22 +295,6 @@ class Monitor:
     ) -> dict[str, Any]:
         version = self.cache.version if self.cache.current is not None else None
         return self.refusals.refuse(index, source, run_key, err, result, version)
-
-    def _replay_row(self, index: int, recorded: dict[str, Any]) -> bool:
-        """Move the policy on from a recorded row; True when that batch became the reference."""
-        action = Action(recorded["action"])
-        verdict = Verdict(
-            drift_detected=bool(recorded["drift_detected"]),
-            performance_drop=bool(recorded["performance_drop"]),
-            prior_shift=bool(recorded.get("prior_shift")),
-            estimated_drop=bool(recorded.get("estimated_drop")),
-            reasons=(),
-            retrain=action in (Action.retrained_promoted, Action.retrained_rejected, Action.skipped_busy),
-        )
-        labelled = int(recorded.get("labelled_rows") or 0) if recorded.get("roc_auc") is not None else 0
-        before, self.state = self.state, policy.advance(self.state, index, verdict, action, labelled_rows=labelled)
-        self.notices.replayed(index, recorded)
-        return policy.rebaseline(before, index, action)
 
     def _decide(self, index: int, batch: Batch, run_key: str, seen: BatchObservation) -> dict[str, Any]:
         """Judge, act on and record one observed batch."""
