@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,13 @@ import pytest
 from pipeline.app import stack
 from pipeline.app.stack_config import StackConfig
 from pipeline.domain.schema import FeatureSchema, load_schema
+
+# One thread per test process for OpenMP and BLAS (XGBoost, scikit-learn, numpy), set before any of them loads
+# (nothing imported above loads them): the suite runs in as many processes as there are cores, and threads on top
+# of them spin against each other (an XGBoost fit of 6,000 rows took five times longer with two threads than with
+# one on a busy machine).
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -59,7 +59,7 @@ def build_xgboost(schema: FeatureSchema, params: Params) -> Pipeline:
         min_child_weight=float(params.get("min_child_weight", 1.0)),
         reg_lambda=float(params.get("reg_lambda", 1.0)),
         tree_method="hist",
-        n_jobs=2,
+        n_jobs=None,  # XGBoost's own default: every core, or OMP_NUM_THREADS when set
         eval_metric="logloss",
     )
     return Pipeline([("pre", pre), ("model", model)])
