@@ -4,10 +4,9 @@ Data flows one way per batch: load -> validate -> observe (score, drift, quality
 judge (``pipeline.domain.policy``: alarms, cooldown, which rows to retrain on) -> act (retrain with recovery:
 ``pipeline.app.retraining``) -> record (Postgres in one transaction, keyed by (run key, batch index); MLflow as a
 mirror: ``pipeline.app.mirror``). A run goes on from the batches its key recorded before (an earlier attempt, an
-inbox's or a schedule's earlier runs): the policy's state moves on from their recorded verdicts, a source recorded
-before (by its identity, ``pipeline.domain.batch_keys``) is skipped, a new one is numbered on after them. The
-champion and what is derived from it live in ``pipeline.app.champion``; reading a batch whole or in chunks in
-``pipeline.app.reading``.
+inbox's or a schedule's earlier runs; ``pipeline.app.earlier_batches``); a source is known by its identity
+(``pipeline.domain.batch_keys``). The champion and what is derived from it: ``pipeline.app.champion``; reading a
+batch whole or in chunks: ``pipeline.app.reading``.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from pipeline.app.retraining import (
 from pipeline.app.run_notices import RunNotices
 from pipeline.app.sources import BatchSource
 from pipeline.domain import policy
-from pipeline.domain.batch_keys import number_batches
+from pipeline.domain.batch_keys import number_batches, processing_order
 from pipeline.domain.policy_types import Action, PolicyState, Rules, Verdict
 from pipeline.domain.records import Event
 from pipeline.domain.retrain_mode import RetrainMode, resolve_mode
@@ -215,11 +214,16 @@ class Monitor:
         result: MonitorResult,
         on_batch: Callable[[dict[str, Any]], None] | None,
     ) -> list[str]:
-        """Each batch in turn, its record added to ``result`` and given to ``on_batch``: a source recorded before
-        skipped, a new one monitored. Stops at an inbox file that could not be fetched, and returns that failure
-        of the run (none otherwise)."""
-        placed = number_batches([s.name for s in sources], {i: str(row["source"]) for i, row in recorded.items()})
-        for place, source in zip(placed, sources, strict=True):
+        """Each batch in turn (an interrupted attempt's first), its record added to ``result`` and given to
+        ``on_batch``: a recorded source skipped, a new one monitored. Stops at an inbox file that could not be
+        fetched, and returns that failure of the run (none otherwise)."""
+        placed = number_batches(
+            [s.name for s in sources],
+            {i: str(row["source"]) for i, row in recorded.items()},
+            recovery.interrupted_batches(self.registry, run_key, recorded),
+        )
+        for position in processing_order(placed):
+            place, source = placed[position], sources[position]
             if place.index is None:
                 self.say(f"{uri_of(source.name)}: given twice in this run, read once")
                 continue

@@ -33,6 +33,17 @@ def version_to_resume_with(champion: VersionInfo, run_key: str, recorded: Contai
     return int(before), int(made_at)
 
 
+def interrupted_batches(registry: Registry, run_key: str, recorded: Container[int]) -> dict[int, str]:
+    """{batch index: source identity} of the batches an interrupted attempt of this run registered a version for
+    but did not record (``pipeline.domain.batch_keys.number_batches`` gives each its index back)."""
+    found: dict[int, str] = {}
+    for made in registry.versions_with({"monitor_run_key": run_key}):
+        batch, source = made.tags.get("monitor_batch", ""), made.tags.get("monitor_source")
+        if batch.isdigit() and int(batch) not in recorded and source:
+            found[int(batch)] = source
+    return found
+
+
 def resume_champion(cache: ChampionCache, run_key: str, recorded: Container[int], say: Callable[[str], None]) -> None:
     """A rerun of a run whose interrupted attempt promoted a version: serve the champion of that batch's time."""
     assert cache.current is not None

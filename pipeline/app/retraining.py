@@ -96,7 +96,7 @@ class Retrainer:
                     f"{self.settings.cooldown_batches} batches, monitoring goes on"
                 )
                 return Retrained(Action.skipped_busy)
-            origin = {"monitor_run_key": run_key, "monitor_batch": str(index)}
+            origin = {"monitor_run_key": run_key, "monitor_batch": str(index), "monitor_source": batch.source}
             done = self.registry.find_version(origin)
             if done is not None:
                 return self._finish(index, batch, run_key, done)

@@ -99,15 +99,20 @@ class Registry:
         mv = self.client.get_model_version(self.name, str(version))
         return VersionInfo(int(mv.version), mv.run_id, dict(mv.tags or {}))
 
-    def find_version(self, tags: dict[str, str]) -> VersionInfo | None:
-        """The newest version carrying all these tags (e.g. the monitor run and batch that made it)."""
+    def versions_with(self, tags: dict[str, str]) -> list[VersionInfo]:
+        """The versions carrying all these tags (e.g. the monitor run that made them), oldest first."""
         quoted = self.name.replace("'", "\\'")
         found = [
             VersionInfo(int(mv.version), mv.run_id, dict(mv.tags or {}))
             for mv in self.client.search_model_versions(f"name = '{quoted}'")
         ]
         matching = [v for v in found if all(v.tags.get(key) == value for key, value in tags.items())]
-        return max(matching, key=lambda v: v.version) if matching else None
+        return sorted(matching, key=lambda v: v.version)
+
+    def find_version(self, tags: dict[str, str]) -> VersionInfo | None:
+        """The newest version carrying all these tags (e.g. the monitor run and batch that made it)."""
+        matching = self.versions_with(tags)
+        return matching[-1] if matching else None
 
     def version_uri(self, version: int) -> str:
         """The model URI of one version: what every loader of this registry takes."""

@@ -66,6 +66,13 @@ def test_sigkill_then_rerun_leaves_a_valid_champion_and_counts_every_batch_once(
     else:
         assert aliases["champion"] == "2"
     written_before = case.rows("SELECT count(*) FROM batch_metrics")[0][0]
+    given = [str(p) for p in case.data.batches[:2]]
+    if kill_on == "PROMOTED":
+        # a file that sorts before the interrupted one arrives before the rerun: it must not be credited with the
+        # interrupted attempt's version, nor make the interrupted batch retrain again
+        early = tmp_path / "batch_000_early.csv"
+        early.write_bytes(Path(case.data.batches[2]).read_bytes())
+        given = [str(early), given[0]]  # the cooldown then covers both
 
     rerun = invoke(
         "monitor",
@@ -78,16 +85,16 @@ def test_sigkill_then_rerun_leaves_a_valid_champion_and_counts_every_batch_once(
         "--report-json",
         str(tmp_path / "rerun.json"),
         "--current",
-        *[str(p) for p in case.data.batches[:2]],
+        *given,
     )
     records = json.loads((tmp_path / "rerun.json").read_text())
-    assert [r["action"] for r in records] == ["retrained-promoted", "skipped-cooldown"], rerun.output
+    actions = [r["action"] for r in records]
+    assert actions == ["retrained-promoted"] + ["skipped-cooldown"] * (len(given) - 1), rerun.output
     assert records[0]["champion_version"] == 2 and records[1]["champion_version"] == 3
     assert written_before == 0 or kill_on == "PROMOTED"
-    assert case.rows("SELECT batch_index, count(*) FROM batch_metrics GROUP BY 1 ORDER BY 1") == [
-        (1, 1),
-        (2, 1),
-    ]
+    counted = case.rows("SELECT batch_index, count(*), source FROM batch_metrics GROUP BY 1, 3 ORDER BY 1")
+    assert [(index, count) for index, count, _source in counted] == [(i, 1) for i in range(1, len(given) + 1)]
+    assert counted[0][2].split("#")[0] == str(case.data.batches[0])  # the promotion credited to its own batch
     story = case.rows("SELECT kind, model_version, champion_version FROM events WHERE batch_index = 1 ORDER BY id")
     assert story == [("alarm", None, 2), ("retrain", 3, 2), ("promotion", 3, 2)]
     assert case.versions() == [1, 2, 3]  # the interrupted work was finished or redone, never doubled
@@ -96,6 +103,7 @@ def test_sigkill_then_rerun_leaves_a_valid_champion_and_counts_every_batch_once(
     tags = MlflowClient(case.settings.tracking_uri).get_model_version(case.model_name, "3").tags
     assert tags["decision"] == "promoted" and tags["compared_with"] == "2"
     assert tags["monitor_run_key"] == "killed" and tags["monitor_batch"] == "1"
+    assert tags["monitor_source"].split("#")[0] == str(case.data.batches[0])
     model = flavors.load_model(f"models:/{case.model_name}@champion").model
     from pipeline.domain.schema import load_schema
     from pipeline.io.data import load_batch

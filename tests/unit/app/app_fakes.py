@@ -76,11 +76,16 @@ class FakeRegistry:
         self.promotions.append(number)
         return before
 
+    def versions_with(self, tags: dict[str, str]) -> list[VersionInfo]:
+        return [
+            info
+            for _number, info in sorted(self.versions.items())
+            if all(info.tags.get(key) == value for key, value in tags.items())
+        ]
+
     def find_version(self, tags: dict[str, str]) -> VersionInfo | None:
-        for info in self.versions.values():
-            if all(info.tags.get(key) == value for key, value in tags.items()):
-                return info
-        return None
+        found = self.versions_with(tags)
+        return found[-1] if found else None
 
     def tag_version(self, number: int, key: str, value: str) -> None:
         self.versions[number].tags[key] = value

@@ -36,6 +36,15 @@ def _rows(batch):
     return lambda: (batch.frame, ["b7"])
 
 
+def test_a_version_made_for_the_same_batch_number_from_another_source_is_not_credited(tracking, world):
+    cache, registry, store, batch, _said = world
+    registry.add(2, monitor_run_key="run", monitor_batch="7", monitor_source="other.csv#ab12", decision="promoted")
+    retrain = FakeRetrain(registry)
+    with mlflow.start_run():
+        Retrainer(cache, store, retrain_fn=retrain)(7, batch, "run", VERDICT, _rows(batch))
+    assert retrain.calls  # trained for its own source
+
+
 def test_another_monitor_holding_the_lock_means_skipped_busy_and_no_retrain(tracking, world):
     cache, registry, store, batch, said = world
     store.lock_free = False
@@ -47,7 +56,14 @@ def test_another_monitor_holding_the_lock_means_skipped_busy_and_no_retrain(trac
 
 def test_a_version_an_interrupted_attempt_made_for_the_batch_is_finished_not_trained_again(tracking, world):
     cache, registry, store, batch, _said = world
-    registry.add(2, monitor_run_key="run", monitor_batch="7", decision="promoted", candidate="xgboost")
+    registry.add(
+        2,
+        monitor_run_key="run",
+        monitor_batch="7",
+        monitor_source=batch.source,
+        decision="promoted",
+        candidate="xgboost",
+    )
     retrain = FakeRetrain(registry)
     with mlflow.start_run():  # the monitor's run, where the new reference is logged
         done = Retrainer(cache, store, retrain_fn=retrain)(7, batch, "run", VERDICT, _rows(batch))
