@@ -38,19 +38,27 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv and install the project with its extras (the Spark tests need Java 17)
 
-local-up: install ## Start the local stack (Docker compose if an engine answers, else host processes)
-	@if docker info >/dev/null 2>&1; then \
-		test -f docker/.env || { echo "Docker engine found, but docker/.env is missing: cp docker/.env.example docker/.env and set its passwords"; exit 1; }; \
-		echo "Docker engine found: starting docker/compose.yaml (profile local)"; \
-		docker compose -f docker/compose.yaml --profile local up -d --wait; \
-	else \
-		echo "No Docker engine: starting the embedded host stack (PostgreSQL, moto_server, MLflow) under $(STATE_DIR)/"; \
-		$(PIPELINE) stack up; \
-	fi
+# The local stack: host processes (STACK=embedded, the default, with or without Docker), or docker/compose.yaml
+# (STACK=compose: Grafana and Adminer too; it needs a Docker engine and docker/.env with its passwords).
+STACK ?= embedded
+COMPOSE_ENV ?= docker/.env
+
+local-up: install ## Start the local stack (host processes; STACK=compose for docker/compose.yaml)
+	@case "$(STACK)" in \
+	compose) \
+		docker info >/dev/null 2>&1 || { echo "STACK=compose needs a Docker engine, and none answers (docker info); leave STACK unset for the embedded stack"; exit 2; }; \
+		test -f $(COMPOSE_ENV) || { echo "STACK=compose: $(COMPOSE_ENV) is missing: cp docker/.env.example $(COMPOSE_ENV), set its passwords, and export PIPELINE_METRICS_DB_PASSWORD with the same METRICS_DB_PASSWORD"; exit 2; }; \
+		echo "starting docker/compose.yaml (profile local)"; \
+		docker compose -f docker/compose.yaml --env-file $(COMPOSE_ENV) --profile local up -d --wait ;; \
+	embedded) \
+		echo "Starting the embedded host stack (PostgreSQL, moto_server, MLflow) under $(STATE_DIR)/"; \
+		$(PIPELINE) stack up ;; \
+	*) echo "STACK=$(STACK): choose embedded (the default) or compose"; exit 2 ;; \
+	esac
 
 local-down: ## Stop the local stack (the bucket is snapshotted to disk first)
-	@if docker info >/dev/null 2>&1 && docker compose -f docker/compose.yaml ps -q 2>/dev/null | grep -q .; then \
-		docker compose -f docker/compose.yaml --profile local down; \
+	@if [ "$(STACK)" = compose ]; then \
+		docker compose -f docker/compose.yaml --env-file $(COMPOSE_ENV) --profile local down; \
 	elif [ -x $(PIPELINE) ]; then \
 		$(PIPELINE) stack down; \
 	fi
