@@ -2,6 +2,7 @@
 
 import re
 from pathlib import Path
+from typing import Any
 
 from pipeline.domain.policy_types import Action
 from pipeline.settings import Settings
@@ -49,3 +50,26 @@ def test_drift_direction_is_stated_in_the_cli_help():
     result = CliRunner().invoke(app, ["monitor", "--help"], env={"COLUMNS": "200"})
     text = " ".join(result.output.replace("│", " ").split())  # the help's table borders cut wrapped lines
     assert "HIGHER = MORE drift" in text and "score >= threshold" in text
+
+
+def test_every_command_and_option_of_the_cli_is_in_the_command_line_section():
+    import typer.main
+
+    from pipeline.cli.app import app
+
+    section = README.split("## The command line")[1].split("\n## ")[0]
+    missing: list[str] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        for name, sub in getattr(command, "commands", {}).items():  # a group: its commands
+            walk(sub, [*path, name])
+        if hasattr(command, "commands"):
+            return
+        lines = [line for line in section.splitlines() if line.startswith(f"pipeline {path[0]}")]
+        if not any(all(part in line for part in path) for line in lines):  # e.g. `pipeline stack up|down`
+            missing.append(" ".join(path))
+        options = [o for p in command.params for o in p.opts if o.startswith("--") and o != "--help"]
+        missing.extend(f"{' '.join(path)} {o}" for o in options if o not in section)
+
+    walk(typer.main.get_command(app), [])
+    assert not missing
