@@ -38,6 +38,11 @@ def _say_version(asked: bool) -> None:
         raise typer.Exit()
 
 
+# The warnings of a model saved by another version of its library: scikit-learn's InconsistentVersionWarning and
+# XGBoost's warning on an older model file (matched by their text, so scikit-learn is not imported to name them).
+VERSION_MISMATCH_WARNINGS = (r"Trying to unpickle estimator", r".*older version of XGBoost")
+
+
 @app.callback()
 def _quiet_libraries(
     show_version: Annotated[
@@ -57,3 +62,6 @@ def _quiet_libraries(
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    # but a model saved by another version of its library is the user's to know of
+    for mismatch in VERSION_MISMATCH_WARNINGS:
+        warnings.filterwarnings("default", message=mismatch)

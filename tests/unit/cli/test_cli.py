@@ -111,3 +111,17 @@ def test_a_bad_setting_is_one_line_with_exit_2_and_a_misspelled_one_is_warned_of
     lines = stderr.strip().splitlines()
     assert lines[0] == "warning: PIPELINE_DRIFT_TRESHOLD is not a setting and is ignored (README: Configuration)"
     assert lines[1].startswith("error: PIPELINE_COOLDOWN_BATCHES='often': ") and len(lines) == 2
+
+
+def test_library_chatter_is_hidden_but_a_model_saved_by_another_library_version_is_said():
+    import warnings
+
+    from pipeline.cli.app import _quiet_libraries
+
+    mismatch = "Trying to unpickle estimator LogisticRegression from version 1.3.0 when using version 1.5.2."
+    with warnings.catch_warnings(record=True) as seen:
+        _quiet_libraries(False)
+        warnings.warn("a library's chatter", UserWarning, stacklevel=1)
+        warnings.warn(mismatch, UserWarning, stacklevel=1)
+        warnings.warn("a deprecation", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == [mismatch]
