@@ -45,7 +45,8 @@ Inbox = Annotated[
     typer.Option(
         help="Monitor every CSV/Parquet file under this s3:// prefix or folder not yet recorded, in key order, "
         "each once (key + ETag); exits 0 when nothing is new. A file that fails for a reason of its own is set "
-        "aside as rejected, not read again until `pipeline inbox retry KEY`."
+        "aside as rejected, not read again until `pipeline inbox retry KEY`. With --all-models, a root inbox: "
+        "one folder a model."
     ),
 ]
 AllModels = Annotated[
