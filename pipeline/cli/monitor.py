@@ -129,14 +129,13 @@ def monitor(
     --inbox, a stream is simulated from a population fitted to the reference data set, with a drift injected in
     the middle (the demo's built-in schema only).
     """
-    from pipeline.app.monitor_run import MonitorRequest, monitor_run
+    from pipeline.app.monitor_run import MonitorRequest
 
     paths = _batch_paths(ctx, current, inbox, engine)
     if all_models:
         _check_all_models(inbox, model_name, report_json)
     settings = cli_settings(model_name)
     simulated = None if paths or inbox else _simulated_stream(settings, batches, batch_rows, drift_kind, drift_at)
-    bar = _ProgressBar()
     with clean_errors():
         given, given_source = given_schema(schema_path, settings)
         request = MonitorRequest(
@@ -155,14 +154,7 @@ def monitor(
         if all_models:
             _monitor_all_models(request, parts, fail_on_alarm)
             return
-        try:
-            run = monitor_run(request, settings, parts, say=say, on_start=bar.start, on_batch=bar.advance)
-        except Exception as err:
-            if not _is_notify_error(err):
-                notify_run_failed(settings, err, run_id)
-            raise
-        finally:
-            bar.stop()
+        run = _run_with_bar(request, settings, parts)
         if run.result is None:
             say(run.nothing)
             return
@@ -172,6 +164,22 @@ def monitor(
             write_report_json(run.result.records, report_json)
         _summary(run.result, settings, parts.store)
     _exit_on_failures(run.result, fail_on_alarm)
+
+
+def _run_with_bar(request: MonitorRequest, settings: Settings, parts: Any) -> MonitorRun:
+    """One model's run (``pipeline.app.monitor_run``) under the progress bar; a run that fails is notified as
+    failed (a refused notification setting is not: it is the command's error)."""
+    from pipeline.app.monitor_run import monitor_run
+
+    bar = _ProgressBar()
+    try:
+        return monitor_run(request, settings, parts, say=say, on_start=bar.start, on_batch=bar.advance)
+    except Exception as err:
+        if not _is_notify_error(err):
+            notify_run_failed(settings, err, request.run_key)
+        raise
+    finally:
+        bar.stop()
 
 
 def _is_notify_error(err: BaseException) -> bool:
@@ -261,17 +269,7 @@ def _monitor_all_models(request: MonitorRequest, parts: Collaborators, fail_on_a
     from pipeline.app import monitor_models
 
     def run_one(one: MonitorRequest, settings: Settings, model_parts: Any) -> MonitorRun:
-        from pipeline.app.monitor_run import monitor_run
-
-        bar = _ProgressBar()
-        try:
-            run = monitor_run(one, settings, model_parts, say=say, on_start=bar.start, on_batch=bar.advance)
-        except Exception as err:
-            if not _is_notify_error(err):
-                notify_run_failed(settings, err, None)
-            raise
-        finally:
-            bar.stop()
+        run = _run_with_bar(one, settings, model_parts)
         if run.result is None:
             say(run.nothing)
         else:
