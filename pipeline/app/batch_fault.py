@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import psycopg2
+import requests
 
 from pipeline.domain.values import one_line
 from pipeline.io.store import StoreUnavailable
@@ -23,6 +24,16 @@ from pipeline.model import tracking
 from pipeline.model.scoring import ModelMismatch
 
 _NOT_THE_BATCH = (SourceUnavailable, StoreUnavailable, tracking.TrackingUnavailable, psycopg2.Error)
+# What every model of a run depends on, gone: the metrics database, the tracking server, a connection refused.
+_OUTAGES = (
+    StoreUnavailable,
+    tracking.TrackingUnavailable,
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    ConnectionError,
+    requests.ConnectionError,
+    requests.Timeout,
+)
 
 
 def causes(err: BaseException) -> Iterator[BaseException]:
@@ -42,6 +53,13 @@ def is_batch_fault(err: BaseException) -> bool:
     if any(isinstance(link, _NOT_THE_BATCH) or tracking.is_tracking_failure(link) for link in causes(err)):
         return False
     return not isinstance(err, (MemoryError, OSError))
+
+
+def is_outage(err: BaseException) -> bool:
+    """Whether ``err`` is an outage of what every model depends on (the metrics database, the MLflow server, a
+    connection refused or timed out), anywhere in the error's causes: a run over several models stops there,
+    since every model after would fail the same way."""
+    return any(isinstance(link, _OUTAGES) for link in causes(err))
 
 
 def is_source_unavailable(err: BaseException) -> bool:

@@ -43,6 +43,15 @@ class Collaborators:
         root = self.settings.prediction_log_root()
         return PredictionLog(root, self.s3_for(root))
 
+    def for_model(self, name: str) -> Collaborators:
+        """The collaborators of another model under the same settings: its own registry and prediction log, the
+        same metrics store and S3 client (one connection for every model of a run)."""
+        other = Collaborators(self.settings.model_copy(update={"model_name": name}))
+        other.__dict__["store"] = self.store
+        if "s3" in self.__dict__:
+            other.__dict__["s3"] = self.__dict__["s3"]
+        return other
+
     def s3_for(self, *paths: str) -> ObjectStore | None:
         """The S3 client when any of ``paths`` is an ``s3://`` path, else None."""
         return self.s3 if any(path.startswith("s3://") for path in paths) else None

@@ -16,6 +16,15 @@ EXIT_FAILED = 1  # a batch failed validation (without --fail-on-alarm), or the r
 EXIT_ALARM = 3  # --fail-on-alarm: at least one batch alarmed, none was rejected and nothing failed
 EXIT_REJECTED = 4  # --fail-on-alarm: at least one batch failed validation (nothing was written for it)
 
+# Most serious first: a failed run (or a model that could not be monitored), a rejected batch, an alarm, all well.
+SEVERITY = (EXIT_FAILED, EXIT_REJECTED, EXIT_ALARM, EXIT_OK)
+
+
+def worst_exit(codes: list[int]) -> int:
+    """The exit code of several runs (a root inbox's models): the most serious of theirs (``SEVERITY``); 0 for
+    none."""
+    return min(codes, key=SEVERITY.index, default=EXIT_OK)
+
 
 @dataclass
 class MonitorResult:

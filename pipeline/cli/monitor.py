@@ -30,8 +30,9 @@ from pipeline.cli.notify import notify_run_failed
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
+    from pipeline.app.collaborators import Collaborators
     from pipeline.app.monitor_result import MonitorResult
-    from pipeline.app.monitor_run import SimulatedStream
+    from pipeline.app.monitor_run import MonitorRequest, MonitorRun, SimulatedStream
     from pipeline.io.store import MetricsStore
 
 # The monitor's options, named here so that its signature reads as a list.
@@ -44,7 +45,18 @@ Inbox = Annotated[
     typer.Option(
         help="Monitor every CSV/Parquet file under this s3:// prefix or folder not yet recorded, in key order, "
         "each once (key + ETag); exits 0 when nothing is new. A file that fails for a reason of its own is set "
-        "aside as rejected, not read again until `pipeline inbox retry KEY`."
+        "aside as rejected, not read again until `pipeline inbox retry KEY`. With --all-models, a root inbox: "
+        "one folder a model."
+    ),
+]
+AllModels = Annotated[
+    bool,
+    typer.Option(
+        "--all-models",
+        help="--inbox is a root inbox: each folder under it, ROOT/NAME/, is the inbox of the model NAME. Every "
+        "model is monitored in turn with its own champion, schema, policy and run (as --inbox ROOT/NAME/ "
+        "--model-name NAME would); a model that cannot be monitored (no champion, say) is one line and the "
+        "others go on. The exit code is the most serious of the models' (a model not monitored: 1).",
     ),
 ]
 Current = Annotated[
@@ -108,19 +120,22 @@ def monitor(
     schema_path: SchemaPath = None,
     engine: EngineName = "local",
     fail_on_alarm: FailOnAlarm = False,
+    all_models: AllModels = False,
 ) -> None:
     """Score batches with the champion, measure drift, and retrain/tune/register/promote past the threshold.
 
-    With --inbox, the batches are the inbox's new files (what a timer runs on the host). Without --current or
+    With --inbox, the batches are the inbox's new files (what a timer runs on the host); with --inbox ROOT
+    --all-models, those of every model with a folder under ROOT, one model after the other. Without --current or
     --inbox, a stream is simulated from a population fitted to the reference data set, with a drift injected in
     the middle (the demo's built-in schema only).
     """
-    from pipeline.app.monitor_run import MonitorRequest, monitor_run
+    from pipeline.app.monitor_run import MonitorRequest
 
     paths = _batch_paths(ctx, current, inbox, engine)
+    if all_models:
+        _check_all_models(inbox, model_name, report_json)
     settings = cli_settings(model_name)
     simulated = None if paths or inbox else _simulated_stream(settings, batches, batch_rows, drift_kind, drift_at)
-    bar = _ProgressBar()
     with clean_errors():
         given, given_source = given_schema(schema_path, settings)
         request = MonitorRequest(
@@ -136,14 +151,10 @@ def monitor(
             engine=engine,
         )
         parts = collaborators(settings)
-        try:
-            run = monitor_run(request, settings, parts, say=say, on_start=bar.start, on_batch=bar.advance)
-        except Exception as err:
-            if not _is_notify_error(err):
-                notify_run_failed(settings, err, run_id)
-            raise
-        finally:
-            bar.stop()
+        if all_models:
+            _monitor_all_models(request, parts, fail_on_alarm)
+            return
+        run = _run_with_bar(request, settings, parts)
         if run.result is None:
             say(run.nothing)
             return
@@ -153,6 +164,22 @@ def monitor(
             write_report_json(run.result.records, report_json)
         _summary(run.result, settings, parts.store)
     _exit_on_failures(run.result, fail_on_alarm)
+
+
+def _run_with_bar(request: MonitorRequest, settings: Settings, parts: Any) -> MonitorRun:
+    """One model's run (``pipeline.app.monitor_run``) under the progress bar; a run that fails is notified as
+    failed (a refused notification setting is not: it is the command's error)."""
+    from pipeline.app.monitor_run import monitor_run
+
+    bar = _ProgressBar()
+    try:
+        return monitor_run(request, settings, parts, say=say, on_start=bar.start, on_batch=bar.advance)
+    except Exception as err:
+        if not _is_notify_error(err):
+            notify_run_failed(settings, err, request.run_key)
+        raise
+    finally:
+        bar.stop()
 
 
 def _is_notify_error(err: BaseException) -> bool:
@@ -226,9 +253,46 @@ class _ProgressBar:
             self.progress.stop()
 
 
+def _check_all_models(inbox: str | None, model_name: str | None, report_json: Path | None) -> None:
+    """--all-models' own refusals, before anything connects anywhere."""
+    if not inbox:
+        fail("--all-models monitors a root inbox: pass it with --inbox ROOT")
+    if model_name:
+        fail("--all-models monitors every model with a folder under the root: drop --model-name")
+    if report_json:
+        fail("--report-json writes one run's records: monitor one model's inbox with --model-name for it")
+
+
+def _monitor_all_models(request: MonitorRequest, parts: Collaborators, fail_on_alarm: bool) -> None:
+    """Every model of the root inbox in turn (``pipeline.app.monitor_models``), each summed up as a run of its
+    own; then one line for them all, and the exit code, the most serious of theirs."""
+    from pipeline.app import monitor_models
+
+    def run_one(one: MonitorRequest, settings: Settings, model_parts: Any) -> MonitorRun:
+        run = _run_with_bar(one, settings, model_parts)
+        if run.result is None:
+            say(run.nothing)
+        else:
+            _summary(run.result, settings, model_parts.store)
+            _print_failures(run.result)
+        return run
+
+    outcomes = monitor_models.monitor_models(request, parts, run_one=run_one, say=say)
+    say(monitor_models.summary(outcomes))
+    if code := monitor_models.exit_code(outcomes, fail_on_alarm=fail_on_alarm):
+        raise typer.Exit(code)
+
+
 def _exit_on_failures(result: MonitorResult, fail_on_alarm: bool) -> None:
     """Batches that failed validation, and other failures of the run: printed; the exit code
     (``MonitorResult.exit_code``)."""
+    _print_failures(result)
+    code = result.exit_code(fail_on_alarm=fail_on_alarm)
+    if code:
+        raise typer.Exit(code)
+
+
+def _print_failures(result: MonitorResult) -> None:
     if result.errors:
         aside = (
             f" ({len(result.rejected)} inbox file(s) set aside as rejected: not read again until "
@@ -243,9 +307,6 @@ def _exit_on_failures(result: MonitorResult, fail_on_alarm: bool) -> None:
         )
     for failure in result.failures:
         err_console.print(f"failed: {failure}", highlight=False, soft_wrap=True, markup=False)
-    code = result.exit_code(fail_on_alarm=fail_on_alarm)
-    if code:
-        raise typer.Exit(code)
 
 
 def _summary(result: MonitorResult, settings: Settings, store: MetricsStore) -> None:

@@ -85,3 +85,32 @@ def list_inbox(inbox: str, s3_client: ObjectStore | None) -> list[InboxObject]:
 def pending(objects: list[InboxObject], recorded: set[str]) -> list[InboxObject]:
     """The objects whose identity is not recorded yet, in key order."""
     return [item for item in objects if item.identity not in recorded]
+
+
+def inbox_folders(root: str, s3_client: ObjectStore | None) -> list[str]:
+    """The names of the folders right under a root inbox (an S3 prefix's common prefixes, a local folder's
+    sub-folders; hidden ones left out), in name order: each a model's inbox, ``<root>/<name>/``."""
+    if root.startswith("s3://"):
+        if s3_client is None:
+            raise DataError(f"{root}: no S3 client configured")
+        bucket, prefix = split_s3(root, allow_empty_key=True)
+        prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
+        names = []
+        with s3_errors(root, bucket):
+            pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+            for page in pages:
+                for common in page.get("CommonPrefixes", []):
+                    names.append(common["Prefix"][len(prefix) :].rstrip("/"))
+        return sorted(name for name in names if name and not name.startswith("."))
+    folder = Path(root)
+    if not folder.is_dir():
+        raise DataError(f"{root}: no such inbox folder")
+    return sorted(path.name for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
+
+
+def folder_inbox(root: str, name: str) -> str:
+    """The inbox of the folder ``name`` under ``root``: for S3 a prefix ending in a slash (what the host's timer
+    names a model's inbox, so a model has one run key whichever way it is monitored), else a local path."""
+    if root.startswith("s3://"):
+        return f"{root.rstrip('/')}/{name}/"
+    return str(Path(root) / name)

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from pipeline.io.inbox import identify, list_inbox, pending, uri_of
+from pipeline.io.inbox import folder_inbox, identify, inbox_folders, list_inbox, pending, uri_of
 from pipeline.io.tables import DataError, SourceUnavailable
 
 
@@ -66,3 +66,41 @@ def test_an_s3_object_given_alone_is_its_key_and_etag_and_an_unreachable_s3_is_o
         identify("s3://bucket/in/today.csv", _HeadOnly(EndpointConnectionError(endpoint_url="http://x")))  # type: ignore[arg-type]
     with pytest.raises(DataError, match="no S3 client"):
         identify("s3://bucket/in/today.csv", None)
+
+
+def test_a_root_inbox_s_folders_are_its_sub_folders_by_name_files_and_hidden_ones_left_out(tmp_path):
+    for name in ("loans", "churn", ".trash"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "loans" / "deep").mkdir()
+    (tmp_path / "stray.csv").write_text("a\n1\n")
+    assert inbox_folders(str(tmp_path), None) == ["churn", "loans"]
+    assert folder_inbox(str(tmp_path), "loans") == str(tmp_path / "loans")
+    with pytest.raises(DataError, match="no such inbox folder"):
+        inbox_folders(str(tmp_path / "nowhere"), None)
+
+
+@pytest.mark.parametrize("root", ["s3://bkt/inbox/", "s3://bkt/inbox"])
+def test_an_s3_root_inbox_s_folders_are_the_prefixes_under_it_each_a_model_s_inbox(root):
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="bkt")
+        for key in ("inbox/loans/2026-12-01.csv", "inbox/loans/old/x.csv", "inbox/churn/a.parquet", "inbox/s.csv"):
+            s3.put_object(Bucket="bkt", Key=key, Body=b"a\n1\n")
+        s3.put_object(Bucket="bkt", Key="inboxes/other/a.csv", Body=b"a\n1\n")  # a sibling prefix, not under root
+        assert inbox_folders(root, s3) == ["churn", "loans"]
+    assert folder_inbox(root, "loans") == "s3://bkt/inbox/loans/"
+
+
+def test_a_bucket_s_root_is_its_top_level_prefixes():
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="bkt")
+        s3.put_object(Bucket="bkt", Key="loans/a.csv", Body=b"a\n1\n")
+        assert inbox_folders("s3://bkt/", s3) == ["loans"]
+        assert inbox_folders("s3://bkt", s3) == ["loans"]
