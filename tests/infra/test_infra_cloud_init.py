@@ -92,8 +92,15 @@ def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") 
         "artifact_bucket": "driftloop-artifacts",
         "db_host": "driftloop-metadata.abc123.us-east-1.rds.amazonaws.com",
         "db_port": defaults["db_port"],
-        "db_username": "driftloop",
         "db_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1234-AbCdEf",
+        "db_sslmode": defaults["db_sslmode"],
+        "db_ca_bundle_url": defaults["db_ca_bundle_url"],
+        "db_ca_bundle_sha256": defaults["db_ca_bundle_sha256"],
+        **{
+            f"db_{role}_secret_arn": f"arn:aws:secretsmanager:us-east-1:123456789012:secret:driftloop/db-{role}-1"
+            for role in ("mlflow", "monitor", "grafana")
+        },
+        "db_password_rotation_schedule": defaults["db_password_rotation_schedule"],
         "mlflow_db_name": defaults["mlflow_db_name"],
         "metrics_db_name": defaults["metrics_db_name"],
         "auth_db_name": defaults["auth_db_name"],
@@ -148,7 +155,7 @@ def test_template_uses_exactly_the_values_main_tf_passes():
     used = set()
     for match in TOKEN.finditer(TEMPLATE.read_text()):
         if match.group(1):
-            used.update(re.findall(r"[a-z_]+", match.group(1).replace("indent", "")))
+            used.update(re.findall(r"[a-z_][a-z0-9_]*", match.group(1).replace("indent", "")))
         elif match.group(2) and match.group(2).startswith("if"):
             used.add(match.group(2).split()[1].lstrip("!"))
     assert used == templatefile_keys()
@@ -195,13 +202,23 @@ def test_environment_file_follows_the_settings_interface(cloud_config):
     assert env["PIPELINE_TRACKING_URI"] == "http://127.0.0.1:5000"
     assert env["PIPELINE_S3_ENDPOINT_URL"] == ""
     assert env["PIPELINE_ARTIFACT_BUCKET"] == "driftloop-artifacts"
-    assert re.fullmatch(r"postgresql://driftloop@[\w.-]+:5432/metrics\?sslmode=require", env["PIPELINE_METRICS_DB_URL"])
+    # The monitor's own role, never the master user, and the server's certificate verified.
+    assert re.fullmatch(
+        r"postgresql://driftloop_monitor@[\w.-]+:5432/metrics\?sslmode=verify-full&sslrootcert=/etc/driftloop/rds-ca.pem",
+        env["PIPELINE_METRICS_DB_URL"],
+    )
     assert env["PIPELINE_MODEL_NAME"] == "driftloop-model", "the pipeline's own default model name"
     assert env["DRIFTLOOP_INBOX_URI"] == "s3://driftloop-artifacts/inbox/driftloop-model/"
     assert env["PIPELINE_NOTIFY_SNS_TOPIC"] == NOTIFY_TOPIC, "the failure hook and the monitor publish to it"
     for key in ("METRICS_DB_HOST", "METRICS_DB_PORT", "METRICS_DB_USER", "METRICS_DB_NAME"):
         assert env[key], key
-    assert env["METRICS_DB_SSLMODE"] == "require"
+    assert env["METRICS_DB_SSLMODE"] == "verify-full" and env["METRICS_DB_USER"] == "driftloop_grafana"
+    assert env["METRICS_DB_CA_FILE"] == env["DRIFTLOOP_DB_SSLROOTCERT"] == "/etc/driftloop/rds-ca.pem"
+    assert env["DRIFTLOOP_DB_SSLMODE"] == "verify-full"
+    assert env["DRIFTLOOP_DB_CA_BUNDLE_URL"] == "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+    users = {env[f"DRIFTLOOP_DB_{role}_USER"] for role in ("MLFLOW", "MONITOR", "GRAFANA")}
+    assert users == {"driftloop_mlflow", "driftloop_monitor", "driftloop_grafana"}
+    assert "DRIFTLOOP_DB_USER" not in env, "no service is configured with the master user"
     assert ("DRIFTLOOP_AUTH_DB" in env) is basic_auth
     assert ("DRIFTLOOP_MLFLOW_MONITOR_SECRET_ARN" in env) is basic_auth
     assert env["DRIFTLOOP_GRAFANA_SECRET_KEY_ARN"].startswith("arn:aws:secretsmanager:")
@@ -268,7 +285,7 @@ def test_dashboards_start_from_the_project_compose_file(cloud_config):
     _, _, config = cloud_config
     unit = files_of(config)["/etc/systemd/system/driftloop-dashboards.service"]
     assert "docker compose -f docker/compose.yaml up -d grafana\n" in unit
-    assert "exec --db --grafana" in unit
+    assert "exec --db grafana --grafana" in unit, "Grafana's datasource logs in as its read-only role"
 
 
 def test_monitor_runs_on_a_timer(cloud_config):
@@ -277,7 +294,7 @@ def test_monitor_runs_on_a_timer(cloud_config):
     unit = files["/etc/systemd/system/driftloop-monitor.service"]
     exec_start = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
     assert exec_start == [
-        "ExecStart=/usr/local/lib/driftloop/hostctl exec --db --mlflow-monitor -- "
+        "ExecStart=/usr/local/lib/driftloop/hostctl exec --db monitor --mlflow-monitor -- "
         "/opt/driftloop/venv/bin/pipeline monitor --inbox s3://driftloop-artifacts/inbox/driftloop-model/ "
         "--max-batch-mb 1024"
     ]
@@ -359,4 +376,67 @@ def test_the_pipeline_runs_as_the_monitor_user_never_as_the_admin(cloud_config):
         for line in files[path].splitlines():
             if "bin/pipeline " in line and "hostctl exec" in line and "pipeline notify" not in line:
                 assert "--mlflow-monitor" in line, f"{path}: {line}"
-    assert "hostctl exec --db --mlflow-monitor --" in files["/usr/local/lib/driftloop/run-pipeline"]
+    assert "hostctl exec --db monitor --mlflow-monitor --" in files["/usr/local/lib/driftloop/run-pipeline"]
+
+
+def test_each_service_connects_as_its_own_role_with_tls_verified(cloud_config):
+    """MLflow, the monitor (its runs and the first champion's) and Grafana each log in as a role of their own;
+    only hostctl's setup reads the master secret. Every connection string asks verify-full of the RDS bundle."""
+    _, _, config = cloud_config
+    files = files_of(config)
+    roles = {}
+    for path, body in files.items():
+        for line in body.splitlines():
+            match = re.search(r"hostctl exec (--db (\w+) )?", line)
+            if match and line.startswith(("Exec", "exec ")):
+                roles[path] = match.group(2)
+    units = "/etc/systemd/system/"
+    assert roles[units + "driftloop-mlflow.service"] == "mlflow"
+    assert roles[units + "driftloop-dashboards.service"] == "grafana"
+    assert roles[units + "driftloop-monitor.service"] == "monitor"
+    assert roles["/usr/local/lib/driftloop/run-pipeline"] == "monitor"
+    assert roles[units + "driftloop-notify-failure@.service"] is None, "the failure hook needs no database"
+    if units + "driftloop-first-champion.service" in files:
+        assert roles[units + "driftloop-first-champion.service"] == "monitor"
+    mlflow = files[units + "driftloop-mlflow.service"]
+    pre = [line for line in mlflow.splitlines() if line.startswith("ExecStartPre=")]
+    assert [line.rsplit(" ", 1)[1] for line in pre] == ["init-secrets", "init-db", "init-db-roles"]
+    # The URIs the services use: their own role, the CA bundle, verify-full (host.env's DRIFTLOOP_DB_SSLMODE).
+    server = files["/usr/local/lib/driftloop/mlflow-server.sh"]
+    assert 'db="postgresql+psycopg2://$DRIFTLOOP_DB_MLFLOW_USER@' in server
+    assert 'tls="sslmode=$DRIFTLOOP_DB_SSLMODE&sslrootcert=$DRIFTLOOP_DB_SSLROOTCERT"' in server
+    assert server.count("?$tls") == 2 and "sslmode=require" not in server
+    assert "DB_USER@" not in server.replace("DB_MLFLOW_USER@", "")
+    hostctl = files["/usr/local/lib/driftloop/hostctl"]
+    assert 'sslmode=os.environ.get("DRIFTLOOP_DB_SSLMODE") or "verify-full"' in hostctl
+    assert 'sslmode="require"' not in hostctl
+    # The bundle is fetched on first boot, over HTTPS, checked when a checksum is pinned, before any service starts.
+    boot = files["/usr/local/lib/driftloop/bootstrap.sh"]
+    fetch = boot.index('--output "$ca.download" "$DRIFTLOOP_DB_CA_BUNDLE_URL"')
+    assert "--proto '=https,file'" in boot and "sha256sum --check" in boot
+    assert fetch < boot.index("systemctl enable --now driftloop-mlflow.service")
+
+
+def test_sslmode_is_a_variable_whose_default_verifies_the_server():
+    variables = named_blocks(HOST, "variable")
+    assert variables["db_sslmode"]["default"] == "verify-full"
+    assert variables["db_ca_bundle_url"]["default"] == (
+        "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+    )
+    values = {**template_values(True), "db_sslmode": "require"}
+    env = files_of(yaml.safe_load(render(TEMPLATE.read_text(), values)))["/etc/driftloop/host.env"]
+    assert 'METRICS_DB_SSLMODE="require"' in env and 'DRIFTLOOP_DB_SSLMODE="require"' in env
+    assert "sslmode=require&sslrootcert=" in env
+
+
+def test_the_monitor_database_password_rotates_on_a_timer(cloud_config):
+    _, _, config = cloud_config
+    files = files_of(config)
+    unit = files["/etc/systemd/system/driftloop-db-password-rotation.service"]
+    assert "ExecStart=/usr/local/lib/driftloop/hostctl rotate-db-password monitor\n" in unit
+    assert "User=driftloop\n" in unit and "OnFailure=driftloop-notify-failure@%n.service" in unit
+    timer = files["/etc/systemd/system/driftloop-db-password-rotation.timer"]
+    assert "OnCalendar=monthly\n" in timer
+    assert (
+        "systemctl enable --now driftloop-db-password-rotation.timer" in files["/usr/local/lib/driftloop/bootstrap.sh"]
+    )

@@ -11,10 +11,17 @@ lines (basic auth on, as by default), the runbook's first training (`pipeline tr
 monitor timer's ExecStart twice against a moto server (S3 and Secrets Manager) and a real PostgreSQL with TLS
 standing in for RDS. While MLflow runs, a request without credentials that would move `champion` is refused
 and the monitor's own MLflow user may move it, but not manage users.
+
+The database as on RDS: the master user is no superuser and logs in with a password, and every client checks
+the stand-in's certificate (sslmode=verify-full, its CA fetched by bootstrap.sh as the RDS bundle is). Each
+service logs in as its own role. Between the two monitor runs the master password is rotated (in PostgreSQL and
+in the emulator's secret) and so is the monitor's own (the rotation timer's command); the second run and an
+MLflow request then succeed, the old monitor password is refused, and Grafana's role may read but not INSERT.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -39,6 +46,7 @@ SHELLCHECK = shutil.which("shellcheck")
 CLOUD_INIT = shutil.which("cloud-init")
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 FIRST_CHAMPION_DATA = "s3://driftloop-artifacts/training/reference.csv"
+MASTER_PASSWORD = "master-before-rotation"  # pragma: allowlist secret (the stand-in's, set by the fixture)
 OVERLAID = ("/etc", "/opt", "/var/lib", "/usr/local/lib")
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -125,7 +133,7 @@ def test_systemd_units_pass_verify(enable_basic_auth, tmp_path):
     (root / "opt/driftloop/src").mkdir(parents=True, exist_ok=True)
     (root / "var/lib/driftloop").mkdir(parents=True, exist_ok=True)
     units = sorted(str(root / path.lstrip("/")) for path in files_of(config) if path.startswith("/etc/systemd/"))
-    assert len(units) == (6 if enable_basic_auth else 5)
+    assert len(units) == (8 if enable_basic_auth else 7)
     result = subprocess.run(
         [SYSTEMD_ANALYZE, "verify", f"--root={root}", "--man=no", *units], capture_output=True, text=True
     )
@@ -186,7 +194,7 @@ def _needs_root_namespaces() -> str | None:
 
 
 def tls_postgres_bin() -> Path | None:
-    """A PostgreSQL build with OpenSSL (Debian's), since the host connects with sslmode=require."""
+    """A PostgreSQL build with OpenSSL (Debian's), since the host connects with TLS (verify-full)."""
     for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         pg_config = candidate / "pg_config"
         if not (candidate / "postgres").exists():
@@ -210,15 +218,21 @@ def tls_postgres(monkeypatch):
     cfg = StackConfig(state_dir=stack.new_state_dir("host-rehearsal-pg-"), pg_port=stack.free_port())
     stack.start_postgres(cfg)
     data = cfg.pg_data
+    # Its own CA, named for the address the host connects to, so clients can verify-full against it.
     subprocess.run(
         ["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
         + ["-keyout", str(data / "server.key"), "-out", str(data / "server.crt")],
         check=True,
         capture_output=True,
     )
     (data / "server.key").chmod(0o600)
-    # Only TLS connections, as rds.force_ssl = 1 does on RDS (trust stands in for the password check).
-    (data / "pg_hba.conf").write_text("hostssl all all 127.0.0.1/32 trust\n")
+    shutil.copy(data / "server.crt", cfg.state_dir / "ca.pem")
+    # Only TLS connections, as rds.force_ssl = 1 does on RDS; passwords checked (SCRAM), but for the test's own
+    # superuser, which stands in for nothing on RDS.
+    (data / "pg_hba.conf").write_text(
+        "hostssl all postgres 127.0.0.1/32 trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
+    )
     stack._chown_tree(data, stack.PG_SYSTEM_USER)
 
     import psycopg2
@@ -228,7 +242,8 @@ def tls_postgres(monkeypatch):
     with conn.cursor() as cur:
         cur.execute("ALTER SYSTEM SET ssl = on")
         cur.execute("SELECT pg_reload_conf()")
-        cur.execute(f"ALTER ROLE {DB_ROLE} CREATEDB")  # the RDS master user may create databases
+        # The RDS master user: no superuser, may create databases and roles, logs in with its password.
+        cur.execute(f"ALTER ROLE {DB_ROLE} NOSUPERUSER CREATEDB CREATEROLE PASSWORD %s", (MASTER_PASSWORD,))
     conn.close()
     time.sleep(1)
     with pytest.raises(psycopg2.OperationalError):
@@ -291,8 +306,9 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     aws("s3", emulator).create_bucket(Bucket=bucket)
     sm = aws("secretsmanager", emulator)
     db_secret = sm.create_secret(
-        Name=f"rds!db-{bucket}", SecretString=json.dumps({"username": "pipeline", "password": "unused"})
+        Name=f"rds!db-{bucket}", SecretString=json.dumps({"username": "pipeline", "password": MASTER_PASSWORD})
     )
+    db_role_secrets = {role: sm.create_secret(Name=f"driftloop/db-{role}-{bucket}") for role in DB_ROLE_NAMES}
     grafana_secret = sm.create_secret(Name=f"driftloop/grafana-admin-{bucket}")
     grafana_key_secret = sm.create_secret(Name=f"driftloop/grafana-secret-key-{bucket}")
     mlflow_admin_secret = sm.create_secret(Name=f"driftloop/mlflow-admin-{bucket}")
@@ -312,6 +328,8 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     subprocess.run(["git", "-C", str(origin), "branch", "--force", "rehearsal", commit], check=True)
 
     inbox = f"s3://{bucket}/inbox/{model}/"
+    ca_bundle = work / "ca-bundle.pem"
+    shutil.copy(pg.state_dir / "ca.pem", ca_bundle)
     training_data = f"s3://{bucket}/training/reference.csv"
     _, config = rendered_config(
         True,  # basic auth, as by default
@@ -321,8 +339,11 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         artifact_bucket=bucket,
         db_host="127.0.0.1",
         db_port=pg.pg_port,
-        db_username="pipeline",
         db_secret_arn=db_secret["ARN"],
+        db_sslmode="verify-full",  # against the stand-in's own CA, fetched as the RDS bundle is
+        db_ca_bundle_url=f"file://{ca_bundle}",
+        db_ca_bundle_sha256=hashlib.sha256(ca_bundle.read_bytes()).hexdigest(),
+        **{f"db_{role}_secret_arn": secret["ARN"] for role, secret in db_role_secrets.items()},
         metrics_db_name="host_metrics",  # created by `hostctl init-db`, as on first boot
         grafana_secret_arn=grafana_secret["ARN"],
         grafana_secret_key_arn=grafana_key_secret["ARN"],
@@ -362,6 +383,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         "PIP_FIND_LINKS": str(wheelhouse),
         "PYTHONPATH": dev_site,  # and the project's dependencies from this test's own environment
     }
+    etc, opt = layers / "_etc" / "upper", layers / "_opt" / "upper"
     runcmd = [c if isinstance(c, list) else ["bash", "-c", c] for c in config["runcmd"]]
     assert runcmd == [["bash", "/usr/local/lib/driftloop/bootstrap.sh"]]
     boot = subprocess.run(
@@ -379,8 +401,9 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         "enable --now driftloop-dashboards.service",
         *([] if by_hand else ["enable --now --no-block driftloop-first-champion.service"]),
         "enable --now driftloop-monitor.timer",
+        "enable --now driftloop-db-password-rotation.timer",
     ]
-    etc, opt = layers / "_etc" / "upper", layers / "_opt" / "upper"
+    assert (etc / "driftloop/rds-ca.pem").read_bytes() == ca_bundle.read_bytes(), "the CA bundle, fetched and checked"
     assert any(line.startswith("driftloop:") for line in (etc / "passwd").read_text().splitlines())
     checkout = subprocess.run(
         ["git", "-C", str(opt / "driftloop/src"), "rev-parse", "HEAD"], capture_output=True, text=True
@@ -409,6 +432,8 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     mlflow_unit = files["/etc/systemd/system/driftloop-mlflow.service"]
     monitor_unit = files["/etc/systemd/system/driftloop-monitor.service"]
     (timer_command,) = unit_lines(monitor_unit, "ExecStart")
+    rotation_unit = files["/etc/systemd/system/driftloop-db-password-rotation.service"]
+    (rotate_command,) = unit_lines(rotation_unit, "ExecStart")
     assert unit_lines(monitor_unit, "OnFailure") == ["driftloop-notify-failure@%n.service"]
     hook_unit = files["/etc/systemd/system/driftloop-notify-failure@.service"]
     (hook_start,) = unit_lines(hook_unit, "ExecStart")
@@ -490,10 +515,15 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
             f"{as_service_user('/var/lib/driftloop', timer_command)} > {results}/monitor-1.log 2>&1",
             f"echo $? > {results}/monitor-1.rc",
             f"while [ ! -f {results}/counted ]; do sleep 0.2; done",
+            # The master password has been rotated meanwhile; now the rotation timer's run rotates the monitor's.
+            f"{as_service_user('/var/lib/driftloop', rotate_command)} > {results}/rotate.log 2>&1",
+            f"echo $? > {results}/rotate.rc",
             f"{as_service_user('/var/lib/driftloop', timer_command)} > {results}/monitor-2.log 2>&1",
             f"echo $? > {results}/monitor-2.rc",
             f"{as_service_user('/var/lib/driftloop', hook_command)} > {results}/hook.log 2>&1",
             f"echo $? > {results}/hook.rc",
+            # MLflow keeps running until the test has asked it and the database once more.
+            f"while [ ! -f {results}/asked-again ]; do sleep 0.2; done",
             "pkill -TERM -P $mlflow 2>/dev/null; kill $mlflow; wait $mlflow 2>/dev/null",
             "exit 0",
         ]
@@ -516,8 +546,21 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     after_first = recorded_batches(pg, model)
     try:
         answers = ask_mlflow(f"http://127.0.0.1:{mlflow_port}", model, sm, mlflow_monitor_secret["ARN"])
+        old_monitor = json.loads(
+            sm.get_secret_value(SecretId=db_role_secrets["monitor"]["ARN"], VersionStage="AWSCURRENT")["SecretString"]
+        )
+        rotate_master_password(pg, sm, db_secret["ARN"])
     finally:
         (results / "counted").touch()
+    while not (results / "hook.rc").exists() and host.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    try:
+        after_rotation = ask_after_rotation(
+            pg, f"http://127.0.0.1:{mlflow_port}", model, sm, mlflow_monitor_secret["ARN"], db_role_secrets, ca_bundle
+        )
+        after_rotation["old monitor password"] = db_login(pg, "host_metrics", old_monitor, ca_bundle)
+    finally:
+        (results / "asked-again").touch()
     output, _ = host.communicate(timeout=900)
 
     def log(name: str) -> str:
@@ -526,11 +569,21 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
 
     detail = "\n".join(
         f"--- {n}\n{log(n)[-3000:]}"
-        for n in ("mlflow-pre.log", "mlflow.log", "mlflow-post.log", "train.log", "monitor-1.log", "monitor-2.log")
+        for n in (
+            "mlflow-pre.log",
+            "mlflow.log",
+            "mlflow-post.log",
+            "train.log",
+            "monitor-1.log",
+            "rotate.log",
+            "monitor-2.log",
+        )
     )
     assert host.returncode == 0, output + detail
     assert log("train.rc").strip() == "0", detail
     assert log("monitor-1.rc").strip() == "0", detail
+    assert log("rotate.rc").strip() == "0", detail
+    assert "rotated the password of database role driftloop_monitor" in log("rotate.log"), detail
     assert log("monitor-2.rc").strip() == "0", detail
     assert "is champion" in log("train.log"), detail
     if not by_hand:
@@ -553,6 +606,125 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         "move champion, monitor": 200,
         "create a user, monitor": 403,
     }, answers
+
+    # One role per service, none the master; the rotations of the master's and the monitor's passwords left
+    # MLflow and the monitor working; Grafana's role reads and cannot write.
+    assert "driftloop_grafana may SELECT in host_metrics" in log("mlflow-pre.log"), detail
+    new_monitor = json.loads(
+        sm.get_secret_value(SecretId=db_role_secrets["monitor"]["ARN"], VersionStage="AWSCURRENT")["SecretString"]
+    )
+    assert new_monitor["password"] != old_monitor["password"]
+    assert after_rotation == {
+        "database owners": {
+            "mlflow": "driftloop_mlflow",
+            "host_mlflow_auth": "driftloop_mlflow",
+            "host_metrics": "driftloop_monitor",
+        },
+        "sessions of other roles": [],  # MLflow's pool, while it runs, is its own role's; none is the master's
+        "read champion after the rotations, monitor": 200,
+        "grafana reads": 1,
+        "grafana inserts": "InsufficientPrivilege: permission denied for table batch_metrics",
+        "grafana creates a table": "InsufficientPrivilege: permission denied for schema public",
+        "grafana in the mlflow database": "refused: permission denied for database",
+        "monitor in the mlflow database": "refused: permission denied for database",
+        "monitor, new password": "ok",
+        "old monitor password": "refused: password authentication failed",
+    }, after_rotation
+
+
+DB_ROLE_NAMES = ("mlflow", "monitor", "grafana")
+
+
+def rotate_master_password(pg, sm, secret_arn: str) -> None:
+    """What RDS does every 7 days: a new master password, in the database and in its managed secret."""
+    import psycopg2
+
+    from pipeline.app.stack_config import DB_ROLE
+
+    new = "master-after-rotation"  # pragma: allowlist secret (the stand-in's)
+    conn = psycopg2.connect(pg.pg_url("postgres", user="postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"ALTER ROLE {DB_ROLE} PASSWORD %s", (new,))
+    conn.close()
+    sm.put_secret_value(SecretId=secret_arn, SecretString=json.dumps({"username": DB_ROLE, "password": new}))
+
+
+def db_login(pg, database: str, credentials: dict, ca_bundle: Path, statement: str | None = None):
+    """'ok' (or the statement's first value), or what the server answered, in a few words."""
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(
+            host="127.0.0.1",
+            port=pg.pg_port,
+            dbname=database,
+            user=credentials["username"],
+            password=credentials["password"],
+            sslmode="verify-full",
+            sslrootcert=str(ca_bundle),
+            connect_timeout=10,
+        )
+    except psycopg2.OperationalError as error:
+        text = str(error)
+        known = ("password authentication failed", "permission denied for database")
+        return "refused: " + next((k for k in known if k in text), text)
+    try:
+        with conn.cursor() as cur:
+            if statement is None:
+                return "ok"
+            cur.execute(statement)
+            return cur.fetchone()[0] if cur.description else "done"
+    except psycopg2.Error as error:
+        return f"{type(error).__name__}: {error.diag.message_primary}"
+    finally:
+        conn.close()
+
+
+def ask_after_rotation(pg, base_url, model, sm, monitor_secret_arn, db_role_secrets, ca_bundle) -> dict:
+    import psycopg2
+
+    roles = {
+        role: json.loads(sm.get_secret_value(SecretId=secret["ARN"], VersionStage="AWSCURRENT")["SecretString"])
+        for role, secret in db_role_secrets.items()
+    }
+    conn = psycopg2.connect(pg.pg_url("postgres", user="postgres"))
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname IN %s",
+            (("mlflow", "host_mlflow_auth", "host_metrics"),),
+        )
+        owners = dict(cur.fetchall())
+        cur.execute(
+            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname IN %s ORDER BY 1",
+            (("mlflow", "host_mlflow_auth", "host_metrics"),),
+        )
+        sessions = [row[0] for row in cur.fetchall()]
+    conn.close()
+    monitor = json.loads(sm.get_secret_value(SecretId=monitor_secret_arn)["SecretString"])
+    request = urllib.request.Request(
+        f"{base_url}/api/2.0/mlflow/registered-models/alias?name={model}&alias=champion",
+        headers={
+            "Authorization": "Basic " + b64encode(f"{monitor['username']}:{monitor['password']}".encode()).decode()
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            champion = response.status
+    except urllib.error.HTTPError as error:
+        champion = error.code
+    grafana, metrics = roles["grafana"], "host_metrics"
+    return {
+        "database owners": owners,
+        "sessions of other roles": [user for user in sessions if user not in {"driftloop_mlflow", "driftloop_monitor"}],
+        "read champion after the rotations, monitor": champion,
+        "grafana reads": db_login(pg, metrics, grafana, ca_bundle, "SELECT count(*) FROM batch_metrics"),
+        "grafana inserts": db_login(pg, metrics, grafana, ca_bundle, "INSERT INTO batch_metrics DEFAULT VALUES"),
+        "grafana creates a table": db_login(pg, metrics, grafana, ca_bundle, "CREATE TABLE intruder (x int)"),
+        "grafana in the mlflow database": db_login(pg, "mlflow", grafana, ca_bundle),
+        "monitor in the mlflow database": db_login(pg, "mlflow", roles["monitor"], ca_bundle),
+        "monitor, new password": db_login(pg, metrics, roles["monitor"], ca_bundle),
+    }
 
 
 def ask_mlflow(base_url: str, model: str, sm, monitor_secret_arn: str) -> dict[str, int]:
@@ -615,7 +787,7 @@ def recorded_batches(pg, model: str) -> int | None:
     import psycopg2
 
     try:
-        conn = psycopg2.connect(pg.pg_url("host_metrics"))
+        conn = psycopg2.connect(pg.pg_url("host_metrics", user="postgres"))
     except psycopg2.OperationalError:
         return None
     try:

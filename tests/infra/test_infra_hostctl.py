@@ -20,19 +20,37 @@ class FakeSecrets:
     def __init__(self, values):
         self.values = dict(values)
         self.put = {}
+        self.pending = {}
+        self.log = []
 
-    def get_secret_value(self, SecretId):  # noqa: N803 - boto3's keyword
+    def get_secret_value(self, SecretId, VersionStage="AWSCURRENT"):  # noqa: N803 - boto3's keyword
         if SecretId not in self.values:
             raise NotFound(SecretId)
         return {"SecretString": self.values[SecretId]}
 
-    def put_secret_value(self, SecretId, SecretString):  # noqa: N803
+    def put_secret_value(self, SecretId, SecretString, VersionStages=("AWSCURRENT",)):  # noqa: N803
+        self.log.append(("put", SecretId, tuple(VersionStages)))
+        if "AWSPENDING" in VersionStages:
+            self.pending[SecretId] = SecretString
+            return {"VersionId": f"{SecretId}-pending"}
         self.put[SecretId] = SecretString
         self.values[SecretId] = SecretString
+        return {"VersionId": f"{SecretId}-current"}
+
+    def describe_secret(self, SecretId):  # noqa: N803
+        stages = {f"{SecretId}-current": ["AWSCURRENT"]}
+        if SecretId in self.pending:
+            stages[f"{SecretId}-pending"] = ["AWSPENDING"]
+        return {"VersionIdsToStages": stages}
+
+    def update_secret_version_stage(self, SecretId, VersionStage, MoveToVersionId, RemoveFromVersionId):  # noqa: N803
+        self.log.append(("stage", SecretId, VersionStage, MoveToVersionId, RemoveFromVersionId))
+        assert VersionStage == "AWSCURRENT" and MoveToVersionId == f"{SecretId}-pending"
+        self.values[SecretId] = self.pending.pop(SecretId)
 
 
 @pytest.fixture
-def hostctl(monkeypatch):
+def hostctl(monkeypatch, tmp_path):
     spec = importlib.util.spec_from_file_location("hostctl", HOSTCTL)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -40,7 +58,17 @@ def hostctl(monkeypatch):
     monkeypatch.setenv("DRIFTLOOP_DB_SECRET_ARN", "db")
     monkeypatch.setenv("DRIFTLOOP_GRAFANA_SECRET_ARN", "grafana")
     monkeypatch.setenv("DRIFTLOOP_MLFLOW_ADMIN_SECRET_ARN", "")
+    for role in ("mlflow", "monitor", "grafana"):
+        monkeypatch.setenv(f"DRIFTLOOP_DB_{role.upper()}_USER", f"driftloop_{role}")
+        monkeypatch.setenv(f"DRIFTLOOP_DB_{role.upper()}_SECRET_ARN", f"db-{role}")
+    monkeypatch.setattr(module, "MONITOR_DB_LOCK", str(tmp_path / "db-password.lock"))
     return module
+
+
+def role_secrets(**passwords):
+    return {
+        f"db-{role}": json.dumps({"username": f"driftloop_{role}", "password": pw}) for role, pw in passwords.items()
+    }
 
 
 def test_init_secrets_fills_only_empty_secrets(hostctl, monkeypatch):
@@ -49,31 +77,51 @@ def test_init_secrets_fills_only_empty_secrets(hostctl, monkeypatch):
     monkeypatch.setenv("DRIFTLOOP_GRAFANA_SECRET_KEY_ARN", "grafana-key")
     client = FakeSecrets({"grafana": "kept"})
     hostctl.init_secrets(client)
-    assert set(client.put) == {"admin", "monitor", "grafana-key"}
+    assert set(client.put) == {"admin", "monitor", "grafana-key", "db-mlflow", "db-monitor", "db-grafana"}
+    roles = {
+        json.loads(client.put[f"db-{role}"])["username"]: json.loads(client.put[f"db-{role}"])["password"]
+        for role in ("mlflow", "monitor", "grafana")
+    }
+    assert set(roles) == {"driftloop_mlflow", "driftloop_monitor", "driftloop_grafana"}
+    assert len(set(roles.values())) == 3 and all(len(pw) >= 24 for pw in roles.values())
     admin = json.loads(client.put["admin"])
     assert admin["username"] == "admin" and len(admin["password"]) >= 24 and admin["flask_secret_key"]
     monitor = json.loads(client.put["monitor"])
     assert monitor["username"] == "driftloop-monitor" and len(monitor["password"]) >= 24
     assert monitor["password"] != admin["password"]
     assert len(client.put["grafana-key"]) >= 32
+    client.put.clear()
     hostctl.init_secrets(client)
-    assert set(client.put) == {"admin", "monitor", "grafana-key"}, "a second boot must not regenerate"
+    assert not client.put, "a second boot must not regenerate"
 
 
 def test_exec_puts_secrets_in_the_child_environment_only(hostctl, monkeypatch):
     monkeypatch.setenv("DRIFTLOOP_GRAFANA_SECRET_KEY_ARN", "grafana-key")
     client = FakeSecrets(
-        {"db": json.dumps({"username": "driftloop", "password": "db-pw"}), "grafana": "gf-pw", "grafana-key": "gf-key"}
+        {
+            "db": json.dumps({"username": "driftloop", "password": "master-pw"}),
+            "grafana": "gf-pw",
+            "grafana-key": "gf-key",
+            **role_secrets(mlflow="mlflow-pw", monitor="monitor-pw", grafana="reader-pw"),
+        }
     )
     monkeypatch.setattr(hostctl, "secrets_client", lambda: client)
     calls = []
     monkeypatch.setattr(hostctl.os, "execvpe", lambda path, argv, env: calls.append((argv, env)))
-    hostctl.main(["exec", "--db", "--grafana", "--", "docker", "compose", "-f", "docker/compose.yaml", "up", "-d"])
-    argv, env = calls[0]
-    assert argv == ["docker", "compose", "-f", "docker/compose.yaml", "up", "-d"]
-    assert env["PGPASSWORD"] == env["PIPELINE_METRICS_DB_PASSWORD"] == env["METRICS_DB_PASSWORD"] == "db-pw"
-    assert env["GF_SECURITY_ADMIN_PASSWORD"] == "gf-pw"
-    assert env["GF_SECURITY_SECRET_KEY"] == "gf-key"  # pragma: allowlist secret
+    hostctl.main(["exec", "--db", "grafana", "--grafana", "--", "docker", "compose", "-f", "docker/compose.yaml", "up"])
+    hostctl.main(["exec", "--db", "monitor", "--", "pipeline", "monitor"])
+    hostctl.main(["exec", "--db", "mlflow", "--", "mlflow-server.sh"])
+    (argv, grafana), (_, monitor), (_, mlflow) = calls
+    assert argv == ["docker", "compose", "-f", "docker/compose.yaml", "up"]
+    # Each service its own role's password; none of them the master's.
+    assert grafana["METRICS_DB_PASSWORD"] == "reader-pw" and "PGPASSWORD" not in grafana
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == "gf-pw"
+    assert grafana["GF_SECURITY_SECRET_KEY"] == "gf-key"  # pragma: allowlist secret
+    assert monitor["PGPASSWORD"] == monitor["PIPELINE_METRICS_DB_PASSWORD"] == "monitor-pw"
+    assert "METRICS_DB_PASSWORD" not in monitor
+    assert mlflow["PGPASSWORD"] == "mlflow-pw" and "PIPELINE_METRICS_DB_PASSWORD" not in mlflow
+    for env in (grafana, monitor, mlflow):
+        assert "master-pw" not in env.values()
     assert "PGPASSWORD" not in hostctl.os.environ
 
 
@@ -192,3 +240,62 @@ def test_default_experiment_is_the_pipelines(hostctl):
     from pipeline.settings import Settings
 
     assert Settings.model_fields["experiment_name"].default == hostctl.DEFAULT_EXPERIMENT
+
+
+class FakeConnection:
+    """Records what hostctl asks of PostgreSQL (as the master user)."""
+
+    def __init__(self, log, dbname):
+        self.log, self.dbname = log, dbname
+
+    def close(self):
+        pass
+
+
+def test_rotation_stages_the_password_sets_it_then_makes_it_current(hostctl, monkeypatch):
+    """AWSPENDING first (a crash never loses the new password), then PostgreSQL, then AWSCURRENT; the monitor's
+    rotation waits for a run under way (its lock) and restarts nothing, Grafana's restarts the dashboards."""
+    import fcntl
+
+    client = FakeSecrets(
+        {"db": json.dumps({"username": "master", "password": "m"}), **role_secrets(monitor="old", grafana="old")}
+    )
+    monkeypatch.setenv("DRIFTLOOP_MLFLOW_DB", "mlflow")
+    log = client.log
+    monkeypatch.setattr(hostctl, "db_connect", lambda dbname, user, password: FakeConnection(log, dbname))
+    monkeypatch.setattr(
+        hostctl, "set_role_password", lambda conn, user, password: log.append(("alter", conn.dbname, user, password))
+    )
+    monkeypatch.setattr(hostctl.subprocess, "run", lambda argv, check: log.append(("run", *argv)))
+    locks = []
+    real_flock = fcntl.flock
+    monkeypatch.setattr(hostctl.fcntl, "flock", lambda fd, op: (locks.append(op), real_flock(fd, op)))
+
+    hostctl.rotate_db_password(client, "monitor")
+    new = json.loads(client.values["db-monitor"])
+    assert new["username"] == "driftloop_monitor" and new["password"] not in ("old", "m")
+    assert [entry[0] for entry in log] == ["put", "alter", "stage"]
+    assert log[0] == ("put", "db-monitor", ("AWSPENDING",))
+    assert log[1] == ("alter", "mlflow", "driftloop_monitor", new["password"])
+    assert locks == [fcntl.LOCK_EX]
+
+    log.clear()
+    hostctl.rotate_db_password(client, "grafana")
+    assert [entry[0] for entry in log] == ["put", "alter", "stage", "run"]
+    assert log[-1] == ("run", "systemctl", "try-restart", "driftloop-dashboards.service")
+    assert locks == [fcntl.LOCK_EX], "only the monitor's rotation takes its lock"
+
+
+def test_a_monitor_run_holds_its_password_lock_until_it_ends(hostctl, monkeypatch):
+    import fcntl
+
+    client = FakeSecrets(role_secrets(monitor="monitor-pw"))
+    monkeypatch.setattr(hostctl, "secrets_client", lambda: client)
+    calls = []
+    monkeypatch.setattr(hostctl.os, "execvpe", lambda path, argv, env: calls.append(argv))
+    locks = []
+    monkeypatch.setattr(hostctl.fcntl, "flock", lambda fd, op: locks.append((fd, op)))
+    hostctl.main(["exec", "--db", "monitor", "--", "pipeline", "monitor"])
+    ((fd, op),) = locks
+    assert op == fcntl.LOCK_SH and hostctl.os.get_inheritable(fd), "the exec'd run keeps the shared lock"
+    hostctl.os.close(fd)

@@ -89,7 +89,6 @@ module "tracking_host" {
 
   db_host        = module.metadata_db.db_instance_address
   db_port        = module.metadata_db.db_instance_port
-  db_username    = module.metadata_db.db_username
   db_secret_arn  = module.metadata_db.master_user_secret_arn
   mlflow_db_name = module.metadata_db.db_name
 

@@ -19,6 +19,10 @@ locals {
     {
       "grafana-admin"      = "Grafana admin password of ${var.name}, generated on the host"
       "grafana-secret-key" = "Grafana secret_key of ${var.name} (encrypts its stored datasource password), generated on the host"
+      # One PostgreSQL role per service, none of them the RDS master user (hostctl init-db-roles).
+      "db-mlflow"  = "Database role of MLflow of ${var.name} (owns the MLflow and auth databases), generated on the host"
+      "db-monitor" = "Database role of the monitor of ${var.name} (owns the metrics database), generated and rotated on the host"
+      "db-grafana" = "Database role of Grafana of ${var.name} (SELECT on the metrics database), generated on the host"
     },
     var.enable_basic_auth ? {
       "mlflow-admin"   = "MLflow basic-auth admin of ${var.name}, generated on the host"
@@ -32,40 +36,46 @@ locals {
   inbox_uri = "s3://${var.artifact_bucket_name}/${var.inbox_prefix}${var.model_name}/"
 
   user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
-    name                      = var.name
-    region                    = data.aws_region.current.name
-    project_git_url           = var.project_git_url
-    project_git_ref           = var.project_git_ref
-    project_pip_spec          = var.project_pip_spec
-    enable_basic_auth         = var.enable_basic_auth
-    mlflow_port               = var.service_ports["mlflow"]
-    grafana_port              = var.service_ports["grafana"]
-    extra_allowed_hosts       = join(",", var.extra_allowed_hosts)
-    artifact_bucket           = var.artifact_bucket_name
-    db_host                   = var.db_host
-    db_port                   = var.db_port
-    db_username               = var.db_username
-    db_secret_arn             = var.db_secret_arn
-    mlflow_db_name            = var.mlflow_db_name
-    metrics_db_name           = var.metrics_db_name
-    auth_db_name              = var.auth_db_name
-    grafana_secret_arn        = aws_secretsmanager_secret.generated["grafana-admin"].arn
-    grafana_secret_key_arn    = aws_secretsmanager_secret.generated["grafana-secret-key"].arn
-    mlflow_admin_secret_arn   = var.enable_basic_auth ? aws_secretsmanager_secret.generated["mlflow-admin"].arn : ""
-    mlflow_monitor_secret_arn = var.enable_basic_auth ? aws_secretsmanager_secret.generated["mlflow-monitor"].arn : ""
-    model_name                = var.model_name
-    compose_file              = var.compose_file
-    monitor_schedule          = var.monitor_schedule
-    monitor_timeout           = var.monitor_timeout
-    monitor_memory_max        = var.monitor_memory_max
-    notify_sns_topic_arn      = var.notify_sns_topic_arn == null ? "" : var.notify_sns_topic_arn
-    inbox_uri                 = local.inbox_uri
-    bootstrap_champion        = var.bootstrap_training_data != ""
-    bootstrap_training_data   = var.bootstrap_training_data
-    hostctl_py                = file("${path.module}/templates/hostctl.py")
-    mlflow_server_sh          = file("${path.module}/templates/mlflow-server.sh")
-    bootstrap_sh              = file("${path.module}/templates/bootstrap.sh")
-    run_pipeline_sh           = file("${path.module}/templates/run-pipeline.sh")
+    name                          = var.name
+    region                        = data.aws_region.current.name
+    project_git_url               = var.project_git_url
+    project_git_ref               = var.project_git_ref
+    project_pip_spec              = var.project_pip_spec
+    enable_basic_auth             = var.enable_basic_auth
+    mlflow_port                   = var.service_ports["mlflow"]
+    grafana_port                  = var.service_ports["grafana"]
+    extra_allowed_hosts           = join(",", var.extra_allowed_hosts)
+    artifact_bucket               = var.artifact_bucket_name
+    db_host                       = var.db_host
+    db_port                       = var.db_port
+    db_secret_arn                 = var.db_secret_arn
+    db_sslmode                    = var.db_sslmode
+    db_ca_bundle_url              = var.db_ca_bundle_url
+    db_ca_bundle_sha256           = var.db_ca_bundle_sha256
+    db_mlflow_secret_arn          = aws_secretsmanager_secret.generated["db-mlflow"].arn
+    db_monitor_secret_arn         = aws_secretsmanager_secret.generated["db-monitor"].arn
+    db_grafana_secret_arn         = aws_secretsmanager_secret.generated["db-grafana"].arn
+    db_password_rotation_schedule = var.db_password_rotation_schedule
+    mlflow_db_name                = var.mlflow_db_name
+    metrics_db_name               = var.metrics_db_name
+    auth_db_name                  = var.auth_db_name
+    grafana_secret_arn            = aws_secretsmanager_secret.generated["grafana-admin"].arn
+    grafana_secret_key_arn        = aws_secretsmanager_secret.generated["grafana-secret-key"].arn
+    mlflow_admin_secret_arn       = var.enable_basic_auth ? aws_secretsmanager_secret.generated["mlflow-admin"].arn : ""
+    mlflow_monitor_secret_arn     = var.enable_basic_auth ? aws_secretsmanager_secret.generated["mlflow-monitor"].arn : ""
+    model_name                    = var.model_name
+    compose_file                  = var.compose_file
+    monitor_schedule              = var.monitor_schedule
+    monitor_timeout               = var.monitor_timeout
+    monitor_memory_max            = var.monitor_memory_max
+    notify_sns_topic_arn          = var.notify_sns_topic_arn == null ? "" : var.notify_sns_topic_arn
+    inbox_uri                     = local.inbox_uri
+    bootstrap_champion            = var.bootstrap_training_data != ""
+    bootstrap_training_data       = var.bootstrap_training_data
+    hostctl_py                    = file("${path.module}/templates/hostctl.py")
+    mlflow_server_sh              = file("${path.module}/templates/mlflow-server.sh")
+    bootstrap_sh                  = file("${path.module}/templates/bootstrap.sh")
+    run_pipeline_sh               = file("${path.module}/templates/run-pipeline.sh")
   })
 }
 
@@ -74,7 +84,7 @@ locals {
 ################################################################################
 
 resource "aws_secretsmanager_secret" "generated" {
-  #checkov:skip=CKV2_AWS_57:Generated once by the host for a human login; rotating would need a Lambda and a restart of Grafana/MLflow.
+  #checkov:skip=CKV2_AWS_57:Generated by the host; the database roles' passwords are rotated by the host itself (hostctl rotate-db-password, the monitor's on a timer), not by a Secrets Manager Lambda.
   #checkov:skip=CKV_AWS_149:Encrypted with aws/secretsmanager by default; pass kms_key_arn for a customer-managed key.
   for_each = local.generated_secrets
 
@@ -172,9 +182,15 @@ data "aws_iam_policy_document" "host" {
     resources = [var.db_secret_arn]
   }
 
+  # UpdateSecretVersionStage: a rotation stages the new password as AWSPENDING, then makes it AWSCURRENT.
   statement {
-    sid       = "FillGeneratedSecrets"
-    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret"]
+    sid = "FillGeneratedSecrets"
+    actions = [
+      "secretsmanager:GetSecretValue",
+      "secretsmanager:PutSecretValue",
+      "secretsmanager:DescribeSecret",
+      "secretsmanager:UpdateSecretVersionStage",
+    ]
     resources = [for s in aws_secretsmanager_secret.generated : s.arn]
   }
 

@@ -103,14 +103,48 @@ variable "db_port" {
   default     = 5432
 }
 
-variable "db_username" {
-  description = "Database user the services connect as."
+variable "db_secret_arn" {
+  description = "The RDS-managed master secret (user and password). Only the host's setup uses it (hostctl init-db, init-db-roles, rotate-db-password), reading it afresh each time; the services connect as roles of their own."
   type        = string
 }
 
-variable "db_secret_arn" {
-  description = "Secrets Manager secret holding the database user's password (the RDS-managed master secret)."
+variable "db_sslmode" {
+  description = "libpq sslmode of every connection to the database (MLflow, the monitor, Grafana, hostctl). verify-full checks the server's certificate against db_ca_bundle_url's bundle and its host name."
   type        = string
+  default     = "verify-full"
+
+  validation {
+    condition     = contains(["verify-full", "verify-ca", "require"], var.db_sslmode)
+    error_message = "db_sslmode must be verify-full (the default), verify-ca or require: RDS only accepts TLS."
+  }
+}
+
+variable "db_ca_bundle_url" {
+  description = "Where the host fetches, on first boot, the CA bundle that signs the database's certificate (HTTPS; the RDS global bundle by default)."
+  type        = string
+  default     = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+
+  validation {
+    condition     = can(regex("^(https|file)://", var.db_ca_bundle_url))
+    error_message = "db_ca_bundle_url must be an https:// URL (file:// for a bundle already on the image)."
+  }
+}
+
+variable "db_ca_bundle_sha256" {
+  description = "SHA-256 of the CA bundle, checked on first boot when set (pin it to the bundle you reviewed: sha256sum global-bundle.pem). Empty: the bundle is trusted as HTTPS delivers it."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([0-9a-f]{64})?$", var.db_ca_bundle_sha256))
+    error_message = "db_ca_bundle_sha256 must be empty or 64 lower-case hex digits."
+  }
+}
+
+variable "db_password_rotation_schedule" {
+  description = "systemd OnCalendar= of the rotation of the monitor's database password (hostctl rotate-db-password monitor)."
+  type        = string
+  default     = "monthly"
 }
 
 variable "mlflow_db_name" {

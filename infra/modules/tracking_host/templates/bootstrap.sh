@@ -34,6 +34,20 @@ cd "$src"
 read -r -a specs <<<"$DRIFTLOOP_PIP_SPEC"
 "$venv/bin/pip" install --quiet --disable-pip-version-check "${specs[@]}" "${extras[@]}"
 
+# The CA bundle that signs RDS's certificates: every database client verifies the server against it
+# (sslmode=verify-full by default). Over HTTPS only, and checked against its SHA-256 when one is pinned.
+ca="$DRIFTLOOP_DB_SSLROOTCERT"
+if [ -n "${DRIFTLOOP_DB_CA_BUNDLE_URL:-}" ] && [ ! -s "$ca" ]; then
+  curl --fail --silent --show-error --location --proto '=https,file' --retry 5 \
+    --output "$ca.download" "$DRIFTLOOP_DB_CA_BUNDLE_URL"
+  if [ -n "${DRIFTLOOP_DB_CA_BUNDLE_SHA256:-}" ]; then
+    echo "$DRIFTLOOP_DB_CA_BUNDLE_SHA256  $ca.download" | sha256sum --check --quiet
+  fi
+  openssl x509 -noout -in "$ca.download" # a PEM certificate, not an error page
+  chmod 0644 "$ca.download"
+  mv "$ca.download" "$ca"
+fi
+
 systemctl daemon-reload
 systemctl enable --now docker.service
 systemctl enable --now driftloop-mlflow.service
@@ -43,3 +57,4 @@ if [ -n "${DRIFTLOOP_BOOTSTRAP_TRAINING_DATA:-}" ]; then
   systemctl enable --now --no-block driftloop-first-champion.service
 fi
 systemctl enable --now driftloop-monitor.timer
+systemctl enable --now driftloop-db-password-rotation.timer

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start the MLflow tracking server. Run by driftloop-mlflow.service through `hostctl exec --db
-# --mlflow-admin`, so PGPASSWORD (and the basic-auth admin, when enabled) are in the environment.
+# Start the MLflow tracking server. Run by driftloop-mlflow.service through `hostctl exec --db mlflow
+# --mlflow-admin`, so PGPASSWORD (MLflow's own database role's) and the basic-auth admin, when enabled,
+# are in the environment.
 set -euo pipefail
 
 port="$DRIFTLOOP_MLFLOW_PORT"
@@ -13,12 +14,13 @@ if [ -n "${DRIFTLOOP_EXTRA_ALLOWED_HOSTS:-}" ]; then
 fi
 
 # The driver is named: SQLAlchemy 2.1 defaults postgresql:// to psycopg 3, which the project does not install.
-db="postgresql+psycopg2://$DRIFTLOOP_DB_USER@$DRIFTLOOP_DB_HOST:$DRIFTLOOP_DB_PORT"
+db="postgresql+psycopg2://$DRIFTLOOP_DB_MLFLOW_USER@$DRIFTLOOP_DB_HOST:$DRIFTLOOP_DB_PORT"
+tls="sslmode=$DRIFTLOOP_DB_SSLMODE&sslrootcert=$DRIFTLOOP_DB_SSLROOTCERT"
 args=(
   server
   --host 127.0.0.1
   --port "$port"
-  --backend-store-uri "$db/$DRIFTLOOP_MLFLOW_DB?sslmode=require"
+  --backend-store-uri "$db/$DRIFTLOOP_MLFLOW_DB?$tls"
   --serve-artifacts
   --artifacts-destination "s3://$DRIFTLOOP_ARTIFACT_BUCKET/mlflow"
   --allowed-hosts "$hosts"
@@ -33,7 +35,7 @@ if [ "${DRIFTLOOP_ENABLE_BASIC_AUTH:-false}" = "true" ]; then
   cat >"$config" <<INI
 [mlflow]
 default_permission = READ
-database_uri = $db/$DRIFTLOOP_AUTH_DB?sslmode=require
+database_uri = $db/$DRIFTLOOP_AUTH_DB?$tls
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 auth_cache_ttl_seconds = 60
 INI

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run a `pipeline` command the way the monitor timer runs it: as the driftloop user, with the host's
-# settings from /etc/driftloop/host.env, the database password and the monitor's MLflow user from
+# settings from /etc/driftloop/host.env, the monitor's database password and MLflow user from
 # Secrets Manager (hostctl).
 #   sudo -u driftloop /usr/local/lib/driftloop/run-pipeline train --data s3://BUCKET/training/reference.csv
 set -euo pipefail
@@ -16,4 +16,4 @@ set -a
 set +a
 export HOME=/var/lib/driftloop
 cd /var/lib/driftloop
-exec /usr/local/lib/driftloop/hostctl exec --db --mlflow-monitor -- /opt/driftloop/venv/bin/pipeline "$@"
+exec /usr/local/lib/driftloop/hostctl exec --db monitor --mlflow-monitor -- /opt/driftloop/venv/bin/pipeline "$@"
