@@ -1,0 +1,240 @@
+"""Why the prediction moved: the share of a batch's prediction drift that each feature explains.
+
+A column's own drift score answers "which inputs changed", not "which change moved the predictions": a column the
+model ignores can drift a lot and move nothing, and a small shift in the model's most important feature moves
+every prediction. This module asks the model itself, through its P(positive) alone (any ``predict_proba``, no
+internals), one feature at a time:
+
+1. a seeded sample of the batch, at most ``max_rows`` rows (the cost does not grow with the batch);
+2. its prediction drift against the reference's P(positive) (the monitor's own score, ``drift``);
+3. for each feature (all of them up to ``max_features``, else the ``max_features`` with the highest drift
+   scores), the sample with that one column *carried back to the reference*, every other column untouched, is
+   scored again, and the drop in prediction drift is that feature's ``drift_drop``;
+4. a feature's ``share`` is its drop over the sum of the positive drops (a negative drop counts as 0): the shares
+   of the features that explain anything sum to 1, highest first.
+
+"Carried back" is the least change that gives the column the reference's distribution (an optimal transport):
+a numerical column's finite values keep their ranks and take the reference's values at the same quantiles
+(missing values stay missing); a categorical column moves only its excess rows, drawn at random, from the levels
+the batch has more of to those it has fewer of, in proportion to the shortfall. A column that did not drift
+barely changes, so its drop is about 0 rather than the noise of redrawing every value; its rows keep their
+order within the column, so its ties to the other columns are kept as far as its new distribution allows.
+
+Cost: ``(1 + features) * rows`` predictions in one call of the model (31 x 2,000 = 62,000 rows at the
+defaults), whatever the batch's size (``docs/benchmarks.md``, section "Why it moved").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MAX_ROWS = 2_000  # the batch's rows the attribution scores (a seeded sample)
+MAX_FEATURES = 30  # the features tried: all up to this many, else this many with the highest drift scores
+METHOD = "transport"  # one column at a time carried back to the reference's distribution
+
+Proba = Callable[[pd.DataFrame], Any]  # a frame's rows -> the model's P(positive) per row
+Drift = Callable[[np.ndarray], float]  # a sample's P(positive) -> its prediction drift against the reference
+
+
+@dataclass(frozen=True)
+class FeatureShare:
+    """One feature's part: the drop in prediction drift when it alone is carried back, and its share."""
+
+    feature: str
+    share: float
+    drift_drop: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"feature": self.feature, "share": round(self.share, 4), "drift_drop": round(self.drift_drop, 5)}
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """A batch's attribution: ``shares`` highest first (every feature tried, zero shares last)."""
+
+    shares: tuple[FeatureShare, ...]
+    prediction_drift: float  # the sample's own prediction drift, from which the drops are measured
+    rows: int  # the sample's rows
+    batch_rows: int  # the rows it was drawn from
+    features_tried: int
+    method: str = METHOD
+
+    def top(self, n: int = 5) -> list[FeatureShare]:
+        """The ``n`` features with the highest shares, those with a share above 0 only."""
+        return [s for s in self.shares if s.share > 0][:n]
+
+    def ranking(self) -> list[str]:
+        return [s.feature for s in self.shares]
+
+    def as_list(self, n: int | None = None) -> list[dict[str, Any]]:
+        """The ``drift_attribution`` of a report record: features with their shares, highest first."""
+        kept = self.shares if n is None else self.shares[:n]
+        return [s.as_dict() for s in kept]
+
+    def summary(self, n: int = 3) -> str:
+        """One line: ``age 72%, pain 20%, ...``, or that no feature explains the drift."""
+        top = self.top(n)
+        if not top:
+            return "no single feature explains the prediction drift"
+        return ", ".join(f"{s.feature} {s.share:.0%}" for s in top)
+
+
+def attribute(
+    batch: pd.DataFrame,
+    reference: pd.DataFrame,
+    proba: Proba,
+    drift: Drift,
+    *,
+    numerical: Sequence[str],
+    categorical: Sequence[str] = (),
+    column_scores: Mapping[str, float] | None = None,
+    max_rows: int = MAX_ROWS,
+    max_features: int = MAX_FEATURES,
+    seed: int = 0,
+) -> Attribution:
+    """The share of ``batch``'s prediction drift each feature explains (module docstring), for the model whose
+    P(positive) ``proba`` gives and the reference ``drift`` measures against. ``column_scores`` (the batch's
+    drift scores) choose the features tried when there are more than ``max_features``."""
+    rng = np.random.default_rng(seed)
+    sample = _sample(batch, max_rows, rng)
+    features = _features_tried(numerical, categorical, column_scores, max_features)
+    kinds = {name: "num" for name in numerical} | {name: "cat" for name in categorical}
+    copies = [sample]
+    for name in features:
+        moved = sample.copy()
+        if kinds[name] == "num":
+            moved[name] = transport_numeric(sample[name], reference[name])
+        else:
+            moved[name] = transport_categorical(sample[name], reference[name], rng)
+        copies.append(moved)
+    scores = np.asarray(proba(pd.concat(copies, ignore_index=True)), dtype=np.float64).reshape(len(copies), -1)
+    base = drift(scores[0])
+    drops = [base - drift(row) for row in scores[1:]]
+    return _shares(features, drops, base, rows=len(sample), batch_rows=len(batch))
+
+
+def _sample(batch: pd.DataFrame, max_rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    if len(batch) <= max_rows:
+        return batch.reset_index(drop=True)
+    picked = np.sort(rng.choice(len(batch), size=max_rows, replace=False))
+    return batch.iloc[picked].reset_index(drop=True)
+
+
+def _features_tried(
+    numerical: Sequence[str], categorical: Sequence[str], scores: Mapping[str, float] | None, limit: int
+) -> list[str]:
+    names = [*numerical, *categorical]
+    if len(names) <= limit:
+        return names
+    by_score = scores or {}
+
+    def key(name: str) -> tuple[float, str]:
+        score = by_score.get(name, float("nan"))
+        return (-score if np.isfinite(score) else np.inf, name)
+
+    return sorted(names, key=key)[:limit]
+
+
+def _shares(
+    features: Sequence[str], drops: Sequence[float], base: float, *, rows: int, batch_rows: int
+) -> Attribution:
+    clean = [float(d) if np.isfinite(d) else 0.0 for d in drops]
+    positive = sum(max(d, 0.0) for d in clean)
+    parts = [
+        FeatureShare(name, max(drop, 0.0) / positive if positive > 0 else 0.0, drop)
+        for name, drop in zip(features, clean, strict=True)
+    ]
+    parts.sort(key=lambda s: (-s.share, -s.drift_drop, s.feature))
+    return Attribution(tuple(parts), float(base), rows, batch_rows, len(features))
+
+
+def transport_numeric(column: pd.Series, reference: pd.Series) -> np.ndarray:
+    """The column's finite values replaced by the reference's at the same quantiles (ranks kept); missing and
+    infinite values stay. A reference without finite values leaves the column as it is."""
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    ref = pd.to_numeric(reference, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    ref = np.sort(ref[np.isfinite(ref)])
+    out = values.copy()
+    finite = np.isfinite(values)
+    count = int(finite.sum())
+    if count == 0 or ref.size == 0:
+        return out
+    ranks = np.empty(count, dtype=np.int64)
+    ranks[np.argsort(values[finite], kind="stable")] = np.arange(count)
+    at = np.minimum(((ranks + 0.5) / count * ref.size).astype(np.int64), ref.size - 1)
+    out[finite] = ref[at]
+    return out
+
+
+def transport_categorical(column: pd.Series, reference: pd.Series, rng: np.random.Generator) -> np.ndarray:
+    """The fewest rows moved, at random, from the levels the column has more of than the reference to those it
+    has fewer of (in proportion to the shortfall), so its level shares become the reference's. Missing values
+    stay."""
+    values = column.astype(object).to_numpy(copy=True)
+    present = ~pd.isna(values)
+    count = int(present.sum())
+    ref = reference.dropna().astype(object)
+    if count == 0 or ref.empty:
+        return values
+    target = ref.value_counts(normalize=True)
+    have = pd.Series(values[present]).value_counts(normalize=True)
+    levels = target.index.union(have.index)
+    gap = have.reindex(levels, fill_value=0.0) - target.reindex(levels, fill_value=0.0)
+    short = gap[gap < 0]
+    if short.empty:
+        return values
+    moved: list[int] = []
+    for level, excess in gap[gap > 0].items():
+        rows = np.flatnonzero(present & (values == level))
+        take = min(len(rows), int(round(excess * count)))
+        moved.extend(rng.choice(rows, size=take, replace=False).tolist())
+    if moved:
+        weights = (-short / -short.sum()).to_numpy(dtype=np.float64)
+        values[np.asarray(moved)] = np.asarray(short.index, dtype=object)[
+            rng.choice(len(short), size=len(moved), p=weights)
+        ]
+    return values
+
+
+def prediction_drift_of(profile: Any) -> Drift:
+    """The monitor's prediction-drift score against a ``ReferenceProfile``'s P(positive)."""
+    predictions = profile.prediction_profile
+
+    def drift(proba: np.ndarray) -> float:
+        values = np.asarray(proba, dtype=np.float64)
+        return float(predictions.score(np.sort(values[np.isfinite(values)])))
+
+    return drift
+
+
+def attribute_to_profile(
+    batch: pd.DataFrame,
+    profile: Any,
+    proba: Proba,
+    column_scores: Mapping[str, float] | None = None,
+    *,
+    max_rows: int = MAX_ROWS,
+    max_features: int = MAX_FEATURES,
+    seed: int = 0,
+) -> Attribution:
+    """``attribute`` against a ``ReferenceProfile`` (``pipeline.stats.drift``): its rows, its schema's features
+    and its prediction-drift score, as the monitor and ``pipeline explain`` call it."""
+    reference, _ = profile.reference_data()
+    schema = profile.schema
+    return attribute(
+        batch,
+        reference,
+        proba,
+        prediction_drift_of(profile),
+        numerical=schema.numerical,
+        categorical=schema.categorical,
+        column_scores=column_scores,
+        max_rows=max_rows,
+        max_features=max_features,
+        seed=seed,
+    )
