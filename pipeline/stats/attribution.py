@@ -20,8 +20,8 @@ the batch has more of to those it has fewer of, in proportion to the shortfall. 
 barely changes, so its drop is about 0 rather than the noise of redrawing every value; its rows keep their
 order within the column, so its ties to the other columns are kept as far as its new distribution allows.
 
-Cost: ``(1 + features) * rows`` predictions in one call of the model (31 x 2,000 = 62,000 rows at the
-defaults), whatever the batch's size (``docs/benchmarks.md``, section "Why it moved").
+Cost: ``(1 + features) * rows`` predictions (at most 101 x 2,000 = 202,000 at the defaults), in calls of the
+model of at most ``CALL_ROWS`` rows, whatever the batch's size (``docs/benchmarks.md``, "Why it moved").
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 MAX_ROWS = 2_000  # the batch's rows the attribution scores (a seeded sample)
-MAX_FEATURES = 30  # the features tried: all up to this many, else this many with the highest drift scores
+MAX_FEATURES = 100  # the features tried: all up to this many, else this many with the highest drift scores
+CALL_ROWS = 50_000  # the rows given to the model in one call (the copies of the sample, stacked)
 METHOD = "transport"  # one column at a time carried back to the reference's distribution
 
 Proba = Callable[[pd.DataFrame], Any]  # a frame's rows -> the model's P(positive) per row
@@ -104,6 +105,8 @@ def attribute(
     sample = _sample(batch, max_rows, rng)
     features = _features_tried(numerical, categorical, column_scores, max_features)
     kinds = {name: "num" for name in numerical} | {name: "cat" for name in categorical}
+    per_call = max(1, CALL_ROWS // max(len(sample), 1))
+    scored: list[np.ndarray] = []
     copies = [sample]
     for name in features:
         moved = sample.copy()
@@ -112,10 +115,21 @@ def attribute(
         else:
             moved[name] = transport_categorical(sample[name], reference[name], rng)
         copies.append(moved)
-    scores = np.asarray(proba(pd.concat(copies, ignore_index=True)), dtype=np.float64).reshape(len(copies), -1)
-    base = drift(scores[0])
-    drops = [base - drift(row) for row in scores[1:]]
+        if len(copies) >= per_call:
+            scored.extend(_score(proba, copies))
+            copies = []
+    scored.extend(_score(proba, copies))
+    base = drift(scored[0])
+    drops = [base - drift(row) for row in scored[1:]]
     return _shares(features, drops, base, rows=len(sample), batch_rows=len(batch))
+
+
+def _score(proba: Proba, copies: list[pd.DataFrame]) -> list[np.ndarray]:
+    """Each copy's P(positive), from one call of the model on the copies stacked."""
+    if not copies:
+        return []
+    scores = np.asarray(proba(pd.concat(copies, ignore_index=True)), dtype=np.float64)
+    return list(scores.reshape(len(copies), -1))
 
 
 def _sample(batch: pd.DataFrame, max_rows: int, rng: np.random.Generator) -> pd.DataFrame:
