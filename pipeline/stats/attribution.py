@@ -154,9 +154,7 @@ def _features_tried(
     return sorted(names, key=key)[:limit]
 
 
-def _shares(
-    features: Sequence[str], drops: Sequence[float], base: float, *, rows: int, batch_rows: int
-) -> Attribution:
+def _shares(features: Sequence[str], drops: Sequence[float], base: float, *, rows: int, batch_rows: int) -> Attribution:
     clean = [float(d) if np.isfinite(d) else 0.0 for d in drops]
     positive = sum(max(d, 0.0) for d in clean)
     parts = [

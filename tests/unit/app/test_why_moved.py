@@ -21,7 +21,9 @@ def parts(oracle, schema):
     registry.champion_version = 1
     store, said = FakeStore(), []
     settings = Settings(_env_file=None, refresh_fraction=0, retrain="off")  # type: ignore[call-arg]
-    monitor = Monitor(settings, schema, store, registry, said.append, load=loader(oracle), retrain_fn=FakeRetrain(registry))  # type: ignore[arg-type]
+    monitor = Monitor(
+        settings, schema, store, registry, said.append, load=loader(oracle), retrain_fn=FakeRetrain(registry)
+    )  # type: ignore[arg-type]
     return monitor, store, said
 
 

@@ -33,7 +33,10 @@ def proba(rows: pd.DataFrame) -> np.ndarray:
 def profile() -> ReferenceProfile:
     reference = frame(5_000, seed=1)
     return ReferenceProfile.scored(
-        reference, type("M", (), {"proba": staticmethod(proba)})(), SCHEMA, prediction_threshold=0.1,
+        reference,
+        type("M", (), {"proba": staticmethod(proba)})(),
+        SCHEMA,
+        prediction_threshold=0.1,
         column_threshold=0.1,
     )
 
