@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
-from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,15 +75,14 @@ def sample_file(
     total = 0
     with tempfile.TemporaryDirectory(prefix="explain-") as folder:
         path = local_copy(source, s3_client, folder)
-        with closing(read_chunks(path, source, chunk_rows, schema)) as chunks:
-            for raw in chunks:
-                total += len(raw)
-                chunk_keys = rng.random(len(raw))
-                frame = raw if kept is None else pd.concat([kept, raw], ignore_index=True)
-                keys = np.concatenate([keys, chunk_keys])
-                order = np.argsort(keys, kind="stable")[:rows]
-                order.sort()
-                kept, keys = frame.iloc[order].reset_index(drop=True), keys[order]
+        for raw in read_chunks(path, source, chunk_rows, schema):
+            total += len(raw)
+            chunk_keys = rng.random(len(raw))
+            frame = raw if kept is None else pd.concat([kept, raw], ignore_index=True)
+            keys = np.concatenate([keys, chunk_keys])
+            order = np.argsort(keys, kind="stable")[:rows]
+            order.sort()
+            kept, keys = frame.iloc[order].reset_index(drop=True), keys[order]
     if kept is None:
         kept = pd.DataFrame(columns=list(schema.features))
     return validate_frame(conform(kept, schema, numeric), schema, source), total

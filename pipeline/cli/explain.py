@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -21,6 +22,9 @@ from pipeline.cli.common import (
     given_schema,
     say,
 )
+
+if TYPE_CHECKING:
+    from pipeline.stats.attribution import FeatureShare
 
 
 @app.command()
@@ -88,7 +92,7 @@ def explain(
         say(f"wrote {json_out}")
 
 
-def attribution_table(shares: list, title: str) -> Table:
+def attribution_table(shares: Sequence[FeatureShare], title: str) -> Table:
     """Features with their share of the prediction drift and the drop when each is carried back."""
     table = Table(title=title)
     for column in ("feature", "share", "drift drop"):
