@@ -25,6 +25,7 @@ from pipeline.io.data import Batch, validate_frame
 from pipeline.io.store import MetricsStore
 from pipeline.io.tables import ObjectStore
 from pipeline.model.registry import Registry
+from pipeline.model.scoring import Scorer
 from pipeline.settings import Settings
 from pipeline.stats import attribution
 from pipeline.stats.attribution import Attribution
@@ -106,19 +107,44 @@ def explain_batch(
     source = batch_file(str(batch["source"]))
     info = registry.version(int(batch["champion_version"]))
     scorer = load_version(registry, info, schema, settings).scorer
+    found = explain_file(
+        source,
+        scorer,
+        reference,
+        schema,
+        s3_client,
+        prediction_threshold=float(batch["drift_threshold"]),
+        column_threshold=settings.column_drift_threshold,
+        chunk_rows=settings.chunk_rows,
+    )
+    if store is not None:
+        shares = [(s.feature, s.share, s.prediction_shift, s.drift_drop) for s in found.shares]
+        store.record_attribution(str(batch["run_key"]), index, shares, found.rows, found.method)
+    return Explained(str(batch["run_key"]), index, info.version, source, found, float(batch["prediction_drift"]))
+
+
+def explain_file(
+    source: str,
+    scorer: Scorer,
+    reference: Batch,
+    schema: FeatureSchema,
+    s3_client: ObjectStore | None,
+    *,
+    prediction_threshold: float,
+    column_threshold: float,
+    chunk_rows: int,
+) -> Attribution:
+    """The attribution of a batch file for ``scorer``'s model against ``reference``: the file read in chunks into
+    a seeded sample (``sample_file``), whose own drift scores choose the features tried when there are many."""
     profile = ReferenceProfile.scored(
         reference.frame,
         scorer,
         schema,
-        prediction_threshold=float(batch["drift_threshold"]),
-        column_threshold=settings.column_drift_threshold,
+        prediction_threshold=prediction_threshold,
+        column_threshold=column_threshold,
     )
     numeric = numeric_categories(reference.frame, schema)
-    sample, rows = sample_file(source, schema, s3_client, numeric, chunk_rows=settings.chunk_rows)
+    sample, rows = sample_file(source, schema, s3_client, numeric, chunk_rows=chunk_rows)
     scores = profile.measure(sample.frame, np.asarray(scorer.proba(sample.frame))).column_scores
     found = attribution.attribute_to_profile(sample.frame, profile, scorer.proba, scores)
-    found = Attribution(found.shares, found.prediction_drift, found.rows, rows, found.features_tried, found.method)
-    if store is not None:
-        shares = [(s.feature, s.share, s.drift_drop) for s in found.shares]
-        store.record_attribution(str(batch["run_key"]), index, shares, found.rows, found.method)
-    return Explained(str(batch["run_key"]), index, info.version, source, found, float(batch["prediction_drift"]))
+    return Attribution(found.shares, found.prediction_drift, found.rows, rows, found.features_tried, found.method)

@@ -24,6 +24,7 @@ from pipeline.stats.attribution import Attribution, attribute_to_profile
 
 Say = Callable[[str], None]
 FIELD = "drift_attribution"  # the name in the report record, the alarm event's details and the notification
+SHOWN, SHOWN_FLOOR = 10, 0.01  # the features they list: the 10 highest shares above 1% (the store keeps all)
 
 
 class WhyMoved:
@@ -60,16 +61,16 @@ class WhyMoved:
         found = self.pending.pop(index, None)
         if found is None:
             return record
-        shares = [(s.feature, s.share, s.drift_drop) for s in found.shares]
+        shares = [(s.feature, s.share, s.prediction_shift, s.drift_drop) for s in found.shares]
         self.store.record_attribution(run_key, index, shares, found.rows, found.method)
         return {**record, FIELD: details_of(found)[FIELD]}
 
 
 def details_of(found: Attribution) -> dict[str, Any]:
-    """The attribution as the alarm event and the report carry it: the features with a share, highest first,
-    and how it was drawn."""
+    """The attribution as the alarm event and the report carry it: the features with the highest shares (at most
+    ``SHOWN``, each above ``SHOWN_FLOOR``), highest first, and how it was drawn."""
     return {
-        FIELD: [s.as_dict() for s in found.top(len(found.shares))],
+        FIELD: [s.as_dict() for s in found.top(SHOWN, SHOWN_FLOOR)],
         "drift_attribution_sample": {
             "rows": found.rows,
             "of_rows": found.batch_rows,

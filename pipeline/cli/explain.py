@@ -85,7 +85,7 @@ def explain(
         f"prediction drift {explained.recorded_prediction_drift:.3f} (on the sample: {result.prediction_drift:.3f}); "
         f"{result.rows} of {result.batch_rows} rows sampled, {result.features_tried} features tried"
     )
-    console.print(attribution_table(result.top(10), "why it moved: share of the prediction drift"))
+    console.print(attribution_table(result.top(10, 0.01), "why it moved: share of the prediction drift"))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(explained.record(), indent=2))
@@ -95,8 +95,8 @@ def explain(
 def attribution_table(shares: Sequence[FeatureShare], title: str) -> Table:
     """Features with their share of the prediction drift and the drop when each is carried back."""
     table = Table(title=title)
-    for column in ("feature", "share", "drift drop"):
+    for column in ("feature", "share", "prediction shift", "drift drop"):
         table.add_column(column)
     for s in shares:
-        table.add_row(s.feature, f"{s.share:.0%}", f"{s.drift_drop:.4f}")
+        table.add_row(s.feature, f"{s.share:.0%}", f"{s.prediction_shift:.4f}", f"{s.drift_drop:.4f}")
     return table

@@ -149,7 +149,7 @@ def _features_table(store: MetricsStore, model_name: str) -> Table | None:
 
 def _attribution_table(store: MetricsStore, model_name: str) -> Table | None:
     """Why the latest attributed batch moved (``pipeline explain``; the monitor attributes every alarm)."""
-    shares = [s for s in store.latest_attribution(model_name, 10) if s["share"] > 0]
+    shares = [s for s in store.latest_attribution(model_name, 10) if s["share"] > 0.01]
     if not shares:
         return None
     first = shares[0]
@@ -157,10 +157,11 @@ def _attribution_table(store: MetricsStore, model_name: str) -> Table | None:
         f"why it moved, batch {first['batch_index']} of run {first['run_key']} ({first['sample_rows']} rows sampled)"
     )
     table = Table(title=title)
-    for column in ("feature", "share of the prediction drift", "drift drop"):
+    for column in ("feature", "share of the prediction drift", "prediction shift"):
         table.add_column(column)
     for s in shares:
-        table.add_row(s["feature"], f"{s['share']:.0%}", "-" if s["drift_drop"] is None else f"{s['drift_drop']:.4f}")
+        shift = s["prediction_shift"]
+        table.add_row(s["feature"], f"{s['share']:.0%}", "-" if shift is None else f"{shift:.4f}")
     return table
 
 

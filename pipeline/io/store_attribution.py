@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS drift_attribution (
     feature         text NOT NULL,
     rank            integer NOT NULL,
     share           double precision NOT NULL,
+    prediction_shift double precision,
     drift_drop      double precision,
     sample_rows     integer NOT NULL,
     method          text NOT NULL,
@@ -30,7 +31,7 @@ CREATE TABLE IF NOT EXISTS drift_attribution (
 CREATE INDEX IF NOT EXISTS drift_attribution_model_ts ON drift_attribution (model_name, ts, batch_index);
 """
 
-Share = tuple[str, float, float | None]  # feature, share, drift_drop: highest share first
+Share = tuple[str, float, float | None, float | None]  # feature, share, prediction_shift, drift_drop: highest first
 
 
 def create_table(cur: Any) -> None:
@@ -52,11 +53,11 @@ def replace_attribution(
     cur.execute("DELETE FROM drift_attribution WHERE run_key = %s AND batch_index = %s", (run_key, batch_index))
     psycopg2.extras.execute_values(
         cur,
-        "INSERT INTO drift_attribution (run_key, batch_index, ts, model_name, feature, rank, share, drift_drop, "
-        "sample_rows, method) VALUES %s",
+        "INSERT INTO drift_attribution (run_key, batch_index, ts, model_name, feature, rank, share, prediction_shift, "
+        "drift_drop, sample_rows, method) VALUES %s",
         [
-            (run_key, batch_index, ts, model_name, feature, rank, share, drop, sample_rows, method)
-            for rank, (feature, share, drop) in enumerate(shares, start=1)
+            (run_key, batch_index, ts, model_name, feature, rank, share, shift, drop, sample_rows, method)
+            for rank, (feature, share, shift, drop) in enumerate(shares, start=1)
         ],
         page_size=500,
     )
@@ -66,21 +67,24 @@ def replace_attribution(
 def attribution_of_run(cur: Any, run_key: str) -> dict[int, list[dict[str, Any]]]:
     """Each attributed batch of the run: its features with share and drift_drop, highest share first."""
     cur.execute(
-        "SELECT batch_index, feature, share, drift_drop FROM drift_attribution WHERE run_key = %s "
-        "ORDER BY batch_index, rank",
+        "SELECT batch_index, feature, share, prediction_shift, drift_drop FROM drift_attribution "
+        "WHERE run_key = %s ORDER BY batch_index, rank",
         (run_key,),
     )
     found: dict[int, list[dict[str, Any]]] = {}
-    for index, feature, share, drop in cur.fetchall():
-        found.setdefault(index, []).append({"feature": feature, "share": share, "drift_drop": drop})
+    for index, feature, share, shift, drop in cur.fetchall():
+        found.setdefault(index, []).append(
+            {"feature": feature, "share": share, "prediction_shift": shift, "drift_drop": drop}
+        )
     return found
 
 
 def latest_attribution(cur: Any, model_name: str, limit: int) -> list[dict[str, Any]]:
     """The features of the model's most recent attributed batch, highest share first: run_key, batch_index,
-    feature, share, drift_drop, sample_rows."""
+    feature, share, prediction_shift, drift_drop, sample_rows."""
     cur.execute(
-        "SELECT a.run_key, a.batch_index, a.feature, a.share, a.drift_drop, a.sample_rows FROM drift_attribution a "
+        "SELECT a.run_key, a.batch_index, a.feature, a.share, a.prediction_shift, a.drift_drop, a.sample_rows "
+        "FROM drift_attribution a "
         "JOIN (SELECT run_key, batch_index FROM drift_attribution WHERE model_name = %s "
         "ORDER BY ts DESC, batch_index DESC LIMIT 1) latest USING (run_key, batch_index) "
         "ORDER BY a.rank LIMIT %s",

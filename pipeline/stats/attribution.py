@@ -6,18 +6,23 @@ every prediction. This module asks the model itself, through its P(positive) alo
 internals), one feature at a time:
 
 1. a seeded sample of the batch, at most ``max_rows`` rows (the cost does not grow with the batch);
-2. its prediction drift against the reference's P(positive) (the monitor's own score, ``drift``);
-3. for each feature (all of them up to ``max_features``, else the ``max_features`` with the highest drift
+2. for each feature (all of them up to ``max_features``, else the ``max_features`` with the highest drift
    scores), the sample with that one column *carried back to the reference*, every other column untouched, is
-   scored again, and the drop in prediction drift is that feature's ``drift_drop``;
-4. a feature's ``share`` is its drop over the sum of the positive drops (a negative drop counts as 0): the shares
-   of the features that explain anything sum to 1, highest first.
+   scored again;
+3. the feature's ``prediction_shift`` is the prediction drift that column alone causes: the normed Wasserstein
+   distance (the monitor's own prediction-drift score) between the sample's P(positive) and its P(positive) with
+   that column carried back. Both are the same rows, so the sampling noise of the batch against the reference
+   cancels, and a shift too small to stand out of that noise is still measured;
+4. a feature's ``share`` is its shift over the sum of the features' shifts: the shares sum to 1, highest first.
+   ``drift_drop`` is also kept: how much the sample's prediction drift against the reference falls when the
+   column is carried back (what the shares would be made of in the simplest design; noisier for small shifts,
+   ``docs/benchmarks.md`` section 10).
 
 "Carried back" is the least change that gives the column the reference's distribution (an optimal transport):
 a numerical column's finite values keep their ranks and take the reference's values at the same quantiles
 (missing values stay missing); a categorical column moves only its excess rows, drawn at random, from the levels
 the batch has more of to those it has fewer of, in proportion to the shortfall. A column that did not drift
-barely changes, so its drop is about 0 rather than the noise of redrawing every value; its rows keep their
+barely changes, so its shift is about 0 rather than the noise of redrawing every value; its rows keep their
 order within the column, so its ties to the other columns are kept as far as its new distribution allows.
 
 Cost: ``(1 + features) * rows`` predictions (at most 101 x 2,000 = 202,000 at the defaults), in calls of the
@@ -44,14 +49,21 @@ Drift = Callable[[np.ndarray], float]  # a sample's P(positive) -> its predictio
 
 @dataclass(frozen=True)
 class FeatureShare:
-    """One feature's part: the drop in prediction drift when it alone is carried back, and its share."""
+    """One feature's part: the prediction drift it alone causes, its share of the features' sum, and the drop in the
+    batch's prediction drift when it alone is carried back."""
 
     feature: str
     share: float
     drift_drop: float
+    prediction_shift: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"feature": self.feature, "share": round(self.share, 4), "drift_drop": round(self.drift_drop, 5)}
+        return {
+            "feature": self.feature,
+            "share": round(self.share, 4),
+            "prediction_shift": round(self.prediction_shift, 5),
+            "drift_drop": round(self.drift_drop, 5),
+        }
 
 
 @dataclass(frozen=True)
@@ -59,15 +71,15 @@ class Attribution:
     """A batch's attribution: ``shares`` highest first (every feature tried, zero shares last)."""
 
     shares: tuple[FeatureShare, ...]
-    prediction_drift: float  # the sample's own prediction drift, from which the drops are measured
+    prediction_drift: float  # the sample's own prediction drift against the reference
     rows: int  # the sample's rows
     batch_rows: int  # the rows it was drawn from
     features_tried: int
     method: str = METHOD
 
-    def top(self, n: int = 5) -> list[FeatureShare]:
-        """The ``n`` features with the highest shares, those with a share above 0 only."""
-        return [s for s in self.shares if s.share > 0][:n]
+    def top(self, n: int = 5, floor: float = 0.0) -> list[FeatureShare]:
+        """The ``n`` features with the highest shares, those with a share above ``floor`` only."""
+        return [s for s in self.shares if s.share > floor][:n]
 
     def ranking(self) -> list[str]:
         return [s.feature for s in self.shares]
@@ -97,10 +109,12 @@ def attribute(
     max_rows: int = MAX_ROWS,
     max_features: int = MAX_FEATURES,
     seed: int = 0,
+    norm: float = 1.0,
 ) -> Attribution:
     """The share of ``batch``'s prediction drift each feature explains (module docstring), for the model whose
     P(positive) ``proba`` gives and the reference ``drift`` measures against. ``column_scores`` (the batch's
-    drift scores) choose the features tried when there are more than ``max_features``."""
+    drift scores) choose the features tried when there are more than ``max_features``; ``norm`` scales the
+    prediction shifts as the monitor's score does (the reference's standard deviation of P(positive))."""
     rng = np.random.default_rng(seed)
     sample = _sample(batch, max_rows, rng)
     features = _features_tried(numerical, categorical, column_scores, max_features)
@@ -121,7 +135,16 @@ def attribute(
     scored.extend(_score(proba, copies))
     base = drift(scored[0])
     drops = [base - drift(row) for row in scored[1:]]
-    return _shares(features, drops, base, rows=len(sample), batch_rows=len(batch))
+    shifts = [paired_drift(scored[0], row, norm) for row in scored[1:]]
+    return _shares(features, shifts, drops, base, rows=len(sample), batch_rows=len(batch))
+
+
+def paired_drift(before: np.ndarray, after: np.ndarray, norm: float = 1.0) -> float:
+    """The normed Wasserstein distance between two scorings of the same rows (rows finite in both)."""
+    finite = np.isfinite(before) & np.isfinite(after)
+    if not finite.any():
+        return 0.0
+    return float(np.mean(np.abs(np.sort(before[finite]) - np.sort(after[finite]))) / norm)
 
 
 def _score(proba: Proba, copies: list[pd.DataFrame]) -> list[np.ndarray]:
@@ -154,12 +177,20 @@ def _features_tried(
     return sorted(names, key=key)[:limit]
 
 
-def _shares(features: Sequence[str], drops: Sequence[float], base: float, *, rows: int, batch_rows: int) -> Attribution:
-    clean = [float(d) if np.isfinite(d) else 0.0 for d in drops]
-    positive = sum(max(d, 0.0) for d in clean)
+def _shares(
+    features: Sequence[str],
+    shifts: Sequence[float],
+    drops: Sequence[float],
+    base: float,
+    *,
+    rows: int,
+    batch_rows: int,
+) -> Attribution:
+    moved = [max(float(v), 0.0) if np.isfinite(v) else 0.0 for v in shifts]
+    total = sum(moved)
     parts = [
-        FeatureShare(name, max(drop, 0.0) / positive if positive > 0 else 0.0, drop)
-        for name, drop in zip(features, clean, strict=True)
+        FeatureShare(name, shift / total if total > 0 else 0.0, float(drop) if np.isfinite(drop) else 0.0, shift)
+        for name, shift, drop in zip(features, moved, drops, strict=True)
     ]
     parts.sort(key=lambda s: (-s.share, -s.drift_drop, s.feature))
     return Attribution(tuple(parts), float(base), rows, batch_rows, len(features))
@@ -249,4 +280,5 @@ def attribute_to_profile(
         max_rows=max_rows,
         max_features=max_features,
         seed=seed,
+        norm=float(profile.prediction_profile.norm),
     )

@@ -187,23 +187,27 @@ def test_why_it_moved_shows_the_latest_attribution_highest_share_first(seeded_me
     rows = _panel_rows(seeded_metrics, "Why it moved, latest attributed batch", seeded_metrics.model)
 
     assert [(feature, share) for _, feature, share in rows] == [
-        (feature, share) for feature, share, _drop in seeded_metrics.attribution if share > 0
+        (feature, share) for feature, share, _shift, _drop in seeded_metrics.attribution if share > 0
     ]
     assert len({when for when, _, _ in rows}) == 1, "one batch only"
     assert not _panel_rows(seeded_metrics, "Why it moved, latest attributed batch", OTHER_MODEL)
     store = MetricsStore(seeded_metrics.dsn)
     stored = store.latest_attribution(seeded_metrics.model)
-    assert [(r["feature"], r["share"], r["drift_drop"]) for r in stored] == list(seeded_metrics.attribution)
+    assert [(r["feature"], r["share"], r["prediction_shift"], r["drift_drop"]) for r in stored] == list(
+        seeded_metrics.attribution
+    )
     assert {(r["batch_index"], r["sample_rows"]) for r in stored} == {(seeded_metrics.attributed, 2000)}
     (found,) = store.attribution_of_run(seeded_metrics.run_key).values()
-    assert [item["feature"] for item in found] == [feature for feature, _s, _d in seeded_metrics.attribution]
+    assert [item["feature"] for item in found] == [feature for feature, *_ in seeded_metrics.attribution]
     # asked again (pipeline explain), the batch's attribution is replaced, not added to
-    assert store.record_attribution(seeded_metrics.run_key, seeded_metrics.attributed, [("age", 1.0, 0.05)], 10, "x")
+    assert store.record_attribution(
+        seeded_metrics.run_key, seeded_metrics.attributed, [("age", 1.0, 0.05, 0.05)], 10, "x"
+    )
     assert [r["feature"] for r in store.latest_attribution(seeded_metrics.model)] == ["age"]
     store.record_attribution(
         seeded_metrics.run_key, seeded_metrics.attributed, seeded_metrics.attribution, 2000, "transport"
     )
-    assert not store.record_attribution(seeded_metrics.run_key, 999, [("age", 1.0, 0.05)], 10, "x")
+    assert not store.record_attribution(seeded_metrics.run_key, 999, [("age", 1.0, 0.05, 0.05)], 10, "x")
 
 
 def test_feature_heatmap_shows_only_features_that_drifted(seeded_metrics: SeededRun) -> None:

@@ -111,11 +111,19 @@ def test_transport_categorical_moves_only_the_excess():
     assert (same == column.to_numpy()).all()
 
 
-def test_shares_clip_negative_drops_and_sort_highest_first():
-    result = attribution._shares(["a", "b", "c"], [0.02, -0.01, 0.06], 0.1, rows=10, batch_rows=10)
+def test_shares_are_the_prediction_shifts_over_their_sum_highest_first():
+    result = attribution._shares(["a", "b", "c"], [0.02, 0.0, 0.06], [0.01, -0.01, 0.05], 0.1, rows=10, batch_rows=10)
     assert result.ranking() == ["c", "a", "b"]
     assert [s.share for s in result.shares] == pytest.approx([0.75, 0.25, 0.0])
+    assert [s.drift_drop for s in result.shares] == pytest.approx([0.05, 0.01, -0.01])
     assert result.summary() == "c 75%, a 25%"
-    assert result.as_list(1) == [{"feature": "c", "share": 0.75, "drift_drop": 0.06}]
-    none = attribution._shares(["a"], [-0.01], 0.0, rows=1, batch_rows=1)
+    assert result.as_list(1) == [{"feature": "c", "share": 0.75, "prediction_shift": 0.06, "drift_drop": 0.05}]
+    none = attribution._shares(["a"], [0.0], [-0.01], 0.0, rows=1, batch_rows=1)
     assert none.summary() == "no single feature explains the prediction drift"
+
+
+def test_paired_drift_is_the_normed_wasserstein_distance_of_two_scorings():
+    before = np.array([0.1, 0.2, 0.3, np.nan])
+    assert attribution.paired_drift(before, before + 0.1, norm=0.5) == pytest.approx(0.2)
+    assert attribution.paired_drift(before, before[::-1].copy()) == pytest.approx(0.0, abs=0.15)
+    assert attribution.paired_drift(np.array([np.nan]), np.array([1.0])) == 0.0
