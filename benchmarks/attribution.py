@@ -42,8 +42,8 @@ TARGET_HIT_RATE = 0.9  # issue 21: the shifted relied-on feature ranks first in 
 
 @dataclass(frozen=True)
 class AttributionConfig:
-    reference_rows: int = 20_000
-    batch_rows: int = 20_000
+    reference_rows: int = 10_000
+    batch_rows: int = 10_000
     big_rows: int = 100_000
     relied_on: int = 6
     magnitudes: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
@@ -248,8 +248,8 @@ The demo's schema ({len(reliance)} numerical features with a spread, {big.featur
 champion fitted by the project's xgboost candidate on {config.reference_rows:,} reference rows, batches of
 {config.batch_rows:,} rows drawn fresh from the same population with the shift injected. Each batch is explained
 through the path of `pipeline explain` (`pipeline.app.explain.explain_file`): written to Parquet, read again in
-chunks of {config.chunk_rows:,} rows into a seeded sample of {attribution.MAX_ROWS:,} rows, each feature in turn
-carried back to the reference and the drop in prediction drift measured through `predict_proba`. "Reliance" is the
+chunks of {config.chunk_rows:,} rows into a seeded reservoir of 20,000 rows, {attribution.MAX_ROWS:,} of them scored, each
+feature in turn carried back to the reference and the prediction drift it alone causes measured through `predict_proba`. "Reliance" is the
 mean change in P(positive) when the column alone moves by half a reference standard deviation; the
 {len(relied)} features with the most are shifted, one at a time, by {", ".join(f"{m:g}" for m in config.magnitudes)}
 reference standard deviations ({len(singles)} shifts).

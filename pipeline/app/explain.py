@@ -1,7 +1,8 @@
 """``pipeline explain``: why a recorded batch's predictions moved, on demand (``pipeline.stats.attribution``).
 
 The batch is read again from its file (its recorded ``source``) chunk by chunk, keeping a uniform sample of at
-most ``attribution.MAX_ROWS`` rows (a seeded reservoir: memory bounded whatever the file's size); it is scored by
+most ``KEPT_ROWS`` rows (a seeded reservoir: memory bounded whatever the file's size), whose distribution the
+columns are carried back from and of which ``attribution.MAX_ROWS`` are scored; it is scored by
 the version that served it, against that version's stored reference (or one given), and the attribution is
 stored for the batch (``drift_attribution``, replacing an earlier one) and returned. A simulated batch (its rows
 never stored) cannot be explained.
@@ -30,6 +31,8 @@ from pipeline.settings import Settings
 from pipeline.stats import attribution
 from pipeline.stats.attribution import Attribution
 from pipeline.stats.drift import ReferenceProfile
+
+KEPT_ROWS = 20_000  # the rows of a batch file kept while reading it (a reservoir), of which 2,000 are scored
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ def sample_file(
     s3_client: ObjectStore | None,
     numeric: frozenset[str],
     *,
-    rows: int = attribution.MAX_ROWS,
+    rows: int = KEPT_ROWS,
     chunk_rows: int = 100_000,
     seed: int = 0,
 ) -> tuple[Batch, int]:
@@ -144,7 +147,7 @@ def explain_file(
         column_threshold=column_threshold,
     )
     numeric = numeric_categories(reference.frame, schema)
-    sample, rows = sample_file(source, schema, s3_client, numeric, chunk_rows=chunk_rows)
+    sample, rows = sample_file(source, schema, s3_client, numeric, rows=KEPT_ROWS, chunk_rows=chunk_rows)
     scores = profile.measure(sample.frame, np.asarray(scorer.proba(sample.frame))).column_scores
     found = attribution.attribute_to_profile(sample.frame, profile, scorer.proba, scores)
     return Attribution(found.shares, found.prediction_drift, found.rows, rows, found.features_tried, found.method)

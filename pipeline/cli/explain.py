@@ -41,9 +41,9 @@ def explain(
     schema_path: SchemaPath = None,
 ) -> None:
     """The share of a recorded batch's prediction drift each feature explains, for the version that served it: its
-    file read again in chunks into a seeded sample of at most 2,000 rows, each feature in turn carried back to the
-    reference and the drop in prediction drift measured through the model's predict_proba. Stored for the batch
-    (drift_attribution), shown by `pipeline status` and the dashboard."""
+    file read again in chunks into a seeded reservoir of 20,000 rows (2,000 of them scored), each feature in turn
+    carried back to the reference and the prediction drift it alone causes measured through the model's
+    predict_proba. Stored for the batch (drift_attribution), shown by `pipeline status` and the dashboard."""
     from pipeline.app.explain import explain_batch
     from pipeline.app.report import batch_file, run_batches
     from pipeline.io.data import load_batch

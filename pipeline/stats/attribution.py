@@ -18,11 +18,13 @@ internals), one feature at a time:
    column is carried back (what the shares would be made of in the simplest design; noisier for small shifts,
    ``docs/benchmarks.md`` section 10).
 
-"Carried back" is the least change that gives the column the reference's distribution (an optimal transport):
-a numerical column's finite values keep their ranks and take the reference's values at the same quantiles
-(missing values stay missing); a categorical column moves only its excess rows, drawn at random, from the levels
-the batch has more of to those it has fewer of, in proportion to the shortfall. A column that did not drift
-barely changes, so its shift is about 0 rather than the noise of redrawing every value; its rows keep their
+"Carried back" is the least change that gives the column the reference's distribution (an optimal transport),
+computed on the whole of the rows given (the batch, not only the sample, so the sample's own noise does not move
+a column that did not drift): a numerical column's finite values take the reference's values at the quantiles
+they have in the batch (ties broken at random, ranks kept; missing values stay missing); a categorical column
+moves only rows of the levels the batch has more of than the reference, each with the chance that brings the level
+to the reference's share, to the levels it has fewer of, in proportion to the shortfall. A column that did not
+drift barely changes, so its shift is about 0 rather than the noise of redrawing every value; its rows keep their
 order within the column, so its ties to the other columns are kept as far as its new distribution allows.
 
 Cost: ``(1 + features) * rows`` predictions (at most 101 x 2,000 = 202,000 at the defaults), in calls of the
@@ -125,9 +127,9 @@ def attribute(
     for name in features:
         moved = sample.copy()
         if kinds[name] == "num":
-            moved[name] = transport_numeric(sample[name], reference[name])
+            moved[name] = transport_numeric(sample[name], reference[name], rng, batch[name])
         else:
-            moved[name] = transport_categorical(sample[name], reference[name], rng)
+            moved[name] = transport_categorical(sample[name], reference[name], rng, batch[name])
         copies.append(moved)
         if len(copies) >= per_call:
             scored.extend(_score(proba, copies))
@@ -196,51 +198,57 @@ def _shares(
     return Attribution(tuple(parts), float(base), rows, batch_rows, len(features))
 
 
-def transport_numeric(column: pd.Series, reference: pd.Series) -> np.ndarray:
-    """The column's finite values replaced by the reference's at the same quantiles (ranks kept); missing and
-    infinite values stay. A reference without finite values leaves the column as it is."""
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    ref = pd.to_numeric(reference, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+def transport_numeric(
+    column: pd.Series, reference: pd.Series, rng: np.random.Generator, within: pd.Series | None = None
+) -> np.ndarray:
+    """The column's finite values carried to the reference's at the same quantiles of ``within`` (the batch the
+    column's rows are drawn from; default the column itself), ties broken at random: the monotone map, so ranks
+    are kept. Missing and infinite values stay; a reference without finite values leaves the column as it is."""
+    values = _numbers(column)
+    ref = _numbers(reference)
     ref = np.sort(ref[np.isfinite(ref)])
+    base = values if within is None else _numbers(within)
+    base = np.sort(base[np.isfinite(base)])
     out = values.copy()
     finite = np.isfinite(values)
-    count = int(finite.sum())
-    if count == 0 or ref.size == 0:
+    if not finite.any() or ref.size == 0 or base.size == 0:
         return out
-    ranks = np.empty(count, dtype=np.int64)
-    ranks[np.argsort(values[finite], kind="stable")] = np.arange(count)
-    at = np.minimum(((ranks + 0.5) / count * ref.size).astype(np.int64), ref.size - 1)
-    out[finite] = ref[at]
+    kept = values[finite]
+    low = np.searchsorted(base, kept, side="left")
+    high = np.searchsorted(base, kept, side="right")
+    quantile = (low + rng.random(kept.size) * (high - low)) / base.size
+    out[finite] = ref[np.minimum((quantile * ref.size).astype(np.int64), ref.size - 1)]
     return out
 
 
-def transport_categorical(column: pd.Series, reference: pd.Series, rng: np.random.Generator) -> np.ndarray:
-    """The fewest rows moved, at random, from the levels the column has more of than the reference to those it
-    has fewer of (in proportion to the shortfall), so its level shares become the reference's. Missing values
-    stay."""
+def _numbers(column: pd.Series) -> np.ndarray:
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def transport_categorical(
+    column: pd.Series, reference: pd.Series, rng: np.random.Generator, within: pd.Series | None = None
+) -> np.ndarray:
+    """Rows moved at random from the levels ``within`` (the batch the rows are drawn from; default the column
+    itself) has more of than the reference, each with the chance that takes its level down to the reference's
+    share, to the levels it has fewer of (in proportion to the shortfall). Missing values stay."""
     values = column.astype(object).to_numpy(copy=True)
     present = ~pd.isna(values)
-    count = int(present.sum())
+    base = (column if within is None else within).dropna().astype(object)
     ref = reference.dropna().astype(object)
-    if count == 0 or ref.empty:
+    if not present.any() or ref.empty or base.empty:
         return values
     target = ref.value_counts(normalize=True)
-    have = pd.Series(values[present]).value_counts(normalize=True)
+    have = base.value_counts(normalize=True)
     levels = target.index.union(have.index)
     gap = have.reindex(levels, fill_value=0.0) - target.reindex(levels, fill_value=0.0)
     short = gap[gap < 0]
     if short.empty:
         return values
-    moved: list[int] = []
-    for level, excess in gap[gap > 0].items():
-        rows = np.flatnonzero(present & (values == level))
-        take = min(len(rows), int(round(excess * count)))
-        moved.extend(rng.choice(rows, size=take, replace=False).tolist())
-    if moved:
+    chance = pd.Series(values).map((gap[gap > 0] / have.reindex(gap[gap > 0].index)).to_dict())
+    moved = np.flatnonzero(present & (rng.random(values.size) < chance.fillna(0.0).to_numpy(dtype=np.float64)))
+    if moved.size:
         weights = (-short / -short.sum()).to_numpy(dtype=np.float64)
-        values[np.asarray(moved)] = np.asarray(short.index, dtype=object)[
-            rng.choice(len(short), size=len(moved), p=weights)
-        ]
+        values[moved] = np.asarray(short.index, dtype=object)[rng.choice(len(short), size=moved.size, p=weights)]
     return values
 
 

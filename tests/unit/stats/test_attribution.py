@@ -94,19 +94,32 @@ def test_no_drift_explains_nothing_much(profile):
 
 
 def test_transport_numeric_keeps_ranks_and_missing_values():
+    rng = np.random.default_rng(0)
     column = pd.Series([3.0, np.nan, 1.0, 2.0])
-    out = attribution.transport_numeric(column, pd.Series(np.arange(100.0)))
+    out = attribution.transport_numeric(column, pd.Series(np.arange(100.0)), rng)
     assert np.isnan(out[1])
     assert out[2] < out[3] < out[0]
-    assert attribution.transport_numeric(pd.Series([1.0]), pd.Series([np.nan])).tolist() == [1.0]
+    assert attribution.transport_numeric(pd.Series([1.0]), pd.Series([np.nan]), rng).tolist() == [1.0]
+
+
+def test_transport_numeric_of_an_undrifted_discrete_column_changes_few_rows():
+    rng = np.random.default_rng(1)
+    reference = pd.Series(rng.integers(1, 6, 20_000).astype(float))
+    batch = pd.Series(rng.integers(1, 6, 20_000).astype(float))
+    sample = batch.iloc[:2000].reset_index(drop=True)
+    out = attribution.transport_numeric(sample, reference, rng, within=batch)
+    assert np.mean(out != sample.to_numpy()) < 0.05
+    shifted = attribution.transport_numeric(sample + 1, reference, rng, within=batch + 1)
+    assert np.mean(shifted == sample.to_numpy()) > 0.95
 
 
 def test_transport_categorical_moves_only_the_excess():
     rng = np.random.default_rng(0)
-    column = pd.Series(["a"] * 60 + ["b"] * 40)
+    column = pd.Series(["a"] * 6000 + ["b"] * 4000)
     out = attribution.transport_categorical(column, pd.Series(["a"] * 50 + ["b"] * 50), rng)
-    assert (out == "b").sum() == 50
-    assert (out != column.to_numpy()).sum() == 10
+    assert (out == "b").mean() == pytest.approx(0.5, abs=0.02)
+    assert (out != column.to_numpy()).mean() == pytest.approx(0.1, abs=0.02)
+    assert ((out != column.to_numpy()) & (column.to_numpy() == "b")).sum() == 0
     same = attribution.transport_categorical(column, column, rng)
     assert (same == column.to_numpy()).all()
 
