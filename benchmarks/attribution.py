@@ -248,11 +248,11 @@ The demo's schema ({len(reliance)} numerical features with a spread, {big.featur
 champion fitted by the project's xgboost candidate on {config.reference_rows:,} reference rows, batches of
 {config.batch_rows:,} rows drawn fresh from the same population with the shift injected. Each batch is explained
 through the path of `pipeline explain` (`pipeline.app.explain.explain_file`): written to Parquet, read again in
-chunks of {config.chunk_rows:,} rows into a seeded reservoir of 20,000 rows, {attribution.MAX_ROWS:,} of them scored, each
-feature in turn carried back to the reference and the prediction drift it alone causes measured through `predict_proba`. "Reliance" is the
-mean change in P(positive) when the column alone moves by half a reference standard deviation; the
-{len(relied)} features with the most are shifted, one at a time, by {", ".join(f"{m:g}" for m in config.magnitudes)}
-reference standard deviations ({len(singles)} shifts).
+chunks of {config.chunk_rows:,} rows into a seeded reservoir of 20,000 rows, {attribution.MAX_ROWS:,} of them
+scored, each feature in turn carried back to the reference and the prediction drift it alone causes measured
+through `predict_proba`. "Reliance" is the mean change in P(positive) when the column alone moves by half a
+reference standard deviation; the {len(relied)} features with the most are shifted, one at a time, by
+{", ".join(f"{m:g}" for m in config.magnitudes)} reference standard deviations ({len(singles)} shifts).
 """
     return Section(
         "10. Why it moved",
