@@ -6,6 +6,7 @@ python -m benchmarks.run --sections 1,4  # some sections only (section 2 comes w
 python -m benchmarks.run --sections 5 --no-stack  # performance estimation against NannyML (`make bench-tools`)
 python -m benchmarks.run --sections 6    # the cost of one timer run, through the CLI
 python -m benchmarks.run --sections 8,9  # real drift and no-drift replays, through the CLI (`make bench-tools`)
+python -m benchmarks.run --sections 10 --no-stack  # why it moved: the drift attribution's hit rate and cost
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Small sizes and few runs: checks the bench runs.")
     parser.add_argument(
-        "--sections", default="1,2,3,4,5,6,7,8,9", help="Comma-separated sections to run (1 includes 2)."
+        "--sections", default="1,2,3,4,5,6,7,8,9,10", help="Comma-separated sections to run (1 includes 2)."
     )
     parser.add_argument(
         "--out",
@@ -120,6 +121,12 @@ def run(argv: list[str] | None = None) -> list[Section]:
             config5 = estimation.EstimationConfig.quick() if args.quick else estimation.EstimationConfig()
             _say("section 5: performance estimation without labels")
             attempt("5. Performance estimation without labels", lambda: [estimation.run(config5, _say)])
+        if "10" in wanted:
+            from benchmarks import attribution
+
+            config10 = attribution.AttributionConfig.quick() if args.quick else attribution.AttributionConfig()
+            _say("section 10: why it moved")
+            attempt("10. Why it moved", lambda: [attribution.run(config10, _say)])
         if "3" in wanted and stack is not None:
             from benchmarks import retrain_cycle
 
@@ -150,7 +157,7 @@ def run(argv: list[str] | None = None) -> list[Section]:
             config9 = replays.ReplayConfig.quick() if args.quick else replays.ReplayConfig()
             _say("section 9: no-drift replays")
             attempt("9. No-drift replays", lambda: [replays.run(config9, stack, _say)])
-    sections.sort(key=lambda section: section.title)
+    sections.sort(key=_order)
     elapsed = time.perf_counter() - started
     command = (
         "make bench"
@@ -172,6 +179,12 @@ def run(argv: list[str] | None = None) -> list[Section]:
     if failed:
         raise SystemExit(f"failed sections: {', '.join(failed)}")
     return sections
+
+
+def _order(section: Section) -> tuple[int, str]:
+    """Sections in the order of their numbers (10 after 9), then by title."""
+    number = section.title.split(".", 1)[0]
+    return (int(number) if number.isdigit() else 0, section.title)
 
 
 def _figure(sections: list[Section], prefix: str) -> dict[str, Any]:
@@ -324,6 +337,23 @@ def targets(sections: list[Section]) -> Table:
                 ", ".join(f"{run['size']:,} rows {percent(run['rate'], 0)}" for run in runs),
                 all(run["rate"] <= replays["target"] for run in runs),
             )
+    why = _figure(sections, "10.")
+    if why:
+        add(
+            f"shifted relied-on feature ranked first by its share of prediction drift ≥ {percent(why['target'], 0)}",
+            f"{percent(why['hit_rate'], 0)} ({why['hits']} of {why['shifts']} single shifts)",
+            why["hit_rate"] >= why["target"],
+        )
+        add(
+            "important feature shifted a little ranks above an ignored one shifted a lot",
+            f"{why['pair_hits']} of {why['pairs']} (the drift-score ranking: {why['pair_score_hits']})",
+            why["pair_hits"] == why["pairs"],
+        )
+        add(
+            f"cost of explaining a {why['big_rows']:,}-row batch stated",
+            f"{seconds(why['big_seconds'])} end to end, attribution {seconds(why['attribution_seconds'])}",
+            None,
+        )
     return table
 
 

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.app import earlier_batches, mirror, outcome, recovery
+from pipeline.app import earlier_batches, mirror, outcome, recovery, why_moved
 from pipeline.app.champion import ChampionCache, LoadVersion, trained_rows
 from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.notify import Links, Notifier
@@ -112,6 +112,7 @@ class Monitor:
         self.rebased: set[int] = set()  # recorded batches that became the reference when they were monitored
         self.notices = RunNotices(notifier, Links.of(settings.notify, registry.name), registry.name, say)
         self.refusals = Refusals(store, registry.name, self.notices, say)
+        self.why = why_moved.WhyMoved(self.cache, store, say)  # an alarmed batch's drift attribution
 
     def run(
         self,
@@ -307,7 +308,8 @@ class Monitor:
         events: list[Event] = []
         if verdict.alarm:
             self.latest_alarm = (index, seen.drift)
-            events.append(outcome.alarm_event(run_key, self.registry.name, index, version, seen, verdict))
+            alarm = outcome.alarm_event(run_key, self.registry.name, index, version, seen, verdict)
+            events.append(self.why.alarm_event(alarm, batch, seen))
         acted = self._act(index, batch, run_key, verdict)
         events.extend(acted.events)
         row = self._record(index, batch, run_key, version, seen, verdict, acted.action, events)
@@ -322,7 +324,8 @@ class Monitor:
             f"[batch {index}] {flag} v{version} rows={batch.rows} pred_drift={drift.prediction_drift:.3f} "
             f"drifted_cols={drift.drifted_columns}{auc_text} -> {acted.action.value}"
         )
-        return outcome.report_record(row, [name for name, _score in drift.drifted_features()])
+        record = outcome.report_record(row, [name for name, _score in drift.drifted_features()])
+        return self.why.recorded(run_key, index, record)
 
     def _observe(self, index: int, batch: Batch, run_key: str, seen: BatchObservation | None) -> BatchObservation:
         """The batch observed (once read whole; as read in chunks otherwise), its estimate's trust as the monitor

@@ -135,6 +135,7 @@ def batch_notification(
         drifted_features=tuple((name, float(score)) for name, score in drifted)
         if notice in (Notice.alarm, Notice.alarm_grew)
         else (),
+        drift_attribution=_attribution(events) if notice in (Notice.alarm, Notice.alarm_grew) else (),
         scores=scores,
         action=row.action,
         links=links(version if event is not None else None),
@@ -144,6 +145,13 @@ def batch_notification(
             **({"event": event.message, **event.details} if event is not None else {}),
         },
     )
+
+
+def _attribution(events: Sequence[Event]) -> tuple[tuple[str, float], ...]:
+    """The alarm's drift attribution (``pipeline.app.why_moved``), as its event carries it: (feature, share)."""
+    alarm = next((event for event in events if event.kind == "alarm"), None)
+    found = [] if alarm is None else alarm.details.get("drift_attribution") or []
+    return tuple((str(item["feature"]), float(item["share"])) for item in found)
 
 
 def _decision_event(notice: Notice, events: Sequence[Event]) -> Event | None:

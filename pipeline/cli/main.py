@@ -12,6 +12,7 @@ from typer.models import CommandInfo
 from pipeline.cli import (  # noqa: F401  (they register)
     data,
     doctor,
+    explain,
     inbox,
     labels,
     monitor,
@@ -35,6 +36,7 @@ COMMAND_ORDER = (
     "configure",
     "status",
     "report",
+    "explain",
     "notify",
     "doctor",
 )

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 @app.command()
 def status(model_name: ModelName = None) -> None:
-    """Champion version and aliases, its schema, the last batches, the top drifted features, the last events, and
+    """Champion version and aliases, its schema, the last batches, the top drifted features, why the latest
+    attributed batch moved (each feature's share of its prediction drift), the last events, and
     the inbox files set aside as rejected (`pipeline inbox retry KEY` reads one again)."""
     from pipeline.domain.model_policy import resolve_policy
 
@@ -57,6 +58,9 @@ def status(model_name: ModelName = None) -> None:
         features = _features_table(store, settings.model_name)
         if features is not None:
             console.print(features)
+        why = _attribution_table(store, settings.model_name)
+        if why is not None:
+            console.print(why)
         console.print(_events_table(store, settings.model_name))
         rejected = _rejected_table(store, settings.model_name)
         if rejected is not None:
@@ -141,6 +145,24 @@ def _features_table(store: MetricsStore, model_name: str) -> Table | None:
         score = "-" if f["score"] is None else f"{f['score']:.3f}"
         features.add_row(f["feature"], score, "yes" if f["drifted"] else "no")
     return features
+
+
+def _attribution_table(store: MetricsStore, model_name: str) -> Table | None:
+    """Why the latest attributed batch moved (``pipeline explain``; the monitor attributes every alarm)."""
+    shares = [s for s in store.latest_attribution(model_name, 10) if s["share"] > 0.01]
+    if not shares:
+        return None
+    first = shares[0]
+    title = (
+        f"why it moved, batch {first['batch_index']} of run {first['run_key']} ({first['sample_rows']} rows sampled)"
+    )
+    table = Table(title=title)
+    for column in ("feature", "share of the prediction drift", "prediction shift"):
+        table.add_column(column)
+    for s in shares:
+        shift = s["prediction_shift"]
+        table.add_row(s["feature"], f"{s['share']:.0%}", "-" if shift is None else f"{shift:.4f}")
+    return table
 
 
 def _events_table(store: MetricsStore, model_name: str) -> Table:

@@ -42,6 +42,7 @@ class Notification:
     source: str | None = None
     causes: tuple[str, ...] = ()
     drifted_features: tuple[tuple[str, float], ...] = ()
+    drift_attribution: tuple[tuple[str, float], ...] = ()  # (feature, share of the prediction drift), highest first
     scores: Mapping[str, float | int | None] = field(default_factory=dict)
     action: str | None = None
     links: Mapping[str, str] = field(default_factory=dict)
@@ -70,6 +71,9 @@ class Notification:
             more = len(self.drifted_features) - len(top)
             named = ", ".join(f"{name} ({score:.3f})" for name, score in top) + (f" and {more} more" if more else "")
             lines.append(f"- top drifted features: {named}")
+        if self.drift_attribution:
+            named = ", ".join(f"{name} {share:.0%}" for name, share in self.drift_attribution[:TOP_FEATURES])
+            lines.append(f"- why it moved (share of the prediction drift): {named}")
         shown = [f"{name} {_number(value)}" for name, value in self.scores.items() if value is not None]
         if shown:
             lines.append(f"- scores: {', '.join(shown)}")
@@ -93,6 +97,7 @@ class Notification:
             "summary": self.summary,
             "causes": list(self.causes),
             "drifted_features": [{"feature": name, "score": score} for name, score in self.drifted_features],
+            "drift_attribution": [{"feature": name, "share": share} for name, share in self.drift_attribution],
             "scores": dict(self.scores),
             "action": self.action,
             "links": dict(self.links),

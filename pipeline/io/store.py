@@ -19,7 +19,7 @@ from tenacity import RetryCallState, retry, retry_if_exception, stop_after_delay
 
 from pipeline.domain.records import BatchRow, Event, FeatureScore, LateLabelled, RejectedBatch
 from pipeline.domain.values import one_line
-from pipeline.io import store_reads, store_schema, store_writes
+from pipeline.io import store_attribution, store_reads, store_schema, store_writes
 from pipeline.io.store_reads import Profile
 
 
@@ -259,6 +259,25 @@ class MetricsStore:
         """Every event of one run, run-level ones included, in the order they were written."""
         with self.transaction() as cur:
             return store_reads.events_of_run(cur, run_key)
+
+    def record_attribution(
+        self, run_key: str, batch_index: int, shares: Sequence[store_attribution.Share], sample_rows: int, method: str
+    ) -> bool:
+        """A recorded batch's drift attribution (``pipeline.stats.attribution``), replacing any earlier one; False
+        when the batch is not recorded."""
+        return self._in_transaction(
+            lambda cur: store_attribution.replace_attribution(cur, run_key, batch_index, shares, sample_rows, method)
+        )
+
+    def attribution_of_run(self, run_key: str) -> dict[int, list[dict[str, Any]]]:
+        """Each attributed batch of the run: features with share and drift_drop, highest share first."""
+        with self.transaction() as cur:
+            return store_attribution.attribution_of_run(cur, run_key)
+
+    def latest_attribution(self, model_name: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The features of the model's most recent attributed batch, highest share first."""
+        with self.transaction() as cur:
+            return store_attribution.latest_attribution(cur, model_name, limit)
 
     @contextmanager
     def retrain_lock(self, model_name: str) -> Iterator[bool]:

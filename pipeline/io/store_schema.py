@@ -10,6 +10,7 @@ from typing import Any
 from psycopg2 import sql
 
 from pipeline.domain.records import EVENT_KINDS
+from pipeline.io import store_attribution
 
 EVENT_KIND_CHECK = "events_kind_check"  # the name Postgres gave the column CHECK of the first schema
 
@@ -161,6 +162,7 @@ def create_schema(cur: Any) -> None:
     cur.execute(SCHEMA_SQL)
     _migrate_batch_columns(cur)
     _migrate_event_kinds(cur)
+    store_attribution.create_table(cur)  # drift_attribution: after batch_metrics, whose rows it refers to
 
 
 def _migrate_batch_columns(cur: Any) -> None:

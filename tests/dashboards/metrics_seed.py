@@ -87,6 +87,8 @@ class SeededRun:
     rejections: tuple[int, ...]
     latest_features: tuple[FeatureScore, ...]  # the last batch's, highest score first, unscored last
     drifting_features: frozenset[str]  # every feature that drifted in some batch of MODEL
+    attributed: int = -1  # the batch of MODEL whose drift attribution is stored (the latest alarm)
+    attribution: tuple[tuple[str, float, float, float], ...] = ()  # (feature, share, shift, drop), highest first
 
 
 def feature_scores(index: int, drifted: int) -> list[FeatureScore]:
@@ -224,6 +226,9 @@ def seed_monitor_run(dsn: str) -> SeededRun:
             events=events,
             features=features,
         )
+    # The latest alarm's attribution: a feature the model ignores (the last) has no share however much it drifted.
+    attribution = (("age", 0.7, 0.07, 0.042), ("triage_vital_hr", 0.3, 0.03, 0.018), (DRIFTING[0], 0.0, 0.0, -0.001))
+    store.record_attribution(RUN_KEY, alarms[-1], attribution, 2000, "transport")
     store.record_event(
         Event(
             "rollback-seed-0001",
@@ -269,6 +274,8 @@ def seed_monitor_run(dsn: str) -> SeededRun:
         tuple(rejections),
         latest_features=_by_score(feature_scores(len(_BATCHES) - 1, _BATCHES[-1][1])),
         drifting_features=frozenset(DRIFTING[: max(b[1] for b in _BATCHES)]),
+        attributed=alarms[-1],
+        attribution=attribution,
     )
 
 

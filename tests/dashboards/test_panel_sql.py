@@ -39,6 +39,7 @@ PANEL_COLUMNS = {
     "Champion version": ["time", "champion version"],
     "Feature drift, latest batch": ["time", "feature", "drift score"],
     "Feature drift over batches": ["time", "metric", "drift score"],
+    "Why it moved, latest attributed batch": ["time", "feature", "share of prediction drift"],
     "Drifted feature columns": ["time", "drifted columns", "share of columns drifted"],
     "Share of missing values": ["time", "share missing", "unseen categories"],
     "Champion quality: realized and estimated": [
@@ -180,6 +181,33 @@ def test_latest_feature_panel_shows_the_latest_batch_highest_score_first(seeded_
         (seeded_metrics.run_key, seeded_metrics.n_batches - 1)
     }
     assert stored[-1]["score"] is None
+
+
+def test_why_it_moved_shows_the_latest_attribution_highest_share_first(seeded_metrics: SeededRun) -> None:
+    rows = _panel_rows(seeded_metrics, "Why it moved, latest attributed batch", seeded_metrics.model)
+
+    assert [(feature, share) for _, feature, share in rows] == [
+        (feature, share) for feature, share, _shift, _drop in seeded_metrics.attribution if share > 0
+    ]
+    assert len({when for when, _, _ in rows}) == 1, "one batch only"
+    assert not _panel_rows(seeded_metrics, "Why it moved, latest attributed batch", OTHER_MODEL)
+    store = MetricsStore(seeded_metrics.dsn)
+    stored = store.latest_attribution(seeded_metrics.model)
+    assert [(r["feature"], r["share"], r["prediction_shift"], r["drift_drop"]) for r in stored] == list(
+        seeded_metrics.attribution
+    )
+    assert {(r["batch_index"], r["sample_rows"]) for r in stored} == {(seeded_metrics.attributed, 2000)}
+    (found,) = store.attribution_of_run(seeded_metrics.run_key).values()
+    assert [item["feature"] for item in found] == [feature for feature, *_ in seeded_metrics.attribution]
+    # asked again (pipeline explain), the batch's attribution is replaced, not added to
+    assert store.record_attribution(
+        seeded_metrics.run_key, seeded_metrics.attributed, [("age", 1.0, 0.05, 0.05)], 10, "x"
+    )
+    assert [r["feature"] for r in store.latest_attribution(seeded_metrics.model)] == ["age"]
+    store.record_attribution(
+        seeded_metrics.run_key, seeded_metrics.attributed, seeded_metrics.attribution, 2000, "transport"
+    )
+    assert not store.record_attribution(seeded_metrics.run_key, 999, [("age", 1.0, 0.05, 0.05)], 10, "x")
 
 
 def test_feature_heatmap_shows_only_features_that_drifted(seeded_metrics: SeededRun) -> None:

@@ -38,6 +38,7 @@ def test_every_action_and_report_field_is_documented():
         "prior_shift",
         "mean_prediction",
         "positive_rate",
+        "drift_attribution",
     ):
         assert re.search(rf"`{field}`", section), field
 

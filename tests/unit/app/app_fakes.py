@@ -103,6 +103,7 @@ class FakeStore:
     lock_free: bool = True
     mlflow_ids: dict[str, str] = field(default_factory=dict)
     rejections: list[Any] = field(default_factory=list)
+    attributions: dict[int, list[Any]] = field(default_factory=dict)
 
     def create_schema(self) -> None: ...
 
@@ -123,6 +124,10 @@ class FakeStore:
     def record_batch(self, row: Any, events: list[Any], features: Any, profile: Any) -> None:
         self.rows.append(row)
         self.events.extend(events)
+
+    def record_attribution(self, run_key: str, index: int, shares: Any, sample_rows: int, method: str) -> bool:
+        self.attributions[index] = list(shares)
+        return True
 
     def record_rejection(self, rejected: Any) -> bool:
         self.rejections.append(rejected)
