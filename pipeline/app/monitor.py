@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.app import earlier_batches, mirror, outcome, recovery
+from pipeline.app import earlier_batches, mirror, multivariate_check, outcome, recovery
 from pipeline.app.champion import ChampionCache, LoadVersion, trained_rows
 from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.notify import Links, Notifier
@@ -326,6 +326,7 @@ class Monitor:
         cache = self.cache
         if seen is None:
             seen = observe(batch, cache.scorer, cache.profile(), cache.estimator(), self.rules.false_alarm_rate)
+            seen = multivariate_check.measured(cache, batch.frame, index, seen)
             self.reader.log_predictions(index, batch, seen, run_key)
         seen = dataclasses.replace(seen, estimate_trusted=estimate_trusted(cache.trust_history))
         cache.learn_from_labels(index, batch, seen)
@@ -391,6 +392,7 @@ class Monitor:
             action,
             self.threshold,
             band_edge=band.prediction_edge(self.rules.false_alarm_rate),
+            false_alarm_rate=self.rules.false_alarm_rate,
         )
         self.store.record_batch(row, events, outcome.feature_scores(seen), self.reader.stored_profile(batch, seen))
         return row
