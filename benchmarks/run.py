@@ -6,6 +6,7 @@ python -m benchmarks.run --sections 1,4  # some sections only (section 2 comes w
 python -m benchmarks.run --sections 5 --no-stack  # performance estimation against NannyML (`make bench-tools`)
 python -m benchmarks.run --sections 6    # the cost of one timer run, through the CLI
 python -m benchmarks.run --sections 8,9  # real drift and no-drift replays, through the CLI (`make bench-tools`)
+python -m benchmarks.run --sections 10 --no-stack  # multivariate drift on synthetic streams
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Small sizes and few runs: checks the bench runs.")
     parser.add_argument(
-        "--sections", default="1,2,3,4,5,6,7,8,9", help="Comma-separated sections to run (1 includes 2)."
+        "--sections", default="1,2,3,4,5,6,7,8,9,10", help="Comma-separated sections to run (1 includes 2)."
     )
     parser.add_argument(
         "--out",
@@ -150,7 +151,13 @@ def run(argv: list[str] | None = None) -> list[Section]:
             config9 = replays.ReplayConfig.quick() if args.quick else replays.ReplayConfig()
             _say("section 9: no-drift replays")
             attempt("9. No-drift replays", lambda: [replays.run(config9, stack, _say)])
-    sections.sort(key=lambda section: section.title)
+        if "10" in wanted:
+            from benchmarks import multivariate
+
+            config10 = multivariate.MultivariateConfig.quick() if args.quick else multivariate.MultivariateConfig()
+            _say("section 10: multivariate drift")
+            attempt("10. Multivariate drift", lambda: [multivariate.run(config10, _say)])
+    sections.sort(key=_order)
     elapsed = time.perf_counter() - started
     command = (
         "make bench"
@@ -172,6 +179,12 @@ def run(argv: list[str] | None = None) -> list[Section]:
     if failed:
         raise SystemExit(f"failed sections: {', '.join(failed)}")
     return sections
+
+
+def _order(section: Section) -> tuple[int, str]:
+    """Sections by their number (10 after 9), then title."""
+    number = section.title.split(".", 1)[0]
+    return (int(number) if number.isdigit() else 1_000, section.title)
 
 
 def _figure(sections: list[Section], prefix: str) -> dict[str, Any]:
