@@ -64,6 +64,10 @@ def test_a_batch_larger_than_a_chunk_is_read_in_chunks_and_agrees_with_the_whole
         assert b["estimated_accuracy"] == pytest.approx(a["estimated_accuracy"], abs=1e-9)
         assert b["mean_prediction"] == pytest.approx(a["mean_prediction"], abs=1e-12)
         assert b["share_missing"] == pytest.approx(a["share_missing"], abs=1e-12)
+        # multivariate drift: measured on a sample of the whole batch, and on the uniform sample kept over the chunks
+        assert a["multivariate_auc"] is not None and b["multivariate_auc"] is not None
+        assert b["multivariate_auc"] == pytest.approx(a["multivariate_auc"], abs=0.06)  # two samples of 2,000 rows
+        assert b["multivariate_drift"] == a["multivariate_drift"]
     stored = {
         key: (drifted, share)
         for key, drifted, share in rows(

@@ -65,3 +65,10 @@ def test_missing_values_and_unseen_levels_are_encoded_not_refused(classifier):
     batch.loc[:50, "kind"] = "never seen"
     result = classifier.measure(batch, seed=0)
     assert result is not None and np.isfinite(result.auc)
+
+
+def test_a_share_of_missing_values_the_reference_never_had_does_not_make_the_score_alarm(classifier):
+    batch = correlated(2_000, 0.8, np.random.default_rng(6))
+    batch.loc[batch.index[:600], ["a", "kind"]] = np.nan  # 30% missing: share_missing's business, not this score's
+    result = classifier.measure(batch, seed=2)
+    assert result is not None and result.auc < result.edge(0.01)
