@@ -33,7 +33,8 @@ def test_a_batch_larger_than_a_chunk_is_read_in_chunks_and_agrees_with_the_whole
     (tmp_path / "loans.json").write_text(json.dumps(schema))
     invoke("train", "--data", str(files.reference), "--schema", str(tmp_path / "loans.json"))
     size_mb = files.batches[0].stat().st_size / 1024 / 1024
-    for name in ("AUC_TOLERANCE", "PRIOR_TOLERANCE", "DRIFTED_SHARE_THRESHOLD"):  # no alarm: one champion throughout
+    # no alarm: one champion throughout
+    for name in ("AUC_TOLERANCE", "PRIOR_TOLERANCE", "DRIFTED_SHARE_THRESHOLD", "MULTIVARIATE_THRESHOLD"):
         monkeypatch.setenv(f"PIPELINE_{name}", "0.99")
 
     def monitor(run_id: str, chunk_mb: float) -> tuple[str, list[dict]]:
@@ -127,7 +128,7 @@ def test_drift_over_a_period_is_the_merge_of_the_stored_profiles(settings, serve
     files = write_loans(tmp_path / "loans", batches=2, rows=4000, shift_at=2)
     infer(files, tmp_path / "loans.json", "1")
     invoke("train", "--data", str(files.reference), "--schema", str(tmp_path / "loans.json"))
-    for name in ("AUC_TOLERANCE", "PRIOR_TOLERANCE", "DRIFTED_SHARE_THRESHOLD"):
+    for name in ("AUC_TOLERANCE", "PRIOR_TOLERANCE", "DRIFTED_SHARE_THRESHOLD", "MULTIVARIATE_THRESHOLD"):
         monkeypatch.setenv(f"PIPELINE_{name}", "0.99")
     monkeypatch.setenv("PIPELINE_CHUNK_MB", "0.05")
     monkeypatch.setenv("PIPELINE_CHUNK_ROWS", "1500")
