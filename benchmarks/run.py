@@ -7,6 +7,7 @@ python -m benchmarks.run --sections 5 --no-stack  # performance estimation again
 python -m benchmarks.run --sections 6    # the cost of one timer run, through the CLI
 python -m benchmarks.run --sections 8,9  # real drift and no-drift replays, through the CLI (`make bench-tools`)
 python -m benchmarks.run --sections 10 --no-stack  # why it moved: the drift attribution's hit rate and cost
+python -m benchmarks.run --sections 11 --no-stack  # multivariate drift on synthetic streams
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Small sizes and few runs: checks the bench runs.")
     parser.add_argument(
-        "--sections", default="1,2,3,4,5,6,7,8,9,10", help="Comma-separated sections to run (1 includes 2)."
+        "--sections", default="1,2,3,4,5,6,7,8,9,10,11", help="Comma-separated sections to run (1 includes 2)."
     )
     parser.add_argument(
         "--out",
@@ -157,6 +158,12 @@ def run(argv: list[str] | None = None) -> list[Section]:
             config9 = replays.ReplayConfig.quick() if args.quick else replays.ReplayConfig()
             _say("section 9: no-drift replays")
             attempt("9. No-drift replays", lambda: [replays.run(config9, stack, _say)])
+        if "11" in wanted:
+            from benchmarks import multivariate
+
+            config11 = multivariate.MultivariateConfig.quick() if args.quick else multivariate.MultivariateConfig()
+            _say("section 11: multivariate drift")
+            attempt("11. Multivariate drift", lambda: [multivariate.run(config11, _say)])
     sections.sort(key=_order)
     elapsed = time.perf_counter() - started
     command = (

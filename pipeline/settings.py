@@ -68,6 +68,9 @@ class PolicySettings(_Group):
     refresh_fraction: float
     min_change_rows: int
     window_rows: int
+    multivariate_drift: bool
+    multivariate_threshold: float
+    multivariate_sample_rows: int
 
 
 class TrainingSettings(_Group):
@@ -215,6 +218,25 @@ class Settings(BaseSettings):
     )
     min_change_rows: int = Field(
         1000, ge=100, description="Labelled rows since a label alarm's change needed to retrain on those rows alone."
+    )
+    multivariate_drift: bool = Field(
+        True,
+        description="Measure multivariate drift: a domain classifier's held-out ROC AUC, reference rows against the "
+        "batch's, on a bounded sample (off: not measured, no alarm).",
+    )
+    multivariate_threshold: float = Field(
+        0.55,
+        ge=0.5,
+        lt=1,
+        description="Alarm on multivariate drift when the domain classifier's AUC reaches this and is beyond chance "
+        "at the false-alarm rate (its Mann-Whitney noise at the sample's size).",
+    )
+    multivariate_sample_rows: int = Field(
+        2_000,
+        ge=100,
+        le=100_000,
+        description="Rows of the reference, and at most as many of a batch (a uniform sample of one read in chunks), "
+        "the multivariate drift score sees.",
     )
 
     window_rows: int = Field(20_000, ge=500, description="Rows in the sliding retraining window.")

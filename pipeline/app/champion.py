@@ -28,6 +28,7 @@ from pipeline.settings import Settings
 from pipeline.stats.binned_reference import BinnedReference
 from pipeline.stats.drift import ReferenceProfile
 from pipeline.stats.estimate import Estimator
+from pipeline.stats.multivariate import DomainClassifier
 
 RECENT_LABELLED_ROWS = 5_000  # the newest labelled rows the estimate's calibration is tested and refitted on
 Say = Callable[[str], None]
@@ -74,6 +75,7 @@ class ChampionCache:
         self.trust_history: list[tuple[float | None, float | None, float | None]] = []  # (AUC, low, high)
         self._profile: ReferenceProfile | None = None
         self._binned: BinnedReference | None = None
+        self._domain: DomainClassifier | None = None
         self._estimator: Estimator | None = None
         self._estimator_for: int | None = None  # the champion version the estimator was fitted for
         self._calibration: tuple[int, tuple[np.ndarray, np.ndarray] | None] | None = None  # (version, scores)
@@ -124,6 +126,7 @@ class ChampionCache:
         self.reference_fitted = fitted
         self._profile = None
         self._binned = None
+        self._domain = None
 
     def rebase(self, index: int, frame: pd.DataFrame, *, fitted: bool) -> None:
         """The batch becomes the reference, and stays it for later runs: logged to the monitor run and named
@@ -159,6 +162,16 @@ class ChampionCache:
         if self._binned is None:
             self._binned = BinnedReference(self.profile())
         return self._binned
+
+    def domain_classifier(self) -> DomainClassifier | None:
+        """The multivariate drift score's classifier, on a sample of the reference; None when it is turned off
+        (``PIPELINE_MULTIVARIATE_DRIFT``). It reads the reference alone: the same for any champion."""
+        if not self.settings.multivariate_drift:
+            return None
+        if self._domain is None:
+            assert self.reference is not None, "no reference set"
+            self._domain = DomainClassifier.fit(self.reference, self.schema, self.settings.multivariate_sample_rows)
+        return self._domain
 
     def estimator(self) -> Estimator | None:
         """The estimator of the next batch: the champion's own (``champion_estimator``), or the one recalibrated

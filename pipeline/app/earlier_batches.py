@@ -35,6 +35,7 @@ def replay_row(state: PolicyState, index: int, recorded: dict[str, Any]) -> tupl
         performance_drop=bool(recorded["performance_drop"]),
         prior_shift=bool(recorded.get("prior_shift")),
         estimated_drop=bool(recorded.get("estimated_drop")),
+        multivariate_drift=bool(recorded.get("multivariate_drift")),
         reasons=(),
         retrain=action in (Action.retrained_promoted, Action.retrained_rejected, Action.skipped_busy),
     )

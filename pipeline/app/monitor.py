@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.app import earlier_batches, mirror, outcome, recovery, why_moved
+from pipeline.app import earlier_batches, mirror, multivariate_check, outcome, recovery, why_moved
 from pipeline.app.champion import ChampionCache, LoadVersion, trained_rows
 from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.notify import Links, Notifier
@@ -315,16 +315,8 @@ class Monitor:
         row = self._record(index, batch, run_key, version, seen, verdict, acted.action, events)
         self.notices.batch(row, verdict.reasons, seen.drift, events, acted.failed)
         mirror.log_batch_metrics(index, seen, verdict, self.say)
-        drift = seen.drift
-        flag = "ALARM" if verdict.alarm else "ok   "
-        auc_text = f" auc={seen.roc_auc:.3f}" if seen.roc_auc is not None else ""
-        if seen.estimated_roc_auc is not None:
-            auc_text += f" est_auc={seen.estimated_roc_auc:.3f}"
-        self.say(
-            f"[batch {index}] {flag} v{version} rows={batch.rows} pred_drift={drift.prediction_drift:.3f} "
-            f"drifted_cols={drift.drifted_columns}{auc_text} -> {acted.action.value}"
-        )
-        record = outcome.report_record(row, [name for name, _score in drift.drifted_features()])
+        self.say(outcome.batch_line(index, version, batch.rows, seen, verdict, acted.action))
+        record = outcome.report_record(row, [name for name, _score in seen.drift.drifted_features()])
         return self.why.recorded(run_key, index, record)
 
     def _observe(self, index: int, batch: Batch, run_key: str, seen: BatchObservation | None) -> BatchObservation:
@@ -333,6 +325,7 @@ class Monitor:
         cache = self.cache
         if seen is None:
             seen = observe(batch, cache.scorer, cache.profile(), cache.estimator(), self.rules.false_alarm_rate)
+            seen = multivariate_check.measured(cache, batch.frame, index, seen)
             self.reader.log_predictions(index, batch, seen, run_key)
         seen = dataclasses.replace(seen, estimate_trusted=estimate_trusted(cache.trust_history))
         cache.learn_from_labels(index, batch, seen)
@@ -398,6 +391,7 @@ class Monitor:
             action,
             self.threshold,
             band_edge=band.prediction_edge(self.rules.false_alarm_rate),
+            false_alarm_rate=self.rules.false_alarm_rate,
         )
         self.store.record_batch(row, events, outcome.feature_scores(seen), self.reader.stored_profile(batch, seen))
         return row

@@ -26,9 +26,12 @@ def batch_row(
     action: Action,
     threshold: float,
     band_edge: float | None = None,
+    false_alarm_rate: float = 0.01,
 ) -> BatchRow:
-    """``band_edge``: the prediction-drift score chance reaches at the false-alarm rate at this batch's size."""
+    """``band_edge``: the prediction-drift score chance reaches at the false-alarm rate at this batch's size;
+    ``false_alarm_rate``: the rate the multivariate score's edge is drawn at."""
     drift = seen.drift
+    multivariate = seen.multivariate
     return BatchRow(
         run_key=run_key,
         batch_index=index,
@@ -61,6 +64,10 @@ def batch_row(
         estimated_roc_auc_low=seen.estimated_roc_auc_low,
         estimated_roc_auc_high=seen.estimated_roc_auc_high,
         estimate_trusted=seen.estimate_trusted,
+        multivariate_auc=None if multivariate is None else finite(multivariate.auc),
+        multivariate_p=None if multivariate is None else finite(multivariate.p_value),
+        multivariate_edge=None if multivariate is None else finite(multivariate.edge(false_alarm_rate)),
+        multivariate_drift=verdict.multivariate_drift,
     )
 
 
@@ -127,7 +134,23 @@ def alarm_event(
             "performance_drop": verdict.performance_drop,
             "prior_shift": verdict.prior_shift,
             "estimated_drop": verdict.estimated_drop,
+            "multivariate_auc": seen.observation.multivariate_auc,
+            "multivariate_p": seen.observation.multivariate_p,
+            "multivariate_drift": verdict.multivariate_drift,
         },
+    )
+
+
+def batch_line(index: int, version: int, rows: int, seen: BatchObservation, verdict: Verdict, action: Action) -> str:
+    """The batch's one line in the run's output."""
+    drift = seen.drift
+    flag = "ALARM" if verdict.alarm else "ok   "
+    auc_text = f" auc={seen.roc_auc:.3f}" if seen.roc_auc is not None else ""
+    if seen.estimated_roc_auc is not None:
+        auc_text += f" est_auc={seen.estimated_roc_auc:.3f}"
+    return (
+        f"[batch {index}] {flag} v{version} rows={rows} pred_drift={drift.prediction_drift:.3f} "
+        f"drifted_cols={drift.drifted_columns}{auc_text} -> {action.value}"
     )
 
 
@@ -147,6 +170,10 @@ def report_record(row: BatchRow | Mapping[str, Any], drifted_features: Sequence[
         "performance_drop": values["performance_drop"],
         "prior_shift": bool(values.get("prior_shift")),
         "estimated_drop": bool(values.get("estimated_drop")),
+        "multivariate_drift": bool(values.get("multivariate_drift")),
+        "multivariate_auc": values.get("multivariate_auc"),
+        "multivariate_p": values.get("multivariate_p"),
+        "multivariate_edge": values.get("multivariate_edge"),
         "estimated_roc_auc": values.get("estimated_roc_auc"),
         "estimated_accuracy": values.get("estimated_accuracy"),
         "estimated_roc_auc_low": values.get("estimated_roc_auc_low"),

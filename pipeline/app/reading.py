@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.app import multivariate_check
 from pipeline.app.champion import ChampionCache
 from pipeline.app.sources import BatchSource
 from pipeline.engine.local import Chunked, ChunkWork, Engine, local_engine, numeric_categories, observation_of_profile
@@ -95,6 +96,8 @@ class BatchReader:
         profile = cache.profile()
         band = profile.noise.band(chunked.rows)
         seen = observation_of_profile(cache.binned(), chunked, band, self.false_alarm_rate, estimator=cache.estimator())
+        uniform = chunked.uniform if chunked.uniform is not None else chunked.sample
+        seen = multivariate_check.measured(cache, uniform, index, seen)
         sample, scorer = chunked.sample, cache.scorer
         if len(sample):  # the Evidently report of the batch, when asked for, is drawn on the rows kept
 

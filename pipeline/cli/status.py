@@ -112,9 +112,17 @@ def _estimate_text(b: dict[str, Any]) -> str:
     return text
 
 
+def _multivariate_text(b: dict[str, Any]) -> str:
+    """The domain classifier's AUC with its edge at the false-alarm rate, and DRIFT when its rule fired."""
+    if b.get("multivariate_auc") is None:
+        return "-"
+    text = f"{b['multivariate_auc']:.3f}" + _bracket(b.get("multivariate_edge"), "edge {:.3f}")
+    return text + (" DRIFT" if b.get("multivariate_drift") else "")
+
+
 def _batches_table(store: MetricsStore, model_name: str) -> Table:
     batches = Table(title="last batches")
-    columns = ("time", "run", "batch", "champion", "rows", "pred drift (p)", "noise edge", "drifted")
+    columns = ("time", "run", "batch", "champion", "rows", "pred drift (p)", "noise edge", "drifted", "multivariate")
     for column in (*columns, "ROC AUC (s.e.)", "estimated ROC AUC", "action"):
         batches.add_column(column)
     for b in store.last_batches(model_name, 10):
@@ -127,6 +135,7 @@ def _batches_table(store: MetricsStore, model_name: str) -> Table:
             f"{b['prediction_drift']:.3f}" + _bracket(b["prediction_drift_p"], "p={:.2g}"),
             "-" if b["drift_noise_edge"] is None else f"{b['drift_noise_edge']:.3f}",
             str(b["drifted_columns"]),
+            _multivariate_text(b),
             "-" if b["roc_auc"] is None else f"{b['roc_auc']:.3f}" + _bracket(b["roc_auc_stderr"], "±{:.3f}"),
             _estimate_text(b),
             b["action"],

@@ -12,6 +12,12 @@ dashboard's alert. Per batch:
    - **Dataset drift**: at least ``drifted_share_threshold`` of the feature columns drifted, a column counting
      only when its score reaches the column threshold and Benjamini-Hochberg at the rate rejects it
      (``DriftResult.judged``): under no drift, any column at all is declared drifted at most at the rate.
+   - **Multivariate drift**: a domain classifier tells the batch's rows from the reference's (its held-out ROC
+     AUC, ``pipeline.stats.multivariate``) at ``multivariate_threshold`` or more **and** beyond chance: the AUC's
+     p-value under no change (Mann-Whitney, at the sample's size) is at most the rate. It sees a change in how the
+     features move together while each column stays put. An input-drift alarm like the two above:
+     ``drift_detected`` is set with it, so it retrains, cools down and rebaselines as they do; its own verdict
+     (``multivariate_drift``) says which rule it was.
    - **Performance drop**: on a labelled batch with at least ``min_rows_for_auc`` rows and both classes, ROC
      AUC more than ``auc_tolerance`` below the champion's holdout AUC **and** below it by the one-sided z of the
      rate times its standard error (Hanley-McNeil, with the holdout AUC's own when its size is known:
@@ -137,6 +143,15 @@ def prediction_drifted(observation: Observation, rules: Rules) -> bool:
     return p is None or math.isnan(p) or p <= rules.false_alarm_rate
 
 
+def multivariate_drifted(observation: Observation, rules: Rules) -> bool:
+    """The multivariate rule: the domain classifier's AUC at or above ``multivariate_threshold`` and beyond chance
+    at ``false_alarm_rate``; never when it was not measured."""
+    auc, p = observation.multivariate_auc, observation.multivariate_p
+    if auc is None or p is None or math.isnan(auc) or math.isnan(p):
+        return False
+    return auc >= rules.multivariate_threshold and p <= rules.false_alarm_rate
+
+
 def judge(
     index: int,
     observation: Observation,
@@ -157,11 +172,17 @@ def judge(
     columns = observation.share_drifted_columns >= rules.drifted_share_threshold
     if columns:
         reasons.append(f"{observation.drifted_columns} feature columns drifted")
+    multivariate = multivariate_drifted(observation, rules)
+    if multivariate:
+        reasons.append(
+            f"multivariate drift: domain classifier AUC {observation.multivariate_auc:.3f} >= "
+            f"{rules.multivariate_threshold}, p = {observation.multivariate_p:.2g}"
+        )
     trusted = observation.judgeable and observation.rows >= rules.min_rows_for_auc
     performance_drop = _performance_drop(observation, rules, holdout_auc, holdout_counts, trusted, reasons)
     estimated_drop = _estimated_drop(observation, rules, holdout_auc, holdout_counts, trusted, reasons)
     prior_shift = _prior_shift(observation, rules, trusted, reasons)
-    alarm = prediction_drift or columns or performance_drop or prior_shift or estimated_drop
+    alarm = prediction_drift or columns or multivariate or performance_drop or prior_shift or estimated_drop
     refresh = refresh_due(observation, state, rules, trained_rows)
     if refresh and not alarm:
         reasons.append(
@@ -171,7 +192,7 @@ def judge(
     holding = cooldown_from(index, state, rules, label_alarm=performance_drop or prior_shift)
     wants = alarm or refresh
     return Verdict(
-        drift_detected=prediction_drift or columns,
+        drift_detected=prediction_drift or columns or multivariate,
         performance_drop=performance_drop,
         prior_shift=prior_shift,
         reasons=tuple(reasons),
@@ -179,6 +200,7 @@ def judge(
         cooldown_from=holding if wants else None,
         estimated_drop=estimated_drop,
         refresh=refresh,
+        multivariate_drift=multivariate,
     )
 
 

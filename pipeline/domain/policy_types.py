@@ -37,6 +37,7 @@ class Rules:
     window_rows: int = 20_000
     min_change_rows: int = 1_000
     refresh_fraction: float = 1.0
+    multivariate_threshold: float = 0.55
 
     @classmethod
     def of(cls, settings: PolicySettings, drift_threshold: float | None = None) -> Rules:
@@ -54,6 +55,7 @@ class Rules:
             window_rows=settings.window_rows,
             min_change_rows=settings.min_change_rows,
             refresh_fraction=settings.refresh_fraction,
+            multivariate_threshold=settings.multivariate_threshold,
         )
 
 
@@ -71,6 +73,8 @@ class Observation:
     roc_auc: float | None = None
     estimated_roc_auc: float | None = None  # from the champion's probabilities alone (None: not estimated)
     prediction_drift_p: float | None = None  # chance of this drift under no drift at this size (None: no band)
+    multivariate_auc: float | None = None  # the domain classifier's held-out AUC (None: not measured)
+    multivariate_p: float | None = None  # chance of that AUC under no change at the sample's size
 
     @property
     def labelled(self) -> bool:
@@ -109,6 +113,7 @@ class Verdict:
     cooldown_from: int | None = None  # the batch whose cooldown holds this alarm back
     estimated_drop: bool = False
     refresh: bool = False  # a refresh is due: enough new labelled rows since the champion's last retrain
+    multivariate_drift: bool = False  # the multivariate rule fired (then drift_detected too: it is input drift)
 
     @property
     def alarm(self) -> bool:

@@ -39,7 +39,10 @@ class BatchRow:
     under no drift at the batch's size, and ``drift_noise_edge`` the score chance reaches at the false-alarm rate
     (``pipeline.stats.noise``); ``roc_auc_stderr`` the realized AUC's standard error; ``estimated_roc_auc_low`` and
     ``_high`` the estimate's interval, and ``estimate_trusted`` whether recent labels kept within such intervals
-    (None: no labels yet to tell).
+    (None: no labels yet to tell). ``multivariate_auc`` is the domain classifier's held-out ROC AUC, reference
+    rows against the batch's (``pipeline.stats.multivariate``; None: not measured), ``multivariate_p`` its chance
+    under no change and ``multivariate_edge`` the AUC chance reaches at the false-alarm rate, both at the sample's
+    size; ``multivariate_drift`` the verdict on it (an input-drift alarm: ``drift_detected`` is set with it).
     """
 
     run_key: str
@@ -73,6 +76,10 @@ class BatchRow:
     estimated_roc_auc_low: float | None = None
     estimated_roc_auc_high: float | None = None
     estimate_trusted: bool | None = None
+    multivariate_auc: float | None = None
+    multivariate_p: float | None = None
+    multivariate_edge: float | None = None
+    multivariate_drift: bool = False
 
 
 # The columns of a batch_metrics row as the monitor writes it: BatchRow's fields, in their order.

@@ -11,7 +11,8 @@ first streamed to a temporary file), ``PIPELINE_CHUNK_ROWS`` rows at a time; the
 2. validate (``validate_frame``), score (the champion's P(positive)), and profile against the reference's fixed
    bins (``pipeline.stats.binned_reference``), with the calibrated probabilities the performance estimate needs;
 3. keep the newest ``sample_rows`` validated rows: the sample a retrain's window and a new reference take from
-   the batch (a huge batch cannot blow up a retrain).
+   the batch (a huge batch cannot blow up a retrain), and a uniform sample of ``PIPELINE_MULTIVARIATE_SAMPLE_ROWS``
+   rows (``pipeline.engine.reservoir``) that the multivariate drift score sees.
 
 The merged profile gives the observation the policy judges (``observation_of_profile``): drift scores within
 the bound proved in ``pipeline.stats.binned_reference``, ROC AUC within ``LabelQuality.roc_auc_bound``, accuracy
@@ -33,6 +34,7 @@ from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import finite
 from pipeline.engine.local_readers import csv_header, local_copy, read_ahead, read_chunks
 from pipeline.engine.observe import BatchObservation, assemble
+from pipeline.engine.reservoir import Reservoir
 from pipeline.io.data import Batch, labels_of, validate_frame
 from pipeline.io.tables import NO_LIMITS, DataError, InputLimits, ObjectStore
 from pipeline.model.scoring import Scorer
@@ -103,6 +105,7 @@ class Chunked:
     has_labels: bool
     extra_columns: list[str] = field(default_factory=list)
     chunks: int = 0
+    uniform: pd.DataFrame | None = None  # a uniform sample of the validated rows (``Reservoir``), when one was kept
 
     @property
     def rows(self) -> int:
@@ -159,11 +162,14 @@ def observe_chunks(
     work: ChunkWork,
     sample_rows: int,
     on_chunk: ChunkSink | None = None,
+    uniform_rows: int = 0,
 ) -> Chunked:
     """Run every chunk through ``work`` and merge; ``on_chunk`` gets each validated chunk and its P(positive)
-    (the prediction log). Labels must be in every chunk or in none."""
+    (the prediction log); ``uniform_rows``: the size of the uniform sample of the rows kept besides the newest
+    (0: none). Labels must be in every chunk or in none."""
     merged: BatchProfile | None = None
     newest = Newest(sample_rows)
+    uniform = Reservoir(uniform_rows)
     labelled: bool | None = None
     extra: list[str] = []
     count = 0
@@ -174,12 +180,13 @@ def observe_chunks(
             labelled, extra = batch.has_labels, batch.extra_columns
         merged = profile if merged is None else merged.merge(profile)  # one profile held, however many chunks
         newest.add(batch.frame)
+        uniform.add(batch.frame)
         if on_chunk is not None:
             on_chunk(batch, proba)
         count += 1
     if merged is None:
         raise DataError(f"{source}: no rows (header only or empty)")
-    return Chunked(source, merged, newest.frame(), bool(labelled), extra, count)
+    return Chunked(source, merged, newest.frame(), bool(labelled), extra, count, uniform.frame())
 
 
 def observation_of_profile(
@@ -221,12 +228,13 @@ def chunked_file(
     sample_rows: int,
     on_chunk: ChunkSink | None = None,
     limits: InputLimits = NO_LIMITS,
+    uniform_rows: int = 0,
 ) -> Chunked:
     """Observe a batch file chunk by chunk with the local engine (refused when over ``limits``)."""
     with tempfile.TemporaryDirectory(prefix="batch-") as folder:
         path = local_copy(source, s3_client, folder)
         with closing(read_ahead(read_chunks(path, source, chunk_rows, work.schema, limits))) as chunks:
-            chunked = observe_chunks(chunks, source, work, sample_rows, on_chunk)
+            chunked = observe_chunks(chunks, source, work, sample_rows, on_chunk, uniform_rows)
         if path.suffix.lower() == ".csv":
             known = {*work.schema.features, work.schema.target, *([work.schema.id] if work.schema.id else [])}
             chunked.extra_columns = [name for name in csv_header(path)[0] if name not in known]
@@ -245,4 +253,5 @@ def local_engine(
         sample_rows=settings.window_rows,
         on_chunk=sink,
         limits=InputLimits.of(settings.engine),
+        uniform_rows=settings.multivariate_sample_rows if settings.multivariate_drift else 0,
     )

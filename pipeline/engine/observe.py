@@ -6,7 +6,7 @@ outcome records (drift details, realized quality).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from pipeline.stats.auc_interval import Estimate
 from pipeline.stats.drift import DriftResult, ReferenceProfile
 from pipeline.stats.estimate import Estimator
 from pipeline.stats.metrics import quality
+from pipeline.stats.multivariate import MultivariateResult
 from pipeline.stats.profile import BatchProfile
 
 
@@ -32,6 +33,16 @@ class BatchObservation:
     proba: np.ndarray | None = None  # the champion's P(positive) per row (for the prediction log)
     profile: BatchProfile | None = None  # the batch's mergeable profile, when it was read in chunks
     estimate_trusted: bool | None = None  # whether recent labels kept within the estimate's intervals
+    multivariate: MultivariateResult | None = None  # the domain classifier's score (None: not measured)
+
+    def with_multivariate(self, result: MultivariateResult | None) -> BatchObservation:
+        """This observation with the batch's multivariate drift score, for the policy and the record."""
+        observation = replace(
+            self.observation,
+            multivariate_auc=None if result is None else finite(result.auc),
+            multivariate_p=None if result is None else finite(result.p_value),
+        )
+        return replace(self, observation=observation, multivariate=result)
 
     @property
     def estimated_roc_auc(self) -> float | None:

@@ -57,7 +57,8 @@ def last_batches(cur: Any, model_name: str, limit: int) -> list[dict[str, Any]]:
         "SELECT ts, run_key, batch_index, champion_version, n_rows, prediction_drift, drifted_columns, "
         "share_missing, drift_detected, roc_auc, action, performance_drop, prior_shift, positive_rate, "
         "mean_prediction, prediction_drift_p, drift_noise_edge, roc_auc_stderr, estimated_roc_auc, "
-        "estimated_roc_auc_low, estimated_roc_auc_high, estimate_trusted FROM batch_metrics "
+        "estimated_roc_auc_low, estimated_roc_auc_high, estimate_trusted, multivariate_auc, multivariate_p, "
+        "multivariate_edge, multivariate_drift FROM batch_metrics "
         "WHERE model_name = %s ORDER BY ts DESC, batch_index DESC LIMIT %s",
         (model_name, limit),
     )

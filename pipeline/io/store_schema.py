@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS batch_metrics (
     estimated_roc_auc_low   double precision,
     estimated_roc_auc_high  double precision,
     estimate_trusted        boolean,
+    multivariate_auc        double precision,
+    multivariate_p          double precision,
+    multivariate_edge       double precision,
+    multivariate_drift      boolean NOT NULL DEFAULT false,
     PRIMARY KEY (run_key, batch_index)
 );
 CREATE INDEX IF NOT EXISTS batch_metrics_model_ts ON batch_metrics (model_name, ts);
@@ -142,6 +146,10 @@ BATCH_COLUMNS_ADDED = (
     "estimated_roc_auc_low double precision",
     "estimated_roc_auc_high double precision",
     "estimate_trusted boolean",
+    "multivariate_auc double precision",
+    "multivariate_p double precision",
+    "multivariate_edge double precision",
+    "multivariate_drift boolean NOT NULL DEFAULT false",
 )
 
 

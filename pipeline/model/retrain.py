@@ -43,6 +43,7 @@ from pipeline.model.tune import tune
 from pipeline.settings import TrainingSettings
 
 Say = Callable[[str], None]
+RUN_NAME_LIMIT = 250  # the longest run name MLflow stores (its runs.name column on a database)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,10 @@ def retrain(
 
     split = split_in_time(window, training.holdout_fraction, training.validation_fraction)
     champion = registry.champion()
-    with mlflow.start_run(run_name=f"retrain ({info.reason})", nested=mlflow.active_run() is not None) as run:
+    run_name = f"retrain ({info.reason})"
+    if len(run_name) > RUN_NAME_LIMIT:  # a verdict with several reasons; the tag and the parameter keep it whole
+        run_name = run_name[: RUN_NAME_LIMIT - 4] + "...)"
+    with mlflow.start_run(run_name=run_name, nested=mlflow.active_run() is not None) as run:
         mlflow.set_tags({"step": "retrain", "reason": info.reason, "model_name": registry.name})
         fit_rows = len(window)  # the registered model's training rows: the whole window
         mlflow.log_params({**split.describe(), "window_rows": info.rows, "fit_rows": fit_rows, "reason": info.reason})

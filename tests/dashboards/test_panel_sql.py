@@ -36,6 +36,7 @@ DASHBOARD = json.loads((GRAFANA / "dashboards" / "model_monitoring.json").read_t
 # The columns each panel is drawn from, time first. A new panel needs an entry here.
 PANEL_COLUMNS = {
     "Prediction drift": ["time", "prediction drift", "threshold", "noise edge at batch size"],
+    "Multivariate drift": ["time", "domain classifier AUC", "noise edge at sample size"],
     "Champion version": ["time", "champion version"],
     "Feature drift, latest batch": ["time", "feature", "drift score"],
     "Feature drift over batches": ["time", "metric", "drift score"],

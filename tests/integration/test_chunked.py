@@ -33,7 +33,8 @@ def test_a_batch_larger_than_a_chunk_is_read_in_chunks_and_agrees_with_the_whole
     (tmp_path / "loans.json").write_text(json.dumps(schema))
     invoke("train", "--data", str(files.reference), "--schema", str(tmp_path / "loans.json"))
     size_mb = files.batches[0].stat().st_size / 1024 / 1024
-    for name in ("AUC_TOLERANCE", "PRIOR_TOLERANCE", "DRIFTED_SHARE_THRESHOLD"):  # no alarm: one champion throughout
+    # no alarm: one champion throughout
+    for name in ("AUC_TOLERANCE", "PRIOR_TOLERANCE", "DRIFTED_SHARE_THRESHOLD", "MULTIVARIATE_THRESHOLD"):
         monkeypatch.setenv(f"PIPELINE_{name}", "0.99")
 
     def monitor(run_id: str, chunk_mb: float) -> tuple[str, list[dict]]:
@@ -64,6 +65,10 @@ def test_a_batch_larger_than_a_chunk_is_read_in_chunks_and_agrees_with_the_whole
         assert b["estimated_accuracy"] == pytest.approx(a["estimated_accuracy"], abs=1e-9)
         assert b["mean_prediction"] == pytest.approx(a["mean_prediction"], abs=1e-12)
         assert b["share_missing"] == pytest.approx(a["share_missing"], abs=1e-12)
+        # multivariate drift: measured on a sample of the whole batch, and on the uniform sample kept over the chunks
+        assert a["multivariate_auc"] is not None and b["multivariate_auc"] is not None
+        assert b["multivariate_auc"] == pytest.approx(a["multivariate_auc"], abs=0.06)  # two samples of 2,000 rows
+        assert b["multivariate_drift"] == a["multivariate_drift"]
     stored = {
         key: (drifted, share)
         for key, drifted, share in rows(
@@ -123,7 +128,7 @@ def test_drift_over_a_period_is_the_merge_of_the_stored_profiles(settings, serve
     files = write_loans(tmp_path / "loans", batches=2, rows=4000, shift_at=2)
     infer(files, tmp_path / "loans.json", "1")
     invoke("train", "--data", str(files.reference), "--schema", str(tmp_path / "loans.json"))
-    for name in ("AUC_TOLERANCE", "PRIOR_TOLERANCE", "DRIFTED_SHARE_THRESHOLD"):
+    for name in ("AUC_TOLERANCE", "PRIOR_TOLERANCE", "DRIFTED_SHARE_THRESHOLD", "MULTIVARIATE_THRESHOLD"):
         monkeypatch.setenv(f"PIPELINE_{name}", "0.99")
     monkeypatch.setenv("PIPELINE_CHUNK_MB", "0.05")
     monkeypatch.setenv("PIPELINE_CHUNK_ROWS", "1500")

@@ -289,11 +289,32 @@ NEW_BATCH_COLUMNS = [
     ("estimated_roc_auc_low", "double precision", "YES", None),
     ("estimated_roc_auc_high", "double precision", "YES", None),
     ("estimate_trusted", "boolean", "YES", None),
+    ("multivariate_auc", "double precision", "YES", None),
+    ("multivariate_p", "double precision", "YES", None),
+    ("multivariate_edge", "double precision", "YES", None),
+    ("multivariate_drift", "boolean", "NO", "false"),
 ]
 
 
 def test_a_new_database_has_the_verdict_and_calibration_columns(store: MetricsStore, pg_dsn: str) -> None:
     assert _batch_metrics_columns(pg_dsn)[-len(NEW_BATCH_COLUMNS) :] == NEW_BATCH_COLUMNS
+
+
+def test_a_batch_keeps_its_multivariate_drift_score_and_verdict(store: MetricsStore) -> None:
+    row = BatchRow(
+        **{
+            **_batch("run", 0).__dict__,
+            "drift_detected": True,
+            "multivariate_auc": 0.91,
+            "multivariate_p": 1e-30,
+            "multivariate_edge": 0.53,
+            "multivariate_drift": True,
+        }
+    )
+    assert store.record_batch(row)
+    (kept,) = store.last_batches(MODEL, 1)
+    assert (kept["multivariate_auc"], kept["multivariate_edge"], kept["multivariate_drift"]) == (0.91, 0.53, True)
+    assert store.recorded_batches("run")[0]["multivariate_p"] == 1e-30
 
 
 def test_a_batch_keeps_its_prior_shift_verdict_and_calibration(store: MetricsStore) -> None:

@@ -310,3 +310,45 @@ def test_a_challenger_held_for_a_person_holds_every_retrain_for_the_cooldown_and
     assert again.alarm and not again.retrain and again.cooldown_from == 4  # a label alarm is held too
     later = judge(4 + RULES.cooldown_batches + 1, labelled(340, 0.6), held, RULES, 0.8)
     assert later.retrain
+
+
+@pytest.mark.parametrize(
+    ("auc", "p", "fires"),
+    [
+        (0.90, 1e-12, True),  # far beyond its threshold and its noise
+        (0.60, 0.02, False),  # beyond the threshold, within chance at the 1% rate
+        (0.53, 1e-4, False),  # beyond chance, below the threshold: a real but small change
+        (None, None, False),  # not measured (turned off, or a batch too small)
+        (float("nan"), float("nan"), False),
+    ],
+)
+def test_multivariate_drift_needs_its_threshold_and_to_be_beyond_chance(auc, p, fires):
+    observation = Observation(
+        rows=1000,
+        prediction_drift=0.02,
+        share_drifted_columns=0.0,
+        drifted_columns=0,
+        mean_prediction=0.34,
+        multivariate_auc=auc,
+        multivariate_p=p,
+    )
+    verdict = judge(1, observation, PolicyState(), RULES, holdout_auc=0.8)
+    assert verdict.multivariate_drift is fires
+    assert verdict.drift_detected is fires and verdict.alarm is fires and verdict.retrain is fires
+    assert any("multivariate drift" in reason for reason in verdict.reasons) is fires
+
+
+def test_multivariate_drift_alone_is_input_drift_a_rejected_challenger_rebaselines_on():
+    observation = Observation(
+        rows=1000,
+        prediction_drift=0.02,
+        share_drifted_columns=0.0,
+        drifted_columns=0,
+        mean_prediction=0.34,
+        multivariate_auc=0.9,
+        multivariate_p=1e-9,
+    )
+    verdict = judge(4, observation, PolicyState(), RULES, holdout_auc=0.8)
+    assert verdict.drift_only and not verdict.label_alarm
+    state = advance(PolicyState(), 4, verdict, Action.retrained_rejected)
+    assert rebaseline(state, 5, Action.none)
