@@ -16,7 +16,7 @@ import numpy as np
 
 from pipeline.domain.retrain_mode import ADOPTED_DEFAULT, MODE_TAG, RetrainMode
 from pipeline.domain.schema import FeatureSchema
-from pipeline.io.data import Batch, labels_of
+from pipeline.io.data import Batch, labels_of, only_labelled
 from pipeline.io.tables import DataError
 from pipeline.model.registry import Registry, RegistryError, VersionInfo
 from pipeline.model.scoring import ModelMismatch
@@ -89,6 +89,7 @@ def adopt(
     info = find_version(registry, version)
     if not holdout.has_labels:
         raise DataError(f"{holdout.source}: the holdout needs the target column {schema.target!r}")
+    holdout = only_labelled(holdout, schema)  # its rows with an empty target are left out
     y = labels_of(holdout.frame, schema)
     if len(y) < MIN_HOLDOUT_ROWS or not 0 < y.sum() < len(y):
         raise DataError(

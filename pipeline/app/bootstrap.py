@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from pipeline.domain.records import Event
 from pipeline.domain.schema import FeatureSchema
-from pipeline.io.data import load_batch
+from pipeline.io.data import load_batch, only_labelled
 from pipeline.io.store import MetricsStore
 from pipeline.io.tables import DataError, ObjectStore
 from pipeline.model.registry import Registry, VersionInfo
@@ -39,6 +39,9 @@ def train_on(
     batch = load_batch(data, schema, s3_client)
     if not batch.has_labels:
         raise DataError(f"{data}: training data needs the target column {schema.target!r}")
+    if batch.partly_labelled:
+        say(f"{data}: {batch.unlabelled_rows} of {batch.rows} rows have an empty {schema.target!r}: not trained on")
+        batch = only_labelled(batch, schema)
     champion_model = load_version(registry, champion, schema, settings).scorer if champion is not None else None
     say(f"training on {batch.rows} rows from {data} (target {schema.target!r}, {len(schema.features)} features)")
     outcome = retrain(

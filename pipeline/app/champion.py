@@ -13,7 +13,7 @@ import pandas as pd
 from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import one_line
 from pipeline.engine.observe import BatchObservation
-from pipeline.io.data import Batch, labels_of
+from pipeline.io.data import Batch, known_labels, labelled_mask, labels_of
 from pipeline.model import tracking
 from pipeline.model.registry import Registry, VersionInfo, require_champion
 from pipeline.model.serving import (
@@ -186,7 +186,10 @@ class ChampionCache:
         if seen.proba is None or not batch.has_labels:
             return
         self.trust_history.append((seen.roc_auc, seen.estimated_roc_auc_low, seen.estimated_roc_auc_high))
-        self._recent_labelled.append((seen.proba, labels_of(batch.frame, self.schema)))
+        known = known_labels(batch, self.schema)
+        if known is None:
+            return
+        self._recent_labelled.append((seen.proba[known[0]], known[1]))
         total = 0
         for position in range(len(self._recent_labelled) - 1, -1, -1):
             total += len(self._recent_labelled[position][1])
@@ -226,6 +229,8 @@ class ChampionCache:
             self._estimator = Estimator.fit(*calibration)
             return self._estimator
         reference = self.reference
+        if reference is not None and self.schema.target in reference.columns:
+            reference = reference[labelled_mask(reference, self.schema)]  # its rows with a label
         if reference is not None and self.schema.target in reference.columns and len(reference):
             self._estimator = Estimator.fit(self.scorer.proba(reference), labels_of(reference, self.schema))
             self.say_once(

@@ -20,7 +20,7 @@ from pipeline.domain import policy
 from pipeline.domain.policy_types import Action, PolicyState, Verdict
 from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import one_line
-from pipeline.io.data import Batch
+from pipeline.io.data import Batch, labelled_frame
 from pipeline.io.store import MetricsStore
 from pipeline.io.tables import DataError
 
@@ -102,7 +102,7 @@ def revisit(
     if batch is None:
         return
     if labelled and batch.has_labels:
-        window.append((index, source.name, batch.frame))
+        window.append((index, source.name, labelled_frame(batch, reader.schema)))
         window.sort(key=lambda entry: entry[0])
     if rebased:
         # the champion itself was loaded (as of now) when the run started

@@ -40,7 +40,7 @@ from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import one_line
 from pipeline.engine.local import Engine, local_engine
 from pipeline.engine.observe import BatchObservation, observe
-from pipeline.io.data import Batch, empty_columns
+from pipeline.io.data import Batch, empty_columns, labelled_frame
 from pipeline.io.inbox import uri_of
 from pipeline.io.predictions import PredictionLog
 from pipeline.io.store import MetricsStore
@@ -174,7 +174,7 @@ class Monitor:
         self.cache.set_reference(reference.frame, fitted=fitted)
         self.baseline = reference
         if reference.has_labels:
-            self.window.append((0, reference.source, reference.frame))
+            self.window.append((0, reference.source, labelled_frame(reference, self.schema)))
         return recorded
 
     def _replay(self, run_key: str, recorded: dict[int, dict[str, Any]]) -> None:
@@ -283,13 +283,13 @@ class Monitor:
             )
         except Exception as err:  # noqa: BLE001 - any failure of one batch's reading is judged by _refuse
             return self._refuse(index, source, run_key, err, result)
-        say_columns(self.say, index, batch, allowed_empty, self.reported_extra)
+        say_columns(self.say, index, batch, self.schema, allowed_empty, self.reported_extra)
         try:
             seen = self._observe(index, batch, run_key, seen)
         except Exception as err:  # noqa: BLE001 - scoring the batch failed: judged by _refuse
             return self._refuse(index, source, run_key, err, result)
         if batch.has_labels:
-            self.window.append((index, source.name, batch.frame))
+            self.window.append((index, source.name, labelled_frame(batch, self.schema)))
         try:
             return self._decide(index, batch, run_key, seen)
         except ModelMismatch as err:  # the champion could not score the rows a retrain compares on
@@ -354,7 +354,7 @@ class Monitor:
             )
         elif verdict.alarm:
             self.say(f"[batch {index}] alarm ({verdict.why}); cooldown from batch {verdict.cooldown_from}, no retrain")
-        labelled = batch.rows if batch.has_labels else 0
+        labelled = batch.labelled_rows
         before = self.state
         self.state = policy.advance(
             self.state, index, verdict, acted.action, failed=acted.failed, labelled_rows=labelled

@@ -56,7 +56,7 @@ def batch_row(
         estimated_roc_auc=seen.estimated_roc_auc,
         estimated_accuracy=seen.estimated_accuracy,
         estimated_drop=verdict.estimated_drop,
-        labelled_rows=batch.rows if batch.has_labels else None,
+        labelled_rows=batch.labelled_rows if batch.has_labels else None,
         estimation_error=seen.estimation_error,
         prediction_drift_p=finite(drift.prediction_p),
         drift_noise_edge=finite(band_edge),

@@ -13,11 +13,12 @@ import numpy as np
 from pipeline.app import multivariate_check
 from pipeline.app.champion import ChampionCache
 from pipeline.app.sources import BatchSource
+from pipeline.domain.schema import FeatureSchema
 from pipeline.engine.local import Chunked, ChunkWork, Engine, local_engine, numeric_categories, observation_of_profile
 from pipeline.engine.local_readers import object_size
 from pipeline.engine.observe import BatchObservation
 from pipeline.engine.spark_job import is_job_result, read_result
-from pipeline.io.data import Batch, labels_of
+from pipeline.io.data import Batch, known_labels, unlabelled_line
 from pipeline.io.predictions import PredictionLog, log_frame
 from pipeline.io.tables import DataError
 from pipeline.settings import Settings
@@ -125,16 +126,26 @@ class BatchReader:
         whole only with ``PIPELINE_PROFILE_WHOLE_BATCHES`` (it costs about as much as the drift scores)."""
         profile = seen.profile
         if profile is None and self.settings.profile_whole_batches and seen.proba is not None:
-            labels = labels_of(batch.frame, self.schema) if batch.has_labels else None
+            labels = known_labels(batch, self.schema)
             estimator = self.cache.estimator()
             calibrated = None if estimator is None else estimator.calibrated(seen.proba)
             profile = self.cache.binned().profile(batch.frame, seen.proba, labels, calibrated)
         return None if profile is None else (profile.binning, profile.to_bytes())
 
 
-def say_columns(say: Callable[[str], None], index: int, batch: Batch, allowed_empty: list[str], said: set[str]) -> None:
+def say_columns(
+    say: Callable[[str], None],
+    index: int,
+    batch: Batch,
+    schema: FeatureSchema,
+    allowed_empty: list[str],
+    said: set[str],
+) -> None:
     """A batch's extra columns (each said once per run: ``said`` holds those said before) and its entirely empty
-    ones that the reference also lacks."""
+    ones that the reference also lacks; its rows with an empty target, with their count."""
+    unlabelled = unlabelled_line(index, batch, schema)
+    if unlabelled is not None:
+        say(unlabelled)
     new_extra = [name for name in batch.extra_columns if name not in said]
     if new_extra:
         said.update(new_extra)

@@ -43,11 +43,37 @@ def _say_version(asked: bool) -> None:
 VERSION_MISMATCH_WARNINGS = (r"Trying to unpickle estimator", r".*older version of XGBoost")
 
 
+def _read_config(path: str | None) -> str | None:
+    """``--config FILE.toml``: its ``[pipeline]`` settings under the environment's; a bad file exits 2."""
+    if path is not None:
+        import os
+
+        from pipeline.cli.common import fail
+        from pipeline.io.config_file import apply_config
+        from pipeline.settings import SettingsError, load_settings
+
+        try:
+            applied = apply_config(path, os.environ)
+            load_settings()
+        except SettingsError as err:
+            named = str(err).split("=", 1)[0]
+            fail(str(err) if str(err).startswith(path) or named not in applied else f"{path}: {err}")
+    return path
+
+
 @app.callback()
 def _quiet_libraries(
     show_version: Annotated[
         bool, typer.Option("--version", is_eager=True, callback=_say_version, help="Print the version and exit.")
     ] = False,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            callback=_read_config,
+            help="A TOML file whose [pipeline] table sets settings by name; environment variables override it.",
+        ),
+    ] = None,
 ) -> None:
     """Keep the output ours: MLflow's URL prints, INFO logs and download bars are switched off."""
     import logging

@@ -71,8 +71,9 @@ def prior_gap(observation: Observation) -> tuple[float, float] | None:
     rate = observation.positive_rate
     if rate is None or not observation.judgeable:
         return None
-    stderr = math.sqrt(max(observation.prediction_variance, 0.0)) / observation.rows
-    return rate - observation.mean_prediction, stderr
+    mean, variance = observation.labelled_mean_prediction
+    stderr = math.sqrt(max(variance, 0.0)) / observation.label_rows
+    return rate - mean, stderr
 
 
 def one_sided_z(rate: float) -> float:
@@ -178,7 +179,7 @@ def judge(
             f"multivariate drift: domain classifier AUC {observation.multivariate_auc:.3f} >= "
             f"{rules.multivariate_threshold}, p = {observation.multivariate_p:.2g}"
         )
-    trusted = observation.judgeable and observation.rows >= rules.min_rows_for_auc
+    trusted = observation.judgeable and observation.label_rows >= rules.min_rows_for_auc
     performance_drop = _performance_drop(observation, rules, holdout_auc, holdout_counts, trusted, reasons)
     estimated_drop = _estimated_drop(observation, rules, holdout_auc, holdout_counts, trusted, reasons)
     prior_shift = _prior_shift(observation, rules, trusted, reasons)
@@ -186,7 +187,7 @@ def judge(
     refresh = refresh_due(observation, state, rules, trained_rows)
     if refresh and not alarm:
         reasons.append(
-            f"refresh: {state.labelled_since + (observation.rows if observation.labelled else 0)} labelled rows "
+            f"refresh: {state.labelled_since + observation.label_rows} labelled rows "
             f"since the last retrain, {rules.refresh_fraction:g} of the {trained_rows} the champion learned from"
         )
     holding = cooldown_from(index, state, rules, label_alarm=performance_drop or prior_shift)
@@ -216,7 +217,8 @@ def _performance_drop(
     if not trusted or observation.roc_auc is None or holdout_auc is None:
         return False
     positives = float(observation.positives or 0)
-    test = auc_test(observation.roc_auc, holdout_auc, positives, observation.rows - positives, rules, holdout_counts)
+    negatives = observation.label_rows - positives
+    test = auc_test(observation.roc_auc, holdout_auc, positives, negatives, rules, holdout_counts)
     if test.dropped:
         reasons.append(auc_drop_reason("ROC AUC", observation.roc_auc, holdout_auc, test, rules))
     return test.dropped
@@ -251,7 +253,7 @@ def _prior_shift(observation: Observation, rules: Rules, trusted: bool, reasons:
     shifted = abs(difference) >= rules.prior_tolerance and abs(difference) >= rules.prior_z * stderr
     if shifted:
         reasons.append(
-            f"positive rate {observation.positive_rate:.3f} vs predicted {observation.mean_prediction:.3f} "
+            f"positive rate {observation.positive_rate:.3f} vs predicted {observation.labelled_mean_prediction[0]:.3f} "
             f"(gap beyond {rules.prior_tolerance} and {rules.prior_z:g} s.e.)"
         )
     return shifted
@@ -265,7 +267,7 @@ def refresh_due(observation: Observation, state: PolicyState, rules: Rules, trai
     are unknown (an adopted model) and with ``refresh_fraction`` 0."""
     if rules.refresh_fraction <= 0 or not trained_rows or not observation.labelled:
         return False
-    return state.labelled_since + observation.rows >= rules.refresh_fraction * trained_rows
+    return state.labelled_since + observation.label_rows >= rules.refresh_fraction * trained_rows
 
 
 def cooldown_from(index: int, state: PolicyState, rules: Rules, *, label_alarm: bool = False) -> int | None:

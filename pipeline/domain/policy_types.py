@@ -75,19 +75,36 @@ class Observation:
     prediction_drift_p: float | None = None  # chance of this drift under no drift at this size (None: no band)
     multivariate_auc: float | None = None  # the domain classifier's held-out AUC (None: not measured)
     multivariate_p: float | None = None  # chance of that AUC under no change at the sample's size
+    # A partly labelled batch: its labelled rows, and their mean P(positive) and sum of p(1-p) (None: every row)
+    labelled_rows: int | None = None
+    labelled_prediction: tuple[float, float] | None = None
 
     @property
     def labelled(self) -> bool:
         return self.positives is not None
 
     @property
+    def label_rows(self) -> int:
+        """The rows whose label is known: what quality, the label-based rules and the refresh count."""
+        if self.positives is None:
+            return 0
+        return self.rows if self.labelled_rows is None else self.labelled_rows
+
+    @property
     def positive_rate(self) -> float | None:
-        return None if self.positives is None or self.rows == 0 else self.positives / self.rows
+        return None if self.positives is None or self.label_rows == 0 else self.positives / self.label_rows
+
+    @property
+    def labelled_mean_prediction(self) -> tuple[float, float]:
+        """The labelled rows' mean P(positive) and sum of p(1-p): the prior-shift rule's side of the comparison."""
+        if self.labelled_prediction is not None:
+            return self.labelled_prediction
+        return self.mean_prediction, self.prediction_variance
 
     @property
     def judgeable(self) -> bool:
         """Labelled, large enough, both classes: its AUC and positive rate are trusted."""
-        return self.positives is not None and self.rows > 0 and 0 < self.positives < self.rows
+        return self.positives is not None and self.label_rows > 0 and 0 < self.positives < self.label_rows
 
 
 @dataclass(frozen=True)

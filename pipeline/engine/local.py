@@ -35,7 +35,7 @@ from pipeline.domain.values import finite
 from pipeline.engine.local_readers import csv_header, local_copy, read_ahead, read_chunks
 from pipeline.engine.observe import BatchObservation, assemble
 from pipeline.engine.reservoir import Reservoir
-from pipeline.io.data import Batch, labels_of, validate_frame
+from pipeline.io.data import Batch, known_labels, validate_frame
 from pipeline.io.tables import NO_LIMITS, DataError, InputLimits, ObjectStore
 from pipeline.model.scoring import Scorer
 from pipeline.settings import Settings
@@ -90,9 +90,9 @@ class ChunkWork:
         """Validate, score and profile one chunk; errors are the same one-line ``DataError`` as a whole file's."""
         batch = validate_frame(conform(raw, self.schema, self.numeric_categories), self.schema, source)
         proba = self.scorer.proba(batch.frame)
-        labels = labels_of(batch.frame, self.schema) if batch.has_labels else None
+        known = known_labels(batch, self.schema)
         calibrated = None if self.estimator is None else self.estimator.calibrated(proba)
-        return batch, proba, self.binned.profile(batch.frame, proba, labels, calibrated)
+        return batch, proba, self.binned.profile(batch.frame, proba, known, calibrated)
 
 
 @dataclass
@@ -106,6 +106,7 @@ class Chunked:
     extra_columns: list[str] = field(default_factory=list)
     chunks: int = 0
     uniform: pd.DataFrame | None = None  # a uniform sample of the validated rows (``Reservoir``), when one was kept
+    unlabelled_rows: int = 0
 
     @property
     def rows(self) -> int:
@@ -132,6 +133,7 @@ class Chunked:
             has_labels=self.has_labels,
             extra_columns=self.extra_columns,
             total_rows=self.rows,
+            unlabelled_rows=self.unlabelled_rows,
         )
 
 
@@ -166,18 +168,19 @@ def observe_chunks(
 ) -> Chunked:
     """Run every chunk through ``work`` and merge; ``on_chunk`` gets each validated chunk and its P(positive)
     (the prediction log); ``uniform_rows``: the size of the uniform sample of the rows kept besides the newest
-    (0: none). Labels must be in every chunk or in none."""
+    (0: none). A chunk whose labels are all empty is unlabelled rows of a batch labelled elsewhere."""
     merged: BatchProfile | None = None
     newest = Newest(sample_rows)
     uniform = Reservoir(uniform_rows)
-    labelled: bool | None = None
-    extra: list[str] = []
+    labelled, unlabelled = False, 0
+    extra: list[str] | None = None
     count = 0
     for raw in chunks:
         batch, proba, profile = work.run(raw, source)
         del raw
-        if labelled is None:
-            labelled, extra = batch.has_labels, batch.extra_columns
+        labelled, unlabelled = labelled or batch.has_labels, unlabelled + batch.unlabelled_rows
+        if extra is None:
+            extra = batch.extra_columns
         merged = profile if merged is None else merged.merge(profile)  # one profile held, however many chunks
         newest.add(batch.frame)
         uniform.add(batch.frame)
@@ -186,7 +189,16 @@ def observe_chunks(
         count += 1
     if merged is None:
         raise DataError(f"{source}: no rows (header only or empty)")
-    return Chunked(source, merged, newest.frame(), bool(labelled), extra, count, uniform.frame())
+    return Chunked(
+        source,
+        merged,
+        newest.frame(),
+        labelled,
+        extra or [],
+        count,
+        uniform=uniform.frame(),
+        unlabelled_rows=unlabelled,
+    )
 
 
 def observation_of_profile(
@@ -202,9 +214,12 @@ def observation_of_profile(
     profile = chunked.profile
     roc_auc = accuracy = None
     positives: int | None = None
+    labelled: tuple[int, float, float] | None = None
     if chunked.has_labels:
         quality = binned.quality(profile)
         roc_auc, accuracy, positives = finite(quality.roc_auc), quality.accuracy, quality.positives
+        if chunked.unlabelled_rows:
+            labelled = (quality.labelled, *profile.labels.prediction_summary())
     estimate = profile.expected.estimated(estimator) if int(profile.expected.rows.sum()) else None
     return assemble(
         binned.measure(profile).judged(band, false_rate),
@@ -216,6 +231,7 @@ def observation_of_profile(
         accuracy=accuracy,
         estimate=estimate,
         profile=profile,
+        labelled=labelled,
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from pipeline.domain import policy
 from pipeline.domain.policy_types import Observation
 from pipeline.domain.values import finite
-from pipeline.io.data import Batch, labels_of
+from pipeline.io.data import Batch, known_labels
 from pipeline.model.scoring import Scorer
 from pipeline.stats.auc_interval import Estimate
 from pipeline.stats.drift import DriftResult, ReferenceProfile
@@ -66,7 +66,7 @@ class BatchObservation:
         o = self.observation
         if self.roc_auc is None or o.positives is None:
             return None
-        return finite(policy.auc_stderr(self.roc_auc, o.positives, o.rows - o.positives))
+        return finite(policy.auc_stderr(self.roc_auc, o.positives, o.label_rows - o.positives))
 
     @property
     def estimation_error(self) -> float | None:
@@ -97,20 +97,31 @@ def observe(
     drift = profile.measure(batch.frame, proba)
     if false_rate is not None:
         drift = drift.judged(profile.noise.band(len(proba)), false_rate)
-    y = labels_of(batch.frame, scorer.schema) if batch.has_labels else None
-    return observation_of(drift, proba, y, estimator)
+    known = known_labels(batch, scorer.schema)
+    if known is None or not batch.unlabelled_rows:
+        return observation_of(drift, proba, None if known is None else known[1], estimator)
+    return observation_of(drift, proba, known[1], estimator, labelled=known[0])
 
 
 def observation_of(
-    drift: DriftResult, proba: np.ndarray, y: np.ndarray | None, estimator: Estimator | None = None
+    drift: DriftResult,
+    proba: np.ndarray,
+    y: np.ndarray | None,
+    estimator: Estimator | None = None,
+    labelled: np.ndarray | None = None,
 ) -> BatchObservation:
     """What the policy judges, from a batch's drift (judged against its noise band or not), its P(positive), its
-    0/1 labels (None: unlabelled) and the champion's estimator (None: no estimate)."""
+    0/1 labels (None: unlabelled) and the champion's estimator (None: no estimate). ``labelled``: which rows the
+    labels belong to, when some rows have none (quality is then on those rows)."""
     estimate = estimator.estimate(proba) if estimator is not None and len(proba) else None
     roc_auc = accuracy = None
+    scored = proba if labelled is None else proba[labelled]
     if y is not None:
-        q = quality(y, proba)
+        q = quality(y, scored)
         roc_auc, accuracy = finite(q["roc_auc"]), q["accuracy"]
+    part = None
+    if labelled is not None and len(scored):
+        part = (len(scored), float(np.mean(scored)), float(np.sum(scored * (1 - scored))))
     return assemble(
         drift,
         rows=len(proba),
@@ -121,6 +132,7 @@ def observation_of(
         accuracy=accuracy,
         estimate=estimate,
         proba=proba,
+        labelled=part,
     )
 
 
@@ -136,8 +148,10 @@ def assemble(
     estimate: Estimate | None,
     proba: np.ndarray | None = None,
     profile: BatchProfile | None = None,
+    labelled: tuple[int, float, float] | None = None,
 ) -> BatchObservation:
-    """The one place an observation is put together, from a batch read whole or a merged profile."""
+    """The one place an observation is put together, from a batch read whole or a merged profile. ``labelled``:
+    a partly labelled batch's labelled rows, their mean P(positive) and sum of p(1-p)."""
     observation = Observation(
         rows=rows,
         prediction_drift=drift.prediction_drift,
@@ -149,5 +163,7 @@ def assemble(
         positives=positives,
         roc_auc=roc_auc,
         estimated_roc_auc=None if estimate is None else finite(estimate.roc_auc),
+        labelled_rows=None if labelled is None else labelled[0],
+        labelled_prediction=None if labelled is None else labelled[1:],
     )
     return BatchObservation(observation, drift, roc_auc, accuracy, estimate, proba, profile)

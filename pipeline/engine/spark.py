@@ -158,11 +158,14 @@ def chunked_with_spark(
         newest_proba.add(pd.DataFrame({"proba": proba}))
     first = filled[0]
     proba_frame = newest_proba.frame()
+    profile = merge_all(BatchProfile.from_bytes(row["profile"]) for row in filled)
+    labelled = any(bool(row["labelled"]) for row in filled)
     return SparkChunked(
         source=source,
-        profile=merge_all(BatchProfile.from_bytes(row["profile"]) for row in filled),
+        profile=profile,
         sample=newest.frame(),
-        has_labels=bool(first["labelled"]),
+        has_labels=labelled,
+        unlabelled_rows=profile.rows - profile.labels.labelled if labelled else 0,
         extra_columns=list(json.loads(first["extra"])),
         chunks=sum(int(row["chunks"]) for row in summaries),
         sample_proba=proba_frame["proba"].to_numpy() if len(proba_frame) else np.empty(0),

@@ -139,6 +139,7 @@ def write_result(chunked: Chunked, out: str, s3: ObjectStore | None) -> str:
         "source": chunked.source,
         "rows": chunked.rows,
         "has_labels": chunked.has_labels,
+        "unlabelled_rows": chunked.unlabelled_rows,
         "extra_columns": chunked.extra_columns,
         "chunks": chunked.chunks,
         "binning": chunked.profile.binning,
@@ -173,6 +174,7 @@ def read_result(uri: str, s3: ObjectStore | None, binning: str) -> Chunked:
         has_labels=bool(result["has_labels"]),
         extra_columns=list(result.get("extra_columns", [])),
         chunks=int(result.get("chunks", 0)),
+        unlabelled_rows=int(result.get("unlabelled_rows", 0)),
     )
 
 

@@ -47,8 +47,9 @@ def observe_partition(
     try:
         for raw in _chunks(batches, nulls):
             batch, proba, profile = work.run(raw, source)
+            labelled = labelled or batch.has_labels  # a chunk whose labels are all empty: unlabelled rows
             if not profiles:
-                labelled, extra = batch.has_labels, json.dumps(batch.extra_columns)
+                extra = json.dumps(batch.extra_columns)
             profiles.append(profile)
             if index in tail:
                 newest.add(batch.frame)

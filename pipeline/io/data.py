@@ -26,6 +26,11 @@ class Batch:
 
     A batch read in chunks (``pipeline.engine.local``) keeps only a sample of its rows in ``frame`` (the newest);
     ``total_rows`` is then the whole batch's count.
+
+    Real data comes partly labelled: a row whose target is empty is an unlabelled row (its label key is missing).
+    It is scored and drift-measured like every row, and left out of quality, the label-based rules and training.
+    ``has_labels``: at least one row has a label; ``unlabelled_rows``: the rows whose target is empty (all of them
+    when the target column is there but empty throughout: an unlabelled batch).
     """
 
     source: str
@@ -33,10 +38,20 @@ class Batch:
     has_labels: bool
     extra_columns: list[str] = field(default_factory=list)
     total_rows: int | None = None
+    unlabelled_rows: int = 0
 
     @property
     def rows(self) -> int:
         return len(self.frame) if self.total_rows is None else self.total_rows
+
+    @property
+    def labelled_rows(self) -> int:
+        """The rows whose label is known (of the whole batch, also when read in chunks)."""
+        return self.rows - self.unlabelled_rows if self.has_labels else 0
+
+    @property
+    def partly_labelled(self) -> bool:
+        return self.has_labels and self.unlabelled_rows > 0
 
 
 def _coerce_numeric(source: str, name: str, column: pd.Series) -> pd.Series:
@@ -86,11 +101,10 @@ def _coerce_categorical(source: str, name: str, column: pd.Series) -> pd.Series:
 
 
 def _check_target(source: str, column: pd.Series, schema: FeatureSchema) -> pd.Series:
-    """The target as label keys (see ``pipeline.domain.schema.label_key``); refuses missing and unknown values."""
+    """The target as label keys (see ``pipeline.domain.schema.label_key``), missing where it is empty (an
+    unlabelled row); refuses unknown values."""
     keys = _map_distinct(source, schema.target, column, label_key)
-    if keys.isna().any():
-        raise DataError(f"{source}: target {schema.target!r} has {int(keys.isna().sum())} empty values")
-    unknown = keys[~keys.isin([schema.positive_key, schema.negative_key])]
+    unknown = keys[keys.notna() & ~keys.isin([schema.positive_key, schema.negative_key])]
     if len(unknown):
         raw = column.iloc[unknown.index[0]]
         raise DataError(
@@ -119,15 +133,19 @@ def validate_frame(frame: pd.DataFrame, schema: FeatureSchema, source: str) -> B
         checked[name] = _coerce_numeric(source, name, frame[name])
     for name in schema.categorical:
         checked[name] = _coerce_categorical(source, name, frame[name])
-    has_labels = schema.target in frame.columns
+    has_labels, unlabelled = schema.target in frame.columns, 0
     if has_labels:
-        checked[schema.target] = _check_target(source, frame[schema.target], schema)
+        keys = _check_target(source, frame[schema.target], schema)
+        unlabelled = int(keys.isna().sum())
+        has_labels = unlabelled < len(keys)
+        if has_labels:  # a target empty throughout: an unlabelled batch, as one without the column
+            checked[schema.target] = keys
     if schema.id is not None and schema.id in frame.columns:
         checked[schema.id] = _map_distinct(source, schema.id, frame[schema.id], id_key)
     clean = pd.DataFrame(checked, index=index)
     known = set(schema.features) | {schema.target, *([schema.id] if schema.id else [])}
     extra = [name for name in columns if name not in known]
-    return Batch(source=source, frame=clean, has_labels=has_labels, extra_columns=extra)
+    return Batch(source=source, frame=clean, has_labels=has_labels, extra_columns=extra, unlabelled_rows=unlabelled)
 
 
 def load_batch(
@@ -173,3 +191,49 @@ def model_input(frame: pd.DataFrame, schema: FeatureSchema, columns: Sequence[st
     """The feature columns a model is scored on: the schema's, or ``columns`` (schema columns the model names
     in its own order: a model fitted on a frame may insist on its column order)."""
     return frame[list(schema.features if columns is None else columns)]
+
+
+def labelled_mask(frame: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
+    """Which rows of a validated frame carry a label (all of them when none is empty)."""
+    if schema.target not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return frame[schema.target].notna().to_numpy()
+
+
+def labelled_frame(batch: Batch, schema: FeatureSchema) -> pd.DataFrame:
+    """The rows of the batch's frame with a label (quality, the retraining window); none for an unlabelled batch."""
+    if not batch.has_labels:
+        return batch.frame.iloc[:0]
+    if not batch.unlabelled_rows:
+        return batch.frame
+    return batch.frame[labelled_mask(batch.frame, schema)].reset_index(drop=True)
+
+
+def only_labelled(batch: Batch, schema: FeatureSchema) -> Batch:
+    """The batch's labelled rows as a batch of their own (training data, a holdout)."""
+    if not batch.partly_labelled:
+        return batch
+    return Batch(batch.source, labelled_frame(batch, schema), True, batch.extra_columns)
+
+
+def known_labels(batch: Batch, schema: FeatureSchema) -> tuple[np.ndarray, np.ndarray] | None:
+    """(which rows of the batch's frame are labelled, their 0/1 labels), or None for an unlabelled batch."""
+    if not batch.has_labels:
+        return None
+    mask = labelled_mask(batch.frame, schema)
+    return mask, labels_of(batch.frame[mask] if batch.unlabelled_rows else batch.frame, schema)
+
+
+def unlabelled_line(index: int, batch: Batch, schema: FeatureSchema) -> str | None:
+    """The one line a batch with empty labels is said with (None when every row is labelled or none is asked)."""
+    if not batch.unlabelled_rows:
+        return None
+    if not batch.has_labels:
+        return (
+            f"[batch {index}] target {schema.target!r} is empty in all {batch.rows} rows: "
+            "an unlabelled batch (scored and drift-measured)"
+        )
+    return (
+        f"[batch {index}] {batch.unlabelled_rows} of {batch.rows} rows have an empty {schema.target!r}: "
+        f"unlabelled rows, scored and drift-measured; quality and training use the {batch.labelled_rows} labelled"
+    )

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.domain.schema import FeatureSchema
-from pipeline.io.data import Batch, labels_of
+from pipeline.io.data import Batch, labelled_mask, labels_of
 from pipeline.io.tables import DataError, ObjectStore, s3_errors, split_s3, write_bytes
 
 FEATURE_PREFIX = "feature:"
@@ -58,11 +58,24 @@ def log_frame(
         "batch": np.full(n, index, dtype="int64"),
         "champion_version": np.full(n, version, dtype="int64"),
         "p_positive": np.asarray(proba, dtype="float64"),
-        "label": pd.array(labels_of(frame, schema), dtype="Int8") if batch.has_labels else pd.array([None] * n, "Int8"),
+        "label": _labels(batch, schema),
     }
     for name in schema.features:
         columns[FEATURE_PREFIX + name] = frame[name].to_numpy()
     return pd.DataFrame(columns)
+
+
+def _labels(batch: Batch, schema: FeatureSchema) -> pd.api.extensions.ExtensionArray:
+    """The rows' 0/1 labels, missing where a row has none (an unlabelled batch, an empty target)."""
+    n = len(batch.frame)
+    if not batch.has_labels:
+        return pd.array([None] * n, "Int8")
+    if not batch.unlabelled_rows:
+        return pd.array(labels_of(batch.frame, schema), dtype="Int8")
+    known = labelled_mask(batch.frame, schema)
+    labels = pd.array(labels_of(batch.frame, schema), dtype="Int8")
+    labels[~known] = pd.NA
+    return labels
 
 
 def features_of_log(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:

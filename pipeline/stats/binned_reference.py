@@ -273,11 +273,12 @@ class BinnedReference:
         self,
         frame: pd.DataFrame,
         predictions: np.ndarray,
-        labels: np.ndarray | None = None,
+        labels: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None,
         calibrated: np.ndarray | None = None,
     ) -> BatchProfile:
-        """The profile of one chunk: a validated frame, its P(positive), its 0/1 labels if labelled, and its
-        calibrated P(positive) (``Estimator.calibrated``) when the performance is to be estimated."""
+        """The profile of one chunk: a validated frame, its P(positive), its 0/1 labels if labelled (or
+        ``(which rows are labelled, their 0/1 labels)`` when some rows have none), and its calibrated
+        P(positive) (``Estimator.calibrated``) when the performance is to be estimated."""
         proba = np.asarray(predictions, dtype=np.float64)
         if proba.shape != (len(frame),):
             raise ValueError(f"{proba.size} predictions for {len(frame)} rows")
@@ -292,7 +293,7 @@ class BinnedReference:
             numerical=numerical,
             prediction=self._prediction.count(proba),
             categorical=tuple(CategoryCounts.of(frame[name]) for name in self.schema.categorical),
-            labels=LabelCounts.empty() if labels is None else LabelCounts.of(labels, proba),
+            labels=_label_counts(labels, proba),
             proba_sum=float(finite.sum()),
             proba_spread=float(np.sum(finite * (1 - finite))),
             expected=ExpectedCounts.empty() if calibrated is None else ExpectedCounts.of(proba, calibrated),
@@ -364,3 +365,13 @@ class BinnedReference:
         right, same_bin = ranked_pairs(pos, neg)
         roc_auc = (right + same_bin / 2) / pairs
         return LabelQuality(labelled, int(labels.confusion[2:].sum()), accuracy, roc_auc, same_bin / 2 / pairs)
+
+
+def _label_counts(labels: np.ndarray | tuple[np.ndarray, np.ndarray] | None, proba: np.ndarray) -> LabelCounts:
+    """The label counts of a chunk: of every row, of its labelled rows (a mask and their labels), or none."""
+    if labels is None:
+        return LabelCounts.empty()
+    if isinstance(labels, tuple):
+        labelled, y = labels
+        return LabelCounts.of(y, proba[labelled])
+    return LabelCounts.of(labels, proba)

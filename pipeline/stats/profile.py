@@ -134,6 +134,15 @@ class LabelCounts:
     def labelled(self) -> int:
         return int(self.confusion.sum())
 
+    def prediction_summary(self) -> tuple[float, float]:
+        """The labelled rows' mean P(positive) and sum of p(1-p), at the centres of their bins (within half a
+        bin, 1/(2 AUC_BINS), of the exact mean)."""
+        rows = (self.positives + self.negatives).astype(np.float64)
+        centres = (np.arange(AUC_BINS) + 0.5) / AUC_BINS
+        count = rows.sum()
+        mean = float(rows @ centres / count) if count else float("nan")
+        return mean, float(rows @ (centres * (1 - centres)))
+
     def merge(self, other: LabelCounts) -> LabelCounts:
         return LabelCounts(
             self.confusion + other.confusion, self.positives + other.positives, self.negatives + other.negatives

@@ -45,10 +45,12 @@ class Source:
 
 class Batch:
     def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame, self.has_labels = frame, True
+        self.frame, self.has_labels, self.unlabelled_rows = frame, True, 0
 
 
 class Reader:
+    schema = None  # every row of these batches is labelled: the schema is not looked at
+
     def in_chunks(self, _source) -> bool:
         return False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -352,3 +353,32 @@ def test_multivariate_drift_alone_is_input_drift_a_rejected_challenger_rebaselin
     assert verdict.drift_only and not verdict.label_alarm
     state = advance(PolicyState(), 4, verdict, Action.retrained_rejected)
     assert rebaseline(state, 5, Action.none)
+
+
+def partly(positives: int, auc: float, labelled_rows: int, mean: float = 0.34) -> Observation:
+    """A batch of 1000 rows of which ``labelled_rows`` have a label."""
+    return replace(
+        labelled(positives, auc), labelled_rows=labelled_rows, labelled_prediction=(mean, labelled_rows * 0.2)
+    )
+
+
+def test_a_partly_labelled_batch_is_judged_on_its_labelled_rows():
+    quarter_empty = partly(255, 0.74, labelled_rows=750)
+    assert quarter_empty.label_rows == 750
+    assert quarter_empty.positive_rate == pytest.approx(0.34)  # 255 of the 750 labelled, not of the 1000
+    assert judge(1, quarter_empty, PolicyState(), RULES, 0.8).performance_drop
+    too_few = partly(50, 0.6, labelled_rows=150)  # 1000 rows, but too few labelled ones to trust
+    assert not judge(1, too_few, PolicyState(), RULES, 0.8).performance_drop
+
+
+def test_the_prior_shift_compares_the_labelled_rows_with_their_own_predictions():
+    # 44% positive among the labelled rows; the whole batch is predicted at 34%, its labelled rows at 44%
+    assert not judge(1, partly(330, 0.8, labelled_rows=750, mean=0.44), PolicyState(), RULES, 0.8).prior_shift
+    assert judge(1, partly(330, 0.8, labelled_rows=750, mean=0.30), PolicyState(), RULES, 0.8).prior_shift
+
+
+def test_a_refresh_counts_only_the_labelled_rows():
+    state = PolicyState(labelled_since=1000)
+    observation = partly(100, 0.8, labelled_rows=300)
+    assert not judge(1, observation, state, RULES, 0.8, trained_rows=2700).refresh  # 1300 < 0.5 x 2700
+    assert judge(1, observation, state, RULES, 0.8, trained_rows=2600).refresh  # 1300 >= 0.5 x 2600

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.io.data import load_batch, validate_frame
+from pipeline.io.data import known_labels, labelled_frame, load_batch, only_labelled, unlabelled_line, validate_frame
 from pipeline.io.tables import DataError
 
 
@@ -104,3 +104,37 @@ def test_a_nested_parquet_value_in_a_categorical_column_is_one_line(tmp_path, go
         load_batch(str(path), schema)
     kind = "dict" if isinstance(nested, dict) else "ndarray"
     assert str(raised.value) == f"{path}: column {column!r} holds nested values ({kind}); expected one value per cell"
+
+
+def test_rows_with_an_empty_target_are_unlabelled_rows_of_a_labelled_batch(good_frame, schema):
+    frame = good_frame.copy()
+    frame.loc[[1, 4, 7], "disposition"] = None
+    frame.loc[9, "disposition"] = "  "  # blank text is empty too
+    batch = validate_frame(frame, schema, "b.csv")
+    assert batch.has_labels and batch.partly_labelled
+    assert (batch.rows, batch.unlabelled_rows, batch.labelled_rows) == (50, 4, 46)
+    assert len(batch.frame) == 50  # every row is kept: scored and drift-measured
+    kept = labelled_frame(batch, schema)
+    assert len(kept) == 46 and kept["disposition"].notna().all()
+    mask, y = known_labels(batch, schema)
+    assert mask.sum() == 46 and len(y) == 46
+    assert unlabelled_line(3, batch, schema) == (
+        "[batch 3] 4 of 50 rows have an empty 'disposition': unlabelled rows, scored and drift-measured; "
+        "quality and training use the 46 labelled"
+    )
+    trained = only_labelled(batch, schema)
+    assert (trained.rows, trained.unlabelled_rows) == (46, 0)
+
+
+def test_a_target_empty_throughout_is_an_unlabelled_batch(good_frame, schema):
+    batch = validate_frame(good_frame.assign(disposition=None), schema, "b.csv")
+    assert not batch.has_labels and batch.labelled_rows == 0
+    assert "disposition" not in batch.frame
+    assert known_labels(batch, schema) is None
+    assert "an unlabelled batch" in unlabelled_line(2, batch, schema)
+
+
+def test_a_fully_labelled_batch_says_nothing_about_labels(good_frame, schema):
+    batch = validate_frame(good_frame, schema, "b.csv")
+    assert batch.unlabelled_rows == 0 and unlabelled_line(1, batch, schema) is None
+    assert labelled_frame(batch, schema) is batch.frame

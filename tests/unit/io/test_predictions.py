@@ -75,3 +75,15 @@ def test_an_unreachable_bucket_is_one_line(tmp_path):
         with pytest.raises(PredictionLogError, match="prediction log not written") as err:
             log.write(frame, "m", "r", 1)
         assert "\n" not in str(err.value)
+
+
+def test_a_row_with_an_empty_target_is_logged_without_a_label(tmp_path):
+    frame = pd.DataFrame(
+        {"loan_id": [1, 2, 3], "amount": [1.0, 2.0, 3.0], "region": ["a", "b", "c"], "y": ["bad", None, "good"]}
+    )
+    partial = validate_frame(frame, SCHEMA, "b.csv")
+    log = PredictionLog(str(tmp_path / "predictions"))
+    uri = log.write(log_frame(partial, SCHEMA, np.array([0.9, 0.5, 0.1]), run_key="r", index=1, version=1), "l", "r", 1)
+    labels = log.read(uri)["label"]
+    assert labels.isna().tolist() == [False, True, False]
+    assert labels.dropna().tolist() == [1, 0]
