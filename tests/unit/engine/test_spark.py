@@ -31,6 +31,9 @@ from pipeline.stats.estimate import Estimator
 
 ROWS = 4000
 CHUNK_ROWS = 700  # the local engine's chunks: boundaries unlike any partition's
+# The partly labelled file's empty targets: its first 1,200 rows (whole partitions and chunks without a label)
+# and every fourth row after them
+PARTIAL_EMPTY = np.r_[np.arange(1200), np.arange(1200, ROWS, 4)]
 
 
 # ---------------------------------------------------------------- the pure part: which partitions hold the sample
@@ -104,6 +107,7 @@ def files(population, schema, tmp_path_factory) -> dict[str, Path]:
         "labelled": folder / "labelled.csv",
         "parquet": folder / "labelled.parquet",
         "bad": folder / "bad.csv",
+        "partial": folder / "partial.csv",
     }
     batch.drop(columns=[schema.target]).to_csv(paths["unlabelled"], index=False, na_rep="NA")
     batch.to_csv(paths["labelled"], index=False)
@@ -111,6 +115,9 @@ def files(population, schema, tmp_path_factory) -> dict[str, Path]:
     bad = batch.astype({"age": object})
     bad.loc[4321, "age"] = "forty"
     bad.to_csv(paths["bad"], index=False)
+    partial = batch.copy()
+    partial.loc[PARTIAL_EMPTY, schema.target] = None
+    partial.to_csv(paths["partial"], index=False)
     return paths
 
 
@@ -162,6 +169,7 @@ def _assert_same_observation(work: ChunkWork, local: Chunked, other: Chunked) ->
         ("unlabelled", 2000),  # more than the last two partitions hold: the sample's own job runs
         ("labelled", 350),
         ("parquet", 900),
+        ("partial", 350),
     ],
 )
 def test_spark_gives_the_local_engines_result(spark, work, files, name, sample_rows):
@@ -181,7 +189,9 @@ def test_spark_gives_the_local_engines_result(spark, work, files, name, sample_r
     # A labelled file: the same quality (accuracy and the label counts exactly).
     mine, theirs = work.binned.quality(other.profile), work.binned.quality(local.profile)
     assert (mine.labelled, mine.positives, mine.accuracy) == (theirs.labelled, theirs.positives, theirs.accuracy)
-    assert mine.labelled == (0 if name == "unlabelled" else ROWS)
+    labelled = {"unlabelled": 0, "partial": ROWS - len(PARTIAL_EMPTY)}.get(name, ROWS)
+    assert mine.labelled == labelled
+    assert other.as_batch().labelled_rows == local.as_batch().labelled_rows == labelled
     assert mine.roc_auc == pytest.approx(theirs.roc_auc, abs=1e-12, nan_ok=True)
 
 
