@@ -223,7 +223,7 @@ def test_host_writes_where_the_package_writes_and_not_the_spark_code():
     server = (HOST / "templates" / "mlflow-server.sh").read_text()
     destination = re.search(r'--artifacts-destination "s3://\$DRIFTLOOP_ARTIFACT_BUCKET/([^"]+)"', server).group(1)
     assert host["mlflow_artifacts_prefix"] == f"{destination}/"
-    settings = (INFRA.parent / "pipeline" / "settings.py").read_text()
+    settings = (INFRA.parent / "pipeline" / "settings" / "__init__.py").read_text()
     assert 'f"s3://{self.artifact_bucket}/predictions"' in settings
     assert host["prediction_log_prefix"] == "predictions/"
     assert host["host_read_prefixes"] == "${distinct(concat([local.inbox_key_prefix], var.read_prefixes))}"

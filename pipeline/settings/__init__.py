@@ -1,5 +1,5 @@
 """The settings: one typed object built from the environment (prefix ``PIPELINE_``) and an optional ``.env``, and
-its groups, each a typed model of the fields one part of the package reads.
+its groups (``pipeline.settings.groups``), each a typed model of the fields one part of the package reads.
 
 The environment names stay flat (``PIPELINE_DRIFT_THRESHOLD``, not ``PIPELINE_POLICY__...``): a group is a view
 on the same values (``settings.policy``, ``settings.training``...), with no defaults of its own, so every default
@@ -12,119 +12,39 @@ from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from pipeline.settings.groups import (
+    GROUPS,
+    EngineSettings,
+    NotifySettings,
+    PolicySettings,
+    ServingSettings,
+    SimulationSettings,
+    StackSettings,
+    TrainingSettings,
+    _Group,
+)
+
+__all__ = [
+    "DEFAULT_BUCKET",
+    "GROUPS",
+    "EngineSettings",
+    "NotifySettings",
+    "PolicySettings",
+    "ServingSettings",
+    "Settings",
+    "SettingsError",
+    "SimulationSettings",
+    "StackSettings",
+    "TrainingSettings",
+    "load_settings",
+    "unknown_variables",
+]
+
 DEFAULT_BUCKET = "driftloop-artifacts"
-_G = TypeVar("_G", bound="_Group")
-
-
-class _Group(BaseModel):
-    """A group of settings: frozen, built from ``Settings`` (its fields have no defaults of their own)."""
-
-    model_config = ConfigDict(frozen=True)
-
-
-class StackSettings(_Group):
-    """Where the servers are: MLflow, S3, the metrics database, and the local stack's own ports and state."""
-
-    tracking_uri: str
-    experiment_name: str
-    s3_endpoint_url: str | None
-    aws_region: str
-    artifact_bucket: str
-    metrics_db_url: str
-    metrics_db_password: SecretStr | None
-    prediction_log_uri: str | None
-    state_dir: Path
-    pg_port: int
-    s3_port: int
-    mlflow_port: int
-
-
-class ServingSettings(_Group):
-    """Which model is served, with which schema, and which model files may be loaded."""
-
-    model_name: str
-    schema_path: str | None
-    trusted_types: list[str]
-    allow_pickled_models: bool
-
-
-class PolicySettings(_Group):
-    """The decision rules' thresholds (``pipeline.domain.policy_types.Rules``) and the retraining mode."""
-
-    drift_threshold: float
-    false_alarm_rate: float
-    column_drift_threshold: float
-    drifted_share_threshold: float
-    auc_tolerance: float
-    min_rows_for_auc: int
-    prior_tolerance: float
-    prior_z: float
-    cooldown_batches: int
-    label_retries: int
-    retrain: Literal["off", "challenger", "auto"]
-    refresh_fraction: float
-    min_change_rows: int
-    window_rows: int
-    multivariate_drift: bool
-    multivariate_threshold: float
-    multivariate_sample_rows: int
-
-
-class TrainingSettings(_Group):
-    """A retrain's split, tuning, promotion test and the reference sample it stores."""
-
-    reference_rows: int
-    holdout_fraction: float
-    validation_fraction: float
-    tuning_trials: int
-    promotion_min_gain: float
-    promotion_z: float
-    seed: int
-
-
-class EngineSettings(_Group):
-    """How a batch is read: in chunks in this process, or by Spark; and the caps on what one batch file may hold."""
-
-    chunk_mb: float
-    chunk_rows: int
-    spark_master: str
-    profile_whole_batches: bool
-    max_header_bytes: int
-    max_columns: int
-    max_rows: int
-
-
-class SimulationSettings(_Group):
-    """The demo's simulated stream."""
-
-    sim_batches: int
-    sim_batch_rows: int
-    seed: int
-
-
-class NotifySettings(_Group):
-    """Where notifications go (a webhook, an SNS topic, either or both) and the links they carry."""
-
-    notify_url: SecretStr | None
-    notify_sns_topic: str | None
-    notify_grafana_url: str | None
-    tracking_uri: str
-    s3_endpoint_url: str | None
-    aws_region: str
-
-
-GROUPS: dict[str, type[_Group]] = {
-    "stack": StackSettings,
-    "serving": ServingSettings,
-    "policy": PolicySettings,
-    "training": TrainingSettings,
-    "engine": EngineSettings,
-    "simulation": SimulationSettings,
-    "notify": NotifySettings,
-}
+_G = TypeVar("_G", bound=_Group)
 
 
 class Settings(BaseSettings):
