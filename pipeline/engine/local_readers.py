@@ -109,7 +109,8 @@ def _arrow_message(source: str, message: str, names: list[str]) -> str:
     """pyarrow's conversion error as the whole-file reader says it: the column by name and the value."""
     import re
 
-    found = re.search(r"column #(\d+): CSV conversion error to \w+: invalid value '(.*)'", message)
+    # pyarrow names the row too when it reads on one thread (OMP_NUM_THREADS=1): "column #0: Row #4002: CSV ..."
+    found = re.search(r"column #(\d+): (?:Row #\d+: )?CSV conversion error to \w+: invalid value '(.*)'", message)
     if found and int(found.group(1)) < len(names):
         return f"{source}: column {names[int(found.group(1))]!r} holds non-numeric value {found.group(2)!r}"
     return f"{source}: not a readable file ({' '.join(message.split())[:160]})"

@@ -101,3 +101,16 @@ def test_a_chunked_parquet_file_over_the_row_cap_is_refused_before_a_row_group_i
     monkeypatch.setattr(pq.ParquetFile, "iter_batches", no_data)
     with pytest.raises(DataError, match=r"b\.parquet: 3,000 rows, over the limit of 2,999 \(PIPELINE_MAX_ROWS\)"):
         list(read_chunks(path, "b.parquet", 100, SCHEMA, InputLimits(rows=2999)))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "In CSV column #1: CSV conversion error to double: invalid value 'forty'",  # read on several threads
+        "In CSV column #1: Row #4002: CSV conversion error to double: invalid value 'forty'",  # on one thread
+    ],
+)
+def test_pyarrow_s_conversion_error_names_the_column_however_many_threads_read(message):
+    from pipeline.engine.local_readers import _arrow_message
+
+    assert _arrow_message("b.csv", message, ["id", "age"]) == "b.csv: column 'age' holds non-numeric value 'forty'"
