@@ -117,20 +117,10 @@ def monitor_run(
     reference, inbox = request.reference, request.inbox
     s3 = parts.s3_for(*([reference] if reference else []), *request.paths, *([inbox] if inbox else []))
     with contextlib.ExitStack() as held:
-        batches: _Batches | None = None
-        if inbox:
-            found = _inbox_batches(request, inbox, settings.model_name, store, schema, s3, held, limits)
-            if isinstance(found, MonitorRun):
-                return found
-            batches = found
-        ref, ref_name, fitted = _reference(request, registry, champion, schema, s3)
-        if batches is None:
-            batches = _given_batches(request, settings.model_name, ref, ref_name, schema, s3, limits)
-            if request.paths and not held.enter_context(store.run_lock(batches.run_key)):
-                raise MonitorRefused(
-                    f"another monitor is going on with run {batches.run_key} of {settings.model_name}; "
-                    "run this one again later"
-                )
+        chosen = _choose_batches(request, settings.model_name, parts, champion, schema, s3, held, limits)
+        if isinstance(chosen, MonitorRun):  # an inbox with nothing new, or held by another monitor
+            return chosen
+        batches, ref, fitted = chosen
         # The prediction log (and its S3 client) only for a schema with an id column: the only one it is written for.
         monitor = Monitor(
             settings,
@@ -154,6 +144,34 @@ def monitor_run(
             reference_fitted=fitted,
         )
     return MonitorRun(batches.run_key, result)
+
+
+def _choose_batches(
+    request: MonitorRequest,
+    model: str,
+    parts: Collaborators,
+    champion: VersionInfo,
+    schema: FeatureSchema,
+    s3: ObjectStore | None,
+    held: contextlib.ExitStack,
+    limits: InputLimits,
+) -> tuple[_Batches, Batch, bool] | MonitorRun:
+    """The run's batches (an inbox's new files under its lock, or the files given under the run's lock), its
+    reference and whether the champion may have been fitted on it; a ``MonitorRun`` when there is nothing to do."""
+    batches: _Batches | None = None
+    if request.inbox:
+        found = _inbox_batches(request, request.inbox, model, parts.store, schema, s3, held, limits)
+        if isinstance(found, MonitorRun):
+            return found
+        batches = found
+    ref, ref_name, fitted = _reference(request, parts.registry, champion, schema, s3)
+    if batches is None:
+        batches = _given_batches(request, model, ref, ref_name, schema, s3, limits)
+        if request.paths and not held.enter_context(parts.store.run_lock(batches.run_key)):
+            raise MonitorRefused(
+                f"another monitor is going on with run {batches.run_key} of {model}; run this one again later"
+            )
+    return batches, ref, fitted
 
 
 def _model_policy(settings: Settings, registry: Registry, say: Say) -> ModelPolicy:

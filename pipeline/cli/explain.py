@@ -24,6 +24,7 @@ from pipeline.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from pipeline.app.explain import Explained
     from pipeline.stats.attribution import FeatureShare
 
 
@@ -79,6 +80,11 @@ def explain(
             )
         except LookupError as err:
             fail(str(err))
+    _show(explained, json_out)
+
+
+def _show(explained: Explained, json_out: Path | None) -> None:
+    """The explained batch in one line, its table, and its JSON when asked."""
     result = explained.found
     say(
         f"run {explained.run_key}, batch {explained.batch_index} ({explained.source}), v{explained.version}: "

@@ -158,12 +158,17 @@ def monitor(
         if run.result is None:
             say(run.nothing)
             return
-        if report_json:
-            from pipeline.app.mirror import write_report_json
-
-            write_report_json(run.result.records, report_json)
-        _summary(run.result, settings, parts.store)
+        _report(run.result, report_json, settings, parts.store)
     _exit_on_failures(run.result, fail_on_alarm)
+
+
+def _report(result: MonitorResult, report_json: Path | None, settings: Settings, store: MetricsStore) -> None:
+    """The run's ``--report-json`` when asked, and its summary."""
+    if report_json:
+        from pipeline.app.mirror import write_report_json
+
+        write_report_json(result.records, report_json)
+    _summary(result, settings, store)
 
 
 def _run_with_bar(request: MonitorRequest, settings: Settings, parts: Any) -> MonitorRun:

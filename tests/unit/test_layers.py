@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "pipeline"
 
 
 def test_no_module_imports_a_layer_above_its_own_or_forms_a_cycle():
@@ -35,3 +36,19 @@ def test_no_two_test_modules_share_a_file_name():
         if path.name not in ("conftest.py", "__init__.py"):
             names.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
     assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
+
+
+def test_every_module_fits_400_lines_and_every_function_60():
+    import ast
+
+    too_long: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        if len(source.splitlines()) > 400:
+            too_long.append(f"{path.relative_to(PACKAGE.parent)}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None:
+                length = node.end_lineno - node.lineno + 1
+                if length > 60:
+                    too_long.append(f"{path.relative_to(PACKAGE.parent)}: {node.name} is {length} lines")
+    assert not too_long
