@@ -84,6 +84,7 @@ def test_help_lists_the_commands_in_their_order_whichever_module_registers_them(
         "configure",
         "status",
         "report",
+        "explain",
         "notify",
         "doctor",
         "data",
