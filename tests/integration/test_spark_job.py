@@ -41,7 +41,8 @@ def test_a_spark_job_profiles_a_batch_and_the_host_monitors_its_result(settings,
     assert done.returncode == 0, done.stderr[-3000:]
     assert "4000 rows" in done.stdout
 
-    for name in ("AUC_TOLERANCE", "PRIOR_TOLERANCE", "DRIFTED_SHARE_THRESHOLD"):  # no alarm: one champion
+    # no alarm: one champion throughout
+    for name in ("AUC_TOLERANCE", "PRIOR_TOLERANCE", "DRIFTED_SHARE_THRESHOLD", "MULTIVARIATE_THRESHOLD"):
         monkeypatch.setenv(f"PIPELINE_{name}", "0.99")
     monkeypatch.setenv("PIPELINE_CHUNK_MB", "0.01")
     records = {}
