@@ -71,7 +71,7 @@ def _quiet_libraries(
         typer.Option(
             "--config",
             callback=_read_config,
-            help="A TOML file whose [pipeline] table sets settings by name; environment variables override it.",
+            help="A TOML file whose \\[pipeline] table sets settings by name; environment variables override it.",
         ),
     ] = None,
 ) -> None:

@@ -106,6 +106,15 @@ def test_version_and_short_help():
         assert shown.exit_code == 0 and "Usage:" in shown.output, args
 
 
+def test_help_keeps_square_brackets_the_help_renderer_would_read_as_markup():
+    from typer.testing import CliRunner
+
+    from pipeline.cli.main import app
+
+    shown = CliRunner().invoke(app, ["--help"], terminal_width=200)
+    assert "whose [pipeline] table" in shown.output
+
+
 def test_a_bad_setting_is_one_line_with_exit_2_and_a_misspelled_one_is_warned_of():
     imported, code, stderr = _probe("status", PIPELINE_COOLDOWN_BATCHES="often", PIPELINE_DRIFT_TRESHOLD="0.2")
     assert code == 2 and imported == []
