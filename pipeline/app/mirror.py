@@ -121,7 +121,7 @@ def log_run_artifacts(
 
 
 def write_report_json(records: list[dict[str, Any]], path: Path) -> None:
-    """The public per-batch record (see README: "The --report-json record"), atomically written."""
+    """The public per-batch record (see docs/cli.md: "The --report-json record"), atomically written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(records, indent=2, default=json_default))

@@ -155,7 +155,7 @@ def batch_line(index: int, version: int, rows: int, seen: BatchObservation, verd
 
 
 def report_record(row: BatchRow | Mapping[str, Any], drifted_features: Sequence[str]) -> dict[str, Any]:
-    """The public per-batch record (README: "The --report-json record") of a batch row."""
+    """The public per-batch record (docs/cli.md: "The --report-json record") of a batch row."""
     values = asdict(row) if isinstance(row, BatchRow) else dict(row)
     record = {
         "batch": values["batch_index"],

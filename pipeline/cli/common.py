@@ -94,7 +94,7 @@ def cli_settings(model_name: str | None = None, **overrides: Any) -> Settings:
     from pipeline.settings import SettingsError, unknown_variables
 
     for name in unknown_variables(dict(os.environ)):
-        err_console.print(f"warning: {name} is not a setting and is ignored (README: Configuration)", highlight=False)
+        err_console.print(f"warning: {name} is not a setting and is ignored (docs/settings.md)", highlight=False)
     try:
         return load_settings(model_name=model_name, **overrides)
     except SettingsError as err:

@@ -1,4 +1,4 @@
-"""``pipeline explain``: why a recorded batch's predictions moved (README: "Why it moved")."""
+"""``pipeline explain``: why a recorded batch's predictions moved (docs/why-it-moved.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The feature schema: which columns are numerical features, which categorical, and the binary target.
 
-A schema is an input. Its file format (``features.json``) is public and documented in the README::
+A schema is an input. Its file format (``features.json``) is public and documented in docs/own-model.md::
 
     {"target": {"column": "income", "positive": ">50K", "negative": "<=50K"},
      "numerical": ["age", "hours_per_week"],

@@ -43,7 +43,7 @@ def config_values(path: str) -> dict[str, str]:
         raise SettingsError(f"{path}: the settings go under a [{TABLE}] table{extra}")
     unknown = sorted(key for key in table if key not in Settings.model_fields)
     if unknown:
-        raise SettingsError(f"{path}: {', '.join(unknown)} is not a setting (README: Configuration)")
+        raise SettingsError(f"{path}: {', '.join(unknown)} is not a setting (docs/settings.md)")
     return {f"PIPELINE_{key.upper()}": _as_text(value) for key, value in table.items()}
 
 

@@ -8,7 +8,7 @@ Where: ``<root>/<model name>/<run key>/batch-<index>.parquet``, the root being `
 Postgres (run key, batch index), so a rerun of a batch overwrites its object and never doubles it; the object is
 written before the batch's row is committed, so a recorded batch always has its log.
 
-Columns (public, documented in the README):
+Columns (public, documented in docs/drift.md, "Late labels"):
 
 - ``id`` (text, the schema's id column as ``pipeline.domain.schema.id_key`` reads it; null where a row has none),
   ``row`` (the row's position in the batch), ``run_key``, ``batch``, ``champion_version``, ``p_positive``;

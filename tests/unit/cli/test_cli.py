@@ -119,7 +119,7 @@ def test_a_bad_setting_is_one_line_with_exit_2_and_a_misspelled_one_is_warned_of
     imported, code, stderr = _probe("status", PIPELINE_COOLDOWN_BATCHES="often", PIPELINE_DRIFT_TRESHOLD="0.2")
     assert code == 2 and imported == []
     lines = stderr.strip().splitlines()
-    assert lines[0] == "warning: PIPELINE_DRIFT_TRESHOLD is not a setting and is ignored (README: Configuration)"
+    assert lines[0] == "warning: PIPELINE_DRIFT_TRESHOLD is not a setting and is ignored (docs/settings.md)"
     assert lines[1].startswith("error: PIPELINE_COOLDOWN_BATCHES='often': ") and len(lines) == 2
 
 
