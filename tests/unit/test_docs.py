@@ -35,7 +35,8 @@ def test_every_setting_is_in_the_configuration_table_with_its_default():
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
         default = default.get_secret_value() if hasattr(default, "get_secret_value") else default
-        shown = "" if default in (None, "", (), []) else str(default).lower() if isinstance(default, bool) else str(default)
+        shown = str(default).lower() if isinstance(default, bool) else str(default)
+        shown = "" if default in (None, "", (), []) else shown
         if rows[name.upper()] != shown:
             wrong[name] = (rows[name.upper()], shown)
     assert not wrong
@@ -146,8 +147,13 @@ def test_every_relative_link_and_anchor_resolves(path: Path):
             continue
         file, _, anchor = target.partition("#")
         linked = (path.parent / file).resolve() if file else path
-        if not linked.exists():
-            broken.append(target)
-        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked.read_text()):
+        if not linked.exists() or anchor and linked.suffix == ".md" and anchor not in anchors(linked.read_text()):
             broken.append(target)
     assert not broken
+
+
+def test_every_make_target_the_docs_name_exists():
+    makefiles = "\n".join(p.read_text() for p in [ROOT / "Makefile", *sorted((ROOT / "mk").glob("*.mk"))])
+    targets = set(re.findall(r"^([a-z][a-z0-9-]*):", makefiles, flags=re.MULTILINE))
+    named = {t for path in MARKDOWN for t in re.findall(r"`make ([a-z][a-z0-9-]*)", path.read_text())}
+    assert named and not named - targets
