@@ -50,6 +50,7 @@ def test_the_readme_quickstart_runs_as_written(settings, tmp_path):
         assert done.returncode == 0, f"{block}\nexit {done.returncode}\n{done.stdout}\n{done.stderr}"
         outputs.append(done.stdout + done.stderr)
     said = "\n".join(outputs)
+    (tmp_path / "quickstart.log").write_text(said)  # kept with the test's folder, to read after a failure
 
     assert json.loads((tmp_path / "cancer.json").read_text())["target"] == {
         "column": "diagnosis",
@@ -65,6 +66,8 @@ def test_the_readme_quickstart_runs_as_written(settings, tmp_path):
     assert [r["rows"] for r in records] == [130, 139]
     assert all(r["model_name"] == MODEL and r["champion_version"] == 1 for r in records)
     assert all(r["roc_auc"] is not None and r["roc_auc"] > 0.9 for r in records)  # the batches carry labels
+    # a random split: nothing drifted, and at this size nothing alarms from noise alone (what the README shows)
+    assert [(r["drift_detected"], r["action"]) for r in records] == [(False, "none"), (False, "none")]
     with psycopg2.connect(settings.metrics_db_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT batch_index, n_rows FROM batch_metrics WHERE model_name = %s ORDER BY 1", (MODEL,))
         assert cur.fetchall() == [(1, 130), (2, 139)]
