@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 from mlflow import MlflowClient
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+pytestmark = pytest.mark.integration
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 MODEL = "cancer"  # the quickstart's --model-name
@@ -33,6 +33,7 @@ def test_the_quickstart_blocks_are_found_and_name_the_commands_a_newcomer_runs()
         assert command in script, command
 
 
+@pytest.mark.e2e  # about a minute: a training and a monitor run
 def test_the_readme_quickstart_runs_as_written(settings, tmp_path):
     env = dict(os.environ)  # the fixture's PIPELINE_* settings point at the test's servers
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `python`, `pipeline` of this venv
