@@ -234,9 +234,7 @@ def parse_schema(raw: Any, source: str) -> FeatureSchema:
     return FeatureSchema(numerical, categorical, column, positive, negative, row_id, segments)
 
 
-def _segments(
-    value: Any, numerical: Sequence[str], categorical: Sequence[str], source: str
-) -> tuple[SegmentSpec, ...]:
+def _segments(value: Any, numerical: Sequence[str], categorical: Sequence[str], source: str) -> tuple[SegmentSpec, ...]:
     """The ``segments`` entry checked: a list of categorical feature names and ``{"column", "bins"}`` objects
     for numerical features (bins: ascending finite edges), each column once."""
     if not isinstance(value, list):
