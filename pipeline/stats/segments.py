@@ -316,3 +316,33 @@ def _moments(sides: dict[str, Side], names: list[str], fallback: float) -> tuple
     means = np.array([float(sides[k].proba.mean()) if sides.get(k, _EMPTY).rows else fallback for k in names])
     spreads = np.array([float(sides[k].proba.var()) if sides.get(k, _EMPTY).rows else 0.0 for k in names])
     return means, spreads
+
+
+def worse_segments(
+    specs: Sequence[SegmentSpec], frame: pd.DataFrame, gain: np.ndarray, *, z: float, min_gain: float
+) -> list[dict[str, Any]]:
+    """The segments of a holdout (at least ``MIN_ROWS`` rows) on which a challenger is worse than the champion
+    beyond noise. ``gain``: per row, the champion's log loss minus the challenger's (positive: the challenger is
+    better). A segment is worse when its mean gain is below ``-min_gain`` and its one-sided p-value (the paired
+    standard error) is rejected by Benjamini-Hochberg across all the segments at the promotion's own rate, the
+    chance that a normal deviate exceeds ``z``."""
+    from scipy.stats import norm
+
+    tested: dict[str, tuple[str, str, int, float, float]] = {}
+    p_values: dict[str, float] = {}
+    for spec in specs:
+        values = segment_values(spec, frame[spec.column])
+        for value in pd.unique(values):
+            part = gain[values == value]
+            if part.size < MIN_ROWS:
+                continue
+            mean, stderr = float(part.mean()), float(part.std(ddof=1) / math.sqrt(part.size))
+            name = f"{spec.column}={value}"
+            tested[name] = (spec.column, str(value), int(part.size), mean, stderr)
+            p_values[name] = float(norm.sf(-mean / stderr)) if stderr > 0 else (0.0 if mean < 0 else 1.0)
+    rejected = benjamini_hochberg(p_values, float(norm.sf(z)))
+    return [
+        {"segment": name, "rows": rows, "gain_log_loss": round(mean, 5), "stderr": round(stderr, 5)}
+        for name, (_column, _value, rows, mean, stderr) in sorted(tested.items())
+        if name in rejected and mean <= -min_gain
+    ]
