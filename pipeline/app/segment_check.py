@@ -5,9 +5,12 @@ recorded batch's segments are measured against the reference's, stored (``segmen
 A segment alarm is reported, stored and shown; it does not retrain by itself (the batch's own rules decide that):
 a segment is a small batch, and the retrain's challenger is judged on the whole batch's rows.
 
-Rows: a batch read whole is measured on all its rows; a batch read in chunks on the rows the reader kept (its
-newest ``PIPELINE_WINDOW_ROWS``), said once. Labels: a fully labelled batch's (realized AUC, positive rate); a
-partly labelled one has none per segment. The label-free estimate reads the champion's estimator alone.
+Rows: a batch read whole is measured on all its rows; a batch read in chunks (or profiled by a Spark job) on the
+uniform sample the reader kept of all its rows (``PIPELINE_MULTIVARIATE_SAMPLE_ROWS``, ``pipeline.engine.reservoir``)
+or, without one (multivariate drift turned off, a Spark job's result), on the newest rows it kept; said once. The
+shares and the mix test are then those of the sample (a uniform sample: unbiased, with the sample's noise). Labels:
+a fully labelled set of rows gives realized AUC and positive rate; a partly labelled one has none per segment. The
+label-free estimate reads the champion's estimator alone.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pipeline.app.champion import ChampionCache
 from pipeline.domain.policy_types import Rules
 from pipeline.domain.values import one_line
 from pipeline.engine.observe import BatchObservation
-from pipeline.io.data import Batch, known_labels, labels_of
+from pipeline.io.data import Batch, labels_of
 from pipeline.io.store import MetricsStore
 from pipeline.stats.segments import SegmentReport, measure_segments
 
@@ -47,7 +50,8 @@ class SegmentWatch:
         if not specs:
             return record
         if seen.profile is not None:
-            cache.say_once("segments-kept", "segments of a batch read in chunks are measured on the rows it kept")
+            kept = "a uniform sample of its rows" if seen.uniform is not None else "the newest rows kept"
+            cache.say_once("segments-kept", f"segments of a batch read in chunks are measured on {kept}")
         try:
             report = self.measure(batch, seen, rules)
         except Exception as err:  # noqa: BLE001 - a segment's failure must not stop the batch
@@ -62,27 +66,24 @@ class SegmentWatch:
         cache = self.cache
         profile = cache.profile()
         frame, proba = profile.reference_data()
-        proba_now = seen.proba if seen.proba is not None and len(seen.proba) == batch.rows else None
-        if proba_now is None:
-            proba_now = np.asarray(cache.scorer.proba(batch.frame), dtype=np.float64)
+        rows = seen.uniform if seen.uniform is not None else batch.frame
+        proba_now = seen.proba
+        if rows is not batch.frame or proba_now is None or len(proba_now) != batch.rows:
+            proba_now = np.asarray(cache.scorer.proba(rows), dtype=np.float64)
         return measure_segments(
             cache.schema.segments,
-            (batch.frame, proba_now, batch_labels(batch, cache)),
-            (frame, proba, reference_labels(frame, cache)),
+            (rows, proba_now, all_labels(rows, cache)),
+            (frame, proba, all_labels(frame, cache)),
             rules,
             norm=float(profile.prediction_profile.norm),
             estimator=cache.estimator(),
         )
 
 
-def batch_labels(batch: Batch, cache: ChampionCache) -> np.ndarray | None:
-    known = known_labels(batch, cache.schema)
-    return None if known is None or not known[0].all() else known[1]
-
-
-def reference_labels(frame: pd.DataFrame, cache: ChampionCache) -> np.ndarray | None:
+def all_labels(frame: pd.DataFrame, cache: ChampionCache) -> np.ndarray | None:
+    """The rows' 0/1 labels when every row has one, else None."""
     target = cache.schema.target
-    if target not in frame.columns or frame[target].isna().any():
+    if target not in frame.columns or len(frame) == 0 or frame[target].isna().any():
         return None
     return labels_of(frame, cache.schema)
 
