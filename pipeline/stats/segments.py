@@ -21,9 +21,9 @@ beyond chance, or its realized AUC below the reference segment's by more than ``
 With k segments tested, chance is controlled across them: Benjamini-Hochberg at ``false_alarm_rate`` over the
 segments' p-values, one family per rule. Under no change at all, the chance that any segment of the batch
 alarms on a rule is then at most the rate (1% by default) as far as the p-values are exact (the bootstrap's are
-approximate), at every segment's size; on either rule, at most twice the rate. Measured on 600 stable batches of 500 rows (segments of about 100 rows): 1.3% of batches with a
-segment's drift alarm, 0.8% with an AUC alarm, the drift p-value at or below 1% for 1.03% of segments
-(``tests/unit/stats/test_segments.py``).
+approximate), at every segment's size; on either rule, at most twice the rate. Measured on 600 stable batches of
+500 rows (segments of about 100 rows): 1.3% of batches with a segment's drift alarm, 0.8% with an AUC alarm, the
+drift p-value at or below 1% for 1.03% of segments (``tests/unit/stats/test_segments.py``'s world).
 
 **Mix or within.** With w the segments' shares and m their mean P(positive), 0 the reference and 1 the batch,
 ``m1 - m0 = sum (w1 - w0) m0 [mix] + sum w1 (m1_s - m0_s) [within]`` (a segment new to the batch counts with the
