@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.app import earlier_batches, mirror, multivariate_check, outcome, recovery, why_moved
+from pipeline.app import earlier_batches, mirror, multivariate_check, outcome, recovery, segment_check, why_moved
 from pipeline.app.champion import ChampionCache, LoadVersion, trained_rows
 from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.notify import Links, Notifier
@@ -113,6 +113,7 @@ class Monitor:
         self.notices = RunNotices(notifier, Links.of(settings.notify, registry.name), registry.name, say)
         self.refusals = Refusals(store, registry.name, self.notices, say)
         self.why = why_moved.WhyMoved(self.cache, store, say)  # an alarmed batch's drift attribution
+        self.segments = segment_check.SegmentWatch(self.cache, store, say)  # the schema's segments, one by one
 
     def run(
         self,
@@ -317,7 +318,8 @@ class Monitor:
         mirror.log_batch_metrics(index, seen, verdict, self.say)
         self.say(outcome.batch_line(index, version, batch.rows, seen, verdict, acted.action))
         record = outcome.report_record(row, [name for name, _score in seen.drift.drifted_features()])
-        return self.why.recorded(run_key, index, record)
+        record = self.why.recorded(run_key, index, record)
+        return self.segments.recorded(run_key, index, batch, seen, self.rules, record)
 
     def _observe(self, index: int, batch: Batch, run_key: str, seen: BatchObservation | None) -> BatchObservation:
         """The batch observed (once read whole; as read in chunks otherwise), its estimate's trust as the monitor

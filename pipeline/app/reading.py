@@ -99,6 +99,7 @@ class BatchReader:
         seen = observation_of_profile(cache.binned(), chunked, band, self.false_alarm_rate, estimator=cache.estimator())
         uniform = chunked.uniform if chunked.uniform is not None else chunked.sample
         seen = multivariate_check.measured(cache, uniform, index, seen)
+        seen = dataclasses.replace(seen, uniform=chunked.uniform)  # the segments' rows (``segment_check``)
         sample, scorer = chunked.sample, cache.scorer
         if len(sample):  # the Evidently report of the batch, when asked for, is drawn on the rows kept
 

@@ -98,6 +98,10 @@ def schema_infer(
             "--id", metavar="COL", help="The column that identifies a row (not a feature): late labels join by it."
         ),
     ] = None,
+    segment: Annotated[
+        list[str] | None,
+        typer.Option(metavar="A,B", help="Categorical columns to monitor segment by segment (the schema's segments)."),
+    ] = None,
 ) -> None:
     """A draft schema is quicker to check than to write, and the notes say why each column was left out."""
     from pipeline.domain.schema_infer import infer_schema, label_text, split_names
@@ -115,6 +119,7 @@ def schema_infer(
             ignore=split_names(ignore or [], columns),
             row_id=row_id.strip() if row_id else None,
             source=data,
+            segments=split_names(segment or [], columns),
         )
     if out.is_dir():
         fail(f"{out}: is a directory; --out needs a file path")

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 @app.command()
 def status(model_name: ModelName = None) -> None:
     """Champion version and aliases, its schema, the last batches, the top drifted features, why the latest
-    attributed batch moved (each feature's share of its prediction drift), the last events, and
+    attributed batch moved (each feature's share of its prediction drift), the worst segments of the latest batch
+    with segments (alarmed first, then least likely by chance), the last events, and
     the inbox files set aside as rejected (`pipeline inbox retry KEY` reads one again)."""
     from pipeline.domain.model_policy import resolve_policy
 
@@ -61,6 +62,9 @@ def status(model_name: ModelName = None) -> None:
         why = _attribution_table(store, settings.model_name)
         if why is not None:
             console.print(why)
+        segments = _segments_table(store, settings.model_name)
+        if segments is not None:
+            console.print(segments)
         console.print(_events_table(store, settings.model_name))
         rejected = _rejected_table(store, settings.model_name)
         if rejected is not None:
@@ -172,6 +176,32 @@ def _attribution_table(store: MetricsStore, model_name: str) -> Table | None:
         shift = s["prediction_shift"]
         table.add_row(s["feature"], f"{s['share']:.0%}", "-" if shift is None else f"{shift:.4f}")
     return table
+
+
+def _segments_table(store: MetricsStore, model_name: str) -> Table | None:
+    """The worst segments of the latest batch with segments (``segment_metrics``), alarmed first."""
+    worst = store.worst_segments(model_name, 5)
+    if not worst:
+        return None
+    table = Table(title=f"worst segments, batch {worst[0]['batch_index']} of run {worst[0]['run_key']}")
+    for column in ("segment", "rows", "share", "prediction drift", "p", "ROC AUC", "est. AUC", "alarm"):
+        table.add_column(column)
+    for s in worst:
+        table.add_row(
+            f"{s['segment_column']}={s['segment_value']}",
+            str(s["rows"]),
+            f"{s['share']:.0%}",
+            _number(s["prediction_drift"], ".3f"),
+            _number(s["prediction_drift_p"], ".2g"),
+            _number(s["roc_auc"], ".3f"),
+            _number(s["estimated_roc_auc"], ".3f"),
+            s["reason"] or "-",
+        )
+    return table
+
+
+def _number(value: float | None, form: str) -> str:
+    return "-" if value is None else format(value, form)
 
 
 def _events_table(store: MetricsStore, model_name: str) -> Table:

@@ -14,6 +14,10 @@ An optional ``"id": "visit_id"`` names the column that identifies a row. It is n
 it to the prediction log with the row's P(positive), so that labels arriving later (``pipeline labels``) can be
 joined to the predictions they judge. Ids compare like labels (``id_key``): ``17``, ``17.0`` and ``"17"`` are one id.
 
+An optional ``"segments": ["region", {"column": "age", "bins": [40, 65]}]`` names the slices of the rows the
+monitor also watches one by one (``pipeline.stats.segments``): a categorical feature by its levels, a numerical
+feature by the bins its edges cut (``<40``, ``40-65``, ``>=65``). Not the model's business either.
+
 Without a schema file the package's own demo schema is used.
 """
 
@@ -30,12 +34,31 @@ from typing import Any
 
 Label = str | int | float | bool
 SCHEMA_KEYS = ("target", "numerical", "categorical")
-OPTIONAL_KEYS = ("id",)
+OPTIONAL_KEYS = ("id", "segments")
 TARGET_KEYS = ("column", "positive", "negative")
 
 
 class SchemaError(ValueError):
     """A schema that cannot be used. The message is one line naming the file and the mistake."""
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """A column whose values slice the rows into segments: a categorical feature's levels, or (with ``bins``,
+    ascending edges) a numerical feature's intervals."""
+
+    column: str
+    bins: tuple[float, ...] = ()
+
+    def to_raw(self) -> str | dict[str, Any]:
+        return {"column": self.column, "bins": list(self.bins)} if self.bins else self.column
+
+    def bin_names(self) -> list[str]:
+        """The names of a numerical segment's intervals, lowest first: ``<40``, ``40-65``, ``>=65``."""
+        edges = [f"{edge:g}" for edge in self.bins]
+        if not edges:
+            return []
+        return [f"<{edges[0]}", *(f"{a}-{b}" for a, b in zip(edges, edges[1:], strict=False)), f">={edges[-1]}"]
 
 
 def label_key(value: Any) -> str | None:
@@ -88,6 +111,7 @@ class FeatureSchema:
     positive: Label
     negative: Label
     id: str | None = None  # the row id column (not a feature), for the prediction log and late labels
+    segments: tuple[SegmentSpec, ...] = ()  # the slices of the rows watched one by one (not the model's business)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -114,6 +138,8 @@ class FeatureSchema:
         }
         if self.id is not None:
             raw["id"] = self.id
+        if self.segments:
+            raw["segments"] = [spec.to_raw() for spec in self.segments]
         return raw
 
     def to_json(self) -> str:
@@ -204,7 +230,41 @@ def parse_schema(raw: Any, source: str) -> FeatureSchema:
             raise SchemaError(f"{source}: 'id' must be a column name")
         if row_id in numerical or row_id in categorical or row_id == column:
             raise SchemaError(f"{source}: the id column {row_id!r} is also the target or a feature")
-    return FeatureSchema(numerical, categorical, column, positive, negative, row_id)
+    segments = _segments(raw.get("segments", []), numerical, categorical, source)
+    return FeatureSchema(numerical, categorical, column, positive, negative, row_id, segments)
+
+
+def _segments(value: Any, numerical: Sequence[str], categorical: Sequence[str], source: str) -> tuple[SegmentSpec, ...]:
+    """The ``segments`` entry checked: a list of categorical feature names and ``{"column", "bins"}`` objects
+    for numerical features (bins: ascending finite edges), each column once."""
+    if not isinstance(value, list):
+        raise SchemaError(f"{source}: 'segments' must be a list of columns")
+    specs = [_segment(entry, numerical, categorical, source) for entry in value]
+    columns = [spec.column for spec in specs]
+    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    if repeated:
+        raise SchemaError(f"{source}: 'segments' names {shorten(repeated)} more than once")
+    return tuple(specs)
+
+
+def _segment(entry: Any, numerical: Sequence[str], categorical: Sequence[str], source: str) -> SegmentSpec:
+    if isinstance(entry, str):
+        if entry in categorical:
+            return SegmentSpec(entry)
+        if entry in numerical:
+            raise SchemaError(f"{source}: segment {entry!r} is numerical: name its bins ({{'column', 'bins'}})")
+        raise SchemaError(f"{source}: segment {entry!r} is not a feature of the schema")
+    if not isinstance(entry, dict) or sorted(entry) != ["bins", "column"]:
+        raise SchemaError(f"{source}: a segment is a categorical column's name or an object with keys column, bins")
+    column, bins = entry["column"], entry["bins"]
+    if not isinstance(column, str) or column not in numerical:
+        raise SchemaError(f"{source}: segment bins are for a numerical feature, not {column!r}")
+    edges = bins if isinstance(bins, list) else []
+    numbers = [b for b in edges if isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b)]
+    rising = all(low < high for low, high in zip(numbers, numbers[1:], strict=False))
+    if not edges or len(numbers) != len(edges) or not rising:
+        raise SchemaError(f"{source}: segment {column!r} bins must be a non-empty list of increasing numbers")
+    return SegmentSpec(column, tuple(float(b) for b in numbers))
 
 
 def read_schema(path: str | Path) -> FeatureSchema:

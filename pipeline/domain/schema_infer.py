@@ -131,10 +131,13 @@ def infer_schema(
     ignore: Sequence[str] = (),
     row_id: str | None = None,
     source: str = "data",
+    segments: Sequence[str] = (),
 ) -> tuple[FeatureSchema, list[str]]:
     """A schema for ``frame`` and the notes to show (one line each), or ``SchemaError`` (one line).
 
     ``row_id`` (``--id``) names the column that identifies a row: the schema's ``id``, never a feature.
+    ``segments`` (``--segment``) names categorical features watched segment by segment (a numerical one needs bins,
+    written in the schema file by hand).
     The result passes ``parse_schema`` and keeps the data's column order within each list.
     """
     columns = [str(name) for name in frame.columns]
@@ -169,6 +172,7 @@ def infer_schema(
         "numerical": numerical,
         "categorical": categories,
         **({"id": row_id} if row_id else {}),
+        **({"segments": list(segments)} if segments else {}),
     }
     return parse_schema(raw, source), notes
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 
 from pipeline.domain import policy
 from pipeline.domain.policy_types import Observation
@@ -34,6 +35,7 @@ class BatchObservation:
     profile: BatchProfile | None = None  # the batch's mergeable profile, when it was read in chunks
     estimate_trusted: bool | None = None  # whether recent labels kept within the estimate's intervals
     multivariate: MultivariateResult | None = None  # the domain classifier's score (None: not measured)
+    uniform: pd.DataFrame | None = None  # a uniform sample of a batch read in chunks, when the reader kept one
 
     def with_multivariate(self, result: MultivariateResult | None) -> BatchObservation:
         """This observation with the batch's multivariate drift score, for the policy and the record."""

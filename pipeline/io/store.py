@@ -10,7 +10,7 @@ all. The key (run_key, batch_index) makes a rerun of the same monitor run skip w
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ from tenacity import RetryCallState, retry, retry_if_exception, stop_after_delay
 
 from pipeline.domain.records import BatchRow, Event, FeatureScore, LateLabelled, RejectedBatch
 from pipeline.domain.values import one_line
-from pipeline.io import store_attribution, store_reads, store_schema, store_writes
+from pipeline.io import store_attribution, store_reads, store_schema, store_segments, store_writes
 from pipeline.io.store_reads import Profile
 
 
@@ -268,6 +268,16 @@ class MetricsStore:
         return self._in_transaction(
             lambda cur: store_attribution.replace_attribution(cur, run_key, batch_index, shares, sample_rows, method)
         )
+
+    def record_segments(self, run_key: str, batch_index: int, segments: Sequence[Mapping[str, Any]]) -> bool:
+        """A recorded batch's segments (``pipeline.stats.segments``), replacing any earlier ones; False when the
+        batch is not recorded."""
+        return self._in_transaction(lambda cur: store_segments.replace_segments(cur, run_key, batch_index, segments))
+
+    def worst_segments(self, model_name: str, limit: int = 5) -> list[dict[str, Any]]:
+        """The segments of the model's most recent batch with segments, alarmed and least likely by chance first."""
+        with self.transaction() as cur:
+            return store_segments.worst_segments(cur, model_name, limit)
 
     def attribution_of_run(self, run_key: str) -> dict[int, list[dict[str, Any]]]:
         """Each attributed batch of the run: features with share and drift_drop, highest share first."""

@@ -10,7 +10,7 @@ from typing import Any
 from psycopg2 import sql
 
 from pipeline.domain.records import EVENT_KINDS
-from pipeline.io import store_attribution
+from pipeline.io import store_attribution, store_segments
 
 EVENT_KIND_CHECK = "events_kind_check"  # the name Postgres gave the column CHECK of the first schema
 
@@ -171,6 +171,7 @@ def create_schema(cur: Any) -> None:
     _migrate_batch_columns(cur)
     _migrate_event_kinds(cur)
     store_attribution.create_table(cur)  # drift_attribution: after batch_metrics, whose rows it refers to
+    store_segments.create_table(cur)  # segment_metrics: likewise
 
 
 def _migrate_batch_columns(cur: Any) -> None:

@@ -4,11 +4,17 @@ The comparison uses per-row log loss (it rewards both ranking and calibration, s
 which ROC AUC cannot). The challenger is promoted only if its mean log loss is lower by at least
 ``min_gain`` nats per row AND by at least ``z`` paired standard errors: a one-sided test at about 97.7%
 for z = 2, so a challenger that is better only by noise on this holdout stays a challenger.
+
+With a schema's segments, the same holdout is also read per segment (``pipeline.stats.segments.worse_segments``):
+the segments on which the challenger is worse beyond noise are named in the decision (its reason and
+``worse_segments``, so in the promotion's event and notification). They do not hold the challenger back: it is
+better on the rows as a whole, and keeping the champion would keep every other segment on the worse model; the
+segments named are the ones to watch (their segment metrics) after the promotion.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +24,7 @@ from pipeline.domain.schema import FeatureSchema
 from pipeline.io.data import labels_of
 from pipeline.model.scoring import Scorer
 from pipeline.stats.metrics import quality
+from pipeline.stats.segments import worse_segments
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class Decision:
     champion: dict[str, float] | None
     challenger: dict[str, float]
     holdout_rows: int
+    worse_segments: list[dict[str, Any]] = field(default_factory=list)  # where the challenger is worse beyond noise
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,4 +72,8 @@ def compare(
     else:
         reason = f"log loss gain {gain:.4f} below the margin (min {min_gain}, {z}x s.e. = {z * stderr:.4f})"
         promote = False
-    return Decision(promote, reason, gain, stderr, champion_quality, challenger_quality, len(y))
+    worse = worse_segments(schema.segments, holdout, diff, z=z, min_gain=min_gain) if schema.segments else []
+    if worse:
+        named = ", ".join(f"{w['segment']} (log loss {-w['gain_log_loss']:+.4f})" for w in worse)
+        reason += f"; worse beyond noise on {named}"
+    return Decision(promote, reason, gain, stderr, champion_quality, challenger_quality, len(y), worse)

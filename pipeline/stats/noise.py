@@ -290,6 +290,12 @@ class NoiseModel:
         return EmpiricalTail.of(jensen_shannon_draws(reference, current))
 
 
+def numeric_tail(numeric: Any, size: float, batch: int, seed: Sequence[int]) -> Tail | None:
+    """The noise tail of a numerical sample's score against ``numeric`` (a ``NumericProfile``) at effective size
+    ``size`` and ``batch`` values, drawn as a column's is: the per-segment prediction drift's noise."""
+    return NoiseModel._numeric_tail(numeric, size, batch, np.random.default_rng(list(seed)))
+
+
 def _shifted_tail(reference: Any, null: np.ndarray, size: float, rng: np.random.Generator) -> Tail | None:
     """The prediction's tail when the reference's scores are in-sample: ``DRAWS`` samples of ``size`` values from
     the out-of-sample scores ``null``, each scored against the reference's profile (one merged support, all draws

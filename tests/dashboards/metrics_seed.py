@@ -232,6 +232,23 @@ def seed_monitor_run(dsn: str) -> SeededRun:
     # The latest alarm's attribution: a feature the model ignores (the last) has no share however much it drifted.
     attribution = (("age", 0.7, 0.07, 0.042), ("triage_vital_hr", 0.3, 0.03, 0.018), (DRIFTING[0], 0.0, 0.0, -0.001))
     store.record_attribution(RUN_KEY, alarms[-1], attribution, 2000, "transport")
+    segment = {"segment_column": "arrivalmode", "rows": 400, "reference_share": 0.2, "prediction_drift": 0.05}
+    store.record_segments(
+        RUN_KEY,
+        alarms[-1],
+        [
+            {**segment, "segment_value": "car", "share": 0.5, "prediction_drift_p": 0.4, "alarmed": False},
+            {
+                **segment,
+                "segment_value": "ambulance",
+                "share": 0.3,
+                "prediction_drift": 0.3,
+                "alarmed": True,
+                "prediction_drift_p": 1e-6,
+                "reason": "prediction drift 0.300 (p=1e-06)",
+            },
+        ],
+    )
     store.record_event(
         Event(
             "rollback-seed-0001",

@@ -56,6 +56,7 @@ PANEL_COLUMNS = {
     "Calibration on labelled batches": ["time", "observed positive rate", "mean predicted probability"],
     "Rows per batch": ["time", "rows"],
     "Batches and alarms per interval": ["time", "batches", "alarms"],
+    "Segments, latest batch with segments": ["time", "segment", "prediction drift", "share of batch", "alarmed"],
     "Events": ["time", "kind", "run", "batch", "model version", "champion version", "message"],
 }
 ANNOTATION_COLUMNS = ["time", "text", "tags"]
@@ -209,6 +210,15 @@ def test_why_it_moved_shows_the_latest_attribution_highest_share_first(seeded_me
         seeded_metrics.run_key, seeded_metrics.attributed, seeded_metrics.attribution, 2000, "transport"
     )
     assert not store.record_attribution(seeded_metrics.run_key, 999, [("age", 1.0, 0.05, 0.05)], 10, "x")
+
+
+def test_segments_panel_and_status_show_the_alarmed_segment_first(seeded_metrics: SeededRun) -> None:
+    rows = _panel_rows(seeded_metrics, "Segments, latest batch with segments", seeded_metrics.model)
+    assert [r[1] for r in rows] == ["arrivalmode=ambulance", "arrivalmode=car"]
+    store = MetricsStore(seeded_metrics.dsn)
+    worst = store.worst_segments(seeded_metrics.model)
+    assert [(w["segment_value"], w["alarmed"]) for w in worst] == [("ambulance", True), ("car", False)]
+    assert not store.record_segments(seeded_metrics.run_key, 999, [])
 
 
 def test_feature_heatmap_shows_only_features_that_drifted(seeded_metrics: SeededRun) -> None:

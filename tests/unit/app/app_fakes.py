@@ -104,6 +104,7 @@ class FakeStore:
     mlflow_ids: dict[str, str] = field(default_factory=dict)
     rejections: list[Any] = field(default_factory=list)
     attributions: dict[int, list[Any]] = field(default_factory=dict)
+    segments: dict[int, list[Any]] = field(default_factory=dict)
 
     def create_schema(self) -> None: ...
 
@@ -127,6 +128,10 @@ class FakeStore:
 
     def record_attribution(self, run_key: str, index: int, shares: Any, sample_rows: int, method: str) -> bool:
         self.attributions[index] = list(shares)
+        return True
+
+    def record_segments(self, run_key: str, index: int, segments: Any) -> bool:
+        self.segments[index] = list(segments)
         return True
 
     def record_rejection(self, rejected: Any) -> bool:

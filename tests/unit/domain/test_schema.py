@@ -218,3 +218,32 @@ def test_ids_compare_by_value(value, key):
     from pipeline.domain.schema import id_key
 
     assert id_key(value) == key
+
+
+def test_segments_are_optional_travel_and_name_their_bins():
+    raw = edit(segments=["workclass", {"column": "age", "bins": [40, 65]}])
+    schema = parse_schema(raw, "f.json")
+    assert [s.column for s in schema.segments] == ["workclass", "age"]
+    assert schema.segments[1].bin_names() == ["<40", "40-65", ">=65"]
+    assert parse_schema(schema.to_dict(), "again").segments == schema.segments
+    assert parse_schema(GOOD, "f.json").segments == ()
+    assert not schema.differences(parse_schema(GOOD, "f.json"))
+
+
+@pytest.mark.parametrize(
+    ("segments", "message"),
+    [
+        ("workclass", "'segments' must be a list"),
+        (["nowhere"], "segment 'nowhere' is not a feature"),
+        (["age"], "segment 'age' is numerical: name its bins"),
+        ([{"column": "workclass", "bins": [1]}], "bins are for a numerical feature"),
+        ([{"column": "age", "bins": [65, 40]}], "bins must be a non-empty list of increasing numbers"),
+        ([{"column": "age", "bins": []}], "bins must be a non-empty list"),
+        ([{"column": "age"}], "an object with keys column, bins"),
+        (["workclass", "workclass"], "names workclass more than once"),
+    ],
+)
+def test_bad_segments_are_one_line_errors(segments, message):
+    with pytest.raises(SchemaError, match=message) as err:
+        parse_schema(edit(segments=segments), "f.json")
+    assert "\n" not in str(err.value) and str(err.value).startswith("f.json: ")

@@ -340,3 +340,10 @@ def test_the_command_writes_the_id_given_with_id(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert read_schema(out).id == "visit_id" and "left out" not in result.output
+
+
+def test_segments_named_with_segment_are_the_schema_s_segments():
+    schema, _notes = infer(base(), segments=["sex"])
+    assert [s.column for s in schema.segments] == ["sex"] and not schema.segments[0].bins
+    with pytest.raises(SchemaError, match="segment 'age' is numerical: name its bins"):
+        infer(base(), segments=["age"])

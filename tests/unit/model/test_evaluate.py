@@ -1,8 +1,10 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
 from pipeline.demo.synth import Population, load_sample_frame
-from pipeline.domain.schema import load_schema
+from pipeline.domain.schema import SegmentSpec, load_schema
 from pipeline.model.evaluate import compare, row_log_loss
 from pipeline.model.scoring import Scorer
 
@@ -64,3 +66,25 @@ def test_tiny_noisy_gain_is_below_the_margin(holdout, schema):
     decision = compare(fixed(noisy), fixed(base), holdout, schema, min_gain=0.002, z=2)
     assert not decision.promote
     assert "below the margin" in decision.reason
+
+
+def test_a_challenger_better_overall_but_worse_on_a_segment_is_promoted_and_names_it(holdout, schema):
+    """The challenger knows the labels' link everywhere but among walk-ins, where it is wrong more often than not;
+    the champion says the base rate everywhere. Better overall, worse beyond noise among walk-ins only."""
+    schema = dataclasses.replace(schema, segments=(SegmentSpec("arrivalmode"),))
+    y = _truth(holdout, schema)
+    walk_in = (holdout["arrivalmode"] == "walk-in").to_numpy()
+    challenger = np.where(walk_in, np.where(y == 1, 0.25, 0.55), np.where(y == 1, 0.7, 0.2))
+    decision = compare(fixed(np.full(len(y), y.mean())), fixed(challenger), holdout, schema, min_gain=0.002, z=2)
+    assert decision.promote
+    assert [w["segment"] for w in decision.worse_segments] == ["arrivalmode=walk-in"]
+    assert decision.worse_segments[0]["gain_log_loss"] < 0 and "walk-in" in decision.reason
+    assert decision.as_dict()["worse_segments"] == decision.worse_segments  # in the promotion's event details
+
+
+def test_a_challenger_better_on_every_segment_names_none(holdout, schema):
+    schema = dataclasses.replace(schema, segments=(SegmentSpec("arrivalmode"),))
+    y = _truth(holdout, schema)
+    challenger = np.where(y == 1, 0.7, 0.2)
+    decision = compare(fixed(np.full(len(y), y.mean())), fixed(challenger), holdout, schema, min_gain=0.002, z=2)
+    assert decision.promote and decision.worse_segments == []
