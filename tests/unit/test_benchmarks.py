@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 # benchmarks/ sits beside the package, not in it: it runs from the repository root and is not installed.
@@ -232,3 +233,40 @@ def test_sections_8_and_9_render_from_their_records():
     assert "| 3 | 2,555–2,919 | 0.840 | 0.550 | 0.830 (logreg) |" in document  # the per-batch row
     assert "| 200 | 2 | 1 (50%) | 1 | 0 | 0 | 0 (0) |" in document
     assert "`drift_p`" in document
+
+
+def test_section_10_measures_reliance_on_the_model_alone():
+    from benchmarks import attribution
+
+    rows = 500
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"used": rng.standard_normal(rows), "unused": rng.standard_normal(rows)})
+
+    def proba(batch):
+        return 1.0 / (1.0 + np.exp(-batch["used"].to_numpy()))
+
+    permuted = attribution.permutation_reliance(proba, frame, ["used", "unused"], seed=1)
+    assert permuted["used"] > 0.1 and permuted["unused"] == 0.0
+    moved = attribution.shift_reliance(proba, frame, ["used", "unused"], 2.0, {"used": 1.0, "unused": 1.0})
+    assert moved["used"] > 0.1 and moved["unused"] == 0.0
+    present = {"used": 1.0, "unused": 1.0}
+    assert attribution.ignored_features(permuted, moved, present) == ["unused"]
+    assert attribution.ignored_features(permuted, moved, {"used": 1.0, "unused": 0.5}) == []
+    # a column a shuffle leaves unchanged but a large shift moves is not ignored
+    assert attribution.ignored_features({"x": 0.0}, {"x": 0.2}, {"x": 1.0}) == []
+
+
+def test_section_10_counts_only_the_shifts_beyond_the_stable_batches_noise():
+    from benchmarks import attribution
+
+    stable = [0.02, 0.05, 0.03]
+    assert attribution.beyond_noise(0.06, stable)
+    assert not attribution.beyond_noise(0.05, stable)
+    assert not attribution.beyond_noise(float("nan"), stable)
+    assert not attribution.beyond_noise(1.0, [])
+
+    def outcome(rank, counted):
+        return attribution.Outcome("f", 0.5, rank, 1, 1, 0.5, 0.1, counted)
+
+    outcomes = [outcome(1, True), outcome(2, True), outcome(1, True), outcome(3, False), outcome(1, False)]
+    assert attribution.hit_count(outcomes) == (2, 3)
