@@ -270,3 +270,26 @@ def test_section_10_counts_only_the_shifts_beyond_the_stable_batches_noise():
 
     outcomes = [outcome(1, True), outcome(2, True), outcome(1, True), outcome(3, False), outcome(1, False)]
     assert attribution.hit_count(outcomes) == (2, 3)
+
+
+def test_section_11_judges_each_batch_size_against_the_stated_rate():
+    from benchmarks import multivariate
+
+    assert multivariate.within_rate(0, 260, 0.01)
+    assert multivariate.within_rate(2, 260, 0.01)  # 0.8%: the interval reaches below 1%
+    assert not multivariate.within_rate(10, 100, 0.01)  # 10%: its interval starts above 1%
+    assert multivariate.within_rate(0, 0, 0.01)
+    tally = multivariate.Tally(200, stable_alarms=1, stable=200, early_alarms=2, early=60)
+    assert (tally.false_alarms, tally.calm) == (3, 260)
+    table = multivariate.false_alarm_table([tally, multivariate.Tally(500, stable=200, early=60)], 0.01)
+    assert [row[0] for row in table.rows] == ["200", "500"]
+    assert table.rows[0][2] == "3 of 260" and table.rows[1][-1] == "yes"
+
+
+def test_section_10_through_the_cli_pairs_with_the_least_relied_on_feature_when_none_is_ignored():
+    from benchmarks import attribution_cli
+
+    permuted = {"a": 0.2, "b": 0.001, "c": 0.0, "d": 0.0}
+    moved = {"a": 0.3, "b": 0.0, "c": 0.01, "d": 0.0}
+    present = {"a": 1.0, "b": 1.0, "c": 1.0, "d": 0.5}
+    assert attribution_cli.least_relied(permuted, moved, present, 2) == ["b", "c"]
