@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -257,3 +258,26 @@ def _cost(config: MultivariateConfig, settings: Settings) -> tuple[list[float], 
         classifier.measure(sample, seed=run)
         chunked.append(time.perf_counter() - started)
     return whole, chunked
+
+
+def with_cli(section: Section, runs: list[Any]) -> Section:
+    """Section 11 with the flipped stream run through the ``pipeline`` command (``benchmarks.multivariate_cli``)."""
+    table = Table(["batch rows", "stable batches alarmed", "flipped batch alarmed", "its AUC", "monitor run"])
+    for run in runs:
+        table.rows.append(
+            [
+                f"{run.rows:,}",
+                f"{sum(run.stable_alarms)} of {len(run.stable_alarms)}",
+                "yes" if run.flipped_alarm else "no",
+                f"{run.flipped_auc:.3f}",
+                seconds(run.seconds),
+            ]
+        )
+    caption = (
+        "Through the CLI (`pipeline schema infer`, `pipeline train` on the reference rows with a label depending on "
+        "a and c, then per batch size one `pipeline monitor --current ... --report-json` run, retraining off, over "
+        "stable batches then the flipped one; the records' `multivariate_drift`; `benchmarks/multivariate_cli.py`):"
+    )
+    section.tables.insert(1, (caption, table))
+    section.figures["cli"] = {run.rows: (sum(run.stable_alarms), run.flipped_alarm) for run in runs}
+    return section

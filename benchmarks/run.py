@@ -100,8 +100,8 @@ def run(argv: list[str] | None = None) -> list[Section]:
             failed.append(title)
             sections.append(Section(title, f"This section failed in this run: `{type(err).__name__}: {err}`."))
 
-    needs_stack = bool(wanted & {"1", "3", "6", "7", "8", "9", "10"})
-    with_mlflow = bool(wanted & {"3", "6", "7", "8", "9", "10"})
+    needs_stack = bool(wanted & {"1", "3", "6", "7", "8", "9", "10", "11"})
+    with_mlflow = bool(wanted & {"3", "6", "7", "8", "9", "10", "11"})
     with _stack(not args.no_stack and needs_stack, with_mlflow=with_mlflow) as stack:
         if "1" in wanted:
             from benchmarks import throughput
@@ -164,7 +164,7 @@ def run(argv: list[str] | None = None) -> list[Section]:
 
             config11 = multivariate.MultivariateConfig.quick() if args.quick else multivariate.MultivariateConfig()
             _say("section 11: multivariate drift")
-            attempt("11. Multivariate drift", lambda: [multivariate.run(config11, _say)])
+            attempt("11. Multivariate drift", lambda: [_multivariate(config11, stack, args.quick)])
     sections.sort(key=_order)
     elapsed = time.perf_counter() - started
     command = (
@@ -388,6 +388,12 @@ def targets(sections: list[Section]) -> Table:
             ", ".join(f"{rows:,} rows {percent(size['false'])}" for rows, size in sorted(sizes.items())),
             all(multi["within"].values()),
         )
+        for rows, (false, flipped) in sorted(multi.get("cli", {}).items()):
+            add(
+                f"multivariate through the CLI ({rows:,}-row batches): the flipped batch alarms, stable ones do not",
+                f"flipped {'alarmed' if flipped else 'missed'}, {false} stable batches alarmed",
+                bool(flipped) and false == 0,
+            )
     return table
 
 
@@ -400,6 +406,17 @@ def _why_moved(config: Any, stack: Any, quick: bool) -> Section:
         return section
     cli_config = attribution_cli.CliConfig.quick() if quick else attribution_cli.CliConfig()
     return attribution.with_cli(section, *attribution_cli.run(cli_config, stack, _say))
+
+
+def _multivariate(config: Any, stack: Any, quick: bool) -> Section:
+    """Section 11 in this process, then (with a stack) the flipped stream through the ``pipeline`` command."""
+    from benchmarks import multivariate, multivariate_cli
+
+    section = multivariate.run(config, _say)
+    if stack is None:
+        return section
+    cli_config = multivariate_cli.CliConfig.quick() if quick else multivariate_cli.CliConfig()
+    return multivariate.with_cli(section, multivariate_cli.run(cli_config, stack, _say))
 
 
 def limits(sections: list[Section]) -> list[str]:

@@ -293,3 +293,14 @@ def test_section_10_through_the_cli_pairs_with_the_least_relied_on_feature_when_
     moved = {"a": 0.3, "b": 0.0, "c": 0.01, "d": 0.0}
     present = {"a": 1.0, "b": 1.0, "c": 1.0, "d": 0.5}
     assert attribution_cli.least_relied(permuted, moved, present, 2) == ["b", "c"]
+
+
+def test_section_11_through_the_cli_adds_its_runs_and_their_target():
+    from benchmarks import multivariate, multivariate_cli
+
+    runs = [multivariate_cli.CliRun(200, [False] * 10, True, 0.9, 5.0), multivariate_cli.CliRun(2_000, [True], False)]
+    section = multivariate.with_cli(Section("11. Multivariate drift", "intro", [("a", Table(["x"]))]), runs)
+    assert [row[1] for row in section.tables[1][1].rows] == ["0 of 10", "1 of 1"]
+    section.figures.update({"by_size": {200: {"flip": 1.0, "false": 0.0}}, "stated": 0.01, "within": {200: True}})
+    met = [row[2] for row in bench.targets([section]).rows]
+    assert met == ["yes", "yes", "yes", "**no**"]
