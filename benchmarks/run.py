@@ -364,9 +364,9 @@ def targets(sections: list[Section]) -> Table:
                 "relied-on one of a pair",
                 f"{why['cli_hits']} of {why['cli_shifts']} single shifts; {why['cli_pair_hits']} of {why['cli_pairs']} "
                 "pairs",
-                why["cli_shifts"] > 0
-                and why["cli_hits"] >= why["target"] * why["cli_shifts"]
-                and why["cli_pair_hits"] == why["cli_pairs"],
+                None
+                if why["cli_shifts"] == 0
+                else why["cli_hits"] >= why["target"] * why["cli_shifts"] and why["cli_pair_hits"] == why["cli_pairs"],
             )
         add(
             f"cost of explaining a {why['big_rows']:,}-row batch stated",
