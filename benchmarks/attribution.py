@@ -426,6 +426,8 @@ row's P(positive) when shuffled nor when moved by {config.large:g} standard devi
             "score_hits": score_hits,
             "pair_hits": pair_hits,
             "pairs": len(counted_pairs),
+            "all_pairs": len(pairs),
+            "all_pair_hits": sum(p["attribution_first"] == p["important"] for p in pairs),
             "pair_score_hits": pair_score_hits,
             "drop_hits": drop_hits,
             "drop_pair_hits": drop_pair_hits,

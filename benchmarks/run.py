@@ -355,7 +355,8 @@ def targets(sections: list[Section]) -> Table:
         )
         add(
             "important feature shifted a little ranks above an ignored one shifted a lot",
-            f"{why['pair_hits']} of {why['pairs']} (the drift-score ranking: {why['pair_score_hits']})",
+            f"{why['pair_hits']} of {why['pairs']} beyond the noise, {why.get('all_pair_hits', '?')} of "
+            f"{why.get('all_pairs', '?')} in all (the drift-score ranking: {why['pair_score_hits']})",
             why["pair_hits"] == why["pairs"],
         )
         if "cli_shifts" in why:
