@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 # benchmarks/ sits beside the package, not in it: it runs from the repository root and is not installed.
@@ -232,3 +233,74 @@ def test_sections_8_and_9_render_from_their_records():
     assert "| 3 | 2,555–2,919 | 0.840 | 0.550 | 0.830 (logreg) |" in document  # the per-batch row
     assert "| 200 | 2 | 1 (50%) | 1 | 0 | 0 | 0 (0) |" in document
     assert "`drift_p`" in document
+
+
+def test_section_10_measures_reliance_on_the_model_alone():
+    from benchmarks import attribution
+
+    rows = 500
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"used": rng.standard_normal(rows), "unused": rng.standard_normal(rows)})
+
+    def proba(batch):
+        return 1.0 / (1.0 + np.exp(-batch["used"].to_numpy()))
+
+    permuted = attribution.permutation_reliance(proba, frame, ["used", "unused"], seed=1)
+    assert permuted["used"] > 0.1 and permuted["unused"] == 0.0
+    moved = attribution.shift_reliance(proba, frame, ["used", "unused"], 2.0, {"used": 1.0, "unused": 1.0})
+    assert moved["used"] > 0.1 and moved["unused"] == 0.0
+    present = {"used": 1.0, "unused": 1.0}
+    assert attribution.ignored_features(permuted, moved, present) == ["unused"]
+    assert attribution.ignored_features(permuted, moved, {"used": 1.0, "unused": 0.5}) == []
+    # a column a shuffle leaves unchanged but a large shift moves is not ignored
+    assert attribution.ignored_features({"x": 0.0}, {"x": 0.2}, {"x": 1.0}) == []
+
+
+def test_section_10_counts_only_the_shifts_beyond_the_stable_batches_noise():
+    from benchmarks import attribution
+
+    stable = [0.02, 0.05, 0.03]
+    assert attribution.beyond_noise(0.06, stable)
+    assert not attribution.beyond_noise(0.05, stable)
+    assert not attribution.beyond_noise(float("nan"), stable)
+    assert not attribution.beyond_noise(1.0, [])
+
+    def outcome(rank, counted):
+        return attribution.Outcome("f", 0.5, rank, 1, 1, 0.5, 0.1, counted)
+
+    outcomes = [outcome(1, True), outcome(2, True), outcome(1, True), outcome(3, False), outcome(1, False)]
+    assert attribution.hit_count(outcomes) == (2, 3)
+
+
+def test_section_11_judges_each_batch_size_against_the_stated_rate():
+    from benchmarks import multivariate
+
+    assert multivariate.within_rate(0, 260, 0.01)
+    assert multivariate.within_rate(2, 260, 0.01)  # 0.8%: the interval reaches below 1%
+    assert not multivariate.within_rate(10, 100, 0.01)  # 10%: its interval starts above 1%
+    assert multivariate.within_rate(0, 0, 0.01)
+    tally = multivariate.Tally(200, stable_alarms=1, stable=200, early_alarms=2, early=60)
+    assert (tally.false_alarms, tally.calm) == (3, 260)
+    table = multivariate.false_alarm_table([tally, multivariate.Tally(500, stable=200, early=60)], 0.01)
+    assert [row[0] for row in table.rows] == ["200", "500"]
+    assert table.rows[0][2] == "3 of 260" and table.rows[1][-1] == "yes"
+
+
+def test_section_10_through_the_cli_pairs_with_the_least_relied_on_feature_when_none_is_ignored():
+    from benchmarks import attribution_cli
+
+    permuted = {"a": 0.2, "b": 0.001, "c": 0.0, "d": 0.0}
+    moved = {"a": 0.3, "b": 0.0, "c": 0.01, "d": 0.0}
+    present = {"a": 1.0, "b": 1.0, "c": 1.0, "d": 0.5}
+    assert attribution_cli.least_relied(permuted, moved, present, 2) == ["b", "c"]
+
+
+def test_section_11_through_the_cli_adds_its_runs_and_their_target():
+    from benchmarks import multivariate, multivariate_cli
+
+    runs = [multivariate_cli.CliRun(200, [False] * 10, True, 0.9, 5.0), multivariate_cli.CliRun(2_000, [True], False)]
+    section = multivariate.with_cli(Section("11. Multivariate drift", "intro", [("a", Table(["x"]))]), runs)
+    assert [row[1] for row in section.tables[1][1].rows] == ["0 of 10", "1 of 1"]
+    section.figures.update({"by_size": {200: {"flip": 1.0, "false": 0.0}}, "stated": 0.01, "within": {200: True}})
+    met = [row[2] for row in bench.targets([section]).rows]
+    assert met == ["yes", "yes", "yes", "**no**"]
