@@ -42,7 +42,7 @@ from pipeline.domain.schema import FeatureSchema, id_key, label_key
 from pipeline.domain.values import finite
 from pipeline.io.predictions import LOG_COLUMNS, PredictionLog, features_of_log
 from pipeline.io.store import MetricsStore
-from pipeline.io.tables import DataError, ObjectStore, read_table
+from pipeline.io.tables import NO_LIMITS, DataError, InputLimits, ObjectStore, read_table
 from pipeline.model.registry import Registry
 from pipeline.settings import Settings
 from pipeline.stats.metrics import quality
@@ -84,14 +84,17 @@ class LabelsResult:
     retrained: str | None = None  # what the retrain did, one line
 
 
-def read_delivery(source: str, schema: FeatureSchema, s3_client: ObjectStore | None) -> Delivery:
-    """Read and check a labels file; a file without the id or target column is a one-line ``DataError``."""
+def read_delivery(
+    source: str, schema: FeatureSchema, s3_client: ObjectStore | None, limits: InputLimits = NO_LIMITS
+) -> Delivery:
+    """Read and check a labels file (refused when over ``limits``, as a batch is); a file without the id or target
+    column is a one-line ``DataError``."""
     if schema.id is None:
         raise DataError(
             f"{source}: the schema names no id column, so no label can be joined to a prediction; "
             'add "id": "<column>" to the schema file and pass it with --schema'
         )
-    frame = read_table(source, s3_client)
+    frame = read_table(source, s3_client, limits=limits)
     for name, what in ((schema.id, "id"), (schema.target, "target")):
         if name not in frame.columns:
             raise DataError(f"{source}: no {what} column {name!r}")

@@ -164,7 +164,7 @@ def _choose_batches(
         if isinstance(found, MonitorRun):
             return found
         batches = found
-    ref, ref_name, fitted = _reference(request, parts.registry, champion, schema, s3)
+    ref, ref_name, fitted = _reference(request, parts.registry, champion, schema, s3, limits)
     if batches is None:
         batches = _given_batches(request, model, ref, ref_name, schema, s3, limits)
         if request.paths and not held.enter_context(parts.store.run_lock(batches.run_key)):
@@ -227,7 +227,12 @@ def _inbox_batches(
 
 
 def _reference(
-    request: MonitorRequest, registry: Registry, champion: VersionInfo, schema: FeatureSchema, s3: ObjectStore | None
+    request: MonitorRequest,
+    registry: Registry,
+    champion: VersionInfo,
+    schema: FeatureSchema,
+    s3: ObjectStore | None,
+    limits: InputLimits,
 ) -> tuple[Batch, str, bool]:
     """The reference batch, what names it in the run key, and whether the champion may have been fitted on its
     rows: the given file (it may be the training data), else the champion's stored sample (its training window's,
@@ -236,7 +241,7 @@ def _reference(
     from pipeline.model.serving import TAG_REFERENCE, TAG_REFERENCE_FITTED, stored_reference
 
     if request.reference:
-        return load_batch(request.reference, schema, s3, request.max_batch_mb), request.reference, True
+        return load_batch(request.reference, schema, s3, request.max_batch_mb, limits), request.reference, True
     fitted = champion.tags.get(TAG_REFERENCE_FITTED) != "false"
     return stored_reference(champion, schema, registry.name), champion.tags[TAG_REFERENCE], fitted
 

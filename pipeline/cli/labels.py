@@ -34,6 +34,7 @@ def labels(
     """
     from pipeline.app.labels import LateLabels, read_delivery
     from pipeline.domain.model_policy import resolve_policy
+    from pipeline.io.tables import InputLimits
     from pipeline.model.registry import require_champion
     from pipeline.model.serving import schema_for
 
@@ -45,7 +46,7 @@ def labels(
         champion = require_champion(registry)
         settings = resolve_policy(settings, registry.model_tags()).settings  # the model's own policy values
         schema = schema_for(registry, champion, given, given_source)
-        delivery = read_delivery(labels_path, schema, parts.s3_for(labels_path))
+        delivery = read_delivery(labels_path, schema, parts.s3_for(labels_path), InputLimits.of(settings.engine))
         late = LateLabels(settings, schema, parts.store, registry, parts.prediction_log, say=say)
         result = late.ingest(delivery)
     _say_delivery(labels_path, delivery, result, schema)

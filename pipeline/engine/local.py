@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipeline.domain.schema import FeatureSchema
 from pipeline.domain.values import finite
-from pipeline.engine.local_readers import csv_header, local_copy, read_ahead, read_chunks
+from pipeline.engine.local_readers import check_before_reading, csv_header, local_copy, read_ahead, read_chunks
 from pipeline.engine.observe import BatchObservation, assemble
 from pipeline.engine.reservoir import Reservoir
 from pipeline.io.data import Batch, known_labels, validate_frame
@@ -247,6 +247,7 @@ def chunked_file(
     uniform_rows: int = 0,
 ) -> Chunked:
     """Observe a batch file chunk by chunk with the local engine (refused when over ``limits``)."""
+    check_before_reading(source, s3_client, limits)  # refused before an S3 object is fetched
     with tempfile.TemporaryDirectory(prefix="batch-") as folder:
         path = local_copy(source, s3_client, folder)
         with closing(read_ahead(read_chunks(path, source, chunk_rows, work.schema, limits))) as chunks:

@@ -4,8 +4,10 @@ thread. What is done with each chunk is ``pipeline.engine.local``."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -39,18 +41,90 @@ def object_size(source: str, s3_client: ObjectStore | None) -> int:
 def csv_header(path: Path, source: str = "", limits: InputLimits = NO_LIMITS) -> tuple[list[str], str]:
     """A CSV file's column names and separator, from its first line (a byte-order mark skipped); a header line
     or a column count over ``limits`` is refused, and so are duplicated names."""
+    with path.open("rb") as handle:  # never more of a line than the cap allows, and a line end
+        raw = handle.readline(-1 if limits.header_bytes is None else limits.header_bytes + 2)
+    return header_of(raw, source or str(path), limits)
+
+
+def header_of(raw: bytes, source: str, limits: InputLimits = NO_LIMITS) -> tuple[list[str], str]:
+    """The column names and separator of a CSV's first bytes ``raw`` (its header line, and perhaps more), the
+    header line and the column count checked against ``limits``, and duplicated names refused."""
     import csv
 
     from pipeline.io.tables import csv_separator
 
-    with path.open("rb") as handle:  # never more of a line than the cap allows, and a line end
-        raw = handle.readline(-1 if limits.header_bytes is None else limits.header_bytes + 2)
-    limits.header_end(source or str(path), raw)
-    head = raw.decode("utf-8-sig", errors="replace")
+    newline = limits.header_end(source, raw)
+    head = (raw if newline < 0 else raw[:newline]).decode("utf-8-sig", errors="replace")
     separator = csv_separator(head)
     names = [name.strip() for name in next(csv.reader([head.rstrip("\r\n")], delimiter=separator), [])]
-    limits.check_columns(source or str(path), names)
+    limits.check_columns(source, names)
     return names, separator
+
+
+def check_before_reading(source: str, s3_client: ObjectStore | None, limits: InputLimits) -> None:
+    """Check a batch file against ``limits`` before any engine reads it: a CSV's header line and columns from its
+    first bytes, a Parquet file's columns and rows from its metadata. An ``s3://`` object is not fetched for it:
+    ranged reads of the cap's bytes, or of the footer (a one-line 200 MB CSV is refused having read 1 MiB of it).
+    Paths of other filesystems (a cluster's) are left to the engine."""
+    suffix = Path(source.split("?")[0]).suffix.lower()
+    if source.startswith("s3://"):
+        if s3_client is None:
+            return
+        handle: Any = RangedObject(source, s3_client)
+    elif "://" in source or not Path(source).is_file():
+        return
+    else:
+        handle = Path(source)
+    if suffix in (".parquet", ".pq"):
+        check_parquet(source, handle, limits)
+    elif suffix == ".csv" and (limits.header_bytes is not None or limits.columns is not None):
+        if isinstance(handle, Path):
+            csv_header(handle, source, limits)
+        else:
+            header_of(handle.read(-1 if limits.header_bytes is None else limits.header_bytes + 2), source, limits)
+
+
+class RangedObject(io.RawIOBase):
+    """An S3 object as a read-only, seekable file, each read a ranged GET of the bytes asked for (what Parquet's
+    footer reader needs: the last 8 bytes, then the metadata)."""
+
+    def __init__(self, source: str, s3_client: ObjectStore) -> None:
+        self.source, self.client = source, s3_client
+        self.bucket, self.key = split_s3(source)
+        self.size = object_size(source, s3_client)
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = self.size if size is None or size < 0 else min(self.size, self.position + size)
+        if end <= self.position:
+            return b""
+        with s3_errors(self.source, self.bucket):
+            body = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={self.position}-{end - 1}")
+            try:
+                data: bytes = body["Body"].read()
+            finally:
+                body["Body"].close()
+        self.position += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def read_chunks(

@@ -63,8 +63,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.engine.local import Chunked, ChunkSink, ChunkWork, Engine, Newest
+from pipeline.engine.local_readers import check_before_reading
 from pipeline.engine.spark_partition import SAMPLE_SCHEMA, SUMMARY_SCHEMA, observe_partition, sample_partition, unpack
-from pipeline.io.tables import DataError, _suffix, csv_separator, duplicated
+from pipeline.io.tables import DataError, InputLimits, _suffix, csv_separator, duplicated
 from pipeline.model.scoring import ModelMismatch
 from pipeline.stats.profile import BatchProfile, merge_all
 
@@ -305,6 +306,8 @@ def spark_engine(settings: Settings) -> Engine:
 
     def engine(uri: str, s3: ObjectStore | None, work: ChunkWork, run: Settings, sink: ChunkSink | None) -> Chunked:
         endpoint = run.s3_endpoint_url if uri.startswith("s3://") else None
+        # the caps, before Spark reads: a CSV's header line and columns, a Parquet file's metadata
+        check_before_reading(uri, s3, InputLimits.of(run.engine))
         return chunked_with_spark(spark, uri, work, sample_rows=run.window_rows, s3_endpoint=endpoint)
 
     return engine

@@ -27,7 +27,7 @@ SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 class ObjectStore(Protocol):  # boto3's S3 client, the calls the project makes
     """What reading and writing ``s3://`` paths needs of a boto3 S3 client."""
 
-    def get_object(self, *, Bucket: str, Key: str) -> Any: ...  # noqa: N803 - boto3's names
+    def get_object(self, *, Bucket: str, Key: str, Range: str = ...) -> Any: ...  # noqa: N803 - boto3's names
     def put_object(self, *, Bucket: str, Key: str, Body: bytes) -> Any: ...  # noqa: N803
     def get_paginator(self, operation_name: str) -> Any: ...
     def head_object(self, *, Bucket: str, Key: str) -> Any: ...  # noqa: N803

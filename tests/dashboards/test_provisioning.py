@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
 from stack_files import DOCKER, GRAFANA, ROOT
 
 from pipeline.domain.records import VERDICT_COLUMNS
@@ -176,7 +177,7 @@ def test_alert_rule_fires_on_the_monitors_verdict(alerting_config: dict[str, Any
     assert source["datasourceUid"] == DATASOURCE_UID
     assert f"FILTER (WHERE {' OR '.join(VERDICT_COLUMNS)})" in source["model"]["rawSql"]
     assert condition["model"]["conditions"][0]["evaluator"] == {"type": "gt", "params": [0]}
-    assert rule["noDataState"] == "NoData", "a monitor that stopped recording is not Normal"
+    assert rule["noDataState"] == "OK", "an hour without a batch notifies nobody (heartbeat.yaml tells a dead monitor)"
     for query in rule["data"]:
         if query["datasourceUid"] != "__expr__":
             assert query["datasourceUid"] == DATASOURCE_UID
@@ -251,3 +252,13 @@ def test_latest_feature_panel_turns_red_at_the_column_drift_threshold(dashboard:
     assert [step["value"] for step in steps] == [None, default]
     assert steps[-1]["color"] == "red"
     assert panel["fieldConfig"]["defaults"]["color"]["mode"] == "thresholds"
+
+
+def test_quiet_hours_notify_nobody_and_a_dead_monitor_is_the_heartbeats(alerting_config: dict[str, Any]) -> None:
+    alerting = GRAFANA / "provisioning" / "alerting"
+    heartbeat = yaml.safe_load((alerting / "heartbeat.yaml").read_text())
+    (drift,) = alerting_config["groups"][0]["rules"]
+    (beat,) = heartbeat["groups"][0]["rules"]
+    # Grafana's no-data states that send nothing: OK (Normal) and KeepLast; NoData and Alerting each notify.
+    assert drift["noDataState"] in ("OK", "KeepLast")
+    assert beat["noDataState"] == "Alerting" and beat["labels"]["project"] == drift["labels"]["project"]

@@ -152,3 +152,85 @@ def test_an_adversarial_inbox_sets_each_bad_file_aside_once_and_retry_reads_one_
     ]
     assert rows(dsn, "SELECT n_rows FROM batch_metrics WHERE batch_index = 6 AND model_name = %s", model) == [(20_000,)]
     assert set(rejected(dsn, model)) == {"a-nested.parquet", "b-wide.csv", "c-one-line.csv"}
+
+
+def monitor_process(*args: str) -> tuple[int, str, int]:
+    """``pipeline monitor`` as its own process: (exit code, output, peak resident set in bytes, from its rusage).
+    The resident set is what the host's unit bounds (``MemoryMax``, a cgroup); an address-space limit
+    (``prlimit --as=2G``) is no stand-in: the process's threads reserve more virtual memory than that, and it
+    fails with "can't start new thread" at a resident peak under 1 GiB."""
+    import os
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "monitor", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert child.stdout is not None
+    output = child.stdout.read().decode()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return child.returncode, output, usage.ru_maxrss * 1024  # Linux: kilobytes
+
+
+def test_the_adversarial_inbox_at_full_size_in_under_2_gib(settings, servers, champion, tmp_path, record_property):
+    """The acceptance inbox at its real sizes and the default caps, ``pipeline monitor --inbox`` run as a process:
+    a struct-valued Parquet file, a 100,000-column CSV, a one-line 200 MB CSV (refused from a ranged read of its
+    first MiB), a Parquet file whose metadata claims 50 million rows (96 KB: one all-null column), a good file."""
+    import time
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    s3 = servers.s3()
+    s3.create_bucket(Bucket=BUCKET)
+    inbox = f"s3://{BUCKET}/full-size/"
+    good = pd.read_csv(champion.batches[0])
+
+    def put(name: str, body: bytes) -> None:
+        s3.put_object(Bucket=BUCKET, Key=f"full-size/{name}", Body=body)
+
+    def parquet(table: pa.Table) -> bytes:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        return sink.getvalue().to_pybytes()
+
+    nested = pa.Table.from_pandas(good, preserve_index=False)
+    structs = pa.array([{"code": int(value)} if value == value else None for value in good["region"]])
+    put("a-nested.parquet", parquet(nested.set_column(nested.column_names.index("region"), "region", structs)))
+    put("b-wide.csv", (",".join(f"c{i}" for i in range(100_000)) + "\n" + ",".join(["1"] * 100_000) + "\n").encode())
+    put("c-one-line.csv", b"x" * 200_000_000)
+    claims = parquet(pa.table({"x": pa.nulls(50_000_000, pa.int8())}))
+    assert len(claims) < 1 << 20 and pq.ParquetFile(pa.BufferReader(claims)).metadata.num_rows == 50_000_000
+    put("d-claims-50m-rows.parquet", claims)
+    put("e-good.csv", Path(champion.batches[1]).read_bytes())
+
+    started = time.monotonic()
+    code, out, peak = monitor_process("--inbox", inbox)
+    record_property("first_run_seconds", round(time.monotonic() - started, 1))  # reported (--junitxml), not asserted
+    record_property("first_run_peak_rss_mib", round(peak / 2**20))
+    out = " ".join(out.split())
+    assert code == 1 and "4 batch(es) failed validation; nothing was written for them (4 inbox file(s)" in out, out
+    assert peak < 2 << 30, f"peak resident set {peak / 2**20:.0f} MiB"
+    dsn, model = settings.metrics_db_url, settings.model_name
+    assert [source.split("#")[0] for _, source in recorded(dsn, model)] == [f"{inbox}e-good.csv"]
+    reasons = rejected(dsn, model)
+    assert reasons == {
+        "a-nested.parquet": f"{inbox}a-nested.parquet: column 'region' holds nested values (dict); "
+        "expected one value per cell",
+        "b-wide.csv": f"{inbox}b-wide.csv: 100,000 columns, over the limit of 10,000 (PIPELINE_MAX_COLUMNS)",
+        "c-one-line.csv": f"{inbox}c-one-line.csv: the header line is over 1,048,576 bytes (PIPELINE_MAX_HEADER_BYTES)",
+        "d-claims-50m-rows.parquet": f"{inbox}d-claims-50m-rows.parquet: 50,000,000 rows, over the limit of "
+        "5,000,000 (PIPELINE_MAX_ROWS)",
+    }
+    for reason in reasons.values():
+        assert out.count(reason) == 1
+
+    code, out, _ = monitor_process("--inbox", inbox)
+    out = " ".join(out.split())
+    assert code == 0 and f"{inbox}: nothing new (1 batches recorded); 4 set aside as rejected" in out
+    assert "[batch" not in out and rejected(dsn, model) == reasons and len(recorded(dsn, model)) == 1

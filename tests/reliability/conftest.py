@@ -146,3 +146,13 @@ def weak_case(case: Case) -> Case:
     frame = load_batch(str(case.data.reference), load_schema()).frame
     log_and_register(case.settings.tracking_uri, case.model_name, frame, flip_labels=True)
     return case
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[StackConfig]:
+    """A Postgres of the test's own (the session one is shared), for a test that stops and starts it with pg_ctl."""
+    cfg = StackConfig(state_dir=state_dir("pipeline-rel-pg-"), pg_port=stack.free_port())
+    stack.start_postgres(cfg)
+    yield cfg
+    stack.stop_postgres(cfg)
+    shutil.rmtree(cfg.state_dir, ignore_errors=True)

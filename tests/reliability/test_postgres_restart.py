@@ -5,25 +5,15 @@ shared), stopped and started for real with pg_ctl."""
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 
 import pytest
-from reliability_rig import Case, monitor_for, reference_of, sources_of, state_dir
+from reliability_rig import Case, monitor_for, reference_of, sources_of
 
 from pipeline.app import stack
 from pipeline.app.stack_config import StackConfig
 
 pytestmark = pytest.mark.reliability
-
-
-@pytest.fixture
-def own_postgres():
-    cfg = StackConfig(state_dir=state_dir("pipeline-rel-pg-"), pg_port=stack.free_port())
-    stack.start_postgres(cfg)
-    yield cfg
-    stack.stop_postgres(cfg)
-    shutil.rmtree(cfg.state_dir, ignore_errors=True)
 
 
 def test_postgres_restart_mid_run_is_retried_and_every_batch_is_written_once(

@@ -60,3 +60,15 @@ def test_a_delivery_needs_an_id_in_the_schema_and_both_columns_in_the_file(tmp_p
         read_delivery(str(path), SCHEMA, None)
     with pytest.raises(DataError, match="no such file"):
         read_delivery(str(tmp_path / "missing.csv"), SCHEMA, None)
+
+
+def test_a_labels_file_over_the_caps_is_refused_naming_the_setting(tmp_path):
+    from pipeline.io.tables import InputLimits
+
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"visit_id": range(30), "outcome": "admit"}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"labels\.csv: 30 rows, over the limit of 29 \(PIPELINE_MAX_ROWS\)"):
+        read_delivery(str(path), SCHEMA, None, InputLimits(rows=29))
+    with pytest.raises(DataError, match=r"labels\.csv: 2 columns, over the limit of 1 \(PIPELINE_MAX_COLUMNS\)"):
+        read_delivery(str(path), SCHEMA, None, InputLimits(columns=1))
+    assert read_delivery(str(path), SCHEMA, None, InputLimits(rows=30, columns=2)).rows == 30

@@ -346,3 +346,13 @@ def test_the_simulated_stream_is_refused_with_another_schema_and_nothing_at_all_
         _run(settings, MonitorRequest(reference=_csv(tmp_path / "ref.csv"), simulated=stream))
     with pytest.raises(MonitorRefused, match="nothing to monitor"):
         _run(settings, MonitorRequest(reference=_csv(tmp_path / "ref.csv")))
+
+
+def test_a_reference_over_the_caps_is_refused_naming_the_setting(tmp_path, recording_monitor):
+    from pipeline.io.tables import DataError
+
+    settings = Settings(_env_file=None, model_name=NAME, max_rows=4)  # type: ignore[call-arg]
+    request = MonitorRequest(paths=(_csv(tmp_path / "b.csv", rows=4),), reference=_csv(tmp_path / "r.csv", rows=5))
+    with pytest.raises(DataError, match=r"r\.csv: 5 rows, over the limit of 4 \(PIPELINE_MAX_ROWS\)"):
+        _run(settings, request)
+    assert not recording_monitor

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from pipeline.domain.schema import FeatureSchema
-from pipeline.engine.local_readers import read_ahead, read_chunks
+from pipeline.engine.local_readers import check_before_reading, read_ahead, read_chunks
 from pipeline.io.tables import DataError, InputLimits
 
 
@@ -114,3 +114,59 @@ def test_pyarrow_s_conversion_error_names_the_column_however_many_threads_read(m
     from pipeline.engine.local_readers import _arrow_message
 
     assert _arrow_message("b.csv", message, ["id", "age"]) == "b.csv: column 'age' holds non-numeric value 'forty'"
+
+
+class RangedStore:
+    """An S3 client holding objects in memory that serves ranged reads only, and counts the bytes it sent."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects, self.sent = objects, 0
+
+    def head_object(self, *, Bucket, Key):  # noqa: N803 - boto3's names
+        return {"ContentLength": len(self.objects[Key])}
+
+    def get_object(self, *, Bucket, Key, Range):  # noqa: N803
+        import io
+
+        start, end = (int(part) for part in Range.removeprefix("bytes=").split("-"))
+        data = self.objects[Key][start : end + 1]
+        self.sent += len(data)
+        return {"Body": io.BytesIO(data)}
+
+
+def test_an_s3_csv_over_the_header_cap_is_refused_from_its_first_bytes_alone():
+    store = RangedStore(
+        {"one-line.csv": b"x" * (8 << 20), "wide.csv": (",".join(f"c{i}" for i in range(50)) + "\n1").encode()}
+    )
+    with pytest.raises(
+        DataError, match=r"one-line\.csv: the header line is over 1,024 bytes \(PIPELINE_MAX_HEADER_BYTES\)"
+    ):
+        check_before_reading("s3://b/one-line.csv", store, InputLimits(header_bytes=1024))
+    assert store.sent <= 1026  # the cap and a line end: never the object
+    with pytest.raises(DataError, match=r"wide\.csv: 50 columns, over the limit of 10 \(PIPELINE_MAX_COLUMNS\)"):
+        check_before_reading("s3://b/wide.csv", store, InputLimits(header_bytes=1024, columns=10))
+    check_before_reading("s3://b/wide.csv", store, InputLimits(header_bytes=1024, columns=50))
+
+
+def test_an_s3_parquet_file_over_the_row_cap_is_refused_from_its_footer(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "claims.parquet"
+    pq.write_table(pa.table({"x": pa.nulls(3_000_000, pa.int8()), "y": pa.array([1] * 3_000_000, pa.int8())}), path)
+    store = RangedStore({"claims.parquet": path.read_bytes()})
+    with pytest.raises(
+        DataError, match=r"claims\.parquet: 3,000,000 rows, over the limit of 2,999,999 \(PIPELINE_MAX_ROWS\)"
+    ):
+        check_before_reading("s3://b/claims.parquet", store, InputLimits(rows=2_999_999))
+    with pytest.raises(DataError, match=r"claims\.parquet: 2 columns, over the limit of 1 \(PIPELINE_MAX_COLUMNS\)"):
+        check_before_reading(str(path), None, InputLimits(columns=1))
+    check_before_reading("s3://b/claims.parquet", store, InputLimits(rows=3_000_000, columns=2))
+
+
+def test_a_local_csv_is_checked_before_reading_and_other_filesystems_are_left_to_the_engine(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(DataError, match=r"wide\.csv: 3 columns, over the limit of 2 \(PIPELINE_MAX_COLUMNS\)"):
+        check_before_reading(str(path), None, InputLimits(columns=2))
+    check_before_reading("hdfs://cluster/wide.csv", None, InputLimits(columns=2))

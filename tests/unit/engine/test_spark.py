@@ -258,3 +258,21 @@ def test_a_header_only_file_has_no_rows(spark, work, files, tmp_path):
     path.write_text(files["labelled"].read_text().splitlines()[0] + "\n")
     with pytest.raises(DataError, match=r"empty\.csv: no rows \(header only or empty\)$"):
         chunked_with_spark(spark, str(path), work, sample_rows=10)
+
+
+def test_the_spark_engine_applies_the_caps_before_spark_reads(tmp_path, monkeypatch):
+    import pipeline.engine.spark as spark_module
+    from pipeline.settings import Settings
+
+    def never(*args, **kwargs):
+        raise AssertionError("Spark read a file over the caps")
+
+    monkeypatch.setattr(spark_module, "spark_session", lambda *args, **kwargs: None)
+    monkeypatch.setattr(spark_module, "chunked_with_spark", never)
+    monkeypatch.setenv("PIPELINE_MAX_COLUMNS", "2")
+    settings = Settings(_env_file=None)
+    path = tmp_path / "wide.csv"
+    path.write_text("a,b,c\n1,2,3\n")
+    engine = spark_module.spark_engine(settings)
+    with pytest.raises(DataError, match=r"wide\.csv: 3 columns, over the limit of 2 \(PIPELINE_MAX_COLUMNS\)"):
+        engine(str(path), None, None, settings, None)
