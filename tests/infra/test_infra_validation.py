@@ -59,7 +59,7 @@ HOST_INPUTS = {
     "db_username": "driftloop",
     "db_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-db-abc",  # pragma: allowlist secret
     "project_git_url": "https://github.com/example/driftloop.git",
-    "project_git_commit": "0123456789abcdef0123456789abcdef01234567",
+    "project_git_commit": "0123456789abcdef" * 2 + "01234567",  # a 40-hex commit id
 }
 
 GOOD_CIDRS = [

@@ -83,9 +83,8 @@ def test_the_fresh_install_holds_the_runtime_only_and_prints_its_version(fresh_v
     installed = {package["name"].lower() for package in json.loads(listed.stdout)}
     assert {"driftloop", "mlflow", "evidently"} <= installed
     assert installed & NOT_RUNTIME == set()
-    where = _run(
-        [fresh_venv / "bin" / "python", "-c", "import pipeline; print(pipeline.__file__)"], env=_clean_env(), cwd=tmp_path
-    )
+    where_from = [fresh_venv / "bin" / "python", "-c", "import pipeline; print(pipeline.__file__)"]
+    where = _run(where_from, env=_clean_env(), cwd=tmp_path)
     assert where.stdout.strip().startswith(str(fresh_venv)), "the installed package, not the checkout"
 
 
