@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -57,7 +58,11 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _fill_wheelhouse()
     base = tmp_path_factory.mktemp("fresh-install")
     offline = ["--quiet", "--no-index", "--find-links", WHEELHOUSE]
-    built = _run([sys.executable, "-m", "pip", "wheel", *offline, "--no-deps", "-w", base / "dist", ROOT])
+    source = base / "source"  # what the wheel is built from, copied: the build leaves nothing in the checkout
+    shutil.copytree(ROOT / "pipeline", source / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / part, source / part)
+    built = _run([sys.executable, "-m", "pip", "wheel", *offline, "--no-deps", "-w", base / "dist", source])
     assert built.returncode == 0, built.stderr
     (wheel,) = (base / "dist").glob("driftloop-*.whl")
     venv = base / "venv"
