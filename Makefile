@@ -30,13 +30,16 @@ export PIPELINE_STATE_DIR ?= $(STATE_DIR)
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the locked versions (requirements/dev.lock, checked against its hashes; `make lock` writes it), then
+# the project itself, editable, without resolving anything more.
+$(VENV)/.installed: pyproject.toml requirements/dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[stack,dev,spark]"  # spark: a pip wheel; Java 17 only to run its tests
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock  # spark too: Java 17 only to run its tests
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
-install: $(VENV)/.installed ## Create .venv and install the project with its extras (the Spark tests need Java 17)
+install: $(VENV)/.installed ## Create .venv and install the locked dependencies, all extras, and the project (editable)
 
 # The local stack: host processes (STACK=embedded, the default, with or without Docker), or docker/compose.yaml
 # (STACK=compose: Grafana and Adminer too; it needs a Docker engine and docker/.env with its passwords).

@@ -55,6 +55,7 @@ NULLABLE_OUTPUTS = {
 # Inputs the AWS env requires; none of them is an emulator difference.
 REQUIRED_INPUTS = {
     "project_git_url": "https://example.com/driftloop.git",
+    "project_git_commit": "0123456789abcdef" * 2 + "01234567",  # a 40-hex commit id
 }
 
 # Files of a working copy that must not follow infra/ into the rehearsal.

@@ -83,8 +83,7 @@ def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") 
         "name": "driftloop",
         "region": "us-east-1",
         "project_git_url": "https://example.com/driftloop.git",
-        "project_git_ref": defaults["project_git_ref"],
-        "project_pip_spec": defaults["project_pip_spec"],
+        "project_git_commit": "0123456789abcdef" * 2 + "01234567",  # a 40-hex commit id
         "enable_basic_auth": enable_basic_auth,
         "mlflow_port": defaults["service_ports"]["mlflow"],
         "grafana_port": defaults["service_ports"]["grafana"],

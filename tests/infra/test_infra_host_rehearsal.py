@@ -325,7 +325,6 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     subprocess.run(["git", "clone", "--quiet", "--bare", str(ROOT), str(origin)], check=True)
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
     commit = head.stdout.strip()
-    subprocess.run(["git", "-C", str(origin), "branch", "--force", "rehearsal", commit], check=True)
 
     inbox = f"s3://{bucket}/inbox/{model}/"
     ca_bundle = work / "ca-bundle.pem"
@@ -335,7 +334,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         True,  # basic auth, as by default
         "" if by_hand else training_data,
         project_git_url=f"file://{origin}",
-        project_git_ref="rehearsal",
+        project_git_commit=commit,  # fetched by its id, as from GitHub
         artifact_bucket=bucket,
         db_host="127.0.0.1",
         db_port=pg.pg_port,

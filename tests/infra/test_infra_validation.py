@@ -59,6 +59,7 @@ HOST_INPUTS = {
     "db_username": "driftloop",
     "db_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-db-abc",  # pragma: allowlist secret
     "project_git_url": "https://github.com/example/driftloop.git",
+    "project_git_commit": "0123456789abcdef" * 2 + "01234567",  # a 40-hex commit id
 }
 
 GOOD_CIDRS = [
@@ -87,19 +88,17 @@ BAD_CIDRS = [
     [f"203.0.113.{i}/32" for i in range(21)],
 ]
 COMMIT = "0123456789abcdef" * 2 + "01234567"  # a 40-hex commit id
-GOOD_REFS = ["main", "v1.2.0", "release/2026.12", "feature_x-1", COMMIT]
-BAD_REFS = [
-    "main$(reboot)",
-    "$(curl evil)",
-    "main; rm -rf /",
-    "main branch",
-    "v1..2",
-    "../etc",
+GOOD_COMMITS = [COMMIT, "f" * 40]
+BAD_COMMITS = [
+    "main",
+    "v1.2.0",
+    COMMIT[:12],  # a short id could name another commit tomorrow
+    COMMIT.upper(),
+    COMMIT + "0",
+    COMMIT[:-1] + "g",
+    COMMIT[:-7] + "$(id)",
+    f"{COMMIT} ",
     "-c core.sshCommand=x",
-    "/main",
-    "main/",
-    "main.lock",
-    "main`id`",
     "",
 ]
 GOOD_HOSTS = [["mlflow.example.org"], ["mlflow.example.org:5000", "203.0.113.10"], ["localhost"]]
@@ -202,8 +201,8 @@ def test_allowed_cidrs_refuse_any_share_of_the_internet(tmp_path):
     assert_all_pass(terraform_test("network", NETWORK_INPUTS, cases, tmp_path), cases)
 
 
-def test_git_ref_and_allowed_hosts_refuse_shell_and_wildcards(tmp_path):
-    cases = cases_of("project_git_ref", GOOD_REFS, BAD_REFS)
+def test_git_commit_and_allowed_hosts_refuse_branches_shell_and_wildcards(tmp_path):
+    cases = cases_of("project_git_commit", GOOD_COMMITS, BAD_COMMITS)
     cases |= cases_of("extra_allowed_hosts", GOOD_HOSTS, BAD_HOSTS)
     cases |= cases_of("read_prefixes", [["training/", "results/driftloop-model/"]], [[""], ["/"], ["training"]])
     result = terraform_test("tracking_host", HOST_INPUTS, cases, tmp_path)

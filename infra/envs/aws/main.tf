@@ -92,12 +92,11 @@ module "tracking_host" {
   db_secret_arn  = module.metadata_db.master_user_secret_arn
   mlflow_db_name = module.metadata_db.db_name
 
-  project_git_url  = var.project_git_url
-  project_git_ref  = var.project_git_ref
-  project_pip_spec = var.project_pip_spec
-  model_name       = var.model_name
-  inbox_prefix     = var.inbox_prefix
-  read_prefixes    = concat(var.host_read_prefixes, var.enable_spark ? [local.spark_results_prefix] : [])
+  project_git_url    = var.project_git_url
+  project_git_commit = var.project_git_commit
+  model_name         = var.model_name
+  inbox_prefix       = var.inbox_prefix
+  read_prefixes      = concat(var.host_read_prefixes, var.enable_spark ? [local.spark_results_prefix] : [])
 
   bootstrap_training_data = var.bootstrap_training_data
   monitor_schedule        = var.monitor_schedule

@@ -172,16 +172,14 @@ variable "project_git_url" {
   }
 }
 
-variable "project_git_ref" {
-  description = "Branch, tag or commit to deploy."
+variable "project_git_commit" {
+  description = "Commit of project_git_url to deploy (40 hex digits, git rev-parse HEAD); the host installs its requirements/runtime.lock with --require-hashes."
   type        = string
-  default     = "main"
-}
 
-variable "project_pip_spec" {
-  description = "pip install spec run inside the clone (\".\" installs the checkout)."
-  type        = string
-  default     = "."
+  validation {
+    condition     = can(regex("^[0-9a-f]{40}$", var.project_git_commit))
+    error_message = "project_git_commit must be a full commit id: 40 lowercase hex digits, not a branch or a tag."
+  }
 }
 
 variable "model_name" {

@@ -39,8 +39,7 @@ locals {
     name                          = var.name
     region                        = data.aws_region.current.name
     project_git_url               = var.project_git_url
-    project_git_ref               = var.project_git_ref
-    project_pip_spec              = var.project_pip_spec
+    project_git_commit            = var.project_git_commit
     enable_basic_auth             = var.enable_basic_auth
     mlflow_port                   = var.service_ports["mlflow"]
     grafana_port                  = var.service_ports["grafana"]

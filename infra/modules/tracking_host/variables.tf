@@ -181,32 +181,14 @@ variable "project_git_url" {
   }
 }
 
-variable "project_git_ref" {
-  description = "Branch, tag or commit of project_git_url to deploy: letters, digits and . _ / - only, or a 40-hex commit."
+variable "project_git_commit" {
+  description = "Commit of project_git_url to deploy, as its full 40-hex id: the host checks it out, checks HEAD is that commit, and installs its requirements/runtime.lock with --require-hashes, then the project with --no-deps."
   type        = string
-  default     = "main"
 
-  # It reaches a shell and git's command line: no $( or spaces, no leading dash (an option), no .. (git refuses
-  # it in a ref), no slash at either end.
+  # A commit id, never a branch or a tag (either could move under the host); it reaches a shell and git's command line.
   validation {
-    condition = (
-      can(regex("^[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}$", var.project_git_ref)) &&
-      !strcontains(var.project_git_ref, "..") &&
-      !endswith(var.project_git_ref, "/") &&
-      !endswith(var.project_git_ref, ".lock")
-    )
-    error_message = "project_git_ref must be a branch, tag or commit of letters, digits, dots, underscores, slashes and hyphens (not starting with - or /, no .., no trailing / or .lock), e.g. main, v1.2.0 or a 40-hex commit."
-  }
-}
-
-variable "project_pip_spec" {
-  description = "What pip installs, from inside the clone: \".\" for the checkout, or e.g. \"driftloop==0.1.0\"."
-  type        = string
-  default     = "."
-
-  validation {
-    condition     = !can(regex("[\"'$`\\\\]", var.project_pip_spec))
-    error_message = "project_pip_spec must not contain quotes, backslashes, backticks or dollar signs."
+    condition     = can(regex("^[0-9a-f]{40}$", var.project_git_commit))
+    error_message = "project_git_commit must be a full commit id: 40 lowercase hex digits (git rev-parse HEAD), not a branch or a tag."
   }
 }
 

@@ -15,24 +15,26 @@ fi
 src=/opt/driftloop/src
 venv=/opt/driftloop/venv
 if [ ! -d "$src/.git" ]; then
-  # init + fetch works for a branch, a tag or a commit id alike.
+  # The pinned commit by its id (a branch or a tag could move): fetched alone, then checked out detached.
   git init --quiet "$src"
   git -C "$src" remote add origin "$DRIFTLOOP_GIT_URL"
-  git -C "$src" fetch --quiet --depth 1 origin "$DRIFTLOOP_GIT_REF"
-  git -C "$src" checkout --quiet FETCH_HEAD
+  git -C "$src" fetch --quiet --depth 1 origin "$DRIFTLOOP_GIT_COMMIT"
+  git -C "$src" checkout --quiet --detach FETCH_HEAD
+fi
+head=$(git -C "$src" rev-parse HEAD)
+if [ "$head" != "$DRIFTLOOP_GIT_COMMIT" ]; then
+  echo "bootstrap: $src is at $head, not at the pinned commit $DRIFTLOOP_GIT_COMMIT; nothing installed" >&2
+  exit 1
 fi
 
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-extras=()
-if [ "$DRIFTLOOP_ENABLE_BASIC_AUTH" = "true" ]; then
-  extras+=("mlflow[auth]") # resolved together with the project, so its mlflow pin holds
-fi
 cd "$src"
-# DRIFTLOOP_PIP_SPEC may name several requirements: split it on spaces on purpose.
-read -r -a specs <<<"$DRIFTLOOP_PIP_SPEC"
-"$venv/bin/pip" install --quiet --disable-pip-version-check "${specs[@]}" "${extras[@]}"
+# Exactly the versions that commit's lock pins (the runtime dependencies and mlflow[auth]), each checked
+# against its hashes, then the project itself without resolving anything more.
+"$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r requirements/runtime.lock
+"$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps .
 
 # The CA bundle that signs RDS's certificates: every database client verifies the server against it
 # (sslmode=verify-full by default). Over HTTPS only, and checked against its SHA-256 when one is pinned.
