@@ -281,9 +281,8 @@ def test_first_champions_runs_every_model_and_fails_when_one_fails(hostctl, monk
         return Done(1 if command[1] == "train" else 0)
 
     monkeypatch.setattr(hostctl, "hold_monitor_db_lock", lambda exclusive: None)
-    monkeypatch.setattr(
-        hostctl, "secrets_env", lambda client, **kw: {"PIPELINE_METRICS_DB_PASSWORD": "the-monitor-pw"}  # pragma: allowlist secret
-    )
+    secret_env = {"PIPELINE_METRICS_DB_PASSWORD": "the-monitor-pw"}  # pragma: allowlist secret
+    monkeypatch.setattr(hostctl, "secrets_env", lambda client, **kw: secret_env)
     monkeypatch.setattr(hostctl.subprocess, "run", run)
     with pytest.raises(SystemExit, match="failed for credit-default"):
         hostctl.first_champions(FakeSecrets({}))
