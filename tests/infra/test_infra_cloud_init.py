@@ -350,9 +350,10 @@ def test_first_champion_unit_sets_up_every_model(cloud_config):
     assert "Before=driftloop-monitor.service" in unit
     models = json.loads(files["/etc/driftloop/models.json"])
     assert models == json.loads(models_json(TWO_MODELS if two_models else {"driftloop-model": {}}))
-    assert "systemctl enable --now --no-block driftloop-first-champion.service" in files[
-        "/usr/local/lib/driftloop/bootstrap.sh"
-    ]
+    assert (
+        "systemctl enable --now --no-block driftloop-first-champion.service"
+        in files["/usr/local/lib/driftloop/bootstrap.sh"]
+    )
 
 
 def test_hostctl_generates_grafana_password_on_the_host():
@@ -420,7 +421,7 @@ def test_each_service_connects_as_its_own_role_with_tls_verified(cloud_config):
     assert roles["/usr/local/lib/driftloop/run-pipeline"] == "monitor"
     assert roles[units + "driftloop-notify-failure@.service"] is None, "the failure hook needs no database"
     # The first-champion unit runs `pipeline` with the monitor's role and MLflow user (hostctl first-champions).
-    assert "env = secrets_env(client, db=\"monitor\", mlflow_monitor=True)" in files["/usr/local/lib/driftloop/hostctl"]
+    assert 'env = secrets_env(client, db="monitor", mlflow_monitor=True)' in files["/usr/local/lib/driftloop/hostctl"]
     mlflow = files[units + "driftloop-mlflow.service"]
     pre = [line for line in mlflow.splitlines() if line.startswith("ExecStartPre=")]
     assert [line.rsplit(" ", 1)[1] for line in pre] == ["init-secrets", "init-db", "init-db-roles"]
