@@ -202,7 +202,9 @@ def check_outputs(outputs: dict[str, Any], bucket: str) -> list[str]:
         and "--document-name AWS-StartPortForwardingSession --parameters portNumber=5000,localPortNumber=5000" in v,
         "grafana_port_forward_command": lambda v: isinstance(v, str)
         and "--document-name AWS-StartPortForwardingSession --parameters portNumber=3000,localPortNumber=3000" in v,
-        "inbox_uri": lambda v: isinstance(v, str) and v.startswith(f"s3://{bucket}/") and v.endswith("/"),
+        "inbox_uri": lambda v: v == f"s3://{bucket}/inbox/",  # the root inbox
+        "model_names": lambda v: v == ["driftloop-model"],  # the default models
+        "model_inbox_uris": lambda v: v == {"driftloop-model": f"s3://{bucket}/inbox/driftloop-model/"},
     }
     for name, expected in expectations.items():
         if name not in values:

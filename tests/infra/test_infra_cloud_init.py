@@ -76,7 +76,21 @@ def templatefile_keys() -> set[str]:
 NOTIFY_TOPIC = "arn:aws:sns:us-east-1:123456789012:driftloop-notifications"
 
 
-def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") -> dict:
+def models_json(models: dict[str, dict]) -> str:
+    """main.tf's jsonencode() of the models variable: every attribute present, null when not given."""
+    filled = {
+        name: {
+            "schema": model.get("schema"),
+            "retrain": model.get("retrain"),
+            "policy": model.get("policy", {}),
+            "bootstrap_training_data": model.get("bootstrap_training_data"),
+        }
+        for name, model in models.items()
+    }
+    return json.dumps(filled, separators=(",", ":"))
+
+
+def template_values(enable_basic_auth: bool, models: dict[str, dict] | None = None) -> dict:
     """The values main.tf passes, from the module's variable defaults plus sample inputs."""
     defaults = {k: v.get("default") for k, v in named_blocks(HOST, "variable").items()}
     values = {
@@ -115,15 +129,13 @@ def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") 
             if enable_basic_auth
             else ""
         ),
-        "model_name": defaults["model_name"],
+        "models_json": models_json(defaults["models"] if models is None else models),
         "compose_file": defaults["compose_file"],
         "monitor_schedule": defaults["monitor_schedule"],
         "monitor_timeout": defaults["monitor_timeout"],
         "monitor_memory_max": defaults["monitor_memory_max"],
         "notify_sns_topic_arn": NOTIFY_TOPIC,
-        "inbox_uri": f"s3://driftloop-artifacts/{defaults['inbox_prefix']}{defaults['model_name']}/",
-        "bootstrap_champion": bootstrap_training_data != "",
-        "bootstrap_training_data": bootstrap_training_data,
+        "inbox_uri": f"s3://driftloop-artifacts/{defaults['inbox_prefix']}",
         "hostctl_py": (HOST / "templates" / "hostctl.py").read_text(),
         "mlflow_server_sh": (HOST / "templates" / "mlflow-server.sh").read_text(),
         "bootstrap_sh": (HOST / "templates" / "bootstrap.sh").read_text(),
@@ -134,14 +146,21 @@ def template_values(enable_basic_auth: bool, bootstrap_training_data: str = "") 
 
 
 FIRST_CHAMPION_DATA = "s3://driftloop-artifacts/training/reference.csv"
+# Two models: one trained on first boot from its data with its own schema, one trained by hand, with its mode
+# and policy.
+TWO_MODELS = {
+    "credit-default": {
+        "schema": "s3://driftloop-artifacts/training/credit-default/schema.json",
+        "bootstrap_training_data": FIRST_CHAMPION_DATA,
+    },
+    "churn": {"retrain": "auto", "policy": {"drift_threshold": "0.2"}},
+}
 
 
-@pytest.fixture(params=[False, True], ids=["basic-auth-off", "basic-auth-on-first-champion"])
+@pytest.fixture(params=[False, True], ids=["basic-auth-off", "basic-auth-on-two-models"])
 def cloud_config(request):
-    """Basic auth and bootstrap_training_data both off, then both on."""
-    rendered = render(
-        TEMPLATE.read_text(), template_values(request.param, FIRST_CHAMPION_DATA if request.param else "")
-    )
+    """Basic auth off with the default model, then basic auth on with two models."""
+    rendered = render(TEMPLATE.read_text(), template_values(request.param, TWO_MODELS if request.param else None))
     assert rendered.startswith("#cloud-config\n")
     return request.param, rendered, yaml.safe_load(rendered)
 
@@ -206,8 +225,8 @@ def test_environment_file_follows_the_settings_interface(cloud_config):
         r"postgresql://driftloop_monitor@[\w.-]+:5432/metrics\?sslmode=verify-full&sslrootcert=/etc/driftloop/rds-ca.pem",
         env["PIPELINE_METRICS_DB_URL"],
     )
-    assert env["PIPELINE_MODEL_NAME"] == "driftloop-model", "the pipeline's own default model name"
-    assert env["DRIFTLOOP_INBOX_URI"] == "s3://driftloop-artifacts/inbox/driftloop-model/"
+    assert "PIPELINE_MODEL_NAME" not in env, "the host watches many models; each command names its own"
+    assert env["DRIFTLOOP_INBOX_URI"] == "s3://driftloop-artifacts/inbox/", "the root inbox"
     assert env["PIPELINE_NOTIFY_SNS_TOPIC"] == NOTIFY_TOPIC, "the failure hook and the monitor publish to it"
     for key in ("METRICS_DB_HOST", "METRICS_DB_PORT", "METRICS_DB_USER", "METRICS_DB_NAME"):
         assert env[key], key
@@ -294,7 +313,7 @@ def test_monitor_runs_on_a_timer(cloud_config):
     exec_start = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
     assert exec_start == [
         "ExecStart=/usr/local/lib/driftloop/hostctl exec --db monitor --mlflow-monitor -- "
-        "/opt/driftloop/venv/bin/pipeline monitor --inbox s3://driftloop-artifacts/inbox/driftloop-model/ "
+        "/opt/driftloop/venv/bin/pipeline monitor --inbox s3://driftloop-artifacts/inbox/ --all-models "
         "--max-batch-mb 1024"
     ]
     assert "OnCalendar=hourly" in files["/etc/systemd/system/driftloop-monitor.timer"]
@@ -319,16 +338,21 @@ def test_monitor_run_is_bounded_and_reports_its_failure(cloud_config):
     assert not [line for line in hook if line.startswith("Restart=")]
 
 
-def test_first_champion_unit_only_with_bootstrap_training_data(cloud_config):
-    with_data, _, config = cloud_config
+def test_first_champion_unit_sets_up_every_model(cloud_config):
+    two_models, _, config = cloud_config
     files = files_of(config)
-    unit = files.get("/etc/systemd/system/driftloop-first-champion.service")
-    assert (unit is not None) is with_data
-    if with_data:
-        assert f"/opt/driftloop/venv/bin/pipeline train --data {FIRST_CHAMPION_DATA} --if-no-champion" in unit, (
-            "trains only when the registry has no champion"
-        )
-        assert "User=driftloop" in unit and "After=network-online.target driftloop-mlflow.service" in unit
+    unit = files["/etc/systemd/system/driftloop-first-champion.service"]
+    assert [line for line in unit.splitlines() if line.startswith("ExecStart=")] == [
+        "ExecStart=/usr/local/lib/driftloop/hostctl first-champions"
+    ]
+    assert "User=driftloop" in unit and "After=network-online.target driftloop-mlflow.service" in unit
+    assert "Before=driftloop-monitor.service" in unit
+    models = json.loads(files["/etc/driftloop/models.json"])
+    assert models == json.loads(models_json(TWO_MODELS if two_models else {"driftloop-model": {}}))
+    assert (
+        "systemctl enable --now --no-block driftloop-first-champion.service"
+        in files["/usr/local/lib/driftloop/bootstrap.sh"]
+    )
 
 
 def test_hostctl_generates_grafana_password_on_the_host():
@@ -395,8 +419,8 @@ def test_each_service_connects_as_its_own_role_with_tls_verified(cloud_config):
     assert roles[units + "driftloop-monitor.service"] == "monitor"
     assert roles["/usr/local/lib/driftloop/run-pipeline"] == "monitor"
     assert roles[units + "driftloop-notify-failure@.service"] is None, "the failure hook needs no database"
-    if units + "driftloop-first-champion.service" in files:
-        assert roles[units + "driftloop-first-champion.service"] == "monitor"
+    # The first-champion unit runs `pipeline` with the monitor's role and MLflow user (hostctl first-champions).
+    assert 'env = secrets_env(client, db="monitor", mlflow_monitor=True)' in files["/usr/local/lib/driftloop/hostctl"]
     mlflow = files[units + "driftloop-mlflow.service"]
     pre = [line for line in mlflow.splitlines() if line.startswith("ExecStartPre=")]
     assert [line.rsplit(" ", 1)[1] for line in pre] == ["init-secrets", "init-db", "init-db-roles"]

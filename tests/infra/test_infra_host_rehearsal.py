@@ -7,10 +7,13 @@ The rehearsal (marked e2e): bootstrap.sh runs as root in private mount and netwo
 /opt, /var/lib and /usr/local/lib overlaid on throwaway folders, `systemctl` stubbed, the project cloned from
 a local copy of this repository and pip kept off the network. Then, in the test's own network namespace, the
 host's units run their exact commands as the `driftloop` user: MLflow's ExecStartPre/ExecStart/ExecStartPost
-lines (basic auth on, as by default), the runbook's first training (`pipeline train --data s3://...`), and the
-monitor timer's ExecStart twice against a moto server (S3 and Secrets Manager) and a real PostgreSQL with TLS
-standing in for RDS. While MLflow runs, a request without credentials that would move `champion` is refused
-and the monitor's own MLflow user may move it, but not manage users.
+lines (basic auth on, as by default), the first-champion unit (twice, as after a reboot), the runbook's first
+training by hand (`run-pipeline train --model-name NAME --data s3://... --schema s3://...`), and the monitor
+timer's ExecStart (`--all-models` on the root inbox) twice against a moto server (S3 and Secrets Manager) and a
+real PostgreSQL with TLS standing in for RDS. The host watches two models with different schemas: one trained
+by the first-champion unit from its bootstrap data, the other by hand after the unit set its retraining mode
+and policy; one timer run monitors both. While MLflow runs, a request without credentials that would move
+`champion` is refused and the monitor's own MLflow user may move it, but not manage users.
 
 The database as on RDS: the master user is no superuser and logs in with a password, and every client checks
 the stand-in's certificate (sslmode=verify-full, its CA fetched by bootstrap.sh as the RDS bundle is). Each
@@ -37,15 +40,22 @@ from base64 import b64encode
 from pathlib import Path
 
 import boto3
+import pandas as pd
 import pytest
 import yaml
 from test_infra_cloud_init import TEMPLATE, files_of, render, template_values
 from tfconfig import ROOT
 
+from pipeline.domain.schema import read_schema
+
 SHELLCHECK = shutil.which("shellcheck")
 CLOUD_INIT = shutil.which("cloud-init")
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 FIRST_CHAMPION_DATA = "s3://driftloop-artifacts/training/reference.csv"
+TWO_MODELS = {
+    "driftloop-model": {"bootstrap_training_data": FIRST_CHAMPION_DATA},
+    "loans": {"retrain": "challenger", "policy": {"cooldown_batches": "3"}},
+}
 MASTER_PASSWORD = "master-before-rotation"  # pragma: allowlist secret (the stand-in's, set by the fixture)
 OVERLAID = ("/etc", "/opt", "/var/lib", "/usr/local/lib")
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -62,8 +72,8 @@ def system_python_matches() -> bool:
     return out.returncode == 0 and out.stdout.strip() == str(tuple(sys.version_info[:2]))
 
 
-def rendered_config(enable_basic_auth: bool, bootstrap_training_data: str = "", **overrides) -> tuple[str, dict]:
-    values = {**template_values(enable_basic_auth, bootstrap_training_data), **overrides}
+def rendered_config(enable_basic_auth: bool, models: dict | None = None, **overrides) -> tuple[str, dict]:
+    values = {**template_values(enable_basic_auth, models), **overrides}
     text = render(TEMPLATE.read_text(), values)
     return text, yaml.safe_load(text)
 
@@ -76,9 +86,9 @@ def unit_lines(unit: str, key: str) -> list[str]:
 
 
 @pytest.mark.skipif(CLOUD_INIT is None, reason="cloud-init is not installed (apt-get install cloud-init)")
-@pytest.mark.parametrize("enable_basic_auth", [False, True], ids=["basic-auth-off", "basic-auth-on-first-champion"])
+@pytest.mark.parametrize("enable_basic_auth", [False, True], ids=["basic-auth-off", "basic-auth-on-two-models"])
 def test_cloud_init_passes_its_schema(enable_basic_auth, tmp_path):
-    text, _ = rendered_config(enable_basic_auth, FIRST_CHAMPION_DATA if enable_basic_auth else "")
+    text, _ = rendered_config(enable_basic_auth, TWO_MODELS if enable_basic_auth else None)
     path = tmp_path / "user-data.yaml"
     path.write_text(text)
     result = subprocess.run([CLOUD_INIT, "schema", "--config-file", str(path)], capture_output=True, text=True)
@@ -88,7 +98,7 @@ def test_cloud_init_passes_its_schema(enable_basic_auth, tmp_path):
 
 @pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed (apt-get install shellcheck)")
 def test_embedded_shell_scripts_pass_shellcheck(tmp_path):
-    _, config = rendered_config(True, FIRST_CHAMPION_DATA)
+    _, config = rendered_config(True, TWO_MODELS)
     scripts = {path: body for path, body in files_of(config).items() if body.startswith("#!/usr/bin/env bash")}
     assert set(scripts) == {
         "/usr/local/lib/driftloop/bootstrap.sh",
@@ -113,10 +123,10 @@ def test_hostctl_is_python_not_shell():
 
 
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
-@pytest.mark.parametrize("enable_basic_auth", [False, True], ids=["basic-auth-off", "basic-auth-on-first-champion"])
+@pytest.mark.parametrize("enable_basic_auth", [False, True], ids=["basic-auth-off", "basic-auth-on-two-models"])
 def test_systemd_units_pass_verify(enable_basic_auth, tmp_path):
     """The units, under a temporary root whose ExecStart binaries are stubs, pass `systemd-analyze verify`."""
-    _, config = rendered_config(enable_basic_auth, FIRST_CHAMPION_DATA if enable_basic_auth else "")
+    _, config = rendered_config(enable_basic_auth, TWO_MODELS if enable_basic_auth else None)
     root = tmp_path / "root"
     for path, body in files_of(config).items():
         target = root / path.lstrip("/")
@@ -133,7 +143,7 @@ def test_systemd_units_pass_verify(enable_basic_auth, tmp_path):
     (root / "opt/driftloop/src").mkdir(parents=True, exist_ok=True)
     (root / "var/lib/driftloop").mkdir(parents=True, exist_ok=True)
     units = sorted(str(root / path.lstrip("/")) for path in files_of(config) if path.startswith("/etc/systemd/"))
-    assert len(units) == (8 if enable_basic_auth else 7)
+    assert len(units) == 8, "the first-champion unit sets up every model, with or without bootstrap data"
     result = subprocess.run(
         [SYSTEMD_ANALYZE, "verify", f"--root={root}", "--man=no", *units], capture_output=True, text=True
     )
@@ -284,24 +294,27 @@ def build_wheelhouse(folder: Path) -> Path:
 
 @pytest.mark.e2e
 @pytest.mark.skipif(_needs_root_namespaces() is not None, reason=str(_needs_root_namespaces()))
-@pytest.mark.parametrize("first_champion", ["trained-by-hand", "bootstrap-training-data"])
-def test_host_bootstraps_trains_and_monitors_its_inbox(first_champion, tls_postgres, emulator):
-    """The first champion as the runbook trains it (run-pipeline over SSM), or from bootstrap_training_data."""
+def test_host_bootstraps_trains_and_monitors_its_inbox(tls_postgres, emulator):
+    """Two models of different schemas on one host: the first from its bootstrap training data (the first-champion
+    unit), the second as the runbook trains it (run-pipeline over SSM); one timer run monitors both."""
     from pipeline.app import stack
 
-    bucket = f"rehearsal-{first_champion}"  # moto keeps its accounts per process: one bucket per case
-    model = "driftloop-model"
+    bucket = "rehearsal-two-models"
     pg = tls_postgres
     mlflow_port = stack.free_port()
     dev_site = sysconfig.get_paths()["purelib"]
     work = Path(stack.new_state_dir("host-rehearsal-"))  # reachable by the driftloop user, unlike tmp_path
     try:
-        _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, first_champion == "trained-by-hand")
+        _rehearse(work, pg, emulator, bucket, mlflow_port, dev_site)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand):
+BOOTSTRAPPED, BY_HAND = "driftloop-model", "loans"  # the first champion from bootstrap data; the other by hand
+
+
+def _rehearse(work, pg, emulator, bucket, mlflow_port, dev_site):
+    model = BOOTSTRAPPED
     # The emulated account: the bucket, the RDS-managed secret, and the empty secret the host fills.
     aws("s3", emulator).create_bucket(Bucket=bucket)
     sm = aws("secretsmanager", emulator)
@@ -326,13 +339,20 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
     commit = head.stdout.strip()
 
-    inbox = f"s3://{bucket}/inbox/{model}/"
+    inbox = f"s3://{bucket}/inbox/"  # the root inbox; each model's batches go to its own folder
+    inboxes = {name: f"{inbox}{name}/" for name in (BOOTSTRAPPED, BY_HAND)}
     ca_bundle = work / "ca-bundle.pem"
     shutil.copy(pg.state_dir / "ca.pem", ca_bundle)
     training_data = f"s3://{bucket}/training/reference.csv"
+    schemas = {name: f"s3://{bucket}/training/{name}/schema.json" for name in (BOOTSTRAPPED, BY_HAND)}
+    by_hand_data = f"s3://{bucket}/training/{BY_HAND}/reference.csv"
+    models = {
+        BOOTSTRAPPED: {"schema": schemas[BOOTSTRAPPED], "bootstrap_training_data": training_data},
+        BY_HAND: {"retrain": "challenger", "policy": {"cooldown_batches": "3"}},
+    }
     _, config = rendered_config(
         True,  # basic auth, as by default
-        "" if by_hand else training_data,
+        models,
         project_git_url=f"file://{origin}",
         project_git_commit=commit,  # fetched by its id, as from GitHub
         artifact_bucket=bucket,
@@ -350,7 +370,6 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         mlflow_monitor_secret_arn=mlflow_monitor_secret["ARN"],
         auth_db_name="host_mlflow_auth",  # created by `hostctl init-db` too
         mlflow_port=mlflow_port,
-        model_name=model,
         inbox_uri=inbox,
         notify_sns_topic_arn=topic,
     )
@@ -398,7 +417,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         "enable --now docker.service",
         "enable --now driftloop-mlflow.service",
         "enable --now driftloop-dashboards.service",
-        *([] if by_hand else ["enable --now --no-block driftloop-first-champion.service"]),
+        "enable --now --no-block driftloop-first-champion.service",
         "enable --now driftloop-monitor.timer",
         "enable --now driftloop-db-password-rotation.timer",
     ]
@@ -416,16 +435,13 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     script.write_text("#!/opt/driftloop/venv/bin/python\nimport sys\nfrom mlflow.cli import cli\nsys.exit(cli())\n")
     script.chmod(0o755)
 
-    # 2. Data: a first training set and one new batch, uploaded as the runbook says (aws s3 cp).
-    data = work / "data"
-    subprocess.run(
-        [str(Path(sys.executable).with_name("pipeline")), "data", "synth", "--out", str(data)]
-        + ["--rows", "600", "--batches", "1", "--reference-rows", "3000", "--drift-kind", "none"],
-        check=True,
-        capture_output=True,
-    )
+    # 2. Data: each model's first training set, its schema and one new batch, uploaded as the runbook says.
+    data, other = write_two_tables(work)
     s3 = aws("s3", emulator)
     s3.upload_file(str(data / "reference.csv"), bucket, "training/reference.csv")
+    s3.upload_file(str(other / "reference.csv"), bucket, f"training/{BY_HAND}/reference.csv")
+    for name, folder in ((BOOTSTRAPPED, data), (BY_HAND, other)):
+        s3.upload_file(str(folder / "schema.json"), bucket, f"training/{name}/schema.json")
 
     # 3. The units' commands as the host runs them, from the rendered unit files.
     mlflow_unit = files["/etc/systemd/system/driftloop-mlflow.service"]
@@ -438,7 +454,9 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     (hook_start,) = unit_lines(hook_unit, "ExecStart")
     # What systemd runs for driftloop-notify-failure@driftloop-monitor.service.service on a host named so.
     hook_command = hook_start.replace("%i", "driftloop-monitor.service").replace("%H", "rehearsal-host")
-    assert timer_command.endswith(f"/opt/driftloop/venv/bin/pipeline monitor --inbox {inbox} --max-batch-mb 1024")
+    assert timer_command.endswith(
+        f"/opt/driftloop/venv/bin/pipeline monitor --inbox {inbox} --all-models --max-batch-mb 1024"
+    )
     assert unit_lines(monitor_unit, "User") == ["driftloop"] and unit_lines(monitor_unit, "WorkingDirectory") == [
         "/var/lib/driftloop"
     ]
@@ -474,19 +492,17 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
             f"{run_unit} {workdir} {command}"
         )
 
-    if by_hand:
-        # The runbook's `sudo -u driftloop /usr/local/lib/driftloop/run-pipeline train --data s3://...`;
-        # the emulator's settings stand in for the instance role.
-        emulator_vars = " ".join(emulator_env.read_text().split())
-        train = (
-            f"runuser -u driftloop -- env -i PATH={HOST_PATH} {emulator_vars} "
-            f"/usr/local/lib/driftloop/run-pipeline train --data {training_data}"
-        )
-    else:
-        first_unit = files["/etc/systemd/system/driftloop-first-champion.service"]
-        (first_start,) = unit_lines(first_unit, "ExecStart")
-        assert first_start.endswith(f"pipeline train --data {training_data} --if-no-champion")
-        train = as_service_user(unit_lines(first_unit, "WorkingDirectory")[0], first_start)
+    # The runbook's `sudo -u driftloop /usr/local/lib/driftloop/run-pipeline train --model-name NAME --data
+    # s3://... --schema s3://...`; the emulator's settings stand in for the instance role.
+    emulator_vars = " ".join(emulator_env.read_text().split())
+    train = (
+        f"runuser -u driftloop -- env -i PATH={HOST_PATH} {emulator_vars} /usr/local/lib/driftloop/run-pipeline "
+        f"train --model-name {BY_HAND} --data {by_hand_data} --schema {schemas[BY_HAND]}"
+    )
+    first_unit = files["/etc/systemd/system/driftloop-first-champion.service"]
+    (first_start,) = unit_lines(first_unit, "ExecStart")
+    assert first_start == "/usr/local/lib/driftloop/hostctl first-champions"
+    first_champions = as_service_user(unit_lines(first_unit, "WorkingDirectory")[0], first_start)
     steps = [
         f"{as_service_user('/', pre)} > {results}/mlflow-pre.log 2>&1"
         for pre in unit_lines(mlflow_unit, "ExecStartPre")
@@ -505,9 +521,11 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
             f"health=http://127.0.0.1:{mlflow_port}/health",
             'for _ in $(seq 90); do curl -sf "$health" >/dev/null && break; sleep 1; done',
             'curl -sf "$health" >/dev/null || { kill $mlflow; exit 12; }',
+            # First boot: the unit sets up both models and trains the one with bootstrap data.
+            f"{first_champions} > {results}/first-champions.log 2>&1; echo $? > {results}/first-champions.rc",
             f"{train} > {results}/train.log 2>&1; echo $? > {results}/train.rc",
             # A second first-boot run (a reboot) finds the champion and trains nothing.
-            *([] if by_hand else [f"{train} > {results}/train-again.log 2>&1 || exit 13"]),
+            f"{first_champions} > {results}/train-again.log 2>&1 || exit 13",
             f"touch {results}/ready",
             # The batch lands in the inbox only now, like a user's upload after the first champion.
             f"while [ ! -f {results}/uploaded ]; do sleep 0.2; done",
@@ -538,13 +556,17 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
     while not (results / "ready").exists() and host.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
     if (results / "ready").exists():
-        upload_batch(data / "batch_001.csv", inbox, emulator)
+        upload_batch(data / "batch_001.csv", inboxes[BOOTSTRAPPED], emulator)
+        upload_batch(other / "batch_001.csv", inboxes[BY_HAND], emulator)
         (results / "uploaded").touch()
     while not (results / "monitor-1.rc").exists() and host.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
-    after_first = recorded_batches(pg, model)
+    after_first = {name: recorded_batches(pg, name) for name in (BOOTSTRAPPED, BY_HAND)}
     try:
-        answers = ask_mlflow(f"http://127.0.0.1:{mlflow_port}", model, sm, mlflow_monitor_secret["ARN"])
+        answers = {
+            name: ask_mlflow(f"http://127.0.0.1:{mlflow_port}", name, sm, mlflow_monitor_secret["ARN"])
+            for name in (BOOTSTRAPPED, BY_HAND)
+        }
         old_monitor = json.loads(
             sm.get_secret_value(SecretId=db_role_secrets["monitor"]["ARN"], VersionStage="AWSCURRENT")["SecretString"]
         )
@@ -572,6 +594,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
             "mlflow-pre.log",
             "mlflow.log",
             "mlflow-post.log",
+            "first-champions.log",
             "train.log",
             "monitor-1.log",
             "rotate.log",
@@ -579,32 +602,45 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         )
     )
     assert host.returncode == 0, output + detail
+    assert log("first-champions.rc").strip() == "0", detail
     assert log("train.rc").strip() == "0", detail
     assert log("monitor-1.rc").strip() == "0", detail
     assert log("rotate.rc").strip() == "0", detail
     assert "rotated the password of database role driftloop_monitor" in log("rotate.log"), detail
     assert log("monitor-2.rc").strip() == "0", detail
-    assert "is champion" in log("train.log"), detail
-    if not by_hand:
-        assert "nothing to bootstrap" in log("train-again.log"), log("train-again.log")
-    assert "nothing new" in log("monitor-2.log"), detail
+    # The first-champion unit: the by-hand model's mode and policy, the other's first champion with its schema.
+    first = log("first-champions.log")
+    assert f"{BY_HAND}: retraining mode challenger (" in first, detail
+    assert f"{BY_HAND}: no bootstrap training data; train its first champion by hand" in first, detail
+    assert f"--data={training_data} --if-no-champion --schema={schemas[BOOTSTRAPPED]}" in first, detail
+    assert f"{BOOTSTRAPPED} v1 " in first and "is champion" in first, detail
+    assert f"{BY_HAND} v1 " in log("train.log") and "is champion" in log("train.log"), detail
+    assert f"{BOOTSTRAPPED}: champion is v1; nothing to bootstrap" in log("train-again.log"), log("train-again.log")
+    assert "loans: retraining mode challenger (" in log("train-again.log"), log("train-again.log")
+    # One timer run monitored both models; the second found nothing new in either.
+    assert "2 model(s): 2 monitored" in " ".join(log("monitor-1.log").split()), detail
+    assert " ".join(log("monitor-2.log").split()).count("nothing new (1 batches recorded)") == 2, detail
     assert log("hook.rc").strip() == "0", log("hook.log")
     bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])]
     assert any("driftloop-monitor.service failed on rehearsal-host" in body for body in bodies), bodies
 
-    assert after_first == 1, detail
-    assert recorded_batches(pg, model) == 1, "the second run must record nothing new\n" + detail
+    assert after_first == {BOOTSTRAPPED: 1, BY_HAND: 1}, detail
+    assert [recorded_batches(pg, name) for name in (BOOTSTRAPPED, BY_HAND)] == [1, 1], (
+        "the second run must record nothing new\n" + detail
+    )
 
-    # Basic auth: nobody without the monitor's (or the admin's) password reads or moves anything.
-    assert "MANAGE on model driftloop-model, EDIT on experiment driftloop" in log("mlflow-post.log")
-    assert answers == {
+    # Basic auth: nobody without the monitor's (or the admin's) password reads or moves anything; the monitor's
+    # user manages both models.
+    assert f"MANAGE on models {BOOTSTRAPPED}, {BY_HAND}, EDIT on experiment driftloop" in log("mlflow-post.log")
+    expected = {
         "move champion, no credentials": 401,
         "move champion, wrong password": 401,
         "read champion, no credentials": 401,
         "read champion, monitor": 200,
         "move champion, monitor": 200,
         "create a user, monitor": 403,
-    }, answers
+    }
+    assert answers == {BOOTSTRAPPED: expected, BY_HAND: expected}, answers
 
     # One role per service, none the master; the rotations of the master's and the monitor's passwords left
     # MLflow and the monitor working; Grafana's role reads and cannot write.
@@ -621,7 +657,7 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
         },
         "sessions of other roles": [],  # MLflow's pool, while it runs, is its own role's; none is the master's
         "read champion after the rotations, monitor": 200,
-        "grafana reads": 1,
+        "grafana reads": 2,  # the batch of each model
         "grafana inserts": "InsufficientPrivilege: permission denied for table batch_metrics",
         "grafana creates a table": "InsufficientPrivilege: permission denied for schema public",
         "grafana in the mlflow database": "refused: permission denied for database",
@@ -632,6 +668,34 @@ def _rehearse(work, pg, emulator, bucket, model, mlflow_port, dev_site, by_hand)
 
 
 DB_ROLE_NAMES = ("mlflow", "monitor", "grafana")
+
+
+def write_two_tables(work: Path) -> tuple[Path, Path]:
+    """Two tables of different schemas, each with its schema file: the demo's rows and schema, and rows of another
+    seed without two of its columns, their schema inferred (`pipeline schema infer`)."""
+    pipeline = str(Path(sys.executable).with_name("pipeline"))
+    folders = work / "data", work / "other"
+    for folder, seed in zip(folders, ("42", "7"), strict=True):
+        subprocess.run(
+            [pipeline, "data", "synth", "--out", str(folder), "--rows", "600", "--batches", "1"]
+            + ["--reference-rows", "3000", "--drift-kind", "none", "--seed", seed],
+            check=True,
+            capture_output=True,
+        )
+    data, other = folders
+    shutil.copy(ROOT / "pipeline" / "demo" / "features.json", data / "schema.json")
+    for name in ("reference.csv", "batch_001.csv"):
+        rows = pd.read_csv(other / name)
+        rows.drop(columns=["gender", "arrivalmode"]).to_csv(other / name, index=False)
+    subprocess.run(
+        [pipeline, "schema", "infer", "--data", str(other / "reference.csv"), "--target", "disposition"]
+        + ["--positive", "admit", "--out", str(other / "schema.json")],
+        check=True,
+        capture_output=True,
+    )
+    features = [set(read_schema(folder / "schema.json").features) for folder in folders]
+    assert {"gender", "arrivalmode"} <= features[0] and not {"gender", "arrivalmode"} & features[1]
+    return data, other
 
 
 def rotate_master_password(pg, sm, secret_arn: str) -> None:

@@ -200,10 +200,27 @@ class FakeMlflow:
         return 200, {}
 
 
-def test_init_mlflow_users_creates_the_monitor_and_grants_what_it_needs(hostctl, monkeypatch):
+TWO_MODELS = {
+    "credit-default": {
+        "schema": "s3://bucket/training/credit-default/schema.json",
+        "retrain": None,
+        "policy": {},
+        "bootstrap_training_data": "s3://bucket/training/credit-default/reference.csv",
+    },
+    "churn": {"schema": None, "retrain": "auto", "policy": {"drift_threshold": "0.2", "cooldown_batches": "3"}},
+}
+
+
+@pytest.fixture
+def two_models(tmp_path, monkeypatch):
+    path = tmp_path / "models.json"
+    path.write_text(json.dumps(TWO_MODELS))
+    monkeypatch.setenv("DRIFTLOOP_MODELS_FILE", str(path))
+
+
+def test_init_mlflow_users_creates_the_monitor_and_grants_what_it_needs(hostctl, monkeypatch, two_models):
     client = admin_and_monitor(hostctl, monkeypatch)
     monkeypatch.setenv("DRIFTLOOP_MLFLOW_PORT", "5000")
-    monkeypatch.setenv("PIPELINE_MODEL_NAME", "driftloop-model")
     monkeypatch.delenv("PIPELINE_EXPERIMENT_NAME", raising=False)
     monkeypatch.setattr(hostctl, "wait_for_mlflow", lambda url, timeout: None)
     mlflow = FakeMlflow()
@@ -213,12 +230,15 @@ def test_init_mlflow_users_creates_the_monitor_and_grants_what_it_needs(hostctl,
     assert ("POST", "users/create", created) in mlflow.calls
     grants = [body for method, path, body in mlflow.calls if path == "users/permissions/grant"]
     assert grants == [
-        {
-            "username": "driftloop-monitor",
-            "resource_type": "registered_model",
-            "resource_id": "driftloop-model",
-            "permission": "MANAGE",  # delete_registered_model_alias (previous) needs it; EDIT does not
-        },
+        *(
+            {
+                "username": "driftloop-monitor",
+                "resource_type": "registered_model",
+                "resource_id": model,
+                "permission": "MANAGE",  # delete_registered_model_alias (previous) needs it; EDIT does not
+            }
+            for model in ("churn", "credit-default")  # every model of models.json
+        ),
         {"username": "driftloop-monitor", "resource_type": "experiment", "resource_id": "7", "permission": "EDIT"},
     ]
     assert mlflow.experiments == {"driftloop": "7"}
@@ -228,7 +248,46 @@ def test_init_mlflow_users_creates_the_monitor_and_grants_what_it_needs(hostctl,
     hostctl.init_mlflow_users(client)
     paths = [path for _, path, _ in mlflow.calls]
     assert "users/create" not in paths and "users/update-password" in paths
-    assert paths.count("users/permissions/revoke") == 2 and "experiments/create" not in paths
+    assert paths.count("users/permissions/revoke") == 3 and "experiments/create" not in paths
+
+
+def test_each_model_is_configured_then_trained_from_its_own_data_and_schema(hostctl):
+    assert hostctl.model_commands("credit-default", TWO_MODELS["credit-default"]) == [
+        [
+            "train",
+            "--model-name=credit-default",
+            "--data=s3://bucket/training/credit-default/reference.csv",
+            "--if-no-champion",
+            "--schema=s3://bucket/training/credit-default/schema.json",
+        ]
+    ]
+    assert hostctl.model_commands("churn", TWO_MODELS["churn"]) == [
+        ["configure", "--model-name=churn", "--retrain=auto", "--set=cooldown_batches=3", "--set=drift_threshold=0.2"]
+    ]
+    assert hostctl.model_commands("plain", {"schema": None, "retrain": None, "policy": {}}) == []
+
+
+def test_first_champions_runs_every_model_and_fails_when_one_fails(hostctl, monkeypatch, two_models, capsys):
+    """A model whose training fails does not keep the others from being set up; the unit then fails (retried)."""
+    ran = []
+
+    class Done:
+        def __init__(self, returncode):
+            self.returncode = returncode
+
+    def run(command, env):
+        ran.append(command[1:3])
+        assert env["PIPELINE_METRICS_DB_PASSWORD"] == "the-monitor-pw"  # pragma: allowlist secret
+        return Done(1 if command[1] == "train" else 0)
+
+    monkeypatch.setattr(hostctl, "hold_monitor_db_lock", lambda exclusive: None)
+    secret_env = {"PIPELINE_METRICS_DB_PASSWORD": "the-monitor-pw"}  # pragma: allowlist secret
+    monkeypatch.setattr(hostctl, "secrets_env", lambda client, **kw: secret_env)
+    monkeypatch.setattr(hostctl.subprocess, "run", run)
+    with pytest.raises(SystemExit, match="failed for credit-default"):
+        hostctl.first_champions(FakeSecrets({}))
+    assert ran == [["configure", "--model-name=churn"], ["train", "--model-name=credit-default"]]
+    assert "churn: no bootstrap training data; train its first champion by hand" in capsys.readouterr().out
 
 
 def test_init_mlflow_users_does_nothing_without_basic_auth(hostctl, monkeypatch):

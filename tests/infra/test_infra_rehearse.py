@@ -267,3 +267,19 @@ def test_network_refuses_fewer_zones_than_az_count():
 def test_ci_runs_the_tests_then_the_rehearsal():
     commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make")]
     assert commands == ["make test", "make infra-rehearse"]
+
+
+def test_outputs_name_the_root_inbox_and_each_model_s_folder():
+    check_outputs = load_rehearse_script().check_outputs
+    bucket = "driftloop-artifacts"
+    good = {
+        "inbox_uri": f"s3://{bucket}/inbox/",
+        "model_names": ["driftloop-model"],
+        "model_inbox_uris": {"driftloop-model": f"s3://{bucket}/inbox/driftloop-model/"},
+    }
+    problems = check_outputs({name: {"value": value} for name, value in good.items()}, bucket)
+    assert not [p for p in problems if any(name in p for name in good)], problems
+    bad = {**good, "inbox_uri": f"s3://{bucket}/inbox/driftloop-model/", "model_names": ["other"]}
+    problems = check_outputs({name: {"value": value} for name, value in bad.items()}, bucket)
+    assert "output inbox_uri has an unexpected value 's3://driftloop-artifacts/inbox/driftloop-model/'" in problems
+    assert "output model_names has an unexpected value ['other']" in problems

@@ -86,10 +86,11 @@ def test_spark_reads_mlflow_artifacts_where_the_tracking_server_writes_them():
 
 
 def test_spark_batches_are_the_monitor_inbox_and_results_lie_apart():
+    """One deployment, many models: the job reads the root inbox (every model's folder) and writes under results/."""
     call = named_blocks(AWS, "module")["spark_runner"]
-    assert call["batch_prefix"] == "${var.inbox_prefix}${var.model_name}/"
+    assert call["batch_prefix"] == "${var.inbox_prefix}"
     assert call["results_prefix"] == "${local.spark_results_prefix}"
-    assert locals_of(AWS)["spark_results_prefix"] == "results/${var.model_name}/"
+    assert locals_of(AWS)["spark_results_prefix"] == "results/"
 
 
 # --- static: the execution role ------------------------------------------------------------------

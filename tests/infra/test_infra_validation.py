@@ -115,6 +115,35 @@ BAD_HOSTS = [
 ]
 
 
+GOOD_MODELS = [
+    {"driftloop-model": {}},
+    {
+        "credit-default": {
+            "schema": "s3://driftloop-artifacts/training/credit/schema.json",
+            "bootstrap_training_data": "s3://driftloop-artifacts/training/credit/reference.csv",
+            "retrain": "challenger",
+        },
+        "churn.v2": {"retrain": "auto", "policy": {"drift_threshold": "0.2", "cooldown_batches": "3"}},
+        "fraud_1": {"retrain": "off"},
+    },
+    {f"model-{i}": {} for i in range(50)},
+]
+BAD_MODELS = [
+    {},  # no model at all
+    {f"model-{i}": {} for i in range(51)},  # more than one host's timer should take on
+    {"-model": {}},
+    {"model/one": {}},
+    {"a" * 64: {}},
+    {"model": {"retrain": "sometimes"}},
+    {"model": {"policy": {"no_such_setting": "1"}}},
+    {"model": {"policy": {"retrain": "auto"}}},  # the mode is retrain, not a policy value
+    {"model": {"policy": {"drift_threshold": "0.2; rm -rf /"}}},
+    {"model": {"schema": "training/schema.json"}},
+    {"model": {"bootstrap_training_data": "https://example.org/reference.csv"}},
+    {"model": {"bootstrap_training_data": "s3://driftloop-artifacts/training/$(id).csv"}},
+]
+
+
 def hcl(value: object) -> str:
     """A Python value as an HCL literal (JSON's syntax is HCL's for strings, numbers and lists)."""
     return json.dumps(value)
@@ -205,19 +234,39 @@ def test_git_commit_and_allowed_hosts_refuse_branches_shell_and_wildcards(tmp_pa
     cases = cases_of("project_git_commit", GOOD_COMMITS, BAD_COMMITS)
     cases |= cases_of("extra_allowed_hosts", GOOD_HOSTS, BAD_HOSTS)
     cases |= cases_of("read_prefixes", [["training/", "results/driftloop-model/"]], [[""], ["/"], ["training"]])
+    cases |= cases_of("models", GOOD_MODELS, BAD_MODELS)
     result = terraform_test("tracking_host", HOST_INPUTS, cases, tmp_path)
     assert_all_pass(result, cases)
 
 
-def test_the_first_champion_s_data_must_be_where_the_host_may_read_it(tmp_path):
+def test_the_policy_names_terraform_accepts_are_the_ones_pipeline_configure_takes():
+    from pipeline.domain.model_policy import OVERRIDABLE
+
+    for module in (MODULES / "tracking_host", MODULES.parent / "envs" / "aws"):
+        text = (module / "variables.tf").read_text()
+        (names,) = re.findall(r"for k, v in m\.policy : contains\((\[[^\]]*\]), k\)", text)
+        assert json.loads(names) == list(OVERRIDABLE), module
+
+
+def test_each_model_s_data_and_schema_must_be_where_the_host_may_read_them(tmp_path):
     """A precondition on the host's role policy, so planned with the module's resources (mocked provider)."""
+    training = "s3://driftloop-artifacts/training/"
     cases: dict[str, tuple[dict, str | None]] = {
         "good_bootstrap_under_read_prefix": (
-            {"bootstrap_training_data": "s3://driftloop-artifacts/training/reference.csv"},
+            {
+                "models": {
+                    "one": {"bootstrap_training_data": f"{training}reference.csv", "schema": f"{training}one.json"},
+                    "two": {},
+                }
+            },
             None,
         ),
         "bad_bootstrap_outside_read_prefixes": (
-            {"bootstrap_training_data": "s3://driftloop-artifacts/spark/reference.csv"},
+            {"models": {"one": {"bootstrap_training_data": "s3://driftloop-artifacts/spark/reference.csv"}}},
+            "aws_iam_role_policy.host",
+        ),
+        "bad_schema_in_another_bucket": (
+            {"models": {"one": {}, "two": {"schema": "s3://another-bucket/training/two.json"}}},
             "aws_iam_role_policy.host",
         ),
     }

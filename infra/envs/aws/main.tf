@@ -11,8 +11,9 @@ locals {
   # The tracking server's --artifacts-destination is s3://BUCKET/mlflow (tracking_host's mlflow-server.sh).
   mlflow_artifacts_prefix = "mlflow/"
 
-  # Where a Spark job of the model writes its results (profile, newest rows, result.json); the host reads them.
-  spark_results_prefix = "results/${var.model_name}/"
+  # Where a Spark job writes its results (profile, newest rows, result.json), under the root of every model's
+  # results; the host reads them.
+  spark_results_prefix = "results/"
 
   # Raw rows that expire after raw_data_retention_days: the batches, the prediction log (the package's default
   # s3://BUCKET/predictions) and the Spark results with their samples.
@@ -94,14 +95,13 @@ module "tracking_host" {
 
   project_git_url    = var.project_git_url
   project_git_commit = var.project_git_commit
-  model_name         = var.model_name
+  models             = var.models
   inbox_prefix       = var.inbox_prefix
   read_prefixes      = concat(var.host_read_prefixes, var.enable_spark ? [local.spark_results_prefix] : [])
 
-  bootstrap_training_data = var.bootstrap_training_data
-  monitor_schedule        = var.monitor_schedule
-  enable_basic_auth       = var.enable_basic_auth
-  notify_sns_topic_arn    = module.notifications.topic_arn
+  monitor_schedule     = var.monitor_schedule
+  enable_basic_auth    = var.enable_basic_auth
+  notify_sns_topic_arn = module.notifications.topic_arn
 
   tags = local.tags
 }
@@ -120,7 +120,7 @@ module "spark_runner" {
   artifact_bucket_name   = module.artifact_store.bucket_id
   artifact_bucket_arn    = module.artifact_store.bucket_arn
   model_artifacts_prefix = local.mlflow_artifacts_prefix
-  batch_prefix           = "${var.inbox_prefix}${var.model_name}/"
+  batch_prefix           = var.inbox_prefix
   results_prefix         = local.spark_results_prefix
   code_prefix            = "spark/"
 

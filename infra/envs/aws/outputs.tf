@@ -18,13 +18,18 @@ output "artifact_bucket" {
   value       = module.artifact_store.bucket_id
 }
 
-output "model_name" {
-  description = "The registered model the host trains and monitors (PIPELINE_MODEL_NAME)."
-  value       = module.tracking_host.model_name
+output "model_names" {
+  description = "The registered models the host trains and monitors."
+  value       = module.tracking_host.model_names
+}
+
+output "model_inbox_uris" {
+  description = "Each model's inbox, by name: aws s3 cp batch.csv <model_inbox_uris[name]>; the monitor timer processes each batch once."
+  value       = module.tracking_host.model_inbox_uris
 }
 
 output "inbox_uri" {
-  description = "Drop new batches (CSV or Parquet) here: aws s3 cp batch.csv <inbox_uri>; the monitor timer processes each once."
+  description = "Root inbox: each model's new batches (CSV or Parquet) go to <inbox_uri><name>/; the monitor timer processes each once."
   value       = module.tracking_host.inbox_uri
 }
 

@@ -26,14 +26,28 @@ locals {
     },
     var.enable_basic_auth ? {
       "mlflow-admin"   = "MLflow basic-auth admin of ${var.name}, generated on the host"
-      "mlflow-monitor" = "MLflow user of the monitor of ${var.name} (MANAGE on its model, EDIT on its experiment), generated on the host"
+      "mlflow-monitor" = "MLflow user of the monitor of ${var.name} (MANAGE on its models, EDIT on its experiment), generated on the host"
     } : {},
   )
 
   kms_key_arns = compact(concat([var.kms_key_arn], var.kms_key_arns))
 
-  # Where new batches go; the monitor timer processes each object under it once.
-  inbox_uri = "s3://${var.artifact_bucket_name}/${var.inbox_prefix}${var.model_name}/"
+  # The root inbox: each model's new batches go to its folder <name>/ under it; the monitor timer processes
+  # each object once (pipeline monitor --all-models).
+  inbox_uri  = "s3://${var.artifact_bucket_name}/${var.inbox_prefix}"
+  inbox_uris = { for name in keys(var.models) : name => "${local.inbox_uri}${name}/" }
+
+  # What the first-champion unit and the MLflow grants read on the host (/etc/driftloop/models.json).
+  models_json = jsonencode({
+    for name, model in var.models : name => {
+      schema                  = model.schema
+      retrain                 = model.retrain
+      policy                  = model.policy
+      bootstrap_training_data = model.bootstrap_training_data
+    }
+  })
+  # The s3:// URIs the host reads for its models: each must lie under one of its read prefixes.
+  model_input_uris = compact(flatten([for model in values(var.models) : [model.schema, model.bootstrap_training_data]]))
 
   user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
     name                          = var.name
@@ -62,15 +76,13 @@ locals {
     grafana_secret_key_arn        = aws_secretsmanager_secret.generated["grafana-secret-key"].arn
     mlflow_admin_secret_arn       = var.enable_basic_auth ? aws_secretsmanager_secret.generated["mlflow-admin"].arn : ""
     mlflow_monitor_secret_arn     = var.enable_basic_auth ? aws_secretsmanager_secret.generated["mlflow-monitor"].arn : ""
-    model_name                    = var.model_name
+    models_json                   = local.models_json
     compose_file                  = var.compose_file
     monitor_schedule              = var.monitor_schedule
     monitor_timeout               = var.monitor_timeout
     monitor_memory_max            = var.monitor_memory_max
     notify_sns_topic_arn          = var.notify_sns_topic_arn == null ? "" : var.notify_sns_topic_arn
     inbox_uri                     = local.inbox_uri
-    bootstrap_champion            = var.bootstrap_training_data != ""
-    bootstrap_training_data       = var.bootstrap_training_data
     hostctl_py                    = file("${path.module}/templates/hostctl.py")
     mlflow_server_sh              = file("${path.module}/templates/mlflow-server.sh")
     bootstrap_sh                  = file("${path.module}/templates/bootstrap.sh")
@@ -102,10 +114,10 @@ resource "aws_secretsmanager_secret" "generated" {
 locals {
   # The host's prefixes of the artifact bucket. It writes MLflow's artifacts (mlflow-server.sh's
   # --artifacts-destination s3://BUCKET/mlflow) and the prediction log (the package's default prediction_log_uri,
-  # s3://BUCKET/predictions); it reads its inbox and read_prefixes. Nothing else: not the Spark job's code.
+  # s3://BUCKET/predictions); it reads the root inbox (every model's folder) and read_prefixes. Nothing else: not the Spark job's code.
   mlflow_artifacts_prefix = "mlflow/"
   prediction_log_prefix   = "predictions/"
-  inbox_key_prefix        = "${var.inbox_prefix}${var.model_name}/"
+  inbox_key_prefix        = var.inbox_prefix
   host_write_prefixes     = [local.mlflow_artifacts_prefix, local.prediction_log_prefix]
   host_read_prefixes      = distinct(concat([local.inbox_key_prefix], var.read_prefixes))
   bucket_objects          = "${var.artifact_bucket_arn}/"
@@ -253,10 +265,10 @@ resource "aws_iam_role_policy" "host" {
 
   lifecycle {
     precondition {
-      condition = var.bootstrap_training_data == "" || anytrue([
-        for prefix in local.host_read_prefixes : startswith(var.bootstrap_training_data, "s3://${var.artifact_bucket_name}/${prefix}")
-      ])
-      error_message = "bootstrap_training_data must lie in the artifact bucket under one of the host's read prefixes (${join(", ", local.host_read_prefixes)}): the host may read nothing else."
+      condition = alltrue([for uri in local.model_input_uris : anytrue([
+        for prefix in local.host_read_prefixes : startswith(uri, "s3://${var.artifact_bucket_name}/${prefix}")
+      ])])
+      error_message = "Each model's schema and bootstrap_training_data must lie in the artifact bucket under one of the host's read prefixes (${join(", ", local.host_read_prefixes)}): the host may read nothing else."
     }
   }
 }

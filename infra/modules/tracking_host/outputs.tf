@@ -64,11 +64,16 @@ output "ssm_session_command" {
 }
 
 output "inbox_uri" {
-  description = "Inbox of the monitor: drop new batches (CSV or Parquet) here; the timer processes each once."
+  description = "Root inbox of the monitor: each model's new batches (CSV or Parquet) go to <inbox_uri><name>/; the timer processes each once."
   value       = local.inbox_uri
 }
 
-output "model_name" {
-  description = "Registered model the host trains and monitors (PIPELINE_MODEL_NAME)."
-  value       = var.model_name
+output "model_inbox_uris" {
+  description = "Each model's inbox, by name: drop its new batches here."
+  value       = local.inbox_uris
+}
+
+output "model_names" {
+  description = "Registered models the host trains and monitors."
+  value       = sort(keys(var.models))
 }

@@ -198,36 +198,54 @@ variable "compose_file" {
   default     = "docker/compose.yaml"
 }
 
-variable "model_name" {
-  description = "The one registered model the host trains, monitors and names its inbox after (PIPELINE_MODEL_NAME)."
-  type        = string
-  default     = "driftloop-model"
+variable "models" {
+  description = "The models the host trains and monitors, by registered-model name (each one's inbox is s3://BUCKET/<inbox_prefix><name>/). schema: optional s3:// URI of its feature schema (JSON), passed to its first training; retrain: optional mode off, challenger or auto (else PIPELINE_RETRAIN); policy: optional values set with `pipeline configure --set NAME=VALUE`; bootstrap_training_data: optional s3:// URI of labelled training data the first-champion unit trains it on when the registry has no champion (else train it by hand, see the README)."
+  type = map(object({
+    schema                  = optional(string)
+    retrain                 = optional(string)
+    policy                  = optional(map(string), {})
+    bootstrap_training_data = optional(string)
+  }))
+  default = { "driftloop-model" = {} }
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", var.model_name))
-    error_message = "model_name must be 1-63 letters, digits, dots, underscores or hyphens, starting with a letter or digit (it is also an S3 prefix and part of a systemd unit)."
+    condition     = length(var.models) >= 1 && length(var.models) <= 50
+    error_message = "models must name 1 to 50 models."
+  }
+
+  validation {
+    condition     = alltrue([for name in keys(var.models) : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", name))])
+    error_message = "Each name in models must be 1-63 letters, digits, dots, underscores or hyphens, starting with a letter or digit (it is also an S3 prefix)."
+  }
+
+  validation {
+    condition = alltrue([for m in values(var.models) : alltrue([
+      for uri in [m.schema, m.bootstrap_training_data] : uri == null || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9!_.*()/=+-]+$", uri))
+    ])])
+    error_message = "schema and bootstrap_training_data in models must be s3://BUCKET/KEY URIs (no spaces, quotes or dollar signs)."
+  }
+
+  validation {
+    condition     = alltrue([for m in values(var.models) : m.retrain == null || contains(["off", "challenger", "auto"], coalesce(m.retrain, "off"))])
+    error_message = "retrain in models must be off, challenger or auto."
+  }
+
+  validation {
+    condition = alltrue([for m in values(var.models) : alltrue([
+      for k, v in m.policy : contains(["drift_threshold", "false_alarm_rate", "column_drift_threshold", "drifted_share_threshold", "auc_tolerance", "min_rows_for_auc", "prior_tolerance", "prior_z", "cooldown_batches", "label_retries", "refresh_fraction", "min_change_rows", "window_rows", "multivariate_drift", "multivariate_threshold", "multivariate_sample_rows", "promotion_min_gain", "promotion_z"], k) && can(regex("^[A-Za-z0-9._-]{1,64}$", v))
+    ])])
+    error_message = "policy in models maps the names `pipeline configure --set` takes (e.g. drift_threshold, cooldown_batches) to plain values (letters, digits, dots, underscores or hyphens, e.g. 0.2)."
   }
 }
 
 variable "inbox_prefix" {
-  description = "Key prefix of the inbox in the artifact bucket; new batches go to s3://BUCKET/<inbox_prefix><model_name>/."
+  description = "Key prefix of the inbox in the artifact bucket; the root inbox: each model's batches go to s3://BUCKET/<inbox_prefix><name>/."
   type        = string
   default     = "inbox/"
 
   validation {
     condition     = can(regex("^([A-Za-z0-9._-]+/)+$", var.inbox_prefix))
     error_message = "inbox_prefix must be one or more path segments of letters, digits, dots, underscores or hyphens, each ending with a slash, e.g. inbox/."
-  }
-}
-
-variable "bootstrap_training_data" {
-  description = "Optional s3:// URI of labelled training data (CSV or Parquet): on first boot the host trains the first champion from it if the registry has none. Empty: train it by hand (see the README)."
-  type        = string
-  default     = ""
-
-  validation {
-    condition     = var.bootstrap_training_data == "" || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9!_.*()/=+-]+$", var.bootstrap_training_data))
-    error_message = "bootstrap_training_data must be empty or an s3://BUCKET/KEY URI (no spaces, quotes or dollar signs)."
   }
 }
 

@@ -54,9 +54,8 @@ systemctl daemon-reload
 systemctl enable --now docker.service
 systemctl enable --now driftloop-mlflow.service
 systemctl enable --now driftloop-dashboards.service
-if [ -n "${DRIFTLOOP_BOOTSTRAP_TRAINING_DATA:-}" ]; then
-  # Trains only when the registry has no champion; --no-block: training takes minutes.
-  systemctl enable --now --no-block driftloop-first-champion.service
-fi
+# Each model's mode and policy, and a first champion for those with bootstrap training data and none in the
+# registry yet; --no-block: training takes minutes.
+systemctl enable --now --no-block driftloop-first-champion.service
 systemctl enable --now driftloop-monitor.timer
 systemctl enable --now driftloop-db-password-rotation.timer

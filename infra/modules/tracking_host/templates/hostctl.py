@@ -19,7 +19,11 @@ init-db-roles and rotate-db-password use it, and they read it afresh each time.
                             then AWSCURRENT), then a restart of the service that holds it (the monitor's
                             runs read it at start; a rotation waits for a run under way to end)
   hostctl init-mlflow-users with basic auth: once MLflow answers, keep the monitor's user, its password
-                            and its grants (MANAGE on the model, EDIT on the experiment), as the admin
+                            and its grants (MANAGE on each model of models.json, EDIT on the experiment),
+                            as the admin
+  hostctl first-champions   for each model of /etc/driftloop/models.json: its retraining mode and policy
+                            (pipeline configure), then its first champion from its bootstrap training data
+                            and schema when the registry has none (pipeline train --if-no-champion)
   hostctl exec [--db mlflow|monitor|grafana] [--grafana] [--mlflow-admin] [--mlflow-monitor] -- CMD ARGS...
                             run CMD with the chosen secrets added to its environment
 """
@@ -67,6 +71,7 @@ DB_ROLE_UNITS = {"mlflow": "driftloop-mlflow.service", "grafana": "driftloop-das
 # Held shared by every process started with the monitor's database password (`exec --db monitor`), and
 # exclusively by the rotation of that password: a run under way keeps the password it started with.
 MONITOR_DB_LOCK = "/var/lib/driftloop/db-password.lock"
+MODELS_FILE = "/etc/driftloop/models.json"  # Terraform's `models`, written by cloud-init
 
 
 def db_role_user(role):
@@ -378,8 +383,10 @@ def init_mlflow_users(client, timeout=300):
     else:
         api.ok("POST", "/api/2.0/mlflow/users/create", user)
         print(f"created MLflow user {user['username']}")
-    # The model: register versions, move and delete its aliases (MANAGE; the grant may precede the model).
-    grant(api, user["username"], "registered_model", os.environ["PIPELINE_MODEL_NAME"], "MANAGE")
+    # Each model: register versions, move and delete its aliases (MANAGE; the grant may precede the model).
+    models = sorted(read_models())
+    for model in models:
+        grant(api, user["username"], "registered_model", model, "MANAGE")
     # The experiment its runs go to: created here if missing, so the grant has an id to name.
     name = os.environ.get("PIPELINE_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
     status, payload = api.call("GET", "/api/2.0/mlflow/experiments/get-by-name", query={"experiment_name": name})
@@ -388,43 +395,88 @@ def init_mlflow_users(client, timeout=300):
     else:
         experiment_id = api.ok("POST", "/api/2.0/mlflow/experiments/create", {"name": name})["experiment_id"]
     grant(api, user["username"], "experiment", experiment_id, "EDIT")
-    model = os.environ["PIPELINE_MODEL_NAME"]
-    print(f"MLflow user {user['username']}: MANAGE on model {model}, EDIT on experiment {name}")
+    print(f"MLflow user {user['username']}: MANAGE on models {', '.join(models)}, EDIT on experiment {name}")
+
+
+def read_models():
+    """The host's models (Terraform's `models`): name -> schema, retrain, policy, bootstrap_training_data."""
+    with open(os.environ.get("DRIFTLOOP_MODELS_FILE", MODELS_FILE)) as f:
+        return json.load(f)
+
+
+def model_commands(name, model):
+    """The `pipeline` commands that set a model up: its mode and policy, then its first champion if it has data."""
+    commands = []
+    configure = [f"--set={key}={value}" for key, value in sorted((model.get("policy") or {}).items())]
+    if model.get("retrain"):
+        configure.insert(0, f"--retrain={model['retrain']}")
+    if configure:
+        commands.append(["configure", f"--model-name={name}", *configure])
+    if model.get("bootstrap_training_data"):
+        train = ["train", f"--model-name={name}", f"--data={model['bootstrap_training_data']}", "--if-no-champion"]
+        commands.append(train + ([f"--schema={model['schema']}"] if model.get("schema") else []))
+    return commands
+
+
+def first_champions(client, pipeline="/opt/driftloop/venv/bin/pipeline"):
+    """Each model set up in turn; one that fails does not stop the others, and the unit fails (and is retried)."""
+    lock = hold_monitor_db_lock(exclusive=False)  # a password rotation waits for these runs, as for a monitor run
+    env = secrets_env(client, db="monitor", mlflow_monitor=True)
+    failed = []
+    for name, model in sorted(read_models().items()):
+        for command in model_commands(name, model):
+            print(f"{name}: pipeline {' '.join(command)}", flush=True)
+            if subprocess.run([pipeline, *command], env=env).returncode != 0:
+                failed.append(name)
+                break
+        else:
+            if not model.get("bootstrap_training_data"):
+                print(f"{name}: no bootstrap training data; train its first champion by hand (see the README)")
+    if lock is not None:
+        os.close(lock)
+    if failed:
+        sys.exit(f"hostctl first-champions: failed for {', '.join(failed)}")
+
+
+def secrets_env(client, db=None, grafana=False, mlflow_admin=False, mlflow_monitor=False):
+    """This process's environment with the chosen secrets added."""
+    env = dict(os.environ)
+    if db:
+        # The service's own role, never the master user.
+        password = read_db_role_password(client, db)
+        if db == "grafana":
+            env["METRICS_DB_PASSWORD"] = password  # Grafana's datasource (docker/compose.yaml)
+        else:
+            env["PGPASSWORD"] = password  # libpq: MLflow's backend and auth stores carry no password in their URIs
+            if db == "monitor":
+                env["PIPELINE_METRICS_DB_PASSWORD"] = password
+    if grafana:
+        env["GF_SECURITY_ADMIN_PASSWORD"] = read_secret(client, os.environ["DRIFTLOOP_GRAFANA_SECRET_ARN"])
+        if os.environ.get("DRIFTLOOP_GRAFANA_SECRET_KEY_ARN"):
+            env["GF_SECURITY_SECRET_KEY"] = read_secret(client, os.environ["DRIFTLOOP_GRAFANA_SECRET_KEY_ARN"])
+    if mlflow_admin and os.environ.get("DRIFTLOOP_MLFLOW_ADMIN_SECRET_ARN"):
+        # For the server: the admin it creates in an empty user database, and its session key.
+        admin = json.loads(read_secret(client, os.environ["DRIFTLOOP_MLFLOW_ADMIN_SECRET_ARN"]))
+        env["MLFLOW_AUTH_ADMIN_USERNAME"] = admin["username"]
+        env["MLFLOW_AUTH_ADMIN_PASSWORD"] = admin["password"]
+        env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = admin["flask_secret_key"]
+    if mlflow_monitor and os.environ.get("DRIFTLOOP_MLFLOW_MONITOR_SECRET_ARN"):
+        # For the pipeline: MLflow's client sends these as basic auth.
+        monitor = json.loads(read_secret(client, os.environ["DRIFTLOOP_MLFLOW_MONITOR_SECRET_ARN"]))
+        env["MLFLOW_TRACKING_USERNAME"] = monitor["username"]
+        env["MLFLOW_TRACKING_PASSWORD"] = monitor["password"]
+    return env
 
 
 def exec_with_secrets(client, args):
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         sys.exit("hostctl exec: no command given")
-    env = dict(os.environ)
     if args.db == "monitor":
         lock = hold_monitor_db_lock(exclusive=False)  # held by the command until it ends
         if lock is not None:
             os.set_inheritable(lock, True)
-    if args.db:
-        # The service's own role, never the master user.
-        password = read_db_role_password(client, args.db)
-        if args.db == "grafana":
-            env["METRICS_DB_PASSWORD"] = password  # Grafana's datasource (docker/compose.yaml)
-        else:
-            env["PGPASSWORD"] = password  # libpq: MLflow's backend and auth stores carry no password in their URIs
-            if args.db == "monitor":
-                env["PIPELINE_METRICS_DB_PASSWORD"] = password
-    if args.grafana:
-        env["GF_SECURITY_ADMIN_PASSWORD"] = read_secret(client, os.environ["DRIFTLOOP_GRAFANA_SECRET_ARN"])
-        if os.environ.get("DRIFTLOOP_GRAFANA_SECRET_KEY_ARN"):
-            env["GF_SECURITY_SECRET_KEY"] = read_secret(client, os.environ["DRIFTLOOP_GRAFANA_SECRET_KEY_ARN"])
-    if args.mlflow_admin and os.environ.get("DRIFTLOOP_MLFLOW_ADMIN_SECRET_ARN"):
-        # For the server: the admin it creates in an empty user database, and its session key.
-        admin = json.loads(read_secret(client, os.environ["DRIFTLOOP_MLFLOW_ADMIN_SECRET_ARN"]))
-        env["MLFLOW_AUTH_ADMIN_USERNAME"] = admin["username"]
-        env["MLFLOW_AUTH_ADMIN_PASSWORD"] = admin["password"]
-        env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = admin["flask_secret_key"]
-    if args.mlflow_monitor and os.environ.get("DRIFTLOOP_MLFLOW_MONITOR_SECRET_ARN"):
-        # For the pipeline: MLflow's client sends these as basic auth.
-        monitor = json.loads(read_secret(client, os.environ["DRIFTLOOP_MLFLOW_MONITOR_SECRET_ARN"]))
-        env["MLFLOW_TRACKING_USERNAME"] = monitor["username"]
-        env["MLFLOW_TRACKING_PASSWORD"] = monitor["password"]
+    env = secrets_env(client, args.db, args.grafana, args.mlflow_admin, args.mlflow_monitor)
     os.execvpe(command[0], command, env)
 
 
@@ -437,6 +489,7 @@ def main(argv=None):
     rotate = sub.add_parser("rotate-db-password", help="a new password for a service's database role")
     rotate.add_argument("role", choices=sorted(DB_ROLES))
     sub.add_parser("init-mlflow-users", help="with basic auth: the monitor's MLflow user and its grants")
+    sub.add_parser("first-champions", help="each model's mode and policy, and its first champion if it has data")
     run = sub.add_parser("exec", help="run a command with secrets in its environment")
     run.add_argument(
         "--db", choices=sorted(DB_ROLES), help="this service's database password (PGPASSWORD, the metrics settings)"
@@ -458,6 +511,8 @@ def main(argv=None):
         rotate_db_password(client, args.role)
     elif args.action == "init-mlflow-users":
         init_mlflow_users(client)
+    elif args.action == "first-champions":
+        first_champions(client)
     else:
         exec_with_secrets(client, args)
 
