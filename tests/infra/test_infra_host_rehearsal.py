@@ -20,15 +20,19 @@ the stand-in's certificate (sslmode=verify-full, its CA fetched by bootstrap.sh 
 service logs in as its own role. Between the two monitor runs the master password is rotated (in PostgreSQL and
 in the emulator's secret) and so is the monitor's own (the rotation timer's command); the second run and an
 MLflow request then succeed, the old monitor password is refused, and Grafana's role may read but not INSERT.
+Last, a registry writer points the champion's `reference_uri` tag at http://127.0.0.1:9/x: `pipeline explain`
+under the monitor's unit refuses it in one line, and a listener on that port sees no connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -499,6 +503,11 @@ def _rehearse(work, pg, emulator, bucket, mlflow_port, dev_site):
         f"runuser -u driftloop -- env -i PATH={HOST_PATH} {emulator_vars} /usr/local/lib/driftloop/run-pipeline "
         f"train --model-name {BY_HAND} --data {by_hand_data} --schema {schemas[BY_HAND]}"
     )
+    # The same wrapper as the timer's (the monitor's database role and MLflow user), another command.
+    explain_command = (
+        timer_command.split(" -- ", 1)[0]
+        + f" -- /opt/driftloop/venv/bin/pipeline explain --model-name {BY_HAND} --batch 1"
+    )
     first_unit = files["/etc/systemd/system/driftloop-first-champion.service"]
     (first_start,) = unit_lines(first_unit, "ExecStart")
     assert first_start == "/usr/local/lib/driftloop/hostctl first-champions"
@@ -539,6 +548,10 @@ def _rehearse(work, pg, emulator, bucket, mlflow_port, dev_site):
             f"echo $? > {results}/monitor-2.rc",
             f"{as_service_user('/var/lib/driftloop', hook_command)} > {results}/hook.log 2>&1",
             f"echo $? > {results}/hook.rc",
+            # A registry writer points the champion's reference tag at an address of their choice.
+            f"while [ ! -f {results}/tagged ]; do sleep 0.2; done",
+            f"{as_service_user('/var/lib/driftloop', explain_command)} > {results}/explain.log 2>&1",
+            f"echo $? > {results}/explain.rc",
             # MLflow keeps running until the test has asked it and the database once more.
             f"while [ ! -f {results}/asked-again ]; do sleep 0.2; done",
             "pkill -TERM -P $mlflow 2>/dev/null; kill $mlflow; wait $mlflow 2>/dev/null",
@@ -580,7 +593,14 @@ def _rehearse(work, pg, emulator, bucket, mlflow_port, dev_site):
             pg, f"http://127.0.0.1:{mlflow_port}", model, sm, mlflow_monitor_secret["ARN"], db_role_secrets, ca_bundle
         )
         after_rotation["old monitor password"] = db_login(pg, "host_metrics", old_monitor, ca_bundle)
+        with listening_on_port_9() as listener:
+            tag_reference(f"http://127.0.0.1:{mlflow_port}", BY_HAND, sm, mlflow_monitor_secret["ARN"], UNTRUSTED)
+            (results / "tagged").touch()
+            while not (results / "explain.rc").exists() and host.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            connections_to_port_9 = accepted(listener)
     finally:
+        (results / "tagged").touch()
         (results / "asked-again").touch()
     output, _ = host.communicate(timeout=900)
 
@@ -621,6 +641,11 @@ def _rehearse(work, pg, emulator, bucket, mlflow_port, dev_site):
     assert "2 model(s): 2 monitored" in " ".join(log("monitor-1.log").split()), detail
     assert " ".join(log("monitor-2.log").split()).count("nothing new (1 batches recorded)") == 2, detail
     assert log("hook.rc").strip() == "0", log("hook.log")
+    # Tags are not addresses: the untrusted reference tag is refused in one line, and nothing connects to it.
+    refused = [line for line in log("explain.log").splitlines() if "is refused" in line]
+    assert log("explain.rc").strip() == "2" and "Traceback" not in log("explain.log"), log("explain.log")
+    assert len(refused) == 1 and f"tag reference_uri='{UNTRUSTED}' is refused" in refused[0], log("explain.log")
+    assert connections_to_port_9 == 0
     bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])]
     assert any("driftloop-monitor.service failed on rehearsal-host" in body for body in bodies), bodies
 
@@ -788,6 +813,52 @@ def ask_after_rotation(pg, base_url, model, sm, monitor_secret_arn, db_role_secr
         "monitor in the mlflow database": db_login(pg, "mlflow", roles["monitor"], ca_bundle),
         "monitor, new password": db_login(pg, metrics, roles["monitor"], ca_bundle),
     }
+
+
+UNTRUSTED = "http://127.0.0.1:9/x"  # a tag that would make the host request an address of the tagger's choice
+
+
+@contextlib.contextmanager
+def listening_on_port_9():
+    """A listener where the untrusted tag points, to see whether the host ever connects to it."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 9))
+    listener.listen(8)
+    listener.setblocking(False)
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+def accepted(listener: socket.socket) -> int:
+    """Connections the listener received (and holds in its backlog)."""
+    count = 0
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except BlockingIOError:
+            return count
+        connection.close()
+        count += 1
+
+
+def tag_reference(base_url: str, model: str, sm, monitor_secret_arn: str, uri: str) -> None:
+    """Set the champion's ``reference_uri`` tag as any user allowed to edit the model may (the monitor's)."""
+    monitor = json.loads(sm.get_secret_value(SecretId=monitor_secret_arn)["SecretString"])
+    auth = "Basic " + b64encode(f"{monitor['username']}:{monitor['password']}".encode()).decode()
+    headers = {"Content-Type": "application/json", "Authorization": auth}
+    read = urllib.request.Request(f"{base_url}/api/2.0/mlflow/registered-models/alias?name={model}&alias=champion")
+    read.add_header("Authorization", auth)
+    with urllib.request.urlopen(read, timeout=30) as response:
+        version = json.load(response)["model_version"]["version"]
+    body = json.dumps({"name": model, "version": version, "key": "reference_uri", "value": uri}).encode()
+    tag = urllib.request.Request(
+        f"{base_url}/api/2.0/mlflow/model-versions/set-tag", data=body, method="POST", headers=headers
+    )
+    with urllib.request.urlopen(tag, timeout=30) as response:
+        assert response.status == 200
 
 
 def ask_mlflow(base_url: str, model: str, sm, monitor_secret_arn: str) -> dict[str, int]:
