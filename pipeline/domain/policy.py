@@ -187,8 +187,8 @@ def judge(
     refresh = refresh_due(observation, state, rules, trained_rows)
     if refresh and not alarm:
         reasons.append(
-            f"refresh: {state.labelled_since + observation.label_rows} labelled rows "
-            f"since the last retrain, {rules.refresh_fraction:g} of the {trained_rows} the champion learned from"
+            f"refresh: {state.labelled_since + observation.label_rows} labelled rows since the last retrain, "
+            f"at least {rules.refresh_fraction:g} × the {trained_rows} the champion learned from"
         )
     holding = cooldown_from(index, state, rules, label_alarm=performance_drop or prior_shift)
     wants = alarm or refresh
