@@ -11,6 +11,8 @@ from typing import Any
 
 import psycopg2.extras
 
+from pipeline.io.store_batch_rows import clear_batch_rows
+
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS drift_attribution (
     run_key         text NOT NULL,
@@ -43,14 +45,10 @@ def replace_attribution(
 ) -> bool:
     """The batch's attribution, replacing any earlier one; the rows carry the batch row's timestamp and model.
     False, with nothing written, when the batch is not recorded."""
-    cur.execute(
-        "SELECT ts, model_name FROM batch_metrics WHERE run_key = %s AND batch_index = %s", (run_key, batch_index)
-    )
-    found = cur.fetchone()
+    found = clear_batch_rows(cur, "drift_attribution", run_key, batch_index)
     if found is None:
         return False
     ts, model_name = found
-    cur.execute("DELETE FROM drift_attribution WHERE run_key = %s AND batch_index = %s", (run_key, batch_index))
     psycopg2.extras.execute_values(
         cur,
         "INSERT INTO drift_attribution (run_key, batch_index, ts, model_name, feature, rank, share, prediction_shift, "

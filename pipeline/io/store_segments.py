@@ -11,6 +11,8 @@ from typing import Any
 
 import psycopg2.extras
 
+from pipeline.io.store_batch_rows import clear_batch_rows
+
 COLUMNS = (
     "segment_column",
     "segment_value",
@@ -68,14 +70,10 @@ def create_table(cur: Any) -> None:
 def replace_segments(cur: Any, run_key: str, batch_index: int, segments: Sequence[Mapping[str, Any]]) -> bool:
     """The batch's segments (each a mapping with ``COLUMNS``), replacing any earlier ones; the rows carry the batch
     row's timestamp and model. False, with nothing written, when the batch is not recorded."""
-    cur.execute(
-        "SELECT ts, model_name FROM batch_metrics WHERE run_key = %s AND batch_index = %s", (run_key, batch_index)
-    )
-    found = cur.fetchone()
+    found = clear_batch_rows(cur, "segment_metrics", run_key, batch_index)
     if found is None:
         return False
     ts, model_name = found
-    cur.execute("DELETE FROM segment_metrics WHERE run_key = %s AND batch_index = %s", (run_key, batch_index))
     if segments:
         psycopg2.extras.execute_values(
             cur,

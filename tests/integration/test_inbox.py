@@ -86,6 +86,39 @@ def rejected(dsn: str, model: str) -> dict[str, str]:
     return {uri.rsplit("/", 1)[1]: reason for uri, reason in found}
 
 
+def parquet_bytes(table) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def adversarial_inbox(s3, folder: str, champion, one_line_bytes: int, rows_file) -> str:
+    """The inbox ``s3://BUCKET/<folder>/``, its files in this order: a struct-valued Parquet file, a 100,000-column
+    CSV, a one-line CSV of ``one_line_bytes``, ``rows_file`` (its name, and a function of the good batch's frame
+    giving a Parquet file over the row cap), then a good batch."""
+    import pandas as pd
+    import pyarrow as pa
+
+    s3.create_bucket(Bucket=BUCKET)
+    good = pd.read_csv(champion.batches[0])
+
+    def put(name: str, body: bytes) -> None:
+        s3.put_object(Bucket=BUCKET, Key=f"{folder}/{name}", Body=body)
+
+    nested = pa.Table.from_pandas(good, preserve_index=False)
+    structs = pa.array([{"code": int(value)} if value == value else None for value in good["region"]])
+    put("a-nested.parquet", parquet_bytes(nested.set_column(nested.column_names.index("region"), "region", structs)))
+    put("b-wide.csv", (",".join(f"c{i}" for i in range(100_000)) + "\n" + ",".join(["1"] * 100_000) + "\n").encode())
+    put("c-one-line.csv", b"x" * one_line_bytes)
+    name, make = rows_file
+    put(name, make(good))
+    put("e-good.csv", Path(champion.batches[1]).read_bytes())
+    return f"s3://{BUCKET}/{folder}/"
+
+
 def test_an_adversarial_inbox_sets_each_bad_file_aside_once_and_retry_reads_one_again(
     settings, servers, champion, tmp_path, monkeypatch
 ):
@@ -93,30 +126,13 @@ def test_an_adversarial_inbox_sets_each_bad_file_aside_once_and_retry_reads_one_
     (10,000) against 100,000 columns; PIPELINE_MAX_ROWS=2000 against a Parquet file of 20,000 rows."""
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     monkeypatch.setenv("PIPELINE_MAX_ROWS", "2000")
-    s3 = servers.s3()
-    s3.create_bucket(Bucket=BUCKET)
-    inbox = f"s3://{BUCKET}/adversarial/"
-    good = pd.read_csv(champion.batches[0])
 
-    def put(name: str, body: bytes) -> None:
-        s3.put_object(Bucket=BUCKET, Key=f"adversarial/{name}", Body=body)
+    def many_rows(good: pd.DataFrame) -> bytes:  # 20,000 rows, the metadata says so
+        return parquet_bytes(pa.Table.from_pandas(pd.concat([good] * 25, ignore_index=True), preserve_index=False))
 
-    def parquet(table: pa.Table) -> bytes:
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        return sink.getvalue().to_pybytes()
-
-    nested = pa.Table.from_pandas(good, preserve_index=False)
-    structs = pa.array([{"code": int(value)} if value == value else None for value in good["region"]])
-    put("a-nested.parquet", parquet(nested.set_column(nested.column_names.index("region"), "region", structs)))
-    put("b-wide.csv", (",".join(f"c{i}" for i in range(100_000)) + "\n" + ",".join(["1"] * 100_000) + "\n").encode())
-    put("c-one-line.csv", b"x" * (8 << 20))
-    many = pd.concat([good] * 25, ignore_index=True)  # 20,000 rows, the metadata says so
-    put("d-many-rows.parquet", parquet(pa.Table.from_pandas(many, preserve_index=False)))
-    put("e-good.csv", Path(champion.batches[1]).read_bytes())
+    inbox = adversarial_inbox(servers.s3(), "adversarial", champion, 8 << 20, ("d-many-rows.parquet", many_rows))
 
     out = " ".join(invoke("monitor", "--inbox", inbox, "--fail-on-alarm", code=4).split())
     dsn, model = settings.metrics_db_url, settings.model_name
@@ -182,32 +198,16 @@ def test_the_adversarial_inbox_at_full_size_in_under_2_gib(settings, servers, ch
     first MiB), a Parquet file whose metadata claims 50 million rows (96 KB: one all-null column), a good file."""
     import time
 
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    s3 = servers.s3()
-    s3.create_bucket(Bucket=BUCKET)
-    inbox = f"s3://{BUCKET}/full-size/"
-    good = pd.read_csv(champion.batches[0])
+    def claims_50m_rows(_good) -> bytes:
+        claims = parquet_bytes(pa.table({"x": pa.nulls(50_000_000, pa.int8())}))
+        assert len(claims) < 1 << 20 and pq.ParquetFile(pa.BufferReader(claims)).metadata.num_rows == 50_000_000
+        return claims
 
-    def put(name: str, body: bytes) -> None:
-        s3.put_object(Bucket=BUCKET, Key=f"full-size/{name}", Body=body)
-
-    def parquet(table: pa.Table) -> bytes:
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        return sink.getvalue().to_pybytes()
-
-    nested = pa.Table.from_pandas(good, preserve_index=False)
-    structs = pa.array([{"code": int(value)} if value == value else None for value in good["region"]])
-    put("a-nested.parquet", parquet(nested.set_column(nested.column_names.index("region"), "region", structs)))
-    put("b-wide.csv", (",".join(f"c{i}" for i in range(100_000)) + "\n" + ",".join(["1"] * 100_000) + "\n").encode())
-    put("c-one-line.csv", b"x" * 200_000_000)
-    claims = parquet(pa.table({"x": pa.nulls(50_000_000, pa.int8())}))
-    assert len(claims) < 1 << 20 and pq.ParquetFile(pa.BufferReader(claims)).metadata.num_rows == 50_000_000
-    put("d-claims-50m-rows.parquet", claims)
-    put("e-good.csv", Path(champion.batches[1]).read_bytes())
+    rows_file = ("d-claims-50m-rows.parquet", claims_50m_rows)
+    inbox = adversarial_inbox(servers.s3(), "full-size", champion, 200_000_000, rows_file)
 
     started = time.monotonic()
     code, out, peak = monitor_process("--inbox", inbox)
