@@ -157,3 +157,14 @@ def test_every_make_target_the_docs_name_exists():
     targets = set(re.findall(r"^([a-z][a-z0-9-]*):", makefiles, flags=re.MULTILINE))
     named = {t for path in MARKDOWN for t in re.findall(r"`make ([a-z][a-z0-9-]*)", path.read_text())}
     assert named and not named - targets
+
+
+def test_every_module_of_the_package_is_in_the_architecture_table():
+    table = (ROOT / "docs" / "architecture.md").read_text()
+    modules = [
+        path.relative_to(ROOT / "pipeline").with_suffix("").as_posix()
+        for path in sorted((ROOT / "pipeline").rglob("*.py"))
+        if path.name not in ("__init__.py", "__main__.py")
+    ]
+    missing = [name for name in modules if f"`{name}`" not in table]
+    assert modules and not missing, missing
