@@ -17,6 +17,8 @@ def clear_batch_rows(cur: Any, table: str, run_key: str, batch_index: int) -> tu
     found = cur.fetchone()
     if found is None:
         return None
-    query = sql.SQL("DELETE FROM {} WHERE run_key = %s AND batch_index = %s").format(sql.Identifier(table))
-    cur.execute(query, (run_key, batch_index))
+    cur.execute(
+        sql.SQL("DELETE FROM {} WHERE run_key = %s AND batch_index = %s").format(sql.Identifier(table)),
+        (run_key, batch_index),
+    )
     return found[0], found[1]

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg2.extras
+from psycopg2 import sql
 
 from pipeline.io.store_batch_rows import clear_batch_rows
 
@@ -77,7 +78,9 @@ def replace_segments(cur: Any, run_key: str, batch_index: int, segments: Sequenc
     if segments:
         psycopg2.extras.execute_values(
             cur,
-            f"INSERT INTO segment_metrics (run_key, batch_index, ts, model_name, {', '.join(COLUMNS)}) VALUES %s",
+            sql.SQL("INSERT INTO segment_metrics (run_key, batch_index, ts, model_name, {}) VALUES %s").format(
+                sql.SQL(", ").join(sql.Identifier(column) for column in COLUMNS)
+            ),
             [(run_key, batch_index, ts, model_name, *(s.get(c) for c in COLUMNS)) for s in segments],
             page_size=500,
         )
@@ -88,11 +91,13 @@ def worst_segments(cur: Any, model_name: str, limit: int) -> list[dict[str, Any]
     """The segments of the model's most recent batch with segments, alarmed first, then by their smallest
     p-value: run_key, batch_index and ``COLUMNS``."""
     cur.execute(
-        f"SELECT s.run_key, s.batch_index, {', '.join('s.' + c for c in COLUMNS)} FROM segment_metrics s "
-        "JOIN (SELECT run_key, batch_index FROM segment_metrics WHERE model_name = %s "
-        "ORDER BY ts DESC, batch_index DESC LIMIT 1) latest USING (run_key, batch_index) "
-        "ORDER BY s.alarmed DESC, LEAST(COALESCE(s.prediction_drift_p, 1), COALESCE(s.roc_auc_p, 1)), "
-        "s.segment_column, s.segment_value LIMIT %s",
+        sql.SQL(
+            "SELECT s.run_key, s.batch_index, {} FROM segment_metrics s "
+            "JOIN (SELECT run_key, batch_index FROM segment_metrics WHERE model_name = %s "
+            "ORDER BY ts DESC, batch_index DESC LIMIT 1) latest USING (run_key, batch_index) "
+            "ORDER BY s.alarmed DESC, LEAST(COALESCE(s.prediction_drift_p, 1), COALESCE(s.roc_auc_p, 1)), "
+            "s.segment_column, s.segment_value LIMIT %s"
+        ).format(sql.SQL(", ").join(sql.Identifier("s", column) for column in COLUMNS)),
         (model_name, limit),
     )
     names = [d[0] for d in cur.description]
