@@ -20,8 +20,9 @@ the stand-in's certificate (sslmode=verify-full, its CA fetched by bootstrap.sh 
 service logs in as its own role. Between the two monitor runs the master password is rotated (in PostgreSQL and
 in the emulator's secret) and so is the monitor's own (the rotation timer's command); the second run and an
 MLflow request then succeed, the old monitor password is refused, and Grafana's role may read but not INSERT.
-Last, a registry writer points the champion's `reference_uri` tag at http://127.0.0.1:9/x: `pipeline explain`
-under the monitor's unit refuses it in one line, and a listener on that port sees no connection.
+Last, a registry writer points the champion's `reference_uri` tag at an address of their choice
+(http://127.0.0.1:PORT/x, a port of the test's own listener): `pipeline explain` under the monitor's unit refuses it
+in one line, and the listener sees no connection.
 """
 
 from __future__ import annotations
@@ -593,12 +594,13 @@ def _rehearse(work, pg, emulator, bucket, mlflow_port, dev_site):
             pg, f"http://127.0.0.1:{mlflow_port}", model, sm, mlflow_monitor_secret["ARN"], db_role_secrets, ca_bundle
         )
         after_rotation["old monitor password"] = db_login(pg, "host_metrics", old_monitor, ca_bundle)
-        with listening_on_port_9() as listener:
-            tag_reference(f"http://127.0.0.1:{mlflow_port}", BY_HAND, sm, mlflow_monitor_secret["ARN"], UNTRUSTED)
+        with listening() as listener:
+            untrusted = f"http://127.0.0.1:{listener.getsockname()[1]}/x"
+            tag_reference(f"http://127.0.0.1:{mlflow_port}", BY_HAND, sm, mlflow_monitor_secret["ARN"], untrusted)
             (results / "tagged").touch()
             while not (results / "explain.rc").exists() and host.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.5)
-            connections_to_port_9 = accepted(listener)
+            connections = accepted(listener)
     finally:
         (results / "tagged").touch()
         (results / "asked-again").touch()
@@ -644,8 +646,8 @@ def _rehearse(work, pg, emulator, bucket, mlflow_port, dev_site):
     # Tags are not addresses: the untrusted reference tag is refused in one line, and nothing connects to it.
     refused = [line for line in log("explain.log").splitlines() if "is refused" in line]
     assert log("explain.rc").strip() == "2" and "Traceback" not in log("explain.log"), log("explain.log")
-    assert len(refused) == 1 and f"tag reference_uri='{UNTRUSTED}' is refused" in refused[0], log("explain.log")
-    assert connections_to_port_9 == 0
+    assert len(refused) == 1 and f"tag reference_uri='{untrusted}' is refused" in refused[0], log("explain.log")
+    assert connections == 0
     bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])]
     assert any("driftloop-monitor.service failed on rehearsal-host" in body for body in bodies), bodies
 
@@ -815,15 +817,13 @@ def ask_after_rotation(pg, base_url, model, sm, monitor_secret_arn, db_role_secr
     }
 
 
-UNTRUSTED = "http://127.0.0.1:9/x"  # a tag that would make the host request an address of the tagger's choice
-
-
 @contextlib.contextmanager
-def listening_on_port_9():
-    """A listener where the untrusted tag points, to see whether the host ever connects to it."""
+def listening():
+    """A listener on a free port where the untrusted tag points, to see whether the host ever connects to it (a
+    fixed port, such as 9, could be reached by another test meanwhile)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 9))
+    listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     listener.setblocking(False)
     try:
