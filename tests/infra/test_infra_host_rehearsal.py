@@ -786,7 +786,9 @@ def ask_after_rotation(pg, base_url, model, sm, monitor_secret_arn, db_role_secr
         )
         owners = dict(cur.fetchall())
         cur.execute(
-            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname IN %s ORDER BY 1",
+            # Client sessions only: an autovacuum worker in one of these databases has no role (usename NULL).
+            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname IN %s AND backend_type = 'client backend' "
+            "ORDER BY 1",
             (("mlflow", "host_mlflow_auth", "host_metrics"),),
         )
         sessions = [row[0] for row in cur.fetchall()]
