@@ -84,11 +84,9 @@ class Side:
         negatives = self.labels.size - positives
         if positives == 0 or negatives == 0:
             return None
-        from scipy.stats import rankdata
+        from sklearn.metrics import roc_auc_score
 
-        ranks = rankdata(self.proba)
-        auc = (ranks[self.labels == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
-        return float(auc), positives, negatives
+        return float(roc_auc_score(self.labels, self.proba)), positives, negatives
 
 
 def split(spec: SegmentSpec, frame: pd.DataFrame, proba: np.ndarray, labels: np.ndarray | None) -> dict[str, Side]:
