@@ -7,12 +7,16 @@ metrics store creates its tables on first use; an S3 client is made only for ``s
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from pipeline.io.predictions import PredictionLog
 from pipeline.io.store import MetricsStore
 from pipeline.io.tables import ObjectStore, make_s3_client
 from pipeline.model.registry import Registry
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.app.heartbeat import Heartbeat
 
 
 class Collaborators:
@@ -43,13 +47,24 @@ class Collaborators:
         root = self.settings.prediction_log_root()
         return PredictionLog(root, self.s3_for(root))
 
+    @cached_property
+    def heartbeat(self) -> Heartbeat | None:
+        """The CloudWatch heartbeat when ``PIPELINE_HEARTBEAT_NAMESPACE`` is set, else None."""
+        namespace = self.settings.heartbeat_namespace
+        if namespace is None:
+            return None
+        from pipeline.io.heartbeat import make_heartbeat
+
+        return make_heartbeat(namespace, self.settings.s3_endpoint_url, self.settings.aws_region)
+
     def for_model(self, name: str) -> Collaborators:
         """The collaborators of another model under the same settings: its own registry and prediction log, the
         same metrics store and S3 client (one connection for every model of a run)."""
         other = Collaborators(self.settings.model_copy(update={"model_name": name}))
         other.__dict__["store"] = self.store
-        if "s3" in self.__dict__:
-            other.__dict__["s3"] = self.__dict__["s3"]
+        for shared in ("s3", "heartbeat"):
+            if shared in self.__dict__:
+                other.__dict__[shared] = self.__dict__[shared]
         return other
 
     def s3_for(self, *paths: str) -> ObjectStore | None:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pipeline.app.heartbeat import send_heartbeat
 from pipeline.model.registry import require_champion
 from pipeline.settings import Settings
 
@@ -143,6 +144,7 @@ def monitor_run(
             on_batch=on_batch,
             reference_fitted=fitted,
         )
+    send_heartbeat(parts.heartbeat, settings.model_name, len(result.records), say)
     return MonitorRun(batches.run_key, result)
 
 

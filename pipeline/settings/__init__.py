@@ -8,6 +8,7 @@ is written once, on ``Settings``. A unit that needs one group takes that group o
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 DEFAULT_BUCKET = "driftloop-artifacts"
+# CloudWatch's rule for a namespace, less the AWS/ prefix it keeps for its own services
+HEARTBEAT_NAMESPACE = re.compile(r"^(?!AWS/)[A-Za-z0-9.\-_/#: ]{1,255}$")
 _G = TypeVar("_G", bound=_Group)
 
 
@@ -218,6 +221,12 @@ class Settings(BaseSettings):
     notify_grafana_url: str | None = Field(
         None, description="Grafana's base URL, for a link to the model's dashboard in notifications. Empty: no link."
     )
+    heartbeat_namespace: str | None = Field(
+        None,
+        description="CloudWatch namespace that gets, after each monitor run that recorded batches, their number as "
+        "the metric BatchesRecorded with the dimension Model (with PIPELINE_S3_ENDPOINT_URL and PIPELINE_AWS_REGION, "
+        "as the S3 client). Empty: no heartbeat.",
+    )
 
     sim_batches: int = Field(12, ge=1, description="Batches simulated when no --current is given.")
     sim_batch_rows: int = Field(2000, ge=50, description="Rows per simulated batch.")
@@ -234,11 +243,19 @@ class Settings(BaseSettings):
         "notify_url",
         "notify_sns_topic",
         "notify_grafana_url",
+        "heartbeat_namespace",
         mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("heartbeat_namespace")
+    @classmethod
+    def _cloudwatch_namespace(cls, value: str | None) -> str | None:
+        if value is not None and not HEARTBEAT_NAMESPACE.match(value):
+            raise ValueError("1 to 255 letters, digits, spaces or . - _ / # :, not starting with AWS/")
+        return value
 
     @field_validator("trusted_types", mode="before")
     @classmethod

@@ -97,11 +97,13 @@ class SimulationSettings(_Group):
 
 
 class NotifySettings(_Group):
-    """Where notifications go (a webhook, an SNS topic, either or both) and the links they carry."""
+    """Where notifications go (a webhook, an SNS topic, either or both), the links they carry, and where the
+    monitor's heartbeat goes (a CloudWatch namespace)."""
 
     notify_url: SecretStr | None
     notify_sns_topic: str | None
     notify_grafana_url: str | None
+    heartbeat_namespace: str | None
     tracking_uri: str
     s3_endpoint_url: str | None
     aws_region: str

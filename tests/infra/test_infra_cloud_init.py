@@ -74,6 +74,7 @@ def templatefile_keys() -> set[str]:
 
 
 NOTIFY_TOPIC = "arn:aws:sns:us-east-1:123456789012:driftloop-notifications"
+HEARTBEAT_NAMESPACE = "driftloop/driftloop"
 
 
 def models_json(models: dict[str, dict]) -> str:
@@ -135,6 +136,7 @@ def template_values(enable_basic_auth: bool, models: dict[str, dict] | None = No
         "monitor_timeout": defaults["monitor_timeout"],
         "monitor_memory_max": defaults["monitor_memory_max"],
         "notify_sns_topic_arn": NOTIFY_TOPIC,
+        "heartbeat_namespace": HEARTBEAT_NAMESPACE,
         "inbox_uri": f"s3://driftloop-artifacts/{defaults['inbox_prefix']}",
         "hostctl_py": (HOST / "templates" / "hostctl.py").read_text(),
         "mlflow_server_sh": (HOST / "templates" / "mlflow-server.sh").read_text(),
@@ -228,6 +230,7 @@ def test_environment_file_follows_the_settings_interface(cloud_config):
     assert "PIPELINE_MODEL_NAME" not in env, "the host watches many models; each command names its own"
     assert env["DRIFTLOOP_INBOX_URI"] == "s3://driftloop-artifacts/inbox/", "the root inbox"
     assert env["PIPELINE_NOTIFY_SNS_TOPIC"] == NOTIFY_TOPIC, "the failure hook and the monitor publish to it"
+    assert env["PIPELINE_HEARTBEAT_NAMESPACE"] == HEARTBEAT_NAMESPACE, "the monitor's heartbeat, the alarms' metric"
     for key in ("METRICS_DB_HOST", "METRICS_DB_PORT", "METRICS_DB_USER", "METRICS_DB_NAME"):
         assert env[key], key
     assert env["METRICS_DB_SSLMODE"] == "verify-full" and env["METRICS_DB_USER"] == "driftloop_grafana"

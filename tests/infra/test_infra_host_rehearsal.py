@@ -42,6 +42,7 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -377,6 +378,7 @@ def _rehearse(work, pg, emulator, bucket, mlflow_port, dev_site):
         mlflow_port=mlflow_port,
         inbox_uri=inbox,
         notify_sns_topic_arn=topic,
+        heartbeat_namespace=f"driftloop/{bucket}",
     )
     files = files_of(config)
 
@@ -650,6 +652,8 @@ def _rehearse(work, pg, emulator, bucket, mlflow_port, dev_site):
     assert connections == 0
     bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])]
     assert any("driftloop-monitor.service failed on rehearsal-host" in body for body in bodies), bodies
+    # The heartbeat: the run that recorded a batch of each model put one data point for each; the idle run none.
+    assert heartbeat_sums(emulator, f"driftloop/{bucket}") == {BOOTSTRAPPED: 1.0, BY_HAND: 1.0}, detail
 
     assert after_first == {BOOTSTRAPPED: 1, BY_HAND: 1}, detail
     assert [recorded_batches(pg, name) for name in (BOOTSTRAPPED, BY_HAND)] == [1, 1], (
@@ -917,6 +921,26 @@ def upload_batch(path: Path, inbox: str, endpoint: str) -> None:
     else:
         bucket, prefix = inbox.removeprefix("s3://").split("/", 1)
         aws("s3", endpoint).upload_file(str(path), bucket, prefix + path.name)
+
+
+def heartbeat_sums(endpoint: str, namespace: str) -> dict[str, float]:
+    """The monitor's heartbeat in the emulator's CloudWatch: the sum of BatchesRecorded of each model, last hour."""
+    cloudwatch = aws("cloudwatch", endpoint)
+    now = datetime.now(UTC)
+    sums: dict[str, float] = {}
+    for metric in cloudwatch.list_metrics(Namespace=namespace, MetricName="BatchesRecorded")["Metrics"]:
+        points = cloudwatch.get_metric_statistics(
+            Namespace=namespace,
+            MetricName="BatchesRecorded",
+            Dimensions=metric["Dimensions"],
+            StartTime=now - timedelta(hours=1),
+            EndTime=now + timedelta(minutes=5),
+            Period=3600,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        (model,) = [d["Value"] for d in metric["Dimensions"] if d["Name"] == "Model"]
+        sums[model] = sum(point["Sum"] for point in points)
+    return sums
 
 
 def recorded_batches(pg, model: str) -> int | None:

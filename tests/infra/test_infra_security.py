@@ -172,6 +172,10 @@ def test_instance_profile_least_privilege():
         found = statement["resources"]
         if isinstance(found, str) and found.startswith("${[for prefix in "):  # objects under each prefix
             assert found.endswith('${prefix}*"]}'), found
+        elif statement["sid"] == "PutHeartbeat":  # PutMetricData has no resource type: confined by its namespace
+            (condition,) = statement["condition"]
+            assert (condition["test"], condition["variable"]) == ("StringEquals", "cloudwatch:namespace")
+            assert condition["values"] == ["${statement.value}"] and found == ["*"]
         else:
             assert "*" not in found or found == ["${local.bucket_objects}${local.mlflow_artifacts_prefix}*"], found
     by_sid = {s["sid"]: s for s in statements}
@@ -187,8 +191,11 @@ def test_instance_profile_least_privilege():
     assert by_sid["PublishNotifications"]["resources"] == ["${statement.value}"]
     (publish,) = [d for d in document["dynamic"] if first(d["statement"]["content"])["sid"] == "PublishNotifications"]
     assert publish["statement"]["for_each"] == "${var.notify_sns_topic_arn == null ? [] : [var.notify_sns_topic_arn]}"
+    assert by_sid["PutHeartbeat"]["actions"] == ["cloudwatch:PutMetricData"]
+    (beat,) = [d for d in document["dynamic"] if first(d["statement"]["content"])["sid"] == "PutHeartbeat"]
+    assert beat["statement"]["for_each"] == '${local.heartbeat_namespace == "" ? [] : [local.heartbeat_namespace]}'
     services = {action.split(":")[0] for s in statements for action in s["actions"]}
-    assert services == {"s3", "secretsmanager", "kms", "sns"}
+    assert services == {"s3", "secretsmanager", "kms", "sns", "cloudwatch"}
 
 
 def test_host_s3_access_is_scoped_to_its_prefixes():

@@ -352,3 +352,8 @@ def test_rendered_trust_and_session_policies(module, tmp_path):
     body.append("}")
     outcomes, log = run_terraform_test(module, "\n".join(body) + "\n", tmp_path)
     assert outcomes == {"rendered": "pass"}, log[-6000:]
+
+
+def test_heartbeat_hours_are_whole_hours_within_cloudwatch_s_seven_days(tmp_path):
+    cases = cases_of("heartbeat_hours", [1, 26, 168, None], [0, -3, 1.5, 169])
+    assert_all_pass(terraform_test("tracking_host", HOST_INPUTS, cases, tmp_path), cases)

@@ -101,3 +101,25 @@ def test_a_variable_that_names_no_setting_is_found():
 
     environ = {"PIPELINE_DRIFT_TRESHOLD": "0.2", "PIPELINE_DRIFT_THRESHOLD": "0.2", "MLFLOW_TRACKING_URI": "x"}
     assert unknown_variables(environ) == ["PIPELINE_DRIFT_TRESHOLD"]
+
+
+@pytest.mark.parametrize(
+    ("namespace", "refused"),
+    [
+        ("driftloop/prod", False),
+        ("Team ML: churn #2", False),
+        ("", False),  # empty: no heartbeat
+        ("AWS/EC2", True),  # CloudWatch keeps AWS/ for its own services
+        ("drift|loop", True),
+        ("x" * 256, True),
+    ],
+)
+def test_the_heartbeat_namespace_follows_cloudwatch_s_rule(monkeypatch, namespace, refused):
+    from pipeline.settings import SettingsError
+
+    monkeypatch.setenv("PIPELINE_HEARTBEAT_NAMESPACE", namespace)
+    if refused:
+        with pytest.raises(SettingsError, match="^PIPELINE_HEARTBEAT_NAMESPACE="):
+            load_settings()
+    else:
+        assert load_settings().notify.heartbeat_namespace == (namespace or None)

@@ -102,6 +102,7 @@ module "tracking_host" {
   monitor_schedule     = var.monitor_schedule
   enable_basic_auth    = var.enable_basic_auth
   notify_sns_topic_arn = module.notifications.topic_arn
+  heartbeat_hours      = var.heartbeat_hours
 
   tags = local.tags
 }

@@ -102,3 +102,8 @@ output "notification_topic_arn" {
   description = "SNS topic of the stack's notifications (the host's PIPELINE_NOTIFY_SNS_TOPIC); subscribe to it for a failed run or a model change."
   value       = module.notifications.topic_arn
 }
+
+output "heartbeat_alarm_names" {
+  description = "CloudWatch alarm of each model, by name: it notifies the notification topic when no batch of the model was recorded in heartbeat_hours."
+  value       = module.tracking_host.heartbeat_alarm_names
+}

@@ -303,3 +303,14 @@ variable "notification_email" {
     error_message = "notification_email must be an email address, or null."
   }
 }
+
+variable "heartbeat_hours" {
+  description = "A CloudWatch alarm per model notifies the notification topic when the monitor recorded no batch for it in this many hours, and again when batches resume. Null: no heartbeat."
+  type        = number
+  default     = 26
+
+  validation {
+    condition     = var.heartbeat_hours == null || (try(floor(var.heartbeat_hours) == var.heartbeat_hours, false) && try(var.heartbeat_hours >= 1 && var.heartbeat_hours <= 168, false))
+    error_message = "heartbeat_hours must be a whole number of hours from 1 to 168, or null."
+  }
+}

@@ -46,6 +46,10 @@ locals {
       bootstrap_training_data = model.bootstrap_training_data
     }
   })
+  # The monitor's heartbeat (PIPELINE_HEARTBEAT_NAMESPACE): the metric BatchesRecorded per model, in a namespace of
+  # this deployment's own; the host may put metrics in it alone.
+  heartbeat_namespace = var.heartbeat_hours == null ? "" : "driftloop/${var.name}"
+
   # The s3:// URIs the host reads for its models: each must lie under one of its read prefixes.
   model_input_uris = compact(flatten([for model in values(var.models) : [model.schema, model.bootstrap_training_data]]))
 
@@ -82,6 +86,7 @@ locals {
     monitor_timeout               = var.monitor_timeout
     monitor_memory_max            = var.monitor_memory_max
     notify_sns_topic_arn          = var.notify_sns_topic_arn == null ? "" : var.notify_sns_topic_arn
+    heartbeat_namespace           = local.heartbeat_namespace
     inbox_uri                     = local.inbox_uri
     hostctl_py                    = file("${path.module}/templates/hostctl.py")
     mlflow_server_sh              = file("${path.module}/templates/mlflow-server.sh")
@@ -215,6 +220,24 @@ data "aws_iam_policy_document" "host" {
     }
   }
 
+  # Resource "*": cloudwatch:PutMetricData has no resource type (Service Authorization Reference), so no ARN can
+  # name it; the cloudwatch:namespace condition confines it to the heartbeat's own namespace.
+  dynamic "statement" {
+    for_each = local.heartbeat_namespace == "" ? [] : [local.heartbeat_namespace]
+
+    content {
+      sid       = "PutHeartbeat"
+      actions   = ["cloudwatch:PutMetricData"]
+      resources = ["*"]
+
+      condition {
+        test     = "StringEquals"
+        variable = "cloudwatch:namespace"
+        values   = [statement.value]
+      }
+    }
+  }
+
   dynamic "statement" {
     for_each = length(local.kms_key_arns) > 0 ? [local.kms_key_arns] : []
 
@@ -332,4 +355,31 @@ resource "aws_instance" "this" {
   }
 
   depends_on = [aws_iam_role_policy.host, aws_iam_role_policy.session_manager]
+}
+
+################################################################################
+# Heartbeat: an alarm per model when no batch was recorded for it in heartbeat_hours
+################################################################################
+
+# Outside the host, so it fires whatever stopped the batches: the host, the timer, the monitor or the data upstream.
+# Missing data breaches: an hour without a data point counts as an hour without a batch.
+resource "aws_cloudwatch_metric_alarm" "heartbeat" {
+  for_each = local.heartbeat_namespace == "" ? toset([]) : toset(keys(var.models))
+
+  alarm_name          = "${var.name}-no-batch-${each.key}"
+  alarm_description   = "No batch of model ${each.key} recorded by the monitor of ${var.name} in ${var.heartbeat_hours} hours."
+  namespace           = local.heartbeat_namespace
+  metric_name         = "BatchesRecorded"
+  dimensions          = { Model = each.key }
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = var.heartbeat_hours
+  datapoints_to_alarm = var.heartbeat_hours
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = var.notify_sns_topic_arn == null ? [] : [var.notify_sns_topic_arn]
+  ok_actions          = var.notify_sns_topic_arn == null ? [] : [var.notify_sns_topic_arn]
+
+  tags = var.tags
 }

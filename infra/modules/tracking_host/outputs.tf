@@ -77,3 +77,13 @@ output "model_names" {
   description = "Registered models the host trains and monitors."
   value       = sort(keys(var.models))
 }
+
+output "heartbeat_namespace" {
+  description = "CloudWatch namespace of the monitor's heartbeat (PIPELINE_HEARTBEAT_NAMESPACE on the host); null without one."
+  value       = local.heartbeat_namespace == "" ? null : local.heartbeat_namespace
+}
+
+output "heartbeat_alarm_names" {
+  description = "CloudWatch alarm of each model, by name, that fires when no batch of it was recorded in heartbeat_hours."
+  value       = { for name, alarm in aws_cloudwatch_metric_alarm.heartbeat : name => alarm.alarm_name }
+}

@@ -293,6 +293,17 @@ variable "notify_sns_topic_arn" {
   }
 }
 
+variable "heartbeat_hours" {
+  description = "A CloudWatch alarm per model fires when the monitor recorded no batch for it in this many hours (its metric BatchesRecorded, missing data counting as breaching), and notifies notify_sns_topic_arn when it opens and when it clears. Null: no heartbeat metric and no alarm."
+  type        = number
+  default     = 26
+
+  validation {
+    condition     = var.heartbeat_hours == null || (try(floor(var.heartbeat_hours) == var.heartbeat_hours, false) && try(var.heartbeat_hours >= 1 && var.heartbeat_hours <= 168, false))
+    error_message = "heartbeat_hours must be a whole number of hours from 1 to 168 (CloudWatch evaluates at most 7 days of hourly periods), or null."
+  }
+}
+
 variable "service_ports" {
   description = "Ports MLflow and Grafana listen on, on the host's 127.0.0.1 (reached through SSM port forwarding)."
   type        = map(number)

@@ -84,12 +84,21 @@ class FakeStore:
         return [row for row in self.rejected if row["run_key"] == run_key]
 
 
+class FakeHeartbeat:
+    def __init__(self) -> None:
+        self.beats: list[tuple[str, int]] = []
+
+    def beat(self, model: str, batches: int) -> None:
+        self.beats.append((model, batches))
+
+
 class FakeParts:
     def __init__(self, registry: FakeRegistry, store: FakeStore) -> None:
         self.registry = registry
         self._store = store
         self.store_used = False
         self.prediction_log = None
+        self.heartbeat: FakeHeartbeat | None = None
 
     @property
     def store(self) -> FakeStore:
@@ -130,7 +139,7 @@ class RecordingMonitor:
                 "locked": getattr(self.store, "locked", None),
             }
         )
-        return MonitorResult(run_key)
+        return MonitorResult(run_key, records=[{"batch_index": i + 1} for i, _ in enumerate(sources)])
 
 
 @pytest.fixture(autouse=True)
@@ -356,3 +365,21 @@ def test_a_reference_over_the_caps_is_refused_naming_the_setting(tmp_path, recor
     with pytest.raises(DataError, match=r"r\.csv: 5 rows, over the limit of 4 \(PIPELINE_MAX_ROWS\)"):
         _run(settings, request)
     assert not recording_monitor
+
+
+def test_a_run_that_recorded_batches_beats_once_with_their_number_and_an_idle_inbox_does_not(settings, tmp_path):
+    inbox = tmp_path / "inbox"
+    _csv(inbox / "a.csv")
+    _csv(inbox / "b.csv", shift=1.0)
+    parts = FakeParts(FakeRegistry(_champion()), FakeStore())
+    parts.heartbeat = FakeHeartbeat()
+    request = MonitorRequest(
+        inbox=str(inbox), reference=_csv(tmp_path / "ref.csv"), given_schema=SCHEMA, given_source="--schema s"
+    )
+    monitor_run(request, settings, parts, say=lambda _message: None)  # type: ignore[arg-type]
+    assert parts.heartbeat.beats == [(NAME, 2)]
+    recorded = {i + 1: {"source": item.identity} for i, item in enumerate(list_inbox(str(inbox), None))}
+    idle = FakeParts(FakeRegistry(_champion()), FakeStore(recorded=recorded))
+    idle.heartbeat = FakeHeartbeat()
+    run = monitor_run(request, settings, idle, say=lambda _message: None)  # type: ignore[arg-type]
+    assert run.result is None and idle.heartbeat.beats == []  # nothing recorded: the alarm's missing data
