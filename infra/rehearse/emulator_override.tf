@@ -26,6 +26,7 @@ provider "aws" {
 
   # Every service the AWS env calls, pointed at the moto server.
   endpoints {
+    cloudwatch     = "MOTO_ENDPOINT"
     ec2            = "MOTO_ENDPOINT"
     emrserverless  = "MOTO_ENDPOINT"
     iam            = "MOTO_ENDPOINT"

@@ -43,6 +43,7 @@ SERVICE_OF_PREFIX = {
     "aws_s3_": "s3",
     "aws_secretsmanager_": "secretsmanager",  # pragma: allowlist secret (a service name)
     "aws_cloudwatch_log_": "logs",
+    "aws_cloudwatch_metric_alarm": "cloudwatch",
     "aws_ssm_": "ssm",
     "aws_sns_": "sns",
     "aws_kms_": "kms",

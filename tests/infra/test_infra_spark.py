@@ -43,7 +43,7 @@ SPARK_VPC_RESOURCES = {
     "module.spark_runner[0].aws_vpc_security_group_egress_rule.https[0]",
     "module.spark_runner[0].aws_vpc_endpoint.s3[0]",
 }
-ENV_RESOURCES_WITHOUT_SPARK = 55  # what `make infra-rehearse` creates (infra/README.md)
+ENV_RESOURCES_WITHOUT_SPARK = 56  # what `make infra-rehearse` creates (infra/README.md)
 
 
 def load_rehearse_script():
