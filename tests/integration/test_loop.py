@@ -270,8 +270,18 @@ def test_concept_shift_is_caught_by_the_label_aware_trigger_only_and_told_twice(
 ):
     """The demo's concept change at batch 3 (1,500 rows, enough for the challenger to learn the new concept alone
     and win), with PIPELINE_NOTIFY_URL at a local receiver: a person is told of the alarm and of the promotion,
-    then of nothing for batch 4 (the new champion copes). (A rejected challenger's and a persisting alarm's
-    notifications: tests/unit/app/test_notifications.py.)"""
+    then of nothing for batch 4 (the new champion copes). The same two reach an SNS topic of the stack's moto server,
+    through a queue subscribed to it. (A rejected challenger's and a persisting alarm's notifications:
+    tests/unit/app/test_notifications.py.)"""
+    import boto3
+
+    aws = {"endpoint_url": settings.s3_endpoint_url, "region_name": settings.aws_region}
+    sns, sqs = boto3.client("sns", **aws), boto3.client("sqs", **aws)
+    topic = sns.create_topic(Name=f"alerts-{settings.model_name}")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"alerts-{settings.model_name}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("PIPELINE_NOTIFY_SNS_TOPIC", topic)
     monkeypatch.setenv("PIPELINE_NOTIFY_URL", webhook_receiver.url)
     monkeypatch.setenv("PIPELINE_NOTIFY_GRAFANA_URL", "http://127.0.0.1:3000")
     data = tmp_path / "d"
@@ -282,7 +292,7 @@ def test_concept_shift_is_caught_by_the_label_aware_trigger_only_and_told_twice(
         "monitor", "--reference", str(data / "reference.csv"), "--current", *batches, "--report-json", str(report)
     )
     records = json.loads(report.read_text())
-    assert "2 notifications sent, 0 not sent" in output
+    assert "2 notifications sent, 0 not sent" in output  # each reached both sinks
     drifted = records[2]
     assert drifted["prediction_drift"] < settings.drift_threshold  # the inputs did not move
     assert drifted["performance_drop"] and drifted["roc_auc"] < 0.7
@@ -298,6 +308,10 @@ def test_concept_shift_is_caught_by_the_label_aware_trigger_only_and_told_twice(
     assert alarm["links"]["grafana"].endswith(f"/d/model-monitoring?var-model={settings.model_name}")
     assert promotion["summary"].startswith("v2 promoted over v1") and promotion["action"] == "retrained-promoted"
     assert promotion["links"]["mlflow_version"].endswith("/versions/2")
+
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    published = [json.loads(json.loads(message["Body"])["Message"]) for message in messages]
+    assert sorted((r["kind"], r["batch"], r["version"]) for r in published) == [("alarm", 3, 1), ("promotion", 3, 2)]
 
 
 @pytest.mark.e2e
