@@ -13,6 +13,8 @@ import pytest
 import yaml
 from tfconfig import MODULES, locals_of, named_blocks
 
+from pipeline.app.monitor_result import EXIT_ALARM, EXIT_REJECTED
+
 HOST = MODULES / "tracking_host"
 TEMPLATE = HOST / "templates" / "cloud-init.yaml.tftpl"
 
@@ -317,7 +319,7 @@ def test_monitor_runs_on_a_timer(cloud_config):
     assert exec_start == [
         "ExecStart=/usr/local/lib/driftloop/hostctl exec --db monitor --mlflow-monitor -- "
         "/opt/driftloop/venv/bin/pipeline monitor --inbox s3://driftloop-artifacts/inbox/ --all-models "
-        "--max-batch-mb 1024"
+        "--max-batch-mb 1024 --fail-on-alarm"
     ]
     assert "OnCalendar=hourly" in files["/etc/systemd/system/driftloop-monitor.timer"]
     bootstrap = files["/usr/local/lib/driftloop/bootstrap.sh"]
@@ -330,6 +332,9 @@ def test_monitor_run_is_bounded_and_reports_its_failure(cloud_config):
     unit = files["/etc/systemd/system/driftloop-monitor.service"].splitlines()
     assert "TimeoutStartSec=2h" in unit and "MemoryMax=3G" in unit
     assert "OnFailure=driftloop-notify-failure@%n.service" in unit
+    # An alarm (3) or a batch set aside (4) is notified by the monitor itself; the hook is for a failed run only.
+    success = [line for line in unit if line.startswith("SuccessExitStatus=")]
+    assert success == [f"SuccessExitStatus={EXIT_ALARM} {EXIT_REJECTED}"]
     hook = files["/etc/systemd/system/driftloop-notify-failure@.service"].splitlines()
     assert [line for line in hook if line.startswith("ExecStart=")] == [
         "ExecStart=/usr/local/lib/driftloop/hostctl exec -- "

@@ -462,7 +462,7 @@ def _rehearse(work, pg, emulator, bucket, mlflow_port, dev_site):
     # What systemd runs for driftloop-notify-failure@driftloop-monitor.service.service on a host named so.
     hook_command = hook_start.replace("%i", "driftloop-monitor.service").replace("%H", "rehearsal-host")
     assert timer_command.endswith(
-        f"/opt/driftloop/venv/bin/pipeline monitor --inbox {inbox} --all-models --max-batch-mb 1024"
+        f"/opt/driftloop/venv/bin/pipeline monitor --inbox {inbox} --all-models --max-batch-mb 1024 --fail-on-alarm"
     )
     assert unit_lines(monitor_unit, "User") == ["driftloop"] and unit_lines(monitor_unit, "WorkingDirectory") == [
         "/var/lib/driftloop"
