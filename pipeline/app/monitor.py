@@ -21,14 +21,7 @@ from pipeline.app.monitor_result import MonitorResult
 from pipeline.app.notify import Links, Notifier
 from pipeline.app.reading import BatchReader, say_columns
 from pipeline.app.refusals import Refusals, Stopped
-from pipeline.app.retraining import (
-    TRACKING_WAIT_SECONDS,
-    Retrained,
-    Retrainer,
-    RetrainFn,
-    Window,
-    training_window,
-)
+from pipeline.app.retraining import TRACKING_WAIT_SECONDS, Retrained, Retrainer, RetrainFn, Window, training_window
 from pipeline.app.run_notices import RunNotices
 from pipeline.app.sources import BatchSource
 from pipeline.domain import policy
@@ -180,9 +173,10 @@ class Monitor:
 
     def _replay(self, run_key: str, recorded: dict[int, dict[str, Any]]) -> None:
         """The policy moved on from the run's recorded rows; their labelled rows join the retraining window."""
+        segments = self.store.segment_alarms_of_run(run_key) if self.schema.segments else {}
         for index in sorted(recorded):
             self.state, rebased = earlier_batches.replay_row(self.state, index, recorded[index])
-            self.notices.replayed(index, recorded[index])
+            self.notices.replayed(index, recorded[index], segments.get(index))
             if rebased:
                 self.rebased.add(index)
         self.window.extend(
@@ -319,7 +313,9 @@ class Monitor:
         self.say(outcome.batch_line(index, version, batch.rows, seen, verdict, acted.action))
         record = outcome.report_record(row, [name for name, _score in seen.drift.drifted_features()])
         record = self.why.recorded(run_key, index, record)
-        return self.segments.recorded(run_key, index, batch, seen, self.rules, record)
+        record, segments = self.segments.recorded(run_key, index, batch, seen, self.rules, record)
+        self.notices.segments(row, segment_check.alarmed_segments(segments))
+        return record
 
     def _observe(self, index: int, batch: Batch, run_key: str, seen: BatchObservation | None) -> BatchObservation:
         """The batch observed (once read whole; as read in chunks otherwise), its estimate's trust as the monitor

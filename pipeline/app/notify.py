@@ -147,6 +147,41 @@ def batch_notification(
     )
 
 
+def segment_notification(
+    notice: Notice, row: BatchRow, segments: Sequence[tuple[str, str]], incidents: Incidents, links: Links
+) -> Notification:
+    """A segment incident's notification: ``segments`` are the batch's alarmed segments with their reasons,
+    ``incidents`` the segment incident as it stands (as it stood, for ``segment-cleared``)."""
+    index = row.batch_index
+    named = [f"{name} ({reason})" if reason else name for name, reason in segments]
+    if notice is Notice.segment_alarm:
+        summary = (
+            f"segments alarmed: {', '.join(named)}; a segment alarm does not retrain by itself (the batch's rules "
+            "decide), and later batches with the same segments are not notified until no segment alarms"
+        )
+    elif notice is Notice.segment_alarm_grew:
+        summary = f"the segment alarm open since batch {incidents.segments_since} now also has: {', '.join(named)}"
+    else:
+        opened = incidents.segments_since
+        summary = f"batch {index} has no segment alarmed: the segment alarm open since batch {opened} is cleared"
+    return Notification(
+        kind=notice,
+        model=row.model_name,
+        summary=summary,
+        version=row.champion_version,
+        batch=index,
+        run_key=row.run_key,
+        source=row.source,
+        causes=tuple(named),
+        links=links(),
+        details={
+            "segments": [{"segment": name, "reason": reason} for name, reason in segments],
+            "segment_incident_opened_at": incidents.segments_since,
+            "segment_incident_segments": sorted(incidents.segments),
+        },
+    )
+
+
 def _attribution(events: Sequence[Event]) -> tuple[tuple[str, float], ...]:
     """The alarm's drift attribution (``pipeline.app.why_moved``), as its event carries it: (feature, share)."""
     alarm = next((event for event in events if event.kind == "alarm"), None)

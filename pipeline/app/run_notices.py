@@ -5,7 +5,7 @@ that fails is one warning line, the batch it reports on goes on)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pipeline.app.notify import (
@@ -14,9 +14,10 @@ from pipeline.app.notify import (
     batch_notification,
     refused_notification,
     run_failed_notification,
+    segment_notification,
 )
 from pipeline.domain import incidents
-from pipeline.domain.incidents import BatchFacts, Incidents
+from pipeline.domain.incidents import BatchFacts, Incidents, Notice
 from pipeline.domain.notices import Notification
 from pipeline.domain.records import BatchRow, Event
 from pipeline.domain.values import one_line
@@ -41,9 +42,11 @@ class RunNotices:
         """Link the notifications to the run's MLflow run."""
         self.links = dataclasses.replace(self.links, experiment_id=experiment_id, run_id=run_id)
 
-    def replayed(self, index: int, recorded: Mapping[str, Any]) -> None:
-        """A batch recorded by an earlier attempt: the incidents move on as they moved then, nothing sent again."""
+    def replayed(self, index: int, recorded: Mapping[str, Any], segments: frozenset[str] | None = None) -> None:
+        """A batch recorded by an earlier attempt (``segments``: its alarmed segments, None when not measured):
+        the incidents move on as they moved then, nothing sent again."""
         self.incidents, _sent_then = incidents.step(self.incidents, BatchFacts.of_row(index, dict(recorded)))
+        self.incidents, _sent_then = incidents.segment_step(self.incidents, index, segments)
 
     def refused(self, index: int, run_key: str, source: str, message: str) -> None:
         """A batch that could not be monitored."""
@@ -75,6 +78,17 @@ class RunNotices:
                     events=events,
                 )
             )
+
+    def segments(self, row: BatchRow, alarmed: Sequence[tuple[str, str]] | None) -> None:
+        """Move the segment incident on by the batch's alarmed segments, (name, reason) each (None: not measured),
+        and send its notice, if any."""
+        before = self.incidents
+        names = None if alarmed is None else frozenset(name for name, _reason in alarmed)
+        self.incidents, notices = incidents.segment_step(before, row.batch_index, names)
+        for notice in notices:
+            told = [(name, reason) for name, reason in alarmed or () if name not in before.segments]
+            incident = before if notice is Notice.segment_cleared else self.incidents
+            self.send(segment_notification(notice, row, told, incident, self.links))
 
     def run_failed(self, message: str, run_key: str) -> None:
         self.send(run_failed_notification(self.model, message, self.links, run_key))

@@ -43,12 +43,13 @@ class SegmentWatch:
 
     def recorded(
         self, run_key: str, index: int, batch: Batch, seen: BatchObservation, rules: Rules, record: dict[str, Any]
-    ) -> dict[str, Any]:
-        """The batch's record with its segments (stored), or as it was when the schema names none or they failed."""
+    ) -> tuple[dict[str, Any], SegmentReport | None]:
+        """The batch's record with its segments (stored), and their report; the record as it was, and None, when
+        the schema names none or they failed."""
         cache = self.cache
         specs = cache.schema.segments
         if not specs:
-            return record
+            return record, None
         if seen.profile is not None:
             kept = "a uniform sample of its rows" if seen.uniform is not None else "the newest rows kept"
             cache.say_once("segments-kept", f"segments of a batch read in chunks are measured on {kept}")
@@ -56,11 +57,11 @@ class SegmentWatch:
             report = self.measure(batch, seen, rules)
         except Exception as err:  # noqa: BLE001 - a segment's failure must not stop the batch
             self.say(f"[batch {index}] warning: no segment metrics: {one_line(err, 200)}")
-            return record
+            return record, None
         self.store.record_segments(run_key, index, stored_rows(report))
         if report.alarmed() or any(d.moved != "none" for d in report.decompositions):
             self.say(f"[batch {index}] segments: {report.summary()}")
-        return {**record, FIELD: report.as_dict()}
+        return {**record, FIELD: report.as_dict()}, report
 
     def measure(self, batch: Batch, seen: BatchObservation, rules: Rules) -> SegmentReport:
         cache = self.cache
@@ -78,6 +79,11 @@ class SegmentWatch:
             norm=float(profile.prediction_profile.norm),
             estimator=cache.estimator(),
         )
+
+
+def alarmed_segments(report: SegmentReport | None) -> list[tuple[str, str]] | None:
+    """The report's alarmed segments as (name, reason) for the notifications; None for a batch not measured."""
+    return None if report is None else [(s.name, s.reason()) for s in report.alarmed()]
 
 
 def all_labels(frame: pd.DataFrame, cache: ChampionCache) -> np.ndarray | None:

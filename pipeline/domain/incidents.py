@@ -7,6 +7,10 @@ until its action succeeds (a promotion closes it) or the batches stop alarming (
 taken on an alarm is notified: a promotion, a challenger held for a person, a rejected challenger, a failed
 retrain. Batches that could not be monitored are an incident of their own: the first refused batch is notified,
 the next refused ones are not, and the first batch monitored again clears it.
+
+Segment alarms (a schema's ``segments``, ``pipeline.stats.segments``) are an incident of their own, since they do
+not alarm the batch: it opens at the first batch with an alarmed segment, grows when a segment not yet in it
+alarms, and clears at the first measured batch with none. A batch whose segments were not measured changes nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ class Notice(StrEnum):
     rollback = "rollback"  # by hand: `pipeline rollback`
     run_failed = "run-failed"
     message = "message"  # `pipeline notify`
+    segment_alarm = "segment-alarm"  # a segment incident opened
+    segment_alarm_grew = "segment-alarm-grew"  # a segment not yet in the open segment incident alarmed
+    segment_cleared = "segment-cleared"  # a measured batch with no alarmed segment closed it
 
 
 @dataclass(frozen=True)
@@ -57,16 +64,23 @@ class BatchFacts:
 
 @dataclass(frozen=True)
 class Incidents:
-    """The open incidents: the alarm one (since which batch, its causes so far) and the refused batches'."""
+    """The open incidents: the alarm one (since which batch, its causes so far), the refused batches' and the
+    segments' (since which batch, the segments, ``column=value``, that alarmed in it so far)."""
 
     opened_at: int | None = None
     causes: frozenset[str] = frozenset()
     refused_since: int | None = None
     refused: int = 0  # batches refused since ``refused_since``
+    segments_since: int | None = None
+    segments: frozenset[str] = frozenset()
 
     @property
     def alarm_open(self) -> bool:
         return self.opened_at is not None
+
+    @property
+    def segments_open(self) -> bool:
+        return self.segments_since is not None
 
 
 def step(state: Incidents, batch: BatchFacts) -> tuple[Incidents, tuple[Notice, ...]]:
@@ -98,3 +112,21 @@ def step(state: Incidents, batch: BatchFacts) -> tuple[Incidents, tuple[Notice, 
     if not batch.causes and state.alarm_open:
         return closed, (*notices, Notice.cleared)
     return state, tuple(notices)
+
+
+def segment_step(
+    state: Incidents, index: int, alarmed: frozenset[str] | None
+) -> tuple[Incidents, tuple[Notice, ...]]:
+    """The incident state after batch ``index`` whose alarmed segments are ``alarmed`` (None: not measured), and
+    the notice it sends, if any."""
+    if alarmed is None:
+        return state, ()
+    if not alarmed:
+        if not state.segments_open:
+            return state, ()
+        return replace(state, segments_since=None, segments=frozenset()), (Notice.segment_cleared,)
+    if not state.segments_open:
+        return replace(state, segments_since=index, segments=alarmed), (Notice.segment_alarm,)
+    if alarmed <= state.segments:
+        return state, ()
+    return replace(state, segments=state.segments | alarmed), (Notice.segment_alarm_grew,)

@@ -22,6 +22,9 @@ TITLES = {
     Notice.rollback: "Rolled back",
     Notice.run_failed: "Run FAILED",
     Notice.message: "Message",
+    Notice.segment_alarm: "SEGMENT ALARM",
+    Notice.segment_alarm_grew: "SEGMENT ALARM, new segment",
+    Notice.segment_cleared: "Segment alarm cleared",
 }
 TOP_FEATURES = 5  # drifted features named in the text (the record holds all it was given)
 SUBJECT_LIMIT = 100  # SNS's limit on a subject

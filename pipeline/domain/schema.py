@@ -61,6 +61,11 @@ class SegmentSpec:
         return [f"<{edges[0]}", *(f"{a}-{b}" for a, b in zip(edges, edges[1:], strict=False)), f">={edges[-1]}"]
 
 
+def segment_name(column: str, value: str) -> str:
+    """A segment as it is named everywhere (reports, the store, notifications): ``column=value``."""
+    return f"{column}={value}"
+
+
 def label_key(value: Any) -> str | None:
     """The canonical form of a target value, so that values read from CSV, Parquet and JSON compare equal.
 

@@ -274,6 +274,11 @@ class MetricsStore:
         batch is not recorded."""
         return self._in_transaction(lambda cur: store_segments.replace_segments(cur, run_key, batch_index, segments))
 
+    def segment_alarms_of_run(self, run_key: str) -> dict[int, frozenset[str]]:
+        """Each recorded batch with segments: its alarmed segments (``column=value``), none for a quiet one."""
+        with self.transaction() as cur:
+            return store_segments.segment_alarms_of_run(cur, run_key)
+
     def worst_segments(self, model_name: str, limit: int = 5) -> list[dict[str, Any]]:
         """The segments of the model's most recent batch with segments, alarmed and least likely by chance first."""
         with self.transaction() as cur:

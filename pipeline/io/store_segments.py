@@ -12,6 +12,7 @@ from typing import Any
 import psycopg2.extras
 from psycopg2 import sql
 
+from pipeline.domain.schema import segment_name
 from pipeline.io.store_batch_rows import clear_batch_rows
 
 COLUMNS = (
@@ -85,6 +86,20 @@ def replace_segments(cur: Any, run_key: str, batch_index: int, segments: Sequenc
             page_size=500,
         )
     return True
+
+
+def segment_alarms_of_run(cur: Any, run_key: str) -> dict[int, frozenset[str]]:
+    """The run's batches with segments: each one's alarmed segments as ``column=value`` (empty: none alarmed)."""
+    cur.execute(
+        "SELECT batch_index, segment_column, segment_value, alarmed FROM segment_metrics WHERE run_key = %s",
+        (run_key,),
+    )
+    found: dict[int, set[str]] = {}
+    for index, column, value, alarmed in cur.fetchall():
+        names = found.setdefault(int(index), set())
+        if alarmed:
+            names.add(segment_name(column, value))
+    return {index: frozenset(names) for index, names in found.items()}
 
 
 def worst_segments(cur: Any, model_name: str, limit: int) -> list[dict[str, Any]]:

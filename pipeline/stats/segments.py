@@ -46,7 +46,7 @@ import pandas as pd
 
 from pipeline.domain import policy
 from pipeline.domain.policy_types import Rules
-from pipeline.domain.schema import SegmentSpec
+from pipeline.domain.schema import SegmentSpec, segment_name
 from pipeline.stats.column_profiles import NumericProfile
 from pipeline.stats.noise import benjamini_hochberg, effective_rows, numeric_tail
 
@@ -129,7 +129,7 @@ class SegmentMetrics:
 
     @property
     def name(self) -> str:
-        return f"{self.column}={self.value}"
+        return segment_name(self.column, self.value)
 
     def reason(self) -> str:
         parts = []

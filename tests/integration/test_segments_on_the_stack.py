@@ -1,7 +1,7 @@
 """Segments end to end through the CLI, for an adopted model and a trained one: a shift confined to one segment of
 five is found in that segment only, at the batch where it starts (read in chunks for the adopted model); a batch
 whose segments' mix alone moved says mix, with no segment alarmed; the segments are in --report-json, in
-segment_metrics and in `pipeline status`."""
+segment_metrics and in `pipeline status`; the segment alarm is notified when it opens."""
 
 from __future__ import annotations
 
@@ -86,10 +86,16 @@ def test_segments_of_an_adopted_model_read_in_chunks(settings, servers, tmp_path
     check(tmp_path / "report.json", settings.metrics_db_url, name)
 
 
-def test_segments_of_a_trained_model(settings, servers, tmp_path):
+def test_segments_of_a_trained_model(settings, servers, tmp_path, webhook_receiver, monkeypatch):
     schema, reference, paths = batches(tmp_path, seed=22)
     name = f"{settings.model_name}-segments-trained"
     invoke("train", "--model-name", name, "--data", str(reference), "--schema", str(schema))
     invoke("configure", "--model-name", name, "--retrain", "off")
+    monkeypatch.setenv("PIPELINE_NOTIFY_URL", webhook_receiver.url)
     monitor(name, reference, paths, tmp_path / "report.json")
     check(tmp_path / "report.json", settings.metrics_db_url, name)
+    # a person hears of the segment alarm when it opens, at the batch where it starts, naming the segment
+    told = [body for body in webhook_receiver.bodies if body["kind"].startswith("segment-")]
+    assert told and told[0]["kind"] == "segment-alarm" and told[0]["batch"] == 2, told
+    assert OLDEST in [item["segment"] for item in told[0]["details"]["segments"]]
+    assert f"SEGMENT ALARM: {name} v1, batch 2" in told[0]["text"]

@@ -382,3 +382,21 @@ def test_a_refused_login_fails_at_once_naming_the_settings_while_a_lost_server_i
     monkeypatch.setattr(lost, "_connect", flaky)
     lost.create_schema()
     assert len(calls) == 2
+
+
+def _segment(column: str, value: str, alarmed: bool) -> dict[str, Any]:
+    from pipeline.io.store_segments import COLUMNS
+
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    return {**row, "segment_column": column, "segment_value": value, "rows": 50, "share": 0.5, "alarmed": alarmed}
+
+
+def test_a_runs_segment_alarms_by_batch_measured_batches_only(store: MetricsStore) -> None:
+    """What a resumed run rebuilds its open segment incident from: each batch with segments, its alarmed ones."""
+    for index in (1, 2, 3):
+        assert store.record_batch(_batch("run", index))
+    assert store.record_batch(_batch("other", 1))
+    assert store.record_segments("run", 1, [_segment("age", ">=80", False), _segment("region", "north", False)])
+    assert store.record_segments("run", 2, [_segment("age", ">=80", True), _segment("region", "north", False)])
+    assert store.record_segments("other", 1, [_segment("region", "north", True)])
+    assert store.segment_alarms_of_run("run") == {1: frozenset(), 2: frozenset({"age=>=80"})}  # 3: not measured

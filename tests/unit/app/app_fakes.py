@@ -116,6 +116,12 @@ class FakeStore:
     def drifted_features_of_run(self, run_key: str) -> dict[int, list[str]]:
         return {}
 
+    def segment_alarms_of_run(self, run_key: str) -> dict[int, frozenset[str]]:
+        return {
+            index: frozenset(f"{s['segment_column']}={s['segment_value']}" for s in rows if s["alarmed"])
+            for index, rows in self.segments.items()
+        }
+
     def run_mlflow_id(self, run_key: str) -> str | None:
         return self.mlflow_ids.get(run_key)
 

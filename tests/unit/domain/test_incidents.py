@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.domain.incidents import BatchFacts, Incidents, Notice, step
+from pipeline.domain.incidents import BatchFacts, Incidents, Notice, segment_step, step
 from pipeline.domain.policy_types import Action
 
 D, P, E = "drift_detected", "performance_drop", "estimated_drop"
@@ -104,3 +104,44 @@ def test_the_facts_of_a_recorded_row():
     row = {"drift_detected": True, "performance_drop": False, "prior_shift": None, "estimated_drop": True}
     facts = BatchFacts.of_row(7, {**row, "action": "retrained-promoted"})
     assert facts == BatchFacts(7, frozenset({D, E}), Action.retrained_promoted)
+
+
+OLD, NORTH = "age=>=80", "region=north"
+SEGMENT_TABLE = [
+    ("no segments alarmed says nothing", [set(), set(), None], [[], [], []]),
+    (
+        "a persisting segment alarm is one incident, cleared once",
+        [set(), {OLD}, {OLD}, {OLD}, set(), set()],
+        [[], [Notice.segment_alarm], [], [], [Notice.segment_cleared], []],
+    ),
+    (
+        "a segment joining the open incident is said once; one that leaves it is not news",
+        [{OLD}, {OLD, NORTH}, {NORTH}, {OLD}, set()],
+        [[Notice.segment_alarm], [Notice.segment_alarm_grew], [], [], [Notice.segment_cleared]],
+    ),
+    (
+        "a batch not measured (its segments failed) neither opens, grows nor clears it",
+        [{OLD}, None, {OLD}, None, set()],
+        [[Notice.segment_alarm], [], [], [], [Notice.segment_cleared]],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("alarms", "expected"), [(a, e) for _name, a, e in SEGMENT_TABLE], ids=[n for n, _a, _e in SEGMENT_TABLE]
+)
+def test_the_segment_notices_of_a_stream(alarms, expected):
+    state, said = Incidents(), []
+    for index, alarmed in enumerate(alarms, start=1):
+        state, notices = segment_step(state, index, None if alarmed is None else frozenset(alarmed))
+        said.append(list(notices))
+    assert said == expected
+
+
+def test_the_segment_incident_is_apart_from_the_batch_alarm():
+    """A promotion closes the batch's alarm incident, not the segments' (a segment alarm does not retrain)."""
+    state, _ = segment_step(Incidents(), 2, frozenset({OLD}))
+    state, _ = step(state, BatchFacts(2, frozenset({D})))
+    state, notices = step(state, BatchFacts(3, frozenset({D}), Action.retrained_promoted))
+    assert notices == (Notice.promotion,) and not state.alarm_open
+    assert state.segments_since == 2 and state.segments == {OLD}
