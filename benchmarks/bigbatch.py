@@ -85,7 +85,7 @@ class CostModel:
         return self.fixed + self.per_row * rows
 
 
-def _env(stack: BenchStack, chunk_rows: int) -> dict[str, str]:
+def _env(stack: BenchStack, chunk_rows: int, max_rows: int) -> dict[str, str]:
     assert stack.tracking_uri and stack.s3_endpoint
     return {
         **os.environ,
@@ -96,6 +96,8 @@ def _env(stack: BenchStack, chunk_rows: int) -> dict[str, str]:
         "PIPELINE_MODEL_NAME": "bench-big-batches",
         "PIPELINE_EXPERIMENT_NAME": "bench-big-batches",
         "PIPELINE_CHUNK_ROWS": str(chunk_rows),
+        # what a user with batches this big sets: the default cap (5,000,000 rows) guards an hourly inbox
+        "PIPELINE_MAX_ROWS": str(max_rows),
         "PIPELINE_REFRESH_FRACTION": "0",  # the cost of monitoring a batch, not of a refresh retrain (section 3)
         "PIPELINE_TUNING_TRIALS": "2",
         "PIPELINE_SPARK_MASTER": "local[2]",
@@ -249,7 +251,7 @@ def spark_available() -> str | None:
 
 
 def run(config: BigBatchConfig, stack: BenchStack, say: Say) -> Section:
-    env = _env(stack, config.chunk_rows)
+    env = _env(stack, config.chunk_rows, max(config.sizes))
     missing = spark_available() if config.spark else None
     if missing:
         say(f"  the Spark engine is left out: {missing}")
