@@ -189,3 +189,14 @@ def loader(proba: Any):
         return FakeServing(info, OracleScorer(proba, schema))
 
     return load
+
+
+class Kept:
+    """A notifier that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.notes: list[Any] = []
+
+    def notify(self, notification: Any) -> bool:
+        self.notes.append(notification)
+        return True

@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from app_fakes import FakeRegistry, FakeRetrain, FakeStore, loader
+from app_fakes import FakeRegistry, FakeRetrain, FakeStore, Kept, loader
 
 from pipeline.app.monitor import Monitor
 from pipeline.app.notify import Dispatcher, Links, batch_notification, message_notification
@@ -19,17 +19,6 @@ from pipeline.domain.records import BatchRow, Event
 from pipeline.io.data import validate_frame
 from pipeline.io.tables import DataError
 from pipeline.settings import Settings
-
-
-class Kept:
-    """A notifier that keeps what it is given."""
-
-    def __init__(self) -> None:
-        self.notes: list[Notification] = []
-
-    def notify(self, notification: Notification) -> bool:
-        self.notes.append(notification)
-        return True
 
 
 class Broken:

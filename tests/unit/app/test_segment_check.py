@@ -8,12 +8,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-from app_fakes import FakeRegistry, FakeRetrain, FakeStore, loader
+from app_fakes import FakeRegistry, FakeRetrain, FakeStore, Kept, loader
 
 from pipeline.app.monitor import Monitor
 from pipeline.app.sources import BatchSource
 from pipeline.domain.incidents import Notice
-from pipeline.domain.notices import Notification
 from pipeline.domain.schema import SegmentSpec
 from pipeline.io.data import validate_frame
 from pipeline.settings import Settings
@@ -21,19 +20,10 @@ from pipeline.settings import Settings
 AGE = SegmentSpec("age", (30.0, 50.0, 65.0, 80.0))  # five segments: <30, 30-50, 50-65, 65-80, >=80
 
 
-class Kept:
-    """A notifier that keeps what it is given."""
-
-    def __init__(self) -> None:
-        self.notes: list[Notification] = []
-
-    def notify(self, notification: Notification) -> bool:
-        self.notes.append(notification)
-        return True
-
-    def of_segments(self) -> list[tuple[Notice, int | None, tuple[str, ...]]]:
-        kinds = (Notice.segment_alarm, Notice.segment_alarm_grew, Notice.segment_cleared)
-        return [(n.kind, n.batch, tuple(n.causes)) for n in self.notes if n.kind in kinds]
+def of_segments(kept: Kept) -> list[tuple[Notice, int | None, tuple[str, ...]]]:
+    """The segment notices a notifier was given: (kind, batch, causes)."""
+    kinds = (Notice.segment_alarm, Notice.segment_alarm_grew, Notice.segment_cleared)
+    return [(n.kind, n.batch, tuple(n.causes)) for n in kept.notes if n.kind in kinds]
 
 
 def monitor_of(oracle, schema, store, notifier=None):
@@ -103,7 +93,7 @@ def test_a_segment_alarm_is_told_when_it_opens_and_when_it_clears(oracle, schema
     reference, sources = stream(population, schema, ["quiet", "moved", "moved", "quiet"])
     result = monitor.run(reference, sources, "run")
     assert [record["segments"]["alarmed"] for record in result.records] == [[], ["age=>=80"], ["age=>=80"], []]
-    told = kept.of_segments()
+    told = of_segments(kept)
     assert [(kind, batch) for kind, batch, _causes in told] == [(Notice.segment_alarm, 2), (Notice.segment_cleared, 4)]
     assert told[0][2][0].startswith("age=>=80 (prediction drift ")
     opened = next(n for n in kept.notes if n.kind is Notice.segment_alarm)
@@ -119,10 +109,10 @@ def test_a_resumed_run_remembers_the_open_segment_alarm(oracle, schema, populati
     reference, sources = stream(population, schema, ["quiet", "moved", "moved", "quiet"])
     monitor, _said = monitor_of(oracle, schema, store, first)
     monitor.run(reference, sources[:2], "run")
-    assert [kind for kind, _batch, _causes in first.of_segments()] == [Notice.segment_alarm]
+    assert [kind for kind, _batch, _causes in of_segments(first)] == [Notice.segment_alarm]
     store.recorded = {row.batch_index: dataclasses.asdict(row) for row in store.rows}
     again = Kept()
     resumed, _said = monitor_of(oracle, schema, store, again)
     resumed.run(reference, sources, "run")
     assert [row.batch_index for row in store.rows] == [1, 2, 3, 4]
-    assert [(kind, batch) for kind, batch, _causes in again.of_segments()] == [(Notice.segment_cleared, 4)]
+    assert [(kind, batch) for kind, batch, _causes in of_segments(again)] == [(Notice.segment_cleared, 4)]
